@@ -1,0 +1,49 @@
+# hanat — set-up and everyday targets. `make demo` and `make test` install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install system-tools demo test test-unit lint clean bench
+
+install: $(STAMP) system-tools
+
+$(STAMP): pyproject.toml requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[lab,dev]'
+	touch $(STAMP)
+
+# The lab's data plane needs iproute2, nftables and ping; install them with apt when missing and root.
+system-tools:
+	@missing=""; \
+	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
+	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
+	command -v ping >/dev/null 2>&1 || [ -x /usr/bin/ping ] || missing="$$missing iputils-ping"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing with apt:$$missing" >&2; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "note: missing$$missing (not root or no apt): the netns lab tests will be skipped" >&2; \
+	fi
+
+demo: install
+	$(BIN)/python -m lab.demo
+
+test: install
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/bootstrap.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

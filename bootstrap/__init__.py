@@ -1,0 +1,1 @@
+"""The stack builder: configuration, plan -> apply -> destroy, and the NAT setup script."""

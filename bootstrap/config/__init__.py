@@ -1,0 +1,11 @@
+"""Configuration: load (TOML or DupsWorks settings.cfg), validate once, freeze into ``HanatConfig``."""
+from .model import (  # noqa: F401
+    AdminConfig,
+    AlertsConfig,
+    HanatConfig,
+    NatConfig,
+    PermissionConfig,
+    StackConfig,
+    ZoneConfig,
+)
+from .loader import load_config  # noqa: F401

@@ -1,0 +1,64 @@
+"""The frozen, validated configuration. Built only by the loaders after validation passed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chalicelib.settings import FailoverSettings, ProbeSettings
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    name: str
+    region: str
+    vpc_cidr: str
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    az: str
+    public_cidr: str   # always filled after validation (derived from vpc_cidr when omitted)
+    private_cidr: str
+    probe_cidr: str
+
+
+@dataclass(frozen=True)
+class NatConfig:
+    instance_type: str = "t4g.nano"
+    ami: str = ""  # "" = the AL2023 SSM alias matching the instance type's architecture
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    emails: tuple[str, ...] = ()
+    slack_webhook_parameter: str = ""
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    enabled: bool = False
+    instance_type: str = "t4g.nano"
+
+
+@dataclass(frozen=True)
+class PermissionConfig:
+    iam_user_arn: str
+    allow_ssh: bool = True
+    allow_sudo: bool = False
+
+
+@dataclass(frozen=True)
+class HanatConfig:
+    stack: StackConfig
+    zones: tuple[ZoneConfig, ...]
+    nat: NatConfig = field(default_factory=NatConfig)
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    failover: FailoverSettings = field(default_factory=FailoverSettings)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    permissions: tuple[PermissionConfig, ...] = ()
+    source: str = ""                  # the file it came from
+    warnings: tuple[str, ...] = ()    # non-fatal notes (e.g. retired OpsWorks keys in settings.cfg)
+
+    @property
+    def azs(self) -> tuple[str, ...]:
+        return tuple(z.az for z in self.zones)

@@ -1,0 +1,1 @@
+"""hanat controller library: everything the Lambda functions need (shipped by Chalice)."""

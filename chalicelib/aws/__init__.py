@@ -1,0 +1,1 @@
+"""AWS adapters: the only modules that talk to AWS. Each takes its boto3 client as an argument."""

@@ -1,0 +1,17 @@
+"""boto3 session/client construction. Honours AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL
+(boto3 reads the latter natively), so pointing hanat at the local emulator is one variable."""
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+def make_session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
+    return boto3.session.Session(region_name=region, profile_name=profile)
+
+
+def make_client(service: str, region: str | None = None, session: boto3.session.Session | None = None):
+    session = session or make_session(region)
+    return session.client(service, region_name=region or session.region_name, config=CLIENT_CONFIG)

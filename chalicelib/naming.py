@@ -1,0 +1,36 @@
+"""Names derived from the stack name, shared by the bootstrap, the controller and the lab."""
+from __future__ import annotations
+
+STACK_TAG = "hanat:stack"
+ROLE_TAG = "hanat:role"
+ZONE_TAG = "hanat:zone"
+
+
+def topology_parameter(stack: str) -> str:
+    return f"/hanat/{stack}/topology"
+
+
+def parameter_prefix(stack: str) -> str:
+    return f"/hanat/{stack}/"
+
+
+def table_name(stack: str) -> str:
+    return f"hanat-{stack}-state"
+
+
+def topic_name(stack: str) -> str:
+    return f"hanat-{stack}-alerts"
+
+
+def resource_name(stack: str, *parts: str) -> str:
+    """Name tag value, e.g. ``hanat-demo-nat-ap-northeast-1a``."""
+    return "-".join(["hanat", stack, *parts])
+
+
+def stack_tags(stack: str, role: str, zone: str | None = None, name: str | None = None) -> list[dict]:
+    """EC2-style tag list every resource carries."""
+    tags = [{"Key": STACK_TAG, "Value": stack}, {"Key": ROLE_TAG, "Value": role}]
+    if zone:
+        tags.append({"Key": ZONE_TAG, "Value": zone})
+    tags.append({"Key": "Name", "Value": name or resource_name(stack, role, *([zone] if zone else []))})
+    return tags

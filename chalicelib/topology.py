@@ -1,0 +1,119 @@
+"""The topology: what ``hanat up`` built, stored as JSON in ``/hanat/<stack>/topology``.
+
+It is the contract between the bootstrap (writer), the controller Lambdas, the CLI and the lab
+(readers). The modern equivalent of the DupsWorks stack's custom_json.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from .errors import InputError, NotFoundError
+from .settings import FailoverSettings, ProbeSettings
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ZoneTopology:
+    az: str
+    public_subnet_id: str
+    private_subnet_id: str
+    probe_subnet_id: str
+    nat_instance_id: str
+    nat_eni_id: str
+    nat_eip: str  # the Elastic IP's public address: the zone's egress IP
+    nat_eip_allocation_id: str
+    private_route_table_ids: tuple[str, ...]
+    probe_route_table_id: str
+    public_route_table_id: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["private_route_table_ids"] = list(self.private_route_table_ids)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ZoneTopology":
+        d = dict(d)
+        d["private_route_table_ids"] = tuple(d.get("private_route_table_ids", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Topology:
+    stack: str
+    region: str
+    vpc_id: str
+    vpc_cidr: str
+    table_name: str
+    topic_arn: str
+    topology_parameter: str
+    zones: tuple[ZoneTopology, ...]
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+    failover: FailoverSettings = field(default_factory=FailoverSettings)
+    launch_template_id: str = ""
+    nat_security_group_id: str = ""
+    probe_security_group_id: str = ""
+    slack_webhook_parameter: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    # --- look-ups -------------------------------------------------------------------------
+    @property
+    def azs(self) -> tuple[str, ...]:
+        return tuple(z.az for z in self.zones)
+
+    def zone(self, az: str) -> ZoneTopology:
+        """The zone named ``az``; an unknown name is bad input (lists the valid zones)."""
+        for z in self.zones:
+            if z.az == az:
+                return z
+        raise InputError(f"zone {az!r} is not in stack {self.stack!r} (valid zones: {', '.join(self.azs)})")
+
+    def zone_of_instance(self, instance_id: str) -> ZoneTopology | None:
+        """The zone whose NAT is ``instance_id`` (None: not one of this stack's NATs)."""
+        for z in self.zones:
+            if z.nat_instance_id == instance_id:
+                return z
+        return None
+
+    def with_zone(self, zone: ZoneTopology) -> "Topology":
+        """A copy with one zone replaced (e.g. after a NAT replacement)."""
+        if zone.az not in self.azs:
+            raise NotFoundError(f"zone {zone.az} not in topology")
+        return replace(self, zones=tuple(zone if z.az == zone.az else z for z in self.zones))
+
+    # --- JSON -----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": self.schema_version,
+            "stack": self.stack,
+            "region": self.region,
+            "vpc_id": self.vpc_id,
+            "vpc_cidr": self.vpc_cidr,
+            "table_name": self.table_name,
+            "topic_arn": self.topic_arn,
+            "topology_parameter": self.topology_parameter,
+            "launch_template_id": self.launch_template_id,
+            "nat_security_group_id": self.nat_security_group_id,
+            "probe_security_group_id": self.probe_security_group_id,
+            "slack_webhook_parameter": self.slack_webhook_parameter,
+            "probe": self.probe.to_dict(),
+            "failover": self.failover.to_dict(),
+            "zones": [z.to_dict() for z in self.zones],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=None, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Topology":
+        d = dict(d)
+        d["zones"] = tuple(ZoneTopology.from_dict(z) for z in d.get("zones", ()))
+        d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
+        d["failover"] = FailoverSettings.from_dict(d.get("failover", {}))
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Topology":
+        return cls.from_dict(json.loads(text))

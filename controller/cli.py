@@ -1,0 +1,52 @@
+"""``hanat``: the command-line entry point. Subcommands live in ``controller/commands/``.
+
+Exit codes: 0 done, 1 the action failed, 2 bad input (nothing changed).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from chalicelib.errors import HanatError
+
+from .commands import cost, deploy, lab, ops, stack
+from .output import err_console
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (or AWS_PROFILE).")
+@click.option("--region", default=None, help="AWS region (default: the config's, or AWS_REGION).")
+@click.version_option(package_name="hanat")
+def cli(profile: str | None, region: str | None) -> None:
+    """Highly available NAT instances for AWS VPCs."""
+    if profile:
+        os.environ["AWS_PROFILE"] = profile
+    if region:
+        os.environ["AWS_REGION"] = region
+        os.environ["AWS_DEFAULT_REGION"] = region
+
+
+for module in (stack, ops, deploy, lab, cost):
+    module.register(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning HanatError into a message on stderr and its exit code."""
+    try:
+        rc = cli.main(args=argv, prog_name="hanat", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HanatError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

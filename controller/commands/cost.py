@@ -1,0 +1,8 @@
+"""hanat cost commands (placeholder until implemented)."""
+from __future__ import annotations
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to the CLI."""

@@ -1,0 +1,1 @@
+"""The local lab: embedded AWS emulator, netns data plane, drills."""
