@@ -1,0 +1,46 @@
+"""Shared fixtures. Tests never reach a real AWS endpoint or a real internet address."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from lab.emulator import FAKE_CREDENTIALS, Emulator
+
+REGION = "ap-northeast-1"
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Fake credentials and region for in-process moto (mock_aws); no endpoint override."""
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A moto server on 127.0.0.1 shared by the tests of a session; reset by ``emulator_env``."""
+    emu = Emulator(region=REGION)
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def emulator_env(moto_server, monkeypatch):
+    """os.environ pointed at the loopback moto server, with a clean slate."""
+    moto_server.reset()
+    for key, value in moto_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield moto_server
+    moto_server.reset()
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,49 @@
+"""Lab tier: real network namespaces. Needs root and iproute2; skipped with the reason otherwise."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def _why_not_runnable() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root (network namespaces); run `sudo make test`"
+    for tool in ("ip", "nft"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            return f"lab tests need `{tool}` (apt-get install iproute2 nftables)"
+    probe = subprocess.run(["ip", "netns", "add", "hanat-cap-check"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"cannot create network namespaces here: {probe.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", "hanat-cap-check"], capture_output=True)
+    return None
+
+
+def _hanat_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip().startswith("hanat")}
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _why_not_runnable()
+    if reason is None:
+        return
+    for item in items:
+        if "tests/lab" in str(item.fspath):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def no_namespace_left_behind():
+    """Every lab test must leave `ip netns list` as it found it."""
+    if os.geteuid() != 0:
+        yield
+        return
+    before = _hanat_namespaces()
+    yield
+    leaked = _hanat_namespaces() - before
+    for ns in leaked:  # clean up so one failure does not cascade, then fail loudly
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    assert not leaked, f"namespaces left behind: {sorted(leaked)}"
