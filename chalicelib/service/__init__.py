@@ -1,0 +1,1 @@
+"""The controller's use cases: sweep (heartbeat), instance-state events, manual operations."""

@@ -1,0 +1,47 @@
+"""What a controller run needs, passed in explicitly so the Lambda, the CLI, the tests and the lab
+can each supply their own (real Lambda invokes, scripted probes, namespace probes, a fake clock)."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model import Alert, ProbeResult
+from ..topology import Topology
+
+# azs -> one ProbeResult per az, run in parallel (Lambda: invoke probe_<zone>; lab: netns; tests: script)
+ProbeRunner = Callable[[Sequence[str]], Mapping[str, ProbeResult]]
+# the heartbeat's own check of the targets from outside the VPC
+ControlProbe = Callable[[], ProbeResult]
+AlertSink = Callable[[Alert], None]
+# metric(name, value, unit) -> None; unit as in CloudWatch ("Count", "Milliseconds", ...)
+MetricSink = Callable[[str, float, str], None]
+
+
+def _no_metric(name: str, value: float, unit: str) -> None:
+    return None
+
+
+@dataclass
+class Clients:
+    """boto3 clients, created by the caller (adapters receive them as arguments)."""
+
+    ec2: Any
+    dynamodb: Any
+    sns: Any = None
+    ssm: Any = None
+    lambda_: Any = None
+
+
+@dataclass
+class Deps:
+    topology: Topology
+    clients: Clients
+    probe_runner: ProbeRunner | None = None
+    control_probe: ControlProbe | None = None
+    alert_sink: AlertSink = field(default=lambda alert: None)
+    metric: MetricSink = _no_metric
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    owner: str = "hanat"  # who holds the lease / made a change: "heartbeat:<request id>", "cli:<user>"
