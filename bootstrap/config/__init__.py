@@ -1,4 +1,5 @@
 """Configuration: load (TOML or DupsWorks settings.cfg), validate once, freeze into ``HanatConfig``."""
+from .loader import load_config  # noqa: F401
 from .model import (  # noqa: F401
     AdminConfig,
     AlertsConfig,
@@ -8,4 +9,3 @@ from .model import (  # noqa: F401
     StackConfig,
     ZoneConfig,
 )
-from .loader import load_config  # noqa: F401

@@ -1,8 +1,42 @@
-"""hanat cost commands (placeholder until implemented)."""
+"""``hanat cost``: monthly cost of the configured stack next to NAT Gateways, and the break-even."""
 from __future__ import annotations
 
 import click
 
+from bootstrap.config import load_config
+
+from ..cost import estimate_for_config, load_prices
+from ..cost.render import print_estimate
+from ..output import emit_json, out_console
+
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI."""
+    """Add ``hanat cost`` to the CLI."""
+    cli.add_command(cost)
+
+
+@click.command()
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="hanat configuration file (TOML or DupsWorks settings.cfg).")
+@click.option("--gb-per-month", type=float, default=100.0, show_default=True,
+              help="Traffic from the private subnets to the internet, GB per month (all zones).")
+@click.option("--log-gb-per-month", type=float, default=0.0, show_default=True,
+              help="CloudWatch Logs ingested by the controller, GB per month (optional line).")
+@click.option("--heartbeat-memory-mb", type=int, default=128, show_default=True,
+              help="Memory of the heartbeat Lambda.")
+@click.option("--probe-memory-mb", type=int, default=128, show_default=True,
+              help="Memory of each probe Lambda.")
+@click.option("--prices", "prices_path", default=None, type=click.Path(dir_okay=False),
+              help="Price table to use instead of the shipped controller/cost/prices.toml.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def cost(config_path: str, gb_per_month: float, log_gb_per_month: float, heartbeat_memory_mb: int,
+         probe_memory_mb: int, prices_path: str | None, as_json: bool) -> None:
+    """Monthly cost of hanat vs NAT Gateways in the same zones, and the break-even traffic."""
+    cfg = load_config(config_path)
+    prices = load_prices(prices_path)
+    est = estimate_for_config(cfg, prices, gb_per_month=gb_per_month, log_gb_per_month=log_gb_per_month,
+                              heartbeat_memory_mb=heartbeat_memory_mb, probe_memory_mb=probe_memory_mb)
+    if as_json:
+        emit_json(est.to_dict())
+    else:
+        print_estimate(est, out_console)

@@ -1,8 +1,63 @@
-"""hanat deploy commands (placeholder until implemented)."""
+"""``hanat deploy`` and ``hanat package``: write the Chalice stage for a stack, then run Chalice.
+
+The stage defaults to the stack name, so two stacks in one account never share function names
+(Chalice names functions ``hanat-<stage>-<handler>``).
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
+from controller.deploying.chalice_runner import run_chalice
+from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
+from controller.deploying.stage import check_stage_name, write_stage
+from controller.output import emit_json, progress
+
+
+def _prepare(config: str | None, stage: str | None, project_dir: str | None):
+    path = resolve_config_path(config)
+    cfg, topology = load_stack(path)
+    stage = stage or cfg.stack.name
+    check_stage_name(stage)
+    project = Path(project_dir) if project_dir else default_project_dir()
+    written = write_stage(project, topology, stage)
+    progress(f"wrote stage {stage!r} for stack {topology.stack!r}: " + ", ".join(p.name for p in written))
+    return cfg, topology, stage, project
+
+
+@click.command("deploy")
+@click.option("--config", "config", envvar="HANAT_CONFIG", help="Stack config file (or HANAT_CONFIG).")
+@click.option("--stage", default=None, help="Chalice stage (default: the stack name).")
+@click.option("--project-dir", default=None, help="Chalice project directory (default: this repository).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def deploy_cmd(config, stage, project_dir, as_json):
+    """Deploy the controller Lambdas for a stack built by `hanat up`."""
+    cfg, topology, stage, project = _prepare(config, stage, project_dir)
+    progress(f"chalice deploy --stage {stage} ...")
+    proc = run_chalice(["deploy", "--stage", stage], project, region=cfg.stack.region)
+    result = {"ok": True, "stack": topology.stack, "stage": stage, "zones": list(topology.azs),
+              "output": proc.stdout.strip().splitlines()}
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(proc.stdout.rstrip())
+
+
+@click.command("package")
+@click.option("--config", "config", envvar="HANAT_CONFIG", help="Stack config file (or HANAT_CONFIG).")
+@click.option("--stage", default=None, help="Chalice stage (default: the stack name).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--project-dir", default=None, help="Chalice project directory (default: this repository).")
+def package_cmd(config, stage, out_dir, project_dir):
+    """Write a CloudFormation (SAM) template + zip for the stack instead of deploying."""
+    cfg, topology, stage, project = _prepare(config, stage, project_dir)
+    out = Path(out_dir).resolve()
+    run_chalice(["package", "--stage", stage, str(out)], project, region=cfg.stack.region)
+    click.echo(f"packaged stage {stage} into {out}")
+
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI."""
+    """Add `deploy` and `package`."""
+    cli.add_command(deploy_cmd)
+    cli.add_command(package_cmd)

@@ -1,8 +1,92 @@
-"""hanat stack commands (placeholder until implemented)."""
+"""``hanat plan | up | down --config FILE [--json]``: reconcile the stack with the config.
+
+The config is loaded and validated before any AWS call (bad config: exit 2, nothing touched).
+Progress goes to stderr; stdout carries the result (one JSON object with --json).
+"""
 from __future__ import annotations
 
 import click
+from rich.table import Table
+
+from bootstrap.config import HanatConfig, load_config
+from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
+
+from ..output import emit_json, err_console, out_console, progress, warn
+
+config_option = click.option(
+    "--config", "config_path", envvar="HANAT_CONFIG", required=True,
+    type=click.Path(dir_okay=False), help="hanat.toml or DupsWorks settings.cfg (or HANAT_CONFIG).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+
+def _load(path: str) -> HanatConfig:
+    config = load_config(path)
+    for note in config.warnings:
+        warn(note)
+    return config
+
+
+def _print_plan(result: PlanResult) -> None:
+    if not result.steps:
+        out_console.print(f"stack [bold]{result.stack}[/bold]: up to date, no changes")
+        return
+    table = Table(title=f"stack {result.stack}: {len(result.steps)} change(s)", title_justify="left")
+    for column in ("#", "action", "resource", "zone", "name", "detail"):
+        table.add_column(column)
+    for number, s in enumerate(result.steps, 1):
+        colour = "green" if s.action == "create" else "yellow"
+        table.add_row(str(number), f"[{colour}]{s.action}[/{colour}]", s.kind, s.zone, s.name, s.detail)
+    err_console.print(table)
+    out_console.print(f"{len(result.steps)} change(s) planned for stack {result.stack}; run `hanat up` to apply")
+
+
+def _print_up(result: UpResult) -> None:
+    t = result.topology
+    out_console.print(f"stack [bold]{t.stack}[/bold] in {t.region}: {result.changes} change(s)")
+    out_console.print(f"  VPC {t.vpc_id} ({t.vpc_cidr})  table {t.table_name}  topology {t.topology_parameter}")
+    out_console.print(f"  alerts topic {t.topic_arn}")
+    table = Table(show_header=True)
+    for column in ("zone", "NAT instance", "ENI", "Elastic IP", "public", "private", "probe",
+                   "private route table", "probe route table"):
+        table.add_column(column)
+    for z in t.zones:
+        table.add_row(z.az, z.nat_instance_id, z.nat_eni_id, z.nat_eip, z.public_subnet_id, z.private_subnet_id,
+                      z.probe_subnet_id, ", ".join(z.private_route_table_ids), z.probe_route_table_id)
+    out_console.print(table)
+
+
+def _print_down(result: DownResult) -> None:
+    out_console.print(f"stack [bold]{result.stack}[/bold]: deleted {len(result.deleted)} resource(s)")
 
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI."""
+    """Add plan, up and down to the CLI."""
+
+    @cli.command("plan")
+    @config_option
+    @json_option
+    def plan_command(config_path: str, as_json: bool) -> None:
+        """Show what `up` would create or change (changes nothing)."""
+        config = _load(config_path)
+        result = plan_stack(config)
+        emit_json(result.to_dict()) if as_json else _print_plan(result)
+
+    @cli.command("up")
+    @config_option
+    @json_option
+    def up_command(config_path: str, as_json: bool) -> None:
+        """Build the stack, or bring it in line with the config (a re-run changes nothing)."""
+        config = _load(config_path)
+        result = build_stack(config, progress=progress)
+        emit_json(result.to_dict()) if as_json else _print_up(result)
+
+    @cli.command("down")
+    @config_option
+    @json_option
+    @click.option("--yes", is_flag=True, help="Accepted for scripts; down never prompts.")
+    def down_command(config_path: str, as_json: bool, yes: bool) -> None:
+        """Delete every resource tagged with the stack (nothing else is touched)."""
+        config = _load(config_path)
+        result = destroy_stack(config, progress=progress)
+        emit_json(result.to_dict()) if as_json else _print_down(result)

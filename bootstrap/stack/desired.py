@@ -1,0 +1,216 @@
+"""What the stack should look like, derived from the configuration alone (pure, no AWS).
+
+The planner compares this with what is observed; the executor uses it as the arguments of
+every create/modify call, so plan and apply can never disagree about names, CIDRs or policies.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from chalicelib import naming
+
+from ..config.model import HanatConfig
+
+AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+SETUP_SCRIPT = "setup-nat.sh"
+VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"  # the convention of bootstrap/nat/setup-nat.sh
+# Session Manager runs a session as this OS user when the IAM user carries the tag
+# SSMSessionRunAs; users without allow_sudo get it so they never land in the privileged ssm-user.
+RUN_AS_TAG = "SSMSessionRunAs"
+RUN_AS_USER = "hanat-user"
+
+# Roles (the hanat:role tag value) of every resource kind the stack owns.
+ROLE_VPC, ROLE_IGW = "vpc", "igw"
+ROLE_PUBLIC, ROLE_PRIVATE, ROLE_PROBE = "public", "private", "probe"
+ROLE_NAT, ROLE_ADMIN, ROLE_EIP = "nat", "admin", "nat-eip"
+ROLE_NAT_SG, ROLE_PROBE_SG = "nat-sg", "probe-sg"
+ROLE_LAUNCH_TEMPLATE = "nat-launch-template"
+SUBNET_ROLES = (ROLE_PUBLIC, ROLE_PRIVATE, ROLE_PROBE)
+ROUTE_TABLE_SUFFIX = "-rt"  # route tables are tagged public-rt, private-rt, probe-rt
+PINNED_TAG = "hanat:pinned"  # on probe route tables: failover never moves their route
+
+EC2_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                   "Action": "sts:AssumeRole"}],
+}
+# The actions of AmazonSSMManagedInstanceCore that Session Manager needs, and nothing that writes
+# EC2: a NAT or admin instance can be reached by Session Manager but can change no resource.
+SESSION_MANAGER_INSTANCE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Action": [
+            "ssm:UpdateInstanceInformation", "ssm:ListInstanceAssociations", "ssm:DescribeAssociation",
+            "ssm:GetDocument", "ssm:DescribeDocument", "ssm:UpdateInstanceAssociationStatus",
+            "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel",
+            "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+            "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+        ],
+        "Resource": "*",
+    }],
+}
+
+
+def architecture(instance_type: str) -> str:
+    """arm64 for Graviton families (t4g, c7g, m7gd, r8g ...), else x86_64."""
+    family = instance_type.split(".", 1)[0]
+    generation_and_suffix = family.lstrip("abcdefghijklmnopqrstuvwxyz")
+    return "arm64" if "g" in generation_and_suffix else "x86_64"
+
+
+def ami_alias(instance_type: str) -> str:
+    return AL2023_ALIAS.format(arch=architecture(instance_type))
+
+
+def user_name_of(iam_user_arn: str) -> str:
+    """``arn:aws:iam::123456789012:user/team/alice`` -> ``alice`` (IAM user names exclude paths)."""
+    return iam_user_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
+def setup_script(vpc_cidr: str) -> str:
+    """The NAT user data: bootstrap/nat/setup-nat.sh with the VPC CIDR filled in."""
+    path = resources.files("bootstrap.nat").joinpath(SETUP_SCRIPT)
+    if path.is_file():
+        text = path.read_text()
+    else:  # until the NAT script lands: the minimum a NAT needs, same placeholder convention
+        text = ("#!/bin/bash\n# placeholder until bootstrap/nat/setup-nat.sh exists\n"
+                "sysctl -w net.ipv4.ip_forward=1\n"
+                f"nft add table ip hanat; nft add chain ip hanat post '{{ type nat hook postrouting "
+                f"priority 100; }}'; nft add rule ip hanat post ip saddr {VPC_CIDR_PLACEHOLDER} masquerade\n")
+    return text.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr)
+
+
+@dataclass(frozen=True)
+class DesiredSubnet:
+    role: str
+    az: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class DesiredUser:
+    user_name: str
+    policy_name: str
+    policy_document: str
+    run_as_tag: bool  # True: the user gets SSMSessionRunAs=hanat-user
+
+
+@dataclass(frozen=True)
+class Desired:
+    stack: str
+    region: str
+    vpc_cidr: str
+    azs: tuple[str, ...]
+    subnets: tuple[DesiredSubnet, ...]
+    nat_instance_type: str
+    nat_ami: str            # "" = resolve from nat_ami_alias
+    nat_ami_alias: str
+    admin_enabled: bool
+    admin_instance_type: str
+    admin_ami_alias: str
+    user_data: str
+    role_name: str
+    instance_policy_name: str
+    instance_policy: str
+    instance_profile_name: str
+    launch_template_name: str
+    users: tuple[DesiredUser, ...]
+    table_name: str
+    topic_name: str
+    emails: tuple[str, ...]
+    topology_parameter: str
+
+    def tags(self, role: str, zone: str | None = None) -> list[dict]:
+        return naming.stack_tags(self.stack, role, zone)
+
+    def name(self, *parts: str) -> str:
+        return naming.resource_name(self.stack, *parts)
+
+    def user_data_b64(self) -> str:
+        return base64.b64encode(self.user_data.encode()).decode()
+
+
+def instance_role_name(stack: str) -> str:
+    """The NAT/admin instance role; its instance profile has the same name."""
+    return naming.resource_name(stack, "instance")
+
+
+def user_policy(stack: str, allow_ssh: bool) -> dict:
+    """Session Manager into this stack's instances only (condition on the instance's stack tag)."""
+    documents = ["arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell"]
+    if allow_ssh:
+        documents.append("arn:aws:ssm:*:*:document/AWS-StartSSHSession")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "arn:aws:ec2:*:*:instance/*",
+             "Condition": {"StringEquals": {f"ssm:resourceTag/{naming.STACK_TAG}": stack}}},
+            {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": documents},
+            {"Effect": "Allow", "Action": ["ssm:TerminateSession", "ssm:ResumeSession"],
+             "Resource": "arn:aws:ssm:*:*:session/${aws:username}-*"},
+        ],
+    }
+
+
+def desired_state(config: HanatConfig) -> Desired:
+    stack = config.stack.name
+    subnets = tuple(
+        DesiredSubnet(role, z.az, cidr)
+        for z in config.zones
+        for role, cidr in ((ROLE_PUBLIC, z.public_cidr), (ROLE_PRIVATE, z.private_cidr),
+                           (ROLE_PROBE, z.probe_cidr))
+    )
+    users = tuple(
+        DesiredUser(
+            user_name=user_name_of(p.iam_user_arn),
+            policy_name=naming.resource_name(stack, "session", user_name_of(p.iam_user_arn)),
+            policy_document=json.dumps(user_policy(stack, p.allow_ssh), sort_keys=True),
+            run_as_tag=not p.allow_sudo,
+        )
+        for p in config.permissions
+    )
+    return Desired(
+        stack=stack,
+        region=config.stack.region,
+        vpc_cidr=config.stack.vpc_cidr,
+        azs=config.azs,
+        subnets=subnets,
+        nat_instance_type=config.nat.instance_type,
+        nat_ami=config.nat.ami,
+        nat_ami_alias=ami_alias(config.nat.instance_type),
+        admin_enabled=config.admin.enabled,
+        admin_instance_type=config.admin.instance_type,
+        admin_ami_alias=ami_alias(config.admin.instance_type),
+        user_data=setup_script(config.stack.vpc_cidr),
+        role_name=instance_role_name(stack),
+        instance_policy_name="session-manager-only",
+        instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
+        instance_profile_name=instance_role_name(stack),
+        launch_template_name=naming.resource_name(stack, "nat"),
+        users=users,
+        table_name=naming.table_name(stack),
+        topic_name=naming.topic_name(stack),
+        emails=tuple(config.alerts.emails),
+        topology_parameter=naming.topology_parameter(stack),
+    )
+
+
+def launch_template_data(desired: Desired, ami: str, nat_security_group_id: str) -> dict:
+    """The NAT launch template: IMDSv2 only (hop limit 1), Session Manager profile, NAT user data."""
+    return {
+        "ImageId": ami,
+        "InstanceType": desired.nat_instance_type,
+        "IamInstanceProfile": {"Name": desired.instance_profile_name},
+        "SecurityGroupIds": [nat_security_group_id] if nat_security_group_id else [],
+        "MetadataOptions": dict(METADATA_OPTIONS),
+        "UserData": desired.user_data_b64(),
+    }
+
+
+# IMDSv2 only, and a hop limit of 1 so a forwarded packet can never reach the metadata service.
+METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}

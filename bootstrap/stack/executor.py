@@ -1,0 +1,323 @@
+"""Act: run the planned steps in order, one AWS change each, keeping the observed state current.
+
+Every step is idempotent against a fresh observation (creates carry their tags, so an ``up`` that
+died half way leaves things the next plan finds instead of duplicates). Later steps read the ids of
+earlier ones from the running ``Observed`` snapshot.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.aws.calls import wait_until
+from chalicelib.errors import AwsError
+
+from ..config.model import HanatConfig
+from . import ec2 as ec2_api
+from . import services as svc
+from .clients import StackClients
+from .desired import (
+    EC2_TRUST_POLICY,
+    METADATA_OPTIONS,
+    PINNED_TAG,
+    ROLE_ADMIN,
+    ROLE_EIP,
+    ROLE_IGW,
+    ROLE_LAUNCH_TEMPLATE,
+    ROLE_NAT,
+    ROLE_NAT_SG,
+    ROLE_PROBE,
+    ROLE_PROBE_SG,
+    ROLE_PUBLIC,
+    ROLE_VPC,
+    ROUTE_TABLE_SUFFIX,
+    RUN_AS_TAG,
+    RUN_AS_USER,
+    Desired,
+    launch_template_data,
+)
+from .observe import Observed, observe
+from .planner import ALL_IPV4, Step, topology_from
+
+Progress = Callable[[str], None]
+INSTANCE_WAIT_S = 300.0
+SG_DESCRIPTIONS = {
+    ROLE_NAT_SG: "hanat NAT instances: all traffic from the VPC, all egress",
+    ROLE_PROBE_SG: "hanat probe Lambdas: no ingress, all egress",
+}
+
+
+@dataclass
+class Context:
+    clients: StackClients
+    config: HanatConfig
+    desired: Desired
+    obs: Observed
+    wait_interval_s: float = 2.0
+
+    @property
+    def ec2(self):
+        return self.clients.ec2
+
+    @property
+    def vpc_id(self) -> str:
+        return self.obs.vpc["VpcId"]
+
+
+def execute(ctx: Context, steps: list[Step], progress: Progress) -> int:
+    """Apply ``steps`` in order; returns how many changes were made."""
+    for number, step in enumerate(steps, 1):
+        progress(f"[{number}/{len(steps)}] {step.describe()}")
+        HANDLERS[step.kind](ctx, step)
+    return len(steps)
+
+
+# --- network -------------------------------------------------------------------------------------
+def _vpc(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    ctx.obs.vpc = ec2_api.create_vpc(ctx.ec2, d.vpc_cidr, d.tags(ROLE_VPC))
+
+
+def _vpc_attribute(ctx: Context, step: Step) -> None:
+    ec2_api.set_vpc_attribute(ctx.ec2, ctx.vpc_id, step.name, True)
+    ctx.obs.vpc_dns[step.name] = True
+
+
+def _internet_gateway(ctx: Context, step: Step) -> None:
+    ctx.obs.igw = ec2_api.create_internet_gateway(ctx.ec2, ctx.desired.tags(ROLE_IGW))
+
+
+def _attach_internet_gateway(ctx: Context, step: Step) -> None:
+    igw = ctx.obs.igw
+    for attachment in igw.get("Attachments", []):  # attached to a VPC we no longer use
+        ec2_api.detach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], attachment["VpcId"])
+    ec2_api.attach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], ctx.vpc_id)
+    igw["Attachments"] = [{"VpcId": ctx.vpc_id, "State": "available"}]
+
+
+def _subnet(ctx: Context, step: Step) -> None:
+    cidr = next(s.cidr for s in ctx.desired.subnets if (s.role, s.az) == (step.name, step.zone))
+    ctx.obs.subnets[(step.name, step.zone)] = ec2_api.create_subnet(
+        ctx.ec2, ctx.vpc_id, cidr, step.zone, ctx.desired.tags(step.name, step.zone))
+
+
+def _route_table(ctx: Context, step: Step) -> None:
+    tags = ctx.desired.tags(f"{step.name}{ROUTE_TABLE_SUFFIX}", step.zone or None)
+    if step.name == ROLE_PROBE:  # the heartbeat route: the controller never moves it
+        tags.append({"Key": PINNED_TAG, "Value": "true"})
+    ctx.obs.route_tables[(step.name, step.zone)] = ec2_api.create_route_table(ctx.ec2, ctx.vpc_id, tags)
+
+
+def _associate_route_table(ctx: Context, step: Step) -> None:
+    table = ctx.obs.route_tables[(step.name, "" if step.name == ROLE_PUBLIC else step.zone)]
+    subnet_id = ctx.obs.subnet_id(step.name, step.zone)
+    association = ec2_api.associate_route_table(ctx.ec2, table["RouteTableId"], subnet_id)
+    table.setdefault("Associations", []).append({"SubnetId": subnet_id, "RouteTableAssociationId": association})
+
+
+def _default_route(ctx: Context, step: Step) -> None:
+    table = ctx.obs.route_tables[(step.name, step.zone)]
+    if step.name == ROLE_PUBLIC:
+        target = {"gateway_id": ctx.obs.igw["InternetGatewayId"]}
+    else:
+        target = {"eni_id": ctx.obs.nat_eni(step.zone)}
+    routes = table.setdefault("Routes", [])
+    existing = [r for r in routes if r.get("DestinationCidrBlock") == ALL_IPV4]
+    ec2_api.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
+    routes[:] = [r for r in routes if r.get("DestinationCidrBlock") != ALL_IPV4]
+    routes.append({"DestinationCidrBlock": ALL_IPV4, "GatewayId": target.get("gateway_id"),
+                   "NetworkInterfaceId": target.get("eni_id")})
+
+
+def _security_group(ctx: Context, step: Step) -> None:
+    name = ctx.desired.name(step.name)
+    group_id = ec2_api.create_security_group(ctx.ec2, ctx.vpc_id, name, SG_DESCRIPTIONS[step.name],
+                                             ctx.desired.tags(step.name))
+    ctx.obs.security_groups[step.name] = {
+        "GroupId": group_id, "IpPermissions": [],
+        "IpPermissionsEgress": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": ALL_IPV4}]}],
+    }
+
+
+def _security_group_ingress(ctx: Context, step: Step) -> None:
+    ec2_api.authorize_ingress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ctx.desired.vpc_cidr)
+
+
+def _security_group_egress(ctx: Context, step: Step) -> None:
+    ec2_api.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
+
+
+# --- IAM and the launch template -----------------------------------------------------------------
+def _iam_role(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    ctx.obs.role = svc.create_role(ctx.clients.iam, d.role_name, json.dumps(EC2_TRUST_POLICY),
+                                   d.tags("instance-role"))
+
+
+def _role_policy(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    svc.put_role_policy(ctx.clients.iam, d.role_name, d.instance_policy_name, d.instance_policy)
+
+
+def _instance_profile(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    ctx.obs.instance_profile = svc.create_instance_profile(ctx.clients.iam, d.instance_profile_name,
+                                                           d.tags("instance-profile"))
+
+
+def _instance_profile_role(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    svc.add_role_to_instance_profile(ctx.clients.iam, d.instance_profile_name, d.role_name)
+
+
+def _launch_template(ctx: Context, step: Step) -> None:
+    d, obs = ctx.desired, ctx.obs
+    data = launch_template_data(d, obs.nat_ami, obs.security_groups[ROLE_NAT_SG]["GroupId"])
+    if obs.launch_template:
+        ec2_api.new_default_launch_template_version(ctx.ec2, obs.launch_template["LaunchTemplateId"], data)
+    else:
+        obs.launch_template = ec2_api.create_launch_template(ctx.ec2, d.launch_template_name, data,
+                                                             d.tags(ROLE_LAUNCH_TEMPLATE))
+    obs.launch_template_data = data
+
+
+# --- instances and addresses ---------------------------------------------------------------------
+def _nat_instance(ctx: Context, step: Step) -> None:
+    d = ctx.desired
+    instance = ec2_api.run_instance(
+        ctx.ec2,
+        LaunchTemplate={"LaunchTemplateId": ctx.obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
+        SubnetId=ctx.obs.subnet_id(ROLE_PUBLIC, step.zone),
+        MetadataOptions=dict(METADATA_OPTIONS),
+        TagSpecifications=[{"ResourceType": "instance", "Tags": d.tags(ROLE_NAT, step.zone)}],
+    )
+    ctx.obs.instances[(ROLE_NAT, step.zone)] = instance
+
+
+def wait_running(ctx: Context, key: tuple[str, str]) -> dict:
+    """Bounded wait for a NAT/admin instance to be running; refreshes the snapshot."""
+    instance_id = ctx.obs.instances[key]["InstanceId"]
+    latest: dict = {}
+
+    def running() -> bool:
+        latest.update(ec2_api.describe_instances_by_id(ctx.ec2, [instance_id])[0])
+        state = latest["State"]["Name"]
+        if state not in ("pending", "running"):
+            raise AwsError("ec2.RunInstances", "InstanceNotRunning", f"{instance_id} is {state}")
+        return state == "running"
+
+    wait_until(f"instance {instance_id} running", running, timeout_s=INSTANCE_WAIT_S,
+               interval_s=ctx.wait_interval_s)
+    ctx.obs.instances[key] = dict(latest)
+    return ctx.obs.instances[key]
+
+
+def _source_dest_check(ctx: Context, step: Step) -> None:
+    instance = wait_running(ctx, (ROLE_NAT, step.zone))
+    ec2_api.disable_source_dest_check(ctx.ec2, instance["InstanceId"])
+    instance["SourceDestCheck"] = False
+
+
+def _elastic_ip(ctx: Context, step: Step) -> None:
+    ctx.obs.addresses[step.zone] = ec2_api.allocate_address(ctx.ec2, ctx.desired.tags(ROLE_EIP, step.zone))
+
+
+def _associate_elastic_ip(ctx: Context, step: Step) -> None:
+    instance = wait_running(ctx, (ROLE_NAT, step.zone))
+    address = ctx.obs.addresses[step.zone]
+    ec2_api.associate_address(ctx.ec2, address["AllocationId"], instance["InstanceId"])
+    address["InstanceId"] = instance["InstanceId"]
+
+
+def _admin_instance(ctx: Context, step: Step) -> None:
+    d, obs = ctx.desired, ctx.obs
+    obs.instances[(ROLE_ADMIN, "")] = ec2_api.run_instance(
+        ctx.ec2, ImageId=obs.admin_ami, InstanceType=d.admin_instance_type,
+        IamInstanceProfile={"Name": d.instance_profile_name},
+        MetadataOptions=dict(METADATA_OPTIONS),
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": obs.subnet_id(ROLE_PUBLIC, d.azs[0]),
+                            "Groups": [obs.security_groups[ROLE_NAT_SG]["GroupId"]],
+                            "AssociatePublicIpAddress": True}],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": d.tags(ROLE_ADMIN)}],
+    )
+
+
+# --- permissions ---------------------------------------------------------------------------------
+def _user(ctx: Context, step: Step):
+    return next(u for u in ctx.desired.users if u.user_name == step.name)
+
+
+def _user_policy(ctx: Context, step: Step) -> None:
+    user, iam = _user(ctx, step), ctx.clients.iam
+    existing = ctx.obs.user_policies.get(user.policy_name)
+    if existing:
+        svc.new_policy_version(iam, existing["Arn"], user.policy_document)
+        existing["Document"] = user.policy_document
+        return
+    policy = svc.create_policy(iam, user.policy_name, user.policy_document, ctx.desired.tags("user-policy"))
+    ctx.obs.user_policies[user.policy_name] = {"Arn": policy["Arn"], "Document": user.policy_document}
+
+
+def _attach_user_policy(ctx: Context, step: Step) -> None:
+    user = _user(ctx, step)
+    arn = ctx.obs.user_policies[user.policy_name]["Arn"]
+    svc.attach_user_policy(ctx.clients.iam, user.user_name, arn)
+    ctx.obs.users[user.user_name].attached.append(arn)
+
+
+def _user_run_as(ctx: Context, step: Step) -> None:
+    user = _user(ctx, step)
+    if user.run_as_tag:
+        svc.tag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG, RUN_AS_USER)
+        ctx.obs.users[user.user_name].tags[RUN_AS_TAG] = RUN_AS_USER
+    else:
+        svc.untag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG)
+        ctx.obs.users[user.user_name].tags.pop(RUN_AS_TAG, None)
+
+
+# --- services ------------------------------------------------------------------------------------
+def _table(ctx: Context, step: Step) -> None:
+    d, dynamodb = ctx.desired, ctx.clients.dynamodb
+    svc.create_table(dynamodb, d.table_name, d.tags("state-table"))
+    wait_until(f"table {d.table_name} active",
+               lambda: (svc.describe_table(dynamodb, d.table_name) or {}).get("TableStatus") == "ACTIVE",
+               timeout_s=120, interval_s=ctx.wait_interval_s)
+    ctx.obs.table = svc.describe_table(dynamodb, d.table_name)
+
+
+def _topic(ctx: Context, step: Step) -> None:
+    ctx.obs.topic_arn = svc.create_topic(ctx.clients.sns, ctx.desired.topic_name, ctx.desired.tags("alerts"))
+
+
+def _subscription(ctx: Context, step: Step) -> None:
+    svc.subscribe_email(ctx.clients.sns, ctx.obs.topic_arn, step.name)
+    ctx.obs.subscribed.add(step.name)
+
+
+def _topology_parameter(ctx: Context, step: Step) -> None:
+    """Written last, from a fresh observation, so the stored contract matches what exists."""
+    fresh = observe(ctx.clients, ctx.desired)
+    topology = topology_from(ctx.config, ctx.desired, fresh)
+    if topology is None:
+        raise AwsError("hanat.up", "IncompleteStack", "some stack resources are missing after apply")
+    tags = ctx.desired.tags("topology") if fresh.parameter_value is None else None
+    svc.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags)
+    fresh.parameter_value = topology.to_json()
+    ctx.obs = fresh
+
+
+HANDLERS: dict[str, Callable[[Context, Step], None]] = {
+    "vpc": _vpc, "vpc-attribute": _vpc_attribute, "internet-gateway": _internet_gateway,
+    "attach-internet-gateway": _attach_internet_gateway, "subnet": _subnet, "route-table": _route_table,
+    "associate-route-table": _associate_route_table, "default-route": _default_route,
+    "security-group": _security_group, "security-group-ingress": _security_group_ingress,
+    "security-group-egress": _security_group_egress, "iam-role": _iam_role, "role-policy": _role_policy,
+    "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
+    "launch-template": _launch_template, "nat-instance": _nat_instance,
+    "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,
+    "associate-elastic-ip": _associate_elastic_ip, "admin-instance": _admin_instance,
+    "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
+    "table": _table, "topic": _topic, "subscription": _subscription,
+    "topology-parameter": _topology_parameter,
+}

@@ -1,0 +1,179 @@
+"""What exists now: every resource of the stack, found by its ``hanat:stack`` tag (reads only).
+
+Named resources that cannot be found by tag (IAM role, table, topic, parameter) are looked up by
+name and refused when they exist without our tag: hanat never adopts someone else's resource.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from chalicelib import naming
+from chalicelib.errors import InputError
+
+from . import ec2 as ec2_api
+from . import services as svc
+from .clients import StackClients
+from .desired import ROLE_ADMIN, ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
+
+
+@dataclass
+class UserState:
+    tags: dict[str, str]
+    attached: list[str]
+
+
+@dataclass
+class Observed:
+    vpc: dict | None = None
+    vpc_dns: dict[str, bool] = field(default_factory=dict)
+    igw: dict | None = None
+    subnets: dict[tuple[str, str], dict] = field(default_factory=dict)       # (role, az)
+    route_tables: dict[tuple[str, str], dict] = field(default_factory=dict)  # (role, az or "")
+    security_groups: dict[str, dict] = field(default_factory=dict)           # role
+    launch_template: dict | None = None
+    launch_template_data: dict = field(default_factory=dict)
+    instances: dict[tuple[str, str], dict] = field(default_factory=dict)     # (nat, az) | (admin, "")
+    addresses: dict[str, dict] = field(default_factory=dict)                 # az
+    role: dict | None = None
+    role_policy: str | None = None            # normalized JSON of the inline policy
+    instance_profile: dict | None = None
+    user_policies: dict[str, dict] = field(default_factory=dict)  # name -> {"Arn", "Document"}
+    users: dict[str, UserState] = field(default_factory=dict)
+    table: dict | None = None
+    topic_arn: str | None = None
+    subscribed: set[str] = field(default_factory=set)
+    parameter_value: str | None = None
+    nat_ami: str = ""
+    admin_ami: str = ""
+
+    def subnet_id(self, role: str, az: str) -> str:
+        return self.subnets.get((role, az), {}).get("SubnetId", "")
+
+    def nat_eni(self, az: str) -> str:
+        instance = self.instances.get((ROLE_NAT, az))
+        return instance["NetworkInterfaces"][0]["NetworkInterfaceId"] if instance else ""
+
+
+def tag_map(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def role_zone(resource: dict) -> tuple[str, str]:
+    tags = tag_map(resource)
+    return tags.get(naming.ROLE_TAG, ""), tags.get(naming.ZONE_TAG, "")
+
+
+def _by_role_zone(resources: list[dict], id_key: str) -> dict[tuple[str, str], dict]:
+    """Index by (role, zone); duplicates resolve to the lowest id so every run picks the same one."""
+    out: dict[tuple[str, str], dict] = {}
+    for r in sorted(resources, key=lambda r: r[id_key]):
+        out.setdefault(role_zone(r), r)
+    return out
+
+
+def normalized(document) -> str:
+    if isinstance(document, str):
+        document = json.loads(document)
+    return json.dumps(document, sort_keys=True)
+
+
+def observe(clients: StackClients, desired: Desired) -> Observed:
+    obs = Observed()
+    problems: list[str] = []
+    _observe_network(clients.ec2, desired.stack, obs)
+    _observe_compute(clients, desired, obs)
+    _observe_iam(clients.iam, desired, obs, problems)
+    _observe_services(clients, desired, obs, problems)
+    if problems:
+        raise InputError(problems, title=f"stack {desired.stack!r} cannot be reconciled")
+    return obs
+
+
+def _observe_network(ec2, stack: str, obs: Observed) -> None:
+    vpcs = _by_role_zone(ec2_api.describe_tagged(ec2, "vpc", stack), "VpcId")
+    obs.vpc = vpcs.get((ROLE_VPC, ""))
+    if not obs.vpc:
+        return
+    vpc_id = obs.vpc["VpcId"]
+    obs.vpc_dns = ec2_api.vpc_dns(ec2, vpc_id)
+    igws = ec2_api.describe_tagged(ec2, "internet-gateway", stack)
+    obs.igw = _by_role_zone(igws, "InternetGatewayId").get((ROLE_IGW, ""))
+    in_vpc = [s for s in ec2_api.describe_tagged(ec2, "subnet", stack) if s["VpcId"] == vpc_id]
+    obs.subnets = _by_role_zone(in_vpc, "SubnetId")
+    tables = [t for t in ec2_api.describe_tagged(ec2, "route-table", stack) if t["VpcId"] == vpc_id]
+    obs.route_tables = {(role.removesuffix(ROUTE_TABLE_SUFFIX), zone): t
+                        for (role, zone), t in _by_role_zone(tables, "RouteTableId").items()
+                        if role.endswith(ROUTE_TABLE_SUFFIX)}
+    groups = [g for g in ec2_api.describe_tagged(ec2, "security-group", stack) if g["VpcId"] == vpc_id]
+    obs.security_groups = {role: g for (role, _), g in _by_role_zone(groups, "GroupId").items()}
+
+
+def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> None:
+    ec2, stack = clients.ec2, desired.stack
+    templates = ec2_api.describe_tagged(ec2, "launch-template", stack)
+    templates = [t for t in templates if t["LaunchTemplateName"] == desired.launch_template_name]
+    if templates:
+        obs.launch_template = templates[0]
+        obs.launch_template_data = ec2_api.launch_template_data(ec2, templates[0]["LaunchTemplateId"])
+    vpc_id = obs.vpc["VpcId"] if obs.vpc else None
+    instances = [i for i in ec2_api.describe_stack_instances(ec2, stack) if i.get("VpcId") == vpc_id]
+    obs.instances = {k: v for k, v in _by_role_zone(instances, "InstanceId").items()
+                     if k[0] in (ROLE_NAT, ROLE_ADMIN)}
+    addresses = ec2_api.describe_tagged(ec2, "elastic-ip", stack)
+    obs.addresses = {zone: a for (_, zone), a in _by_role_zone(addresses, "AllocationId").items()}
+    obs.nat_ami = desired.nat_ami or svc.resolve_ami(clients.ssm, desired.nat_ami_alias)
+    if desired.admin_enabled:
+        obs.admin_ami = svc.resolve_ami(clients.ssm, desired.admin_ami_alias)
+
+
+def _refuse_untagged(kind: str, name: str, tags, stack: str, problems: list[str]) -> bool:
+    if svc.has_stack_tag(tags, stack):
+        return True
+    problems.append(f"{kind} {name!r} exists but is not tagged {naming.STACK_TAG}={stack}: "
+                    "hanat will not adopt it (rename the stack or remove it)")
+    return False
+
+
+def _observe_iam(iam, desired: Desired, obs: Observed, problems: list[str]) -> None:
+    stack = desired.stack
+    role = svc.get_role(iam, desired.role_name)
+    if role and _refuse_untagged("IAM role", desired.role_name, svc.role_tags(iam, desired.role_name),
+                                 stack, problems):
+        obs.role = role
+        doc = svc.get_role_policy(iam, desired.role_name, desired.instance_policy_name)
+        obs.role_policy = normalized(doc) if doc is not None else None
+    profile = svc.get_instance_profile(iam, desired.instance_profile_name)
+    if profile and _refuse_untagged("instance profile", desired.instance_profile_name,
+                                    profile.get("Tags", []), stack, problems):
+        obs.instance_profile = profile
+    for policy in svc.tagged_policies(iam, stack):
+        document = svc.policy_document(iam, policy["Arn"], policy["DefaultVersionId"])
+        obs.user_policies[policy["PolicyName"]] = {"Arn": policy["Arn"], "Document": normalized(document)}
+    for user in desired.users:
+        if svc.get_user(iam, user.user_name) is None:
+            problems.append(f"permissions: IAM user {user.user_name!r} does not exist")
+            continue
+        obs.users[user.user_name] = UserState(
+            tags=svc.ec2_tags_to_map(svc.user_tags(iam, user.user_name)),
+            attached=svc.attached_user_policies(iam, user.user_name),
+        )
+
+
+def _observe_services(clients: StackClients, desired: Desired, obs: Observed, problems: list[str]) -> None:
+    stack = desired.stack
+    table = svc.describe_table(clients.dynamodb, desired.table_name)
+    if table and _refuse_untagged("DynamoDB table", desired.table_name,
+                                  svc.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
+        obs.table = table
+    topic_arn = svc.find_topic(clients.sns, desired.topic_name)
+    if topic_arn and _refuse_untagged("SNS topic", desired.topic_name, svc.topic_tags(clients.sns, topic_arn),
+                                      stack, problems):
+        obs.topic_arn = topic_arn
+        obs.subscribed = {s["Endpoint"] for s in svc.subscriptions(clients.sns, topic_arn)
+                          if s.get("Protocol") == "email"}
+    parameter = svc.get_parameter(clients.ssm, desired.topology_parameter)
+    if parameter and _refuse_untagged("SSM parameter", desired.topology_parameter,
+                                      svc.parameter_tags(clients.ssm, desired.topology_parameter),
+                                      stack, problems):
+        obs.parameter_value = parameter["Value"]

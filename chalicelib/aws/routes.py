@@ -1,0 +1,71 @@
+"""EC2 route-table adapter: read the default routes, and move one safely (tag-checked, verified)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import AwsError, HanatError
+from ..naming import STACK_TAG
+from .calls import aws_call
+
+DEFAULT_ROUTE = "0.0.0.0/0"
+PINNED_TAG = "hanat:pinned"
+
+
+@dataclass(frozen=True)
+class RouteTableView:
+    route_table_id: str
+    tags: dict[str, str]
+    default_eni: str | None        # the ENI 0.0.0.0/0 points at (None: absent or not an ENI)
+    default_instance: str | None
+
+    def guard_problem(self, stack: str) -> str | None:
+        """Why hanat must not write this table (None: it may)."""
+        if self.tags.get(STACK_TAG) != stack:
+            return f"route table {self.route_table_id} does not carry {STACK_TAG}={stack}"
+        if self.tags.get(PINNED_TAG, "").lower() == "true":
+            return f"route table {self.route_table_id} is pinned ({PINNED_TAG}=true)"
+        return None
+
+
+def _view(table: dict) -> RouteTableView:
+    default = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == DEFAULT_ROUTE), {})
+    return RouteTableView(route_table_id=table["RouteTableId"],
+                          tags={t["Key"]: t["Value"] for t in table.get("Tags", [])},
+                          default_eni=default.get("NetworkInterfaceId"),
+                          default_instance=default.get("InstanceId"))
+
+
+def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...]) -> dict[str, RouteTableView]:
+    """Every listed table with its tags and default-route target (one call)."""
+    if not route_table_ids:
+        return {}
+    out = aws_call("ec2.DescribeRouteTables", ec2.describe_route_tables, RouteTableIds=list(route_table_ids),
+                   retry_on=("InvalidRouteTableID.NotFound",))
+    return {t["RouteTableId"]: _view(t) for t in out.get("RouteTables", [])}
+
+
+def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str) -> bool:
+    """Make ``0.0.0.0/0`` of ``route_table_id`` point at ``eni_id``; True when it changed.
+
+    Refuses (HanatError) a table that is not this stack's or is pinned; reads back to verify.
+    """
+    views = describe_route_tables(ec2, [route_table_id])
+    view = views.get(route_table_id)
+    if view is None:
+        raise AwsError("ec2.DescribeRouteTables", "NotFound", f"route table {route_table_id} not found")
+    problem = view.guard_problem(stack)
+    if problem:
+        raise HanatError(f"refusing to change {route_table_id}: {problem}")
+    if view.default_eni == eni_id:
+        return False
+    op = f"ec2.ReplaceRoute {route_table_id} -> {eni_id}"
+    if view.default_eni is None and view.default_instance is None:
+        aws_call(op, ec2.create_route, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE,
+                 NetworkInterfaceId=eni_id)
+    else:
+        aws_call(op, ec2.replace_route, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE,
+                 NetworkInterfaceId=eni_id)
+    after = describe_route_tables(ec2, [route_table_id]).get(route_table_id)
+    if after is None or after.default_eni != eni_id:
+        raise AwsError(op, "VerifyFailed", f"read back {after.default_eni if after else None}, expected {eni_id}")
+    return True

@@ -1,0 +1,178 @@
+"""The decision engine: one round of observations in, a Plan out. Pure: no AWS, no clock reads."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..model import Alert, ProbeResult
+from ..settings import FailoverSettings, ProbeSettings
+from .placement import choose_target, serving_loads
+from .plan import FAILOVER, REVERT, Plan, RouteMove, ZoneInput
+from .state import (
+    DOWN,
+    FLAP_THRESHOLD,
+    FLAP_WINDOW_S,
+    MANUAL_FAILOVER,
+    NORMAL,
+    PAUSED,
+    UNKNOWN,
+    UP,
+    ZoneState,
+)
+
+
+def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe: bool = True) -> ZoneState:
+    """Apply this round's instance state and probe verdict to the zone's health (hysteresis)."""
+    s = z.state
+    if z.instance_state is not None and z.instance_state != "running":
+        if s.health != DOWN:
+            return s.evolve(health=DOWN, since=now, health_reason=f"instance {z.instance_state}", passes=0)
+        return s.evolve(passes=0)
+    if z.probe is None or not count_probe:
+        return s
+    if z.probe.passed:
+        passes = s.passes + 1
+        s = s.evolve(passes=passes, fails=0)
+        if s.health == UNKNOWN:
+            return s.evolve(health=UP, since=now, health_reason="probe passed")
+        if s.health == DOWN and passes >= probe.recover_after and now - s.since >= probe.min_hold_s:
+            return s.evolve(health=UP, since=now, health_reason=f"{passes} passed probes")
+        return s
+    fails = s.fails + 1
+    s = s.evolve(fails=fails, passes=0)
+    if s.health != DOWN and fails >= probe.fail_after:
+        return s.evolve(health=DOWN, since=now, health_reason=f"{fails} failed probes")
+    return s
+
+
+def targets_down(zones: Sequence[ZoneInput], control: ProbeResult | None) -> bool:
+    """Every NAT path failed this round and so did the controller's own check: blame the targets."""
+    probes = [z.probe for z in zones]
+    return (control is not None and not control.passed and bool(probes)
+            and all(p is not None and not p.passed for p in probes))
+
+
+def revert_hold_s(min_hold_s: float, failovers_in_window: int) -> float:
+    """Flap damping: from the 3rd failover in the window, each one doubles the hold."""
+    if failovers_in_window < FLAP_THRESHOLD:
+        return min_hold_s
+    return min_hold_s * 2 ** (failovers_in_window - 2)
+
+
+def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverSettings, *, now: float,
+           control: ProbeResult | None = None, critical_active: bool = False, stack: str = "") -> Plan:
+    """Decide one round. ``zones`` is in ring order; ``critical_active`` remembers an open
+    targets-down alert so it is raised once per incident, not once per sweep."""
+    by_az = {z.az: z for z in zones}
+    ring = [z.az for z in zones]
+    alerts: list[Alert] = []
+    outcomes: list[str] = []
+
+    blame_targets = targets_down(zones, control)
+    if blame_targets:
+        outcomes.append("targets_down")
+        if not critical_active:
+            alerts.append(Alert(type="critical", zone=None, at=now, stack=stack,
+                                reason="every NAT path and the control probe failed: the probe targets "
+                                       "are down, not the NATs; no route moved"))
+        critical_active = True
+    elif any(z.probe is not None and z.probe.passed for z in zones) or (control is not None and control.passed):
+        critical_active = False
+
+    states = {z.az: _prune_flaps(judge_health(z, probe, now, count_probe=not blame_targets), now)
+              for z in zones}
+
+    def usable(az: str) -> bool:
+        return az in states and states[az].health == UP
+
+    servers = {az: states[az].server for az in ring}
+    moves: list[RouteMove] = []
+    movers: list[tuple[str, str]] = []  # (zone, reason) needing a new healthy NAT
+    for az in ring:
+        s = states[az]
+        server = s.server
+        if s.mode == PAUSED:
+            if s.health == DOWN or not usable(server):
+                outcomes.append("paused")
+            continue
+        if s.health == DOWN:
+            if server != az and usable(server):
+                continue
+            movers.append((az, s.health_reason if server == az else f"serving NAT {server} down"))
+            continue
+        if server == az:
+            continue
+        if not usable(server):
+            if s.health == UP:
+                moves.append(RouteMove(az, server, az, REVERT, f"serving NAT {server} down; own NAT up"))
+                servers[az] = az
+            else:
+                movers.append((az, f"serving NAT {server} down"))
+            continue
+        if s.mode == MANUAL_FAILOVER or failover.revert == "manual":
+            outcomes.append("manual_hold")
+        elif s.health == UP and now >= s.hold_until:
+            moves.append(RouteMove(az, server, az, REVERT, f"NAT {az} up: {s.health_reason}"))
+            servers[az] = az
+        else:
+            outcomes.append("hold")
+
+    loads = serving_loads(servers, exclude=[az for az, _ in movers])
+    for az, reason in movers:
+        target = choose_target(az, ring, loads, usable)
+        if target is None:
+            outcomes.append("no_target")
+            continue
+        moves.append(RouteMove(az, servers[az], target, FAILOVER, reason))
+        servers[az] = target
+        loads[target] = loads.get(target, 0) + 1
+
+    for move in moves:
+        states[move.zone] = _apply_move(states[move.zone], move, probe, now)
+        outcomes.append(move.kind)
+        alerts.append(move_alert(move, by_az, now, stack))
+        flap = _flap_alert(states[move.zone], by_az[move.zone], now, stack)
+        if flap is not None:
+            alerts.append(flap)
+            states[move.zone] = states[move.zone].evolve(flap_alerted=True)
+            outcomes.append("flapping")
+    if not outcomes:
+        outcomes.append("no_change")
+    order = {az: i for i, az in enumerate(ring)}
+    moves.sort(key=lambda m: order[m.zone])
+    return Plan(states=states, moves=tuple(moves), alerts=tuple(alerts), outcomes=tuple(outcomes),
+                critical_active=critical_active)
+
+
+def _prune_flaps(s: ZoneState, now: float) -> ZoneState:
+    recent = tuple(t for t in s.failovers if now - t < FLAP_WINDOW_S)
+    if recent == s.failovers:
+        return s
+    return s.evolve(failovers=recent, flap_alerted=s.flap_alerted and len(recent) >= FLAP_THRESHOLD)
+
+
+def _apply_move(s: ZoneState, move: RouteMove, probe: ProbeSettings, now: float) -> ZoneState:
+    s = s.evolve(served_by="" if move.to_az == s.az else move.to_az, last_change=now,
+                 last_reason=move.reason, mode=NORMAL)
+    if move.kind == FAILOVER and move.from_az == s.az:  # a flap is leaving home, not a second hop
+        failovers = s.failovers + (now,)
+        s = s.evolve(failovers=failovers, hold_until=now + revert_hold_s(probe.min_hold_s, len(failovers)))
+    return s
+
+
+def _flap_alert(s: ZoneState, z: ZoneInput, now: float, stack: str) -> Alert | None:
+    if len(s.failovers) < FLAP_THRESHOLD or s.flap_alerted:
+        return None
+    return Alert(type="flapping", zone=s.az, at=now, stack=stack, from_nat=z.nat_instance_id or None,
+                 reason=f"{len(s.failovers)} failovers in {FLAP_WINDOW_S // 60} min; "
+                        f"automatic revert held until {s.hold_until:.0f}",
+                 details={"failovers": len(s.failovers), "hold_until": s.hold_until})
+
+
+def move_alert(move: RouteMove, by_az: dict[str, ZoneInput], now: float, stack: str) -> Alert:
+    """The alert people get for one route move."""
+    z = by_az[move.zone]
+    src, dst = by_az.get(move.from_az), by_az.get(move.to_az)
+    return Alert(type=move.kind if move.kind in (FAILOVER, REVERT) else FAILOVER, zone=move.zone,
+                 reason=move.reason, at=now, stack=stack,
+                 from_nat=src.nat_instance_id if src else None, to_nat=dst.nat_instance_id if dst else None,
+                 to_zone=move.to_az, route_tables=z.route_table_ids)

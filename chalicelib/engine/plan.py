@@ -1,0 +1,66 @@
+"""Inputs and output of the decision engine: what was seen this round, and what to do about it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Alert, ProbeResult
+from .state import ZoneState
+
+FAILOVER, REVERT, REPAIR = "failover", "revert", "repair"
+
+
+@dataclass(frozen=True)
+class ZoneInput:
+    """One zone as seen this round. The order of zones given to the engine is the ring order."""
+
+    az: str
+    state: ZoneState
+    nat_instance_id: str = ""
+    route_table_ids: tuple[str, ...] = ()
+    probe: ProbeResult | None = None      # None: not probed this round
+    instance_state: str | None = None     # None: unknown (do not judge on it)
+
+
+@dataclass(frozen=True)
+class RouteMove:
+    """Point every private route table of ``zone`` at the NAT of ``to_az``."""
+
+    zone: str
+    from_az: str
+    to_az: str
+    kind: str        # failover | revert | repair
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"zone": self.zone, "from_az": self.from_az, "to_az": self.to_az,
+                "kind": self.kind, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The engine's decision: the new state of every zone, the route moves, alerts, outcomes."""
+
+    states: dict[str, ZoneState]
+    moves: tuple[RouteMove, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    critical_active: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def changed_zones(self, before: dict[str, ZoneState]) -> list[str]:
+        """Zones whose record differs from ``before`` (ignoring the version counter)."""
+        out = []
+        for az, new in self.states.items():
+            old = before.get(az)
+            if old is None or new.evolve(version=old.version) != old:
+                out.append(az)
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "moves": [m.to_dict() for m in self.moves],
+            "alerts": [a.to_dict() for a in self.alerts],
+            "outcomes": list(self.outcomes),
+            "critical_active": self.critical_active,
+            "states": {az: s.to_dict() for az, s in self.states.items()},
+        }

@@ -1,0 +1,72 @@
+"""The controller's memory of one zone, as the decision engine sees it (plain data, no AWS)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+UP, DOWN, UNKNOWN = "UP", "DOWN", "UNKNOWN"
+HEALTHS = (UP, DOWN, UNKNOWN)
+
+NORMAL, PAUSED, MANUAL_FAILOVER = "normal", "paused", "manual-failover"
+MODES = (NORMAL, PAUSED, MANUAL_FAILOVER)
+
+# Flap damping: this many automatic failovers inside the window double the revert hold each time.
+FLAP_WINDOW_S = 15 * 60
+FLAP_THRESHOLD = 3
+
+# Instance states that mean "this NAT forwards nothing" (EventBridge and DescribeInstances agree).
+NOT_RUNNING_STATES = ("pending", "stopping", "stopped", "shutting-down", "terminated")
+
+
+@dataclass(frozen=True)
+class ZoneState:
+    """What the controller remembers about zone ``az`` between runs.
+
+    ``served_by`` is the az whose NAT the zone's private routes point at (the zone itself when
+    normal). ``version`` is the optimistic-locking counter of the stored record.
+    """
+
+    az: str
+    health: str = UNKNOWN
+    fails: int = 0            # consecutive failed probes
+    passes: int = 0           # consecutive passed probes
+    since: float = 0.0        # when ``health`` last changed
+    health_reason: str = ""   # why ``health`` is what it is ("2 failed probes", "instance stopped")
+    served_by: str = ""       # "" means the zone's own NAT
+    mode: str = NORMAL
+    failovers: tuple[float, ...] = ()   # times of recent automatic failovers (flap window)
+    hold_until: float = 0.0   # no automatic revert before this time
+    flap_alerted: bool = False
+    last_change: float = 0.0  # when the routes last moved
+    last_reason: str = ""
+    version: int = 0
+
+    @property
+    def server(self) -> str:
+        """The az whose NAT serves this zone."""
+        return self.served_by or self.az
+
+    @property
+    def is_home(self) -> bool:
+        return self.server == self.az
+
+    def evolve(self, **changes) -> ZoneState:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["failovers"] = list(self.failovers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ZoneState:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["failovers"] = tuple(float(t) for t in known.get("failovers", ()))
+        for key in ("fails", "passes", "version"):
+            if key in known:
+                known[key] = int(known[key])
+        for key in ("since", "hold_until", "last_change"):
+            if key in known:
+                known[key] = float(known[key])
+        if "flap_alerted" in known:
+            known["flap_alerted"] = bool(known["flap_alerted"])
+        return cls(**known)

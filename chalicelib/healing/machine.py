@@ -1,0 +1,200 @@
+"""The replacement state machine: a pure decision (record + observed facts + now -> next action).
+
+A replacement of one zone's NAT is a chain of small idempotent steps. Each controller run reads the
+record and the facts, asks ``decide`` for the next action, performs it, records it, and asks again,
+until the answer is to wait. Nothing here talks to AWS or reads the clock: the runner does that.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+# record.status
+REPLACING = "replacing"
+DONE = "done"
+FAILED = "failed"
+FINAL_STATUSES = (DONE, FAILED)
+
+# record.step: where the replacement is (shown by ``hanat status``)
+STEP_STARTED = "started"
+STEP_BACKOFF = "backoff"          # a launch failed or a new instance was given up on; retry later
+STEP_LAUNCHING = "launching"      # run-instances claimed (token recorded), instance id not yet known
+STEP_STARTING = "starting"        # instance launched, waiting for it to run and be wired in
+STEP_PROVING = "proving"          # wired in (EIP, probe route, topology); waiting for probes to prove it
+STEP_AWAIT_ROUTES = "await_routes"  # proven UP; waiting for the sweep to give the zone its routes back
+STEP_RETIRING = "retiring"        # terminating the old instance
+STEP_DONE = "done"
+STEP_FAILED = "failed"
+
+# actions
+WAIT = "wait"
+LAUNCH = "launch"
+ADOPT = "adopt"                   # a claimed launch whose instance exists (found by launch token)
+ABANDON = "abandon"               # terminate the new instance (never healthy / died) and back off
+DISABLE_SOURCE_DEST_CHECK = "disable_source_dest_check"
+AWAIT_FAILOVER = "await_failover"  # old NAT still serves the zone: it must be failed over first
+MOVE_EIP = "move_eip"
+REPIN_PROBE_ROUTE = "repin_probe_route"
+PUBLISH = "publish"               # topology parameter -> new instance, zone health -> unproven
+MARK_PROVEN = "mark_proven"
+RETIRE_OLD = "retire_old"
+FINISH = "finish"
+GIVE_UP = "give_up"
+IDLE = "idle"                     # no replacement in progress
+
+GONE_STATES = ("shutting-down", "terminated", "stopping", "stopped")
+
+
+@dataclass(frozen=True)
+class HealingPolicy:
+    """Bounds of a replacement. ``for_replace_after`` derives them from the zone's setting."""
+
+    proving_timeout_s: float = 600.0   # a new instance must be proven UP within this
+    backoff_base_s: float = 60.0
+    backoff_max_s: float = 1800.0
+    max_attempts: int = 5              # launches per replacement before it is marked failed
+    launch_claim_grace_s: float = 120.0  # a claimed launch with no visible instance is retried after
+
+    @classmethod
+    def for_replace_after(cls, replace_after_s: float) -> HealingPolicy:
+        return cls(proving_timeout_s=max(600.0, 2.0 * float(replace_after_s)))
+
+    def backoff_s(self, failures: int) -> float:
+        """Exponential: base, 2*base, 4*base ... capped."""
+        return min(self.backoff_max_s, self.backoff_base_s * 2 ** max(0, failures - 1))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One zone's replacement, as stored (pk="replacement", sk=az) with a version for conditional writes."""
+
+    az: str
+    status: str = REPLACING
+    step: str = STEP_STARTED
+    reason: str = ""
+    old_instance_id: str = ""
+    started_at: float = 0.0
+    attempts: int = 0                  # launches tried so far
+    failures: int = 0                  # launches that failed or instances given up on
+    launch_token: str = ""
+    launched_at: float = 0.0
+    new_instance_id: str = ""
+    new_eni_id: str = ""
+    next_attempt_at: float = 0.0
+    proven_at: float = 0.0
+    finished_at: float = 0.0
+    last_error: str = ""
+    version: int = 0
+    history: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def active(self) -> bool:
+        return self.status == REPLACING
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["history"] = list(self.history)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Record:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["history"] = tuple(known.get("history", ()))
+        return cls(**known)
+
+    def moved(self, step: str, now: float, note: str = "", **changes) -> Record:
+        """A copy at ``step``; the history keeps the last steps for the status view and debugging."""
+        entry = f"{now:.0f} {step}" + (f" {note}" if note else "")
+        return replace(self, step=step, history=(self.history + (entry,))[-12:], **changes)
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    instance_id: str
+    state: str                         # pending | running | stopping | stopped | shutting-down | terminated
+    eni_id: str = ""
+    source_dest_check: bool = True
+    tagged: bool = False               # carries this stack's tag
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the runner observed just now. ``None`` for an instance means it was not found."""
+
+    new_instance: InstanceView | None = None
+    token_instance_id: str = ""        # an instance carrying the record's launch token
+    old_instance: InstanceView | None = None
+    eip_eni_id: str = ""               # the ENI the zone's Elastic IP is associated with
+    probe_route_eni_id: str = ""       # the ENI the pinned probe route points at
+    topology_instance_id: str = ""     # the zone's NAT in the topology parameter
+    old_serves_zone: bool = False      # the zone's private routes still point at the old, running NAT
+    nat_up: bool = False               # the zone's (topology) NAT is proven UP by the sweep
+    served_by_own: bool = False        # the zone's private routes point at its own (topology) NAT
+    revert_auto: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    why: str = ""
+
+
+def decide(rec: Record | None, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+    """The next thing to do for this zone's replacement (or ``wait``/``idle``)."""
+    if rec is None or not rec.active:
+        return Decision(IDLE, "no replacement in progress")
+    if not rec.new_instance_id:
+        return _decide_launch(rec, facts, now, policy)
+    return _decide_wiring(rec, facts, now, policy)
+
+
+def _decide_launch(rec: Record, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+    if rec.step == STEP_LAUNCHING and rec.launch_token:
+        if facts.token_instance_id:
+            return Decision(ADOPT, f"launch {rec.launch_token} produced {facts.token_instance_id}")
+        if now - rec.launched_at < policy.launch_claim_grace_s:
+            return Decision(WAIT, "a launch is in flight")
+        return Decision(LAUNCH, "a claimed launch left no instance; launching again with the same token")
+    if rec.failures >= policy.max_attempts:
+        return Decision(GIVE_UP, f"{rec.failures} launches failed")
+    if now < rec.next_attempt_at:
+        return Decision(WAIT, f"backing off until {rec.next_attempt_at:.0f}")
+    return Decision(LAUNCH, "no replacement instance yet")
+
+
+def _decide_wiring(rec: Record, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+    inst = facts.new_instance
+    proven = (facts.nat_up and facts.topology_instance_id == rec.new_instance_id
+              and inst is not None and inst.state == "running")
+    if inst is not None and inst.state in GONE_STATES:
+        return Decision(ABANDON, f"new instance {rec.new_instance_id} is {inst.state}")
+    if not proven and not rec.proven_at and now - rec.launched_at > policy.proving_timeout_s:
+        return Decision(ABANDON, f"new instance {rec.new_instance_id} not proven healthy within "
+                                 f"{policy.proving_timeout_s:.0f}s")
+    if inst is None or inst.state != "running":
+        return Decision(WAIT, "new instance not running yet")
+    if inst.source_dest_check:
+        return Decision(DISABLE_SOURCE_DEST_CHECK, "a NAT must forward traffic")
+    if facts.eip_eni_id != inst.eni_id:
+        if facts.old_serves_zone:
+            return Decision(AWAIT_FAILOVER, "the old NAT still serves the zone; fail it over first")
+        return Decision(MOVE_EIP, "the zone keeps its egress IP")
+    if facts.probe_route_eni_id != inst.eni_id:
+        return Decision(REPIN_PROBE_ROUTE, "probes must test the new NAT")
+    if facts.topology_instance_id != rec.new_instance_id:
+        return Decision(PUBLISH, "the controller must know the new NAT")
+    if not proven and not rec.proven_at:
+        return Decision(WAIT, "waiting for probes to prove the new NAT")
+    if proven and not rec.proven_at:
+        return Decision(MARK_PROVEN, "the probes passed through the new NAT")
+    if facts.revert_auto and not facts.served_by_own:
+        return Decision(WAIT, "proven; waiting for the sweep to give the routes back")
+    old = facts.old_instance
+    if old is not None and old.tagged and old.state not in ("shutting-down", "terminated"):
+        return Decision(RETIRE_OLD, f"old instance {old.instance_id} is {old.state}")
+    return Decision(FINISH, "the zone is served by its new NAT" if facts.served_by_own
+                    else "the new NAT is proven (revert=manual)")
+
+
+def launch_token(stack: str, az: str, started_at: float, attempt: int) -> str:
+    """Client token for run-instances: the same for a retried call of the same attempt (<= 64 chars)."""
+    return f"hanat-{stack}-{az}-{int(started_at)}-{attempt}"[-64:]

@@ -1,0 +1,37 @@
+"""Powertools Logger / Metrics / Tracer singletons (service "hanat", namespace "hanat").
+
+One place builds them so every Lambda entry point logs structured JSON with the same keys
+(zone, nat, route_table) and emits metrics into the same CloudWatch namespace.
+"""
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+SERVICE = "hanat"
+NAMESPACE = "hanat"
+
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+_UNITS = {unit.value: unit for unit in MetricUnit}
+
+
+def metric_sink(name: str, value: float, unit: str = "Count") -> None:
+    """A ``MetricSink`` (chalicelib.service.deps) backed by Powertools EMF metrics.
+
+    An unknown unit falls back to Count rather than failing the run that reports it.
+    """
+    metrics.add_metric(name=name, unit=_UNITS.get(unit, MetricUnit.Count), value=value)
+
+
+def flush_metrics() -> None:
+    """Write the collected metrics as one EMF log line (called at the end of every handler)."""
+    if metrics.metric_set:  # nothing recorded: no empty EMF line, no warning
+        metrics.flush_metrics(raise_on_empty_metrics=False)

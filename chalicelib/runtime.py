@@ -1,0 +1,142 @@
+"""Builds the controller's ``Deps`` inside Lambda from the function's environment variables.
+
+Test/lab hook: ``set_deps_factory(fn)`` replaces how ``build_deps`` makes Deps (scripted probes, a
+fake clock, other clients); ``reset_deps_factory()`` restores the real one. Nothing else in the
+Lambda code path needs patching.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .alerts import SnsAlertSink
+from .aws.clients import make_client
+from .aws.lambda_invoke import invoke_json, make_invoke_client
+from .aws.params import read_topology
+from .errors import ConfigError
+from .observability import flush_metrics, logger, metric_sink
+from .probes import run_checks
+from .probes.remote import LambdaProbeRunner, probe_function_name
+from .service.deps import Clients, Deps
+from .settings import ProbeSettings
+from .topology import Topology
+
+APP_NAME = "hanat"
+ENV_STACK = "HANAT_STACK"
+ENV_STAGE = "HANAT_STAGE"
+ENV_TOPOLOGY_PARAMETER = "HANAT_TOPOLOGY_PARAMETER"
+ENV_ZONES = "HANAT_ZONES"                  # comma-separated azs: one probe function each
+ENV_TOPIC_ARN = "HANAT_TOPIC_ARN"          # the alerts topic notify_slack subscribes to
+ENV_PROBE_TARGETS = "HANAT_PROBE_TARGETS"  # JSON list: the probe functions' defaults
+ENV_PROBE_TIMEOUT = "HANAT_PROBE_TIMEOUT_S"
+REQUIRED_ENV = (ENV_STACK, ENV_STAGE, ENV_TOPOLOGY_PARAMETER)
+INVOKE_MARGIN_S = 5.0  # probe cold start + network on top of the probe's own timeout
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    stack: str
+    stage: str
+    topology_parameter: str
+    region: str | None
+
+
+def read_env(environ: Mapping[str, str] = os.environ) -> RuntimeEnv:
+    """The controller's environment; every missing variable is named in one ConfigError."""
+    missing = [name for name in REQUIRED_ENV if not environ.get(name)]
+    if missing:
+        raise ConfigError([f"environment variable {name} is not set" for name in missing],
+                          source="Lambda environment")
+    return RuntimeEnv(stack=environ[ENV_STACK], stage=environ[ENV_STAGE],
+                      topology_parameter=environ[ENV_TOPOLOGY_PARAMETER],
+                      region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"))
+
+
+def zones_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The zones to register probe functions for (set by ``hanat deploy``; none if unset)."""
+    return tuple(z.strip() for z in environ.get(ENV_ZONES, "").split(",") if z.strip())
+
+
+def probe_defaults(environ: Mapping[str, str] = os.environ) -> ProbeSettings:
+    """Probe settings baked into the probe functions' environment (they make no AWS call)."""
+    base = ProbeSettings()
+    targets = json.loads(environ[ENV_PROBE_TARGETS]) if environ.get(ENV_PROBE_TARGETS) else base.targets
+    timeout_s = float(environ.get(ENV_PROBE_TIMEOUT) or base.timeout_s)
+    return ProbeSettings(targets=tuple(targets), timeout_s=timeout_s)
+
+
+def load_topology(ssm_client, parameter: str) -> Topology:
+    """The topology from SSM, read per invocation so a replaced NAT is seen without a redeploy."""
+    return read_topology(ssm_client, parameter)
+
+
+def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage: str | None,
+                      metric=metric_sink, clock: Callable[[], float] = time.time) -> Deps:
+    """Deps for a known topology: probes via the stage's Lambda functions (when ``stage`` and a
+    Lambda client are given), the control probe run here, alerts to the stack's topic."""
+    probe_runner = None
+    if stage and clients.lambda_ is not None:
+        names = {az: probe_function_name(APP_NAME, stage, az) for az in topology.azs}
+        probe_runner = LambdaProbeRunner(
+            lambda name, payload: invoke_json(clients.lambda_, name, payload), names,
+            targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock)
+
+    def control_probe():
+        return run_checks("control", topology.probe.targets, topology.probe.timeout_s, clock)
+
+    alert_sink = SnsAlertSink(clients.sns, topology.topic_arn, topology) if clients.sns else (lambda a: None)
+    return Deps(topology=topology, clients=clients, probe_runner=probe_runner, control_probe=control_probe,
+                alert_sink=alert_sink, metric=metric, clock=clock, owner=owner)
+
+
+def default_deps(owner: str) -> Deps:
+    """The real thing: clients for this region, topology from SSM, probes = Lambda invokes."""
+    env = read_env()
+    ssm = make_client("ssm", env.region)
+    topology = load_topology(ssm, env.topology_parameter)
+    clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
+                      sns=make_client("sns", env.region), ssm=ssm,
+                      lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
+    return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
+
+
+DepsFactory = Callable[[str], Deps]
+_factory: DepsFactory = default_deps
+
+
+def build_deps(owner: str) -> Deps:
+    """Deps for one Lambda invocation (``owner`` names it, e.g. ``heartbeat:<request id>``)."""
+    return _factory(owner)
+
+
+def set_deps_factory(factory: DepsFactory) -> None:
+    """Hook for tests and the lab: ``build_deps`` will call ``factory(owner)``."""
+    global _factory
+    _factory = factory
+
+
+def reset_deps_factory() -> None:
+    set_deps_factory(default_deps)
+
+
+def request_id(context) -> str:
+    return getattr(context, "aws_request_id", None) or "local"
+
+
+def entry_point(func):
+    """Wrap a Lambda handler: log its start/end with the function name, always flush metrics."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        logger.append_keys(handler=func.__name__)
+        try:
+            return func(*args, **kwargs)
+        except Exception:
+            logger.exception("handler failed")
+            raise
+        finally:
+            flush_metrics()
+    return wrapper

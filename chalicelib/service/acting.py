@@ -1,0 +1,156 @@
+"""Acting: turn a decision into stored state and route changes so that overlapping runs never fight.
+
+Protocol, per attempt: read the zone records (versions) -> decide -> commit the new states in ONE
+DynamoDB transaction conditioned on those versions, *claiming* every zone whose routes move (no one
+else may write a claimed zone) -> write the routes in parallel, verify by reading back -> release the
+claims. A lost condition (ConflictError) means another run acted first: re-read and decide again,
+a bounded number of times. Routes that disagree with the recorded ``served_by`` of an unclaimed zone
+are drift (a crashed run, a hand edit) and are repaired under the same protocol.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..aws import instances, routes
+from ..aws import state as store
+from ..engine import REPAIR, Plan, RouteMove, ZoneInput, ZoneState
+from ..errors import ConflictError, HanatError
+from ..model import ProbeResult
+from ..observability import logger
+from .deps import Deps
+
+CLAIM_TTL_S = 60.0
+ATTEMPTS = 5
+
+Decider = Callable[[store.Snapshot, list[ZoneInput], float], Plan]
+
+
+@dataclass
+class Observed:
+    """One consistent look at the world: stored records, zone inputs, route tables."""
+
+    snapshot: store.Snapshot
+    inputs: list[ZoneInput]
+    tables: dict[str, routes.RouteTableView]
+    instance_states: dict[str, str]
+    now: float
+
+
+@dataclass
+class Applied:
+    """What a decide-and-apply run did."""
+
+    plan: Plan
+    moves: list[RouteMove] = field(default_factory=list)   # including drift repairs
+    changed_tables: list[str] = field(default_factory=list)
+    states: dict[str, ZoneState] = field(default_factory=dict)
+    attempts: int = 1
+
+
+def observe(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
+            instance_overrides: Mapping[str, str] | None = None) -> Observed:
+    """Read the zone records, the NAT instance states and the private route tables."""
+    topo = deps.topology
+    snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, now)
+    inst = instances.describe_instance_states(deps.clients.ec2, [z.nat_instance_id for z in topo.zones])
+    inst.update(instance_overrides or {})
+    tables = routes.describe_route_tables(
+        deps.clients.ec2, [t for z in topo.zones for t in z.private_route_table_ids])
+    inputs = [ZoneInput(az=z.az, state=snapshot.zones[z.az].state, nat_instance_id=z.nat_instance_id,
+                        route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
+                        instance_state=inst.get(z.nat_instance_id))
+              for z in topo.zones]
+    return Observed(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now)
+
+
+def find_drift(deps: Deps, seen: Observed, states: Mapping[str, ZoneState], skip: set[str]) -> list[RouteMove]:
+    """Zones (not in ``skip``, not claimed by another run) whose writable tables point elsewhere
+    than their recorded NAT."""
+    topo = deps.topology
+    enis = {z.az: z.nat_eni_id for z in topo.zones}
+    repairs = []
+    for zone in topo.zones:
+        if zone.az in skip or seen.snapshot.zones[zone.az].is_pending(seen.now):
+            continue
+        server = states[zone.az].server
+        wrong = [t for t in zone.private_route_table_ids
+                 if t in seen.tables and seen.tables[t].guard_problem(topo.stack) is None
+                 and seen.tables[t].default_eni != enis.get(server)]
+        if wrong:
+            repairs.append(RouteMove(zone.az, server, server, REPAIR,
+                                     f"route drift: {', '.join(wrong)} not at NAT {server}"))
+    return repairs
+
+
+def decide_and_apply(deps: Deps, decide: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
+                     instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS) -> Applied:
+    """Observe, decide, commit with version checks, write routes; retry on a lost condition."""
+    for attempt in range(1, attempts + 1):
+        now = deps.clock()
+        seen = observe(deps, now, probes=probes, instance_overrides=instance_overrides)
+        plan = decide(seen.snapshot, seen.inputs, now)
+        moved = {m.zone for m in plan.moves}
+        moves = list(plan.moves) + find_drift(deps, seen, plan.states, moved)
+        claim = [m.zone for m in moves]
+        changed = set(plan.changed_zones(seen.snapshot.states()))
+        token = uuid.uuid4().hex
+        try:
+            committed = store.commit(
+                deps.clients.dynamodb, deps.topology.table_name, seen.snapshot,
+                {az: plan.states[az] for az in changed}, now=now, claim=claim, owner=deps.owner, token=token,
+                claim_ttl_s=CLAIM_TTL_S, critical_active=plan.critical_active)
+        except ConflictError:
+            if attempt == attempts:
+                raise
+            logger.info("state changed under us; deciding again", extra={"attempt": attempt})
+            deps.sleep(random.uniform(0.005, 0.03) * attempt)
+            continue
+        changed_tables = _write_claimed(deps, moves, token) if moves else []
+        return Applied(plan=plan, moves=moves, changed_tables=changed_tables, states=committed.states,
+                       attempts=attempt)
+    raise ConflictError("unreachable")  # pragma: no cover
+
+
+def _write_claimed(deps: Deps, moves: list[RouteMove], token: str) -> list[str]:
+    """Write the routes of the claimed zones, then release the claims (also on failure)."""
+    zones = [m.zone for m in moves]
+    try:
+        changed = write_routes(deps, moves)
+    except BaseException:
+        try:
+            store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token)
+        except HanatError as err:
+            logger.warning("could not release claims after a failed route write", extra={"error": str(err)})
+        raise
+    store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token)
+    return changed
+
+
+def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
+    """Point every private table of each moved zone at its new NAT, in parallel; changed table ids."""
+    topo = deps.topology
+    jobs = [(move, table, topo.zone(move.to_az).nat_eni_id)
+            for move in moves for table in topo.zone(move.zone).private_route_table_ids]
+    if not jobs:
+        return []
+
+    def one(job: tuple[RouteMove, str, str]) -> tuple[str, bool]:
+        move, table, eni = job
+        changed = routes.point_default_route(deps.clients.ec2, table, eni, stack=topo.stack)
+        if changed:
+            logger.info("route moved", extra={"zone": move.zone, "nat": topo.zone(move.to_az).nat_instance_id,
+                                              "route_table": table, "kind": move.kind, "reason": move.reason})
+        return table, changed
+
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+        futures = [pool.submit(one, job) for job in jobs]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        for extra in errors[1:]:
+            logger.error("route write failed", extra={"error": str(extra)})
+        raise errors[0]
+    return [table for table, changed in (f.result() for f in futures) if changed]

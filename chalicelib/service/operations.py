@@ -1,0 +1,82 @@
+"""Manual operations (the ``operate`` Lambda and ``hanat failover|revert|...``): validated first,
+then decided by the engine and applied under the same version-checked protocol as the sweep."""
+from __future__ import annotations
+
+import importlib
+
+from ..engine import DOWN, plan_manual_failover, plan_pause, plan_resume, plan_revert
+from ..errors import InputError
+from ..observability import logger
+from .acting import decide_and_apply, observe
+from .deps import Deps
+from .status import collect_status
+from .sweep import publish
+
+ACTIONS = ("status", "failover", "revert", "replace", "pause", "resume")
+KEYS = ("action", "zone", "to_zone", "reason")
+
+
+def validate(deps: Deps, payload: object) -> dict:
+    """The payload, checked; InputError naming every problem plus the valid actions and zones."""
+    azs = deps.topology.azs
+    hint = f"valid actions: {', '.join(ACTIONS)}; valid zones: {', '.join(azs)}"
+    if not isinstance(payload, dict):
+        raise InputError([f"payload must be a JSON object, got {type(payload).__name__}", hint],
+                         title="invalid operation")
+    problems = [f"unknown key {k!r} (allowed: {', '.join(KEYS)})" for k in payload if k not in KEYS]
+    action, zone, to_zone, reason = (payload.get(k) for k in KEYS)
+    if action is None:
+        problems.append("action: missing")
+    elif not isinstance(action, str) or action not in ACTIONS:
+        problems.append(f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+    for key, value in (("zone", zone), ("to_zone", to_zone)):
+        if value is not None and (not isinstance(value, str) or value not in azs):
+            problems.append(f"{key}: {value!r} is not a zone of stack {deps.topology.stack}")
+    if zone is None and action != "status":
+        problems.append("zone: missing (which zone to act on)")
+    if to_zone is not None and action != "failover":
+        problems.append(f"to_zone: only applies to failover, not {action!r}")
+    if to_zone is not None and to_zone == zone:
+        problems.append(f"to_zone: {to_zone!r} is the zone itself")
+    if reason is not None and not isinstance(reason, str):
+        problems.append(f"reason: must be a string, got {type(reason).__name__}")
+    if not problems and action == "failover" and to_zone is not None:
+        seen = observe(deps, deps.clock())
+        target = next(z for z in seen.inputs if z.az == to_zone)
+        if target.state.health == DOWN or target.instance_state not in (None, "running"):
+            problems.append(f"to_zone: {to_zone!r} cannot take traffic: its NAT is "
+                            f"{target.state.health} ({target.state.health_reason or target.instance_state})")
+    if problems:
+        raise InputError(problems + [hint], title="invalid operation")
+    return {"action": action, "zone": zone, "to_zone": to_zone, "reason": reason or ""}
+
+
+def operate(deps: Deps, payload: dict) -> dict:
+    """Run one manual operation; returns {"ok": true, "action", "zone", "changed": [tables], ...}."""
+    op = validate(deps, payload)
+    action, az, topo = op["action"], op["zone"], deps.topology
+    if action == "status":
+        return {"ok": True, "action": "status", "stack": topo.stack, "zones": collect_status(deps)}
+    if action == "replace":
+        hook = importlib.import_module(".healing_hook", __package__)
+        result = hook.request_replacement(deps, az, op["reason"] or "manual replace")
+        return {"ok": True, "action": action, "zone": az, "changed": [], "replacement": result}
+    reason = op["reason"] or f"manual {action} by {deps.owner}"
+
+    def decider(snapshot, inputs, now):
+        if action == "failover":
+            return plan_manual_failover(inputs, az, op["to_zone"], now=now, reason=reason, stack=topo.stack)
+        if action == "revert":
+            return plan_revert(inputs, az, now=now, reason=reason, stack=topo.stack)
+        if action == "pause":
+            return plan_pause(inputs, az, now=now, reason=reason)
+        return plan_resume(inputs, az, now=now, reason=reason)
+
+    applied = decide_and_apply(deps, decider)
+    alerts: list[dict] = []
+    publish(deps, applied, alerts)
+    state = applied.states[az]
+    logger.info("manual operation", extra={"zone": az, "action": action, "route_table": applied.changed_tables})
+    return {"ok": True, "action": action, "zone": az, "changed": applied.changed_tables,
+            "served_by": state.server, "mode": state.mode, "moves": [m.to_dict() for m in applied.moves],
+            "alerts": alerts}

@@ -1,0 +1,137 @@
+"""Least-privilege IAM policies for the Lambda functions (``autogen_policy: false``).
+
+Two roles' worth: the controller functions (heartbeat, on_instance_state, operate, notify_slack)
+and the probe functions (logs, X-Ray and the VPC ENI actions only). Rule kept by a test: no
+mutating action on Resource "*" without a Condition. Actions AWS only grants on "*" (X-Ray
+writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or service condition.
+"""
+from __future__ import annotations
+
+from chalicelib.naming import STACK_TAG, resource_name
+from chalicelib.probes.remote import probe_function_name
+from chalicelib.runtime import APP_NAME
+from chalicelib.topology import Topology
+
+VERSION = "2012-10-17"
+READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
+ENI_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
+               "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+
+
+def arn_parts(topology: Topology) -> tuple[str, str, str]:
+    """(partition, region, account) from the topic ARN the stack built: no STS call needed."""
+    parts = topology.topic_arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"topology.topic_arn {topology.topic_arn!r} is not an ARN")
+    return parts[1], parts[3], parts[4]
+
+
+def is_mutating(action: str) -> bool:
+    name = action.split(":", 1)[1]
+    return not name.startswith(READ_PREFIXES)
+
+
+def _logs(partition: str, region: str, account: str, stage: str) -> dict:
+    group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{APP_NAME}-{stage}-*"
+    return {"Sid": "OwnLogs", "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [group, f"{group}:log-stream:*"]}
+
+
+def _in_region(region: str) -> dict:
+    return {"StringEquals": {"aws:RequestedRegion": region}}
+
+
+def _xray(region: str) -> dict:
+    return {"Sid": "XRayTracesThisRegion", "Effect": "Allow",
+            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            "Resource": "*", "Condition": _in_region(region)}
+
+
+def probe_policy(topology: Topology, stage: str) -> dict:
+    """Probe functions make no AWS call themselves; Lambda needs the ENI actions to place them in
+    the probe subnet (these exist only on "*": limited to the stack's region)."""
+    partition, region, account = arn_parts(topology)
+    return {"Version": VERSION, "Statement": [
+        _logs(partition, region, account, stage),
+        _xray(region),
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": ENI_ACTIONS, "Resource": "*",
+         "Condition": _in_region(region)},
+        {"Sid": "VpcDescribe", "Effect": "Allow",
+         "Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets", "ec2:DescribeVpcs"],
+         "Resource": "*"},
+    ]}
+
+
+def controller_policy(topology: Topology, stage: str) -> dict:
+    partition, region, account = arn_parts(topology)
+    stack = topology.stack
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    tagged = {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": stack}}
+    parameters = [f"arn:{partition}:ssm:{region}:{account}:parameter/hanat/{stack}/*"]
+    if topology.slack_webhook_parameter and not topology.slack_webhook_parameter.startswith(f"/hanat/{stack}/"):
+        parameters.append(f"arn:{partition}:ssm:{region}:{account}:parameter{topology.slack_webhook_parameter}")
+    probes = [f"arn:{partition}:lambda:{region}:{account}:function:{probe_function_name(APP_NAME, stage, az)}"
+              for az in topology.azs]
+    statements = [
+        _logs(partition, region, account, stage),
+        _xray(region),
+        {"Sid": "ReadNetwork", "Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"},
+        {"Sid": "MoveRoutesOfThisStack", "Effect": "Allow", "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
+         "Resource": f"{ec2}:route-table/*", "Condition": tagged},
+        {"Sid": "ControllerState", "Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"],
+         "Resource": f"arn:{partition}:dynamodb:{region}:{account}:table/{topology.table_name}"},
+        {"Sid": "Alerts", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": topology.topic_arn},
+        {"Sid": "ReadStackParameters", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+         "Resource": parameters},
+        {"Sid": "DecryptSecureStringsViaSsm", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": "*",
+         "Condition": {"StringEquals": {"kms:ViaService": f"ssm.{region}.amazonaws.com"}}},
+        {"Sid": "RecordTopology", "Effect": "Allow", "Action": ["ssm:PutParameter"],
+         "Resource": f"arn:{partition}:ssm:{region}:{account}:parameter{topology.topology_parameter}"},
+    ]
+    if probes:
+        statements.append({"Sid": "InvokeOwnProbes", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                           "Resource": probes})
+    statements += _self_healing(topology, partition, region, account, tagged)
+    return {"Version": VERSION, "Statement": statements}
+
+
+def _self_healing(topology: Topology, partition: str, region: str, account: str, tagged: dict) -> list[dict]:
+    """Replacing a dead NAT: launch from the stack's template (new resources must carry the stack
+    tag), attach the EIP, turn off source/dest check, terminate the old one, pass the NAT role."""
+    ec2 = f"arn:{partition}:ec2:{region}:{account}"
+    template = (f"{ec2}:launch-template/{topology.launch_template_id}" if topology.launch_template_id
+                else f"{ec2}:launch-template/*")
+    request_tagged = {"StringEquals": {f"aws:RequestTag/{STACK_TAG}": topology.stack}}
+    return [
+        {"Sid": "LaunchFromStackTemplate", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+         "Resource": [template, f"arn:{partition}:ec2:{region}::image/*"]},
+        {"Sid": "LaunchIntoStackNetwork", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+         "Resource": [f"{ec2}:subnet/*", f"{ec2}:security-group/*"], "Condition": tagged},
+        {"Sid": "LaunchTaggedResources", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*"],
+         "Condition": request_tagged},
+        {"Sid": "TagOnLaunchOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
+         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*"],
+         "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
+        {"Sid": "ManageStackNats", "Effect": "Allow",
+         "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
+         "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],
+         "Condition": tagged},
+        {"Sid": "PassNatRoleToEc2", "Effect": "Allow", "Action": ["iam:PassRole"],
+         "Resource": f"arn:{partition}:iam::{account}:role/{resource_name(topology.stack)}-*",
+         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+    ]
+
+
+def unconditioned_mutations_on_star(policy: dict) -> list[str]:
+    """Every mutating action granted on Resource "*" without a Condition (must be empty)."""
+    found = []
+    for statement in policy["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if "*" in resources and not statement.get("Condition"):
+            found += [f"{statement.get('Sid', '?')}: {a}" for a in actions if is_mutating(a)]
+    return found

@@ -1,0 +1,110 @@
+"""Write a Chalice stage for one stack: ``.chalice/config.json`` stage block and its policy files.
+
+Everything the Lambda functions need to know at run time goes into environment variables; the
+topology itself stays in SSM (read per invocation, so a replaced NAT is picked up without redeploy).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from chalicelib import runtime
+from chalicelib.errors import InputError
+from chalicelib.naming import STACK_TAG
+from chalicelib.probes.remote import probe_handler_name
+from chalicelib.topology import Topology
+
+from .policy import controller_policy, probe_policy
+
+STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+HEARTBEAT_TIMEOUT_S = 60
+CONTROLLER_TIMEOUT_S = 60
+
+
+def check_stage_name(stage: str) -> None:
+    if not STAGE_PATTERN.match(stage or ""):
+        raise InputError(f"--stage {stage!r} must be 1-24 characters [a-z0-9-] starting with a letter")
+
+
+def policy_files(stage: str) -> tuple[str, str]:
+    return f"policy-{stage}.json", f"policy-{stage}-probe.json"
+
+
+def environment(topology: Topology, stage: str) -> dict[str, str]:
+    return {
+        runtime.ENV_STACK: topology.stack,
+        runtime.ENV_STAGE: stage,
+        runtime.ENV_TOPOLOGY_PARAMETER: topology.topology_parameter,
+        runtime.ENV_ZONES: ",".join(topology.azs),
+        runtime.ENV_TOPIC_ARN: topology.topic_arn,
+        runtime.ENV_PROBE_TARGETS: json.dumps(list(topology.probe.targets)),
+        runtime.ENV_PROBE_TIMEOUT: str(topology.probe.timeout_s),
+        "POWERTOOLS_SERVICE_NAME": "hanat",
+        "POWERTOOLS_METRICS_NAMESPACE": "hanat",
+    }
+
+
+def stage_settings(topology: Topology, stage: str) -> dict:
+    """The ``stages.<stage>`` block of .chalice/config.json."""
+    controller_file, probe_file = policy_files(stage)
+    probe_timeout = max(3, math.ceil(topology.probe.timeout_s) + 3)
+    functions: dict[str, dict] = {
+        "heartbeat": {"reserved_concurrency": 1, "lambda_timeout": HEARTBEAT_TIMEOUT_S},
+        "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
+        "operate": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
+        "notify_slack": {"lambda_timeout": 15},
+    }
+    for zone in topology.zones:
+        functions[probe_handler_name(zone.az)] = {
+            "subnet_ids": [zone.probe_subnet_id],
+            "security_group_ids": [topology.probe_security_group_id],
+            "lambda_timeout": probe_timeout,
+            "lambda_memory_size": 128,
+            "iam_policy_file": probe_file,
+        }
+    return {
+        "api_gateway_stage": "api",
+        "autogen_policy": False,
+        "iam_policy_file": controller_file,
+        "lambda_memory_size": 256,
+        "xray": True,
+        "environment_variables": environment(topology, stage),
+        "tags": {STACK_TAG: topology.stack},
+        "lambda_functions": functions,
+    }
+
+
+def check_topology_for_deploy(topology: Topology) -> None:
+    """What a deploy needs from the topology; every gap named at once."""
+    problems = [f"zones[{i}] ({z.az}) has no probe_subnet_id" for i, z in enumerate(topology.zones)
+                if not z.probe_subnet_id]
+    if not topology.probe_security_group_id:
+        problems.append("topology has no probe_security_group_id")
+    if not topology.topic_arn.startswith("arn:"):
+        problems.append(f"topology.topic_arn {topology.topic_arn!r} is not an ARN")
+    if not topology.zones:
+        problems.append("topology has no zones")
+    if problems:
+        raise InputError(problems, title=f"topology of stack {topology.stack!r} cannot be deployed")
+
+
+def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list[Path]:
+    """Merge the stage into config.json (other stages kept) and write its two policy files."""
+    check_stage_name(stage)
+    check_topology_for_deploy(topology)
+    chalice_dir = Path(project_dir) / ".chalice"
+    chalice_dir.mkdir(parents=True, exist_ok=True)
+    config_path = chalice_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config.setdefault("version", "2.0")
+    config["app_name"] = runtime.APP_NAME
+    config.setdefault("stages", {})[stage] = stage_settings(topology, stage)
+    controller_file, probe_file = policy_files(stage)
+    written = {config_path: config,
+               chalice_dir / controller_file: controller_policy(topology, stage),
+               chalice_dir / probe_file: probe_policy(topology, stage)}
+    for path, document in written.items():
+        path.write_text(json.dumps(document, indent=2) + "\n")
+    return list(written)

@@ -1,0 +1,78 @@
+"""The heartbeat on the lab's own clock: what EventBridge's schedule and the Lambda loop do in AWS.
+
+A thread calls the controller's ``run_sweep`` every ``interval_s`` with Deps built afresh each time
+(as each Lambda invocation does: a replaced NAT shows up in the topology parameter), then reads the
+controller's own status so the drill's timeline has the moment a NAT was declared DOWN or UP.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from chalicelib.errors import HanatError
+
+from .report import Timeline
+
+
+class Heartbeat:
+    def __init__(self, *, make_deps: Callable[[], object], sweep: Callable, status: Callable,
+                 interval_s: float, timeline: Timeline):
+        self._make_deps = make_deps
+        self._sweep = sweep
+        self._status = status
+        self._interval_s = interval_s
+        self._timeline = timeline
+        self._health: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sweeps = 0
+        self.errors: list[str] = []
+        self.last_status: list[dict] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> "Heartbeat":
+        self._thread = threading.Thread(target=self._run, name="lab-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            self.tick()
+            next_at += self._interval_s
+            delay = next_at - time.monotonic()
+            if delay < 0:           # a slow sweep (failing probes take their timeout): go on at once
+                next_at = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def tick(self) -> None:
+        """One heartbeat: sweep, then note health changes. Errors are recorded, never fatal (the
+        next scheduled invocation tries again, as in AWS)."""
+        try:
+            deps = self._make_deps()
+            self._sweep(deps)
+            self.sweeps += 1
+            status = self._status(deps)
+        except HanatError as exc:
+            self.errors.append(str(exc))
+            self._timeline.add("sweep_error", error=str(exc))
+            return
+        with self._lock:
+            self.last_status = status
+        for zone in status:
+            az, health = zone["az"], zone.get("nat_health")
+            if self._health.get(az) != health:
+                self._timeline.add("health", az, health=health, nat=zone.get("nat_instance_id"),
+                                   served_by=zone.get("served_by"))
+                self._health[az] = health
+
+    def status(self) -> list[dict]:
+        with self._lock:
+            return list(self.last_status)

@@ -1,0 +1,57 @@
+"""The lab's configuration: any hanat config, made safe and complete for the lab.
+
+Probe targets must live in the lab's own "internet" (documentation ranges inside its namespaces):
+targets elsewhere are replaced by the lab's and a note says so. A stack without a Slack webhook
+parameter gets one under its own prefix, so the Slack relay is exercised too.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bootstrap.config import load_config
+from bootstrap.config.model import HanatConfig
+from chalicelib.naming import parameter_prefix
+
+from .dataplane import LAB_NETWORKS, LAB_TARGETS
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "lab.toml"
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    config: HanatConfig
+    source: str
+    notes: tuple[str, ...] = ()
+
+
+def is_lab_target(url: str) -> bool:
+    """True when ``url``'s host is an address inside the lab's internet."""
+    host = urlsplit(url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net) for net in LAB_NETWORKS)
+
+
+def for_the_lab(config: HanatConfig, source: str) -> LabSettings:
+    notes = []
+    probe = config.probe
+    foreign = [t for t in probe.targets if not is_lab_target(t)]
+    if foreign:
+        notes.append(f"probe targets {', '.join(foreign)} are not lab addresses: the lab uses its own "
+                     f"targets {', '.join(LAB_TARGETS)} instead")
+        probe = replace(probe, targets=LAB_TARGETS)
+    alerts = config.alerts
+    if not alerts.slack_webhook_parameter:
+        alerts = replace(alerts, slack_webhook_parameter=f"{parameter_prefix(config.stack.name)}slack-webhook")
+    return LabSettings(config=replace(config, probe=probe, alerts=alerts), source=source, notes=tuple(notes))
+
+
+def load_lab_settings(path: str | None = None) -> LabSettings:
+    """``path`` (any hanat config) or examples/lab.toml; bad config raises ConfigError (exit 2)."""
+    source = str(path or DEFAULT_CONFIG)
+    return for_the_lab(load_config(source), source)

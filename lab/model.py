@@ -1,0 +1,157 @@
+"""The model data plane: reachability computed from the emulator's state, for machines without root.
+
+A private (or probe) host of zone z reaches the internet iff its subnet's ``0.0.0.0/0`` route points
+at the ENI of a NAT instance that is running and not blackholed, and the targets are up. The egress
+address is that NAT's lab address (standing for its Elastic IP). ``flaky`` loses each probe attempt
+with p=0.2 from a seeded RNG; a probe makes as many attempts per target as the real checks
+(chalicelib.probes) do, and a failed probe costs its timeout, like the real one.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Sequence
+
+from chalicelib.model import ProbeResult, TargetResult
+from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
+
+from .dataplane import SAMPLE_INTERVAL_S, Sample
+
+FLAKY_LOSS = 0.2
+CONTROL_ZONE = "control"
+
+
+class ModelDataPlane:
+    """Computed data plane with the same interface as the netns one (lab.dataplane.LabDataPlane)."""
+
+    kind = "model"
+
+    def __init__(self, spec, *, seed: int = 0, loss: float = FLAKY_LOSS):
+        self._spec = spec
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._loss = loss
+        self._blackholed: set[str] = set()   # instance ids
+        self._flaky = False
+        self._targets_down = False
+        self._samples: dict[str, list[Sample]] = {z.az: [] for z in spec.zones}
+        self._stop = threading.Event()
+        self._client: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def up(self) -> None:
+        self._stop.clear()
+
+    def down(self) -> None:
+        self._stop.set()
+        if self._client is not None:
+            self._client.join(timeout=5)
+            self._client = None
+
+    def sync(self, spec) -> None:
+        with self._lock:
+            self._spec = spec
+            for z in spec.zones:
+                self._samples.setdefault(z.az, [])
+
+    # --- faults ---------------------------------------------------------------------------
+    def blackhole(self, az: str, on: bool = True) -> None:
+        """The NAT now serving zone ``az`` silently drops what it should forward."""
+        with self._lock:
+            instance_id = self._spec.zone(az).nat.instance_id
+            (self._blackholed.add if on else self._blackholed.discard)(instance_id)
+
+    def flaky(self, on: bool = True) -> None:
+        with self._lock:
+            self._flaky = on
+
+    def targets_down(self, on: bool = True) -> None:
+        with self._lock:
+            self._targets_down = on
+
+    # --- reachability ---------------------------------------------------------------------
+    def egress_of(self, subnet_cidr: str) -> str | None:
+        """The address the internet sees for a host in ``subnet_cidr``; None when it cannot get out."""
+        with self._lock:
+            spec = self._spec
+            if self._targets_down:
+                return None
+            nat = spec.nat_by_eni(spec.routes.get(subnet_cidr))
+            if nat is None or not nat.running or nat.instance_id in self._blackholed:
+                return None
+            return nat.lab_address
+
+    def _attempts_lost(self, attempts: int) -> int:
+        """How many leading attempts the flaky path loses (attempts if all are lost)."""
+        with self._lock:
+            if not self._flaky:
+                return 0
+            for i in range(attempts):
+                if self._rng.random() >= self._loss:
+                    return i
+            return attempts
+
+    def _probe_path(self, zone: str, reachable: bool, targets: Sequence[str],
+                    timeout_s: float) -> tuple[ProbeResult, float]:
+        """One vantage point's result and how long the real checks would have taken."""
+        at = time.time()
+        per_attempt = attempt_timeout(timeout_s)
+        results, cost = [], 0.0
+        for target in targets:
+            if not reachable:
+                results.append(TargetResult(target=target, ok=False, error="timeout", attempts=ATTEMPTS_PER_TIMEOUT))
+                cost = max(cost, timeout_s)
+                continue
+            lost = self._attempts_lost(ATTEMPTS_PER_TIMEOUT)
+            if lost == ATTEMPTS_PER_TIMEOUT:
+                results.append(TargetResult(target=target, ok=False, error="timeout", attempts=lost))
+                cost = max(cost, timeout_s)
+            else:
+                results.append(TargetResult(target=target, ok=True, latency_ms=1.0, attempts=lost + 1))
+                cost = max(cost, lost * per_attempt)
+        return ProbeResult(zone=zone, passed=any(r.ok for r in results), results=tuple(results), at=at), cost
+
+    def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]:
+        """Every zone's probe, as if run in parallel from its probe subnet."""
+        out, slowest = {}, 0.0
+        for az in azs:
+            with self._lock:
+                probe_cidr = self._spec.zone(az).probe_cidr
+            result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
+            out[az] = result
+            slowest = max(slowest, cost)
+        self._stop.wait(slowest)
+        return out
+
+    def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
+        """The heartbeat's own check from AWS's network: fails only when the targets are down."""
+        with self._lock:
+            reachable = not self._targets_down
+        result, cost = self._probe_path(CONTROL_ZONE, reachable, targets, timeout_s)
+        self._stop.wait(cost)
+        return result
+
+    # --- egress clients -------------------------------------------------------------------
+    def start_clients(self) -> None:
+        """One simulated client per zone's private host, requesting every 100 ms."""
+        if self._client is None:
+            self._client = threading.Thread(target=self._run_clients, name="model-clients", daemon=True)
+            self._client.start()
+
+    def _run_clients(self) -> None:
+        while not self._stop.is_set():
+            now = time.time()
+            with self._lock:
+                zones = [(z.az, z.private_cidr) for z in self._spec.zones]
+            for az, cidr in zones:
+                you = self.egress_of(cidr)
+                sample = Sample(t=now, ok=you is not None, you=you, latency_ms=1.0 if you else None,
+                                error=None if you else "timeout")
+                with self._lock:
+                    self._samples[az].append(sample)
+            self._stop.wait(SAMPLE_INTERVAL_S)
+
+    def samples(self, az: str) -> list[Sample]:
+        with self._lock:
+            return list(self._samples.get(az, ()))

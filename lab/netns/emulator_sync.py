@@ -1,0 +1,99 @@
+"""Read the emulator's (or any EC2 endpoint's) view of a stack into a ``DataPlaneSpec``.
+
+Adapter style: the EC2 client is passed in and every call goes through ``aws_call``. Only
+resources carrying the stack's ``hanat:stack`` tag are read. Every tagged instance is a NAT (the
+stack launches no other instance); the zone's NAT is the topology's, and the others (a NAT being
+replaced) are followed too so their namespaces track their state until they are terminated.
+"""
+from __future__ import annotations
+
+from chalicelib.aws.calls import aws_call
+from chalicelib.errors import NotFoundError
+from chalicelib.naming import STACK_TAG
+from chalicelib.topology import Topology
+
+from .plan import lab_addresses
+from .spec import DataPlaneSpec, NatPlane, ZonePlane
+
+DEFAULT_ROUTE = "0.0.0.0/0"
+
+
+def _stack_filter(stack: str) -> list[dict]:
+    return [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
+
+
+def _paginate(ec2, operation: str, key: str, **kwargs) -> list[dict]:
+    pages = aws_call(f"ec2.{operation}", lambda: list(ec2.get_paginator(operation).paginate(**kwargs)))
+    return [item for page in pages for item in page.get(key, [])]
+
+
+def _primary_eni(instance: dict) -> str:
+    for eni in instance.get("NetworkInterfaces", []):
+        if eni.get("Attachment", {}).get("DeviceIndex") == 0:
+            return eni["NetworkInterfaceId"]
+    enis = instance.get("NetworkInterfaces", [])
+    return enis[0]["NetworkInterfaceId"] if enis else ""
+
+
+def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
+    """The data plane ``topology``'s stack should have, as EC2 reports it now."""
+    stack = topology.stack
+    subnets = {s["SubnetId"]: s["CidrBlock"] for s in _paginate(
+        ec2_client, "describe_subnets", "Subnets", Filters=_stack_filter(stack))}
+    instances = [i for r in _paginate(ec2_client, "describe_instances", "Reservations",
+                                      Filters=_stack_filter(stack)) for i in r.get("Instances", [])]
+    tables = _paginate(ec2_client, "describe_route_tables", "RouteTables", Filters=_stack_filter(stack))
+    addresses = aws_call("ec2.describe_addresses", ec2_client.describe_addresses,
+                         Filters=_stack_filter(stack)).get("Addresses", [])
+
+    zone_allocs = [z.nat_eip_allocation_id for z in topology.zones if z.nat_eip_allocation_id]
+    lab_of = lab_addresses(zone_allocs + sorted(a["AllocationId"] for a in addresses if "AllocationId" in a))
+    lab_by_instance = {a["InstanceId"]: lab_of[a["AllocationId"]] for a in addresses
+                       if a.get("InstanceId") and a.get("AllocationId") in lab_of}
+    eni_by_instance = {i["InstanceId"]: _primary_eni(i) for i in instances}
+
+    missing: list[str] = []
+
+    def cidr_of(subnet_id: str, what: str) -> str:
+        if subnet_id not in subnets:
+            missing.append(f"{what} {subnet_id} (no subnet with tag {STACK_TAG}={stack})")
+            return ""
+        return subnets[subnet_id]
+
+    def nat_plane(instance: dict) -> NatPlane:
+        return NatPlane(
+            instance_id=instance["InstanceId"], eni_id=eni_by_instance[instance["InstanceId"]],
+            private_ip=instance.get("PrivateIpAddress", ""),
+            public_cidr=subnets.get(instance.get("SubnetId", ""), ""),
+            state=instance["State"]["Name"], lab_address=lab_by_instance.get(instance["InstanceId"]))
+
+    by_id = {i["InstanceId"]: i for i in instances}
+    zones = []
+    for z in topology.zones:
+        public = cidr_of(z.public_subnet_id, f"zone {z.az} public subnet")
+        private = cidr_of(z.private_subnet_id, f"zone {z.az} private subnet")
+        probe = cidr_of(z.probe_subnet_id, f"zone {z.az} probe subnet")
+        if z.nat_instance_id not in by_id:
+            missing.append(f"zone {z.az} NAT instance {z.nat_instance_id} (no instance with tag {STACK_TAG}={stack})")
+            continue
+        zones.append(ZonePlane(z.az, public, private, probe, nat_plane(by_id[z.nat_instance_id])))
+    if missing:
+        raise NotFoundError("the emulator does not have: " + "; ".join(missing))
+
+    zone_nats = {z.nat.instance_id for z in zones}
+    public_cidrs = {z.public_cidr for z in zones}
+    others = tuple(nat_plane(i) for i in sorted(instances, key=lambda i: i["InstanceId"])
+                   if i["InstanceId"] not in zone_nats and subnets.get(i.get("SubnetId", "")) in public_cidrs)
+
+    routes: dict[str, str | None] = {}
+    for table in tables:
+        target = None
+        for route in table.get("Routes", []):
+            if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
+                target = route.get("NetworkInterfaceId") or eni_by_instance.get(route.get("InstanceId", ""))
+        for assoc in table.get("Associations", []):
+            if assoc.get("SubnetId") in subnets:
+                routes[subnets[assoc["SubnetId"]]] = target
+    managed = {c for z in zones for c in (z.private_cidr, z.probe_cidr)}
+    return DataPlaneSpec(vpc_cidr=topology.vpc_cidr, zones=tuple(zones),
+                         routes={c: t for c, t in routes.items() if c in managed}, other_nats=others)

@@ -1,0 +1,57 @@
+"""The lab internet's web server: answers ``{"you": "<source ip>"}`` to any GET/HEAD on any path.
+
+Run inside the ``inet`` namespace (``python -m lab.netns.httpserver --port 80``); binding 0.0.0.0
+there means the namespace's own addresses only. The source it reports is how tests see which NAT
+(which lab public address) a request came through. Prints ``ready`` once listening.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class WhoAmIHandler(BaseHTTPRequestHandler):
+    server_version = "hanat-lab/1"
+
+    def _answer(self, with_body: bool) -> None:
+        body = json.dumps({"you": self.client_address[0]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        self._answer(True)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(False)
+
+    def log_message(self, format: str, *args) -> None:  # quiet: the egress log is the record
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bind", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=80)
+    args = parser.parse_args(argv)
+    ThreadingHTTPServer.allow_reuse_address = True
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer((args.bind, args.port), WhoAmIHandler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""What the lab data plane should look like: plain dataclasses, built by hand or from the emulator.
+
+A ``DataPlaneSpec`` is the emulator's view of the VPC reduced to what the kernel needs: subnets,
+NAT instances (private IP, state, the lab address standing for their Elastic IP) and, per subnet,
+which NAT ENI its ``0.0.0.0/0`` route points at.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field, replace
+
+from chalicelib.errors import InputError
+
+# EC2 instance states, grouped by what the data plane does with them.
+RUNNING = "running"
+TERMINATED = "terminated"
+INSTANCE_STATES = ("pending", RUNNING, "stopping", "stopped", "shutting-down", TERMINATED)
+
+
+@dataclass(frozen=True)
+class NatPlane:
+    """One NAT instance as the data plane sees it."""
+
+    instance_id: str
+    eni_id: str
+    private_ip: str            # in its zone's public subnet
+    public_cidr: str           # the public subnet it lives in
+    state: str = RUNNING
+    lab_address: str | None = None  # stands for its Elastic IP (None: it holds no EIP)
+
+    @property
+    def running(self) -> bool:
+        return self.state == RUNNING
+
+
+@dataclass(frozen=True)
+class ZonePlane:
+    """One availability zone: its three subnets and the NAT that belongs to it."""
+
+    az: str
+    public_cidr: str
+    private_cidr: str
+    probe_cidr: str
+    nat: NatPlane
+
+
+@dataclass(frozen=True)
+class DataPlaneSpec:
+    """The whole data plane. ``routes`` maps a subnet CIDR to the ENI of its default route's target
+    (None: no default route, or one pointing at something that is not a known NAT)."""
+
+    vpc_cidr: str
+    zones: tuple[ZonePlane, ...]
+    routes: dict[str, str | None] = field(default_factory=dict)
+    other_nats: tuple[NatPlane, ...] = ()  # NATs no zone owns any more (e.g. the one being replaced)
+
+    # --- look-ups -------------------------------------------------------------------------
+    @property
+    def nats(self) -> tuple[NatPlane, ...]:
+        return tuple(z.nat for z in self.zones) + self.other_nats
+
+    def zone(self, az: str) -> ZonePlane:
+        for z in self.zones:
+            if z.az == az:
+                return z
+        raise InputError(f"zone {az!r} is not in the data plane (zones: {', '.join(z.az for z in self.zones)})")
+
+    def zone_index(self, az: str) -> int:
+        return self.zones.index(self.zone(az))
+
+    def nat_by_eni(self, eni_id: str | None) -> NatPlane | None:
+        return next((n for n in self.nats if eni_id and n.eni_id == eni_id), None)
+
+    def nat_by_id(self, instance_id: str) -> NatPlane | None:
+        return next((n for n in self.nats if n.instance_id == instance_id), None)
+
+    # --- edits (copies) -------------------------------------------------------------------
+    def with_route(self, subnet_cidr: str, eni_id: str | None) -> "DataPlaneSpec":
+        """A copy whose ``subnet_cidr`` default route points at ``eni_id``."""
+        return replace(self, routes={**self.routes, subnet_cidr: eni_id})
+
+    def with_nat_state(self, instance_id: str, state: str) -> "DataPlaneSpec":
+        """A copy with one NAT instance in another EC2 state."""
+        if self.nat_by_id(instance_id) is None:
+            raise InputError(f"NAT {instance_id!r} is not in the data plane")
+        zones = tuple(replace(z, nat=replace(z.nat, state=state)) if z.nat.instance_id == instance_id else z
+                      for z in self.zones)
+        others = tuple(replace(n, state=state) if n.instance_id == instance_id else n for n in self.other_nats)
+        return replace(self, zones=zones, other_nats=others)
+
+    def with_zone_nat(self, az: str, nat: NatPlane) -> "DataPlaneSpec":
+        """A copy where ``nat`` now serves zone ``az`` (a replacement); the old NAT is kept in
+        ``other_nats`` so the data plane can follow its state until it is terminated."""
+        old = self.zone(az).nat
+        zones = tuple(replace(z, nat=nat) if z.az == az else z for z in self.zones)
+        others = tuple(n for n in self.other_nats if n.instance_id != nat.instance_id)
+        if old.instance_id != nat.instance_id:
+            others += (old,)
+        return replace(self, zones=zones, other_nats=others)
+
+
+def validate_spec(spec: DataPlaneSpec) -> None:
+    """Raise ``InputError`` naming every inconsistency before anything is built."""
+    problems: list[str] = []
+    try:
+        vpc = ipaddress.ip_network(spec.vpc_cidr)
+    except ValueError:
+        problems.append(f"vpc_cidr={spec.vpc_cidr!r} is not a CIDR")
+        vpc = None
+    if not spec.zones:
+        problems.append("zones: at least one zone is needed")
+    subnets: list[tuple[str, ipaddress.IPv4Network]] = []
+    for z in spec.zones:
+        for key in ("public_cidr", "private_cidr", "probe_cidr"):
+            value = getattr(z, key)
+            try:
+                net = ipaddress.ip_network(value)
+            except ValueError:
+                problems.append(f"zones[{z.az}].{key}={value!r} is not a CIDR")
+                continue
+            if vpc is not None and not net.subnet_of(vpc):
+                problems.append(f"zones[{z.az}].{key}={value} is outside vpc_cidr {spec.vpc_cidr}")
+            if net.num_addresses < 16:
+                problems.append(f"zones[{z.az}].{key}={value} is smaller than a /28")
+            subnets.append((f"zones[{z.az}].{key}", net))
+    for i, (name_a, a) in enumerate(subnets):
+        for name_b, b in subnets[i + 1:]:
+            if a.overlaps(b):
+                problems.append(f"{name_a}={a} overlaps {name_b}={b}")
+    seen: set[str] = set()
+    for n in spec.nats:
+        where = f"nat {n.instance_id}"
+        if n.instance_id in seen:
+            problems.append(f"{where} appears twice")
+        seen.add(n.instance_id)
+        if n.state not in INSTANCE_STATES:
+            problems.append(f"{where}: state={n.state!r} is not one of {', '.join(INSTANCE_STATES)}")
+        try:
+            if ipaddress.ip_address(n.private_ip) not in ipaddress.ip_network(n.public_cidr):
+                problems.append(f"{where}: private_ip={n.private_ip} is outside its subnet {n.public_cidr}")
+        except ValueError:
+            problems.append(f"{where}: private_ip={n.private_ip!r} / public_cidr={n.public_cidr!r} invalid")
+        if n.lab_address is not None:
+            try:
+                ipaddress.ip_address(n.lab_address)
+            except ValueError:
+                problems.append(f"{where}: lab_address={n.lab_address!r} is not an IP address")
+    known_subnets = {str(net) for _, net in subnets}
+    for cidr in spec.routes:
+        if cidr not in known_subnets:
+            problems.append(f"routes[{cidr}] is not a subnet of any zone")
+    if problems:
+        raise InputError(problems, title="invalid data plane spec")

@@ -1,0 +1,147 @@
+"""What a drill measured: the timeline it recorded and the figures computed from it (pure).
+
+Everything here is plain data in, numbers out, so the figures a drill reports are tested on their own
+(tests/integration/test_lab_model.py drives them end to end, the unit-style cases pin the edges).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .dataplane import Sample
+
+# Route changes of a zone, as seen by the lab's watcher: the zone's private routes left its own NAT
+# (failover), came back to its own NAT (revert), or went from one backup to another (move).
+ROUTE_EVENTS = ("failover", "revert", "move")
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float                 # epoch seconds
+    event: str               # fault, recover, failover, revert, move, health, instance_state, ...
+    zone: str | None = None
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self, origin: float) -> dict:
+        return {"t": round(self.t - origin, 3), "event": self.event, "zone": self.zone, **self.detail}
+
+
+class Timeline:
+    """Thread-safe list of timestamped events (the watcher, the heartbeat and the drill all write)."""
+
+    def __init__(self, clock=time.time):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+
+    def add(self, event: str, zone: str | None = None, at: float | None = None, **detail) -> Event:
+        e = Event(t=self._clock() if at is None else at, event=event, zone=zone, detail=detail)
+        with self._lock:
+            self._events.append(e)
+        return e
+
+    def events(self, since: float = 0.0, kinds: Iterable[str] | None = None) -> list[Event]:
+        wanted = set(kinds) if kinds is not None else None
+        with self._lock:
+            return sorted((e for e in self._events if e.t >= since and (wanted is None or e.event in wanted)),
+                          key=lambda e: e.t)
+
+
+# --- figures (pure) ---------------------------------------------------------------------------
+def rto(samples: Sequence[Sample], fault_at: float) -> float | None:
+    """Fault -> first success after the fault's first failure; None when no request failed."""
+    after = [s for s in samples if s.t >= fault_at]
+    first_fail = next((i for i, s in enumerate(after) if not s.ok), None)
+    if first_fail is None:
+        return None
+    back = next((s for s in after[first_fail:] if s.ok), None)
+    return None if back is None else round(back.t - fault_at, 3)
+
+
+def outage_unrecovered(samples: Sequence[Sample], fault_at: float) -> bool:
+    """True when a request failed after the fault and none succeeded since."""
+    after = [s for s in samples if s.t >= fault_at]
+    first_fail = next((i for i, s in enumerate(after) if not s.ok), None)
+    return first_fail is not None and not any(s.ok for s in after[first_fail:])
+
+
+def dominant_egress(samples: Sequence[Sample], start: float, end: float) -> str | None:
+    """The address most successful requests in [start, end) went out as."""
+    seen = Counter(s.you for s in samples if start <= s.t < end and s.ok and s.you)
+    return seen.most_common(1)[0][0] if seen else None
+
+
+def egress_addresses(samples: Sequence[Sample], start: float, end: float) -> list[str]:
+    return sorted({s.you for s in samples if start <= s.t < end and s.ok and s.you})
+
+
+def detection(events: Sequence[Event], zones: Iterable[str], fault_at: float) -> float | None:
+    """Fault -> the controller declared an affected NAT DOWN or moved a route, whichever came first."""
+    wanted = set(zones)
+    for e in events:
+        if e.t < fault_at or e.zone not in wanted:
+            continue
+        if e.event in ("failover", "move") or (e.event == "health" and e.detail.get("health") == "DOWN"):
+            return round(e.t - fault_at, 3)
+    return None
+
+
+def route_events(events: Sequence[Event], zone: str | None = None, kinds: Iterable[str] = ROUTE_EVENTS) -> list[Event]:
+    wanted = set(kinds)
+    return [e for e in events if e.event in wanted and (zone is None or e.zone == zone)]
+
+
+def ping_pong(events: Sequence[Event], zone: str) -> bool:
+    """A zone's routes went somewhere and came straight back to where they were (A -> B -> A) during
+    one fault: the thing the controller must never do while every NAT is down."""
+    moves = [e for e in route_events(events, zone)]
+    for first, second in zip(moves, moves[1:]):
+        if first.detail.get("from") == second.detail.get("to") and first.detail.get("to") == second.detail.get("from"):
+            return True
+    return False
+
+
+@dataclass
+class DrillReport:
+    """One drill's outcome; ``to_dict`` is what `hanat lab drill --json` prints."""
+
+    scenario: str
+    dataplane: str
+    zone: str
+    passed: bool = False
+    checks: dict[str, bool] = field(default_factory=dict)   # criterion -> met
+    detection_s: float | None = None
+    rto_s: float | None = None
+    failovers: int = 0
+    reverts: int = 0
+    false_failovers: int = 0
+    alerts: list[str] = field(default_factory=list)
+    egress_ip_before: str | None = None
+    egress_ip_after: str | None = None
+    egress_ips_during: list[str] = field(default_factory=list)
+    routes_ok: bool = False
+    duration_s: float = 0.0
+    fault_at: float = 0.0
+    timeline: list[dict] = field(default_factory=list)
+    samples: dict[str, list[dict]] = field(default_factory=dict)  # for the plot; not in to_dict
+    error: str | None = None
+
+    def judge(self, checks: dict[str, bool]) -> None:
+        """Set ``passed`` from the scenario's criteria (every one must hold)."""
+        self.checks = dict(checks)
+        self.passed = bool(checks) and all(checks.values()) and self.error is None
+
+    def to_dict(self) -> dict:
+        return {
+            "scenario": self.scenario, "dataplane": self.dataplane, "zone": self.zone,
+            "passed": self.passed, "checks": self.checks,
+            "detection_s": self.detection_s, "rto_s": self.rto_s,
+            "failovers": self.failovers, "reverts": self.reverts, "false_failovers": self.false_failovers,
+            "alerts": self.alerts, "egress_ip_before": self.egress_ip_before,
+            "egress_ip_after": self.egress_ip_after, "egress_ips_during": self.egress_ips_during,
+            "routes_ok": self.routes_ok, "duration_s": self.duration_s, "error": self.error,
+            "timeline": self.timeline,
+        }

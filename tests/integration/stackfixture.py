@@ -1,0 +1,138 @@
+"""A small moto stack for the controller's integration tests: what `hanat up` would build, minus
+the parts the controller never reads. Independent of bootstrap/stack on purpose."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import boto3
+
+from chalicelib.aws.params import write_topology
+from chalicelib.model import ProbeResult
+from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
+from chalicelib.service.deps import Clients, Deps
+from chalicelib.settings import FailoverSettings, ProbeSettings
+from chalicelib.topology import Topology, ZoneTopology
+
+REGION = "ap-northeast-1"
+AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")
+# fast settings: 2 fails down, 2 passes + 10 s up
+FAST_PROBE = ProbeSettings(interval_s=5, fail_after=2, recover_after=2, min_hold_s=10,
+                           targets=("tcp://203.0.113.10:443",))
+
+
+def clients() -> Clients:
+    return Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION),
+                   ssm=boto3.client("ssm", region_name=REGION))
+
+
+def _tags(stack: str, role: str, az: str | None = None, extra: dict | None = None) -> list[dict]:
+    return [{"ResourceType": role, "Tags": stack_tags(stack, role, az) + [
+        {"Key": k, "Value": v} for k, v in (extra or {}).items()]}]
+
+
+def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int = 1,
+                probe: ProbeSettings = FAST_PROBE, revert: str = "auto") -> Topology:
+    """VPC, per zone: subnets, a NAT instance, private tables (0.0.0.0/0 -> NAT ENI), a pinned probe
+    table; the state table; the topology parameter. Returns the Topology."""
+    c = clients()
+    ec2 = c.ec2
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=_tags(stack, "vpc"))["Vpc"]["VpcId"]
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    zones = []
+    for i, az in enumerate(azs):
+        def subnet(n: int, _az=az, _i=i) -> str:
+            return ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{_i * 4 + n}.0/24", AvailabilityZone=_az,
+                                     TagSpecifications=_tags(stack, "subnet", _az))["Subnet"]["SubnetId"]
+        public, private, probe_subnet = subnet(0), subnet(1), subnet(2)
+        inst = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t4g.nano", SubnetId=public,
+                                 TagSpecifications=_tags(stack, "instance", az))["Instances"][0]
+        eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+        def table(pinned: bool = False, _az=az, _eni=eni) -> str:
+            rtb = ec2.create_route_table(VpcId=vpc, TagSpecifications=_tags(
+                stack, "route-table", _az, {"hanat:pinned": "true"} if pinned else None))["RouteTable"]
+            ec2.create_route(RouteTableId=rtb["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                             NetworkInterfaceId=_eni)
+            return rtb["RouteTableId"]
+        zones.append(ZoneTopology(
+            az=az, public_subnet_id=public, private_subnet_id=private, probe_subnet_id=probe_subnet,
+            nat_instance_id=inst["InstanceId"], nat_eni_id=eni, nat_eip=f"203.0.113.{i + 1}",
+            nat_eip_allocation_id=f"eipalloc-{i}", private_route_table_ids=tuple(table() for _ in range(tables_per_zone)),
+            probe_route_table_id=table(pinned=True)))
+    c.dynamodb.create_table(TableName=table_name(stack), BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            Tags=[{"Key": STACK_TAG, "Value": stack}])
+    c.dynamodb.update_time_to_live(TableName=table_name(stack),
+                                   TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    topo = Topology(stack=stack, region=REGION, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
+                    topic_arn="", topology_parameter=topology_parameter(stack), zones=tuple(zones), probe=probe,
+                    failover=FailoverSettings(revert=revert))
+    write_topology(c.ssm, topo)
+    return topo
+
+
+class FakeClock:
+    """A clock tests move by hand; ``sleep`` advances it (thread-safe)."""
+
+    def __init__(self, start: float = 1_700_000_000.0):
+        self.now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+class ScriptedProbes:
+    """A ProbeRunner whose verdict per zone is set by the test (default: every path passes)."""
+
+    def __init__(self, clock: FakeClock):
+        self.clock = clock
+        self.failing: set[str] = set()
+        self.calls: list[tuple[str, ...]] = []
+
+    def __call__(self, azs: Sequence[str]) -> dict[str, ProbeResult]:
+        self.calls.append(tuple(azs))
+        return {az: ProbeResult(zone=az, passed=az not in self.failing, at=self.clock()) for az in azs}
+
+
+def make_deps(topo: Topology, clock: FakeClock | None = None, probes: ScriptedProbes | None = None,
+              owner: str = "test", control_passes: bool | None = None) -> tuple[Deps, list]:
+    """Deps over moto with a fake clock and scripted probes; returns (deps, alerts received)."""
+    clock = clock or FakeClock()
+    alerts: list = []
+    control = None
+    if control_passes is not None:
+        def control() -> ProbeResult:
+            return ProbeResult(zone="control", passed=control_passes, at=clock())
+    deps = Deps(topology=topo, clients=clients(), probe_runner=probes or ScriptedProbes(clock),
+                control_probe=control, alert_sink=alerts.append, clock=clock, sleep=clock.sleep, owner=owner)
+    return deps, alerts
+
+
+def default_targets(ec2, topo: Topology) -> dict[str, str | None]:
+    """route table id -> ENI its 0.0.0.0/0 points at, for every private and probe table."""
+    ids = [t for z in topo.zones for t in (*z.private_route_table_ids, z.probe_route_table_id)]
+    out = {}
+    for t in ec2.describe_route_tables(RouteTableIds=ids)["RouteTables"]:
+        route = next((r for r in t["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"), {})
+        out[t["RouteTableId"]] = route.get("NetworkInterfaceId")
+    return out
+
+
+def serving(ec2, topo: Topology) -> dict[str, str]:
+    """zone -> az whose NAT its (first) private table points at."""
+    az_of = {z.nat_eni_id: z.az for z in topo.zones}
+    targets = default_targets(ec2, topo)
+    return {z.az: az_of.get(targets[z.private_route_table_ids[0]], "?") for z in topo.zones}
+
+
+def table_items(ddb, topo: Topology) -> list[dict]:
+    return sorted(ddb.scan(TableName=topo.table_name, ConsistentRead=True)["Items"],
+                  key=lambda i: (i["pk"]["S"], i["sk"]["S"]))

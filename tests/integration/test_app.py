@@ -1,0 +1,190 @@
+"""The Chalice entry points through chalice.test.Client over in-process moto (mock_aws).
+
+Deps come from the documented hook ``runtime.set_deps_factory`` (scripted probes, fake clock);
+no import of boto3 is patched.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib import runtime
+from tests.integration import stackfixture as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_app(monkeypatch, zones):
+    """A fresh import of app.py with HANAT_ZONES set (as Chalice does with the stage environment)."""
+    monkeypatch.setenv(runtime.ENV_ZONES, ",".join(zones))
+    spec = importlib.util.spec_from_file_location("hanat_app_under_test", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def stack(aws_env):
+    with mock_aws():
+        yield sf.build_stack(stack="app")
+
+
+@pytest.fixture
+def scripted(stack):
+    """Deps for every handler: moto clients, scripted probes, a fake clock."""
+    clock = sf.FakeClock()
+    probes = sf.ScriptedProbes(clock)
+    alerts: list = []
+
+    def factory(owner):
+        deps, _ = sf.make_deps(stack, clock=clock, probes=probes, owner=owner, control_passes=True)
+        deps.alert_sink = alerts.append
+        return deps
+
+    runtime.set_deps_factory(factory)
+    yield probes, alerts
+    runtime.reset_deps_factory()
+
+
+@pytest.fixture
+def client(monkeypatch, stack, tmp_path):
+    app_module = load_app(monkeypatch, stack.azs)
+    with Client(app_module.app, project_dir=str(tmp_path)) as c:
+        yield c
+
+
+def test_every_entry_point_is_registered(monkeypatch, stack):
+    app = load_app(monkeypatch, stack.azs).app
+    names = set(app.handler_map)
+    assert {"heartbeat", "on_instance_state", "operate", "notify_slack"} <= names
+    assert {f"probe_{az.replace('-', '_')}" for az in stack.azs} <= names
+    schedule = next(e for e in app.event_sources if e.name == "heartbeat")
+    assert schedule.schedule_expression == "rate(1 minute)"
+
+
+def test_heartbeat_fails_a_zone_over(client, scripted, stack):
+    probes, alerts = scripted
+    ec2 = sf.clients().ec2
+    down = stack.azs[0]
+    probes.failing.add(down)
+    result = _heartbeat(client)
+    assert len(result["sweeps"]) >= 2  # the heartbeat loops inside its budget
+    served = sf.serving(ec2, stack)
+    assert served[down] != down and served[down] in stack.azs
+    assert any(a.type == "failover" and a.zone == down for a in alerts)
+
+
+@pytest.mark.parametrize("payload, needles", [
+    ({"action": "explode", "zone": "ap-northeast-1a"}, ["action"]),
+    ({"action": "failover", "zone": "nowhere-1z"}, ["nowhere-1z"]),
+    ({"action": "failover", "zone": "ap-northeast-1a", "to_zone": "ap-northeast-1a", "extra": 1},
+     ["to_zone", "'extra'"]),
+    ("not an object", ["JSON object"]),
+])
+def test_operate_bad_payload_answers_error_and_changes_nothing(client, scripted, stack, payload, needles):
+    c = sf.clients()
+    before = (sf.default_targets(c.ec2, stack), sf.table_items(c.dynamodb, stack))
+    answer = client.lambda_.invoke("operate", payload).payload
+    assert answer["ok"] is False and answer["error"] == "invalid operation"
+    text = " ".join(answer["problems"])
+    assert all(n in text for n in needles), text
+    assert (sf.default_targets(c.ec2, stack), sf.table_items(c.dynamodb, stack)) == before
+
+
+def test_operate_failover_and_status(client, scripted, stack):
+    a, c_zone = stack.azs[0], stack.azs[1]
+    answer = client.lambda_.invoke("operate", {"action": "failover", "zone": a, "to_zone": c_zone}).payload
+    assert answer["ok"] and answer["changed"] == list(stack.zone(a).private_route_table_ids)
+    assert sf.serving(sf.clients().ec2, stack)[a] == c_zone
+    status = client.lambda_.invoke("operate", {"action": "status"}).payload
+    row = next(z for z in status["zones"] if z["az"] == a)
+    assert row["served_by"] == c_zone and row["mode"] == "manual-failover"
+
+
+def _heartbeat(client):
+    return client.lambda_.invoke("heartbeat", client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])).payload
+
+
+def test_instance_stopped_event_fails_over_at_once(client, scripted, stack):
+    c = sf.clients()
+    zone = stack.zones[1]
+    _heartbeat(client)  # every NAT seen healthy first: there is somewhere to fail over to
+    c.ec2.stop_instances(InstanceIds=[zone.nat_instance_id])
+    event = client.events.generate_cw_event(
+        source="aws.ec2", detail_type="EC2 Instance State-change Notification",
+        detail={"instance-id": zone.nat_instance_id, "state": "stopped"}, resources=[])
+    answer = client.lambda_.invoke("on_instance_state", event).payload
+    assert answer["ok"] and answer["zone"] == zone.az
+    assert sf.serving(c.ec2, stack)[zone.az] != zone.az
+
+
+def test_malformed_instance_event_is_rejected_without_change(client, scripted, stack):
+    c = sf.clients()
+    before = sf.default_targets(c.ec2, stack)
+    event = client.events.generate_cw_event(source="aws.ec2", detail_type="EC2 Instance State-change Notification",
+                                            detail={"state": "teleported"}, resources=[])
+    answer = client.lambda_.invoke("on_instance_state", event).payload
+    assert answer["ok"] is False and any("instance-id" in p for p in answer["problems"])
+    assert sf.default_targets(c.ec2, stack) == before
+
+
+def test_probe_function_checks_local_targets(client, stack):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        url = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        name = "probe_" + stack.azs[0].replace("-", "_")
+        answer = client.lambda_.invoke(name, {"targets": [url], "timeout_s": 0.5}).payload
+        assert answer["passed"] and answer["zone"] == stack.azs[0]
+        assert answer["results"][0]["target"] == url
+        bad = client.lambda_.invoke(name, {"targets": ["gopher://x"], "timeout_s": 99}).payload
+        assert bad["ok"] is False and len(bad["problems"]) == 2
+    finally:
+        listener.close()
+
+
+def test_real_factory_reads_topology_from_the_environment(monkeypatch, stack):
+    """runtime.build_deps without the hook: env vars -> SSM topology -> clients and SNS sink."""
+    monkeypatch.setenv(runtime.ENV_STACK, stack.stack)
+    monkeypatch.setenv(runtime.ENV_STAGE, "app")
+    monkeypatch.setenv(runtime.ENV_TOPOLOGY_PARAMETER, stack.topology_parameter)
+    deps = runtime.build_deps("heartbeat:test")
+    assert deps.topology == stack and deps.owner == "heartbeat:test"
+    assert deps.probe_runner is not None and deps.control_probe is not None
+
+
+def test_missing_environment_names_every_variable(monkeypatch):
+    for name in runtime.REQUIRED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(Exception) as exc:
+        runtime.read_env()
+    assert all(name in str(exc.value) for name in runtime.REQUIRED_ENV)
+    assert getattr(exc.value, "exit_code", None) == 2
+
+
+def test_alerts_published_to_sns_reach_a_queue(aws_env):
+    """SnsAlertSink publishes subject + JSON body (checked through an SQS subscription in moto)."""
+    import boto3
+
+    from chalicelib.alerts import SnsAlertSink
+    from chalicelib.model import Alert
+
+    with mock_aws():
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic = sns.create_topic(Name="hanat-x-alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        SnsAlertSink(sns, topic)(Alert("critical", None, "targets down → all", 1_767_225_600.0, stack="x"))
+        message = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+        assert message["Subject"] == "[hanat] CRITICAL all zones: targets down -> all"
+        body = json.loads(message["Message"])
+        assert body["type"] == "critical" and body["stack"] == "x" and body["at"] == "2026-01-01T00:00:00Z"

@@ -1,0 +1,359 @@
+"""Self-healing end to end on in-process moto: a dead NAT is replaced, keeps its Elastic IP, and gets
+its routes back only after scripted probes prove it (fake clock, real sweep/event code)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from chalicelib import healing
+from chalicelib.aws import params
+from chalicelib.engine import DOWN, UP
+from chalicelib.healing import machine as m
+from chalicelib.naming import STACK_TAG, stack_tags
+from chalicelib.service import healing_hook
+from chalicelib.service.events import handle_instance_state
+from chalicelib.service.sweep import run_sweep
+from chalicelib.settings import FailoverSettings
+from tests.integration.stackfixture import (
+    AZS,
+    FakeClock,
+    ScriptedProbes,
+    build_stack,
+    clients,
+    default_targets,
+    make_deps,
+)
+
+A = AZS[0]
+TEMPLATE_TYPE = "t3.micro"  # differs from the fixture's NAT type: proves the launch used the template
+
+
+@pytest.fixture
+def moto(aws_env):
+    with mock_aws():
+        yield
+
+
+def healing_stack(revert: str = "auto", replace_after_s: float = 300):
+    """The fixture stack plus what replacement needs: real, tagged EIPs on each NAT and a launch template."""
+    topo = build_stack(revert=revert)
+    c = clients()
+    ami = c.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    lt = c.ec2.create_launch_template(
+        LaunchTemplateName=f"hanat-{topo.stack}-nat", LaunchTemplateData={"ImageId": ami, "InstanceType": TEMPLATE_TYPE},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": stack_tags(topo.stack, "nat")}],
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    zones = []
+    for z in topo.zones:
+        eip = c.ec2.allocate_address(Domain="vpc", TagSpecifications=[
+            {"ResourceType": "elastic-ip", "Tags": stack_tags(topo.stack, "eip", z.az)}])
+        c.ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=z.nat_eni_id)
+        zones.append(replace(z, nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"]))
+    topo = replace(topo, zones=tuple(zones), launch_template_id=lt,
+                   failover=FailoverSettings(revert=revert, replace_after_s=replace_after_s))
+    params.write_topology(c.ssm, topo)
+    return topo
+
+
+class World:
+    """One stack, a fake clock, scripted probes; ``deps()`` is a fresh Lambda invocation (reads the
+    topology parameter like the real handlers do)."""
+
+    def __init__(self, revert="auto", replace_after_s=300):
+        self.topo0 = healing_stack(revert, replace_after_s)
+        self.clock = FakeClock()
+        self.probes = ScriptedProbes(self.clock)
+        self.alerts: list = []
+        self.ec2 = clients().ec2
+
+    def deps(self, **overrides):
+        topo = params.read_topology(clients().ssm, self.topo0.topology_parameter)
+        deps, alerts = make_deps(topo, self.clock, self.probes)
+        deps.alert_sink = self.alerts.append
+        for k, v in overrides.items():
+            setattr(deps, k, v)
+        return deps
+
+    def topo(self):
+        return params.read_topology(clients().ssm, self.topo0.topology_parameter)
+
+    def sweep(self, seconds: float = 5.0):
+        self.clock.sleep(seconds)
+        return run_sweep(self.deps())
+
+    def private_enis(self, az=A) -> set:
+        zone = self.topo0.zone(az)
+        targets = default_targets(self.ec2, self.topo0)
+        return {targets[t] for t in zone.private_route_table_ids}
+
+    def probe_eni(self, az=A):
+        return default_targets(self.ec2, self.topo0)[self.topo0.zone(az).probe_route_table_id]
+
+    def eip_eni(self, az=A):
+        alloc = self.topo0.zone(az).nat_eip_allocation_id
+        return self.ec2.describe_addresses(AllocationIds=[alloc])["Addresses"][0].get("NetworkInterfaceId")
+
+    def instance(self, instance_id):
+        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def record(self, az=A):
+        return healing.status_for(self.deps(), az)
+
+    def replace_alerts(self, phase=None):
+        return [a for a in self.alerts if a.type == "replace" and (phase is None or a.details["phase"] == phase)]
+
+    def nats_launched_in(self, az=A):
+        out = self.ec2.describe_instances(Filters=[{"Name": "tag:hanat:launch-token", "Values": ["*"]},
+                                                   {"Name": "tag:hanat:zone", "Values": [az]}])
+        return [i for r in out["Reservations"] for i in r["Instances"]]
+
+    def terminate_event(self, instance_id, event_id="evt-1"):
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+        return {"id": event_id, "detail-type": "EC2 Instance State-change Notification",
+                "detail": {"instance-id": instance_id, "state": "terminated"}}
+
+
+def test_terminated_nat_is_replaced_keeps_its_eip_and_gets_routes_back_only_when_proven(moto):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    assert w.deps() and all(s == UP for s in run_sweep(w.deps()).health.values())
+
+    result = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
+
+    # failover at once (the core), and a replacement launched and wired in the same call
+    assert result["served_by"] != A and w.private_enis() == {w.topo0.zone(result["served_by"]).nat_eni_id}
+    rep = result["replacement"]
+    assert rep["started"] is True
+    new_id = rep["replacement"]["new_instance_id"]
+    new = w.instance(new_id)
+    assert new["SubnetId"] == old.public_subnet_id and new["InstanceType"] == TEMPLATE_TYPE
+    tags = {t["Key"]: t["Value"] for t in new["Tags"]}
+    assert tags[STACK_TAG] == w.topo0.stack and tags["hanat:role"] == "nat" and tags["hanat:zone"] == A
+    new_eni = new["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert new["SourceDestCheck"] is False
+    assert w.eip_eni() == new_eni                       # the egress IP stays the zone's
+    assert w.probe_eni() == new_eni                     # probes now test the new NAT
+    topo = w.topo()
+    assert (topo.zone(A).nat_instance_id, topo.zone(A).nat_eni_id) == (new_id, new_eni)
+    assert topo.zone(A).nat_eip == old.nat_eip
+    assert rep["replacement"]["step"] == m.STEP_PROVING
+    assert [a.details["phase"] for a in w.replace_alerts()] == ["started"]
+
+    # scripted healthy probes: the routes come back only once the sweep has proven the new NAT
+    health_seen = []
+    for _ in range(10):
+        report = w.sweep()
+        health_seen.append(report.health[A])
+        if new_eni in w.private_enis():
+            assert report.health[A] == UP, "a route pointed at an unproven NAT"
+        if w.record()["status"] == m.DONE:
+            break
+    assert health_seen[0] == DOWN                       # reset: the new NAT starts unproven
+    assert w.private_enis() == {new_eni}
+    rec = w.record()
+    assert rec["status"] == m.DONE and rec["step"] == m.STEP_DONE and rec["attempts"] == 1
+    assert [a.details["phase"] for a in w.replace_alerts()] == ["started", "done"]
+    done = w.replace_alerts("done")[0]
+    assert (done.from_nat, done.to_nat, done.zone) == (old.nat_instance_id, new_id, A)
+    assert w.instance(old.nat_instance_id)["State"]["Name"] == "terminated"
+
+
+def test_stopped_nat_is_replaced_after_replace_after_and_the_old_instance_is_terminated(moto):
+    w = World(replace_after_s=60)
+    old = w.topo0.zone(A)
+    w.sweep()
+    w.ec2.stop_instances(InstanceIds=[old.nat_instance_id])
+    w.sweep()                                           # DOWN at once (instance stopped), failed over
+    assert old.nat_eni_id not in w.private_enis()
+    for _ in range(10):                                 # 50 s: not yet replace_after
+        w.sweep()
+    assert w.record() is None and w.nats_launched_in() == []
+    for _ in range(3):
+        w.sweep()
+    rec = w.record()
+    assert rec["status"] == m.REPLACING and "stopped" in rec["reason"]
+    for _ in range(10):
+        w.sweep()
+        if w.record()["status"] == m.DONE:
+            break
+    rec = w.record()
+    assert rec["status"] == m.DONE
+    new_eni = w.topo().zone(A).nat_eni_id
+    assert w.private_enis() == {new_eni} and w.eip_eni() == new_eni
+    # the old NAT still existed (stopped) and carries the tag: it was terminated at the end
+    assert w.instance(old.nat_instance_id)["State"]["Name"] == "terminated"
+    assert any("terminated" in h for h in rec["history"])
+
+
+def test_duplicate_and_concurrent_events_start_exactly_one_replacement(moto):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    event = w.terminate_event(old.nat_instance_id)
+    errors, results = [], []
+
+    def deliver(i):
+        try:
+            ev = dict(event, id=f"evt-{i % 3}")         # three distinct events, each delivered twice
+            results.append(handle_instance_state(w.deps(owner=f"lambda-{i}"), ev))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # a lost state race may surface as a ConflictError in one delivery (EventBridge retries it);
+    # what matters is that no second replacement starts
+    assert all(type(e).__name__ == "ConflictError" for e in errors), errors
+    started = [r for r in results if r.get("replacement", {}).get("started")]
+    assert len(started) == 1
+    assert len(w.nats_launched_in()) == 1
+    assert len(w.replace_alerts("started")) == 1
+    # and a direct duplicate request afterwards starts nothing either
+    again = healing_hook.on_nat_terminated(w.deps(), A, "duplicate")
+    assert again["started"] is False and len(w.nats_launched_in()) == 1
+
+
+class FailingLaunches:
+    """An EC2 client whose run_instances fails like AWS does when capacity runs out."""
+
+    def __init__(self, real, code="InsufficientInstanceCapacity"):
+        self._real, self.code, self.calls = real, code, 0
+
+    def run_instances(self, **kwargs):
+        self.calls += 1
+        raise ClientError({"Error": {"Code": self.code, "Message": "no capacity in this zone"}}, "RunInstances")
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("code", ["InsufficientInstanceCapacity", "InstanceLimitExceeded"])
+def test_launch_failure_keeps_the_backup_alerts_backs_off_and_retries(moto, code):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    deps = w.deps()
+    failing = FailingLaunches(deps.clients.ec2, code)
+    deps.clients.ec2 = failing
+    out = handle_instance_state(deps, w.terminate_event(old.nat_instance_id))
+    backup_eni = w.topo0.zone(out["served_by"]).nat_eni_id
+    rec = out["replacement"]["replacement"]
+    assert failing.calls == 1 and rec["step"] == m.STEP_BACKOFF and code in rec["last_error"]
+    assert rec["next_attempt_at"] == w.clock() + 60
+    assert w.private_enis() == {backup_eni} and w.nats_launched_in() == []
+    retry = w.replace_alerts("retry")
+    assert len(retry) == 1 and code in retry[0].reason and "backup" in retry[0].reason
+
+    # still failing on the next attempt: the back-off doubles
+    w.clock.sleep(61)
+    deps2 = w.deps()
+    deps2.clients.ec2 = failing
+    healing.sweep(deps2, {}, w.clock(), healing.StateTableHealth(deps2))
+    assert failing.calls == 2 and w.record()["next_attempt_at"] == w.clock() + 120
+    assert w.private_enis() == {backup_eni}
+
+    # capacity is back: a later sweep launches and, once proven, the zone is served again
+    w.clock.sleep(121)
+    for _ in range(10):
+        w.sweep()
+        if w.record()["status"] == m.DONE:
+            break
+    rec = w.record()
+    assert rec["status"] == m.DONE and rec["attempts"] == 3 and rec["failures"] == 2
+    assert w.private_enis() == {w.topo().zone(A).nat_eni_id} != {backup_eni}
+
+
+def test_a_replacement_that_never_passes_probes_never_gets_routes_and_is_retried(moto):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
+    first = out["replacement"]["replacement"]["new_instance_id"]
+    first_eni = w.instance(first)["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    backup_eni = w.topo0.zone(out["served_by"]).nat_eni_id
+    w.probes.failing.add(A)                             # the new NAT's path never works
+    for _ in range(125):                                # > 600 s proving bound
+        report = w.sweep()
+        assert report.health[A] == DOWN
+        assert w.private_enis() == {backup_eni}, "a route pointed at an unproven NAT"
+        if w.record()["new_instance_id"] != first:
+            break
+    assert w.instance(first)["State"]["Name"] in ("shutting-down", "terminated")
+    retry = w.replace_alerts("retry")
+    assert retry and "not proven healthy" in retry[0].reason and retry[0].to_nat == first
+    assert w.probe_eni() == first_eni                   # only the pinned probe route ever pointed at it
+    # after the back-off a fresh instance is launched
+    for _ in range(20):
+        w.sweep()
+        if w.record()["new_instance_id"] not in (None, first):
+            break
+    rec = w.record()
+    assert rec["new_instance_id"] not in (None, first) and rec["attempts"] == 2 and rec["status"] == m.REPLACING
+    assert w.private_enis() == {backup_eni}
+
+
+def test_manual_revert_mode_finishes_when_proven_without_moving_routes(moto):
+    w = World(revert="manual")
+    old = w.topo0.zone(A)
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
+    backup_eni = w.topo0.zone(out["served_by"]).nat_eni_id
+    for _ in range(10):
+        w.sweep()
+        if w.record()["status"] == m.DONE:
+            break
+    assert w.record()["status"] == m.DONE
+    assert w.private_enis() == {backup_eni}             # the operator decides when to revert
+
+
+def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    assert w.private_enis() == {old.nat_eni_id}
+    out = healing_hook.request_replacement(w.deps(), A, "planned")
+    assert out["started"] is True
+    # the EIP moved only after the zone (and any zone it served) left the old NAT
+    assert old.nat_eni_id not in w.private_enis()
+    assert w.eip_eni() == w.topo().zone(A).nat_eni_id != old.nat_eni_id
+    assert [a.type for a in w.alerts if a.type == "failover"]
+    for _ in range(10):
+        w.sweep()
+        if w.record()["status"] == m.DONE:
+            break
+    assert w.record()["status"] == m.DONE
+    assert w.private_enis() == {w.topo().zone(A).nat_eni_id}
+    assert w.instance(old.nat_instance_id)["State"]["Name"] == "terminated"
+
+
+def test_unknown_zone_is_bad_input_and_changes_nothing(moto):
+    w = World()
+    with pytest.raises(Exception) as exc:
+        healing_hook.request_replacement(w.deps(), "mars-1a", "x")
+    assert getattr(exc.value, "exit_code", None) == 2 and "mars-1a" in str(exc.value)
+    assert w.nats_launched_in() == [] and healing.status_for(w.deps(), A) is None
+
+
+def test_adapters_refuse_resources_without_the_stack_tag(moto):
+    from chalicelib.aws import replacement as ec2r
+    from chalicelib.errors import NotFoundError
+
+    w = World()
+    c = clients()
+    foreign = c.ec2.run_instances(ImageId=w.instance(w.topo0.zone(A).nat_instance_id)["ImageId"], MinCount=1,
+                                  MaxCount=1)["Instances"][0]
+    assert ec2r.terminate_tagged_instance(c.ec2, foreign["InstanceId"], w.topo0.stack) is False
+    assert w.instance(foreign["InstanceId"])["State"]["Name"] == "running"
+    eip = c.ec2.allocate_address(Domain="vpc")["AllocationId"]
+    with pytest.raises(NotFoundError):
+        ec2r.move_eip(c.ec2, eip, w.topo0.zone(A).nat_eni_id, w.topo0.stack)
+    with pytest.raises(NotFoundError):                  # a private (not pinned) table is not a probe table
+        ec2r.repin_probe_route(c.ec2, w.topo0.zone(A).private_route_table_ids[0], "eni-x", w.topo0.stack)

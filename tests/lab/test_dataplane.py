@@ -1,0 +1,142 @@
+"""The netns data plane end to end, from a hand-built 2-zone spec (no emulator needed)."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, read_egress_log
+from lab.netns.client import egress_addresses
+from lab.netns.plan import TARGETS
+from lab.netns.shell import list_namespaces, stop_process
+
+A, B = "az-a", "az-b"
+ADDR = {A: "203.0.113.101", B: "203.0.113.102"}
+
+
+def nat(i: int, suffix: str = "", private_host: int = 20, lab: str | None = None) -> NatPlane:
+    return NatPlane(f"i-nat{i}{suffix}", f"eni-{i}{suffix}", f"10.0.{i * 10}.{private_host}",
+                    f"10.0.{i * 10}.0/24", "running", lab or f"203.0.113.{101 + i}")
+
+
+def two_zone_spec() -> DataPlaneSpec:
+    zones = tuple(ZonePlane(az, f"10.0.{i * 10}.0/24", f"10.0.{i * 10 + 1}.0/24", f"10.0.{i * 10 + 2}.0/28", nat(i))
+                  for i, az in enumerate((A, B)))
+    routes = {c: z.nat.eni_id for z in zones for c in (z.private_cidr, z.probe_cidr)}
+    return DataPlaneSpec("10.0.0.0/16", zones, routes)
+
+
+def host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return {line.split(":")[1].strip() for line in out.splitlines()}
+
+
+@pytest.fixture
+def dp():
+    plane = DataPlane(two_zone_spec())
+    try:
+        yield plane.up()
+    finally:
+        plane.down()
+
+
+def test_each_private_host_egresses_through_its_own_nat(dp):
+    for az in (A, B):
+        for role in (dp.priv_role(az), dp.probe_role(az)):
+            sample = dp.http_get(role)
+            assert sample.ok and sample.you == ADDR[az], (role, sample)
+    assert dp.http_get("aws").you == "203.0.113.2"
+    for target in TARGETS:  # every target answers, and reports the NAT
+        assert dp.http_get(dp.priv_role(A), f"http://{target}/").you == ADDR[A]
+    assert dp.kernel_routes() == {"10.0.1.0/24": "10.0.0.20", "10.0.2.0/28": "10.0.0.20",
+                                  "10.0.11.0/24": "10.0.10.20", "10.0.12.0/28": "10.0.10.20"}
+
+
+def test_up_links_nothing_to_the_host_and_down_removes_everything():
+    before = host_links()
+    plane = DataPlane(two_zone_spec())
+    try:
+        plane.up()
+        assert len(list_namespaces(plane.ns(""))) == 9  # inet aws vpc + 2x(priv probe nat)
+        assert host_links() == before
+        nat_routes = plane.exec("nat-0", ["ip", "route"]).stdout
+        assert "default via 203.0.113.1 dev pub0" in nat_routes
+    finally:
+        removed = plane.down()
+    assert len(removed) == 9
+    assert list_namespaces(plane.ns("")) == []
+    assert plane.down() == []  # idempotent
+
+
+def test_route_change_moves_zone_a_egress_to_nat_b(dp):
+    spec = dp.spec.with_route("10.0.1.0/24", "eni-1")
+    assert dp.sync(spec) == []  # no NAT changed state
+    assert dp.kernel_routes()["10.0.1.0/24"] == "10.0.10.20"
+    assert dp.http_get(dp.priv_role(A)).you == ADDR[B]
+    assert dp.http_get(dp.probe_role(A)).you == ADDR[A]  # the probe subnet stays pinned
+    dp.sync(spec.with_route("10.0.1.0/24", "eni-unknown"))  # target not a NAT: blackhole
+    assert dp.kernel_routes()["10.0.1.0/24"] is None
+    assert not dp.http_get(dp.priv_role(A), timeout=0.5).ok
+
+
+def test_blackhole_fails_probes_of_that_zone_only(dp):
+    dp.blackhole(A)
+    assert dp.active_faults == {"blackhole:i-nat0"}
+    assert not dp.http_get(dp.probe_role(A), timeout=0.5).ok
+    assert dp.http_get(dp.probe_role(B)).ok
+    dp.blackhole(A, on=False)
+    assert dp.http_get(dp.probe_role(A)).ok
+    assert dp.active_faults == set()
+
+
+def test_targets_down_silences_everyone_including_the_aws_namespace(dp):
+    dp.targets_down()
+    for role in (dp.probe_role(A), dp.probe_role(B), "aws"):
+        assert not dp.http_get(role, timeout=0.5).ok, role
+    dp.targets_down(on=False)
+    assert dp.http_get("aws").ok
+
+
+def test_flaky_loses_some_probe_requests_but_not_all(dp):
+    dp.flaky(loss=0.2)
+    proc = dp.exec(dp.probe_role(A), ["python3", "-m", "lab.netns.client", "--out", "-", "--count", "30",
+                                      "--interval", "0.01", "--timeout", "0.3"], timeout=60)
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 30
+    ok = sum('"ok": true' in line for line in lines)
+    assert 0 < ok < 30, ok
+    dp.flaky(on=False)
+    assert dp.http_get(dp.priv_role(A)).ok  # private subnets were never affected either
+
+
+def test_stopped_nat_loses_links_and_comes_back_when_running(dp):
+    stopped = dp.spec.with_nat_state("i-nat0", "stopped")
+    assert [a.kind for a in dp.sync(stopped)] == ["link_down"]
+    assert not dp.http_get(dp.priv_role(A), timeout=0.5).ok
+    assert "state DOWN" in dp.exec("nat-0", ["ip", "link", "show", "pub0"]).stdout
+    assert [a.kind for a in dp.sync(stopped.with_nat_state("i-nat0", "running"))] == ["link_up"]
+    assert dp.http_get(dp.priv_role(A)).you == ADDR[A]
+
+
+def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp, tmp_path):
+    log = tmp_path / "a.jsonl"
+    client = dp.start_egress_client(A, str(log))
+    time.sleep(0.5)
+    terminated = dp.spec.with_nat_state("i-nat0", "terminated")
+    assert [a.kind for a in dp.sync(terminated)] == ["delete"]
+    assert dp.ns("nat-0") not in list_namespaces(dp.ns(""))
+    time.sleep(0.5)
+    # The replacement: a new instance in the same public subnet, holding the same EIP (lab address).
+    replacement = nat(0, suffix="r", private_host=30, lab=ADDR[A])
+    replaced = terminated.with_zone_nat(A, replacement)
+    replaced = replaced.with_route("10.0.1.0/24", "eni-0r").with_route("10.0.2.0/28", "eni-0r")
+    assert [(a.kind, a.index) for a in dp.sync(replaced)] == [("create", 2), ("link_up", 2)]
+    assert dp.nat_role(A) == "nat-2"
+    assert "hanat_nat" in dp.exec("nat-2", ["nft", "list", "ruleset"]).stdout  # configured by the script
+    assert dp.http_get(dp.probe_role(A)).you == ADDR[A]
+    time.sleep(0.5)
+    stop_process(client)
+    samples = read_egress_log(log)
+    assert samples[0].ok and samples[-1].ok and any(not s.ok for s in samples)
+    assert egress_addresses(samples) == [ADDR[A]]

@@ -1,0 +1,78 @@
+"""``hanat cost`` end to end on the example config (no AWS: pricing only reads files)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.cli import main
+from controller.cost import load_prices
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "hanat.toml"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(["cost", *args])
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def test_example_config_1000_gb_json(capsys):
+    rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "1000", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    prices = load_prices().region("ap-northeast-1")
+    assert d["region"] == "ap-northeast-1" and d["prices_as_of"] == load_prices().as_of
+    assert d["gb_per_month"] == 1000
+    hanat = {line["item"]: line["monthly_usd"] for line in d["hanat"]["lines"]}
+    gateway = {line["item"]: line["monthly_usd"] for line in d["nat_gateway"]["lines"]}
+    # the example: 3 zones of t4g.nano, admin disabled, one alert email
+    assert hanat["NAT instances"] == pytest.approx(3 * prices.instance("t4g.nano") * 730, abs=1e-4)
+    assert gateway["NAT Gateways"] == pytest.approx(3 * prices.nat_gateway_hourly * 730, abs=1e-4)
+    assert gateway["NAT Gateway data processing"] == pytest.approx(1000 * prices.nat_gateway_per_gb, abs=1e-4)
+    shared = "Data transfer out to the internet (same in both options)"
+    assert hanat[shared] == gateway[shared] == pytest.approx(1000 * prices.data_transfer_out_per_gb)
+    assert not any("Admin" in item for item in hanat)
+    assert d["totals"]["hanat"] == pytest.approx(sum(hanat.values()), abs=0.01)
+    assert d["totals"]["nat_gateway"] == pytest.approx(sum(gateway.values()), abs=0.01)
+    assert d["savings_usd_per_month"] == pytest.approx(d["totals"]["nat_gateway"] - d["totals"]["hanat"],
+                                                       abs=0.011)
+    # three t4g.nano NATs cost less than three NAT Gateways even before traffic
+    assert d["savings_usd_per_month"] > 0 and d["break_even_gb_per_month"] == 0
+    assert d["assumptions"]
+
+
+def test_table_output_shows_both_options(capsys):
+    rc, out, _ = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "1000")
+    assert rc == 0
+    for needle in ("hanat (NAT instances)", "NAT Gateways", "break-even", "prices as of"):
+        assert needle in out
+
+
+def test_unknown_region_exit_2_naming_it_and_the_known_ones(capsys, tmp_path):
+    text = EXAMPLE.read_text()
+    text = text.replace('"ap-northeast-1"', '"sa-east-1"').replace("ap-northeast-1", "sa-east-1")
+    cfg = tmp_path / "hanat.toml"
+    cfg.write_text(text)
+    rc, out, err = run(capsys, "--config", str(cfg), "--json")
+    assert rc == 2 and out == ""
+    assert "'sa-east-1'" in err and "us-east-1" in err and "ap-northeast-1" in err
+
+
+def test_unknown_instance_type_exit_2_listing_known_types(capsys, tmp_path):
+    # the example's NAT type, taken out of a copy of the price table
+    prices = tmp_path / "prices.toml"
+    shipped = Path(load_prices().source).read_text()
+    assert '"t4g.nano" = 0.0054\n' in shipped
+    prices.write_text(shipped.replace('"t4g.nano" = 0.0054\n', ""))
+    rc, out, err = run(capsys, "--config", str(EXAMPLE), "--prices", str(prices), "--json")
+    assert rc == 2 and out == ""
+    assert "'t4g.nano'" in err and "t4g.micro" in err and "nat.instance_type" in err
+
+
+def test_negative_traffic_is_bad_input(capsys):
+    rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "-1", "--json")
+    assert rc == 2 and out == "" and "--gb-per-month" in err

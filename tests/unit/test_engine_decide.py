@@ -1,0 +1,186 @@
+"""The decision engine, table-driven: one row = one round of observations and what must follow."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from chalicelib.engine import DOWN, MANUAL_FAILOVER, PAUSED, UNKNOWN, UP, ZoneInput, ZoneState, decide
+from chalicelib.model import ProbeResult
+from chalicelib.settings import FailoverSettings, ProbeSettings
+
+P = ProbeSettings(fail_after=2, recover_after=3, min_hold_s=60, targets=("tcp://203.0.113.1:443",))
+NOW = 100_000.0
+ABC = ("a", "b", "c")
+
+
+def up(az, **kw):
+    return ZoneState(az=az, health=UP, since=NOW - 3600, **kw)
+
+
+def down(az, **kw):
+    kw.setdefault("since", NOW - 3600)
+    kw.setdefault("health_reason", "2 failed probes")
+    return ZoneState(az=az, health=DOWN, **kw)
+
+
+@dataclass
+class Case:
+    id: str
+    states: list[ZoneState]
+    probes: dict[str, bool | None]                 # az -> passed (None / absent: not probed)
+    moves: list[tuple[str, str, str]] = field(default_factory=list)   # (zone, to_az, kind)
+    health: dict[str, str] = field(default_factory=dict)
+    alerts: list[str] | None = None                # None: exactly one alert per move
+    outcomes: list[str] = field(default_factory=list)   # must all be present
+    instances: dict[str, str] = field(default_factory=dict)
+    control: bool | None = None
+    critical: bool = False
+    critical_after: bool | None = None
+    revert: str = "auto"
+    reason: str | None = None                     # reason of the first move
+    check: dict = field(default_factory=dict)     # az -> {field: value} on the new state
+
+
+CASES = [
+    Case("all pass: nothing moves", [up(a) for a in ABC], dict.fromkeys(ABC, True), outcomes=["no_change"]),
+    Case("one failure (fail_after-1) holds", [up(a) for a in ABC], {"a": False, "b": True, "c": True},
+         health={"a": UP}, check={"a": {"fails": 1}}),
+    Case("fail_after-th failure fails over", [up("a", fails=1), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, moves=[("a", "b", "failover")], health={"a": DOWN},
+         alerts=["failover"], reason="2 failed probes", outcomes=["failover"]),
+    Case("flaky: a pass resets the failure count", [up("a", fails=1), up("b"), up("c")],
+         dict.fromkeys(ABC, True), check={"a": {"fails": 0, "passes": 1}}),
+    Case("flaky: fail after a pass starts over", [up("a", fails=0, passes=1), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, health={"a": UP}, check={"a": {"fails": 1, "passes": 0}}),
+    Case("instance stopped: down at once", [up(a) for a in ABC], {}, instances={"a": "stopped"},
+         moves=[("a", "b", "failover")], health={"a": DOWN}, reason="instance stopped"),
+    Case("instance terminated beats a passing probe", [up(a) for a in ABC], dict.fromkeys(ABC, True),
+         instances={"a": "terminated"}, moves=[("a", "b", "failover")], reason="instance terminated"),
+    Case("recovery after recover_after passes and min_hold", [down("a", passes=2, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), moves=[("a", "a", "revert")], health={"a": UP}, alerts=["revert"]),
+    Case("recovery one pass short stays down", [down("a", passes=1, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), health={"a": DOWN}, check={"a": {"passes": 2}}),
+    Case("min_hold not reached (59 s) stays down", [down("a", passes=2, served_by="b", since=NOW - 59), up("b"),
+                                                     up("c")], dict.fromkeys(ABC, True), health={"a": DOWN}),
+    Case("min_hold exactly reached (60 s) reverts", [down("a", passes=2, served_by="b", since=NOW - 60), up("b"),
+                                                      up("c")], dict.fromkeys(ABC, True), moves=[("a", "a", "revert")]),
+    Case("revert=manual keeps the zone away", [down("a", passes=2, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), revert="manual", health={"a": UP}, outcomes=["manual_hold"]),
+    Case("manual failover is never auto-reverted", [up("a", served_by="b", mode=MANUAL_FAILOVER), up("b"), up("c")],
+         dict.fromkeys(ABC, True), outcomes=["manual_hold"]),
+    Case("paused zone is not moved when its NAT dies", [up("a", fails=1, mode=PAUSED), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, health={"a": DOWN}, outcomes=["paused"]),
+    Case("paused zone stays on a dying serving NAT", [down("a", served_by="b", mode=PAUSED), up("b", fails=1), up("c")],
+         {"a": False, "b": False, "c": True}, moves=[("b", "c", "failover")], health={"b": DOWN}),
+    Case("all NATs down: nothing moves", [up(a, fails=1) for a in ABC], dict.fromkeys(ABC, False),
+         health=dict.fromkeys(ABC, DOWN), outcomes=["no_target"]),
+    Case("all down after a failover: no ping-pong", [down("a", served_by="b"), up("b", fails=1), up("c", fails=1)],
+         dict.fromkeys(ABC, False), health=dict.fromkeys(ABC, DOWN)),
+    Case("targets down: no move, no count, one critical", [up(a, fails=1) for a in ABC], dict.fromkeys(ABC, False),
+         control=False, health=dict.fromkeys(ABC, UP), alerts=["critical"], outcomes=["targets_down"],
+         critical_after=True, check={"a": {"fails": 1}}),
+    Case("targets still down: no second critical", [up(a) for a in ABC], dict.fromkeys(ABC, False), control=False,
+         critical=True, critical_after=True, outcomes=["targets_down"]),
+    Case("targets back: critical cleared", [up(a) for a in ABC], dict.fromkeys(ABC, True), critical=True,
+         critical_after=False),
+    Case("all fail but control passes: the NATs are down", [up(a, fails=1) for a in ABC], dict.fromkeys(ABC, False),
+         control=True, health=dict.fromkeys(ABC, DOWN), outcomes=["no_target"]),
+    Case("serving NAT dies: the zone moves again", [down("a", served_by="b"), up("b", fails=1), up("c")],
+         {"a": False, "b": False, "c": True}, moves=[("a", "c", "failover"), ("b", "c", "failover")],
+         reason="serving NAT b down", check={"a": {"served_by": "c"}}),
+    Case("serving NAT dies, own NAT up: go home despite hold",
+         [up("a", served_by="b", hold_until=NOW + 500), up("b"), up("c")], {}, instances={"b": "stopped"},
+         moves=[("a", "a", "revert"), ("b", "c", "failover")]),
+    Case("revert held by flap damping", [up("a", served_by="b", hold_until=NOW + 1), up("b"), up("c")],
+         dict.fromkeys(ABC, True), outcomes=["hold"]),
+    Case("third failover in 15 min: flapping, hold doubled",
+         [up("a", fails=1, failovers=(NOW - 600, NOW - 300)), up("b"), up("c")], {"a": False, "b": True, "c": True},
+         moves=[("a", "b", "failover")], alerts=["failover", "flapping"], outcomes=["flapping"],
+         check={"a": {"hold_until": NOW + 120, "flap_alerted": True}}),
+    Case("fourth failover: hold x4, no second flapping alert",
+         [up("a", fails=1, failovers=(NOW - 700, NOW - 600, NOW - 300), flap_alerted=True), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, moves=[("a", "b", "failover")], alerts=["failover"],
+         check={"a": {"hold_until": NOW + 240}}),
+    Case("failovers older than 15 min are forgotten",
+         [up("a", fails=1, failovers=(NOW - 1000, NOW - 950), flap_alerted=True), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, moves=[("a", "b", "failover")], alerts=["failover"],
+         check={"a": {"failovers": (NOW,), "hold_until": NOW + 60, "flap_alerted": False}}),
+    Case("UNKNOWN becomes UP on a pass", [ZoneState(az=a) for a in ABC], dict.fromkeys(ABC, True),
+         health=dict.fromkeys(ABC, UP)),
+    Case("UNKNOWN fails over after fail_after", [ZoneState(az="a", fails=1), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, moves=[("a", "b", "failover")]),
+    Case("UNKNOWN NAT is no failover target", [up("a", fails=1), ZoneState(az="b"), up("c")],
+         {"a": False}, moves=[("a", "c", "failover")]),
+    Case("event-driven: unprobed zones keep their counters", [up("a"), up("b", fails=1), up("c")], {},
+         instances={"a": "stopping"}, moves=[("a", "b", "failover")], check={"b": {"fails": 1}}),
+    Case("tie by ring order after the zone", [up("a"), up("b"), up("c", fails=1)], {"c": False},
+         moves=[("c", "a", "failover")]),
+    Case("4 zones: two failures spread", [up("a", fails=1), up("b", fails=1), up("c"), up("d")],
+         {"a": False, "b": False}, moves=[("a", "c", "failover"), ("b", "d", "failover")]),
+    Case("6 zones: three failures spread one each",
+         [up(z, fails=1) for z in "abc"] + [up(z) for z in "def"], {"a": False, "b": False, "c": False},
+         moves=[("a", "d", "failover"), ("b", "e", "failover"), ("c", "f", "failover")]),
+    Case("5 zones: the least-loaded NAT wins over ring order",
+         [down("a", served_by="b"), up("b"), up("c", fails=1), up("d"), up("e")], {"c": False},
+         moves=[("c", "d", "failover")]),
+    Case("5 zones: existing failovers are not reshuffled",
+         [down("a", served_by="b"), down("e", served_by="b"), up("b"), up("c"), up("d")], {},
+         outcomes=["no_change"]),
+]
+
+
+def run(case: Case):
+    zones = [ZoneInput(az=s.az, state=s, nat_instance_id=f"i-{s.az}", route_table_ids=(f"rtb-{s.az}",),
+                       probe=None if case.probes.get(s.az) is None
+                       else ProbeResult(zone=s.az, passed=case.probes[s.az], at=NOW),
+                       instance_state=case.instances.get(s.az, "running"))
+             for s in case.states]
+    control = None if case.control is None else ProbeResult(zone="control", passed=case.control, at=NOW)
+    return decide(zones, P, FailoverSettings(revert=case.revert), now=NOW, control=control,
+                  critical_active=case.critical, stack="t")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_decide(case: Case):
+    plan = run(case)
+    assert [(m.zone, m.to_az, m.kind) for m in plan.moves] == case.moves
+    for az, health in case.health.items():
+        assert plan.states[az].health == health, az
+    expected_alerts = case.alerts if case.alerts is not None else [kind for _, _, kind in case.moves]
+    assert [a.type for a in plan.alerts] == expected_alerts
+    for name in case.outcomes:
+        assert name in plan.outcomes
+    if case.critical_after is not None:
+        assert plan.critical_active is case.critical_after
+    if case.reason is not None:
+        assert plan.moves[0].reason == case.reason
+    for az, fields in case.check.items():
+        for key, value in fields.items():
+            assert getattr(plan.states[az], key) == value, (az, key)
+    for move in plan.moves:  # every move lands on a healthy NAT (or home) and is recorded
+        assert plan.states[move.zone].server == move.to_az
+        assert move.to_az == move.zone or plan.states[move.to_az].health == UP
+
+
+def test_at_least_25_cases():
+    assert len(CASES) >= 25
+
+
+def test_failover_alert_names_nats_and_tables():
+    plan = run(CASES[2])
+    alert = plan.alerts[0]
+    assert (alert.zone, alert.from_nat, alert.to_nat, alert.to_zone) == ("a", "i-a", "i-b", "b")
+    assert alert.route_tables == ("rtb-a",) and alert.at == NOW and alert.stack == "t"
+
+
+def test_decide_is_deterministic_and_pure():
+    case = CASES[33]
+    first, second = run(case), run(case)
+    assert first == second
+    assert case.states[0].fails == 1  # inputs untouched
+
+
+def test_unknown_health_is_not_a_revert():
+    plan = run(Case("x", [ZoneState(az="a", served_by="b"), up("b"), up("c")], {}))
+    assert plan.moves == () and plan.states["a"].health == UNKNOWN
