@@ -197,8 +197,8 @@ def render(lay: Layout, out: str | Path, *, dpi: int = 110) -> Path:
                         fontweight="bold" if b.kind in ("nat", "heartbeat") else "normal")
         for a in lay.arrows:
             colour, style, width = ARROW_STYLES[a.kind]
-            style_kw = dict(arrowstyle="-|>", mutation_scale=14, color=colour, linestyle=style,
-                            linewidth=width, zorder=5)
+            style_kw = {"arrowstyle": "-|>", "mutation_scale": 14, "color": colour, "linestyle": style,
+                            "linewidth": width, "zorder": 5}
             if a.via:
                 path = MplPath(a.points, [MplPath.MOVETO] + [MplPath.LINETO] * (len(a.points) - 1))
                 ax.add_patch(FancyArrowPatch(path=path, **style_kw))
@@ -207,7 +207,7 @@ def render(lay: Layout, out: str | Path, *, dpi: int = 110) -> Path:
             if a.label and a.kind in ("failover",):
                 mx, my = (a.start[0] + a.end[0]) / 2, (a.start[1] + a.end[1]) / 2
                 ax.text(mx + 1, my, a.label, fontsize=8, color=colour, ha="left", va="center", zorder=6,
-                        bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
         legend = [Line2D([], [], color=ARROW_STYLES[k][0], linestyle=ARROW_STYLES[k][1],
                          linewidth=ARROW_STYLES[k][2], label=text)
                   for k, text in (("route", "private default route -> own zone's NAT (failover moves it)"),

@@ -16,6 +16,7 @@ from chalicelib.errors import HanatError, InputError
 from . import report as rp
 from .adapters import start_instance, stop_instance, terminate_instance
 
+SETTLE_S = 1.0   # after steady state: let the clients show where egress ends up
 SCENARIOS = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert")
 STEADY_TIMEOUT_S = 90.0
 MIN_FLAKY_S = 60.0
@@ -183,7 +184,7 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
     rep.detection_s = rp.detection(events, marks.affected, fault) if marks.affected else None
     rep.rto_s = rp.rto(samples, fault)
     rep.egress_ip_before = rp.dominant_egress(samples, fault - 1.0, fault)
-    rep.egress_ip_after = rp.dominant_egress(samples, end - 1.0, end + 0.01)
+    rep.egress_ip_after = rp.dominant_egress(samples, end - SETTLE_S / 2, end + 0.01)
     rep.egress_ips_during = rp.egress_addresses(samples, fault, recover)
     rep.alerts = session.alerts.report(marks.start)
     rep.routes_ok = session.routes_ok()
@@ -258,6 +259,7 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
         marks.extra = {"flaky_required_s": opts.flaky_s}
     try:
         SCRIPTS[scenario](session, zone, opts, marks)
+        time.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
     marks.end = time.time()

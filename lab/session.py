@@ -6,7 +6,6 @@ every process and every namespace it made.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -95,12 +94,10 @@ class LabSession:
         self.emulator.reset()
         config = self.settings.config
         region = config.stack.region
-        for key, value in self.emulator.env().items():
-            os.environ[key] = value
         self.clients = Clients(ec2=make_client("ec2", region), dynamodb=make_client("dynamodb", region),
                                sns=make_client("sns", region), ssm=make_client("ssm", region))
         started = time.monotonic()
-        build_stack(config, None, progress=lambda msg: None)
+        build_stack(config, None, progress=lambda msg: None, wait_interval_s=0.2)
         self.progress(f"stack {config.stack.name} built in {time.monotonic() - started:.1f}s "
                       f"({len(config.zones)} zones)")
         self.stack = config.stack.name
@@ -139,11 +136,12 @@ class LabSession:
 
     def _deploy_controller(self) -> None:
         """``chalice deploy`` of the controller against the emulator, through ``hanat deploy``'s code."""
-        from controller.deploying import deploy_stage
-        started = time.monotonic()
-        deploy_stage(self.settings.config, stage="lab", progress=lambda msg: None)
-        self.deploy_s = round(time.monotonic() - started, 2)
-        self.progress(f"controller deployed with chalice in {self.deploy_s:.1f}s")
+        from .deployer import deploy_controller
+        deployed = deploy_controller(self._topology, self.settings.config.stack.region)
+        self.deploy_s = deployed["seconds"]
+        self.deployed_functions = deployed["functions"]
+        self.progress(f"controller deployed with chalice in {self.deploy_s:.1f}s "
+                      f"({len(self.deployed_functions)} functions)")
 
     def _sync_loop(self) -> None:
         """Keep the data plane equal to the emulator's route tables and instance states."""

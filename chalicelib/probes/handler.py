@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ..errors import InputError
 from ..settings import ProbeSettings
 from .runner import run_checks
+from .targets import parse_targets
 
 EVENT_KEYS = ("targets", "timeout_s")
 MAX_TIMEOUT_S = 25.0
@@ -30,6 +31,11 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
         problems.append(f"timeout_s must be a number in (0, {MAX_TIMEOUT_S:g}], got {timeout_s!r}")
     if not isinstance(targets, list) or not targets:
         problems.append(f"targets must be a non-empty list of URLs, got {targets!r}")
+    else:
+        try:
+            parse_targets(targets)
+        except InputError as err:
+            problems += err.problems
     if problems:
         raise InputError(problems, title="invalid probe event")
     return targets, float(timeout_s)

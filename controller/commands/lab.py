@@ -1,8 +1,110 @@
-"""hanat lab commands (placeholder until implemented)."""
+"""``hanat lab drill`` and ``hanat lab down``: rehearse NAT failures locally and clean up after.
+
+``drill`` prints one JSON object per drill with ``--json`` (a list for ``--scenario all``), else a
+summary table; it exits 1 when a drill did not pass, 2 on bad input (nothing started).
+"""
 from __future__ import annotations
 
 import click
 
+from chalicelib.errors import InputError
+from controller.output import emit_json, err_console, out_console, progress, warn
+
+SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "all")
+
+
+def summary_table(reports):
+    """A rich table of the drills' figures (what `make demo` shows)."""
+    from rich.table import Table
+
+    def num(v):
+        return "-" if v is None else f"{v:.2f}"
+
+    table = Table(title="hanat lab drills")
+    for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
+                "false", "alerts", "egress before -> after", "routes ok"):
+        table.add_column(col)
+    for r in reports:
+        failed = [name for name, ok in r.checks.items() if not ok]
+        result = "[green]passed[/green]" if r.passed else "[red]FAILED[/red] " + ", ".join(failed + ([r.error] if r.error else []))
+        table.add_row(r.scenario, r.dataplane, result, num(r.detection_s), num(r.rto_s), str(r.failovers),
+                      str(r.reverts), str(r.false_failovers), str(len(r.alerts)),
+                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no")
+    return table
+
+
+def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
+                      as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool) -> int:
+    from lab.drills import DrillOptions
+    from lab.labconfig import load_lab_settings
+    from lab.runner import expand_scenarios, run_scenarios
+
+    problems = []
+    if flaky_s <= 0:
+        problems.append(f"--flaky-s must be > 0, got {flaky_s:g}")
+    if plot is not None and not plot.lower().endswith(".png"):
+        problems.append(f"--plot {plot!r} must name a .png file")
+    if problems:
+        raise InputError(problems)
+    scenarios = expand_scenarios(scenario)
+    settings = load_lab_settings(config)
+    for note in settings.notes:
+        warn(note)
+    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=DrillOptions(zone=zone, flaky_s=flaky_s),
+                            progress=progress, deploy=deploy, verbose=verbose,
+                            on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
+    if plot:
+        from lab.plot import plot_reports
+        progress(f"plot written to {plot_reports(reports, plot)}")
+    if as_json:
+        dicts = [r.to_dict() for r in reports]
+        emit_json(dicts if scenario == "all" else dicts[0])
+    else:
+        out_console.print(summary_table(reports))
+    return 0 if all(r.passed for r in reports) else 1
+
+
+@click.group("lab")
+def lab_group() -> None:
+    """The local lab: AWS emulator + network namespaces; rehearse failures and measure recovery."""
+
+
+@lab_group.command("drill")
+@click.option("--scenario", required=True, type=click.Choice(SCENARIO_CHOICES), help="Which failure to rehearse.")
+@click.option("--config", "config", default=None, help="Any hanat config (default: examples/lab.toml).")
+@click.option("--zone", default=None, help="The zone to break (default: the first).")
+@click.option("--dataplane", type=click.Choice(("netns", "model")), default=None,
+              help="netns (root; default when possible) or model.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a list for --scenario all).")
+@click.option("--plot", default=None, help="Write a connectivity plot (PNG).")
+@click.option("--flaky-s", default=60.0, show_default=True, type=float, help="How long the flaky drill lasts.")
+@click.option("--no-deploy", is_flag=True, help="Skip `chalice deploy` against the emulator (faster).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the controller's logs on stderr.")
+@click.pass_context
+def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, no_deploy, verbose):
+    """Rehearse a NAT failure end to end and report detection time, RTO, failovers and alerts."""
+    ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose))
+
+
+@lab_group.command("down")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def down_cmd(as_json):
+    """Remove what a killed lab run left behind (hanat-* namespaces and their processes)."""
+    from lab.dataplane import netns_available
+
+    why = netns_available()
+    if why is not None:
+        removed: list[str] = []
+        err_console.print(f"no namespaces to look at ({why})")
+    else:
+        from lab.netns import cleanup_leftovers
+        removed = cleanup_leftovers()
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        out_console.print(f"removed {len(removed)} namespace(s)" + (": " + ", ".join(removed) if removed else ""))
+
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI."""
+    """Add the `lab` group."""
+    cli.add_command(lab_group)

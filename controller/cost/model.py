@@ -229,12 +229,12 @@ def assumptions(u: Usage, hours: float) -> tuple[str, ...]:
         f"{hours:g} hours per month; on-demand list prices, no free tier, no Savings Plans",
         f"{u.gb_per_month:g} GB/month leave the VPC for the internet, spread over {u.zones} zones",
         f"each instance has a root volume of {u.root_volume_gb:g} GB gp3 and one public IPv4 address",
-        f"heartbeat: one run per minute lasting {u.heartbeat_run_s:g} s at {u.heartbeat_memory_mb} MB, "
-        f"{u.sweeps_per_minute} sweeps per run (every {u.probe_interval_s:g} s)",
-        f"probes: one invocation per zone per sweep, each billed the full timeout "
-        f"{u.probe_timeout_s:g} s at {u.probe_memory_mb} MB (an upper bound; healthy probes end sooner)",
-        f"DynamoDB on-demand: {u.reads_per_sweep} read and {u.writes_per_sweep} write request units "
-        "per sweep",
+        (f"heartbeat: one run per minute lasting {u.heartbeat_run_s:g} s at {u.heartbeat_memory_mb} MB, "
+         f"{u.sweeps_per_minute} sweeps per run (every {u.probe_interval_s:g} s)"),
+        (f"probes: one invocation per zone per sweep, each billed the full timeout "
+         f"{u.probe_timeout_s:g} s at {u.probe_memory_mb} MB (an upper bound; healthy probes end sooner)"),
+        (f"DynamoDB on-demand: {u.reads_per_sweep} read and {u.writes_per_sweep} write request units "
+         "per sweep"),
         f"SNS: {u.alerts_per_month} alerts per month to {u.alert_emails} email address(es)",
         "cross-zone traffic while a zone is failed over ($0.01/GB each way) is not included",
         "Lambda runs on x86_64 (Chalice default); CloudWatch Logs only if --log-gb-per-month is given",

@@ -45,7 +45,7 @@ _EXPORTS = {
     "EGRESS_URL": "plan", "TARGETS": "plan", "lab_address": "plan", "lab_addresses": "plan",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str):

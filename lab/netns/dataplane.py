@@ -18,13 +18,25 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Self
 
 from chalicelib.errors import InputError
 
 from . import faults, plan
 from .client import EgressSample
-from .shell import (REPO_ROOT, NetnsError, add_namespace, delete_namespace, ip, nft, ns_exec, ns_popen,
-                    python_argv, stop_process, sysctl)
+from .shell import (
+    REPO_ROOT,
+    NetnsError,
+    add_namespace,
+    delete_namespace,
+    ip,
+    nft,
+    ns_exec,
+    ns_popen,
+    python_argv,
+    stop_process,
+    sysctl,
+)
 from .spec import DataPlaneSpec, NatPlane, validate_spec
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
@@ -79,7 +91,7 @@ class DataPlane:
         return frozenset(self._faults)
 
     # --- life cycle -----------------------------------------------------------------------
-    def up(self) -> "DataPlane":
+    def up(self) -> DataPlane:
         """Build every namespace and link, start the internet's server, configure the NATs.
         On any failure everything built so far is removed before the error propagates."""
         if self._is_up:
@@ -113,7 +125,7 @@ class DataPlane:
         atexit.unregister(self.down)
         return removed
 
-    def __enter__(self) -> "DataPlane":
+    def __enter__(self) -> Self:
         return self.up()
 
     def __exit__(self, *exc) -> None:

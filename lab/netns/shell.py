@@ -29,7 +29,7 @@ def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
         input: str | None = None) -> subprocess.CompletedProcess:
     """Run a host-side command (``ip``, ``nft``) and raise ``NetnsError`` when it fails."""
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False)
     except subprocess.TimeoutExpired as err:
         raise NetnsError(f"{' '.join(argv)}: timed out after {timeout:.0f}s") from err
     if check and proc.returncode != 0:
@@ -70,7 +70,7 @@ def ns_exec(ns: str, argv: Sequence[str], *, timeout: float = 30.0, env: dict[st
     """Run ``argv`` inside ``ns`` and wait; the result is returned whatever the exit code."""
     try:
         return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True,
-                              timeout=timeout, env=lab_env(env), cwd=REPO_ROOT, input=input)
+                              timeout=timeout, env=lab_env(env), cwd=REPO_ROOT, input=input, check=False)
     except subprocess.TimeoutExpired as err:
         raise NetnsError(f"in {ns}: {' '.join(argv)}: timed out after {timeout:.0f}s") from err
 

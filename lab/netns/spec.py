@@ -75,11 +75,11 @@ class DataPlaneSpec:
         return next((n for n in self.nats if n.instance_id == instance_id), None)
 
     # --- edits (copies) -------------------------------------------------------------------
-    def with_route(self, subnet_cidr: str, eni_id: str | None) -> "DataPlaneSpec":
+    def with_route(self, subnet_cidr: str, eni_id: str | None) -> DataPlaneSpec:
         """A copy whose ``subnet_cidr`` default route points at ``eni_id``."""
         return replace(self, routes={**self.routes, subnet_cidr: eni_id})
 
-    def with_nat_state(self, instance_id: str, state: str) -> "DataPlaneSpec":
+    def with_nat_state(self, instance_id: str, state: str) -> DataPlaneSpec:
         """A copy with one NAT instance in another EC2 state."""
         if self.nat_by_id(instance_id) is None:
             raise InputError(f"NAT {instance_id!r} is not in the data plane")
@@ -88,7 +88,7 @@ class DataPlaneSpec:
         others = tuple(replace(n, state=state) if n.instance_id == instance_id else n for n in self.other_nats)
         return replace(self, zones=zones, other_nats=others)
 
-    def with_zone_nat(self, az: str, nat: NatPlane) -> "DataPlaneSpec":
+    def with_zone_nat(self, az: str, nat: NatPlane) -> DataPlaneSpec:
         """A copy where ``nat`` now serves zone ``az`` (a replacement); the old NAT is kept in
         ``other_nats`` so the data plane can follow its state until it is terminated."""
         old = self.zone(az).nat

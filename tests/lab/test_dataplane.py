@@ -1,6 +1,7 @@
 """The netns data plane end to end, from a hand-built 2-zone spec (no emulator needed)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -9,7 +10,7 @@ import pytest
 from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, read_egress_log
 from lab.netns.client import egress_addresses
 from lab.netns.plan import TARGETS
-from lab.netns.shell import list_namespaces, stop_process
+from lab.netns.shell import list_namespaces, python_argv, stop_process
 
 A, B = "az-a", "az-b"
 ADDR = {A: "203.0.113.101", B: "203.0.113.102"}
@@ -100,11 +101,11 @@ def test_targets_down_silences_everyone_including_the_aws_namespace(dp):
 
 def test_flaky_loses_some_probe_requests_but_not_all(dp):
     dp.flaky(loss=0.2)
-    proc = dp.exec(dp.probe_role(A), ["python3", "-m", "lab.netns.client", "--out", "-", "--count", "30",
-                                      "--interval", "0.01", "--timeout", "0.3"], timeout=60)
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 30
-    ok = sum('"ok": true' in line for line in lines)
+    proc = dp.exec(dp.probe_role(A), python_argv("lab.netns.client", "--out", "-", "--count", "30",
+                                                 "--interval", "0.01", "--timeout", "0.3"), timeout=60)
+    samples = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert len(samples) == 30
+    ok = sum(s["ok"] for s in samples)
     assert 0 < ok < 30, ok
     dp.flaky(on=False)
     assert dp.http_get(dp.priv_role(A)).ok  # private subnets were never affected either

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from lab.netns.dataplane import NAT_SCRIPT, new_run_id
-from lab.netns.shell import (add_namespace, cleanup_leftovers, ip, ns_exec, ns_popen, python_argv,
-                             stop_process, sysctl)
+from lab.netns.shell import (
+    add_namespace,
+    cleanup_leftovers,
+    ip,
+    ns_exec,
+    ns_popen,
+    python_argv,
+    stop_process,
+    sysctl,
+)
 
 VPC_CIDR = "10.20.0.0/16"
 PRIV_IP, ROUTER_IP = "10.20.1.4", "10.20.1.1"

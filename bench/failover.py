@@ -1,0 +1,62 @@
+"""Failover benchmark: each drill N times (default 5), median and worst detection_s and rto_s.
+
+    python bench/failover.py [--runs 5] [--dataplane netns|model] [--scenario NAME ...] [--flaky-s 60]
+
+Every run is a fresh lab session (emulator reset, stack, data plane), so runs are independent.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lab.drills import SCENARIOS, DrillOptions  # noqa: E402
+from lab.labconfig import load_lab_settings  # noqa: E402
+from lab.runner import run_scenarios  # noqa: E402
+
+
+def summarise(values: list[float | None]) -> tuple[str, str]:
+    measured = [v for v in values if v is not None]
+    if not measured:
+        return "-", "-"
+    return f"{statistics.median(measured):.2f}", f"{max(measured):.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dataplane", choices=("netns", "model"), default=None)
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default: all")
+    parser.add_argument("--flaky-s", type=float, default=60.0)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--deploy", action="store_true", help="also run chalice deploy in every session")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be >= 1, got {args.runs}")
+    scenarios = args.scenario or list(SCENARIOS)
+    settings = load_lab_settings(args.config)
+    rows, kind = [], "?"
+    started = time.monotonic()
+    for scenario in scenarios:
+        reports = run_scenarios([scenario] * args.runs, settings, dataplane=args.dataplane,
+                                options=DrillOptions(flaky_s=args.flaky_s), deploy=args.deploy,
+                                progress=lambda m: print(m, file=sys.stderr))
+        kind = reports[0].dataplane
+        det = summarise([r.detection_s for r in reports])
+        rto = summarise([r.rto_s for r in reports])
+        rows.append((scenario, f"{sum(r.passed for r in reports)}/{len(reports)}", *det, *rto))
+    print(f"failover benchmark: {args.runs} run(s) per drill, {kind} data plane, "
+          f"{time.monotonic() - started:.0f}s in all")
+    header = ("scenario", "passed", "detect med", "detect worst", "rto med", "rto worst")
+    print("  ".join(f"{h:>12}" for h in header))
+    for row in rows:
+        print("  ".join(f"{c:>12}" for c in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The netns data plane behind the lab's interface (lab.dataplane.LabDataPlane), root only.
+
+Wraps lab.netns.DataPlane (the namespaces, NATs configured by the real setup-nat.sh, faults in nft)
+and adds what the drills need: one long-lived probe agent per probe namespace and one in ``aws``
+(the REAL chalicelib.probes code, no process start per probe), and the egress clients' logs read
+incrementally. A lock serialises the sync thread and fault injection on the one DataPlane.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from chalicelib.model import ProbeResult
+
+from .dataplane import Sample
+from .probe_agent import parse_answer
+
+AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much more before failing
+
+
+class ProbeAgent:
+    """``python -m lab.probe_agent`` running in one namespace; one request at a time."""
+
+    def __init__(self, popen, role: str):
+        from lab.netns.shell import python_argv
+        self.role = role
+        self.proc: subprocess.Popen = popen(role, python_argv("lab.probe_agent"), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._answers: queue.Queue[str] = queue.Queue()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        threading.Thread(target=self._read, name=f"agent-{role}", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._answers.put(line)
+
+    def ask(self, zone: str, targets: Sequence[str], timeout_s: float) -> ProbeResult:
+        """Run the probe; a dead or silent agent is a failed ProbeResult with ``error`` set."""
+        with self._lock:
+            req_id = next(self._ids)
+            try:
+                self.proc.stdin.write(json.dumps({"id": req_id, "zone": zone, "targets": list(targets),
+                                                  "timeout_s": timeout_s}) + "\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                return ProbeResult(zone=zone, passed=False, at=time.time(), error=f"probe agent gone: {exc}")
+            deadline = time.monotonic() + timeout_s + AGENT_MARGIN_S
+            while True:
+                try:
+                    line = self._answers.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return ProbeResult(zone=zone, passed=False, at=time.time(), error="probe agent timed out")
+                if json.loads(line).get("id") == req_id:   # skip a late answer to an earlier request
+                    return parse_answer(line, zone)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+
+
+class _LogReader:
+    """Reads an egress client's JSON lines as they grow (a torn last line waits for the next read)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._offset = 0
+        self._partial = ""
+        self.samples: list[Sample] = []
+
+    def read(self) -> list[Sample]:
+        if self.path.exists():
+            with self.path.open() as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+                self._offset = fh.tell()
+            lines = (self._partial + chunk).split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue
+                self.samples.append(Sample(t=float(d["t"]), ok=bool(d["ok"]), you=d.get("you"),
+                                           latency_ms=d.get("latency_ms"), error=d.get("error")))
+        return self.samples
+
+
+class NetnsDataPlane:
+    kind = "netns"
+
+    def __init__(self, spec, run_id: str):
+        from lab.netns import DataPlane
+        self._plane = DataPlane(spec, run_id)
+        self._lock = threading.RLock()
+        self._agents: dict[str, ProbeAgent] = {}
+        self._control: ProbeAgent | None = None
+        self._logs: dict[str, _LogReader] = {}
+        self._log_lock = threading.Lock()
+        self._dir = Path(tempfile.mkdtemp(prefix="hanat-lab-"))
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netns-probe")
+
+    @property
+    def namespaces(self) -> list[str]:
+        return self._plane.namespaces()
+
+    def up(self) -> None:
+        with self._lock:
+            self._plane.up()
+            for z in self._plane.spec.zones:
+                self._agents[z.az] = ProbeAgent(self._plane.popen, self._plane.probe_role(z.az))
+            self._control = ProbeAgent(self._plane.popen, "aws")
+
+    def down(self) -> None:
+        with self._lock:
+            for agent in [*self._agents.values(), *([self._control] if self._control else [])]:
+                agent.close()
+            self._agents.clear()
+            self._control = None
+            self._plane.down()   # stops every process it started (agents, clients) and every namespace
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def sync(self, spec) -> None:
+        with self._lock:
+            self._plane.sync(spec)
+
+    def blackhole(self, az: str, on: bool = True) -> None:
+        with self._lock:
+            self._plane.blackhole(az, on)
+
+    def flaky(self, on: bool = True) -> None:
+        with self._lock:
+            self._plane.flaky(on)
+
+    def targets_down(self, on: bool = True) -> None:
+        with self._lock:
+            self._plane.targets_down(on)
+
+    def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]:
+        """Every zone's probe from its probe namespace, all at once."""
+        futures = {az: self._pool.submit(self._agents[az].ask, az, targets, timeout_s) for az in azs}
+        return {az: f.result() for az, f in futures.items()}
+
+    def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
+        return self._control.ask("control", targets, timeout_s)
+
+    def start_clients(self) -> None:
+        with self._lock:
+            for z in self._plane.spec.zones:
+                path = self._dir / f"egress-{z.az}.jsonl"
+                self._logs[z.az] = _LogReader(path)
+                self._plane.start_egress_client(z.az, str(path))
+
+    def samples(self, az: str) -> list[Sample]:
+        with self._log_lock:
+            reader = self._logs.get(az)
+            return list(reader.read()) if reader else []

@@ -1,0 +1,129 @@
+"""Manual operations: validated first (bad input changes nothing), then applied like the sweep."""
+from __future__ import annotations
+
+import pytest
+from moto import mock_aws
+
+from chalicelib.errors import HanatError, InputError
+from chalicelib.service.events import handle_instance_state
+from chalicelib.service.operations import operate
+from chalicelib.service.sweep import run_sweep
+from tests.integration.stackfixture import (AZS, FakeClock, ScriptedProbes, build_stack, default_targets, make_deps,
+                                            serving, table_items)
+
+A, C, D = AZS
+
+
+@pytest.fixture
+def stack(aws_env):
+    with mock_aws():
+        topo = build_stack()
+        clock = FakeClock()
+        probes = ScriptedProbes(clock)
+        deps, alerts = make_deps(topo, clock, probes)
+        run_sweep(deps)
+        yield topo, deps, clock, probes, alerts
+
+
+def sweeps(deps, clock, n):
+    for _ in range(n):
+        clock.sleep(5)
+        run_sweep(deps)
+
+
+def test_status_reports_every_zone_from_the_routes(stack):
+    topo, deps, *_ = stack
+    out = operate(deps, {"action": "status"})
+    rows = {r["az"]: r for r in out["zones"]}
+    assert list(rows) == list(AZS)
+    assert rows[A]["nat_instance_id"] == topo.zone(A).nat_instance_id
+    assert {(r["nat_health"], r["served_by"], r["mode"]) for r in rows.values()} == {("UP", az, "normal") for az in
+                                                                                  []} | {
+        ("UP", A, "normal"), ("UP", C, "normal"), ("UP", D, "normal")}
+    deps.clients.ec2.replace_route(RouteTableId=topo.zone(D).private_route_table_ids[0],
+                                   DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=topo.zone(A).nat_eni_id)
+    rows = {r["az"]: r for r in operate(deps, {"action": "status"})["zones"]}
+    assert rows[D]["served_by"] == A and rows[D]["recorded_served_by"] == D   # actual targets, not memory
+
+
+def test_manual_failover_sticks_until_revert(stack):
+    topo, deps, clock, _, alerts = stack
+    out = operate(deps, {"action": "failover", "zone": A, "to_zone": D, "reason": "patch kernel"})
+    assert out["ok"] and out["changed"] == list(topo.zone(A).private_route_table_ids) and out["mode"] == "manual-failover"
+    assert alerts[-1].reason == "patch kernel" and alerts[-1].to_zone == D
+    sweeps(deps, clock, 5)
+    assert serving(deps.clients.ec2, topo)[A] == D                # never auto-reverted
+    row = next(r for r in operate(deps, {"action": "status"})["zones"] if r["az"] == A)
+    assert (row["served_by"], row["mode"], row["last_reason"]) == (D, "manual-failover", "patch kernel")
+    assert row["last_change"].endswith("Z")
+    back = operate(deps, {"action": "revert", "zone": A})
+    assert back["changed"] == list(topo.zone(A).private_route_table_ids) and serving(deps.clients.ec2, topo)[A] == A
+
+
+def test_failover_without_target_uses_the_engine_choice(stack):
+    topo, deps, *_ = stack
+    assert operate(deps, {"action": "failover", "zone": D})["served_by"] == A   # ring order after D
+
+
+def test_paused_zone_is_never_moved_until_resumed(stack):
+    topo, deps, clock, probes, _ = stack
+    operate(deps, {"action": "pause", "zone": C})
+    probes.failing = {C}
+    sweeps(deps, clock, 3)
+    assert serving(deps.clients.ec2, topo)[C] == C
+    operate(deps, {"action": "resume", "zone": C})
+    sweeps(deps, clock, 1)
+    assert serving(deps.clients.ec2, topo)[C] == D
+
+
+def test_revert_of_a_stopped_nat_fails_and_changes_nothing(stack):
+    topo, deps, *_ = stack
+    handle_instance_state(deps, {"id": "e1", "detail": {"instance-id": topo.zone(A).nat_instance_id,
+                                                        "state": "stopped"}})
+    deps.clients.ec2.stop_instances(InstanceIds=[topo.zone(A).nat_instance_id])
+    before = (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo))
+    with pytest.raises(HanatError, match="not running") as err:
+        operate(deps, {"action": "revert", "zone": A})
+    assert err.value.exit_code == 1
+    assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
+
+
+def test_replace_needs_self_healing(stack):
+    _, deps, *_ = stack
+    with pytest.raises(HanatError, match="self-healing not available"):
+        operate(deps, {"action": "replace", "zone": A})
+
+
+BAD = [
+    ({"action": "explode", "zone": A}, ["'explode'", "valid actions: status, failover"]),
+    ({"action": "failover"}, ["zone: missing"]),
+    ({"action": "failover", "zone": "mars-1a", "to_zone": "venus-1b"}, ["'mars-1a'", "'venus-1b'"]),
+    ({"action": "failover", "zone": A, "to_zone": A}, ["the zone itself"]),
+    ({"action": "pause", "zone": A, "to_zone": C}, ["only applies to failover"]),
+    ({"action": "status", "colour": "red", "force": True}, ["'colour'", "'force'"]),
+    ({"action": 3, "zone": ["a"], "reason": 5}, ["action: 3", "zone: ['a']", "reason: must be a string"]),
+    ([], ["JSON object"]),
+]
+
+
+@pytest.mark.parametrize("payload, named", BAD)
+def test_bad_payload_names_every_problem_and_changes_nothing(stack, payload, named):
+    topo, deps, *_ = stack
+    before = (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo))
+    with pytest.raises(InputError) as err:
+        operate(deps, payload)
+    assert err.value.exit_code == 2
+    for word in named:
+        assert word in str(err.value)
+    assert f"valid zones: {', '.join(AZS)}" in str(err.value)
+    assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
+
+
+def test_failover_to_a_down_nat_is_bad_input(stack):
+    topo, deps, *_ = stack
+    handle_instance_state(deps, {"id": "e2", "detail": {"instance-id": topo.zone(C).nat_instance_id,
+                                                        "state": "stopping"}})
+    before = (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo))
+    with pytest.raises(InputError, match="to_zone.*DOWN"):
+        operate(deps, {"action": "failover", "zone": A, "to_zone": C})
+    assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
