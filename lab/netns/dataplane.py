@@ -135,6 +135,8 @@ class DataPlane:
     def sync(self, spec: DataPlaneSpec) -> list[plan.NatAction]:
         """Make the kernel follow ``spec``: NAT namespaces per instance state, router tables per
         route table. Returns the NAT actions taken (empty when nothing about NATs changed)."""
+        if not self._is_up:
+            raise NetnsError("sync() needs a data plane that is up; call up() first")
         validate_spec(spec)
         shape = [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in spec.zones]
         if shape != [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in self.spec.zones]:

@@ -1,15 +1,15 @@
 """Read the emulator's (or any EC2 endpoint's) view of a stack into a ``DataPlaneSpec``.
 
 Adapter style: the EC2 client is passed in and every call goes through ``aws_call``. Only
-resources carrying the stack's ``hanat:stack`` tag are read. Every tagged instance is a NAT (the
-stack launches no other instance); the zone's NAT is the topology's, and the others (a NAT being
+resources carrying the stack's ``hanat:stack`` tag are read. Instances tagged ``hanat:role=nat`` are
+NATs (the admin instance is not); the zone's NAT is the topology's, and the others (a NAT being
 replaced) are followed too so their namespaces track their state until they are terminated.
 """
 from __future__ import annotations
 
 from chalicelib.aws.calls import aws_call
 from chalicelib.errors import NotFoundError
-from chalicelib.naming import STACK_TAG
+from chalicelib.naming import ROLE_TAG, STACK_TAG
 from chalicelib.topology import Topology
 
 from .plan import lab_addresses
@@ -20,6 +20,10 @@ DEFAULT_ROUTE = "0.0.0.0/0"
 
 def _stack_filter(stack: str) -> list[dict]:
     return [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
+
+
+def _nat_role_filter() -> list[dict]:
+    return [{"Name": f"tag:{ROLE_TAG}", "Values": ["nat"]}]
 
 
 def _paginate(ec2, operation: str, key: str, **kwargs) -> list[dict]:
@@ -41,15 +45,21 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
     subnets = {s["SubnetId"]: s["CidrBlock"] for s in _paginate(
         ec2_client, "describe_subnets", "Subnets", Filters=_stack_filter(stack))}
     instances = [i for r in _paginate(ec2_client, "describe_instances", "Reservations",
-                                      Filters=_stack_filter(stack)) for i in r.get("Instances", [])]
+                                      Filters=_stack_filter(stack) + _nat_role_filter())
+                 for i in r.get("Instances", [])]
     tables = _paginate(ec2_client, "describe_route_tables", "RouteTables", Filters=_stack_filter(stack))
     addresses = aws_call("ec2.describe_addresses", ec2_client.describe_addresses,
                          Filters=_stack_filter(stack)).get("Addresses", [])
 
     zone_allocs = [z.nat_eip_allocation_id for z in topology.zones if z.nat_eip_allocation_id]
     lab_of = lab_addresses(zone_allocs + sorted(a["AllocationId"] for a in addresses if "AllocationId" in a))
-    lab_by_instance = {a["InstanceId"]: lab_of[a["AllocationId"]] for a in addresses
-                       if a.get("InstanceId") and a.get("AllocationId") in lab_of}
+    # An EIP associated by ENI (as a replacement's is) may list only its NetworkInterfaceId (moto).
+    instance_of_eni = {n["NetworkInterfaceId"]: i["InstanceId"] for i in instances
+                       for n in i.get("NetworkInterfaces", [])}
+    lab_by_instance = {(a.get("InstanceId") or instance_of_eni.get(a.get("NetworkInterfaceId", ""))):
+                       lab_of[a["AllocationId"]] for a in addresses
+                       if (a.get("InstanceId") or instance_of_eni.get(a.get("NetworkInterfaceId", "")))
+                       and a.get("AllocationId") in lab_of}
     eni_by_instance = {i["InstanceId"]: _primary_eni(i) for i in instances}
 
     missing: list[str] = []

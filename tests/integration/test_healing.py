@@ -15,6 +15,7 @@ from chalicelib.engine import DOWN, UP
 from chalicelib.healing import machine as m
 from chalicelib.naming import STACK_TAG, stack_tags
 from chalicelib.service import healing_hook
+from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings
@@ -25,7 +26,6 @@ from tests.integration.stackfixture import (
     build_stack,
     clients,
     default_targets,
-    make_deps,
 )
 
 A = AZS[0]
@@ -42,7 +42,8 @@ def healing_stack(revert: str = "auto", replace_after_s: float = 300):
     """The fixture stack plus what replacement needs: real, tagged EIPs on each NAT and a launch template."""
     topo = build_stack(revert=revert)
     c = clients()
-    ami = c.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ami = c.ec2.describe_instances(InstanceIds=[topo.zones[0].nat_instance_id])[
+        "Reservations"][0]["Instances"][0]["ImageId"]
     lt = c.ec2.create_launch_template(
         LaunchTemplateName=f"hanat-{topo.stack}-nat", LaunchTemplateData={"ImageId": ami, "InstanceType": TEMPLATE_TYPE},
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": stack_tags(topo.stack, "nat")}],
@@ -68,18 +69,19 @@ class World:
         self.clock = FakeClock()
         self.probes = ScriptedProbes(self.clock)
         self.alerts: list = []
-        self.ec2 = clients().ec2
+        self.clients = clients()
+        self.ec2 = self.clients.ec2
 
     def deps(self, **overrides):
-        topo = params.read_topology(clients().ssm, self.topo0.topology_parameter)
-        deps, alerts = make_deps(topo, self.clock, self.probes)
-        deps.alert_sink = self.alerts.append
+        # boto3 clients are thread-safe and shared; the Clients holder is per run
+        deps = Deps(topology=self.topo(), clients=replace(self.clients), probe_runner=self.probes,
+                    alert_sink=self.alerts.append, clock=self.clock, sleep=self.clock.sleep, owner="test")
         for k, v in overrides.items():
             setattr(deps, k, v)
         return deps
 
     def topo(self):
-        return params.read_topology(clients().ssm, self.topo0.topology_parameter)
+        return params.read_topology(self.clients.ssm, self.topo0.topology_parameter)
 
     def sweep(self, seconds: float = 5.0):
         self.clock.sleep(seconds)
@@ -280,8 +282,8 @@ def test_a_replacement_that_never_passes_probes_never_gets_routes_and_is_retried
     first_eni = w.instance(first)["NetworkInterfaces"][0]["NetworkInterfaceId"]
     backup_eni = w.topo0.zone(out["served_by"]).nat_eni_id
     w.probes.failing.add(A)                             # the new NAT's path never works
-    for _ in range(125):                                # > 600 s proving bound
-        report = w.sweep()
+    for _ in range(25):                                 # > 600 s proving bound
+        report = w.sweep(30)
         assert report.health[A] == DOWN
         assert w.private_enis() == {backup_eni}, "a route pointed at an unproven NAT"
         if w.record()["new_instance_id"] != first:
@@ -291,8 +293,8 @@ def test_a_replacement_that_never_passes_probes_never_gets_routes_and_is_retried
     assert retry and "not proven healthy" in retry[0].reason and retry[0].to_nat == first
     assert w.probe_eni() == first_eni                   # only the pinned probe route ever pointed at it
     # after the back-off a fresh instance is launched
-    for _ in range(20):
-        w.sweep()
+    for _ in range(5):
+        w.sweep(30)
         if w.record()["new_instance_id"] not in (None, first):
             break
     rec = w.record()

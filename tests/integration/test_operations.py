@@ -88,10 +88,10 @@ def test_revert_of_a_stopped_nat_fails_and_changes_nothing(stack):
     assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
 
 
-def test_replace_needs_self_healing(stack):
+def test_replace_hands_the_zone_to_self_healing(stack):
     _, deps, *_ = stack
-    with pytest.raises(HanatError, match="self-healing not available"):
-        operate(deps, {"action": "replace", "zone": A})
+    out = operate(deps, {"action": "replace", "zone": A, "reason": "bad disk"})
+    assert (out["ok"], out["action"], out["zone"]) == (True, "replace", A) and "replacement" in out
 
 
 BAD = [

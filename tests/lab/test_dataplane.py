@@ -101,12 +101,12 @@ def test_targets_down_silences_everyone_including_the_aws_namespace(dp):
 
 def test_flaky_loses_some_probe_requests_but_not_all(dp):
     dp.flaky(loss=0.2)
-    proc = dp.exec(dp.probe_role(A), python_argv("lab.netns.client", "--out", "-", "--count", "30",
-                                                 "--interval", "0.01", "--timeout", "0.3"), timeout=60)
+    proc = dp.exec(dp.probe_role(A), python_argv("lab.netns.client", "--out", "-", "--count", "20",
+                                                 "--interval", "0.01", "--timeout", "0.2"), timeout=60)
     samples = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    assert len(samples) == 30
-    ok = sum(s["ok"] for s in samples)
-    assert 0 < ok < 30, ok
+    assert len(samples) == 20
+    ok = sum(s["ok"] for s in samples)  # ~50% pass (a request needs ~6 packets to survive)
+    assert 0 < ok < 20, ok
     dp.flaky(on=False)
     assert dp.http_get(dp.priv_role(A)).ok  # private subnets were never affected either
 

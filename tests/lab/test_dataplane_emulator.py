@@ -20,7 +20,10 @@ def tags(kind: str, stack: str = STACK) -> list[dict]:
 
 def launch_nat(ec2, subnet_id: str) -> dict:
     return ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                             SubnetId=subnet_id, TagSpecifications=tags("instance"))["Instances"][0]
+                             SubnetId=subnet_id,
+                             TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                 {"Key": STACK_TAG, "Value": STACK}, {"Key": "hanat:role", "Value": "nat"}]}],
+                             )["Instances"][0]
 
 
 def route_table(ec2, vpc_id: str, subnet_id: str, eni_id: str) -> str:
