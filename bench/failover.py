@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--runs must be >= 1, got {args.runs}")
     scenarios = args.scenario or list(SCENARIOS)
     settings = load_lab_settings(args.config)
-    rows, kind = [], "?"
+    rows, notes, kind = [], [], "?"
     started = time.monotonic()
     for scenario in scenarios:
         reports = run_scenarios([scenario] * args.runs, settings, dataplane=args.dataplane,
@@ -49,12 +49,19 @@ def main(argv: list[str] | None = None) -> int:
         det = summarise([r.detection_s for r in reports])
         rto = summarise([r.rto_s for r in reports])
         rows.append((scenario, f"{sum(r.passed for r in reports)}/{len(reports)}", *det, *rto))
+        for r in reports:
+            if not r.passed:
+                failed = [k for k, ok in r.checks.items() if not ok]
+                notes.append(f"{scenario}: failed {', '.join(failed) or '-'}"
+                             + (f" ({r.error})" if r.error else ""))
     print(f"failover benchmark: {args.runs} run(s) per drill, {kind} data plane, "
           f"{time.monotonic() - started:.0f}s in all")
     header = ("scenario", "passed", "detect med", "detect worst", "rto med", "rto worst")
     print("  ".join(f"{h:>12}" for h in header))
     for row in rows:
         print("  ".join(f"{c:>12}" for c in row))
+    for note in notes:
+        print(note)
     return 0
 
 

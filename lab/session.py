@@ -126,7 +126,8 @@ class LabSession:
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
         self.watcher = Watcher(ec2=self.clients.ec2, stack=self.stack, region=region, topology=self.topology,
-                               deliver=lambda event: handle_instance_state(self.deps("on_instance_state"), event),
+                               deliver=lambda event: handle_instance_state(
+                                   self.deps("on_instance_state", refresh=True), event),
                                timeline=self.timeline).start()
         self._cleanup.append(self.watcher.stop)
         self.heartbeat = Heartbeat(make_deps=lambda: self.deps("heartbeat", refresh=True), sweep=run_sweep,

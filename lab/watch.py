@@ -130,6 +130,8 @@ class Watcher:
             except ConflictError as exc:
                 if attempt == EVENT_RETRIES:
                     self._timeline.add("event_error", None, instance=detail["instance-id"], error=str(exc))
+                else:
+                    time.sleep(0.1 * attempt)
             except HanatError as exc:
                 self.errors.append(str(exc))
                 self._timeline.add("event_error", None, instance=detail["instance-id"], error=str(exc))

@@ -51,7 +51,7 @@ def deploy_cmd(config, stage, project_dir, as_json):
 @click.option("--project-dir", default=None, help="Chalice project directory (default: this repository).")
 def package_cmd(config, stage, out_dir, project_dir):
     """Write a CloudFormation (SAM) template + zip for the stack instead of deploying."""
-    cfg, topology, stage, project = _prepare(config, stage, project_dir)
+    cfg, _topology, stage, project = _prepare(config, stage, project_dir)
     out = Path(out_dir).resolve()
     run_chalice(["package", "--stage", stage, str(out)], project, region=cfg.stack.region)
     click.echo(f"packaged stage {stage} into {out}")

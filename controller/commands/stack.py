@@ -32,28 +32,31 @@ def _print_plan(result: PlanResult) -> None:
         out_console.print(f"stack [bold]{result.stack}[/bold]: up to date, no changes")
         return
     table = Table(title=f"stack {result.stack}: {len(result.steps)} change(s)", title_justify="left")
-    for column in ("#", "action", "resource", "zone", "name", "detail"):
-        table.add_column(column)
+    for column in ("#", "action", "change"):
+        table.add_column(column, overflow="fold")
     for number, s in enumerate(result.steps, 1):
         colour = "green" if s.action == "create" else "yellow"
-        table.add_row(str(number), f"[{colour}]{s.action}[/{colour}]", s.kind, s.zone, s.name, s.detail)
+        change = s.describe().split(" ", 1)[1]
+        table.add_row(str(number), f"[{colour}]{s.action}[/{colour}]", change)
     err_console.print(table)
     out_console.print(f"{len(result.steps)} change(s) planned for stack {result.stack}; run `hanat up` to apply")
 
 
 def _print_up(result: UpResult) -> None:
     t = result.topology
-    out_console.print(f"stack [bold]{t.stack}[/bold] in {t.region}: {result.changes} change(s)")
-    out_console.print(f"  VPC {t.vpc_id} ({t.vpc_cidr})  table {t.table_name}  topology {t.topology_parameter}")
-    out_console.print(f"  alerts topic {t.topic_arn}")
-    table = Table(show_header=True)
-    for column in ("zone", "NAT instance", "ENI", "Elastic IP", "public", "private", "probe",
-                   "private route table", "probe route table"):
-        table.add_column(column)
+    lines = [
+        f"stack [bold]{t.stack}[/bold] in {t.region}: {result.changes} change(s)",
+        f"  VPC {t.vpc_id} ({t.vpc_cidr}), state table {t.table_name}, topology {t.topology_parameter}",
+        f"  alerts topic {t.topic_arn}",
+    ]
     for z in t.zones:
-        table.add_row(z.az, z.nat_instance_id, z.nat_eni_id, z.nat_eip, z.public_subnet_id, z.private_subnet_id,
-                      z.probe_subnet_id, ", ".join(z.private_route_table_ids), z.probe_route_table_id)
-    out_console.print(table)
+        lines += [
+            f"  [bold]{z.az}[/bold]: NAT {z.nat_instance_id} (ENI {z.nat_eni_id}, egress IP {z.nat_eip})",
+            f"    subnets: public {z.public_subnet_id}, private {z.private_subnet_id}, probe {z.probe_subnet_id}",
+            f"    route tables: private {','.join(z.private_route_table_ids)}, probe {z.probe_route_table_id} (pinned)",
+        ]
+    for line in lines:
+        out_console.print(line, soft_wrap=True)
 
 
 def _print_down(result: DownResult) -> None:

@@ -23,7 +23,7 @@ def run_chalice(args: list[str], project_dir: str | Path, *, region: str | None 
         env.setdefault("AWS_DEFAULT_REGION", region)
         env.setdefault("AWS_REGION", region)
     cmd = [sys.executable, "-c", CHALICE_MAIN, "--project-dir", str(project_dir), *args]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+    proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise ChaliceFailed(f"chalice {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")

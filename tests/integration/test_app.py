@@ -32,7 +32,7 @@ def load_app(monkeypatch, zones):
 @pytest.fixture
 def stack(aws_env):
     with mock_aws():
-        yield sf.build_stack(stack="app")
+        yield sf.build_stack(stack="app", azs=sf.AZS[:2])
 
 
 @pytest.fixture

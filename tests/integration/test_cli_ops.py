@@ -59,7 +59,7 @@ def test_failover_then_revert_moves_routes_and_back(stack, capsys):
 
 def test_failover_to_a_named_zone_needs_no_history(stack, capsys):
     a, c = stack.azs
-    code, out, err = hanat(capsys, "failover", "--zone", c, "--to", a)
+    code, _, err = hanat(capsys, "failover", "--zone", c, "--to", a)
     assert code == 0, err
     assert sf.serving(sf.clients().ec2, stack) == {a: a, c: a}
 

@@ -130,5 +130,5 @@ def test_package_output_passes_cfn_lint(deployed_stack, tmp_path, capsys):
     resources = json.loads(template.read_text())["Resources"]
     assert resources["Heartbeat"]["Properties"]["ReservedConcurrentExecutions"] == 1
     lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(template)],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr

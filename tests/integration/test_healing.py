@@ -147,15 +147,18 @@ def test_terminated_nat_is_replaced_keeps_its_eip_and_gets_routes_back_only_when
     assert [a.details["phase"] for a in w.replace_alerts()] == ["started"]
 
     # scripted healthy probes: the routes come back only once the sweep has proven the new NAT
-    health_seen = []
-    for _ in range(10):
-        report = w.sweep()
-        health_seen.append(report.health[A])
+    published_at, health_seen = w.clock(), []
+    for _ in range(15):
+        report = w.sweep(2)
+        health_seen.append((w.clock() - published_at, report.health[A]))
         if new_eni in w.private_enis():
             assert report.health[A] == UP, "a route pointed at an unproven NAT"
         if w.record()["status"] == m.DONE:
             break
-    assert health_seen[0] == DOWN                       # reset: the new NAT starts unproven
+    # reset on publish: the new NAT starts DOWN with zero passes and must earn UP afresh
+    # (recover_after passes AND min_hold since the reset)
+    first_up = next(t for t, h in health_seen if h == UP)
+    assert health_seen[0][1] == DOWN and first_up >= w.topo0.probe.min_hold_s
     assert w.private_enis() == {new_eni}
     rec = w.record()
     assert rec["status"] == m.DONE and rec["step"] == m.STEP_DONE and rec["attempts"] == 1
@@ -178,11 +181,17 @@ def test_stopped_nat_is_replaced_after_replace_after_and_the_old_instance_is_ter
     for _ in range(3):
         w.sweep()
     rec = w.record()
-    assert rec["status"] == m.REPLACING and "stopped" in rec["reason"]
-    for _ in range(10):
-        w.sweep()
+    assert rec["status"] == m.REPLACING and "stopped" in rec["reason"] and rec["step"] == m.STEP_PROVING
+    published_at = next(float(h.split()[0]) for h in rec["history"] if h.split()[1] == m.STEP_PROVING)
+    first_up = None
+    for _ in range(15):
+        report = w.sweep(2)
+        if first_up is None and report.health[A] == UP:
+            first_up = w.clock() - published_at
         if w.record()["status"] == m.DONE:
             break
+    # the zone was DOWN for > min_hold already: only the reset on publish makes the new NAT wait
+    assert first_up is not None and first_up >= w.topo0.probe.min_hold_s
     rec = w.record()
     assert rec["status"] == m.DONE
     new_eni = w.topo().zone(A).nat_eni_id

@@ -25,7 +25,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 time.sleep(delay_s)
                 self.send_response(status)
@@ -111,7 +111,7 @@ class FakeSsm:
     def __init__(self, values):
         self.values = values
 
-    def get_parameter(self, Name, WithDecryption):  # noqa: N803 - boto3 spelling
+    def get_parameter(self, Name, WithDecryption):
         assert WithDecryption is True
         from botocore.exceptions import ClientError
         if Name not in self.values:

@@ -1,0 +1,214 @@
+"""Sweep benchmark: what one heartbeat pass costs. Prints figures, asserts nothing.
+
+    python bench/sweep.py [--runs 10] [--latency-ms 40] [--tables 50]
+
+- one sweep with 1 zone vs 6 zones: probes run the real ``run_checks`` against HTTP/TCP servers on
+  127.0.0.1 that answer after --latency-ms (an internet round trip), zones in parallel, so 6 zones
+  should cost <= 1.5x one zone;
+- a zone with --tables private route tables failing over (target <= 2 s for the route moves);
+- the peak memory of a 6-zone sweep (tracemalloc peak, and the process's max RSS; target < 128 MB).
+
+Everything runs against a moto server on 127.0.0.1 (lab.emulator); nothing leaves loopback.
+us-east-1 is used because moto offers six AZs there.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import socket
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # figures on stdout, not per-sweep log lines
+
+import boto3
+
+from chalicelib.aws.params import write_topology
+from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
+from chalicelib.probes import run_checks
+from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.sweep import run_sweep
+from chalicelib.settings import ProbeSettings
+from chalicelib.topology import Topology, ZoneTopology
+from lab.emulator import Emulator, pointed_at
+
+REGION = "us-east-1"
+AZS = tuple(f"us-east-1{c}" for c in "abcdef")
+
+
+class SlowTarget:
+    """An HTTP server on 127.0.0.1 answering after ``latency_s`` (plus one closed port, for failures)."""
+
+    def __init__(self, latency_s: float):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                time.sleep(latency_s)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"tcp://127.0.0.1:{port}"
+
+
+class LocalProbeRunner:
+    """ProbeRunner: real run_checks per zone, zones in parallel (as the Lambda runner invokes them)."""
+
+    def __init__(self, targets: Sequence[str], timeout_s: float, dead_targets: Sequence[str]):
+        self.targets, self.dead, self.timeout_s = list(targets), list(dead_targets), timeout_s
+        self.failing: set[str] = set()
+        self.last_s = 0.0
+
+    def __call__(self, azs):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(azs)) as pool:
+            results = dict(zip(azs, pool.map(
+                lambda az: run_checks(az, self.dead if az in self.failing else self.targets,
+                                      self.timeout_s, time.time), azs), strict=True))
+        self.last_s = time.perf_counter() - started
+        return results
+
+
+def build(stack: str, azs: Sequence[str], tables_per_zone: int, probe: ProbeSettings) -> Topology:
+    """VPC, per zone: subnets, a NAT instance, private tables -> its ENI, a pinned probe table; state table."""
+    ec2, ddb, ssm = (boto3.client(s, region_name=REGION) for s in ("ec2", "dynamodb", "ssm"))
+
+    def tags(role, az=None, extra=()):
+        return [{"ResourceType": role, "Tags": stack_tags(stack, role, az) + list(extra)}]
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=tags("vpc"))["Vpc"]["VpcId"]
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    zones = []
+    for i, az in enumerate(azs):
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 4 + n}.0/24", AvailabilityZone=az,
+                                     TagSpecifications=tags("subnet", az))["Subnet"]["SubnetId"] for n in range(3)]
+        nat = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t4g.nano", SubnetId=subnets[0],
+                                TagSpecifications=tags("instance", az))["Instances"][0]
+        eni = nat["NetworkInterfaces"][0]["NetworkInterfaceId"]
+
+        def table(pinned=False, _az=az, _eni=eni):
+            extra = [{"Key": "hanat:pinned", "Value": "true"}] if pinned else []
+            rtb = ec2.create_route_table(VpcId=vpc, TagSpecifications=tags("route-table", _az, extra))
+            rtb_id = rtb["RouteTable"]["RouteTableId"]
+            ec2.create_route(RouteTableId=rtb_id, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=_eni)
+            return rtb_id
+        zones.append(ZoneTopology(az=az, public_subnet_id=subnets[0], private_subnet_id=subnets[1],
+                                  probe_subnet_id=subnets[2], nat_instance_id=nat["InstanceId"], nat_eni_id=eni,
+                                  nat_eip=f"203.0.113.{i + 1}", nat_eip_allocation_id=f"eipalloc-{i}",
+                                  private_route_table_ids=tuple(table() for _ in range(tables_per_zone if i == 0 else 1)),
+                                  probe_route_table_id=table(pinned=True)))
+    ddb.create_table(TableName=table_name(stack), BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     Tags=[{"Key": STACK_TAG, "Value": stack}])
+    topo = Topology(stack=stack, region=REGION, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
+                    topic_arn="", topology_parameter=topology_parameter(stack), zones=tuple(zones), probe=probe)
+    write_topology(ssm, topo)
+    return topo
+
+
+def deps_for(topo: Topology, runner: LocalProbeRunner) -> Deps:
+    clients = Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION))
+    return Deps(topology=topo, clients=clients, probe_runner=runner, control_probe=None, owner="bench")
+
+
+def timed_sweeps(deps: Deps, runs: int) -> tuple[list[float], list[float]]:
+    """(whole sweep seconds, probe phase seconds) per run."""
+    run_sweep(deps)  # warm-up: clients, connection pools, first state records
+    sweeps, probes = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        report = run_sweep(deps)
+        sweeps.append(time.perf_counter() - started)
+        probes.append(deps.probe_runner.last_s)
+        if report.error or report.skipped:
+            raise SystemExit(f"sweep did not run cleanly: {report.error or report.skipped}")
+    return sweeps, probes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--latency-ms", type=float, default=40.0)
+    parser.add_argument("--tables", type=int, default=50)
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.tables < 1 or args.latency_ms < 0:
+        parser.error("--runs and --tables must be >= 1, --latency-ms >= 0")
+    targets = [SlowTarget(args.latency_ms / 1000) for _ in range(3)]
+    probe = ProbeSettings(interval_s=1, timeout_s=1.0, fail_after=2, recover_after=1, min_hold_s=0,
+                          targets=tuple(t.url for t in targets))
+    dead = [closed_port_url()]
+    try:
+        with Emulator(region=REGION) as emu, pointed_at(emu):
+            runner = LocalProbeRunner(probe.targets, probe.timeout_s, dead)
+            (one, one_probe) = timed_sweeps(deps_for(build("one", AZS[:1], 1, probe), runner), args.runs)
+            six_deps = deps_for(build("six", AZS, 1, probe), runner)
+            (six, six_probe) = timed_sweeps(six_deps, args.runs)
+            tracemalloc.start()
+            run_sweep(six_deps)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+            big = build("big", AZS[:2], args.tables, probe)
+            big_runner = LocalProbeRunner(probe.targets, 0.3, dead)
+            big_deps = deps_for(big, big_runner)
+            for _ in range(2):
+                run_sweep(big_deps)  # both NATs UP
+            big_runner.failing.add(big.azs[0])
+            failover = None
+            for _ in range(probe.fail_after + 2):
+                started = time.perf_counter()
+                report = run_sweep(big_deps)
+                elapsed = time.perf_counter() - started
+                if len(report.changed_tables) >= args.tables:
+                    failover = (elapsed, elapsed - big_runner.last_s, len(report.changed_tables))
+                    break
+    finally:
+        for t in targets:
+            t.close()
+
+    med1, med6 = statistics.median(one), statistics.median(six)
+    p1, p6 = statistics.median(one_probe), statistics.median(six_probe)
+    print(f"sweep, 1 zone  : median {med1 * 1000:7.1f} ms (max {max(one) * 1000:.1f}); probe phase "
+          f"{p1 * 1000:.1f} ms  [{args.runs} runs, targets answer after {args.latency_ms:.0f} ms]")
+    print(f"sweep, 6 zones : median {med6 * 1000:7.1f} ms (max {max(six) * 1000:.1f}); probe phase "
+          f"{p6 * 1000:.1f} ms")
+    print(f"6 zones / 1 zone: whole sweep {med6 / med1:.2f}x, probe phase {p6 / p1:.2f}x  (target <= 1.5x)")
+    if failover:
+        total, moves, n = failover
+        print(f"failover, {n} route tables: sweep {total:.2f} s, of which routes+state {moves:.2f} s "
+              f"(the rest is the failing probe's {big_runner.timeout_s:.1f} s timeout; target <= 2 s)")
+    else:
+        print(f"failover, {args.tables} route tables: NOT OBSERVED within {probe.fail_after + 2} sweeps")
+    print(f"peak memory, 6-zone sweep: tracemalloc {peak / 2**20:.1f} MB; process max RSS {rss_mb:.0f} MB "
+          "(target < 128 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

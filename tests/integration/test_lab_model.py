@@ -1,0 +1,111 @@
+"""Every drill end to end with the model data plane: real emulator (moto server on loopback), the
+stack built by `hanat up`'s code, the real controller (sweep, events, self-healing, alerts, Slack relay)
+on the lab's clock. One run of all scenarios serves every test here (the flaky window is shortened to
+10 s; the CLI default is 60 s)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab.drills import SCENARIOS, DrillOptions
+from lab.labconfig import load_lab_settings
+from lab.runner import run_scenarios
+
+FLAKY_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def reports():
+    settings = load_lab_settings()
+    done = run_scenarios(list(SCENARIOS), settings, dataplane="model", options=DrillOptions(flaky_s=FLAKY_S),
+                         progress=lambda m: None, deploy=False)
+    return {r.scenario: r for r in done}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_drill_passes_its_criteria(reports, scenario):
+    r = reports[scenario]
+    assert r.dataplane == "model"
+    assert r.error is None
+    assert r.passed, {k: v for k, v in r.checks.items() if not v}
+    assert r.routes_ok and r.checks["routes_ok"]
+    assert r.egress_ip_after == r.egress_ip_before and r.egress_ip_before.startswith("203.0.113.")
+
+
+def test_blackhole_fails_over_then_back_with_measured_times(reports):
+    r = reports["blackhole"]
+    assert r.failovers == 1 and r.reverts == 1 and r.false_failovers == 0
+    assert 0 < r.detection_s <= r.rto_s <= 5
+    assert r.egress_ips_during and r.egress_ip_before not in r.egress_ips_during
+    assert any("FAILOVER" in a for a in r.alerts) and any(a.startswith("slack: ") for a in r.alerts)
+    kinds = [e["event"] for e in r.timeline]
+    assert kinds.index("fault") < kinds.index("failover") < kinds.index("recover") < kinds.index("revert")
+
+
+def test_stop_is_event_driven(reports):
+    r = reports["stop"]
+    assert r.rto_s <= 2 and r.detection_s < 1.0     # faster than two probe rounds could be
+    assert any(e["event"] == "instance_state" and e["state"] == "stopped" for e in r.timeline)
+
+
+def test_terminate_is_healed_by_a_replacement_keeping_the_egress_address(reports):
+    r = reports["terminate"]
+    new = [e for e in r.timeline if e["event"] == "new_nat"]
+    assert len(new) == 1
+    assert any("REPLACE" in a for a in r.alerts)
+    revert = next(e for e in r.timeline if e["event"] == "revert")
+    assert revert["nat"] == new[0]["instance"]          # routes came back to the replacement
+
+
+def test_flaky_probe_paths_never_fail_over(reports):
+    r = reports["flaky"]
+    assert r.false_failovers == 0 and r.failovers == 0
+    assert r.checks["probes_saw_loss"] and r.checks[f"window>={FLAKY_S:g}s"]
+
+
+def test_targets_down_moves_nothing_and_alerts_once(reports):
+    r = reports["targets-down"]
+    assert r.failovers == 0 and r.reverts == 0
+    critical = [a for a in r.alerts if "CRITICAL" in a and not a.startswith("slack: ")]
+    assert len(critical) == 1
+
+
+def test_all_down_does_not_ping_pong(reports):
+    r = reports["all-down"]
+    assert r.checks["no_ping_pong"] and r.checks["at_most_one_route_change_per_zone"]
+
+
+def test_revert_waits_for_passes_and_the_hold(reports):
+    r = reports["revert"]
+    assert r.reverts == 1
+    assert r.checks["revert_after_min_hold"] and r.checks["revert_after_recover_after_passes"]
+
+
+def run_cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
+    proc = run_cli("lab", "drill", "--scenario", "stop", "--dataplane", "model", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["scenario"] == "stop" and report["dataplane"] == "model" and report["passed"] is True
+    assert "controller deployed with chalice" in proc.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--scenario", "nope"], "nope"),
+    (["--scenario", "stop", "--zone", "nowhere"], "nowhere"),
+    (["--scenario", "stop", "--flaky-s", "0", "--plot", "x.svg"], "x.svg"),
+    (["--scenario", "stop", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+])
+def test_cli_bad_input_exits_2_naming_the_value(args, needle):
+    proc = run_cli("lab", "drill", "--dataplane", "model", *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    if "--flaky-s" in args:
+        assert "--flaky-s" in proc.stderr      # every problem is named

@@ -1,0 +1,134 @@
+"""The lab's parts that need no emulator: the model data plane, the figures, the event shape."""
+from __future__ import annotations
+
+import pytest
+
+from lab.dataplane import Sample, choose_dataplane
+from lab.labconfig import for_the_lab, is_lab_target
+from lab.model import ModelDataPlane
+from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane
+from lab.report import Event, detection, ping_pong, rto
+from lab.watch import classify, state_change_event
+from chalicelib.errors import InputError
+
+TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
+
+
+def spec(route_a="eni-a", state_a="running") -> DataPlaneSpec:
+    nat_a = NatPlane("i-a", "eni-a", "10.0.0.5", "10.0.0.0/24", state=state_a, lab_address="203.0.113.101")
+    nat_b = NatPlane("i-b", "eni-b", "10.0.1.5", "10.0.1.0/24", lab_address="203.0.113.102")
+    zones = (ZonePlane("az-a", "10.0.0.0/24", "10.0.16.0/20", "10.0.8.0/28", nat_a),
+             ZonePlane("az-b", "10.0.1.0/24", "10.0.32.0/20", "10.0.9.0/28", nat_b))
+    routes = {"10.0.16.0/20": route_a, "10.0.8.0/28": "eni-a", "10.0.32.0/20": "eni-b", "10.0.9.0/28": "eni-b"}
+    return DataPlaneSpec("10.0.0.0/16", zones, routes)
+
+
+@pytest.mark.parametrize("route_a, state_a, fault, expected", [
+    ("eni-a", "running", None, "203.0.113.101"),            # own NAT
+    ("eni-b", "running", None, "203.0.113.102"),            # failed over: the other NAT's address
+    ("eni-a", "stopped", None, None),                       # NAT not running
+    ("eni-gone", "running", None, None),                    # route to an ENI no NAT owns
+    (None, "running", None, None),                          # no default route
+    ("eni-a", "running", "blackhole", None),                # NAT drops what it forwards
+    ("eni-b", "running", "blackhole", "203.0.113.102"),     # blackholed NAT no longer on the path
+    ("eni-a", "running", "targets_down", None),             # nothing answers
+])
+def test_model_reachability(route_a, state_a, fault, expected):
+    plane = ModelDataPlane(spec(route_a, state_a))
+    if fault == "blackhole":
+        plane.blackhole("az-a")
+    elif fault == "targets_down":
+        plane.targets_down()
+    assert plane.egress_of("10.0.16.0/20") == expected
+
+
+def test_model_probes_follow_the_probe_route_and_cost_their_timeout():
+    plane = ModelDataPlane(spec())
+    plane.blackhole("az-a")
+    results = plane.probe(["az-a", "az-b"], TARGETS, 0.2)
+    assert not results["az-a"].passed and results["az-b"].passed
+    assert all(r.error == "timeout" for r in results["az-a"].results)
+    assert plane.control_probe(TARGETS, 0.2).passed          # the control probe is outside the VPC
+    plane.targets_down()
+    assert not plane.control_probe(TARGETS, 0.2).passed
+
+
+def test_model_flaky_loses_attempts_but_rarely_a_whole_probe():
+    plane = ModelDataPlane(spec(), seed=7)
+    plane.flaky()
+    results = [plane._probe_path("az-b", True, TARGETS, 0.01)[0] for _ in range(300)]
+    retried = sum(1 for r in results for t in r.results if t.attempts > 1)
+    lost_targets = sum(1 for r in results for t in r.results if not t.ok)
+    assert retried > 60                       # ~20 % of first attempts are lost
+    assert lost_targets < 12                  # 0.2**3 = 0.8 % of targets lose all 3 attempts
+    assert all(r.passed for r in results) or sum(not r.passed for r in results) <= 2
+    plane.flaky(False)
+    assert all(t.attempts == 1 for t in plane._probe_path("az-b", True, TARGETS, 0.01)[0].results)
+
+
+def test_model_flaky_is_reproducible_with_a_seed():
+    def run(seed):
+        plane = ModelDataPlane(spec(), seed=seed)
+        plane.flaky()
+        return [t.attempts for _ in range(50) for t in plane._probe_path("az-b", True, TARGETS, 0.01)[0].results]
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def samples(*pattern, start=100.0):
+    return [Sample(t=start + i * 0.1, ok=ok, you="x" if ok else None) for i, ok in enumerate(pattern)]
+
+
+def test_rto_is_fault_to_first_success_after_first_failure():
+    s = samples(True, True, False, False, False, True, True)      # fault at 100.1
+    assert rto(s, 100.1) == pytest.approx(0.4)
+    assert rto(samples(True, True, True), 100.0) is None             # never failed
+    assert rto(samples(True, False, False), 100.0) is None           # never came back
+
+
+def test_detection_takes_the_first_down_or_route_move_of_an_affected_zone():
+    events = [Event(9.0, "failover", "a"), Event(11.0, "health", "b", {"health": "DOWN"}),
+              Event(12.0, "health", "a", {"health": "DOWN"}), Event(12.5, "failover", "a")]
+    assert detection(events, ["a"], 10.0) == 2.0     # the failover at 9.0 was before the fault
+    assert detection(events, ["b"], 10.0) == 1.0
+    assert detection(events, ["c"], 10.0) is None
+
+
+def test_ping_pong_is_a_move_straight_back():
+    there = Event(1, "failover", "a", {"from": "a", "to": "b"})
+    back = Event(2, "revert", "a", {"from": "b", "to": "a"})
+    onwards = Event(2, "move", "a", {"from": "b", "to": "c"})
+    assert ping_pong([there, back], "a")
+    assert not ping_pong([there, onwards], "a")
+    assert not ping_pong([there], "a")
+
+
+@pytest.mark.parametrize("own, before, after, kind", [
+    ("a", "a", "b", "failover"), ("a", "b", "a", "revert"), ("a", "b", "c", "move"), ("a", "b", None, "move"),
+])
+def test_route_changes_are_classified_from_the_zone_owning_the_table(own, before, after, kind):
+    assert classify(own, before, after) == kind
+
+
+def test_state_change_events_look_like_eventbridge_and_have_unique_ids():
+    a = state_change_event("i-1", "stopped", "ap-northeast-1")
+    b = state_change_event("i-1", "stopped", "ap-northeast-1")
+    assert a["detail-type"] == "EC2 Instance State-change Notification" and a["source"] == "aws.ec2"
+    assert a["detail"] == {"instance-id": "i-1", "state": "stopped"}
+    assert a["id"] != b["id"]
+
+
+def test_foreign_probe_targets_are_replaced_with_a_note():
+    from bootstrap.config import load_config
+    settings = for_the_lab(load_config("examples/hanat.toml"), "examples/hanat.toml")
+    assert all(is_lab_target(t) for t in settings.config.probe.targets)
+    assert settings.notes and "checkip.amazonaws.com" in settings.notes[0]
+    assert settings.config.alerts.slack_webhook_parameter == "/hanat/demo/slack-webhook"
+    lab = for_the_lab(load_config("examples/lab.toml"), "examples/lab.toml")
+    assert lab.notes == () and lab.config.probe.targets == load_config("examples/lab.toml").probe.targets
+
+
+def test_a_bad_dataplane_request_is_bad_input():
+    with pytest.raises(InputError, match="'bogus' is not one of netns, model"):
+        choose_dataplane("bogus")
+    assert choose_dataplane("model") == "model"
