@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.drills import SCENARIOS, DrillOptions  # noqa: E402
-from lab.labconfig import load_lab_settings  # noqa: E402
-from lab.runner import run_scenarios  # noqa: E402
+from lab.drills import SCENARIOS, DrillOptions
+from lab.labconfig import load_lab_settings
+from lab.runner import run_scenarios
 
 
 def summarise(values: list[float | None]) -> tuple[str, str]:

@@ -32,7 +32,7 @@ class SlackCapture:
         capture = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 try:
@@ -57,7 +57,7 @@ class SlackCapture:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/services/hanat-lab"
 
-    def start(self) -> "SlackCapture":
+    def start(self) -> SlackCapture:
         self._thread.start()
         return self
 

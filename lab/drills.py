@@ -191,6 +191,7 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
     rep.duration_s = round(end - marks.start, 2)
     rep.fault_at = fault
     rep.timeline = [e.to_dict(fault) for e in events]
+    rep.errors = sorted({e.detail.get("error", "") for e in events if e.event.endswith("_error")})
     rep.samples = {az: [s.to_dict() for s in session.samples(az) if s.t >= marks.start - 1]
                    for az in session.topology().azs}
     return events
@@ -216,7 +217,10 @@ def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[rp.Event])
     elif sc == "terminate":
         extra = marks.extra or {}
         checks["replaced"] = bool(extra.get("new_nat")) and extra.get("new_nat") != extra.get("old_nat")
-        checks["served_by_replacement"] = session.served_by()[zone] == zone and session.nat_of(zone) == extra.get("new_nat")
+        checks["served_by_replacement"] = (session.served_by()[zone] == zone
+                                           and session.nat_of(zone) == extra.get("new_nat"))
+        launched = [e for e in events if e.event == "new_nat" and e.zone == zone and e.t >= fault]
+        checks["exactly_one_replacement_launched"] = len(launched) == 1
     elif sc == "flaky":
         window = recover - fault
         checks["false_failovers==0"] = rep.false_failovers == 0

@@ -31,7 +31,7 @@ class Heartbeat:
         self.last_status: list[dict] = []
         self._lock = threading.Lock()
 
-    def start(self) -> "Heartbeat":
+    def start(self) -> Heartbeat:
         self._thread = threading.Thread(target=self._run, name="lab-heartbeat", daemon=True)
         self._thread.start()
         return self
@@ -60,9 +60,10 @@ class Heartbeat:
             self._sweep(deps)
             self.sweeps += 1
             status = self._status(deps)
-        except HanatError as exc:
-            self.errors.append(str(exc))
-            self._timeline.add("sweep_error", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next tick tries again
+            text = str(exc) if isinstance(exc, HanatError) else f"{type(exc).__name__}: {exc}"
+            self.errors.append(text)
+            self._timeline.add("sweep_error", error=text)
             return
         with self._lock:
             self.last_status = status

@@ -5,6 +5,7 @@ Everything here is plain data in, numbers out, so the figures a drill reports ar
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -52,11 +53,12 @@ class Timeline:
 
 # --- figures (pure) ---------------------------------------------------------------------------
 def rto(samples: Sequence[Sample], fault_at: float) -> float | None:
-    """Fault -> first success after the fault's first failure; None when no request failed."""
+    """Fault -> first success after the fault's first failure. 0.0 when no request after the fault
+    failed (an outage shorter than the clients' 100 ms sampling); None when egress never came back."""
     after = [s for s in samples if s.t >= fault_at]
     first_fail = next((i for i, s in enumerate(after) if not s.ok), None)
     if first_fail is None:
-        return None
+        return 0.0 if after else None
     back = next((s for s in after[first_fail:] if s.ok), None)
     return None if back is None else round(back.t - fault_at, 3)
 
@@ -97,8 +99,8 @@ def route_events(events: Sequence[Event], zone: str | None = None, kinds: Iterab
 def ping_pong(events: Sequence[Event], zone: str) -> bool:
     """A zone's routes went somewhere and came straight back to where they were (A -> B -> A) during
     one fault: the thing the controller must never do while every NAT is down."""
-    moves = [e for e in route_events(events, zone)]
-    for first, second in zip(moves, moves[1:]):
+    moves = route_events(events, zone)
+    for first, second in itertools.pairwise(moves):
         if first.detail.get("from") == second.detail.get("to") and first.detail.get("to") == second.detail.get("from"):
             return True
     return False
@@ -128,6 +130,7 @@ class DrillReport:
     timeline: list[dict] = field(default_factory=list)
     samples: dict[str, list[dict]] = field(default_factory=dict)  # for the plot; not in to_dict
     error: str | None = None
+    errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
@@ -143,5 +146,6 @@ class DrillReport:
             "alerts": self.alerts, "egress_ip_before": self.egress_ip_before,
             "egress_ip_after": self.egress_ip_after, "egress_ips_during": self.egress_ips_during,
             "routes_ok": self.routes_ok, "duration_s": self.duration_s, "error": self.error,
+            "errors": self.errors,
             "timeline": self.timeline,
         }

@@ -11,14 +11,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from chalicelib.aws.clients import make_client
 from chalicelib.aws.params import read_topology
-from chalicelib.errors import HanatError, RetryExhaustedError
+from chalicelib.errors import RetryExhaustedError
 from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
 
-from .adapters import describe_nats, put_secure_parameter, default_route_targets
+from .adapters import default_route_targets, describe_nats, put_secure_parameter
 from .alerting import AlertRecorder
 from .capture import SlackCapture
 from .dataplane import Sample, make_dataplane
@@ -65,7 +66,7 @@ class LabSession:
         self._probe_log: list[tuple[float, int]] = []
 
     # --- lifecycle ------------------------------------------------------------------------
-    def __enter__(self) -> "LabSession":
+    def __enter__(self) -> Self:
         try:
             self._start()
         except BaseException:
@@ -149,9 +150,9 @@ class LabSession:
         while not self._stop_sync.wait(SYNC_S):
             try:
                 self.dataplane.sync(self._spec_from_emulator(self.clients.ec2, self.topology()))
-            except HanatError as exc:
-                self.sync_errors.append(str(exc))
-                self.timeline.add("sync_error", error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next sync retries
+                self.sync_errors.append(f"{type(exc).__name__}: {exc}")
+                self.timeline.add("sync_error", error=f"{type(exc).__name__}: {exc}")
 
     # --- what the controller gets -----------------------------------------------------------
     def topology(self):
@@ -207,7 +208,7 @@ class LabSession:
         nats = {n.instance_id: n for n in describe_nats(self.clients.ec2, self.stack)}
         health = {s["az"]: s for s in self.heartbeat.status()}
         tables = [rtb for z in topology.zones for rtb in z.private_route_table_ids]
-        for rtb, eni in default_route_targets(self.clients.ec2, tables).items():
+        for eni in default_route_targets(self.clients.ec2, tables).values():
             nat = next((n for n in nats.values() if eni in n.eni_ids), None)
             if nat is None or nat.state != "running":
                 return False

@@ -62,7 +62,10 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, tags: 
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
         SubnetId=subnet_id, MinCount=1, MaxCount=1, ClientToken=client_token,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": all_tags}],
+        # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
+        # an EIP to, or launch, resources tagged with its stack
+        TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}
+                           for kind in ("instance", "network-interface", "volume")],
     )
     raw = resp["Instances"][0]
     stack = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), "")

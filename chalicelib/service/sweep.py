@@ -120,7 +120,10 @@ def run_sweep(deps: Deps) -> SweepReport:
     try:
         return sweep_once(deps)
     finally:
-        store.release_lease(deps.clients.dynamodb, topo.table_name, deps.owner)
+        try:
+            store.release_lease(deps.clients.dynamodb, topo.table_name, deps.owner)
+        except ConflictError:
+            logger.warning("sweeper lease expired during the sweep and was taken over")
 
 
 def run_heartbeat(deps: Deps, budget_s: float = 55.0) -> list[SweepReport]:
@@ -157,6 +160,6 @@ def run_heartbeat(deps: Deps, budget_s: float = 55.0) -> list[SweepReport]:
     finally:
         try:
             store.release_lease(ddb, table, deps.owner)
-        except ConflictError:
-            pass  # the lease had expired and another run took it: theirs to keep
+        except ConflictError:  # the lease had expired and another run took it: theirs to keep
+            logger.warning("sweeper lease expired during the heartbeat and was taken over")
     return reports

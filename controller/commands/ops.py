@@ -7,22 +7,25 @@ deployed ``hanat-<stage>-operate`` function instead. Bad input exits 2 with noth
 from __future__ import annotations
 
 import getpass
+import time
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from chalicelib import healing
 from chalicelib.aws.clients import make_client
 from chalicelib.aws.lambda_invoke import invoke_json
 from chalicelib.errors import InputError
 from chalicelib.runtime import APP_NAME, deps_for_topology
-from chalicelib.service.deps import Clients
+from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.operations import operate
+from chalicelib.topology import Topology
 from controller.deploying.project import load_stack, resolve_config_path
 from controller.output import emit_json, out_console, progress
+from controller.status_view import DEFAULT_INTERVAL_S, status_table, watch, watch_options, zone_views
 
 PIPED_WIDTH = 160
-STATUS_COLUMNS = ("az", "nat_instance_id", "nat_health", "served_by", "mode", "last_change", "last_reason")
 
 
 def operator_name() -> str:
@@ -32,34 +35,47 @@ def operator_name() -> str:
         return "unknown"
 
 
-def run_operation(config: str | None, payload: dict, *, via_lambda: bool, stage: str | None) -> dict:
-    """Run one operation directly or through the deployed Lambda; bad input raises InputError."""
-    cfg, topology = load_stack(resolve_config_path(config))
+def _direct_deps(cfg, topology: Topology) -> Deps:
+    """The controller's dependencies with the operator's credentials (no probes, no metrics)."""
     region = cfg.stack.region
-    if via_lambda:
-        function = f"{APP_NAME}-{stage or cfg.stack.name}-operate"
-        progress(f"invoking {function} ...")
-        answer = invoke_json(make_client("lambda", region), function, payload)
-        if isinstance(answer, dict) and answer.get("ok") is False:
-            raise InputError(answer.get("problems") or [str(answer.get("error"))],
-                             title=answer.get("error") or "invalid operation")
-        return answer
     clients = Clients(ec2=make_client("ec2", region), dynamodb=make_client("dynamodb", region),
                       sns=make_client("sns", region) if topology.topic_arn else None,
                       ssm=make_client("ssm", region))
-    deps = deps_for_topology(topology, clients, owner=f"cli:{operator_name()}", stage=None,
+    return deps_for_topology(topology, clients, owner=f"cli:{operator_name()}", stage=None,
                              metric=lambda name, value, unit: None)
-    return operate(deps, payload)
 
 
-def status_table(rows: list[dict]) -> Table:
-    table = Table(title="hanat status")
-    for column in STATUS_COLUMNS:
-        table.add_column(column)
-    for row in rows:
-        style = {"UP": "green", "DOWN": "red"}.get(row.get("nat_health"), "yellow")
-        table.add_row(*[str(row.get(c) if row.get(c) is not None else "-") for c in STATUS_COLUMNS], style=style)
-    return table
+def _invoke_operate(cfg, payload: dict, stage: str | None) -> dict:
+    """The deployed ``operate`` function's answer; its bad-input answer becomes InputError."""
+    function = f"{APP_NAME}-{stage or cfg.stack.name}-operate"
+    progress(f"invoking {function} ...")
+    answer = invoke_json(make_client("lambda", cfg.stack.region), function, payload)
+    if isinstance(answer, dict) and answer.get("ok") is False:
+        raise InputError(answer.get("problems") or [str(answer.get("error"))],
+                         title=answer.get("error") or "invalid operation")
+    return answer
+
+
+def run_operation(config: str | None, payload: dict, *, via_lambda: bool, stage: str | None) -> dict:
+    """Run one operation directly or through the deployed Lambda; bad input raises InputError."""
+    cfg, topology = load_stack(resolve_config_path(config))
+    if via_lambda:
+        return _invoke_operate(cfg, payload, stage)
+    return operate(_direct_deps(cfg, topology), payload)
+
+
+def fetch_status(config: str | None, *, via_lambda: bool, stage: str | None) -> tuple[dict, Topology, dict]:
+    """(operate's status answer, the stack's topology, zone -> replacement progress or None).
+
+    Replacement progress is read with the operator's credentials; through ``--via-lambda`` only
+    what the ``operate`` function answers is shown.
+    """
+    cfg, topology = load_stack(resolve_config_path(config))
+    if via_lambda:
+        return _invoke_operate(cfg, {"action": "status"}, stage), topology, {}
+    deps = _direct_deps(cfg, topology)
+    result = operate(deps, {"action": "status"})
+    return result, topology, {az: healing.status_for(deps, az) for az in topology.azs}
 
 
 def _common(func):
@@ -70,16 +86,31 @@ def _common(func):
 
 
 @click.command("status")
+@click.option("--watch", "watch_", is_flag=True, help="Refresh the table until Ctrl-C (or --count refreshes).")
+@click.option("--interval", default=None, metavar="S",
+              help=f"Seconds between refreshes with --watch (default {DEFAULT_INTERVAL_S:g}).")
+@click.option("--count", default=None, metavar="N", help="Stop --watch after N refreshes.")
 @_common
-def status_cmd(config, via_lambda, stage, as_json):
-    """Per zone: NAT health, who serves it, mode, last change."""
-    result = run_operation(config, {"action": "status"}, via_lambda=via_lambda, stage=stage)
+def status_cmd(watch_, interval, count, config, via_lambda, stage, as_json):
+    """Per zone: NAT, health, who serves it, mode (and replacement progress), egress IP, last change."""
+    seconds, times = watch_options(watch_, interval, count, as_json)
     if as_json:
-        emit_json(result)
+        emit_json(fetch_status(config, via_lambda=via_lambda, stage=stage)[0])
+        return
+    # piped output is not cut to 80 columns: scripts and logs get whole ids
+    console = out_console if out_console.is_terminal else Console(width=PIPED_WIDTH, highlight=False)
+    note = f"every {seconds:g}s, Ctrl-C to stop" if watch_ else ""
+
+    def render() -> Table:
+        result, topology, replacements = fetch_status(config, via_lambda=via_lambda, stage=stage)
+        now = time.time()
+        views = zone_views(result.get("zones", []), topology, replacements, now)
+        return status_table(result.get("stack") or topology.stack, views, now, note)
+
+    if watch_:
+        watch(render, console, interval=seconds, count=times)
     else:
-        # piped output is not cut to 80 columns: scripts and logs get whole ids
-        console = out_console if out_console.is_terminal else Console(width=PIPED_WIDTH, highlight=False)
-        console.print(status_table(result.get("zones", [])))
+        console.print(render())
 
 
 def _operation(action: str, help_text: str, with_to: bool = False):

@@ -3,9 +3,12 @@ the parts the controller never reads. Independent of bootstrap/stack on purpose.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import boto3
+import pytest
+from moto import mock_aws
 
 from chalicelib.aws.params import write_topology
 from chalicelib.model import ProbeResult
@@ -13,6 +16,7 @@ from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parame
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
+from lab.emulator import FAKE_CREDENTIALS
 
 REGION = "ap-northeast-1"
 MOTO_AMI = "ami-03cf127a"  # one of moto's built-in images (listing them all is slow)
@@ -73,6 +77,18 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
                     failover=FailoverSettings(revert=revert))
     write_topology(c.ssm, topo)
     return topo
+
+
+@contextmanager
+def moto_stack(**kwargs) -> Iterator[Topology]:
+    """An in-process moto stack for a module-scoped fixture (function-scoped tests use aws_env)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**FAKE_CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}.items():
+            mp.setenv(key, value)
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        mp.delenv("AWS_PROFILE", raising=False)
+        with mock_aws():
+            yield build_stack(**kwargs)
 
 
 class FakeClock:

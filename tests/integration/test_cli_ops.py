@@ -67,7 +67,7 @@ def test_failover_to_a_named_zone_needs_no_history(stack, capsys):
 def test_status_prints_a_table(stack, capsys):
     code, out, _ = hanat(capsys, "status")
     assert code == 0
-    for column in ("az", "nat_health", "served_by", "mode"):
+    for column in ("zone", "NAT", "health", "served by", "mode", "egress IP", "last change"):
         assert column in out
     assert all(az in out for az in stack.azs)
 

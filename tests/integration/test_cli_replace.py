@@ -59,7 +59,8 @@ emails = []
 
 def hanat(*args: str) -> subprocess.CompletedProcess:
     """Run the CLI as an operator would (os.environ points at the loopback emulator)."""
-    return subprocess.run([sys.executable, "-m", "controller.cli", *args], cwd=ROOT, env=dict(os.environ),
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], check=False, cwd=ROOT,
+                          env=dict(os.environ),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from chalicelib import healing
 from chalicelib.aws import params
-from chalicelib.engine import DOWN, UP
+from chalicelib.engine import DOWN, UP, ZoneState
 from chalicelib.healing import machine as m
 from chalicelib.naming import STACK_TAG, stack_tags
 from chalicelib.service import healing_hook
@@ -368,3 +368,39 @@ def test_adapters_refuse_resources_without_the_stack_tag(moto):
         ec2r.move_eip(c.ec2, eip, w.topo0.zone(A).nat_eni_id, w.topo0.stack)
     with pytest.raises(NotFoundError):                  # a private (not pinned) table is not a probe table
         ec2r.repin_probe_route(c.ec2, w.topo0.zone(A).private_route_table_ids[0], "eni-x", w.topo0.stack)
+
+
+def test_repeated_launch_failures_end_in_failed_with_an_alert_and_a_cool_down(moto):
+    w = World()
+    old = w.topo0.zone(A)
+    w.sweep()
+    failing = None
+
+    def failing_deps():
+        nonlocal failing
+        deps = w.deps()
+        failing = failing or FailingLaunches(deps.clients.ec2)
+        deps.clients.ec2 = failing
+        return deps
+
+    handle_instance_state(failing_deps(), w.terminate_event(old.nat_instance_id))
+    policy = m.HealingPolicy.for_replace_after(w.topo0.failover.replace_after_s)
+    for _ in range(policy.max_attempts + 2):
+        w.clock.sleep(policy.backoff_max_s + 1)
+        deps = failing_deps()
+        healing.sweep(deps, {}, w.clock(), healing.StateTableHealth(deps))
+        if w.record()["status"] != m.REPLACING:
+            break
+    rec = w.record()
+    assert rec["status"] == m.FAILED and failing.calls == policy.max_attempts, rec
+    assert [a.details["phase"] for a in w.replace_alerts()] == ["started"] + ["retry"] * policy.max_attempts + ["failed"]
+    assert "InsufficientInstanceCapacity" in w.replace_alerts("failed")[0].reason
+    # the zone is still DOWN: the next automatic replacement waits for the cool-down, then starts afresh
+    deps = w.deps()
+    states = {A: ZoneState(az=A, health=DOWN, since=0.0), AZS[1]: ZoneState(az=AZS[1], health=UP)}
+    healing.sweep(deps, states, w.clock(), healing.StateTableHealth(deps))
+    assert w.record()["status"] == m.FAILED and w.nats_launched_in() == []
+    w.clock.sleep(policy.backoff_max_s + 1)
+    healing.sweep(deps, states, w.clock(), healing.StateTableHealth(deps))
+    rec = w.record()
+    assert rec["status"] == m.REPLACING and rec["attempts"] == 1 and len(w.nats_launched_in()) == 1

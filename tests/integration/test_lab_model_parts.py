@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.errors import InputError
 from lab.dataplane import Sample, choose_dataplane
 from lab.labconfig import for_the_lab, is_lab_target
 from lab.model import ModelDataPlane
 from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane
 from lab.report import Event, detection, ping_pong, rto
 from lab.watch import classify, state_change_event
-from chalicelib.errors import InputError
 
 TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
 
@@ -82,7 +82,8 @@ def samples(*pattern, start=100.0):
 def test_rto_is_fault_to_first_success_after_first_failure():
     s = samples(True, True, False, False, False, True, True)      # fault at 100.1
     assert rto(s, 100.1) == pytest.approx(0.4)
-    assert rto(samples(True, True, True), 100.0) is None             # never failed
+    assert rto(samples(True, True, True), 100.0) == 0.0              # no request failed
+    assert rto(samples(True, True), 200.0) is None                   # no sample after the fault
     assert rto(samples(True, False, False), 100.0) is None           # never came back
 
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from chalicelib.errors import HanatError, InputError
+from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import run_sweep
-from tests.integration.stackfixture import (AZS, FakeClock, ScriptedProbes, build_stack, default_targets, make_deps,
-                                            serving, table_items)
+from tests.integration.stackfixture import (
+    AZS,
+    FakeClock,
+    ScriptedProbes,
+    build_stack,
+    default_targets,
+    make_deps,
+    serving,
+    table_items,
+)
 
 A, C, D = AZS
 
@@ -37,9 +45,8 @@ def test_status_reports_every_zone_from_the_routes(stack):
     rows = {r["az"]: r for r in out["zones"]}
     assert list(rows) == list(AZS)
     assert rows[A]["nat_instance_id"] == topo.zone(A).nat_instance_id
-    assert {(r["nat_health"], r["served_by"], r["mode"]) for r in rows.values()} == {("UP", az, "normal") for az in
-                                                                                  []} | {
-        ("UP", A, "normal"), ("UP", C, "normal"), ("UP", D, "normal")}
+    assert [(r["nat_health"], r["served_by"], r["mode"]) for r in rows.values()] == [
+        ("UP", az, "normal") for az in AZS]
     deps.clients.ec2.replace_route(RouteTableId=topo.zone(D).private_route_table_ids[0],
                                    DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=topo.zone(A).nat_eni_id)
     rows = {r["az"]: r for r in operate(deps, {"action": "status"})["zones"]}
@@ -61,7 +68,7 @@ def test_manual_failover_sticks_until_revert(stack):
 
 
 def test_failover_without_target_uses_the_engine_choice(stack):
-    topo, deps, *_ = stack
+    _, deps, *_ = stack
     assert operate(deps, {"action": "failover", "zone": D})["served_by"] == A   # ring order after D
 
 
@@ -92,38 +99,3 @@ def test_replace_hands_the_zone_to_self_healing(stack):
     _, deps, *_ = stack
     out = operate(deps, {"action": "replace", "zone": A, "reason": "bad disk"})
     assert (out["ok"], out["action"], out["zone"]) == (True, "replace", A) and "replacement" in out
-
-
-BAD = [
-    ({"action": "explode", "zone": A}, ["'explode'", "valid actions: status, failover"]),
-    ({"action": "failover"}, ["zone: missing"]),
-    ({"action": "failover", "zone": "mars-1a", "to_zone": "venus-1b"}, ["'mars-1a'", "'venus-1b'"]),
-    ({"action": "failover", "zone": A, "to_zone": A}, ["the zone itself"]),
-    ({"action": "pause", "zone": A, "to_zone": C}, ["only applies to failover"]),
-    ({"action": "status", "colour": "red", "force": True}, ["'colour'", "'force'"]),
-    ({"action": 3, "zone": ["a"], "reason": 5}, ["action: 3", "zone: ['a']", "reason: must be a string"]),
-    ([], ["JSON object"]),
-]
-
-
-@pytest.mark.parametrize("payload, named", BAD)
-def test_bad_payload_names_every_problem_and_changes_nothing(stack, payload, named):
-    topo, deps, *_ = stack
-    before = (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo))
-    with pytest.raises(InputError) as err:
-        operate(deps, payload)
-    assert err.value.exit_code == 2
-    for word in named:
-        assert word in str(err.value)
-    assert f"valid zones: {', '.join(AZS)}" in str(err.value)
-    assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
-
-
-def test_failover_to_a_down_nat_is_bad_input(stack):
-    topo, deps, *_ = stack
-    handle_instance_state(deps, {"id": "e2", "detail": {"instance-id": topo.zone(C).nat_instance_id,
-                                                        "state": "stopping"}})
-    before = (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo))
-    with pytest.raises(InputError, match="to_zone.*DOWN"):
-        operate(deps, {"action": "failover", "zone": A, "to_zone": C})
-    assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before

@@ -6,8 +6,16 @@ from moto import mock_aws
 
 from chalicelib.errors import HanatError
 from chalicelib.service.sweep import run_heartbeat, run_sweep
-from tests.integration.stackfixture import (AZS, FakeClock, ScriptedProbes, build_stack, default_targets, make_deps,
-                                            serving, table_items)
+from tests.integration.stackfixture import (
+    AZS,
+    FakeClock,
+    ScriptedProbes,
+    build_stack,
+    default_targets,
+    make_deps,
+    serving,
+    table_items,
+)
 
 A, C, D = AZS
 
@@ -150,3 +158,23 @@ def test_heartbeat_sweeps_every_interval_within_budget_and_releases(stack):
     assert [r.at - start for r in reports] == [5.0 * i for i in range(11)]
     assert len(probes.calls) == 11 and all(call == AZS for call in probes.calls)   # all zones, one call
     assert not any(i["pk"]["S"] == "lease" for i in table_items(deps.clients.dynamodb, topo))
+
+
+def test_adapters_guard_pinned_tables_and_report_vanished_instances(stack):
+    topo, deps, *_ = stack
+    from chalicelib.aws.instances import describe_instance_states
+    from chalicelib.aws.params import read_topology
+    from chalicelib.aws.routes import point_default_route
+    from chalicelib.errors import NotFoundError
+    probe_table = topo.zone(A).probe_route_table_id
+    with pytest.raises(HanatError, match="pinned"):
+        point_default_route(deps.clients.ec2, probe_table, topo.zone(C).nat_eni_id, stack=topo.stack)
+    with pytest.raises(HanatError, match="does not carry hanat:stack=other"):
+        point_default_route(deps.clients.ec2, topo.zone(A).private_route_table_ids[0], topo.zone(C).nat_eni_id,
+                            stack="other")
+    assert default_targets(deps.clients.ec2, topo)[probe_table] == topo.zone(A).nat_eni_id
+    states = describe_instance_states(deps.clients.ec2, [topo.zone(A).nat_instance_id, "i-0000000000000dead"])
+    assert states == {topo.zone(A).nat_instance_id: "running", "i-0000000000000dead": "terminated"}
+    assert read_topology(deps.clients.ssm, topo.topology_parameter) == topo
+    with pytest.raises(NotFoundError, match="hanat up"):
+        read_topology(deps.clients.ssm, "/hanat/nope/topology")

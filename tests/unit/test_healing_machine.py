@@ -15,20 +15,20 @@ T0 = 1000.0
 
 
 def rec(**kw) -> m.Record:
-    base = dict(az="az-a", old_instance_id="i-old", started_at=T0)
+    base = {"az": "az-a", "old_instance_id": "i-old", "started_at": T0}
     base.update(kw)
     return m.Record(**base)
 
 
 def wired(**kw) -> m.Facts:
     """Facts of a fully wired, proven and served replacement; override one fact per case."""
-    base = dict(new_instance=NEW, old_instance=OLD, eip_eni_id="eni-new", probe_route_eni_id="eni-new",
-                topology_instance_id="i-new", nat_up=True, served_by_own=True, revert_auto=True)
+    base = {"new_instance": NEW, "old_instance": OLD, "eip_eni_id": "eni-new", "probe_route_eni_id": "eni-new",
+                "topology_instance_id": "i-new", "nat_up": True, "served_by_own": True, "revert_auto": True}
     base.update(kw)
     return m.Facts(**base)
 
 
-LAUNCHED = dict(new_instance_id="i-new", new_eni_id="eni-new", launched_at=T0, step=m.STEP_STARTING)
+LAUNCHED = {"new_instance_id": "i-new", "new_eni_id": "eni-new", "launched_at": T0, "step": m.STEP_STARTING}
 
 CASES = [
     # (id, record, facts, now, expected action)

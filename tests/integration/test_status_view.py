@@ -1,0 +1,122 @@
+"""`hanat status` as people see it (table, --watch --count) against the loopback moto server.
+
+The stack is built by `hanat up`, every NAT is proven UP by heartbeat sweeps (scripted probes),
+then zone A's NAT is replaced by hand: the table must show A served by C, leaving by C's Elastic
+IP, with the replacement's step in the mode column.
+"""
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+
+from chalicelib.aws import params
+from chalicelib.engine import UP
+from chalicelib.naming import topology_parameter
+from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.sweep import run_sweep
+from controller.cli import main
+from controller.status_view import COLUMNS
+from tests.integration.stackfixture import FakeClock, ScriptedProbes
+
+REGION = "ap-northeast-1"
+A, C = "ap-northeast-1a", "ap-northeast-1c"
+CONFIG = f"""
+[stack]
+name = "view"
+region = "{REGION}"
+vpc_cidr = "10.0.0.0/16"
+
+[[zones]]
+az = "{A}"
+
+[[zones]]
+az = "{C}"
+
+[probe]
+fail_after = 2
+recover_after = 2
+min_hold_s = 10
+targets = ["tcp://203.0.113.10:443"]
+"""
+
+
+def hanat(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def table_lines(out: str) -> list[str]:
+    """The body rows of the printed table(s): lines drawn with the box's vertical bar."""
+    return [line for line in out.splitlines() if line.startswith("│")]
+
+
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip("│").split("│")]
+
+
+@pytest.fixture
+def stack(emulator_env, tmp_path, capsys):
+    config = tmp_path / "hanat.toml"
+    config.write_text(CONFIG)
+    code, _, err = hanat(capsys, "up", "--config", str(config))
+    assert code == 0, err
+    c = Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION),
+                ssm=boto3.client("ssm", region_name=REGION))
+    clock = FakeClock(start=time.time() - 60)
+    for _ in range(3):                               # the heartbeat proves every NAT
+        clock.sleep(5)
+        topo = params.read_topology(c.ssm, topology_parameter("view"))
+        report = run_sweep(Deps(topology=topo, clients=c, probe_runner=ScriptedProbes(clock), clock=clock,
+                                sleep=clock.sleep, owner="test"))
+    assert set(report.health.values()) == {UP}
+    return str(config), topo
+
+
+def test_status_table_shows_every_zone_with_its_egress_ip(stack, capsys):
+    config, topo = stack
+    code, out, err = hanat(capsys, "status", "--config", config)
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("┃"))
+    assert [c.strip() for c in header.strip("┃").split("┃")] == list(COLUMNS)
+    rows = {cells(line)[0]: cells(line) for line in table_lines(out)}
+    for z in topo.zones:
+        assert rows[z.az][:6] == [z.az, z.nat_instance_id, "UP", z.az, "normal", z.nat_eip]
+
+
+def test_status_shows_a_replacement_in_progress_and_the_backup_egress_ip(stack, capsys):
+    config, topo = stack
+    code, _, err = hanat(capsys, "replace", "--config", config, "--zone", A, "--reason", "by hand")
+    assert code == 0, err
+    code, out, err = hanat(capsys, "status", "--config", config)
+    assert code == 0, err
+    rows = {cells(line)[0]: cells(line) for line in table_lines(out)}
+    zone, nat, health, served_by, mode, egress, last_change = rows[A]
+    assert nat != topo.zone(A).nat_instance_id          # the topology names the new instance already
+    assert served_by == C and egress == topo.zone(C).nat_eip
+    assert mode.startswith("replacing: ") and mode != "replacing: None"
+    assert rows[C][3:6] == [C, "normal", topo.zone(C).nat_eip]
+
+
+def test_watch_count_refreshes_n_times_then_exits_0(stack, capsys):
+    config, topo = stack
+    started = time.monotonic()
+    code, out, err = hanat(capsys, "status", "--config", config, "--watch", "--interval", "1", "--count", "2")
+    assert code == 0, err
+    assert time.monotonic() - started >= 1.0             # it waited the interval between refreshes
+    assert out.count("hanat status: stack view") == 2
+    assert len(table_lines(out)) == 2 * len(topo.zones)
+    assert "every 1s, Ctrl-C to stop" in out
+
+
+def test_bad_watch_options_exit_2_naming_each(emulator_env, tmp_path, capsys):
+    config = tmp_path / "hanat.toml"
+    config.write_text(CONFIG)                            # no stack was built: options are checked first
+    code, out, err = hanat(capsys, "status", "--config", str(config), "--watch", "--interval", "0",
+                           "--count", "many", "--json")
+    assert code == 2 and out == ""
+    for needle in ("--interval: '0'", "--count: 'many'", "--json"):
+        assert needle in err, err
