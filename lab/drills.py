@@ -183,8 +183,8 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
     rep.false_failovers = sum(1 for e in moves if e.event == "failover" and e.zone not in marks.affected)
     rep.detection_s = rp.detection(events, marks.affected, fault) if marks.affected else None
     rep.rto_s = rp.rto(samples, fault)
-    rep.egress_ip_before = rp.dominant_egress(samples, fault - 1.0, fault)
-    rep.egress_ip_after = rp.dominant_egress(samples, end - SETTLE_S / 2, end + 0.01)
+    rep.egress_ip_before = rp.last_egress(samples, fault)
+    rep.egress_ip_after = rp.last_egress(samples, end + 0.01)
     rep.egress_ips_during = rp.egress_addresses(samples, fault, recover)
     rep.alerts = session.alerts.report(marks.start)
     rep.routes_ok = session.routes_ok()

@@ -70,10 +70,11 @@ def outage_unrecovered(samples: Sequence[Sample], fault_at: float) -> bool:
     return first_fail is not None and not any(s.ok for s in after[first_fail:])
 
 
-def dominant_egress(samples: Sequence[Sample], start: float, end: float) -> str | None:
-    """The address most successful requests in [start, end) went out as."""
-    seen = Counter(s.you for s in samples if start <= s.t < end and s.ok and s.you)
-    return seen.most_common(1)[0][0] if seen else None
+def last_egress(samples: Sequence[Sample], before: float, count: int = 5) -> str | None:
+    """The address most of the last ``count`` successful requests before ``before`` went out as
+    (robust to a client that was briefly starved of CPU, unlike a fixed time window)."""
+    recent = [s.you for s in samples if s.t < before and s.ok and s.you][-count:]
+    return Counter(recent).most_common(1)[0][0] if recent else None
 
 
 def egress_addresses(samples: Sequence[Sample], start: float, end: float) -> list[str]:

@@ -217,6 +217,10 @@ class DataPlane:
         self._roles.append(role)
         return self.ns(role)
 
+    def _add_bridge(self, role: str, name: str, mac: str) -> None:
+        """A bridge with a MAC of its own, so ports coming and going never change it (see plan)."""
+        ip(self.ns(role), "link", "add", name, "address", mac, "type", "bridge")
+
     def _veth(self, role: str, inner: str, peer_role: str, peer: str, master: str | None) -> None:
         """A veth from ``role`` (named ``inner``) to ``peer_role`` (named ``peer``, on ``master``)."""
         ip(self.ns(role), "link", "add", inner, "type", "veth", "peer", "name", peer, "netns", self.ns(peer_role))
@@ -227,7 +231,7 @@ class DataPlane:
     def _build_internet(self) -> None:
         inet = self._add_ns("inet")
         sysctl(inet, "net.ipv4.ip_forward", 0)
-        ip(inet, "link", "add", plan.INET_BRIDGE, "type", "bridge")
+        self._add_bridge("inet", plan.INET_BRIDGE, plan.INET_BRIDGE_MAC)
         ip(inet, "addr", "add", f"{plan.INTERNET_GATEWAY}/24", "dev", plan.INET_BRIDGE)
         ip(inet, "link", "set", plan.INET_BRIDGE, "up")
         for target in plan.TARGETS:
@@ -252,7 +256,7 @@ class DataPlane:
         for i, z in enumerate(self.spec.zones):
             for kind, cidr in (("pub", z.public_cidr), ("prv", z.private_cidr), ("prb", z.probe_cidr)):
                 br = plan.bridge_name(kind, i)
-                ip(vpc, "link", "add", br, "type", "bridge")
+                self._add_bridge("vpc", br, plan.bridge_mac(kind, i))
                 ip(vpc, "addr", "add", f"{plan.gateway(cidr)}/{plan.prefixlen(cidr)}", "dev", br)
                 ip(vpc, "link", "set", br, "up")
                 if kind != "pub":

@@ -78,6 +78,24 @@ AWS_UPLINK = "inet0"     # inside the aws namespace
 INET_BRIDGE = "br-inet"
 AWS_PORT = "aws"         # inet-side end of the aws namespace's veth
 
+# Bridge MACs are pinned. A Linux bridge with no address of its own takes the lowest MAC of its
+# ports, so adding or deleting a NAT's port would change the gateway's MAC (203.0.113.1, a subnet's
+# .1) under every other NAT's ARP cache: their traffic would go to the old MAC and be dropped until
+# the entry expired (seconds). With a fixed address, a NAT replacement in one zone leaves every
+# other zone's path untouched.
+_MAC_PREFIX = "02:68:6e"          # locally administered, "hn"
+_BRIDGE_KINDS = ("inet", "pub", "prv", "prb")
+INET_BRIDGE_MAC = f"{_MAC_PREFIX}:00:00:01"
+
+
+def bridge_mac(kind: str, zone_index: int) -> str:
+    """The fixed MAC of a router bridge (``pub``/``prv``/``prb`` of a zone); unique in the lab."""
+    if kind not in _BRIDGE_KINDS[1:]:
+        raise InputError(f"kind={kind!r} must be one of {', '.join(_BRIDGE_KINDS[1:])}")
+    if not 0 <= zone_index <= 0xFFFF:
+        raise InputError(f"zone_index={zone_index} must be 0-65535")
+    return f"{_MAC_PREFIX}:{_BRIDGE_KINDS.index(kind):02x}:{zone_index >> 8:02x}:{zone_index & 0xFF:02x}"
+
 
 # --- addresses ----------------------------------------------------------------------------
 def gateway(cidr: str) -> str:

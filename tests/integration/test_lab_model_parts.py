@@ -8,7 +8,7 @@ from lab.dataplane import Sample, choose_dataplane
 from lab.labconfig import for_the_lab, is_lab_target
 from lab.model import ModelDataPlane
 from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane
-from lab.report import Event, detection, ping_pong, rto
+from lab.report import Event, detection, last_egress, ping_pong, rto
 from lab.watch import classify, state_change_event
 
 TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
@@ -85,6 +85,14 @@ def test_rto_is_fault_to_first_success_after_first_failure():
     assert rto(samples(True, True, True), 100.0) == 0.0              # no request failed
     assert rto(samples(True, True), 200.0) is None                   # no sample after the fault
     assert rto(samples(True, False, False), 100.0) is None           # never came back
+
+
+def test_last_egress_is_where_the_latest_successes_went():
+    s = [Sample(1.0, True, "a"), Sample(2.0, True, "b"), Sample(3.0, False), Sample(4.0, True, "b")]
+    assert last_egress(s, 2.5, count=1) == "b"
+    assert last_egress(s, 1.5) == "a"
+    assert last_egress(s, 5.0, count=3) == "b"
+    assert last_egress(s, 0.5) is None
 
 
 def test_detection_takes_the_first_down_or_route_move_of_an_affected_zone():

@@ -1,5 +1,7 @@
-"""docs/runbook.md is executable: every `hanat ...` line of its ```sh blocks runs, in order, through
-the real CLI (in process) against the loopback moto server, and must exit 0.
+"""The operator docs are true. docs/runbook.md is executable: every `hanat ...` line of its ```sh
+blocks runs, in order, through the real CLI (in process) against the loopback moto server, and must
+exit 0. The README's settings table names every key of the configuration model with its real default,
+and the README and docs/alerts.md explain every alert type.
 
 What the test supplies around the commands, as an account and an operator would:
 - `hanat.toml` is examples/hanat.toml and `settings.cfg` is examples/dupsworks-settings.cfg;
@@ -17,23 +19,36 @@ import re
 import shlex
 import shutil
 import time
-from dataclasses import dataclass
+import tomllib
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import boto3
 import pytest
 
 from bootstrap.config import load_config
+from bootstrap.config.model import (
+    AdminConfig,
+    AlertsConfig,
+    HanatConfig,
+    NatConfig,
+    PermissionConfig,
+    StackConfig,
+    ZoneConfig,
+)
 from chalicelib.aws import params
 from chalicelib.engine import UP
+from chalicelib.model import ALERT_TYPES
 from chalicelib.naming import STACK_TAG, topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.sweep import run_sweep
+from chalicelib.settings import FailoverSettings, ProbeSettings
 from controller.cli import main
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
+README = ROOT / "README.md"
 CONFIGS = {"hanat.toml": ROOT / "examples" / "hanat.toml",
            "settings.cfg": ROOT / "examples" / "dupsworks-settings.cfg"}
 NEEDS_AWS = re.compile(r"#.*\bneeds-aws\b")
@@ -160,3 +175,60 @@ def test_every_runbook_command_runs_against_the_emulator(emulator_env, tmp_path,
     ec2 = boto3.client("ec2", region_name=REGION)
     tagged = ec2.describe_vpcs(Filters=[{"Name": "tag-key", "Values": [STACK_TAG]}])["Vpcs"]
     assert tagged == []
+
+
+# --- the README's settings table and the alert docs ---------------------------------------------
+SECTIONS = {"stack": StackConfig, "zones[]": ZoneConfig, "nat": NatConfig, "probe": ProbeSettings,
+            "failover": FailoverSettings, "alerts": AlertsConfig, "admin": AdminConfig,
+            "permissions[]": PermissionConfig}
+REQUIRED = object()
+
+
+def readme_section(title: str) -> str:
+    return README.read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def documented_settings() -> dict[str, str]:
+    """key -> default cell of the README's settings table."""
+    rows = (re.match(r"\| `([a-z_\[\].]+)` \| (.+?) \| ", line) for line in readme_section("Settings").splitlines())
+    return {m[1]: m[2] for m in rows if m}
+
+
+def model_settings() -> dict[str, object]:
+    """key -> default of the configuration model (REQUIRED when it has none)."""
+    assert set(SECTIONS) == {f"{f.name}[]" if f.name in ("zones", "permissions") else f.name
+                             for f in fields(HanatConfig)} - {"source", "warnings"}
+    out = {}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            default = (f.default if f.default is not MISSING else
+                       f.default_factory() if f.default_factory is not MISSING else REQUIRED)
+            out[f"{section}.{f.name}"] = list(default) if isinstance(default, tuple) else default
+    return out
+
+
+def cell_value(cell: str) -> object:
+    if cell.startswith("*(required") or cell == "derived":
+        return REQUIRED
+    text = cell.strip("`")
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text                        # a bare word: auto, t4g.nano
+
+
+def test_readme_settings_table_has_every_key_with_its_real_default():
+    documented, model = documented_settings(), model_settings()
+    assert sorted(documented) == sorted(model)
+    wrong = {key: (documented[key], model[key]) for key in model if cell_value(documented[key]) != model[key]}
+    assert wrong == {}
+    derived = {key for key, cell in documented.items() if cell == "derived"}
+    assert derived == {"zones[].public_cidr", "zones[].private_cidr", "zones[].probe_cidr"}
+
+
+def test_every_alert_type_is_explained():
+    readme_alerts = readme_section("Alerts")
+    alerts_doc = (ROOT / "docs" / "alerts.md").read_text()
+    for alert_type in ALERT_TYPES:
+        assert f"| `{alert_type}` |" in readme_alerts
+        assert f"| `{alert_type}` |" in alerts_doc

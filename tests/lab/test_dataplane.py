@@ -7,9 +7,10 @@ import time
 
 import pytest
 
+from chalicelib.errors import InputError
 from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, read_egress_log
 from lab.netns.client import egress_addresses
-from lab.netns.plan import TARGETS
+from lab.netns.plan import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
 from lab.netns.shell import list_namespaces, python_argv, stop_process
 
 A, B = "az-a", "az-b"
@@ -31,6 +32,15 @@ def two_zone_spec() -> DataPlaneSpec:
 def host_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     return {line.split(":")[1].strip() for line in out.splitlines()}
+
+
+def bridge_macs(dp: DataPlane) -> dict[str, str]:
+    """``<role>/<bridge>`` -> MAC for every bridge of the internet and the VPC router."""
+    out = {}
+    for role in ("inet", "vpc"):
+        rows = json.loads(dp.exec(role, ["ip", "-j", "link", "show", "type", "bridge"]).stdout)
+        out.update({f"{role}/{r['ifname']}": r["address"] for r in rows})
+    return out
 
 
 @pytest.fixture
@@ -120,8 +130,18 @@ def test_stopped_nat_loses_links_and_comes_back_when_running(dp):
     assert dp.http_get(dp.priv_role(A)).you == ADDR[A]
 
 
+def test_bridges_keep_their_own_mac():
+    assert bridge_mac("pub", 0) != bridge_mac("prv", 0) != bridge_mac("pub", 1) != INET_BRIDGE_MAC
+    assert bridge_mac("prb", 258) == "02:68:6e:03:01:02"
+    for kind, index in (("nat", 0), ("pub", -1), ("pub", 65536)):
+        with pytest.raises(InputError, match=str(index) if kind == "pub" else kind):
+            bridge_mac(kind, index)
+
+
 def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp, tmp_path):
     log = tmp_path / "a.jsonl"
+    macs = bridge_macs(dp)
+    assert macs[f"inet/{INET_BRIDGE}"] == INET_BRIDGE_MAC and macs["vpc/br-pub1"] == bridge_mac("pub", 1)
     client = dp.start_egress_client(A, str(log))
     time.sleep(0.5)
     terminated = dp.spec.with_nat_state("i-nat0", "terminated")
@@ -136,6 +156,10 @@ def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp
     assert dp.nat_role(A) == "nat-2"
     assert "hanat_nat" in dp.exec("nat-2", ["nft", "list", "ruleset"]).stdout  # configured by the script
     assert dp.http_get(dp.probe_role(A)).you == ADDR[A]
+    # Ports came and went on br-inet and br-pub0: no gateway MAC changed under zone B's NAT, so
+    # its traffic never noticed (its ARP cache for 203.0.113.1 is still right).
+    assert bridge_macs(dp) == macs
+    assert dp.http_get(dp.priv_role(B)).you == ADDR[B]
     time.sleep(0.5)
     stop_process(client)
     samples = read_egress_log(log)
