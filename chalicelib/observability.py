@@ -6,6 +6,7 @@ One place builds them so every Lambda entry point logs structured JSON with the 
 from __future__ import annotations
 
 import os
+import sys
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,7 +17,9 @@ NAMESPACE = "hanat"
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", SERVICE)
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 
-logger = Logger(service=SERVICE)
+# Logs go to stderr: in Lambda both streams reach CloudWatch, and in the CLI stdout is reserved for
+# results (`--json` prints exactly one JSON object there). EMF metrics still print to stdout in Lambda.
+logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 

@@ -60,7 +60,10 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
         dicts = [r.to_dict() for r in reports]
         emit_json(dicts if scenario == "all" else dicts[0])
     else:
-        out_console.print(summary_table(reports))
+        from rich.console import Console
+        # a pipe gets rich's 80 columns by default: too narrow for the figures
+        console = out_console if out_console.is_terminal else Console(highlight=False, width=160)
+        console.print(summary_table(reports))
     return 0 if all(r.passed for r in reports) else 1
 
 

@@ -65,10 +65,8 @@ def hanat(*args: str) -> subprocess.CompletedProcess:
 
 
 def last_json(stdout: str) -> dict:
-    """The JSON object ``--json`` printed (the last top-level ``{`` ... ``}`` block on stdout)."""
-    lines = stdout.splitlines()
-    start = max(i for i, line in enumerate(lines) if line == "{")
-    return json.loads("\n".join(lines[start:]))
+    """The JSON object ``--json`` printed: stdout must hold exactly that one object (logs go to stderr)."""
+    return json.loads(stdout)
 
 
 @pytest.fixture

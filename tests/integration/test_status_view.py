@@ -6,7 +6,12 @@ IP, with the replacement's step in the mode column.
 """
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -20,6 +25,7 @@ from controller.cli import main
 from controller.status_view import COLUMNS
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
+ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
 A, C = "ap-northeast-1a", "ap-northeast-1c"
 CONFIG = f"""
@@ -121,3 +127,24 @@ def test_bad_watch_options_exit_2_naming_each(emulator_env, tmp_path, capsys):
     assert code == 2 and out == ""
     for needle in ("--interval: '0'", "--count: 'many'", "--json"):
         assert needle in err, err
+
+
+def test_ctrl_c_ends_watch_with_exit_0(stack):
+    """A real SIGINT to a real `hanat status --watch` process (as Ctrl-C sends it)."""
+    config, _ = stack
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "status", "--config", config, "--watch",
+                             "--interval", "1"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = ""
+        deadline = time.monotonic() + 60
+        while "as of" not in first and time.monotonic() < deadline:   # wait for the first table
+            first += proc.stdout.readline()
+        assert "hanat status: stack view" in first
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
