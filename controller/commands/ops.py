@@ -95,7 +95,7 @@ def status_cmd(watch_, interval, count, config, via_lambda, stage, as_json):
     """Per zone: NAT, health, who serves it, mode (and replacement progress), egress IP, last change."""
     seconds, times = watch_options(watch_, interval, count, as_json)
     if as_json:
-        emit_json(fetch_status(config, via_lambda=via_lambda, stage=stage)[0])
+        emit_json(run_operation(config, {"action": "status"}, via_lambda=via_lambda, stage=stage))
         return
     # piped output is not cut to 80 columns: scripts and logs get whole ids
     console = out_console if out_console.is_terminal else Console(width=PIPED_WIDTH, highlight=False)
