@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import healing
+from ..aws import state as store
 from ..engine import ZoneState, decide
-from ..errors import HanatError
+from ..engine.state import PAUSED
+from ..errors import HanatError, InputError
 from ..observability import logger
 from .acting import decide_and_apply
 from .deps import Deps
@@ -53,8 +55,26 @@ def on_nat_terminated(deps: Deps, az: str, reason: str) -> dict:
     return _result(az, healing.begin(deps, az, reason, _health(deps)))
 
 
+def paused_zones_on(deps: Deps, az: str) -> list[str]:
+    """Paused zones whose traffic goes through ``az``'s NAT. The controller never moves a paused
+    zone, so replacing that NAT (its Elastic IP moves, then it is terminated) would cut them off."""
+    topo = deps.topology
+    states = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock()).states()
+    return [z for z, st in states.items() if st.mode == PAUSED and st.server == az]
+
+
 def request_replacement(deps: Deps, az: str, reason: str) -> dict:
-    """An operator asked to replace zone ``az``'s NAT (unknown zone: InputError, nothing changed)."""
+    """An operator asked to replace zone ``az``'s NAT (unknown zone: InputError, nothing changed).
+
+    Refused, with nothing changed, while a paused zone is served by that NAT: the operator paused
+    it to keep it where it is, so they decide where it goes (resume, or fail it over by hand).
+    """
+    deps.topology.zone(az)
+    blocked = paused_zones_on(deps, az)
+    if blocked:
+        raise InputError([f"zone {z} is paused and served by {az}'s NAT: resume it, or `hanat failover "
+                          f"--zone {z} --to <another zone>`, before replacing {az}'s NAT" for z in blocked],
+                         title=f"cannot replace {az}'s NAT now")
     return _result(az, healing.begin(deps, az, reason or "operator request", _health(deps)))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..healing import runner as healing_runner
 from .acting import observe
 from .deps import Deps
 
@@ -14,9 +15,11 @@ def iso(ts: float) -> str | None:
 def collect_status(deps: Deps) -> list[dict]:
     """One dict per zone: az, nat_instance_id, nat_health, served_by (from the route tables' actual
     targets; "mixed" when they disagree, "unknown" when they point at no NAT of the stack), mode,
-    last_change (ISO-8601), last_reason, plus the instance state and the per-table targets."""
+    last_change (ISO-8601), last_reason, plus the instance state, the per-table targets and the
+    zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too."""
     topo = deps.topology
     seen = observe(deps, deps.clock())
+    replacements = healing_runner.load_all(deps)
     az_of_eni = {z.nat_eni_id: z.az for z in topo.zones}
     rows = []
     for z, zin in zip(topo.zones, seen.inputs, strict=True):
@@ -38,5 +41,6 @@ def collect_status(deps: Deps) -> list[dict]:
             "last_reason": state.last_reason,
             "route_targets": targets,
             "pending": seen.snapshot.zones[z.az].is_pending(seen.now),
+            "replacement": (healing_runner.summary(replacements[z.az]) if z.az in replacements else None),
         })
     return rows

@@ -12,11 +12,14 @@ from moto import mock_aws
 from chalicelib import healing
 from chalicelib.aws import params
 from chalicelib.engine import DOWN, UP, ZoneState
+from chalicelib.errors import InputError
 from chalicelib.healing import machine as m
 from chalicelib.naming import STACK_TAG, stack_tags
 from chalicelib.service import healing_hook
 from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.operations import operate
+from chalicelib.service.status import collect_status
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings
 from tests.integration.stackfixture import (
@@ -145,6 +148,9 @@ def test_terminated_nat_is_replaced_keeps_its_eip_and_gets_routes_back_only_when
     assert topo.zone(A).nat_eip == old.nat_eip
     assert rep["replacement"]["step"] == m.STEP_PROVING
     assert [a.details["phase"] for a in w.replace_alerts()] == ["started"]
+    # status (what `hanat status` and `operate status` show) reports the progress
+    row = next(r for r in collect_status(w.deps()) if r["az"] == A)
+    assert (row["replacement"]["step"], row["replacement"]["new_instance_id"]) == (m.STEP_PROVING, new_id)
 
     # scripted healthy probes: the routes come back only once the sweep has proven the new NAT
     published_at, health_seen = w.clock(), []
@@ -404,3 +410,21 @@ def test_repeated_launch_failures_end_in_failed_with_an_alert_and_a_cool_down(mo
     healing.sweep(deps, states, w.clock(), healing.StateTableHealth(deps))
     rec = w.record()
     assert rec["status"] == m.REPLACING and rec["attempts"] == 1 and len(w.nats_launched_in()) == 1
+
+
+def test_operator_replacement_is_refused_while_a_paused_zone_rides_on_that_nat(moto):
+    """A paused zone is never moved automatically, so replacing the NAT that serves it (its EIP
+    moves away, then it is terminated) would cut it off: refused, nothing launched or moved."""
+    w = World()
+    b = AZS[1]
+    w.sweep()
+    operate(w.deps(), {"action": "failover", "zone": A, "to_zone": b})
+    operate(w.deps(), {"action": "pause", "zone": A})
+    before = (w.private_enis(A), w.private_enis(b), w.eip_eni(b))
+    with pytest.raises(InputError) as err:
+        healing_hook.request_replacement(w.deps(), b, "planned")
+    assert f"zone {A} is paused and served by {b}'s NAT" in str(err.value)
+    assert (w.private_enis(A), w.private_enis(b), w.eip_eni(b)) == before
+    assert w.nats_launched_in(b) == [] and healing.status_for(w.deps(), b) is None
+    operate(w.deps(), {"action": "resume", "zone": A})
+    assert healing_hook.request_replacement(w.deps(), b, "planned")["started"] is True
