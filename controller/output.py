@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 # Progress, tables meant for people, warnings: stderr, so stdout stays machine-readable.
 err_console = Console(stderr=True, highlight=False)
@@ -19,8 +20,9 @@ def emit_json(obj: Any) -> None:
 
 
 def progress(message: str) -> None:
-    err_console.print(message)
+    err_console.print(escape(message))
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}")
+    # escape: messages quote config text such as "[awscli]" or "zones[1]", which is not markup
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.aws.calls import wait_until
+from chalicelib.aws.state import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
 from ..config.model import HanatConfig
@@ -286,6 +287,11 @@ def _table(ctx: Context, step: Step) -> None:
     ctx.obs.table = svc.describe_table(dynamodb, d.table_name)
 
 
+def _table_ttl(ctx: Context, step: Step) -> None:
+    spec = svc.enable_table_ttl(ctx.clients.dynamodb, ctx.desired.table_name, TTL_ATTRIBUTE)
+    ctx.obs.table_ttl = {"TimeToLiveStatus": "ENABLING", "AttributeName": spec["AttributeName"]}
+
+
 def _topic(ctx: Context, step: Step) -> None:
     ctx.obs.topic_arn = svc.create_topic(ctx.clients.sns, ctx.desired.topic_name, ctx.desired.tags("alerts"))
 
@@ -318,6 +324,6 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,
     "associate-elastic-ip": _associate_elastic_ip, "admin-instance": _admin_instance,
     "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
-    "table": _table, "topic": _topic, "subscription": _subscription,
+    "table": _table, "table-ttl": _table_ttl, "topic": _topic, "subscription": _subscription,
     "topology-parameter": _topology_parameter,
 }

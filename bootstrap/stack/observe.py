@@ -41,6 +41,7 @@ class Observed:
     user_policies: dict[str, dict] = field(default_factory=dict)  # name -> {"Arn", "Document"}
     users: dict[str, UserState] = field(default_factory=dict)
     table: dict | None = None
+    table_ttl: dict = field(default_factory=dict)  # DescribeTimeToLive's description ({} if no table)
     topic_arn: str | None = None
     subscribed: set[str] = field(default_factory=set)
     parameter_value: str | None = None
@@ -166,6 +167,7 @@ def _observe_services(clients: StackClients, desired: Desired, obs: Observed, pr
     if table and _refuse_untagged("DynamoDB table", desired.table_name,
                                   svc.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
         obs.table = table
+        obs.table_ttl = svc.table_ttl(clients.dynamodb, desired.table_name)
     topic_arn = svc.find_topic(clients.sns, desired.topic_name)
     if topic_arn and _refuse_untagged("SNS topic", desired.topic_name, svc.topic_tags(clients.sns, topic_arn),
                                       stack, problems):

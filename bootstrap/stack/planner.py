@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from chalicelib.aws.state import TTL_ATTRIBUTE
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 
@@ -215,12 +216,27 @@ def _plan_services(d: Desired, obs: Observed) -> list[Step]:
     steps: list[Step] = []
     if not obs.table:
         steps.append(Step(CREATE, "table", name=d.table_name))
+    if not ttl_is_on(obs.table_ttl):
+        steps.append(Step(MODIFY, "table-ttl", name=d.table_name, detail=f"expire items by {TTL_ATTRIBUTE}"))
     if not obs.topic_arn:
         steps.append(Step(CREATE, "topic", name=d.topic_name))
     for email in d.emails:
         if email not in obs.subscribed:
             steps.append(Step(CREATE, "subscription", name=email))
     return steps
+
+
+def ttl_is_on(description: dict) -> bool:
+    """True when the state table already expires items by ``expires_at`` (or is switching it on).
+
+    TTL on another attribute cannot be changed here (AWS allows one TTL change per table per hour
+    and old items would never expire): that is refused, naming both attributes."""
+    status, attribute = description.get("TimeToLiveStatus"), description.get("AttributeName")
+    if status in ("ENABLED", "ENABLING") and attribute != TTL_ATTRIBUTE:
+        raise InputError([f"dynamodb table TTL attribute is {attribute!r} ({status}), hanat needs "
+                          f"{TTL_ATTRIBUTE!r}: disable TTL on that table, wait an hour, re-run `hanat up`"],
+                         title="the deployed stack differs from the config")
+    return status in ("ENABLED", "ENABLING")
 
 
 def _plan_parameter(config: HanatConfig, d: Desired, obs: Observed) -> list[Step]:

@@ -89,6 +89,18 @@ def create_table(dynamodb, name: str, tags: list[dict]) -> dict:
                     Tags=tags)["TableDescription"]
 
 
+def table_ttl(dynamodb, name: str) -> dict:
+    """The table's TTL setting: ``{"TimeToLiveStatus": ..., "AttributeName": ...}`` (no name when off)."""
+    return aws_call(f"dynamodb.DescribeTimeToLive {name}", dynamodb.describe_time_to_live,
+                    TableName=name)["TimeToLiveDescription"]
+
+
+def enable_table_ttl(dynamodb, name: str, attribute: str) -> dict:
+    """Let DynamoDB delete items once ``attribute`` (epoch seconds) is past: leases, events, claims."""
+    return aws_call(f"dynamodb.UpdateTimeToLive {name}", dynamodb.update_time_to_live, TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})["TimeToLiveSpecification"]
+
+
 def delete_table(dynamodb, name: str) -> bool:
     return _absent_is_none(f"dynamodb.DeleteTable {name}", dynamodb.delete_table, TableName=name) is not None
 

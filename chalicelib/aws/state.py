@@ -15,6 +15,7 @@ from .calls import aws_call
 
 ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK = "zone", "control", "lease", "event"
 CONTROL_SK, LEASE_SK = "global", "sweeper"
+TTL_ATTRIBUTE = "expires_at"  # `hanat up` turns the table's TTL on for it
 CONDITION_FAILED = "ConditionalCheckFailedException"
 NOT_PENDING = "(attribute_not_exists(pending_until) OR pending_until < :now)"
 

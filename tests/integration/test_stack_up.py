@@ -177,6 +177,8 @@ def test_topology_parameter_table_topic_and_subscriptions(aws):
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
     assert stored.table_name == "hanat-t-state"
+    ttl = aws.dynamodb.describe_time_to_live(TableName="hanat-t-state")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
     subs = aws.sns.list_subscriptions_by_topic(TopicArn=stored.topic_arn)["Subscriptions"]
     assert sorted((s["Protocol"], s["Endpoint"]) for s in subs) == [
         ("email", "oncall@example.com"), ("email", "ops@example.com")]
@@ -201,9 +203,33 @@ def test_plan_on_empty_account_lists_everything_and_changes_nothing(aws):
     assert kinds.count(("create", "elastic-ip")) == 3
     assert kinds.count(("modify", "source-dest-check")) == 3
     assert kinds.count(("create", "subscription")) == 2
+    assert kinds.index(("create", "table")) + 1 == kinds.index(("modify", "table-ttl"))
     assert kinds[-1] == ("create", "topology-parameter")
     assert resource_counts(aws.ec2) == dict.fromkeys(resource_counts(aws.ec2), 0)
     assert aws.sns.list_topics()["Topics"] == []
+
+
+def test_table_ttl_is_switched_on_once_and_never_moved_off_another_attribute(aws):
+    config = make_config()
+    build_stack(config, aws, wait_interval_s=0)
+    aws.dynamodb.update_time_to_live(TableName="hanat-t-state",  # a stack built before TTL existed
+                                     TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"})
+    assert [(s.action, s.kind, s.name) for s in plan_stack(config, aws).steps] == [
+        ("modify", "table-ttl", "hanat-t-state")]
+    assert build_stack(config, aws, wait_interval_s=0).changes == 1
+    ttl = aws.dynamodb.describe_time_to_live(TableName="hanat-t-state")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    assert build_stack(config, aws, wait_interval_s=0).changes == 0
+
+    aws.dynamodb.update_time_to_live(TableName="hanat-t-state",
+                                     TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"})
+    aws.dynamodb.update_time_to_live(TableName="hanat-t-state",
+                                     TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"})
+    with pytest.raises(InputError) as err:
+        build_stack(config, aws, wait_interval_s=0)
+    assert "'gone_at'" in str(err.value) and "'expires_at'" in str(err.value)
+    ttl = aws.dynamodb.describe_time_to_live(TableName="hanat-t-state")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "gone_at"  # refused before any change
 
 
 def test_admin_instance_and_session_permissions(aws):
