@@ -38,7 +38,7 @@ class ProbeResult:
                 "results": [r.to_dict() for r in self.results]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ProbeResult":
+    def from_dict(cls, d: dict) -> ProbeResult:
         return cls(zone=d["zone"], passed=bool(d["passed"]), at=float(d.get("at", 0.0)),
                    error=d.get("error"),
                    results=tuple(TargetResult(**r) for r in d.get("results", ())))

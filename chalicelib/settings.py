@@ -28,7 +28,7 @@ class ProbeSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ProbeSettings":
+    def from_dict(cls, d: dict) -> ProbeSettings:
         d = dict(d)
         d["targets"] = tuple(d.get("targets", DEFAULT_PROBE_TARGETS))
         return cls(**d)
@@ -43,5 +43,5 @@ class FailoverSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FailoverSettings":
+    def from_dict(cls, d: dict) -> FailoverSettings:
         return cls(**d)

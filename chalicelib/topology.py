@@ -34,7 +34,7 @@ class ZoneTopology:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ZoneTopology":
+    def from_dict(cls, d: dict) -> ZoneTopology:
         d = dict(d)
         d["private_route_table_ids"] = tuple(d.get("private_route_table_ids", ()))
         return cls(**d)
@@ -77,7 +77,7 @@ class Topology:
                 return z
         return None
 
-    def with_zone(self, zone: ZoneTopology) -> "Topology":
+    def with_zone(self, zone: ZoneTopology) -> Topology:
         """A copy with one zone replaced (e.g. after a NAT replacement)."""
         if zone.az not in self.azs:
             raise NotFoundError(f"zone {zone.az} not in topology")
@@ -107,7 +107,7 @@ class Topology:
         return json.dumps(self.to_dict(), indent=None, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Topology":
+    def from_dict(cls, d: dict) -> Topology:
         d = dict(d)
         d["zones"] = tuple(ZoneTopology.from_dict(z) for z in d.get("zones", ()))
         d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
@@ -115,5 +115,5 @@ class Topology:
         return cls(**d)
 
     @classmethod
-    def from_json(cls, text: str) -> "Topology":
+    def from_json(cls, text: str) -> Topology:
         return cls.from_dict(json.loads(text))

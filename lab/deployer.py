@@ -8,6 +8,7 @@ service code in-process on its own clock, since the emulator cannot execute Lamb
 """
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 import time
@@ -19,8 +20,32 @@ from controller.deploying.stage import write_stage
 
 LAB_STAGE = "lab"
 WORK_DIR = Path(tempfile.gettempdir()) / "hanat-lab-chalice"
-PROJECT_FILES = ("app.py", "requirements.txt")
+PROJECT_FILES = ("app.py",)
 PROJECT_DIRS = ("chalicelib",)
+# The Lambda runtime dependencies (requirements.txt), vendored from this machine's installed copies:
+# Chalice would otherwise `pip download` them, and the lab sends no traffic off the machine.
+VENDORED_PACKAGES = ("aws_lambda_powertools", "aws_xray_sdk", "jmespath", "wrapt", "typing_extensions")
+
+
+def vendor_runtime_dependencies(work_dir: Path) -> list[str]:
+    """Copy the installed runtime packages into ``vendor/`` (Chalice ships vendor/ as is) and leave
+    requirements.txt empty, so the deployment package is complete without any download."""
+    vendor = work_dir / "vendor"
+    shutil.rmtree(vendor, ignore_errors=True)
+    vendor.mkdir()
+    copied = []
+    for name in VENDORED_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"runtime dependency {name} is not installed (make install)")
+        origin = Path(spec.origin)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, vendor / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, vendor / origin.name)
+        copied.append(name)
+    (work_dir / "requirements.txt").write_text("# lab: runtime dependencies are vendored in vendor/\n")
+    return copied
 
 
 def prepare_project(work_dir: Path = WORK_DIR) -> Path:
@@ -32,6 +57,7 @@ def prepare_project(work_dir: Path = WORK_DIR) -> Path:
     for name in PROJECT_DIRS:
         shutil.rmtree(work_dir / name, ignore_errors=True)
         shutil.copytree(source / name, work_dir / name, ignore=shutil.ignore_patterns("__pycache__"))
+    vendor_runtime_dependencies(work_dir)
     chalice = work_dir / ".chalice"
     chalice.mkdir(exist_ok=True)
     for item in (source / ".chalice").iterdir():

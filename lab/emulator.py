@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from typing import Self
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -43,7 +44,7 @@ class Emulator:
             "AWS_DEFAULT_REGION": self.region,
         }
 
-    def start(self, timeout_s: float = 30.0) -> "Emulator":
+    def start(self, timeout_s: float = 30.0) -> Self:
         cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       env={**os.environ, **FAKE_CREDENTIALS}, start_new_session=True)
@@ -74,8 +75,9 @@ class Emulator:
                 self._proc.wait()
         self._proc = None
 
-    def __enter__(self) -> "Emulator":
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(self, *exc) -> None:
         self.stop()

@@ -14,15 +14,15 @@ def _why_not_runnable() -> str | None:
     for tool in ("ip", "nft"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             return f"lab tests need `{tool}` (apt-get install iproute2 nftables)"
-    probe = subprocess.run(["ip", "netns", "add", "hanat-cap-check"], capture_output=True, text=True)
+    probe = subprocess.run(["ip", "netns", "add", "hanat-cap-check"], check=False, capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot create network namespaces here: {probe.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", "hanat-cap-check"], capture_output=True)
+    subprocess.run(["ip", "netns", "del", "hanat-cap-check"], check=False, capture_output=True)
     return None
 
 
 def _hanat_namespaces() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ip", "netns", "list"], check=False, capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.strip().startswith("hanat")}
 
 
@@ -45,5 +45,5 @@ def no_namespace_left_behind():
     yield
     leaked = _hanat_namespaces() - before
     for ns in leaked:  # clean up so one failure does not cascade, then fail loudly
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
     assert not leaked, f"namespaces left behind: {sorted(leaked)}"
