@@ -19,10 +19,10 @@ from pathlib import Path
 _BENCH_DIR = Path(__file__).resolve().parent
 sys.path[:] = [str(_BENCH_DIR.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _BENCH_DIR]
 
-from bootstrap.config import load_config  # noqa: E402
-from bootstrap.stack import StackClients, build_stack, destroy_stack  # noqa: E402
-from chalicelib.aws.clients import make_client, make_session  # noqa: E402
-from lab.emulator import Emulator, pointed_at  # noqa: E402
+from bootstrap.config import load_config
+from bootstrap.stack import StackClients, build_stack, destroy_stack
+from chalicelib.aws.clients import make_client, make_session
+from lab.emulator import Emulator, pointed_at
 
 SCENARIOS = (("ap-northeast-1", 2), ("ap-northeast-1", 3), ("us-east-1", 6))
 

@@ -11,7 +11,10 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Self
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -45,9 +48,12 @@ class Emulator:
         }
 
     def start(self, timeout_s: float = 30.0) -> Self:
-        cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        # moto's server with atomic DynamoDB writes and idempotent RunInstances (lab/moto_server.py)
+        cmd = [sys.executable, "-m", "lab.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+        pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env={**os.environ, **FAKE_CREDENTIALS}, start_new_session=True)
+                                      env={**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": pythonpath},
+                                      start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

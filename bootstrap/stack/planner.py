@@ -233,8 +233,8 @@ def ttl_is_on(description: dict) -> bool:
     and old items would never expire): that is refused, naming both attributes."""
     status, attribute = description.get("TimeToLiveStatus"), description.get("AttributeName")
     if status in ("ENABLED", "ENABLING") and attribute != TTL_ATTRIBUTE:
-        raise InputError([f"dynamodb table TTL attribute is {attribute!r} ({status}), hanat needs "
-                          f"{TTL_ATTRIBUTE!r}: disable TTL on that table, wait an hour, re-run `hanat up`"],
+        raise InputError(f"state table TTL AttributeName={attribute!r} ({status}), hanat needs "
+                         f"{TTL_ATTRIBUTE!r}: disable TTL on that table, wait an hour, re-run `hanat up`",
                          title="the deployed stack differs from the config")
     return status in ("ENABLED", "ENABLING")
 

@@ -165,7 +165,7 @@ def acquire_lease(ddb, table: str, owner: str, *, now: float, ttl_s: float) -> L
     try:
         aws_call("dynamodb.PutItem lease", ddb.put_item,
                      TableName=table, Item={**_key(LEASE_PK, LEASE_SK), "owner": {"S": owner},
-                                            "expires_at": {"N": str(int(now + ttl_s) + 1)},
+                                            TTL_ATTRIBUTE: {"N": str(int(now + ttl_s) + 1)},
                                             "lease_until": {"N": str(now + ttl_s)}},
                      ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR #o = :me",
                      ExpressionAttributeNames={"#o": "owner"},
@@ -199,7 +199,7 @@ def put_event_marker(ddb, table: str, event_id: str, *, now: float, ttl_s: float
     try:
         aws_call("dynamodb.PutItem event", ddb.put_item,
                      TableName=table, Item={**_key(EVENT_PK, event_id), "owner": {"S": owner},
-                                            "expires_at": {"N": str(int(now + ttl_s))}},
+                                            TTL_ATTRIBUTE: {"N": str(int(now + ttl_s))}},
                      ConditionExpression="attribute_not_exists(pk)")
         return True
     except AwsError as err:

@@ -238,6 +238,12 @@ def _launch(deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m.Heali
     # Claim first: of two racing runs only the one whose write wins calls run-instances.
     rec = _save(deps, rec.moved(m.STEP_LAUNCHING, now, token, attempts=attempt, launch_token=token,
                                 launched_at=now))
+    # A re-launch of a claimed attempt: its instance may exist after all (the describe that missed it
+    # lagged). Adopt it rather than rely on the token alone to make run-instances idempotent.
+    existing = ec2r.find_instance_by_token(deps.clients.ec2, topo.stack, token) if relaunch else None
+    if existing is not None:
+        return _save(deps, rec.moved(m.STEP_STARTING, now, existing.instance_id,
+                                     new_instance_id=existing.instance_id, new_eni_id=existing.eni_id))
     try:
         if not topo.launch_template_id:
             raise HanatError("the topology names no NAT launch template (launch_template_id)")

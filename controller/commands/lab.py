@@ -90,18 +90,26 @@ def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, no
 
 
 @lab_group.command("down")
+@click.option("--older-than", "older_than_s", default=600.0, show_default=True, type=float,
+              help="Also remove namespaces with no owner record once they are this many seconds old.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def down_cmd(as_json):
-    """Remove what a killed lab run left behind (hanat-* namespaces and their processes)."""
+def down_cmd(older_than_s, as_json):
+    """Remove what a killed lab run left behind (hanat-* namespaces and their processes).
+
+    Only orphans go: namespaces of runs whose owning process is dead (each run records its pid in
+    /run/hanat-lab), and unrecorded ones older than --older-than. A lab run still going is never touched.
+    """
     from lab.dataplane import netns_available
 
+    if older_than_s < 0:
+        raise InputError(f"--older-than must be >= 0 seconds, got {older_than_s:g}")
     why = netns_available()
     if why is not None:
         removed: list[str] = []
         err_console.print(f"no namespaces to look at ({why})")
     else:
-        from lab.netns import cleanup_leftovers
-        removed = cleanup_leftovers()
+        from lab.netns import cleanup_orphans
+        removed = cleanup_orphans(min_age_s=older_than_s)
     if as_json:
         emit_json({"removed": removed})
     else:

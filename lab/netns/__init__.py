@@ -23,7 +23,9 @@ Pieces:
   faults ``blackhole(az, on)``, ``flaky(on, loss)``, ``targets_down(on)``, ``kernel_routes()``.
 - ``client``: the egress client (``python -m lab.netns.client``), ``read_egress_log``, ``outages``,
   ``egress_addresses``. ``httpserver``: the internet's ``{"you": ip}`` server.
-- ``shell.cleanup_leftovers(prefix="hanat-")``: delete leftover namespaces (``hanat lab down``).
+- ``shell.cleanup_orphans(min_age_s)``: delete namespaces no live run owns (``hanat lab down``; each
+  run records its owner in ``/run/hanat-lab``, see ``registry``); ``cleanup_leftovers(prefix)``: a
+  run's own prefix, whatever owns it.
 - ``plan``: the pure names/addresses/tables and the NAT life-cycle planner.
 
 Safety: namespaces are linked only to each other; none is linked to the host's network, the lab
@@ -40,7 +42,7 @@ _EXPORTS = {
     "DataPlaneSpec": "spec", "ZonePlane": "spec", "NatPlane": "spec", "validate_spec": "spec",
     "DataPlane": "dataplane", "cleanup_on_signals": "dataplane", "new_run_id": "dataplane",
     "spec_from_emulator": "emulator_sync",
-    "cleanup_leftovers": "shell", "NetnsError": "shell",
+    "cleanup_leftovers": "shell", "cleanup_orphans": "shell", "NetnsError": "shell",
     "EgressSample": "client", "read_egress_log": "client", "outages": "client", "egress_addresses": "client",
     "EGRESS_URL": "plan", "TARGETS": "plan", "lab_address": "plan", "lab_addresses": "plan",
 }

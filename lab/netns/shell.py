@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chalicelib.errors import HanatError
 
+from . import registry
 from .plan import NS_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,9 @@ def kill_namespace_processes(ns: str, grace_s: float = 2.0) -> None:
 def add_namespace(ns: str) -> None:
     if not ns.startswith(NS_PREFIX):
         raise NetnsError(f"refusing to create {ns!r}: lab namespaces start with {NS_PREFIX!r}")
+    run_id = registry.run_id_of(ns)
+    if run_id:   # before it exists: `hanat lab down` must see this run's owner from the start
+        registry.claim(run_id)
     run(["ip", "netns", "add", ns])
     ip(ns, "link", "set", "lo", "up")
 
@@ -138,12 +142,29 @@ def delete_namespace(ns: str) -> bool:
         return False
     kill_namespace_processes(ns)
     run(["ip", "netns", "del", ns])
+    run_id = registry.run_id_of(ns)
+    if run_id and not list_namespaces(f"{NS_PREFIX}{run_id}-"):
+        registry.release(run_id)   # the run's last namespace is gone
     return True
 
 
+def cleanup_orphans(min_age_s: float = registry.DEFAULT_MIN_AGE_S, prefix: str = NS_PREFIX) -> list[str]:
+    """Delete the ``hanat-*`` namespaces no live run owns (see ``registry.orphans``), killing the
+    processes inside first; namespaces of runs still alive are left alone. Used by ``hanat lab down``."""
+    if not prefix.startswith(NS_PREFIX):
+        raise NetnsError(f"refusing to clean {prefix!r}: lab namespaces start with {NS_PREFIX!r}")
+    names = list_namespaces(prefix)
+    records = registry.read_records()
+    removed = [ns for ns in registry.orphans(registry.namespace_ages(names), records, registry.is_alive, min_age_s)
+               if delete_namespace(ns)]
+    registry.prune_dead_records(list_namespaces())
+    return removed
+
+
 def cleanup_leftovers(prefix: str = NS_PREFIX) -> list[str]:
-    """Delete every namespace whose name starts with ``prefix`` (default: all ``hanat-*``), killing
-    the processes inside first. Returns the names removed. Used by ``hanat lab down``."""
+    """Delete every namespace whose name starts with ``prefix``, live or not, killing the processes
+    inside first. Returns the names removed. For a run cleaning its own prefix; ``hanat lab down``
+    uses ``cleanup_orphans``, which spares live runs."""
     if not prefix.startswith(NS_PREFIX):
         raise NetnsError(f"refusing to clean {prefix!r}: lab namespaces start with {NS_PREFIX!r}")
     removed = []

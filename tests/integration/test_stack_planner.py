@@ -39,7 +39,7 @@ def config(zones: int) -> HanatConfig:
         nat=NatConfig(ami="ami-0123456789abcdef0"), alerts=AlertsConfig(emails=("a@example.com",)))
 
 
-@pytest.mark.parametrize("zones, expected", [(2, 47), (3, 61)])
+@pytest.mark.parametrize("zones, expected", [(2, 48), (3, 62)])
 def test_plan_from_nothing_is_complete_and_ordered(zones, expected):
     cfg = config(zones)
     observed = Observed(nat_ami=cfg.nat.ami)
@@ -47,12 +47,13 @@ def test_plan_from_nothing_is_complete_and_ordered(zones, expected):
     # per zone: 3 subnets, public association, NAT + s/d check + EIP + association,
     # private and probe tables with association and route: 3 + 1 + 4 + 6 = 14;
     # shared: vpc + 2 dns + igw + attach + public table + route + 2 SGs + ingress + role + policy
-    # + profile + profile-role + template + table + topic + 1 subscription + parameter = 19
-    assert len(steps) == expected == 19 + 14 * zones
+    # + profile + profile-role + template + table + table TTL + topic + 1 subscription + parameter = 20
+    assert len(steps) == expected == 20 + 14 * zones
     order = [s.kind for s in steps]
     assert order[0] == "vpc" and order[-1] == "topology-parameter"
     assert order.index("launch-template") < order.index("nat-instance")
     assert order.index("instance-profile-role") < order.index("launch-template")
+    assert order.index("table") + 1 == order.index("table-ttl")
     last_nat = max(i for i, s in enumerate(steps) if s.kind == "nat-instance")
     first_nat_route = min(i for i, s in enumerate(steps) if s.kind == "default-route" and s.name != "public")
     assert last_nat < first_nat_route

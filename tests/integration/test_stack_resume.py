@@ -79,10 +79,10 @@ def test_a_clean_run_makes_the_expected_number_of_writes(session):
     assert counts(clients) == EXPECTED
 
 
-# 2 zones make 47 writes: 1 CreateVpc, 5 AttachInternetGateway, 13 CreateRoute (public), 17 ingress rule,
+# 2 zones make 48 writes: 1 CreateVpc, 5 AttachInternetGateway, 13 CreateRoute (public), 17 ingress rule,
 # 22 AddRoleToInstanceProfile, 24 RunInstances, 27 AssociateAddress, 34 private route, 44 CreateTable,
-# 47 PutParameter (the last)
-CRASH_POINTS = [1, 5, 13, 17, 22, 24, 27, 34, 44, 47]
+# 45 UpdateTimeToLive, 48 PutParameter (the last)
+CRASH_POINTS = [1, 5, 13, 17, 22, 24, 27, 34, 44, 45, 48]
 
 
 @pytest.mark.parametrize("k", CRASH_POINTS)

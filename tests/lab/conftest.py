@@ -14,10 +14,11 @@ def _why_not_runnable() -> str | None:
     for tool in ("ip", "nft"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             return f"lab tests need `{tool}` (apt-get install iproute2 nftables)"
-    probe = subprocess.run(["ip", "netns", "add", "hanat-cap-check"], check=False, capture_output=True, text=True)
+    name = f"hanat-capcheck{os.getpid()}"   # per process: concurrent runs must not collide
+    probe = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot create network namespaces here: {probe.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", "hanat-cap-check"], check=False, capture_output=True)
+    subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
     return None
 
 
@@ -41,9 +42,12 @@ def no_namespace_left_behind():
     if os.geteuid() != 0:
         yield
         return
+    from lab.netns.registry import owned_by_other_live_process, read_records
+
     before = _hanat_namespaces()
     yield
-    leaked = _hanat_namespaces() - before
+    records = read_records()   # another live run's namespaces (a concurrent test run) are not ours
+    leaked = {ns for ns in _hanat_namespaces() - before if not owned_by_other_live_process(ns, records)}
     for ns in leaked:  # clean up so one failure does not cascade, then fail loudly
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
     assert not leaked, f"namespaces left behind: {sorted(leaked)}"

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lab.drills import SCENARIOS, DrillOptions
 from lab.emulator import Emulator, pointed_at
 from lab.labconfig import load_lab_settings
+from lab.netns.dataplane import new_run_id
+from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
 from lab.runner import run_scenarios
 from lab.session import LabSession
 
@@ -77,12 +80,57 @@ def test_interrupted_session_removes_its_namespaces_and_processes():
         assert subprocess.run(["kill", "-0", str(pid)], check=False, capture_output=True).returncode != 0
 
 
-def test_lab_down_removes_leftovers_of_a_killed_run():
-    subprocess.run(["ip", "netns", "add", "hanat-dead01-inet"], check=True)
+def running(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan's zombie waits for init to reap it)."""
     try:
-        proc = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "down", "--json"],
-                              check=False, capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        assert "hanat-dead01-inet" in json.loads(proc.stdout)["removed"]
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+KILLED_RUN = """
+import sys, time
+from lab.netns.shell import add_namespace, ns_popen
+for role in ("inet", "vpc"):
+    add_namespace(f"hanat-{run_id}-{role}")
+ns_popen(f"hanat-{run_id}-inet", ["sleep", "120"])
+print("up", flush=True)
+time.sleep(120)
+"""
+
+
+def test_lab_down_removes_a_killed_runs_leftovers_and_spares_live_runs():
+    """SIGKILL leaves no chance to clean up: `hanat lab down` removes that run's namespaces (and the
+    processes inside), while a run still alive (this test process) keeps its own."""
+    killed, live = new_run_id(), new_run_id()
+    live_ns = f"hanat-{live}-inet"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN.replace("{run_id}", killed)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        sleepers = ns_pids(f"hanat-{killed}-inet")
+        assert sleepers
+        proc.kill()
+        proc.wait(timeout=10)
+        add_namespace(live_ns)
+        down = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "down", "--json"],
+                              check=False, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+        assert down.returncode == 0, down.stderr
+        removed = json.loads(down.stdout)["removed"]
+        assert sorted(n for n in removed if killed in n) == [f"hanat-{killed}-inet", f"hanat-{killed}-vpc"]
+        assert live_ns not in removed and list_namespaces(live_ns) == [live_ns]
+        assert list_namespaces(f"hanat-{killed}-") == []
+        assert not [pid for pid in sleepers if running(pid)]
     finally:
-        subprocess.run(["ip", "netns", "del", "hanat-dead01-inet"], check=False, capture_output=True)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cleanup_leftovers(f"hanat-{killed}-")
+        cleanup_leftovers(live_ns)
+
+
+def test_lab_down_rejects_a_negative_age():
+    down = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "down", "--older-than", "-1"],
+                          check=False, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert down.returncode == 2 and "--older-than" in down.stderr
