@@ -1,7 +1,10 @@
-"""Every drill end to end with the model data plane: real emulator (moto server on loopback), the
-stack built by `hanat up`'s code, the real controller (sweep, events, self-healing, alerts, Slack relay)
-on the lab's clock. One run of all scenarios serves every test here (the flaky window is shortened to
-10 s; the CLI default is 60 s)."""
+"""The lab without root: the model data plane under the real emulator (moto server on loopback), the
+stack built by `hanat up`'s code and the real controller (sweep, events, self-healing, alerts, Slack
+relay) on the lab's clock.
+
+Every scenario's criteria are proven on the real netns data plane (tests/lab/test_drills.py, root);
+here only what the no-root path itself must show: a probe-driven failover and revert, a replacement
+(the event path, self-healing), and the CLI (chalice deploy, JSON, bad input)."""
 from __future__ import annotations
 
 import json
@@ -10,22 +13,21 @@ import sys
 
 import pytest
 
-from lab.drills import SCENARIOS, DrillOptions
+from lab.drills import DrillOptions
 from lab.labconfig import load_lab_settings
 from lab.runner import run_scenarios
 
-FLAKY_S = 10.0
+MODEL_SCENARIOS = ("blackhole", "terminate")
 
 
 @pytest.fixture(scope="module")
 def reports():
-    settings = load_lab_settings()
-    done = run_scenarios(list(SCENARIOS), settings, dataplane="model", options=DrillOptions(flaky_s=FLAKY_S),
+    done = run_scenarios(list(MODEL_SCENARIOS), load_lab_settings(), dataplane="model", options=DrillOptions(),
                          progress=lambda m: None, deploy=False)
     return {r.scenario: r for r in done}
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", MODEL_SCENARIOS)
 def test_drill_passes_its_criteria(reports, scenario):
     r = reports[scenario]
     assert r.dataplane == "model"
@@ -45,12 +47,6 @@ def test_blackhole_fails_over_then_back_with_measured_times(reports):
     assert kinds.index("fault") < kinds.index("failover") < kinds.index("recover") < kinds.index("revert")
 
 
-def test_stop_is_event_driven(reports):
-    r = reports["stop"]
-    assert r.rto_s <= 2 and r.detection_s < 1.0     # faster than two probe rounds could be
-    assert any(e["event"] == "instance_state" and e["state"] == "stopped" for e in r.timeline)
-
-
 def test_terminate_is_healed_by_a_replacement_keeping_the_egress_address(reports):
     r = reports["terminate"]
     new = [e for e in r.timeline if e["event"] == "new_nat"]
@@ -58,30 +54,6 @@ def test_terminate_is_healed_by_a_replacement_keeping_the_egress_address(reports
     assert any("REPLACE" in a for a in r.alerts)
     revert = next(e for e in r.timeline if e["event"] == "revert")
     assert revert["nat"] == new[0]["instance"]          # routes came back to the replacement
-
-
-def test_flaky_probe_paths_never_fail_over(reports):
-    r = reports["flaky"]
-    assert r.false_failovers == 0 and r.failovers == 0
-    assert r.checks["probes_saw_loss"] and r.checks[f"window>={FLAKY_S:g}s"]
-
-
-def test_targets_down_moves_nothing_and_alerts_once(reports):
-    r = reports["targets-down"]
-    assert r.failovers == 0 and r.reverts == 0
-    critical = [a for a in r.alerts if "CRITICAL" in a and not a.startswith("slack: ")]
-    assert len(critical) == 1
-
-
-def test_all_down_does_not_ping_pong(reports):
-    r = reports["all-down"]
-    assert r.checks["no_ping_pong"] and r.checks["at_most_one_route_change_per_zone"]
-
-
-def test_revert_waits_for_passes_and_the_hold(reports):
-    r = reports["revert"]
-    assert r.reverts == 1
-    assert r.checks["revert_after_min_hold"] and r.checks["revert_after_recover_after_passes"]
 
 
 def run_cli(*args, timeout=180):
@@ -94,6 +66,7 @@ def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
     assert report["scenario"] == "stop" and report["dataplane"] == "model" and report["passed"] is True
+    assert report["rto_s"] <= 2 and report["detection_s"] < 1.0   # event driven: faster than two probe rounds
     assert "controller deployed with chalice" in proc.stderr
 
 

@@ -141,3 +141,14 @@ def test_a_bad_dataplane_request_is_bad_input():
     with pytest.raises(InputError, match="'bogus' is not one of netns, model"):
         choose_dataplane("bogus")
     assert choose_dataplane("model") == "model"
+
+
+def test_plot_lanes_tell_own_address_from_the_backups_and_no_egress():
+    from lab.plot import own_address, segments
+    pts = [{"t": 0.0, "ok": True, "you": "203.0.113.101"}, {"t": 1.0, "ok": True, "you": "203.0.113.101"},
+           {"t": 2.0, "ok": False}, {"t": 3.0, "ok": True, "you": "203.0.113.102"},
+           {"t": 4.0, "ok": True, "you": "203.0.113.101"}, {"t": 5.0, "ok": True, "you": "203.0.113.101"}]
+    own = own_address(pts, fault_at=1.5)
+    assert own == "203.0.113.101"
+    assert segments(pts, 1.5, own) == {"own": [(-1.5, 2.0), (2.5, 1.0)], "other": [(1.5, 1.0)],
+                                       "none": [(0.5, 1.0)]}
