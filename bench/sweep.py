@@ -30,8 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # figures on stdout, not per-sweep log lines
 
-import boto3
-
+from chalicelib.aws.clients import make_client
 from chalicelib.aws.params import write_topology
 from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
 from chalicelib.probes import run_checks
@@ -96,7 +95,7 @@ class LocalProbeRunner:
 
 def build(stack: str, azs: Sequence[str], tables_per_zone: int, probe: ProbeSettings) -> Topology:
     """VPC, per zone: subnets, a NAT instance, private tables -> its ENI, a pinned probe table; state table."""
-    ec2, ddb, ssm = (boto3.client(s, region_name=REGION) for s in ("ec2", "dynamodb", "ssm"))
+    ec2, ddb, ssm = (make_client(s, REGION) for s in ("ec2", "dynamodb", "ssm"))
 
     def tags(role, az=None, extra=()):
         return [{"ResourceType": role, "Tags": stack_tags(stack, role, az) + list(extra)}]
@@ -132,7 +131,7 @@ def build(stack: str, azs: Sequence[str], tables_per_zone: int, probe: ProbeSett
 
 
 def deps_for(topo: Topology, runner: LocalProbeRunner) -> Deps:
-    clients = Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION))
+    clients = Clients(ec2=make_client("ec2", REGION), dynamodb=make_client("dynamodb", REGION))
     return Deps(topology=topo, clients=clients, probe_runner=runner, control_probe=None, owner="bench")
 
 

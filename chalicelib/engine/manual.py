@@ -31,7 +31,8 @@ def plan_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | None,
         loads = serving_loads({x: s.server for x, s in states.items()}, exclude=[az])
         to_az = choose_target(az, ring, loads, lambda x: states[x].health == UP)
         if to_az is None:
-            raise HanatError(f"no healthy NAT to fail zone {az} over to (every other NAT is DOWN or UNKNOWN)")
+            raise HanatError(f"no healthy NAT to fail zone {az} over to (every other NAT is DOWN or UNKNOWN); "
+                                 "name the zone whose NAT takes over with to_zone (hanat failover --to AZ)")
     else:
         target = _zone(zones, to_az)
         if to_az == az:

@@ -6,12 +6,14 @@ import math
 from bootstrap.config.model import HanatConfig
 from chalicelib.errors import InputError
 
+from ..deploying.stage import CONTROLLER_MEMORY_MB, PROBE_MEMORY_MB
 from .model import CostEstimate, Usage, estimate
 from .prices import PriceTable
 
 
 def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month: float = 0.0,
-                      heartbeat_memory_mb: int = 128, probe_memory_mb: int = 128) -> Usage:
+                      heartbeat_memory_mb: int = CONTROLLER_MEMORY_MB,
+                      probe_memory_mb: int = PROBE_MEMORY_MB) -> Usage:
     """The stack's priced workload: zones, instance types, probe cadence, alert recipients."""
     return Usage(
         zones=len(cfg.zones),

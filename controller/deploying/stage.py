@@ -21,6 +21,9 @@ from .policy import controller_policy, probe_policy
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 HEARTBEAT_TIMEOUT_S = 60
 CONTROLLER_TIMEOUT_S = 60
+# Memory the deploy gives the functions; `hanat cost` prices the same figures (tests/unit/test_cost_model.py).
+CONTROLLER_MEMORY_MB = 256
+PROBE_MEMORY_MB = 128
 
 
 def check_stage_name(stage: str) -> None:
@@ -61,14 +64,14 @@ def stage_settings(topology: Topology, stage: str) -> dict:
             "subnet_ids": [zone.probe_subnet_id],
             "security_group_ids": [topology.probe_security_group_id],
             "lambda_timeout": probe_timeout,
-            "lambda_memory_size": 128,
+            "lambda_memory_size": PROBE_MEMORY_MB,
             "iam_policy_file": probe_file,
         }
     return {
         "api_gateway_stage": "api",
         "autogen_policy": False,
         "iam_policy_file": controller_file,
-        "lambda_memory_size": 256,
+        "lambda_memory_size": CONTROLLER_MEMORY_MB,
         "xray": True,
         "environment_variables": environment(topology, stage),
         "tags": {STACK_TAG: topology.stack},

@@ -76,3 +76,31 @@ def test_unknown_instance_type_exit_2_listing_known_types(capsys, tmp_path):
 def test_negative_traffic_is_bad_input(capsys):
     rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "-1", "--json")
     assert rc == 2 and out == "" and "--gb-per-month" in err
+
+
+def test_default_lambda_memory_is_what_deploy_configures(capsys):
+    """The controller and probes are priced at the memory `hanat deploy` gives them."""
+    from chalicelib.probes.remote import probe_handler_name
+    from chalicelib.topology import Topology, ZoneTopology
+    from controller.cost.model import Usage
+    from controller.deploying.stage import stage_settings
+
+    zone = ZoneTopology(az="ap-northeast-1a", public_subnet_id="subnet-pub", private_subnet_id="subnet-prv",
+                        probe_subnet_id="subnet-prb", nat_instance_id="i-1", nat_eni_id="eni-1",
+                        nat_eip="203.0.113.1", nat_eip_allocation_id="eipalloc-1",
+                        private_route_table_ids=("rtb-1",), probe_route_table_id="rtb-2")
+    topo = Topology(stack="demo", region="ap-northeast-1", vpc_id="vpc-1", vpc_cidr="10.0.0.0/16",
+                    table_name="hanat-demo-state", topic_arn="arn:aws:sns:ap-northeast-1:1:t",
+                    topology_parameter="/hanat/demo/topology", zones=(zone,), probe_security_group_id="sg-1")
+    deployed = stage_settings(topo, "demo")
+    controller_mb = deployed["lambda_memory_size"]
+    probe_mb = deployed["lambda_functions"][probe_handler_name(zone.az)]["lambda_memory_size"]
+    assert "lambda_memory_size" not in deployed["lambda_functions"]["heartbeat"]   # heartbeat: stage default
+    usage = Usage(zones=1, nat_instance_type="t4g.nano", gb_per_month=0)
+    assert (usage.heartbeat_memory_mb, usage.probe_memory_mb) == (controller_mb, probe_mb)
+
+    rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "0", "--json")
+    assert rc == 0, err
+    details = {line["item"]: line["detail"] for line in json.loads(out)["hanat"]["lines"]}
+    assert f"x {controller_mb} MB" in details["Lambda heartbeat compute"]
+    assert f"x {probe_mb} MB" in details["Lambda probe compute"]

@@ -30,7 +30,7 @@ TOY = RegionPrices(
 )
 
 BASE = Usage(zones=2, nat_instance_type="t.small", gb_per_month=1000, probe_interval_s=5, probe_timeout_s=2,
-             alert_emails=2, log_gb_per_month=1, alerts_per_month=10)
+             alert_emails=2, log_gb_per_month=1, alerts_per_month=10, heartbeat_memory_mb=128)
 
 
 def lines(option) -> dict[str, float]:

@@ -59,8 +59,11 @@ def test_manual_failover_to_a_down_nat_is_bad_input():
 
 def test_manual_failover_without_healthy_target_fails():
     states = (ZoneState("a", health=UP), ZoneState("b", health=DOWN), ZoneState("c", health=UNKNOWN))
-    with pytest.raises(HanatError, match="no healthy NAT"):
+    with pytest.raises(HanatError, match="no healthy NAT") as info:
         plan_manual_failover(inputs(*states), "a", None, now=NOW)
+    assert "--to" in str(info.value)          # tells the operator how to pick a target anyway
+    # an UNKNOWN (not yet proven) NAT can still be named explicitly
+    assert plan_manual_failover(inputs(*states), "a", "c", now=NOW).moves[0].to_az == "c"
 
 
 def test_revert_needs_a_running_instance():

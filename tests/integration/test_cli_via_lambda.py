@@ -1,0 +1,107 @@
+"""``hanat ... --via-lambda``: the CLI invokes the deployed ``operate`` function and reports its answer.
+
+moto cannot run Lambda code without docker, so a stand-in Lambda endpoint on 127.0.0.1 answers the
+Invoke API (AWS_ENDPOINT_URL_LAMBDA) by running the controller's real ``operate`` against the moto
+stack, and turning bad input into the answer app.py gives (``{"ok": false, ...}``).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+import pytest
+
+from chalicelib.errors import InputError
+from chalicelib.service.operations import operate
+from controller.cli import main
+from tests.integration import stackfixture as sf
+
+STACK = "vialambda"
+
+
+class FakeLambda:
+    """Answers POST /2015-03-31/functions/<name>/invocations like a deployed ``operate``."""
+
+    def __init__(self, topo):
+        self.calls: list[tuple[str, dict]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                name = unquote(self.path.split("/functions/")[1].split("/")[0])
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+                fake.calls.append((name, payload))
+                deps, _ = sf.make_deps(topo, owner="operate:fake")
+                try:
+                    answer = operate(deps, payload)
+                except InputError as err:
+                    answer = {"ok": False, "error": err.title, "problems": err.problems}
+                body = json.dumps(answer, default=str).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stack(emulator_env, tmp_path, monkeypatch):
+    topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
+    config = tmp_path / "hanat.toml"
+    zones = "\n".join(f'[[zones]]\naz = "{az}"\n' for az in topo.azs)
+    config.write_text(f'[stack]\nname = "{STACK}"\nregion = "{sf.REGION}"\nvpc_cidr = "10.0.0.0/16"\n\n{zones}')
+    monkeypatch.setenv("HANAT_CONFIG", str(config))
+    fake = FakeLambda(topo)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
+    yield topo, fake
+    fake.close()
+
+
+def hanat(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
+
+
+def test_failover_via_lambda_invokes_operate_and_prints_its_answer(stack, capsys):
+    topo, fake = stack
+    a, c = topo.azs
+    code, out, err = hanat(capsys, "failover", "--zone", a, "--to", c, "--via-lambda", "--json")
+    assert code == 0, err
+    assert fake.calls == [(f"hanat-{STACK}-operate", {"action": "failover", "zone": a, "to_zone": c})]
+    answer = json.loads(out)                       # stdout: exactly the function's answer
+    assert answer["ok"] and answer["served_by"] == c
+    assert sf.serving(sf.clients().ec2, topo) == {a: c, c: c}
+
+
+def test_bad_zone_via_lambda_exits_2_naming_it_and_changes_nothing(stack, capsys):
+    topo, fake = stack
+    c = sf.clients()
+    before = (sf.default_targets(c.ec2, topo), sf.table_items(c.dynamodb, topo))
+    code, out, err = hanat(capsys, "failover", "--zone", "nowhere", "--to", "mars", "--via-lambda", "--json")
+    assert code == 2 and out == ""
+    assert "'nowhere'" in err and "'mars'" in err
+    assert len(fake.calls) == 1
+    assert (sf.default_targets(c.ec2, topo), sf.table_items(c.dynamodb, topo)) == before
+
+
+def test_stage_option_names_the_function(stack, capsys):
+    _, fake = stack
+    code, out, err = hanat(capsys, "status", "--via-lambda", "--stage", "blue", "--json")
+    assert code == 0, err
+    assert fake.calls == [("hanat-blue-operate", {"action": "status"})]
+    assert json.loads(out)["stack"] == STACK
