@@ -68,7 +68,7 @@ def test_every_entry_point_is_registered(monkeypatch, stack):
     assert schedule.schedule_expression == "rate(1 minute)"
 
 
-def test_heartbeat_fails_a_zone_over(client, scripted, stack):
+def test_heartbeat_fails_a_zone_over_and_gives_it_back(client, scripted, stack):
     probes, alerts = scripted
     ec2 = sf.clients().ec2
     down = stack.azs[0]
@@ -78,6 +78,14 @@ def test_heartbeat_fails_a_zone_over(client, scripted, stack):
     served = sf.serving(ec2, stack)
     assert served[down] != down and served[down] in stack.azs
     assert any(a.type == "failover" and a.zone == down for a in alerts)
+
+    probes.failing.discard(down)               # the NAT answers again: the heartbeat gives the zone back
+    for _ in range(3):
+        _heartbeat(client)
+        if sf.serving(ec2, stack)[down] == down:
+            break
+    assert sf.serving(ec2, stack) == {az: az for az in stack.azs}
+    assert any(a.type == "revert" and a.zone == down for a in alerts)
 
 
 @pytest.mark.parametrize("payload, needles", [

@@ -58,6 +58,7 @@ def test_failover_after_fail_after_and_back_after_recovery(stack):
     assert {t: after[t] for t in unchanged} == {t: before[t] for t in unchanged}  # pinned probe tables too
     assert [(a.type, a.zone, a.to_zone, a.reason) for a in alerts] == [("failover", A, C, "2 failed probes")]
     assert ("failover", 1.0) in metrics
+    assert sum(1 for name, _ in metrics if name == "SweepDuration") == 3     # one per sweep so far
 
     probes.failing = set()
     sweep(deps, clock, n=1)
