@@ -239,8 +239,10 @@ def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[rp.Event])
         failover = next((e.t for e in events if e.event == "failover" and e.zone == zone), None)
         revert = next((e.t for e in events if e.event == "revert" and e.zone == zone and e.t >= recover), None)
         checks["reverted_once"] = rep.reverts == 1
+        # recover_after passes are recover_after sweeps, interval_s apart; the first of them may be a
+        # probe already in flight (retrying within timeout_s) when the fault was lifted
         checks["revert_after_recover_after_passes"] = (
-            revert is not None and revert - recover >= (p.recover_after - 1) * p.interval_s - 0.5)
+            revert is not None and revert - recover >= (p.recover_after - 1) * p.interval_s - p.timeout_s)
         checks["revert_after_min_hold"] = (
             revert is not None and failover is not None and revert - failover >= p.min_hold_s - 0.5)
     return checks

@@ -1,4 +1,5 @@
-"""The stack builder's public functions: plan, build (up), destroy (down), read the topology."""
+"""The stack builder's public functions: plan, build (up), destroy (down), read the topology, and
+find (then confirm gone) the controller ``hanat deploy`` put on top of a stack."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -6,19 +7,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import naming
-from chalicelib.errors import NotFoundError
+from chalicelib.aws.calls import wait_until
+from chalicelib.aws.clients import make_client
+from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.model import HanatConfig
+from . import ec2 as ec2_api
 from . import services as svc
 from .clients import StackClients, as_clients
+from .controller_lambda import hanat_functions, lambda_network_interfaces
 from .desired import desired_state
-from .destroy import DownResult, delete_tagged
+from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
 from .executor import Context, execute
 from .observe import observe
 from .planner import Step, plan_changes, topology_from
 
 Progress = Callable[[str], None]
+# Lambda can take a long while to release a deleted VPC function's network interfaces (Terraform's
+# AWS provider waits up to 45 minutes for them); they block deleting the probe subnets.
+LAMBDA_ENI_WAIT_S = 45 * 60
 
 
 def _quiet(_message: str) -> None:
@@ -80,16 +88,60 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
     return UpResult(topology, changes, steps)
 
 
+def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) -> tuple[str, str | None]:
+    if isinstance(config_or_stack, HanatConfig):
+        return config_or_stack.stack.name, region or config_or_stack.stack.region
+    return config_or_stack, region
+
+
 def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
                   progress: Progress | None = None, *, region: str | None = None,
                   wait_interval_s: float = 2.0) -> DownResult:
     """Delete every resource tagged with the stack (and only those)."""
-    if isinstance(config_or_stack, HanatConfig):
-        stack, region = config_or_stack.stack.name, region or config_or_stack.stack.region
-    else:
-        stack = config_or_stack
+    stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
     return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s)
+
+
+class ControllerNotRemoved(HanatError):
+    """``chalice delete`` ran but the controller is not gone yet; the stack itself is untouched."""
+
+
+def check_controller(config_or_stack: HanatConfig | str, stage: str, recorded_arns: list[str] | None,
+                     record: str, session: Any = None, *, region: str | None = None) -> ControllerRemoval:
+    """Reads only: the stack's deployed controller and whether ``chalice delete --stage`` with the
+    deployment record ``record`` removes all of it (else InputError, exit 2)."""
+    stack, region = _stack_and_region(config_or_stack, region)
+    functions = hanat_functions(make_client("lambda", region, session))
+    return plan_controller_removal(stack, stage, functions, recorded_arns, record)
+
+
+def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = None,
+                          progress: Progress | None = None, *, region: str | None = None,
+                          wait_interval_s: float = 15.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S) -> None:
+    """After ``chalice delete``: no function carries the stack's tag any more, and Lambda has released
+    its network interfaces in the stack's VPC (ControllerNotRemoved otherwise; nothing else changed)."""
+    progress = progress or _quiet
+    stack, region = _stack_and_region(config_or_stack, region)
+    left = sorted(f.name for f in hanat_functions(make_client("lambda", region, session))
+                  if f.tags.get(naming.STACK_TAG) == stack)
+    if left:
+        raise ControllerNotRemoved(f"stack {stack!r}: after chalice delete these Lambda functions still carry "
+                                   f"{naming.STACK_TAG}={stack}: {', '.join(left)}; nothing else was deleted "
+                                   f"(delete them, then re-run `hanat down`)")
+    ec2 = make_client("ec2", region, session)
+    vpc_ids = [vpc["VpcId"] for vpc in ec2_api.describe_tagged(ec2, "vpc", stack)]
+
+    def released() -> bool:
+        interfaces = lambda_network_interfaces(ec2, vpc_ids)
+        if interfaces:
+            progress(f"waiting for Lambda to release {len(interfaces)} network interface(s): "
+                     + ", ".join(i["NetworkInterfaceId"] for i in interfaces))
+        return not interfaces
+
+    wait_until(f"stack {stack}: Lambda network interfaces released from {', '.join(vpc_ids)} (the controller "
+               f"is deleted and nothing else was changed: re-run `hanat down` later)", released,
+               timeout_s=eni_wait_s, interval_s=wait_interval_s)
 
 
 def read_topology(ssm_client: Any, stack: str) -> Topology:
@@ -102,11 +154,15 @@ def read_topology(ssm_client: Any, stack: str) -> Topology:
 
 
 __all__ = [
+    "ControllerNotRemoved",
+    "ControllerRemoval",
     "DownResult",
     "PlanResult",
     "StackClients",
     "UpResult",
+    "await_controller_gone",
     "build_stack",
+    "check_controller",
     "destroy_stack",
     "plan_stack",
     "read_topology",

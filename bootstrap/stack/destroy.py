@@ -2,6 +2,9 @@
 
 Only tagged resources are touched. IAM users are never deleted: our policy is detached and the
 ``SSMSessionRunAs=hanat-user`` tag hanat added is removed. Safe to re-run after a partial down.
+A deployed controller (Lambda functions tagged with the stack) goes first, by ``chalice delete``
+of the stage that deployed it: ``plan_controller_removal`` decides, before anything is changed,
+whether that is possible.
 """
 from __future__ import annotations
 
@@ -10,10 +13,12 @@ from dataclasses import dataclass, field
 
 from chalicelib import naming
 from chalicelib.aws.calls import wait_until
+from chalicelib.errors import InputError
 
 from . import ec2 as ec2_api
 from . import services as svc
 from .clients import StackClients
+from .controller_lambda import LambdaFunction
 from .desired import RUN_AS_TAG, RUN_AS_USER, instance_role_name
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -23,9 +28,62 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
 class DownResult:
     stack: str
     deleted: list[str] = field(default_factory=list)
+    controller_deleted: list[str] = field(default_factory=list)   # Lambda functions, by name
 
     def to_dict(self) -> dict:
-        return {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted}
+        return {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
+                "controller": {"deleted": self.controller_deleted}}
+
+
+@dataclass(frozen=True)
+class ControllerRemoval:
+    """What ``down`` does about the deployed controller: ``chalice delete --stage`` (functions given)
+    or nothing (no function carries the stack's tag)."""
+
+    stage: str
+    functions: tuple[str, ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        return bool(self.functions)
+
+
+def function_name_of(arn: str) -> str:
+    """``arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`` -> name."""
+    parts = arn.split(":")
+    return parts[6] if len(parts) > 6 and parts[5] == "function" else arn
+
+
+def plan_controller_removal(stack: str, stage: str, functions: list[LambdaFunction],
+                            recorded_arns: list[str] | None, record: str) -> ControllerRemoval:
+    """Decide, before any change, how the controller goes (pure).
+
+    ``functions`` are the account's ``hanat-*`` functions with their tags; ``recorded_arns`` the
+    function ARNs of Chalice's deployment record ``record`` (None: no record). Refuses (InputError,
+    exit 2) when ``chalice delete`` could not remove every function of the stack, or would remove a
+    function that is not the stack's.
+    """
+    ours = sorted(f.name for f in functions if f.tags.get(naming.STACK_TAG) == stack)
+    if not ours:
+        return ControllerRemoval(stage)
+    advice = (f"run `hanat down` from the project directory you ran `hanat deploy` in (or pass "
+              f"--project-dir DIR, and --stage if you deployed another stage than {stack!r}), or "
+              f"delete these functions yourself")
+    title = f"stack {stack!r} has a deployed controller that `hanat down` cannot remove"
+    recorded = sorted({function_name_of(arn) for arn in recorded_arns or ()})
+    if not recorded:
+        raise InputError([f"Lambda function {name} carries {naming.STACK_TAG}={stack}" for name in ours]
+                         + [f"no Chalice deployment record {record} lists functions of stage {stage!r}",
+                            advice], title=title)
+    tags_by_name = {f.name: f.tags for f in functions}
+    problems = [f"Lambda function {name} carries {naming.STACK_TAG}={stack} but is not in {record}"
+                for name in ours if name not in recorded]
+    problems += [f"Lambda function {name} in {record} carries "
+                 f"{naming.STACK_TAG}={tags_by_name[name].get(naming.STACK_TAG)!r}, not {stack!r}"
+                 for name in recorded if name in tags_by_name and name not in ours]
+    if problems:
+        raise InputError([*problems, advice], title=title)
+    return ControllerRemoval(stage, tuple(ours))
 
 
 def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], None] = lambda _m: None,

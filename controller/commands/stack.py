@@ -2,15 +2,23 @@
 
 The config is loaded and validated before any AWS call (bad config: exit 2, nothing touched).
 Progress goes to stderr; stdout carries the result (one JSON object with --json).
+``down`` removes a deployed controller first (``chalice delete`` of the stage in the project
+directory it was deployed from), and refuses (exit 2, nothing touched) when it cannot.
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
+from bootstrap.stack.api import await_controller_gone, check_controller
 
+from ..deploying.chalice_runner import run_chalice
+from ..deploying.project import default_project_dir
+from ..deploying.stage import check_stage_name, deployment_record_path, recorded_function_arns
 from ..output import emit_json, err_console, out_console, progress, warn
 
 config_option = click.option(
@@ -60,7 +68,30 @@ def _print_up(result: UpResult) -> None:
 
 
 def _print_down(result: DownResult) -> None:
+    if result.controller_deleted:
+        out_console.print(f"controller: deleted {len(result.controller_deleted)} Lambda function(s) "
+                          f"({', '.join(result.controller_deleted)}) with their roles and rules", soft_wrap=True)
     out_console.print(f"stack [bold]{result.stack}[/bold]: deleted {len(result.deleted)} resource(s)")
+
+
+def _down(config: HanatConfig, stage: str | None, project_dir: str | None) -> DownResult:
+    """Check the controller (reads only), remove it with chalice delete, confirm, then the stack."""
+    stage = stage or config.stack.name
+    check_stage_name(stage)
+    project = Path(project_dir) if project_dir else default_project_dir()
+    record = deployment_record_path(project, stage)
+    removal = check_controller(config, stage, recorded_function_arns(project, stage), str(record))
+    if removal.needed:
+        progress(f"controller of stack {config.stack.name!r}: {len(removal.functions)} function(s); "
+                 f"chalice delete --stage {stage} (project {project}) ...")
+        proc = run_chalice(["delete", "--stage", stage], project, region=config.stack.region)
+        for line in proc.stdout.splitlines():
+            if line.strip():
+                progress(f"  {line.strip()}")
+        await_controller_gone(config, progress=progress)
+    result = destroy_stack(config, progress=progress)
+    result.controller_deleted = list(removal.functions)
+    return result
 
 
 def register(cli: click.Group) -> None:
@@ -87,9 +118,13 @@ def register(cli: click.Group) -> None:
     @cli.command("down")
     @config_option
     @json_option
+    @click.option("--stage", default=None, help="Chalice stage of the deployed controller (default: the stack name).")
+    @click.option("--project-dir", default=None, type=click.Path(exists=True, file_okay=False),
+                  help="Chalice project directory `hanat deploy` ran in (default: this repository).")
     @click.option("--yes", is_flag=True, help="Accepted for scripts; down never prompts.")
-    def down_command(config_path: str, as_json: bool, yes: bool) -> None:
-        """Delete every resource tagged with the stack (nothing else is touched)."""
+    def down_command(config_path: str, as_json: bool, stage: str | None, project_dir: str | None,
+                     yes: bool) -> None:
+        """Delete the deployed controller, then every resource tagged with the stack (nothing else)."""
         config = _load(config_path)
-        result = destroy_stack(config, progress=progress)
+        result = _down(config, stage, project_dir)
         emit_json(result.to_dict()) if as_json else _print_down(result)

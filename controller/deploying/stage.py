@@ -2,6 +2,10 @@
 
 Everything the Lambda functions need to know at run time goes into environment variables; the
 topology itself stays in SSM (read per invocation, so a replaced NAT is picked up without redeploy).
+The stage's ``tags`` put ``hanat:stack=<stack>`` on every Lambda function Chalice deploys (Chalice
+tags functions only, not the roles, rules or subscription it makes): that is how ``hanat down``
+finds a deployed controller. Chalice's record of the deployment, ``.chalice/deployed/<stage>.json``,
+is what ``chalice delete`` removes; ``recorded_function_arns`` reads it.
 """
 from __future__ import annotations
 
@@ -91,6 +95,23 @@ def check_topology_for_deploy(topology: Topology) -> None:
         problems.append("topology has no zones")
     if problems:
         raise InputError(problems, title=f"topology of stack {topology.stack!r} cannot be deployed")
+
+
+def deployment_record_path(project_dir: str | Path, stage: str) -> Path:
+    return Path(project_dir) / ".chalice" / "deployed" / f"{stage}.json"
+
+
+def recorded_function_arns(project_dir: str | Path, stage: str) -> list[str] | None:
+    """Function ARNs in Chalice's deployment record of ``stage`` (None: no record; [] after a delete)."""
+    path = deployment_record_path(project_dir, stage)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        return [r["lambda_arn"] for r in record.get("resources", [])
+                if r.get("resource_type") == "lambda_function" and r.get("lambda_arn")]
+    except (ValueError, AttributeError, TypeError) as err:
+        raise InputError(f"{path} is not a Chalice deployment record ({err})") from err
 
 
 def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list[Path]:
