@@ -9,7 +9,8 @@ What the test supplies around the commands, as an account and an operator would:
 - after each `hanat up`, heartbeat sweeps (scripted probes, all passing) prove every NAT UP, as the
   controller `hanat deploy` installs would;
 - `hanat deploy` gets `--project-dir` of a project copy with an empty requirements.txt (Chalice
-  would otherwise download wheels: tests never leave loopback);
+  would otherwise download wheels: tests never leave loopback), and `hanat down` the same directory
+  (it removes the controller with `chalice delete` from there, as from the repository);
 - `--watch` without `--count` gets `--count 1` (the stand-in for the operator's Ctrl-C).
 Lines marked `# needs-aws` (the deployed Lambda path) are not run here, and must stay few.
 """
@@ -95,7 +96,7 @@ def test_runbook_commands_are_found_as_documented(markdown, expected):
 
 def operator_argv(command: RunbookCommand, project_dir: Path) -> list[str]:
     argv = [str(CONFIGS.get(word, word)) for word in command.argv]
-    if command.subcommand == "deploy":
+    if command.subcommand in ("deploy", "down") and "--project-dir" not in argv:
         argv += ["--project-dir", str(project_dir)]
     if "--watch" in argv and "--count" not in argv:
         argv += ["--count", "1"]
@@ -171,10 +172,13 @@ def test_every_runbook_command_runs_against_the_emulator(emulator_env, tmp_path,
     # the manual replacement really started (its step shows in the mode column after it)
     statuses_after_replace = [out for sub, out in ran[[s for s, _ in ran].index("replace"):] if sub == "status"]
     assert any("replacing: " in out for out in statuses_after_replace)
-    # and the last lines (`down`) removed everything the runbook built
+    # and the last lines (`down`) removed everything the runbook built, the deployed controllers first
     ec2 = boto3.client("ec2", region_name=REGION)
     tagged = ec2.describe_vpcs(Filters=[{"Name": "tag-key", "Values": [STACK_TAG]}])["Vpcs"]
     assert tagged == []
+    assert [sub for sub, _ in ran].count("deploy") >= 2
+    assert boto3.client("lambda", region_name=REGION).list_functions()["Functions"] == []
+    assert boto3.client("events", region_name=REGION).list_rules()["Rules"] == []
 
 
 # --- the README's settings table and the alert docs ---------------------------------------------

@@ -28,7 +28,7 @@ IAM_ACTIONS_FOR = {
 }
 # Only actions AWS cannot scope to a resource may use Resource "*".
 UNSCOPABLE = ("ec2:Describe*", "iam:ListPolicies", "sns:ListTopics", "logs:DescribeLogGroups",
-              "sts:GetCallerIdentity")
+              "sts:GetCallerIdentity", "lambda:ListFunctions")
 
 
 @pytest.fixture(scope="module")
