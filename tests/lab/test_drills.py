@@ -134,3 +134,44 @@ def test_lab_down_rejects_a_negative_age():
     down = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "down", "--older-than", "-1"],
                           check=False, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert down.returncode == 2 and "--older-than" in down.stderr
+
+
+THREE_ZONES = """
+[stack]
+name = "lab3"
+region = "ap-northeast-1"
+vpc_cidr = "172.20.0.0/16"
+
+[[zones]]
+az = "ap-northeast-1a"
+
+[[zones]]
+az = "ap-northeast-1c"
+
+[[zones]]
+az = "ap-northeast-1d"
+
+[probe]
+interval_s = 1
+timeout_s = 1
+fail_after = 2
+recover_after = 3
+min_hold_s = 5
+targets = ["http://198.51.100.10/"]
+"""
+
+
+def test_lab_scales_with_any_config_three_zones_other_cidrs(tmp_path):
+    """`--config` takes any hanat config: 3 zones on 172.20.0.0/16, the fault in the middle zone."""
+    config = tmp_path / "lab3.toml"
+    config.write_text(THREE_ZONES)
+    proc = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "drill", "--scenario", "blackhole",
+                           "--config", str(config), "--zone", "ap-northeast-1c", "--dataplane", "netns",
+                           "--json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    report = out[0] if isinstance(out, list) else out
+    assert report["passed"] and report["dataplane"] == "netns" and report["zone"] == "ap-northeast-1c"
+    assert report["rto_s"] <= 5 and report["routes_ok"]
+    assert report["egress_ip_before"] == report["egress_ip_after"] == "203.0.113.102"  # the 2nd zone's EIP
+    assert "7 functions" in proc.stderr  # heartbeat, on_instance_state, operate, notify_slack, 3 probes
