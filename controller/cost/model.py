@@ -138,12 +138,7 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f"{n} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
     ]
     if u.admin_instance_type:
-        admin_hourly = p.instance(u.admin_instance_type)
-        lines.append(Line(
-            "Admin instance (same in both options)",
-            admin_hourly * hours + u.root_volume_gb * p.ebs_gp3_gb_month + p.public_ipv4_hourly * hours,
-            f"{u.admin_instance_type} {hours:g} h x {_usd(admin_hourly)}/h + {u.root_volume_gb:g} GB gp3"
-            f" + public IPv4 {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"))
+        lines.append(_admin_line(u, p, hours))
     lines += [
         _data_transfer_line(u, p),
         Line("Lambda heartbeat compute", heartbeat_gbs * p.lambda_gb_second,
@@ -168,6 +163,16 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
     return tuple(lines)
 
 
+def _admin_line(u: Usage, p: RegionPrices, hours: float) -> Line:
+    """The optional admin instance: built either way, so it is the same line in both options."""
+    admin_hourly = p.instance(u.admin_instance_type)
+    return Line(
+        "Admin instance (same in both options)",
+        admin_hourly * hours + u.root_volume_gb * p.ebs_gp3_gb_month + p.public_ipv4_hourly * hours,
+        f"{u.admin_instance_type} {hours:g} h x {_usd(admin_hourly)}/h + {u.root_volume_gb:g} GB gp3"
+        f" + public IPv4 {hours:g} h x {_usd(p.public_ipv4_hourly)}/h")
+
+
 def nat_gateway_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
     """One NAT Gateway per zone (each with its Elastic IP), per-GB processing, the shared traffic."""
     n, gb = u.zones, u.gb_per_month
@@ -180,11 +185,7 @@ def nat_gateway_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ..
              f"{n} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
     ]
     if u.admin_instance_type:
-        admin_hourly = p.instance(u.admin_instance_type)
-        lines.append(Line(
-            "Admin instance (same in both options)",
-            admin_hourly * hours + u.root_volume_gb * p.ebs_gp3_gb_month + p.public_ipv4_hourly * hours,
-            f"{u.admin_instance_type}, as in the hanat option"))
+        lines.append(_admin_line(u, p, hours))
     lines.append(_data_transfer_line(u, p))
     return tuple(lines)
 
