@@ -30,6 +30,7 @@ SCENARIOS = (("ap-northeast-1", 2), ("ap-northeast-1", 3), ("us-east-1", 6))
 def config_text(stack: str, region: str, azs: list[str]) -> str:
     zones = "".join(f'\n[[zones]]\naz = "{az}"\n' for az in azs)
     return (f'[stack]\nname = "{stack}"\nregion = "{region}"\nvpc_cidr = "10.0.0.0/16"\n{zones}\n'
+            '[probe]\ntargets = ["tcp://203.0.113.10:443"]\n'  # the lab's documentation address
             '[alerts]\nemails = ["ops@example.com"]\n')
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..aws import replacement as ec2r
+from ..aws import instances
 from ..engine.state import DOWN, ZoneState
 from ..errors import HanatError
 from ..observability import logger
@@ -44,12 +44,12 @@ def sweep(deps, zone_states: Mapping[str, ZoneState], now: float, health: Health
     """
     topo = deps.topology
     records = runner.load_all(deps)
-    instance_states: dict[str, str | None] = {}
-    for az, state in zone_states.items():
-        if state.health == DOWN and not (records.get(az) and records[az].active):
-            zone = topo.zone(az)
-            inst = ec2r.describe_instance(deps.clients.ec2, zone.nat_instance_id, topo.stack)
-            instance_states[az] = inst.state if inst else "terminated"
+    # the NATs of DOWN zones not already being replaced: one batched read, not one call per zone
+    down = [az for az, state in zone_states.items()
+            if state.health == DOWN and not (records.get(az) and records[az].active)]
+    nat_of = {az: topo.zone(az).nat_instance_id for az in down}
+    states = instances.describe_instance_states(deps.clients.ec2, list(nat_of.values())) if down else {}
+    instance_states: dict[str, str | None] = {az: states.get(nat, instances.GONE) for az, nat in nat_of.items()}
     due = triggers.zones_to_replace(zone_states, records, instance_states, now,
                                     topo.failover.replace_after_s)
     outcomes: dict[str, Outcome] = {}

@@ -16,12 +16,15 @@ from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parame
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
+from lab.dataplane import LAB_TARGETS
 from lab.emulator import FAKE_CREDENTIALS
 
 REGION = "ap-northeast-1"
 MOTO_AMI = "ami-03cf127a"  # one of moto's built-in images (listing them all is slow)
 AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")
 # fast settings: 2 fails down, 2 passes + 10 s up
+# Stacks built by tests probe only the lab's own documentation addresses, never the real defaults.
+LAB_PROBE = ProbeSettings(targets=LAB_TARGETS)
 FAST_PROBE = ProbeSettings(interval_s=5, fail_after=2, recover_after=2, min_hold_s=10,
                            targets=("tcp://203.0.113.10:443",))
 
@@ -153,3 +156,12 @@ def serving(ec2, topo: Topology) -> dict[str, str]:
 def table_items(ddb, topo: Topology) -> list[dict]:
     return sorted(ddb.scan(TableName=topo.table_name, ConsistentRead=True)["Items"],
                   key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+
+
+def write_config(topo: Topology, path) -> str:
+    """A hanat config naming ``topo``'s stack and zones (what the CLI needs to find the stack)."""
+    zones = "\n".join(f'[[zones]]\naz = "{az}"\n' for az in topo.azs)
+    path.write_text(f'[stack]\nname = "{topo.stack}"\nregion = "{topo.region}"\nvpc_cidr = "{topo.vpc_cidr}"\n\n'
+                    f'{zones}\n[probe]\ntargets = {list(LAB_TARGETS)!r}\n'.replace("'", '"'))
+    return str(path)
+

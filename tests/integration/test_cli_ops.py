@@ -15,10 +15,7 @@ STACK = "ops"
 @pytest.fixture
 def stack(emulator_env, tmp_path, monkeypatch):
     topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
-    config = tmp_path / "hanat.toml"
-    zones = "\n".join(f'[[zones]]\naz = "{az}"\n' for az in topo.azs)
-    config.write_text(f'[stack]\nname = "{STACK}"\nregion = "{sf.REGION}"\nvpc_cidr = "10.0.0.0/16"\n\n{zones}')
-    monkeypatch.setenv("HANAT_CONFIG", str(config))
+    monkeypatch.setenv("HANAT_CONFIG", sf.write_config(topo, tmp_path / "hanat.toml"))
     return topo
 
 

@@ -24,6 +24,9 @@ az = "ap-northeast-1c"
 [[zones]]
 az = "ap-northeast-1d"
 
+[probe]
+targets = ["tcp://203.0.113.10:443"]
+
 [alerts]
 emails = ["ops@example.com"]
 """

@@ -43,12 +43,10 @@ def deployed_stack(emulator_env, tmp_path, monkeypatch):
     topic = boto3.client("sns").create_topic(Name=f"hanat-{STACK}-alerts")["TopicArn"]
     topo = dataclasses.replace(topo, probe_security_group_id=sg, topic_arn=topic)
     write_topology(boto3.client("ssm"), topo)
-    config = tmp_path / "hanat.toml"
-    zones = "\n".join(f'[[zones]]\naz = "{az}"\n' for az in topo.azs)
-    config.write_text(f'[stack]\nname = "{STACK}"\nregion = "{sf.REGION}"\nvpc_cidr = "10.0.0.0/16"\n\n{zones}')
+    config = sf.write_config(topo, tmp_path / "hanat.toml")
     project = tmp_path / "project"
     project.mkdir()
-    return topo, str(config), copy_project(project)
+    return topo, config, copy_project(project)
 
 
 def hanat(capsys, *argv):

@@ -38,6 +38,9 @@ az = "ap-northeast-1a"
 
 [[zones]]
 az = "ap-northeast-1c"
+
+[probe]
+targets = ["tcp://203.0.113.10:443"]
 """
 
 

@@ -14,6 +14,7 @@ from bootstrap.config.model import (
     ZoneConfig,
 )
 from bootstrap.stack import StackClients, build_stack, destroy_stack, plan_stack
+from tests.integration.stackfixture import LAB_PROBE
 
 REGION = "ap-northeast-1"
 TAG_KEY = "hanat:stack"
@@ -22,7 +23,7 @@ TAG_KEY = "hanat:stack"
 def config(stack: str = "d", users=()) -> HanatConfig:
     zones = (ZoneConfig("ap-northeast-1a", "10.2.0.0/24", "10.2.16.0/20", "10.2.8.0/28"),
              ZoneConfig("ap-northeast-1d", "10.2.1.0/24", "10.2.32.0/20", "10.2.9.0/28"))
-    return HanatConfig(stack=StackConfig(stack, REGION, "10.2.0.0/16"), zones=zones,
+    return HanatConfig(stack=StackConfig(stack, REGION, "10.2.0.0/16"), zones=zones, probe=LAB_PROBE,
                        alerts=AlertsConfig(emails=("ops@example.com",)), admin=AdminConfig(enabled=True),
                        permissions=tuple(users))
 

@@ -7,6 +7,7 @@ from bootstrap.config.model import AlertsConfig, HanatConfig, NatConfig, StackCo
 from bootstrap.stack.desired import architecture, desired_state, setup_script, user_name_of
 from bootstrap.stack.observe import Observed
 from bootstrap.stack.planner import plan_changes
+from tests.integration.stackfixture import LAB_PROBE
 
 
 @pytest.mark.parametrize("instance_type, arch", [
@@ -36,7 +37,7 @@ def config(zones: int) -> HanatConfig:
         stack=StackConfig("p", "ap-northeast-1", "10.0.0.0/16"),
         zones=tuple(ZoneConfig(az, f"10.0.{i}.0/24", f"10.0.{16 * (i + 1)}.0/20", f"10.0.{8 + i}.0/28")
                     for i, az in enumerate(azs)),
-        nat=NatConfig(ami="ami-0123456789abcdef0"), alerts=AlertsConfig(emails=("a@example.com",)))
+        nat=NatConfig(ami="ami-0123456789abcdef0"), probe=LAB_PROBE, alerts=AlertsConfig(emails=("a@example.com",)))
 
 
 @pytest.mark.parametrize("zones, expected", [(2, 48), (3, 62)])

@@ -7,6 +7,7 @@ from moto import mock_aws
 
 from bootstrap.config.model import AlertsConfig, HanatConfig, StackConfig, ZoneConfig
 from bootstrap.stack import StackClients, build_stack, read_topology
+from tests.integration.stackfixture import LAB_PROBE
 
 REGION = "ap-northeast-1"
 STACK_FILTER = [{"Name": "tag:hanat:stack", "Values": ["r"]}]
@@ -20,7 +21,7 @@ class Crash(Exception):
 def config() -> HanatConfig:
     zones = (ZoneConfig("ap-northeast-1a", "10.1.0.0/24", "10.1.16.0/20", "10.1.8.0/28"),
              ZoneConfig("ap-northeast-1c", "10.1.1.0/24", "10.1.32.0/20", "10.1.9.0/28"))
-    return HanatConfig(stack=StackConfig("r", REGION, "10.1.0.0/16"), zones=zones,
+    return HanatConfig(stack=StackConfig("r", REGION, "10.1.0.0/16"), zones=zones, probe=LAB_PROBE,
                        alerts=AlertsConfig(emails=("ops@example.com",)))
 
 
