@@ -11,18 +11,18 @@ import time
 
 from chalice import Chalice
 
-from chalicelib import runtime, slack
+from chalicelib import slack, wiring
 from chalicelib.errors import InputError
-from chalicelib.naming import topic_name
+from chalicelib.naming import APP_NAME, probe_handler_name, topic_name
 from chalicelib.observability import logger, metric_sink
 from chalicelib.probes.handler import handle_probe
-from chalicelib.probes.remote import probe_handler_name
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate as operate_service
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_heartbeat
 
-app = Chalice(app_name=runtime.APP_NAME)
-ALERT_TOPIC = os.environ.get(runtime.ENV_TOPIC_ARN) or topic_name(os.environ.get(runtime.ENV_STACK, "hanat"))
+app = Chalice(app_name=APP_NAME)
+ALERT_TOPIC = os.environ.get(wiring.ENV_TOPIC_ARN) or topic_name(os.environ.get(wiring.ENV_STACK, "hanat"))
 
 
 def _input_error(err: InputError) -> dict:
@@ -32,16 +32,17 @@ def _input_error(err: InputError) -> dict:
 
 
 @app.schedule("rate(1 minute)")
-@runtime.entry_point
+@wiring.entry_point
 def heartbeat(event):
-    deps = runtime.build_deps(f"heartbeat:{runtime.request_id(event.context)}")
-    return {"sweeps": [report.to_dict() for report in run_heartbeat(deps, budget_s=55.0)]}
+    deps = wiring.build_deps(f"heartbeat:{wiring.request_id(event.context)}")
+    reports = run_heartbeat(deps, budget_s=55.0, then=after_sweep)   # each sweep, then the replacement pass
+    return {"sweeps": [report.to_dict() for report in reports]}
 
 
 @app.on_cw_event({"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]})
-@runtime.entry_point
+@wiring.entry_point
 def on_instance_state(event):
-    deps = runtime.build_deps(f"event:{runtime.request_id(event.context)}")
+    deps = wiring.build_deps(f"event:{wiring.request_id(event.context)}")
     try:
         return handle_instance_state(deps, event.to_dict())
     except InputError as err:
@@ -49,18 +50,18 @@ def on_instance_state(event):
 
 
 @app.lambda_function(name="operate")
-@runtime.entry_point
+@wiring.entry_point
 def operate(event, context):
     try:
-        return operate_service(runtime.build_deps(f"operate:{runtime.request_id(context)}"), event)
+        return operate_service(wiring.build_deps(f"operate:{wiring.request_id(context)}"), event)
     except InputError as err:
         return _input_error(err)
 
 
 @app.on_sns_message(topic=ALERT_TOPIC)
-@runtime.entry_point
+@wiring.entry_point
 def notify_slack(event):
-    deps = runtime.build_deps(f"slack:{runtime.request_id(event.context)}")
+    deps = wiring.build_deps(f"slack:{wiring.request_id(event.context)}")
     outcome = slack.relay_alert(event.message, event.subject, ssm_client=deps.clients.ssm, metric=metric_sink,
                                 webhook_parameter=deps.topology.slack_webhook_parameter)
     return {"posted": outcome.posted, "error": outcome.error}
@@ -70,12 +71,12 @@ def _probe_handler(zone: str):
     def probe(event, context):
         logger.append_keys(zone=zone)
         try:
-            return handle_probe(zone, event, runtime.probe_defaults(), time.time)
+            return handle_probe(zone, event, wiring.probe_defaults(), time.time)
         except InputError as err:
             return _input_error(err)
     probe.__name__ = probe.__qualname__ = probe_handler_name(zone)
-    return app.lambda_function(name=probe.__name__)(runtime.entry_point(probe))
+    return app.lambda_function(name=probe.__name__)(wiring.entry_point(probe))
 
 
-for _zone in runtime.zones_from_env():
+for _zone in wiring.zones_from_env():
     globals()[probe_handler_name(_zone)] = _probe_handler(_zone)

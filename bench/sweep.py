@@ -35,6 +35,7 @@ from chalicelib.aws.params import write_topology
 from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
 from chalicelib.probes import run_checks
 from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
@@ -137,11 +138,11 @@ def deps_for(topo: Topology, runner: LocalProbeRunner) -> Deps:
 
 def timed_sweeps(deps: Deps, runs: int) -> tuple[list[float], list[float]]:
     """(whole sweep seconds, probe phase seconds) per run."""
-    run_sweep(deps)  # warm-up: clients, connection pools, first state records
+    run_sweep(deps, then=after_sweep)  # warm-up: clients, connection pools, first state records
     sweeps, probes = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        report = run_sweep(deps)
+        report = run_sweep(deps, then=after_sweep)
         sweeps.append(time.perf_counter() - started)
         probes.append(deps.probe_runner.last_s)
         if report.error or report.skipped:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             six_deps = deps_for(build("six", AZS, 1, probe), runner)
             (six, six_probe) = timed_sweeps(six_deps, args.runs)
             tracemalloc.start()
-            run_sweep(six_deps)
+            run_sweep(six_deps, then=after_sweep)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -177,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             big_runner = LocalProbeRunner(probe.targets, 0.3, dead)
             big_deps = deps_for(big, big_runner)
             for _ in range(2):
-                run_sweep(big_deps)  # both NATs UP
+                run_sweep(big_deps, then=after_sweep)  # both NATs UP
             big_runner.failing.add(big.azs[0])
             failover = None
             for _ in range(probe.fail_after + 2):
                 started = time.perf_counter()
-                report = run_sweep(big_deps)
+                report = run_sweep(big_deps, then=after_sweep)
                 elapsed = time.perf_counter() - started
                 if len(report.changed_tables) >= args.tables:
                     failover = (elapsed, elapsed - big_runner.last_s, len(report.changed_tables))

@@ -1,21 +1,44 @@
-"""Alert wording (subject line, JSON body) and the SNS AlertSink.
+"""Alerts: what people must hear about, and its wording (subject line, JSON body). Pure: no AWS.
 
 SNS subjects must be ASCII without control characters and under 100 characters, so the subject
 uses "->" and is cut with "..."; the JSON body carries every detail (and a readable summary).
+The SNS sink that publishes them is built in ``chalicelib.wiring``.
 """
 from __future__ import annotations
 
 import json
 import re
 import unicodedata
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from .aws.sns import publish
-from .model import Alert
 from .topology import Topology
+
+ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something people must hear about. Published to SNS (email) and relayed to Slack."""
+
+    type: str            # one of ALERT_TYPES
+    zone: str | None
+    reason: str
+    at: float            # epoch seconds
+    from_nat: str | None = None       # instance id of the NAT the zone leaves (or the old NAT)
+    to_nat: str | None = None         # instance id of the NAT the zone moves to (or the new NAT)
+    to_zone: str | None = None        # az of the NAT the zone moves to
+    route_tables: tuple[str, ...] = ()
+    stack: str = ""
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["route_tables"] = list(self.route_tables)
+        return d
 
 
 def iso(ts: float) -> str:
@@ -75,19 +98,3 @@ def format_body(alert: Alert, topology: Topology | None = None) -> str:
         "summary": summary(alert, topology),
         "details": alert.details,
     }, indent=2, default=str, ensure_ascii=False)
-
-
-class SnsAlertSink:
-    """AlertSink (chalicelib.service.deps) publishing each alert to the stack's topic.
-
-    Publish failures raise AwsError: the caller decides whether a lost alert stops its run.
-    """
-
-    def __init__(self, sns_client, topic_arn: str, topology: Topology | None = None):
-        self.sns = sns_client
-        self.topic_arn = topic_arn
-        self.topology = topology
-
-    def __call__(self, alert: Alert) -> None:
-        publish(self.sns, self.topic_arn, format_subject(alert, self.topology),
-                format_body(alert, self.topology), attributes={"alert_type": alert.type})

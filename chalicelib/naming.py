@@ -34,3 +34,21 @@ def stack_tags(stack: str, role: str, zone: str | None = None, name: str | None 
         tags.append({"Key": ZONE_TAG, "Value": zone})
     tags.append({"Key": "Name", "Value": name or resource_name(stack, role, *([zone] if zone else []))})
     return tags
+
+
+# --- the controller's Lambda functions (Chalice names a function <app>-<stage>-<python name>) --------
+APP_NAME = "hanat"
+
+
+def probe_handler_name(zone: str) -> str:
+    """The Python name of zone ``zone``'s probe handler in app.py: ``probe_<zone with _>``."""
+    return "probe_" + zone.replace("-", "_")
+
+
+def function_name(stage: str, handler: str) -> str:
+    """The deployed Lambda function name of ``handler`` in ``stage``."""
+    return f"{APP_NAME}-{stage}-{handler}"
+
+
+def probe_function_name(stage: str, zone: str) -> str:
+    return function_name(stage, probe_handler_name(zone))

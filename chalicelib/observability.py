@@ -1,4 +1,4 @@
-"""Powertools Logger / Metrics / Tracer singletons (service "hanat", namespace "hanat").
+"""Powertools Logger / Metrics singletons (service "hanat", namespace "hanat").
 
 One place builds them so every Lambda entry point logs structured JSON with the same keys
 (zone, nat, route_table) and emits metrics into the same CloudWatch namespace.
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = "hanat"
@@ -21,7 +21,6 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 # results (`--json` prints exactly one JSON object there). EMF metrics still print to stdout in Lambda.
 logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
 
 _UNITS = {unit.value: unit for unit in MetricUnit}
 

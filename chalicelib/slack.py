@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .aws.ssm import get_parameter_value
+from .aws.params import get_parameter_value
 from .errors import HanatError
 
 log = logging.getLogger("hanat.slack")

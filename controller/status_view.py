@@ -1,7 +1,7 @@
 """What ``hanat status`` shows people: one table row per zone, and ``--watch`` to keep it fresh.
 
-Pure view code: it turns the controller's status rows (``chalicelib.service.status``), the stack's
-topology and the replacement progress (``chalicelib.healing.status_for``) into a rich Table. The
+Pure view code: it turns the controller's status rows (``chalicelib.service.status.collect_status``,
+each with its zone's replacement progress) and the stack's topology into a rich Table. The
 clock and the sleep are passed in, so the table and the watch loop are tested without AWS or time.
 """
 from __future__ import annotations
@@ -95,14 +95,13 @@ def health_text(row: Mapping) -> str:
     return health if state in (None, "running") else f"{health} ({state})"
 
 
-def zone_views(rows: Sequence[Mapping], topology: Topology | None,
-               replacements: Mapping[str, Mapping | None], now: float) -> list[ZoneView]:
+def zone_views(rows: Sequence[Mapping], topology: Topology | None, now: float) -> list[ZoneView]:
     """Status rows (``collect_status``) -> table rows; ``now`` is a Unix time (for the ages)."""
     eip_by_eni = {z.nat_eni_id: z.nat_eip for z in topology.zones} if topology else {}
     views = []
     for row in rows:
         az = row.get("az") or "-"
-        mode, mode_style = mode_text(row.get("mode"), replacements.get(az))
+        mode, mode_style = mode_text(row.get("mode"), row.get("replacement"))
         views.append(ZoneView(
             zone=az, nat=row.get("nat_instance_id") or "-", health=health_text(row),
             served_by=row.get("served_by") or "-", mode=mode,

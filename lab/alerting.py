@@ -1,6 +1,6 @@
 """The lab's alert sink: production's path (SNS publish, then the topic's Slack relay), recorded.
 
-Each alert is published to the stack's topic in the emulator with chalicelib.alerts' SnsAlertSink,
+Each alert is published to the stack's topic in the emulator with chalicelib.wiring's SnsAlertSink,
 then relayed with chalicelib.slack.relay_alert — what the ``notify_slack`` subscription does — to the
 lab's webhook stand-in. The drill's ``alerts`` are the subjects published and the Slack texts received.
 """
@@ -10,9 +10,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from chalicelib.alerts import SnsAlertSink, format_body, format_subject
-from chalicelib.model import Alert
+from chalicelib.alerts import Alert, format_body, format_subject
 from chalicelib.slack import relay_alert
+from chalicelib.wiring import SnsAlertSink
 
 from .capture import SlackCapture
 from .report import Timeline

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chalicelib.errors import InputError
-from chalicelib.model import ProbeResult
+from chalicelib.probes.results import ProbeResult
 
 DATAPLANE_KINDS = ("netns", "model")
 

@@ -24,7 +24,7 @@ PROJECT_FILES = ("app.py",)
 PROJECT_DIRS = ("chalicelib",)
 # The Lambda runtime dependencies (requirements.txt), vendored from this machine's installed copies:
 # Chalice would otherwise `pip download` them, and the lab sends no traffic off the machine.
-VENDORED_PACKAGES = ("aws_lambda_powertools", "aws_xray_sdk", "jmespath", "wrapt", "typing_extensions")
+VENDORED_PACKAGES = ("aws_lambda_powertools", "jmespath", "typing_extensions")
 
 
 def vendor_runtime_dependencies(work_dir: Path) -> list[str]:

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from chalicelib.model import ProbeResult, TargetResult
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
+from chalicelib.probes.results import ProbeResult, TargetResult
 
 from .dataplane import SAMPLE_INTERVAL_S, Sample
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from chalicelib.model import ProbeResult
+from chalicelib.probes.results import ProbeResult
 
 from .dataplane import Sample
 from .probe_agent import parse_answer

@@ -12,8 +12,8 @@ import sys
 import time
 
 from chalicelib.errors import HanatError
-from chalicelib.model import ProbeResult
 from chalicelib.probes import run_checks
+from chalicelib.probes.results import ProbeResult
 
 
 def handle(line: str) -> dict:

@@ -89,6 +89,7 @@ class LabSession:
     def _start(self) -> None:
         from bootstrap.stack import build_stack
         from chalicelib.service.events import handle_instance_state
+        from chalicelib.service.replacement import after_sweep
         from chalicelib.service.status import collect_status
         from chalicelib.service.sweep import run_sweep
 
@@ -131,7 +132,8 @@ class LabSession:
                                    self.deps("on_instance_state", refresh=True), event),
                                timeline=self.timeline).start()
         self._cleanup.append(self.watcher.stop)
-        self.heartbeat = Heartbeat(make_deps=lambda: self.deps("heartbeat", refresh=True), sweep=run_sweep,
+        self.heartbeat = Heartbeat(make_deps=lambda: self.deps("heartbeat", refresh=True),
+                                   sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=collect_status, interval_s=config.probe.interval_s,
                                    timeline=self.timeline).start()
         self._cleanup.append(self.heartbeat.stop)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.aws.calls import aws_call
-from chalicelib.runtime import APP_NAME
+from chalicelib.naming import APP_NAME
 
 from .pages import collect
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.aws.calls import wait_until
-from chalicelib.aws.state import TTL_ATTRIBUTE
+from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
 from ..config.model import HanatConfig

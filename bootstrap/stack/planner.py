@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from chalicelib.aws.state import TTL_ATTRIBUTE
+from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 

@@ -1,8 +1,16 @@
-"""EC2 instance adapter: the run state of the NAT instances."""
+"""EC2 instance adapter: the NAT instances (run state, launch from the stack's template, source/dest
+check, termination) and their Elastic IPs. Every change first checks the stack's ``hanat:stack`` tag."""
 from __future__ import annotations
 
-from ..errors import AwsError
+from dataclasses import dataclass
+
+from ..errors import AwsError, NotFoundError
+from ..naming import STACK_TAG
 from .calls import aws_call
+
+LAUNCH_TOKEN_TAG = "hanat:launch-token"
+# EC2 is eventually consistent: a just-launched instance may be unknown for a moment.
+_NOT_YET_VISIBLE = ("InvalidInstanceID.NotFound",)
 
 GONE = "terminated"  # an instance EC2 no longer lists is as good as terminated
 # DescribeInstanceStatus refuses the whole call when one id is unknown (or not an id at all).
@@ -45,3 +53,127 @@ def _states_by_filter(ec2, ids: list[str]) -> dict[str, str]:
     return {inst["InstanceId"]: inst["State"]["Name"]
             for page in pages for reservation in page.get("Reservations", [])
             for inst in reservation.get("Instances", [])}
+
+
+@dataclass(frozen=True)
+class NatInstance:
+    instance_id: str
+    state: str
+    eni_id: str
+    source_dest_check: bool
+    tagged: bool          # carries this stack's tag
+    launch_token: str = ""
+
+
+def _tags(resource: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
+
+
+def _instance(raw: dict, stack: str) -> NatInstance:
+    enis = sorted(raw.get("NetworkInterfaces", []) or [],
+                  key=lambda n: (n.get("Attachment") or {}).get("DeviceIndex", 0))
+    tags = _tags(raw)
+    return NatInstance(
+        instance_id=raw["InstanceId"],
+        state=raw.get("State", {}).get("Name", "unknown"),
+        eni_id=enis[0]["NetworkInterfaceId"] if enis else "",
+        source_dest_check=bool(raw.get("SourceDestCheck", True)),
+        tagged=tags.get(STACK_TAG) == stack,
+        launch_token=tags.get(LAUNCH_TOKEN_TAG, ""),
+    )
+
+
+# --- instances ------------------------------------------------------------------------------
+def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, tags: list[dict],
+                         client_token: str) -> NatInstance:
+    """Run one NAT instance from the stack's launch template in ``subnet_id``.
+
+    ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
+    later run can find an instance whose launch was claimed but never recorded.
+    """
+    all_tags = [*tags, {"Key": LAUNCH_TOKEN_TAG, "Value": client_token}]
+    resp = aws_call(
+        f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
+        LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
+        SubnetId=subnet_id, MinCount=1, MaxCount=1, ClientToken=client_token,
+        # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
+        # an EIP to, or launch, resources tagged with its stack
+        TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}
+                           for kind in ("instance", "network-interface", "volume")],
+    )
+    raw = resp["Instances"][0]
+    stack = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), "")
+    return _instance(raw, stack)
+
+
+def find_instance_by_token(ec2, stack: str, token: str) -> NatInstance | None:
+    """The (not terminated) instance of this stack launched with ``token``, if any."""
+    resp = aws_call(
+        f"ec2.DescribeInstances token={token}", ec2.describe_instances,
+        Filters=[{"Name": f"tag:{STACK_TAG}", "Values": [stack]},
+                 {"Name": f"tag:{LAUNCH_TOKEN_TAG}", "Values": [token]},
+                 {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+    )
+    for reservation in resp.get("Reservations", []):
+        for raw in reservation.get("Instances", []):
+            return _instance(raw, stack)
+    return None
+
+
+def describe_instance(ec2, instance_id: str, stack: str) -> NatInstance | None:
+    """The instance, or None when EC2 does not know it (yet, or any more)."""
+    if not instance_id:
+        return None
+    try:
+        resp = aws_call(f"ec2.DescribeInstances {instance_id}", ec2.describe_instances,
+                        InstanceIds=[instance_id])
+    except AwsError as err:
+        if err.code in _NOT_YET_VISIBLE:
+            return None
+        raise
+    for reservation in resp.get("Reservations", []):
+        for raw in reservation.get("Instances", []):
+            return _instance(raw, stack)
+    return None
+
+
+def disable_source_dest_check(ec2, instance: NatInstance) -> None:
+    """A NAT forwards packets that are not addressed to it."""
+    if not instance.tagged:
+        raise NotFoundError(f"instance {instance.instance_id} does not carry the stack tag; not modified")
+    aws_call(f"ec2.ModifyInstanceAttribute {instance.instance_id} SourceDestCheck=false",
+             ec2.modify_instance_attribute, InstanceId=instance.instance_id,
+             SourceDestCheck={"Value": False})
+
+
+def terminate_tagged_instance(ec2, instance_id: str, stack: str) -> bool:
+    """Terminate ``instance_id`` only if it exists and carries this stack's tag; True if asked to."""
+    inst = describe_instance(ec2, instance_id, stack)
+    if inst is None or not inst.tagged or inst.state in ("shutting-down", "terminated"):
+        return False
+    aws_call(f"ec2.TerminateInstances {instance_id}", ec2.terminate_instances, InstanceIds=[instance_id])
+    return True
+
+
+# --- Elastic IP -----------------------------------------------------------------------------
+def eip_eni(ec2, allocation_id: str) -> str:
+    """The ENI the Elastic IP is associated with ("" when not associated)."""
+    resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
+                    AllocationIds=[allocation_id])
+    addresses = resp.get("Addresses", [])
+    if not addresses:
+        raise NotFoundError(f"Elastic IP {allocation_id} not found")
+    return addresses[0].get("NetworkInterfaceId", "") or ""
+
+
+def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
+    """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now."""
+    resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
+                    AllocationIds=[allocation_id])
+    addresses = resp.get("Addresses", [])
+    if not addresses:
+        raise NotFoundError(f"Elastic IP {allocation_id} not found")
+    if _tags(addresses[0]).get(STACK_TAG) != stack:
+        raise NotFoundError(f"Elastic IP {allocation_id} does not carry the stack tag {stack!r}; not moved")
+    aws_call(f"ec2.AssociateAddress {allocation_id} -> {eni_id}", ec2.associate_address,
+             AllocationId=allocation_id, NetworkInterfaceId=eni_id, AllowReassociation=True)

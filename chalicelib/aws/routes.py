@@ -1,9 +1,10 @@
-"""EC2 route-table adapter: read the default routes, and move one safely (tag-checked, verified)."""
+"""EC2 route-table adapter: read the default routes, move one safely (tag-checked, verified), and
+re-pin a zone's probe route to its (new) NAT."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import AwsError, HanatError
+from ..errors import AwsError, HanatError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import aws_call
 
@@ -69,3 +70,39 @@ def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str) ->
     if after is None or after.default_eni != eni_id:
         raise AwsError(op, "VerifyFailed", f"read back {after.default_eni if after else None}, expected {eni_id}")
     return True
+
+
+# --- the pinned probe route -----------------------------------------------------------------
+def _route_table(ec2, route_table_id: str) -> dict:
+    resp = aws_call(f"ec2.DescribeRouteTables {route_table_id}", ec2.describe_route_tables,
+                    RouteTableIds=[route_table_id])
+    tables = resp.get("RouteTables", [])
+    if not tables:
+        raise NotFoundError(f"route table {route_table_id} not found")
+    return tables[0]
+
+
+def default_route_eni(ec2, route_table_id: str) -> str:
+    """The ENI the table's 0.0.0.0/0 route points at ("" when none)."""
+    for route in _route_table(ec2, route_table_id).get("Routes", []):
+        if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
+            return route.get("NetworkInterfaceId", "") or ""
+    return ""
+
+
+def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None:
+    """Point the zone's pinned probe route at ``eni_id``; only a table of this stack tagged
+    ``hanat:pinned=true`` (the probe table), verified by reading back."""
+    table = _route_table(ec2, route_table_id)
+    tags = {t["Key"]: t["Value"] for t in table.get("Tags", []) or []}
+    if tags.get(STACK_TAG) != stack or tags.get(PINNED_TAG, "").lower() != "true":
+        raise NotFoundError(f"route table {route_table_id} is not a pinned probe table of stack {stack!r} "
+                            f"({STACK_TAG}={tags.get(STACK_TAG)!r}, {PINNED_TAG}={tags.get(PINNED_TAG)!r}); "
+                            "not changed")
+    has_default = any(r.get("DestinationCidrBlock") == DEFAULT_ROUTE for r in table.get("Routes", []))
+    op = f"ec2.{'ReplaceRoute' if has_default else 'CreateRoute'} {route_table_id} -> {eni_id}"
+    aws_call(op, ec2.replace_route if has_default else ec2.create_route, RouteTableId=route_table_id,
+             DestinationCidrBlock=DEFAULT_ROUTE, NetworkInterfaceId=eni_id)
+    after = default_route_eni(ec2, route_table_id)
+    if after != eni_id:
+        raise AwsError(op, "VerifyFailed", f"read back {after or None}, expected {eni_id}")

@@ -1,12 +1,14 @@
-"""The decision engine: one round of observations in, a Plan out. Pure: no AWS, no clock reads."""
+"""The decision engine: one round of observations in, a Decision out. Pure: no AWS, no clock reads.
+
+Placement (which healthy NAT takes a zone) is deterministic and spreads load across the ring."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from ..model import Alert, ProbeResult
+from ..alerts import Alert
+from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
-from .placement import choose_target, serving_loads
-from .plan import FAILOVER, REVERT, Plan, RouteMove, ZoneInput
+from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
 from .state import (
     DOWN,
     FLAP_THRESHOLD,
@@ -14,16 +16,40 @@ from .state import (
     MANUAL_FAILOVER,
     NORMAL,
     PAUSED,
+    RUNNING,
     UNKNOWN,
     UP,
     ZoneState,
 )
 
 
+# --- placement ------------------------------------------------------------------------------
+def choose_target(zone: str, ring: Sequence[str], loads: Mapping[str, int],
+                  usable: Callable[[str], bool]) -> str | None:
+    """The usable az (not ``zone``) serving the fewest zones; ties go to the first one after
+    ``zone`` in ring order. None when no NAT is usable (then nothing should move)."""
+    n = len(ring)
+    start = ring.index(zone) if zone in ring else -1
+    candidates = [az for az in ring if az != zone and usable(az)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda az: (loads.get(az, 0), (ring.index(az) - start) % n))
+
+
+def serving_loads(servers: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, int]:
+    """How many zones each az's NAT serves, from a zone -> serving az map."""
+    loads: dict[str, int] = {}
+    for zone, server in servers.items():
+        if zone not in exclude:
+            loads[server] = loads.get(server, 0) + 1
+    return loads
+
+
+# --- one round ------------------------------------------------------------------------------
 def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe: bool = True) -> ZoneState:
     """Apply this round's instance state and probe verdict to the zone's health (hysteresis)."""
     s = z.state
-    if z.instance_state is not None and z.instance_state != "running":
+    if z.instance_state is not None and z.instance_state != RUNNING:
         if s.health != DOWN:
             return s.evolve(health=DOWN, since=now, health_reason=f"instance {z.instance_state}", passes=0)
         return s.evolve(passes=0)
@@ -59,7 +85,7 @@ def revert_hold_s(min_hold_s: float, failovers_in_window: int) -> float:
 
 
 def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverSettings, *, now: float,
-           control: ProbeResult | None = None, critical_active: bool = False, stack: str = "") -> Plan:
+           control: ProbeResult | None = None, critical_active: bool = False, stack: str = "") -> Decision:
     """Decide one round. ``zones`` is in ring order; ``critical_active`` remembers an open
     targets-down alert so it is raised once per incident, not once per sweep."""
     by_az = {z.az: z for z in zones}
@@ -139,7 +165,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
         outcomes.append("no_change")
     order = {az: i for i, az in enumerate(ring)}
     moves.sort(key=lambda m: order[m.zone])
-    return Plan(states=states, moves=tuple(moves), alerts=tuple(alerts), outcomes=tuple(outcomes),
+    return Decision(states=states, moves=tuple(moves), alerts=tuple(alerts), outcomes=tuple(outcomes),
                 critical_active=critical_active)
 
 

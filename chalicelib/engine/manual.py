@@ -1,13 +1,12 @@
-"""Operator decisions (failover, revert, pause, resume) as pure plans over the same state."""
+"""Operator decisions (failover, revert, pause, resume): pure, over the same zone state as the sweep."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from ..errors import HanatError, InputError
-from .decide import move_alert
-from .placement import choose_target, serving_loads
-from .plan import FAILOVER, REVERT, Plan, RouteMove, ZoneInput
-from .state import DOWN, MANUAL_FAILOVER, NORMAL, PAUSED, UNKNOWN, UP
+from .decide import choose_target, move_alert, serving_loads
+from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
+from .state import DOWN, MANUAL_FAILOVER, NORMAL, PAUSED, RUNNING, UNKNOWN, UP
 
 
 def _zone(zones: Sequence[ZoneInput], az: str) -> ZoneInput:
@@ -21,8 +20,8 @@ def _states(zones: Sequence[ZoneInput]) -> dict:
     return {z.az: z.state for z in zones}
 
 
-def plan_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | None, *, now: float,
-                         reason: str = "", stack: str = "") -> Plan:
+def decide_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | None, *, now: float,
+                         reason: str = "", stack: str = "") -> Decision:
     """Move ``az`` to ``to_az``'s NAT (or the least-loaded healthy one); the sweep will not revert it."""
     z = _zone(zones, az)
     states = _states(zones)
@@ -44,13 +43,13 @@ def plan_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | None,
     states[az] = new
     moves = () if z.state.server == to_az else (RouteMove(az, z.state.server, to_az, FAILOVER, why),)
     alerts = tuple(move_alert(m, {x.az: x for x in zones}, now, stack) for m in moves)
-    return Plan(states=states, moves=moves, alerts=alerts, outcomes=("manual_failover",))
+    return Decision(states=states, moves=moves, alerts=alerts, outcomes=("manual_failover",))
 
 
-def plan_revert(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "", stack: str = "") -> Plan:
+def decide_revert(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "", stack: str = "") -> Decision:
     """Give ``az`` its own NAT back; only when that NAT's instance is running."""
     z = _zone(zones, az)
-    if z.instance_state != "running":
+    if z.instance_state != RUNNING:
         raise HanatError(f"cannot revert zone {az}: its NAT {z.nat_instance_id} is "
                          f"{z.instance_state or 'in an unknown state'}, not running")
     why = reason or "manual revert"
@@ -63,22 +62,22 @@ def plan_revert(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str 
                           health_reason=s.health_reason if health == s.health else why)
     moves = () if s.is_home else (RouteMove(az, s.server, az, REVERT, why),)
     alerts = tuple(move_alert(m, {x.az: x for x in zones}, now, stack) for m in moves)
-    return Plan(states=states, moves=moves, alerts=alerts, outcomes=("manual_revert",))
+    return Decision(states=states, moves=moves, alerts=alerts, outcomes=("manual_revert",))
 
 
-def plan_pause(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "") -> Plan:
+def decide_pause(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "") -> Decision:
     """The sweep never moves a paused zone's routes (routes stay where they are)."""
     z = _zone(zones, az)
     states = _states(zones)
     states[az] = z.state.evolve(mode=PAUSED, last_reason=reason or "paused")
-    return Plan(states=states, outcomes=("pause",))
+    return Decision(states=states, outcomes=("pause",))
 
 
-def plan_resume(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "") -> Plan:
+def decide_resume(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "") -> Decision:
     """Hand the zone back to the sweep (which may then revert or fail it over)."""
     z = _zone(zones, az)
     states = _states(zones)
     states[az] = z.state.evolve(mode=NORMAL, last_reason=reason or "resumed")
-    return Plan(states=states, outcomes=("resume",))
+    return Decision(states=states, outcomes=("resume",))
 
 

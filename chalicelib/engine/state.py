@@ -13,8 +13,15 @@ MODES = (NORMAL, PAUSED, MANUAL_FAILOVER)
 FLAP_WINDOW_S = 15 * 60
 FLAP_THRESHOLD = 3
 
-# Instance states that mean "this NAT forwards nothing" (EventBridge and DescribeInstances agree).
-NOT_RUNNING_STATES = ("pending", "stopping", "stopped", "shutting-down", "terminated")
+# EC2 instance states: one vocabulary for the whole controller (EventBridge's state-change events and
+# DescribeInstances use the same names). Only a `running` NAT forwards (a `pending` one does not yet).
+PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN, TERMINATED = (
+    "pending", "running", "stopping", "stopped", "shutting-down", "terminated")
+EC2_STATES = (PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN, TERMINATED)
+# Leaving or left `running`: it forwards nothing and will not again by itself (fail over at once).
+LEAVING_STATES = (STOPPING, STOPPED, SHUTTING_DOWN, TERMINATED)
+# Never coming back.
+GONE_STATES = (SHUTTING_DOWN, TERMINATED)
 
 
 @dataclass(frozen=True)

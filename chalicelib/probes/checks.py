@@ -1,4 +1,5 @@
-"""One target, checked with quick retries inside a deadline.
+"""Probe checks: one target checked with quick retries inside a deadline, and ``run_checks``, every
+target of one vantage point in parallel (the path passes when ANY answers).
 
 A NAT path with some packet loss must not look dead: rather than one long attempt (where a lost
 SYN costs the kernel's 1 s retransmit), each attempt gets a short timeout and we try again until
@@ -10,9 +11,12 @@ import http.client
 import socket
 import ssl
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
-from ..model import TargetResult
-from .targets import Target
+from ..errors import InputError
+from .results import ProbeResult, TargetResult
+from .targets import Target, parse_targets
 
 MIN_ATTEMPT_S = 0.2        # never shorter than this per attempt (a TLS handshake needs a few RTTs)
 ATTEMPTS_PER_TIMEOUT = 3   # aim for about this many attempts inside one timeout
@@ -76,3 +80,18 @@ def check_target(target: Target, timeout_s: float, *, monotonic=time.monotonic,
             sleep(min(RETRY_PAUSE_S, max(0.0, deadline - monotonic())))
     return TargetResult(target=target.url, ok=False, latency_ms=None, error=last_error,
                         attempts=max(attempts, 1))
+
+
+def run_checks(zone: str, targets: Sequence[str], timeout_s: float,
+               clock: Callable[[], float]) -> ProbeResult:
+    """Check all ``targets`` at once, each within ``timeout_s``; ``clock`` stamps the result.
+
+    Bad targets raise InputError (naming each) before any connection is made.
+    """
+    if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
+        raise InputError(f"timeout_s must be a positive number, got {timeout_s!r}")
+    parsed = parse_targets(list(targets))
+    at = clock()
+    with ThreadPoolExecutor(max_workers=len(parsed), thread_name_prefix=f"probe-{zone}") as pool:
+        results = tuple(pool.map(lambda t: check_target(t, float(timeout_s)), parsed))
+    return ProbeResult(zone=zone, passed=any(r.ok for r in results), results=results, at=at)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from ..errors import InputError
 from ..settings import ProbeSettings
-from .runner import run_checks
+from .checks import run_checks
 from .targets import parse_targets
 
 EVENT_KEYS = ("targets", "timeout_s")

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Alert, ProbeResult
+from ..alerts import Alert
+from ..probes.results import ProbeResult
 from ..topology import Topology
 
 # azs -> one ProbeResult per az, run in parallel (Lambda: invoke probe_<zone>; lab: netns; tests: script)

@@ -1,18 +1,14 @@
 """EC2 instance state-change events: a NAT that stops or terminates fails over at once."""
 from __future__ import annotations
 
-import importlib
-
-from ..aws import state as store
-from ..engine import decide
+from ..aws import state_table as store
+from ..engine.state import EC2_STATES, LEAVING_STATES, TERMINATED
 from ..errors import InputError
 from ..observability import logger
-from .acting import decide_and_apply
+from . import replacement
 from .deps import Deps
-from .sweep import publish
+from .reconcile import decide_and_apply, engine_decider, publish
 
-EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
-FAIL_STATES = ("stopping", "stopped", "shutting-down", "terminated")
 EVENT_MARKER_TTL_S = 24 * 3600
 
 
@@ -51,29 +47,24 @@ def handle_instance_state(deps: Deps, event: dict) -> dict:
     zone = topo.zone_of_instance(instance_id)
     if zone is None:
         return {"ignored": f"instance {instance_id} is not a NAT of stack {topo.stack}"}
-    if ec2_state not in FAIL_STATES:
+    if ec2_state not in LEAVING_STATES:
         return {"ignored": f"NAT {instance_id} ({zone.az}) is {ec2_state}: nothing to do"}
     ddb = deps.clients.dynamodb
     if not store.put_event_marker(ddb, topo.table_name, event_id, now=deps.clock(), ttl_s=EVENT_MARKER_TTL_S,
                                   owner=deps.owner):
         return {"duplicate": True, "event_id": event_id, "zone": zone.az}
     try:
-        applied = decide_and_apply(
-            deps,
-            lambda snapshot, inputs, now: decide(inputs, topo.probe, topo.failover, now=now,
-                                                 critical_active=snapshot.critical_active, stack=topo.stack),
-            instance_overrides={instance_id: ec2_state})
+        applied = decide_and_apply(deps, engine_decider(topo), instance_overrides={instance_id: ec2_state})
         alerts: list[dict] = []
         publish(deps, applied, alerts)
         logger.info("NAT state change handled", extra={"zone": zone.az, "nat": instance_id, "state": ec2_state,
                                                        "route_table": applied.changed_tables})
         result = {"ok": True, "event_id": event_id, "zone": zone.az, "instance_id": instance_id,
                   "state": ec2_state, "moves": [m.to_dict() for m in applied.moves],
-                  "changed": applied.changed_tables, "outcomes": list(applied.plan.outcomes),
+                  "changed": applied.changed_tables, "outcomes": list(applied.decision.outcomes),
                   "served_by": applied.states[zone.az].server}
-        if ec2_state == "terminated":
-            hook = importlib.import_module(".healing_hook", __package__)
-            result["replacement"] = hook.on_nat_terminated(deps, zone.az, f"NAT {instance_id} terminated")
+        if ec2_state == TERMINATED:
+            result["replacement"] = replacement.on_nat_terminated(deps, zone.az, f"NAT {instance_id} terminated")
         return result
     except BaseException:
         store.delete_event_marker(ddb, topo.table_name, event_id)  # let EventBridge's retry act

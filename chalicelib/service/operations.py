@@ -2,15 +2,13 @@
 then decided by the engine and applied under the same version-checked protocol as the sweep."""
 from __future__ import annotations
 
-import importlib
-
-from ..engine import DOWN, plan_manual_failover, plan_pause, plan_resume, plan_revert
+from ..engine import DOWN, RUNNING, decide_manual_failover, decide_pause, decide_resume, decide_revert
 from ..errors import InputError
 from ..observability import logger
-from .acting import decide_and_apply, observe
+from . import replacement
 from .deps import Deps
+from .reconcile import decide_and_apply, observe, publish
 from .status import collect_status
-from .sweep import publish
 
 ACTIONS = ("status", "failover", "revert", "replace", "pause", "resume")
 KEYS = ("action", "zone", "to_zone", "reason")
@@ -43,7 +41,7 @@ def validate(deps: Deps, payload: object) -> dict:
     if not problems and action == "failover" and to_zone is not None:
         seen = observe(deps, deps.clock())
         target = next(z for z in seen.inputs if z.az == to_zone)
-        if target.state.health == DOWN or target.instance_state not in (None, "running"):
+        if target.state.health == DOWN or target.instance_state not in (None, RUNNING):
             problems.append(f"to_zone: {to_zone!r} cannot take traffic: its NAT is "
                             f"{target.state.health} ({target.state.health_reason or target.instance_state})")
     if problems:
@@ -58,19 +56,18 @@ def operate(deps: Deps, payload: dict) -> dict:
     if action == "status":
         return {"ok": True, "action": "status", "stack": topo.stack, "zones": collect_status(deps)}
     if action == "replace":
-        hook = importlib.import_module(".healing_hook", __package__)
-        result = hook.request_replacement(deps, az, op["reason"] or "manual replace")
+        result = replacement.request_replacement(deps, az, op["reason"] or "manual replace")
         return {"ok": True, "action": action, "zone": az, "changed": [], "replacement": result}
     reason = op["reason"] or f"manual {action} by {deps.owner}"
 
     def decider(snapshot, inputs, now):
         if action == "failover":
-            return plan_manual_failover(inputs, az, op["to_zone"], now=now, reason=reason, stack=topo.stack)
+            return decide_manual_failover(inputs, az, op["to_zone"], now=now, reason=reason, stack=topo.stack)
         if action == "revert":
-            return plan_revert(inputs, az, now=now, reason=reason, stack=topo.stack)
+            return decide_revert(inputs, az, now=now, reason=reason, stack=topo.stack)
         if action == "pause":
-            return plan_pause(inputs, az, now=now, reason=reason)
-        return plan_resume(inputs, az, now=now, reason=reason)
+            return decide_pause(inputs, az, now=now, reason=reason)
+        return decide_resume(inputs, az, now=now, reason=reason)
 
     applied = decide_and_apply(deps, decider)
     alerts: list[dict] = []

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..healing import runner as healing_runner
-from .acting import observe
 from .deps import Deps
+from .reconcile import observe
+from .replacement_steps import load_all, summary
 
 
 def iso(ts: float) -> str | None:
@@ -19,7 +19,7 @@ def collect_status(deps: Deps) -> list[dict]:
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too."""
     topo = deps.topology
     seen = observe(deps, deps.clock())
-    replacements = healing_runner.load_all(deps)
+    replacements = load_all(deps)
     az_of_eni = {z.nat_eni_id: z.az for z in topo.zones}
     rows = []
     for z, zin in zip(topo.zones, seen.inputs, strict=True):
@@ -41,6 +41,6 @@ def collect_status(deps: Deps) -> list[dict]:
             "last_reason": state.last_reason,
             "route_targets": targets,
             "pending": seen.snapshot.zones[z.az].is_pending(seen.now),
-            "replacement": (healing_runner.summary(replacements[z.az]) if z.az in replacements else None),
+            "replacement": summary(replacements[z.az]) if z.az in replacements else None,
         })
     return rows

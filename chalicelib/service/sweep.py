@@ -1,19 +1,29 @@
-"""The heartbeat: probe every NAT path, decide, act, record, alert. One pass = one sweep."""
+"""The sweep: probe every NAT path, decide, act, record, alert (one pass = one sweep), under the
+sweeper lease; and the heartbeat's loop of sweeps.
+
+After each sweep the loop calls ``then(deps, zone_states)`` (the heartbeat passes the replacement
+pass, ``chalicelib.service.replacement.after_sweep``); what it returns is the topology of the next
+sweep, so a NAT replaced in one sweep is probed as such in the next.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
-from ..aws import state as store
-from ..engine import decide
+from ..aws import state_table as store
+from ..engine import ZoneState
 from ..errors import ConflictError, HanatError, InputError
-from ..model import ProbeResult
 from ..observability import logger
-from . import healing_hook
-from .acting import Applied, decide_and_apply
+from ..probes.results import ProbeResult
+from ..topology import Topology
 from .deps import Deps
+from .reconcile import Applied, decide_and_apply, engine_decider, publish
 
 LEASE_MARGIN_S = 30.0  # a lease outlives one interval by this much, so a crashed run frees it soon
+
+# What runs after each sweep: (deps, the zone states the sweep stored) -> the topology of the next sweep.
+AfterSweep = Callable[[Deps, Mapping[str, ZoneState]], Topology]
 
 
 @dataclass
@@ -59,31 +69,24 @@ def _probe(deps: Deps) -> tuple[dict[str, ProbeResult], ProbeResult | None]:
     return results, control
 
 
-def sweep_once(deps: Deps) -> SweepReport:
-    """One sweep, assuming the caller holds the lease."""
+def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
+    """One sweep, assuming the caller holds the lease: the report and the zone states it stored."""
     started = time.monotonic()
-    topo = deps.topology
     report = SweepReport(at=deps.clock(), owner=deps.owner)
     probes, control = _probe(deps)
     report.probes = {az: p.passed for az, p in probes.items()}
     report.control = None if control is None else control.passed
-
-    def decider(snapshot: store.Snapshot, inputs, now):
-        return decide(inputs, topo.probe, topo.failover, now=now, control=control,
-                      critical_active=snapshot.critical_active, stack=topo.stack)
-
-    applied = decide_and_apply(deps, decider, probes=probes)
+    applied = decide_and_apply(deps, engine_decider(deps.topology, control), probes=probes)
     _report_applied(deps, report, applied)
-    healing_hook.on_sweep(deps, applied.states, deps.clock())  # self-healing: advance/start replacements
     report.duration_s = round(time.monotonic() - started, 4)
     deps.metric("SweepDuration", report.duration_s * 1000.0, "Milliseconds")
     deps.metric("ProbeFailures", float(sum(1 for ok in report.probes.values() if not ok)), "Count")
-    return report
+    return report, applied.states
 
 
 def _report_applied(deps: Deps, report: SweepReport, applied: Applied) -> None:
-    """Fill the report, send the alerts and the outcome metrics (shared with events/operations)."""
-    report.outcomes = list(applied.plan.outcomes)
+    """Fill the report, send the alerts and the outcome metrics."""
+    report.outcomes = list(applied.decision.outcomes)
     report.moves = [m.to_dict() for m in applied.moves]
     report.changed_tables = applied.changed_tables
     report.attempts = applied.attempts
@@ -92,33 +95,19 @@ def _report_applied(deps: Deps, report: SweepReport, applied: Applied) -> None:
     publish(deps, applied, report.alerts)
 
 
-def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
-    """Alerts to the sink, outcome counts to the metric sink; a failing sink is logged, not fatal."""
-    for alert in applied.plan.alerts:
-        try:
-            deps.alert_sink(alert)
-            sent.append(alert.to_dict())
-        except HanatError as err:
-            logger.error("alert not delivered", extra={"zone": alert.zone, "type": alert.type, "error": str(err)})
-    counts: dict[str, int] = {}
-    for name in applied.plan.outcomes:
-        counts[name] = counts.get(name, 0) + 1
-    for move in applied.moves:
-        if move.kind == "repair":
-            counts["repair"] = counts.get("repair", 0) + 1
-    for name, n in counts.items():
-        deps.metric(name, float(n), "Count")
-
-
-def run_sweep(deps: Deps) -> SweepReport:
-    """One pass under the sweeper lease (taken or renewed; released again if this call took it)."""
+def run_sweep(deps: Deps, then: AfterSweep | None = None) -> SweepReport:
+    """One pass under the sweeper lease (taken or renewed; released again if this call took it),
+    followed by ``then`` (the replacement pass) while the lease is still held."""
     topo = deps.topology
     lease = store.acquire_lease(deps.clients.dynamodb, topo.table_name, deps.owner,
                                 now=deps.clock(), ttl_s=_lease_ttl(deps))
     if not lease.acquired:
         return SweepReport(at=deps.clock(), owner=deps.owner, skipped=f"lease held by {lease.holder}")
     try:
-        return sweep_once(deps)
+        report, states = sweep_once(deps)
+        if then is not None:
+            then(deps, states)
+        return report
     finally:
         try:
             store.release_lease(deps.clients.dynamodb, topo.table_name, deps.owner)
@@ -126,9 +115,10 @@ def run_sweep(deps: Deps) -> SweepReport:
             logger.warning("sweeper lease expired during the sweep and was taken over")
 
 
-def run_heartbeat(deps: Deps, budget_s: float = 55.0) -> list[SweepReport]:
-    """Sweep every ``probe.interval_s`` until ~``budget_s`` has passed; exit at once when another
-    run holds the lease. A failed sweep is recorded in its report and the loop goes on."""
+def run_heartbeat(deps: Deps, budget_s: float = 55.0, then: AfterSweep | None = None) -> list[SweepReport]:
+    """Sweep every ``probe.interval_s`` until ~``budget_s`` has passed, each sweep followed by ``then``
+    (whose topology the next sweep uses); exit at once when another run holds the lease. A failed
+    sweep is recorded in its report and the loop goes on."""
     topo = deps.topology
     interval = float(topo.probe.interval_s)
     start = deps.clock()
@@ -142,7 +132,10 @@ def run_heartbeat(deps: Deps, budget_s: float = 55.0) -> list[SweepReport]:
         while True:
             tick = deps.clock()
             try:
-                reports.append(sweep_once(deps))
+                report, states = sweep_once(deps)
+                reports.append(report)
+                if then is not None:
+                    deps = replace(deps, topology=then(deps, states))
             except (ConflictError, HanatError) as err:
                 if isinstance(err, InputError):
                     raise

@@ -13,14 +13,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from chalicelib import healing
 from chalicelib.aws.clients import make_client
 from chalicelib.aws.lambda_invoke import invoke_json
 from chalicelib.errors import InputError
-from chalicelib.runtime import APP_NAME, deps_for_topology
+from chalicelib.naming import function_name
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
+from chalicelib.wiring import deps_for_topology
 from controller.deploying.project import load_stack, resolve_config_path
 from controller.output import emit_json, out_console, progress
 from controller.status_view import DEFAULT_INTERVAL_S, status_table, watch, watch_options, zone_views
@@ -47,7 +47,7 @@ def _direct_deps(cfg, topology: Topology) -> Deps:
 
 def _invoke_operate(cfg, payload: dict, stage: str | None) -> dict:
     """The deployed ``operate`` function's answer; its bad-input answer becomes InputError."""
-    function = f"{APP_NAME}-{stage or cfg.stack.name}-operate"
+    function = function_name(stage or cfg.stack.name, "operate")
     progress(f"invoking {function} ...")
     answer = invoke_json(make_client("lambda", cfg.stack.region), function, payload)
     if isinstance(answer, dict) and answer.get("ok") is False:
@@ -64,18 +64,13 @@ def run_operation(config: str | None, payload: dict, *, via_lambda: bool, stage:
     return operate(_direct_deps(cfg, topology), payload)
 
 
-def fetch_status(config: str | None, *, via_lambda: bool, stage: str | None) -> tuple[dict, Topology, dict]:
-    """(operate's status answer, the stack's topology, zone -> replacement progress or None).
-
-    Replacement progress is read with the operator's credentials; through ``--via-lambda`` only
-    what the ``operate`` function answers is shown.
-    """
+def fetch_status(config: str | None, *, via_lambda: bool, stage: str | None) -> tuple[dict, Topology]:
+    """(operate's status answer, the stack's topology). The answer is the same whether it comes from
+    the operator's credentials or the deployed function: one row per zone with its replacement."""
     cfg, topology = load_stack(resolve_config_path(config))
     if via_lambda:
-        return _invoke_operate(cfg, {"action": "status"}, stage), topology, {}
-    deps = _direct_deps(cfg, topology)
-    result = operate(deps, {"action": "status"})
-    return result, topology, {az: healing.status_for(deps, az) for az in topology.azs}
+        return _invoke_operate(cfg, {"action": "status"}, stage), topology
+    return operate(_direct_deps(cfg, topology), {"action": "status"}), topology
 
 
 def _common(func):
@@ -102,9 +97,9 @@ def status_cmd(watch_, interval, count, config, via_lambda, stage, as_json):
     note = f"every {seconds:g}s, Ctrl-C to stop" if watch_ else ""
 
     def render() -> Table:
-        result, topology, replacements = fetch_status(config, via_lambda=via_lambda, stage=stage)
+        result, topology = fetch_status(config, via_lambda=via_lambda, stage=stage)
         now = time.time()
-        views = zone_views(result.get("zones", []), topology, replacements, now)
+        views = zone_views(result.get("zones", []), topology, now)
         return status_table(result.get("stack") or topology.stack, views, now, note)
 
     if watch_:

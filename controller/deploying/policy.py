@@ -7,9 +7,7 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 """
 from __future__ import annotations
 
-from chalicelib.naming import STACK_TAG, resource_name
-from chalicelib.probes.remote import probe_function_name
-from chalicelib.runtime import APP_NAME
+from chalicelib.naming import APP_NAME, STACK_TAG, probe_function_name, resource_name
 from chalicelib.topology import Topology
 
 VERSION = "2012-10-17"
@@ -42,19 +40,12 @@ def _in_region(region: str) -> dict:
     return {"StringEquals": {"aws:RequestedRegion": region}}
 
 
-def _xray(region: str) -> dict:
-    return {"Sid": "XRayTracesThisRegion", "Effect": "Allow",
-            "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-            "Resource": "*", "Condition": _in_region(region)}
-
-
 def probe_policy(topology: Topology, stage: str) -> dict:
     """Probe functions make no AWS call themselves; Lambda needs the ENI actions to place them in
     the probe subnet (these exist only on "*": limited to the stack's region)."""
     partition, region, account = arn_parts(topology)
     return {"Version": VERSION, "Statement": [
         _logs(partition, region, account, stage),
-        _xray(region),
         {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": ENI_ACTIONS, "Resource": "*",
          "Condition": _in_region(region)},
         {"Sid": "VpcDescribe", "Effect": "Allow",
@@ -71,11 +62,10 @@ def controller_policy(topology: Topology, stage: str) -> dict:
     parameters = [f"arn:{partition}:ssm:{region}:{account}:parameter/hanat/{stack}/*"]
     if topology.slack_webhook_parameter and not topology.slack_webhook_parameter.startswith(f"/hanat/{stack}/"):
         parameters.append(f"arn:{partition}:ssm:{region}:{account}:parameter{topology.slack_webhook_parameter}")
-    probes = [f"arn:{partition}:lambda:{region}:{account}:function:{probe_function_name(APP_NAME, stage, az)}"
+    probes = [f"arn:{partition}:lambda:{region}:{account}:function:{probe_function_name(stage, az)}"
               for az in topology.azs]
     statements = [
         _logs(partition, region, account, stage),
-        _xray(region),
         {"Sid": "ReadNetwork", "Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"},
         {"Sid": "MoveRoutesOfThisStack", "Effect": "Allow", "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
          "Resource": f"{ec2}:route-table/*", "Condition": tagged},
@@ -94,11 +84,11 @@ def controller_policy(topology: Topology, stage: str) -> dict:
     if probes:
         statements.append({"Sid": "InvokeOwnProbes", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                            "Resource": probes})
-    statements += _self_healing(topology, partition, region, account, tagged)
+    statements += _replacement(topology, partition, region, account, tagged)
     return {"Version": VERSION, "Statement": statements}
 
 
-def _self_healing(topology: Topology, partition: str, region: str, account: str, tagged: dict) -> list[dict]:
+def _replacement(topology: Topology, partition: str, region: str, account: str, tagged: dict) -> list[dict]:
     """Replacing a dead NAT: launch from the stack's template (new resources must carry the stack
     tag), attach the EIP, turn off source/dest check, terminate the old one, pass the NAT role."""
     ec2 = f"arn:{partition}:ec2:{region}:{account}"

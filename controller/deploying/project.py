@@ -5,9 +5,9 @@ import os
 from pathlib import Path
 
 from chalicelib.aws.clients import make_client
+from chalicelib.aws.params import read_topology
 from chalicelib.errors import InputError, NotFoundError
 from chalicelib.naming import topology_parameter
-from chalicelib.runtime import load_topology
 from chalicelib.topology import Topology
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def load_stack(config_path: str):
     config = load_config(config_path)
     ssm = make_client("ssm", config.stack.region)
     try:
-        topology = load_topology(ssm, topology_parameter(config.stack.name))
+        topology = read_topology(ssm, topology_parameter(config.stack.name))
     except NotFoundError as err:
         raise NotFoundError(f"stack {config.stack.name!r} has no topology in {config.stack.region} "
                             f"({err}); run `hanat up --config {config_path}` first") from err

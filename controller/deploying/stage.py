@@ -14,10 +14,9 @@ import math
 import re
 from pathlib import Path
 
-from chalicelib import runtime
+from chalicelib import wiring
 from chalicelib.errors import InputError
-from chalicelib.naming import STACK_TAG
-from chalicelib.probes.remote import probe_handler_name
+from chalicelib.naming import APP_NAME, STACK_TAG, probe_handler_name
 from chalicelib.topology import Topology
 
 from .policy import controller_policy, probe_policy
@@ -41,13 +40,13 @@ def policy_files(stage: str) -> tuple[str, str]:
 
 def environment(topology: Topology, stage: str) -> dict[str, str]:
     return {
-        runtime.ENV_STACK: topology.stack,
-        runtime.ENV_STAGE: stage,
-        runtime.ENV_TOPOLOGY_PARAMETER: topology.topology_parameter,
-        runtime.ENV_ZONES: ",".join(topology.azs),
-        runtime.ENV_TOPIC_ARN: topology.topic_arn,
-        runtime.ENV_PROBE_TARGETS: json.dumps(list(topology.probe.targets)),
-        runtime.ENV_PROBE_TIMEOUT: str(topology.probe.timeout_s),
+        wiring.ENV_STACK: topology.stack,
+        wiring.ENV_STAGE: stage,
+        wiring.ENV_TOPOLOGY_PARAMETER: topology.topology_parameter,
+        wiring.ENV_ZONES: ",".join(topology.azs),
+        wiring.ENV_TOPIC_ARN: topology.topic_arn,
+        wiring.ENV_PROBE_TARGETS: json.dumps(list(topology.probe.targets)),
+        wiring.ENV_PROBE_TIMEOUT: str(topology.probe.timeout_s),
         "POWERTOOLS_SERVICE_NAME": "hanat",
         "POWERTOOLS_METRICS_NAMESPACE": "hanat",
     }
@@ -76,7 +75,6 @@ def stage_settings(topology: Topology, stage: str) -> dict:
         "autogen_policy": False,
         "iam_policy_file": controller_file,
         "lambda_memory_size": CONTROLLER_MEMORY_MB,
-        "xray": True,
         "environment_variables": environment(topology, stage),
         "tags": {STACK_TAG: topology.stack},
         "lambda_functions": functions,
@@ -123,7 +121,7 @@ def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list
     config_path = chalice_dir / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     config.setdefault("version", "2.0")
-    config["app_name"] = runtime.APP_NAME
+    config["app_name"] = APP_NAME
     config.setdefault("stages", {})[stage] = stage_settings(topology, stage)
     controller_file, probe_file = policy_files(stage)
     written = {config_path: config,

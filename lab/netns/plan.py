@@ -9,9 +9,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from chalicelib.engine.state import TERMINATED
 from chalicelib.errors import InputError
 
-from .spec import TERMINATED, DataPlaneSpec
+from .spec import DataPlaneSpec
 
 NS_PREFIX = "hanat-"
 IFNAME_MAX = 15  # IFNAMSIZ - 1

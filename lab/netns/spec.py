@@ -9,12 +9,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 
+from chalicelib.engine.state import EC2_STATES, RUNNING
 from chalicelib.errors import InputError
-
-# EC2 instance states, grouped by what the data plane does with them.
-RUNNING = "running"
-TERMINATED = "terminated"
-INSTANCE_STATES = ("pending", RUNNING, "stopping", "stopped", "shutting-down", TERMINATED)
 
 
 @dataclass(frozen=True)
@@ -133,8 +129,8 @@ def validate_spec(spec: DataPlaneSpec) -> None:
         if n.instance_id in seen:
             problems.append(f"{where} appears twice")
         seen.add(n.instance_id)
-        if n.state not in INSTANCE_STATES:
-            problems.append(f"{where}: state={n.state!r} is not one of {', '.join(INSTANCE_STATES)}")
+        if n.state not in EC2_STATES:
+            problems.append(f"{where}: state={n.state!r} is not one of {', '.join(EC2_STATES)}")
         try:
             if ipaddress.ip_address(n.private_ip) not in ipaddress.ip_network(n.public_cidr):
                 problems.append(f"{where}: private_ip={n.private_ip} is outside its subnet {n.public_cidr}")

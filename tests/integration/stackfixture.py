@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.aws.params import write_topology
-from chalicelib.model import ProbeResult
 from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
+from chalicelib.probes.results import ProbeResult
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology

@@ -1,6 +1,6 @@
 """The Chalice entry points through chalice.test.Client over in-process moto (mock_aws).
 
-Deps come from the documented hook ``runtime.set_deps_factory`` (scripted probes, fake clock);
+Deps come from the documented hook ``wiring.set_deps_factory`` (scripted probes, fake clock);
 no import of boto3 is patched.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import runtime
+from chalicelib import wiring
 from tests.integration import stackfixture as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def load_app(monkeypatch, zones):
     """A fresh import of app.py with HANAT_ZONES set (as Chalice does with the stage environment)."""
-    monkeypatch.setenv(runtime.ENV_ZONES, ",".join(zones))
+    monkeypatch.setenv(wiring.ENV_ZONES, ",".join(zones))
     spec = importlib.util.spec_from_file_location("hanat_app_under_test", ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,9 +47,9 @@ def scripted(stack):
         deps.alert_sink = alerts.append
         return deps
 
-    runtime.set_deps_factory(factory)
+    wiring.set_deps_factory(factory)
     yield probes, alerts
-    runtime.reset_deps_factory()
+    wiring.reset_deps_factory()
 
 
 @pytest.fixture
@@ -160,21 +160,21 @@ def test_probe_function_checks_local_targets(client, stack):
 
 
 def test_real_factory_reads_topology_from_the_environment(monkeypatch, stack):
-    """runtime.build_deps without the hook: env vars -> SSM topology -> clients and SNS sink."""
-    monkeypatch.setenv(runtime.ENV_STACK, stack.stack)
-    monkeypatch.setenv(runtime.ENV_STAGE, "app")
-    monkeypatch.setenv(runtime.ENV_TOPOLOGY_PARAMETER, stack.topology_parameter)
-    deps = runtime.build_deps("heartbeat:test")
+    """wiring.build_deps without the hook: env vars -> SSM topology -> clients and SNS sink."""
+    monkeypatch.setenv(wiring.ENV_STACK, stack.stack)
+    monkeypatch.setenv(wiring.ENV_STAGE, "app")
+    monkeypatch.setenv(wiring.ENV_TOPOLOGY_PARAMETER, stack.topology_parameter)
+    deps = wiring.build_deps("heartbeat:test")
     assert deps.topology == stack and deps.owner == "heartbeat:test"
     assert deps.probe_runner is not None and deps.control_probe is not None
 
 
 def test_missing_environment_names_every_variable(monkeypatch):
-    for name in runtime.REQUIRED_ENV:
+    for name in wiring.REQUIRED_ENV:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(Exception) as exc:
-        runtime.read_env()
-    assert all(name in str(exc.value) for name in runtime.REQUIRED_ENV)
+        wiring.read_env()
+    assert all(name in str(exc.value) for name in wiring.REQUIRED_ENV)
     assert getattr(exc.value, "exit_code", None) == 2
 
 
@@ -182,8 +182,8 @@ def test_alerts_published_to_sns_reach_a_queue(aws_env):
     """SnsAlertSink publishes subject + JSON body (checked through an SQS subscription in moto)."""
     import boto3
 
-    from chalicelib.alerts import SnsAlertSink
-    from chalicelib.model import Alert
+    from chalicelib.alerts import Alert
+    from chalicelib.wiring import SnsAlertSink
 
     with mock_aws():
         sns, sqs = boto3.client("sns"), boto3.client("sqs")

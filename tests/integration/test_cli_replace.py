@@ -13,12 +13,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from chalicelib import healing
 from chalicelib.aws import params
 from chalicelib.engine import UP
-from chalicelib.healing import machine as m
 from chalicelib.naming import topology_parameter
+from chalicelib.replacement import machine as m
+from chalicelib.service import replacement
 from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
@@ -100,7 +101,7 @@ def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built):
     probes = ScriptedProbes(clock)
     for _ in range(2):                                   # the heartbeat proves every NAT first
         clock.sleep(5)
-        report = run_sweep(deps_for(c, clock, probes))
+        report = run_sweep(deps_for(c, clock, probes), then=after_sweep)
     assert set(report.health.values()) == {UP}
     before = deps_for(c, clock, probes).topology.zone(A)
 
@@ -122,10 +123,10 @@ def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built):
 
     for _ in range(10):                                  # the routes come back once the sweep proves it
         clock.sleep(5)
-        run_sweep(deps_for(c, clock, probes))
-        if healing.status_for(deps_for(c, clock, probes), A)["status"] == m.DONE:
+        run_sweep(deps_for(c, clock, probes), then=after_sweep)
+        if replacement.status_for(deps_for(c, clock, probes), A)["status"] == m.DONE:
             break
-    assert healing.status_for(deps_for(c, clock, probes), A)["status"] == m.DONE
+    assert replacement.status_for(deps_for(c, clock, probes), A)["status"] == m.DONE
     assert {default_eni(c, t) for t in after.private_route_table_ids} == {after.nat_eni_id}
     old = c.ec2.describe_instances(InstanceIds=[before.nat_instance_id])["Reservations"][0]["Instances"][0]
     assert old["State"]["Name"] in ("shutting-down", "terminated")

@@ -82,10 +82,10 @@ def test_self_healing_actions_are_tag_conditioned(policies):
     assert any("launch-template/lt-0abc" in r for s in launches for r in s["Resource"])
 
 
-def test_probe_role_only_logs_xray_and_enis(policies):
+def test_probe_role_only_logs_and_enis(policies):
     _, _, probe, _ = policies
     actions = {a for s in probe["Statement"] for a in s["Action"]}
-    assert {a.split(":")[0] for a in actions} == {"logs", "xray", "ec2"}
+    assert {a.split(":")[0] for a in actions} == {"logs", "ec2"}
     assert {a for a in actions if a.startswith("ec2:") and is_mutating(a)} == {
         "ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
         "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}

@@ -37,11 +37,12 @@ from bootstrap.config.model import (
     StackConfig,
     ZoneConfig,
 )
+from chalicelib.alerts import ALERT_TYPES
 from chalicelib.aws import params
 from chalicelib.engine import UP
-from chalicelib.model import ALERT_TYPES
 from chalicelib.naming import STACK_TAG, topology_parameter
 from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from controller.cli import main
@@ -127,7 +128,7 @@ def prove_every_nat(config_path: str) -> None:
         clock.sleep(10)
         topo = params.read_topology(c.ssm, topology_parameter(stack))
         report = run_sweep(Deps(topology=topo, clients=c, probe_runner=ScriptedProbes(clock), clock=clock,
-                                sleep=clock.sleep, owner="heartbeat"))
+                                sleep=clock.sleep, owner="heartbeat"), then=after_sweep)
         if set(report.health.values()) == {UP}:
             return
     raise AssertionError(f"stack {stack}: NATs not proven UP: {report.health}")

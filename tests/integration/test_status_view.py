@@ -20,6 +20,7 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from controller.cli import main
 from controller.status_view import COLUMNS
@@ -77,7 +78,7 @@ def stack(emulator_env, tmp_path, capsys):
         clock.sleep(5)
         topo = params.read_topology(c.ssm, topology_parameter("view"))
         report = run_sweep(Deps(topology=topo, clients=c, probe_runner=ScriptedProbes(clock), clock=clock,
-                                sleep=clock.sleep, owner="test"))
+                                sleep=clock.sleep, owner="test"), then=after_sweep)
     assert set(report.health.values()) == {UP}
     return str(config), topo
 

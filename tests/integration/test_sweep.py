@@ -5,6 +5,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.errors import HanatError
+from chalicelib.probes.results import ProbeResult
 from chalicelib.service.sweep import run_heartbeat, run_sweep
 from tests.integration.stackfixture import (
     AZS,
@@ -74,7 +75,7 @@ def test_targets_down_moves_nothing_and_alerts_once_per_incident(stack):
     ec2 = deps.clients.ec2
     sweep(deps, clock)
     before = default_targets(ec2, topo)
-    deps.control_probe = lambda: __import__("chalicelib.model").model.ProbeResult(zone="control", passed=False)
+    deps.control_probe = lambda: ProbeResult(zone="control", passed=False)
     probes.failing = set(AZS)
     reports = sweep(deps, clock, n=4)
     assert all("targets_down" in r.outcomes and r.control is False for r in reports)
@@ -142,7 +143,7 @@ def test_lease_held_by_another_run_skips_at_once(stack):
     topo, deps, clock, probes, _, _ = stack
     other, _ = make_deps(topo, clock, owner="heartbeat:other")
     other.sleep = lambda s: None
-    from chalicelib.aws.state import acquire_lease
+    from chalicelib.aws.state_table import acquire_lease
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:other", now=clock(), ttl_s=35).acquired
     assert run_sweep(deps).skipped == "lease held by heartbeat:other"
     reports = run_heartbeat(deps)

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from chalicelib.alerts import SUBJECT_MAX, ascii_subject, format_body, format_subject
-from chalicelib.model import Alert
+from chalicelib.alerts import SUBJECT_MAX, Alert, ascii_subject, format_body, format_subject
 from chalicelib.topology import Topology, ZoneTopology
 
 AT = 1_767_225_600.0  # 2026-01-01T00:00:00Z

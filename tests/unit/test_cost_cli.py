@@ -80,7 +80,7 @@ def test_negative_traffic_is_bad_input(capsys):
 
 def test_default_lambda_memory_is_what_deploy_configures(capsys):
     """The controller and probes are priced at the memory `hanat deploy` gives them."""
-    from chalicelib.probes.remote import probe_handler_name
+    from chalicelib.naming import probe_handler_name
     from chalicelib.topology import Topology, ZoneTopology
     from controller.cost.model import Usage
     from controller.deploying.stage import stage_settings

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from chalicelib.engine import DOWN, MANUAL_FAILOVER, PAUSED, UNKNOWN, UP, ZoneInput, ZoneState, decide
-from chalicelib.model import ProbeResult
+from chalicelib.probes.results import ProbeResult
 from chalicelib.settings import FailoverSettings, ProbeSettings
 
 P = ProbeSettings(fail_after=2, recover_after=3, min_hold_s=60, targets=("tcp://203.0.113.1:443",))

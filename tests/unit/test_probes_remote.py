@@ -4,9 +4,10 @@ from __future__ import annotations
 import threading
 import time
 
-from chalicelib.probes.remote import LambdaProbeRunner, probe_function_name, probe_handler_name
+from chalicelib.aws.lambda_invoke import LambdaProbeRunner
+from chalicelib.naming import probe_function_name, probe_handler_name
 
-NAMES = {az: probe_function_name("hanat", "dev", az) for az in ("ap-northeast-1a", "ap-northeast-1c",
+NAMES = {az: probe_function_name("dev", az) for az in ("ap-northeast-1a", "ap-northeast-1c",
                                                                  "ap-northeast-1d", "ap-northeast-1x")}
 
 

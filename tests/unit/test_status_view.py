@@ -85,10 +85,10 @@ def test_mode_text(mode, replacement, text, style):
 def test_zone_views_fill_every_column():
     rows = [row(A, nat_health="DOWN", nat_instance_state="stopped", served_by=C, mode="normal",
                 last_change="2024-05-26T11:58:00Z", last_reason="instance stopped",
-                route_targets={"rtb-1": "eni-2"}),
-            row(C)]
-    replacements = {A: {"status": "replacing", "step": "proving", "attempts": 1}, C: None}
-    views = sv.zone_views(rows, TOPO, replacements, NOW)
+                route_targets={"rtb-1": "eni-2"},
+                replacement={"status": "replacing", "step": "proving", "attempts": 1}),
+            row(C, replacement=None)]
+    views = sv.zone_views(rows, TOPO, NOW)
     assert [v.cells() for v in views] == [
         (A, "i-1", "DOWN (stopped)", C, "replacing: proving", "203.0.113.2",
          "2024-05-26 11:58:00Z (2m ago) instance stopped"),
@@ -98,7 +98,7 @@ def test_zone_views_fill_every_column():
 
 
 def test_zone_views_without_topology_still_render():
-    (view,) = sv.zone_views([row(A, nat_health="UNKNOWN")], None, {}, NOW)
+    (view,) = sv.zone_views([row(A, nat_health="UNKNOWN")], None, NOW)
     assert view.egress_ip == "? (eni-1)" and view.health_style == "yellow"
 
 
@@ -109,7 +109,7 @@ def render(renderable, width: int = 200) -> str:
 
 
 def test_status_table_has_the_columns_rows_and_time():
-    views = sv.zone_views([row(A), row(C)], TOPO, {}, NOW)
+    views = sv.zone_views([row(A), row(C)], TOPO, NOW)
     text = render(sv.status_table("demo", views, NOW, note="every 5s"))
     header = next(line for line in text.splitlines() if "zone" in line)
     assert [c.strip() for c in header.strip("┃ ").split("┃")] == list(sv.COLUMNS)

@@ -1,12 +1,10 @@
-"""Plain data shared across the controller: probe results and alerts.
+"""Probe results: what one vantage point saw of each target, and the verdict on one NAT path.
 
-Kept free of boto3 so the decision engine, the Lambdas, the CLI and the lab can all use it.
+Plain data (no boto3): the probe functions write it, the heartbeat, the engine, the CLI and the lab read it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
-ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical")
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -42,24 +40,3 @@ class ProbeResult:
         return cls(zone=d["zone"], passed=bool(d["passed"]), at=float(d.get("at", 0.0)),
                    error=d.get("error"),
                    results=tuple(TargetResult(**r) for r in d.get("results", ())))
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Something people must hear about. Published to SNS (email) and relayed to Slack."""
-
-    type: str            # one of ALERT_TYPES
-    zone: str | None
-    reason: str
-    at: float            # epoch seconds
-    from_nat: str | None = None       # instance id of the NAT the zone leaves (or the old NAT)
-    to_nat: str | None = None         # instance id of the NAT the zone moves to (or the new NAT)
-    to_zone: str | None = None        # az of the NAT the zone moves to
-    route_tables: tuple[str, ...] = ()
-    stack: str = ""
-    details: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["route_tables"] = list(self.route_tables)
-        return d

@@ -1,9 +1,11 @@
-"""Inputs and output of the decision engine: what was seen this round, and what to do about it."""
+"""Inputs and output of the decision engine: what was seen this round (``ZoneInput``), and the
+``Decision`` (new zone states, route moves, alerts, outcomes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import Alert, ProbeResult
+from ..alerts import Alert
+from ..probes.results import ProbeResult
 from .state import ZoneState
 
 FAILOVER, REVERT, REPAIR = "failover", "revert", "repair"
@@ -37,7 +39,7 @@ class RouteMove:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Decision:
     """The engine's decision: the new state of every zone, the route moves, alerts, outcomes."""
 
     states: dict[str, ZoneState]

@@ -1,4 +1,4 @@
-"""Self-healing end to end on in-process moto: a dead NAT is replaced, keeps its Elastic IP, and gets
+"""NAT replacement (self-healing) end to end on in-process moto: a dead NAT is replaced, keeps its Elastic IP, and gets
 its routes back only after scripted probes prove it (fake clock, real sweep/event code)."""
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib import healing
 from chalicelib.aws import params
 from chalicelib.engine import DOWN, UP, ZoneState
 from chalicelib.errors import InputError
-from chalicelib.healing import machine as m
 from chalicelib.naming import STACK_TAG, stack_tags
-from chalicelib.service import healing_hook
+from chalicelib.replacement import machine as m
+from chalicelib.service import replacement
 from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.status import collect_status
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings
@@ -41,7 +41,7 @@ def moto(aws_env):
         yield
 
 
-def healing_stack(revert: str = "auto", replace_after_s: float = 300):
+def replacement_stack(revert: str = "auto", replace_after_s: float = 300):
     """The fixture stack plus what replacement needs: real, tagged EIPs on each NAT and a launch template."""
     topo = build_stack(revert=revert)
     c = clients()
@@ -68,7 +68,7 @@ class World:
     topology parameter like the real handlers do)."""
 
     def __init__(self, revert="auto", replace_after_s=300):
-        self.topo0 = healing_stack(revert, replace_after_s)
+        self.topo0 = replacement_stack(revert, replace_after_s)
         self.clock = FakeClock()
         self.probes = ScriptedProbes(self.clock)
         self.alerts: list = []
@@ -88,7 +88,7 @@ class World:
 
     def sweep(self, seconds: float = 5.0):
         self.clock.sleep(seconds)
-        return run_sweep(self.deps())
+        return run_sweep(self.deps(), then=after_sweep)
 
     def private_enis(self, az=A) -> set:
         zone = self.topo0.zone(az)
@@ -106,7 +106,7 @@ class World:
         return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
     def record(self, az=A):
-        return healing.status_for(self.deps(), az)
+        return replacement.status_for(self.deps(), az)
 
     def replace_alerts(self, phase=None):
         return [a for a in self.alerts if a.type == "replace" and (phase is None or a.details["phase"] == phase)]
@@ -126,7 +126,7 @@ def test_terminated_nat_is_replaced_keeps_its_eip_and_gets_routes_back_only_when
     w = World()
     old = w.topo0.zone(A)
     w.sweep()
-    assert w.deps() and all(s == UP for s in run_sweep(w.deps()).health.values())
+    assert w.deps() and all(s == UP for s in run_sweep(w.deps(), then=after_sweep).health.values())
 
     result = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
 
@@ -234,7 +234,7 @@ def test_duplicate_and_concurrent_events_start_exactly_one_replacement(moto):
     assert len(w.nats_launched_in()) == 1
     assert len(w.replace_alerts("started")) == 1
     # and a direct duplicate request afterwards starts nothing either
-    again = healing_hook.on_nat_terminated(w.deps(), A, "duplicate")
+    again = replacement.on_nat_terminated(w.deps(), A, "duplicate")
     assert again["started"] is False and len(w.nats_launched_in()) == 1
 
 
@@ -273,7 +273,7 @@ def test_launch_failure_keeps_the_backup_alerts_backs_off_and_retries(moto, code
     w.clock.sleep(61)
     deps2 = w.deps()
     deps2.clients.ec2 = failing
-    healing.sweep(deps2, {}, w.clock(), healing.StateTableHealth(deps2))
+    replacement.run_pass(deps2, {}, w.clock())
     assert failing.calls == 2 and w.record()["next_attempt_at"] == w.clock() + 120
     assert w.private_enis() == {backup_eni}
 
@@ -336,7 +336,7 @@ def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
     old = w.topo0.zone(A)
     w.sweep()
     assert w.private_enis() == {old.nat_eni_id}
-    out = healing_hook.request_replacement(w.deps(), A, "planned")
+    out = replacement.request_replacement(w.deps(), A, "planned")
     assert out["started"] is True
     # the EIP moved only after the zone (and any zone it served) left the old NAT
     assert old.nat_eni_id not in w.private_enis()
@@ -354,26 +354,26 @@ def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
 def test_unknown_zone_is_bad_input_and_changes_nothing(moto):
     w = World()
     with pytest.raises(Exception) as exc:
-        healing_hook.request_replacement(w.deps(), "mars-1a", "x")
+        replacement.request_replacement(w.deps(), "mars-1a", "x")
     assert getattr(exc.value, "exit_code", None) == 2 and "mars-1a" in str(exc.value)
-    assert w.nats_launched_in() == [] and healing.status_for(w.deps(), A) is None
+    assert w.nats_launched_in() == [] and replacement.status_for(w.deps(), A) is None
 
 
 def test_adapters_refuse_resources_without_the_stack_tag(moto):
-    from chalicelib.aws import replacement as ec2r
+    from chalicelib.aws import instances, routes
     from chalicelib.errors import NotFoundError
 
     w = World()
     c = clients()
     foreign = c.ec2.run_instances(ImageId=w.instance(w.topo0.zone(A).nat_instance_id)["ImageId"], MinCount=1,
                                   MaxCount=1)["Instances"][0]
-    assert ec2r.terminate_tagged_instance(c.ec2, foreign["InstanceId"], w.topo0.stack) is False
+    assert instances.terminate_tagged_instance(c.ec2, foreign["InstanceId"], w.topo0.stack) is False
     assert w.instance(foreign["InstanceId"])["State"]["Name"] == "running"
     eip = c.ec2.allocate_address(Domain="vpc")["AllocationId"]
     with pytest.raises(NotFoundError):
-        ec2r.move_eip(c.ec2, eip, w.topo0.zone(A).nat_eni_id, w.topo0.stack)
+        instances.move_eip(c.ec2, eip, w.topo0.zone(A).nat_eni_id, w.topo0.stack)
     with pytest.raises(NotFoundError):                  # a private (not pinned) table is not a probe table
-        ec2r.repin_probe_route(c.ec2, w.topo0.zone(A).private_route_table_ids[0], "eni-x", w.topo0.stack)
+        routes.repin_probe_route(c.ec2, w.topo0.zone(A).private_route_table_ids[0], "eni-x", w.topo0.stack)
 
 
 def test_repeated_launch_failures_end_in_failed_with_an_alert_and_a_cool_down(moto):
@@ -390,11 +390,11 @@ def test_repeated_launch_failures_end_in_failed_with_an_alert_and_a_cool_down(mo
         return deps
 
     handle_instance_state(failing_deps(), w.terminate_event(old.nat_instance_id))
-    policy = m.HealingPolicy.for_replace_after(w.topo0.failover.replace_after_s)
+    policy = m.ReplacementPolicy.for_replace_after(w.topo0.failover.replace_after_s)
     for _ in range(policy.max_attempts + 2):
         w.clock.sleep(policy.backoff_max_s + 1)
         deps = failing_deps()
-        healing.sweep(deps, {}, w.clock(), healing.StateTableHealth(deps))
+        replacement.run_pass(deps, {}, w.clock())
         if w.record()["status"] != m.REPLACING:
             break
     rec = w.record()
@@ -404,10 +404,10 @@ def test_repeated_launch_failures_end_in_failed_with_an_alert_and_a_cool_down(mo
     # the zone is still DOWN: the next automatic replacement waits for the cool-down, then starts afresh
     deps = w.deps()
     states = {A: ZoneState(az=A, health=DOWN, since=0.0), AZS[1]: ZoneState(az=AZS[1], health=UP)}
-    healing.sweep(deps, states, w.clock(), healing.StateTableHealth(deps))
+    replacement.run_pass(deps, states, w.clock())
     assert w.record()["status"] == m.FAILED and w.nats_launched_in() == []
     w.clock.sleep(policy.backoff_max_s + 1)
-    healing.sweep(deps, states, w.clock(), healing.StateTableHealth(deps))
+    replacement.run_pass(deps, states, w.clock())
     rec = w.record()
     assert rec["status"] == m.REPLACING and rec["attempts"] == 1 and len(w.nats_launched_in()) == 1
 
@@ -422,9 +422,9 @@ def test_operator_replacement_is_refused_while_a_paused_zone_rides_on_that_nat(m
     operate(w.deps(), {"action": "pause", "zone": A})
     before = (w.private_enis(A), w.private_enis(b), w.eip_eni(b))
     with pytest.raises(InputError) as err:
-        healing_hook.request_replacement(w.deps(), b, "planned")
+        replacement.request_replacement(w.deps(), b, "planned")
     assert f"zone {A} is paused and served by {b}'s NAT" in str(err.value)
     assert (w.private_enis(A), w.private_enis(b), w.eip_eni(b)) == before
-    assert w.nats_launched_in(b) == [] and healing.status_for(w.deps(), b) is None
+    assert w.nats_launched_in(b) == [] and replacement.status_for(w.deps(), b) is None
     operate(w.deps(), {"action": "resume", "zone": A})
-    assert healing_hook.request_replacement(w.deps(), b, "planned")["started"] is True
+    assert replacement.request_replacement(w.deps(), b, "planned")["started"] is True

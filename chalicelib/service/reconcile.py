@@ -1,11 +1,15 @@
-"""Acting: turn a decision into stored state and route changes so that overlapping runs never fight.
+"""Reconcile: turn a decision into stored state and route changes so that overlapping runs never fight.
 
-Protocol, per attempt: read the zone records (versions) -> decide -> commit the new states in ONE
-DynamoDB transaction conditioned on those versions, *claiming* every zone whose routes move (no one
-else may write a claimed zone) -> write the routes in parallel, verify by reading back -> release the
-claims. A lost condition (ConflictError) means another run acted first: re-read and decide again,
-a bounded number of times. Routes that disagree with the recorded ``served_by`` of an unclaimed zone
-are drift (a crashed run, a hand edit) and are repaired under the same protocol.
+Protocol, per attempt: observe (zone records with their versions, NAT instance states, route tables)
+-> decide (the engine) -> claim: commit the new states in ONE DynamoDB transaction conditioned on those
+versions, claiming every zone whose routes move (no one else may write a claimed zone) -> write the
+routes in parallel -> verify by reading back -> release the claims. A lost condition (ConflictError)
+means another run acted first: observe and decide again, a bounded number of times. Routes that
+disagree with the recorded ``served_by`` of an unclaimed zone are drift (a crashed run, a hand edit)
+and are repaired under the same protocol. ``publish`` sends a decision's alerts and outcome metrics.
+
+The sweep, the instance-state events and the manual operations all act through ``decide_and_apply``;
+the first two with ``engine_decider``.
 """
 from __future__ import annotations
 
@@ -16,19 +20,53 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..aws import instances, routes
-from ..aws import state as store
-from ..engine import REPAIR, Plan, RouteMove, ZoneInput, ZoneState
+from ..aws import state_table as store
+from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..errors import ConflictError, HanatError
-from ..model import ProbeResult
 from ..observability import logger
+from ..probes.results import ProbeResult
+from ..topology import Topology
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
 ATTEMPTS = 5
 
-Decider = Callable[[store.Snapshot, list[ZoneInput], float], Plan]
+Decider = Callable[[store.Snapshot, list[ZoneInput], float], Decision]
 
 
+# --- zone states <-> the state table's plain records ------------------------------------------
+def zone_states(snapshot: store.Snapshot) -> dict[str, ZoneState]:
+    """The engine's zone states from the stored records (a zone never written is a fresh UNKNOWN)."""
+    return {az: ZoneState.from_dict({**rec.body, "az": az, "version": rec.version})
+            for az, rec in snapshot.zones.items()}
+
+
+def _body(state: ZoneState) -> dict:
+    return {k: v for k, v in state.to_dict().items() if k not in ("az", "version")}
+
+
+def store_states(deps: Deps, snapshot: store.Snapshot, states: Mapping[str, ZoneState], *, now: float,
+                 claim: list[str] | tuple[str, ...] = (), token: str = "",
+                 critical_active: bool | None = None) -> dict[str, ZoneState]:
+    """Commit ``states`` (and claims) against ``snapshot``'s versions; every zone's state afterwards.
+    ConflictError when another run wrote first."""
+    versions = store.commit(deps.clients.dynamodb, deps.topology.table_name, snapshot,
+                            {az: _body(s) for az, s in states.items()}, now=now, claim=claim, owner=deps.owner,
+                            token=token, claim_ttl_s=CLAIM_TTL_S, critical_active=critical_active)
+    out = zone_states(snapshot)
+    for az, version in versions.items():
+        out[az] = states.get(az, out[az]).evolve(version=version)
+    return out
+
+
+def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
+    """The zone records now (consistent read), as the engine sees them."""
+    topo = deps.topology
+    snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock())
+    return snapshot, zone_states(snapshot)
+
+
+# --- observe ----------------------------------------------------------------------------------
 @dataclass
 class Observed:
     """One consistent look at the world: stored records, zone inputs, route tables."""
@@ -44,7 +82,7 @@ class Observed:
 class Applied:
     """What a decide-and-apply run did."""
 
-    plan: Plan
+    decision: Decision
     moves: list[RouteMove] = field(default_factory=list)   # including drift repairs
     changed_tables: list[str] = field(default_factory=list)
     states: dict[str, ZoneState] = field(default_factory=dict)
@@ -64,11 +102,22 @@ def observe(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None 
                                [t for z in topo.zones for t in z.private_route_table_ids])
         snapshot, inst, tables = snapshot_f.result(), inst_f.result(), tables_f.result()
     inst.update(instance_overrides or {})
-    inputs = [ZoneInput(az=z.az, state=snapshot.zones[z.az].state, nat_instance_id=z.nat_instance_id,
+    states = zone_states(snapshot)
+    inputs = [ZoneInput(az=z.az, state=states[z.az], nat_instance_id=z.nat_instance_id,
                         route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
                         instance_state=inst.get(z.nat_instance_id))
               for z in topo.zones]
     return Observed(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now)
+
+
+# --- decide -----------------------------------------------------------------------------------
+def engine_decider(topology: Topology, control: ProbeResult | None = None) -> Decider:
+    """The automatic decision (sweep, instance-state events, a replacement's failover): the engine with
+    the stack's probe and failover settings and the remembered targets-down incident."""
+    def decider(snapshot: store.Snapshot, inputs: list[ZoneInput], now: float) -> Decision:
+        return decide(inputs, topology.probe, topology.failover, now=now, control=control,
+                      critical_active=snapshot.critical_active, stack=topology.stack)
+    return decider
 
 
 def find_drift(deps: Deps, seen: Observed, states: Mapping[str, ZoneState], skip: set[str]) -> list[RouteMove]:
@@ -90,23 +139,23 @@ def find_drift(deps: Deps, seen: Observed, states: Mapping[str, ZoneState], skip
     return repairs
 
 
-def decide_and_apply(deps: Deps, decide: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
+# --- claim, write, verify -----------------------------------------------------------------------
+def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
                      instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS) -> Applied:
     """Observe, decide, commit with version checks, write routes; retry on a lost condition."""
     for attempt in range(1, attempts + 1):
         now = deps.clock()
         seen = observe(deps, now, probes=probes, instance_overrides=instance_overrides)
-        plan = decide(seen.snapshot, seen.inputs, now)
-        moved = {m.zone for m in plan.moves}
-        moves = list(plan.moves) + find_drift(deps, seen, plan.states, moved)
+        decision = decide_with(seen.snapshot, seen.inputs, now)
+        moved = {m.zone for m in decision.moves}
+        moves = list(decision.moves) + find_drift(deps, seen, decision.states, moved)
         claim = [m.zone for m in moves]
-        changed = set(plan.changed_zones(seen.snapshot.states()))
+        before = {z.az: z.state for z in seen.inputs}
+        changed = set(decision.changed_zones(before))
         token = uuid.uuid4().hex
         try:
-            committed = store.commit(
-                deps.clients.dynamodb, deps.topology.table_name, seen.snapshot,
-                {az: plan.states[az] for az in changed}, now=now, claim=claim, owner=deps.owner, token=token,
-                claim_ttl_s=CLAIM_TTL_S, critical_active=plan.critical_active)
+            states = store_states(deps, seen.snapshot, {az: decision.states[az] for az in changed}, now=now,
+                                  claim=claim, token=token, critical_active=decision.critical_active)
         except ConflictError:
             if attempt == attempts:
                 raise
@@ -114,7 +163,7 @@ def decide_and_apply(deps: Deps, decide: Decider, *, probes: Mapping[str, ProbeR
             deps.sleep(random.uniform(0.005, 0.03) * attempt)
             continue
         changed_tables = _write_claimed(deps, moves, token) if moves else []
-        return Applied(plan=plan, moves=moves, changed_tables=changed_tables, states=committed.states,
+        return Applied(decision=decision, moves=moves, changed_tables=changed_tables, states=states,
                        attempts=attempt)
     raise ConflictError("unreachable")  # pragma: no cover
 
@@ -158,3 +207,22 @@ def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
             logger.error("route write failed", extra={"error": str(extra)})
         raise errors[0]
     return [table for table, changed in (f.result() for f in futures) if changed]
+
+
+# --- tell -------------------------------------------------------------------------------------
+def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
+    """Alerts to the sink, outcome counts to the metric sink; a failing sink is logged, not fatal."""
+    for alert in applied.decision.alerts:
+        try:
+            deps.alert_sink(alert)
+            sent.append(alert.to_dict())
+        except HanatError as err:
+            logger.error("alert not delivered", extra={"zone": alert.zone, "type": alert.type, "error": str(err)})
+    counts: dict[str, int] = {}
+    for name in applied.decision.outcomes:
+        counts[name] = counts.get(name, 0) + 1
+    for move in applied.moves:
+        if move.kind == REPAIR:
+            counts[REPAIR] = counts.get(REPAIR, 0) + 1
+    for name, n in counts.items():
+        deps.metric(name, float(n), "Count")

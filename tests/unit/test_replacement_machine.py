@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.engine.state import DOWN, PAUSED, UP, ZoneState
-from chalicelib.healing import machine as m
-from chalicelib.healing.triggers import zones_to_replace
+from chalicelib.replacement import machine as m
+from chalicelib.replacement.triggers import zones_to_replace
 
-POLICY = m.HealingPolicy(proving_timeout_s=600, backoff_base_s=60, backoff_max_s=1800, max_attempts=3,
+POLICY = m.ReplacementPolicy(proving_timeout_s=600, backoff_base_s=60, backoff_max_s=1800, max_attempts=3,
                          launch_claim_grace_s=120)
 NEW = m.InstanceView("i-new", "running", eni_id="eni-new", source_dest_check=False, tagged=True)
 OLD = m.InstanceView("i-old", "terminated", eni_id="eni-old", tagged=True)
@@ -93,7 +93,7 @@ def test_backoff_is_exponential_and_capped(failures, expected):
 
 @pytest.mark.parametrize("replace_after,timeout", [(60, 600), (300, 600), (900, 1800)])
 def test_proving_timeout_follows_replace_after(replace_after, timeout):
-    assert m.HealingPolicy.for_replace_after(replace_after).proving_timeout_s == timeout
+    assert m.ReplacementPolicy.for_replace_after(replace_after).proving_timeout_s == timeout
 
 
 def test_record_round_trips_and_keeps_a_bounded_history():

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..engine.state import DOWN, PAUSED, ZoneState
+from ..engine.state import DOWN, PAUSED, RUNNING, ZoneState
 from .machine import FAILED, Record
 
 
@@ -40,8 +40,8 @@ def zones_to_replace(states: Mapping[str, ZoneState], records: Mapping[str, Reco
         down_for = now - state.since
         if down_for < replace_after_s:
             continue
-        instance_state = instance_states.get(az) or "running"
-        if instance_state != "running":
+        instance_state = instance_states.get(az) or RUNNING
+        if instance_state != RUNNING:
             out.append(Trigger(az, f"NAT instance {instance_state} for {down_for:.0f}s "
                                    f"(replace_after {replace_after_s:.0f}s)"))
         elif not all_down:

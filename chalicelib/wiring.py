@@ -1,8 +1,10 @@
-"""Builds the controller's ``Deps`` inside Lambda from the function's environment variables.
+"""Wiring: builds the controller's ``Deps`` for one Lambda invocation from the function's
+environment variables (clients for the region, the topology from SSM, probes = Lambda invokes,
+alerts to the stack's SNS topic), and the handler wrapper every entry point uses.
 
-Test/lab hook: ``set_deps_factory(fn)`` replaces how ``build_deps`` makes Deps (scripted probes, a
-fake clock, other clients); ``reset_deps_factory()`` restores the real one. Nothing else in the
-Lambda code path needs patching.
+Test hook: ``set_deps_factory(fn)`` replaces how ``build_deps`` makes Deps (scripted probes, a fake
+clock); ``reset_deps_factory()`` restores the real one. The CLI builds its Deps with
+``deps_for_topology`` (the operator's credentials, no probes).
 """
 from __future__ import annotations
 
@@ -13,19 +15,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .alerts import SnsAlertSink
+from .alerts import Alert, format_body, format_subject
 from .aws.clients import make_client
-from .aws.lambda_invoke import invoke_json, make_invoke_client
+from .aws.lambda_invoke import LambdaProbeRunner, invoke_json, make_invoke_client
 from .aws.params import read_topology
+from .aws.sns import publish
 from .errors import ConfigError
+from .naming import probe_function_name
 from .observability import flush_metrics, logger, metric_sink
 from .probes import run_checks
-from .probes.remote import LambdaProbeRunner, probe_function_name
 from .service.deps import Clients, Deps
 from .settings import ProbeSettings
 from .topology import Topology
 
-APP_NAME = "hanat"
 ENV_STACK = "HANAT_STACK"
 ENV_STAGE = "HANAT_STAGE"
 ENV_TOPOLOGY_PARAMETER = "HANAT_TOPOLOGY_PARAMETER"
@@ -69,9 +71,19 @@ def probe_defaults(environ: Mapping[str, str] = os.environ) -> ProbeSettings:
     return ProbeSettings(targets=tuple(targets), timeout_s=timeout_s)
 
 
-def load_topology(ssm_client, parameter: str) -> Topology:
-    """The topology from SSM, read per invocation so a replaced NAT is seen without a redeploy."""
-    return read_topology(ssm_client, parameter)
+class SnsAlertSink:
+    """AlertSink (chalicelib.service.deps) publishing each alert to the stack's topic, with the
+    attribute ``alert_type`` to filter on. Publish failures raise AwsError: the caller decides
+    whether a lost alert stops its run."""
+
+    def __init__(self, sns_client, topic_arn: str, topology: Topology | None = None):
+        self.sns = sns_client
+        self.topic_arn = topic_arn
+        self.topology = topology
+
+    def __call__(self, alert: Alert) -> None:
+        publish(self.sns, self.topic_arn, format_subject(alert, self.topology),
+                format_body(alert, self.topology), attributes={"alert_type": alert.type})
 
 
 def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage: str | None,
@@ -80,7 +92,7 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
     Lambda client are given), the control probe run here, alerts to the stack's topic."""
     probe_runner = None
     if stage and clients.lambda_ is not None:
-        names = {az: probe_function_name(APP_NAME, stage, az) for az in topology.azs}
+        names = {az: probe_function_name(stage, az) for az in topology.azs}
         probe_runner = LambdaProbeRunner(
             lambda name, payload: invoke_json(clients.lambda_, name, payload), names,
             targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock)
@@ -97,7 +109,7 @@ def default_deps(owner: str) -> Deps:
     """The real thing: clients for this region, topology from SSM, probes = Lambda invokes."""
     env = read_env()
     ssm = make_client("ssm", env.region)
-    topology = load_topology(ssm, env.topology_parameter)
+    topology = read_topology(ssm, env.topology_parameter)  # per invocation: a replaced NAT is seen at once
     clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
                       sns=make_client("sns", env.region), ssm=ssm,
                       lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))

@@ -1,19 +1,21 @@
-"""DynamoDB adapter for controller state: zone records (versioned, with route-write claims), the
-sweeper lease, the targets-down memory and event de-duplication markers.
+"""The state table: the one DynamoDB table of a stack (adapter). Zone records (versioned, with
+route-write claims), the sweeper lease, the targets-down memory, event de-duplication markers and
+NAT replacement records.
 
 Table layout (pk, sk strings): ("zone", az) | ("control", "global") | ("lease", "sweeper") |
-("event", event id). ``expires_at`` (epoch seconds) is the table's TTL attribute.
+("event", event id) | ("replacement", az). ``expires_at`` (epoch seconds) is the table's TTL attribute.
+Records are plain data here: a zone record's ``body`` is the controller's zone state as JSON data,
+mapped to and from the engine's ``ZoneState`` by ``chalicelib.service.reconcile``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
-from ..engine.state import ZoneState
 from ..errors import AwsError, ConflictError
 from .calls import aws_call
 
-ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK = "zone", "control", "lease", "event"
+ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK, REPLACEMENT_PK = "zone", "control", "lease", "event", "replacement"
 CONTROL_SK, LEASE_SK = "global", "sweeper"
 TTL_ATTRIBUTE = "expires_at"  # `hanat up` turns the table's TTL on for it
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -21,8 +23,12 @@ NOT_PENDING = "(attribute_not_exists(pending_until) OR pending_until < :now)"
 
 
 @dataclass(frozen=True)
-class StoredZone:
-    state: ZoneState
+class ZoneRecord:
+    """One zone's stored record. ``body`` is the zone state as JSON data ({} when never written)."""
+
+    az: str
+    body: dict = field(default_factory=dict)
+    version: int = 0
     exists: bool = True
     pending_owner: str = ""     # a run that claimed the zone and is writing its routes
     pending_until: float = 0.0
@@ -35,14 +41,11 @@ class StoredZone:
 class Snapshot:
     """All zone records read at one moment (consistent reads)."""
 
-    zones: dict[str, StoredZone]
+    zones: dict[str, ZoneRecord]
     critical_active: bool = False
     control_version: int = 0
     control_exists: bool = False
     read_at: float = 0.0
-
-    def states(self) -> dict[str, ZoneState]:
-        return {az: z.state for az, z in self.zones.items()}
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,6 @@ class LeaseStatus:
     acquired: bool
     holder: str
     expires_at: float
-
-
-@dataclass
-class Commit:
-    """What ``commit`` wrote: the stored states (new versions) and the claim token."""
-
-    states: dict[str, ZoneState] = field(default_factory=dict)
-    claimed: tuple[str, ...] = ()
-    token: str = ""
 
 
 def _key(pk: str, sk: str) -> dict:
@@ -69,14 +63,13 @@ def load_snapshot(ddb, table: str, azs: list[str] | tuple[str, ...], now: float)
     """Read every zone record and the control record; a missing zone is a fresh UNKNOWN state."""
     items = aws_call(f"dynamodb.Query {table}", ddb.query, TableName=table, ConsistentRead=True,
                      KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": ZONE_PK}})
-    stored: dict[str, StoredZone] = {}
+    stored: dict[str, ZoneRecord] = {}
     for item in items.get("Items", []):
         az = item["sk"]["S"]
-        state = ZoneState.from_dict({**json.loads(item["state"]["S"]), "az": az,
-                                     "version": int(item["version"]["N"])})
-        stored[az] = StoredZone(state=state, pending_owner=item.get("pending_owner", {}).get("S", ""),
+        stored[az] = ZoneRecord(az=az, body=json.loads(item["state"]["S"]), version=int(item["version"]["N"]),
+                                pending_owner=item.get("pending_owner", {}).get("S", ""),
                                 pending_until=float(item.get("pending_until", {}).get("N", 0)))
-    zones = {az: stored.get(az, StoredZone(state=ZoneState(az=az), exists=False)) for az in azs}
+    zones = {az: stored.get(az, ZoneRecord(az=az, exists=False)) for az in azs}
     control = aws_call(f"dynamodb.GetItem {table}", ddb.get_item, TableName=table, ConsistentRead=True,
                        Key=_key(CONTROL_PK, CONTROL_SK)).get("Item")
     return Snapshot(zones=zones, read_at=now,
@@ -91,29 +84,30 @@ def _version_condition(exists: bool, version: int) -> tuple[str, dict]:
     return "attribute_not_exists(pk)", {}
 
 
-def commit(ddb, table: str, snapshot: Snapshot, new_states: dict[str, ZoneState], *, now: float,
+def commit(ddb, table: str, snapshot: Snapshot, new_bodies: dict[str, dict], *, now: float,
            claim: list[str] | tuple[str, ...] = (), owner: str = "", token: str = "", claim_ttl_s: float = 60.0,
-           critical_active: bool | None = None) -> Commit:
-    """Write ``new_states`` in one transaction, each conditioned on the version read in ``snapshot``
-    and on nobody else holding a route-write claim; zones in ``claim`` get this run's claim. Every
-    other zone is condition-checked too, so a decision made on stale facts never lands.
-    A lost condition raises ConflictError (re-read and re-decide)."""
+           critical_active: bool | None = None) -> dict[str, int]:
+    """Write ``new_bodies`` (az -> zone state data) in one transaction, each conditioned on the version
+    read in ``snapshot`` and on nobody else holding a route-write claim; zones in ``claim`` get this
+    run's claim. Every other zone is condition-checked too, so a decision made on stale facts never
+    lands. Returns az -> new version of every record written. A lost condition raises ConflictError
+    (re-read and re-decide)."""
     ops: list[dict] = []
-    written: dict[str, ZoneState] = {}
+    written: dict[str, int] = {}
     for az, stored in snapshot.zones.items():
-        cond, values = _version_condition(stored.exists, stored.state.version)
-        if az in new_states or az in claim:
-            new = new_states.get(az, stored.state).evolve(version=stored.state.version + 1)
-            body = {k: v for k, v in new.to_dict().items() if k not in ("az", "version")}
+        cond, values = _version_condition(stored.exists, stored.version)
+        if az in new_bodies or az in claim:
+            version = stored.version + 1
+            body = new_bodies.get(az, stored.body)
             item = {**_key(ZONE_PK, az), "state": {"S": json.dumps(body, sort_keys=True)},
-                    "version": {"N": str(new.version)}}
+                    "version": {"N": str(version)}}
             if az in claim:
                 item.update(pending_owner={"S": owner}, pending_token={"S": token},
                             pending_until={"N": str(now + claim_ttl_s)})
             ops.append({"Put": {"TableName": table, "Item": item,
                                 "ConditionExpression": f"({cond}) AND {NOT_PENDING}",
                                 "ExpressionAttributeValues": {**values, ":now": {"N": str(now)}}}})
-            written[az] = new
+            written[az] = version
         else:
             check = {"TableName": table, "Key": _key(ZONE_PK, az), "ConditionExpression": cond}
             if values:
@@ -128,9 +122,9 @@ def commit(ddb, table: str, snapshot: Snapshot, new_states: dict[str, ZoneState]
             put["ExpressionAttributeValues"] = values
         ops.append({"Put": put})
     if not written and len(ops) == len(snapshot.zones):
-        return Commit(states=snapshot.states())
+        return {}
     _transact(ddb, table, ops)
-    return Commit(states={**snapshot.states(), **written}, claimed=tuple(claim), token=token)
+    return written
 
 
 def _transact(ddb, table: str, ops: list[dict]) -> None:
@@ -211,3 +205,61 @@ def put_event_marker(ddb, table: str, event_id: str, *, now: float, ttl_s: float
 def delete_event_marker(ddb, table: str, event_id: str) -> None:
     """Forget an event whose handling failed, so EventBridge's retry is acted on."""
     aws_call("dynamodb.DeleteItem event", ddb.delete_item, TableName=table, Key=_key(EVENT_PK, event_id))
+
+
+# --- replacement records (pk="replacement", sk=<az>) ------------------------------------------
+def _record_from_item(item: dict) -> dict:
+    data = json.loads(item["data"]["S"])
+    data["version"] = int(item["version"]["N"])
+    data["status"] = item["status"]["S"]
+    return data
+
+
+def load_record(dynamodb, table: str, az: str) -> dict | None:
+    resp = aws_call(f"dynamodb.GetItem {table} replacement/{az}", dynamodb.get_item, TableName=table,
+                    Key={"pk": {"S": REPLACEMENT_PK}, "sk": {"S": az}}, ConsistentRead=True)
+    item = resp.get("Item")
+    return _record_from_item(item) if item else None
+
+
+def list_records(dynamodb, table: str) -> list[dict]:
+    records, kwargs = [], {}
+    while True:
+        resp = aws_call(f"dynamodb.Query {table} replacement", dynamodb.query, TableName=table,
+                        KeyConditionExpression="pk = :pk",
+                        ExpressionAttributeValues={":pk": {"S": REPLACEMENT_PK}}, ConsistentRead=True,
+                        **kwargs)
+        records.extend(_record_from_item(i) for i in resp.get("Items", []))
+        if not resp.get("LastEvaluatedKey"):
+            return records
+        kwargs = {"ExclusiveStartKey": resp["LastEvaluatedKey"]}
+
+
+def put_record(dynamodb, table: str, record: dict, *, expected_version: int | None) -> int:
+    """Write ``record`` (with version bumped); returns the new version.
+
+    ``expected_version=None`` starts a replacement: allowed only when the zone has none or its last
+    one is done/failed (one replacement per zone at a time). Otherwise the stored version must match.
+    Losing either condition raises ConflictError.
+    """
+    new_version = (record.get("version") or 0) + 1
+    data = {k: v for k, v in record.items() if k not in ("version", "status")}
+    item = {"pk": {"S": REPLACEMENT_PK}, "sk": {"S": record["az"]}, "status": {"S": record["status"]},
+            "version": {"N": str(new_version)}, "data": {"S": json.dumps(data, sort_keys=True)}}
+    if expected_version is None:
+        condition = "attribute_not_exists(pk) OR #status IN (:done, :failed)"
+        values = {":done": {"S": "done"}, ":failed": {"S": "failed"}}
+        names = {"#status": "status"}
+    else:
+        condition = "#version = :expected"
+        values = {":expected": {"N": str(expected_version)}}
+        names = {"#version": "version"}
+    try:
+        aws_call(f"dynamodb.PutItem {table} replacement/{record['az']}", dynamodb.put_item,
+                 TableName=table, Item=item, ConditionExpression=condition,
+                 ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    except AwsError as err:
+        if err.code == "ConditionalCheckFailedException":
+            raise ConflictError(f"replacement record of {record['az']} changed concurrently") from err
+        raise
+    return new_version

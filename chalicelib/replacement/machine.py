@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..engine.state import GONE_STATES, LEAVING_STATES, RUNNING
+
 # record.status
 REPLACING = "replacing"
 DONE = "done"
@@ -41,11 +43,10 @@ FINISH = "finish"
 GIVE_UP = "give_up"
 IDLE = "idle"                     # no replacement in progress
 
-GONE_STATES = ("shutting-down", "terminated", "stopping", "stopped")
 
 
 @dataclass(frozen=True)
-class HealingPolicy:
+class ReplacementPolicy:
     """Bounds of a replacement. ``for_replace_after`` derives them from the zone's setting."""
 
     proving_timeout_s: float = 600.0   # a new instance must be proven UP within this
@@ -55,7 +56,7 @@ class HealingPolicy:
     launch_claim_grace_s: float = 120.0  # a claimed launch with no visible instance is retried after
 
     @classmethod
-    def for_replace_after(cls, replace_after_s: float) -> HealingPolicy:
+    def for_replace_after(cls, replace_after_s: float) -> ReplacementPolicy:
         return cls(proving_timeout_s=max(600.0, 2.0 * float(replace_after_s)))
 
     def backoff_s(self, failures: int) -> float:
@@ -133,65 +134,65 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Decision:
+class NextAction:
     action: str
     why: str = ""
 
 
-def decide(rec: Record | None, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+def decide(rec: Record | None, facts: Facts, now: float, policy: ReplacementPolicy) -> NextAction:
     """The next thing to do for this zone's replacement (or ``wait``/``idle``)."""
     if rec is None or not rec.active:
-        return Decision(IDLE, "no replacement in progress")
+        return NextAction(IDLE, "no replacement in progress")
     if not rec.new_instance_id:
         return _decide_launch(rec, facts, now, policy)
     return _decide_wiring(rec, facts, now, policy)
 
 
-def _decide_launch(rec: Record, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+def _decide_launch(rec: Record, facts: Facts, now: float, policy: ReplacementPolicy) -> NextAction:
     if rec.step == STEP_LAUNCHING and rec.launch_token:
         if facts.token_instance_id:
-            return Decision(ADOPT, f"launch {rec.launch_token} produced {facts.token_instance_id}")
+            return NextAction(ADOPT, f"launch {rec.launch_token} produced {facts.token_instance_id}")
         if now - rec.launched_at < policy.launch_claim_grace_s:
-            return Decision(WAIT, "a launch is in flight")
-        return Decision(LAUNCH, "a claimed launch left no instance; launching again with the same token")
+            return NextAction(WAIT, "a launch is in flight")
+        return NextAction(LAUNCH, "a claimed launch left no instance; launching again with the same token")
     if rec.failures >= policy.max_attempts:
-        return Decision(GIVE_UP, f"{rec.failures} launches failed")
+        return NextAction(GIVE_UP, f"{rec.failures} launches failed")
     if now < rec.next_attempt_at:
-        return Decision(WAIT, f"backing off until {rec.next_attempt_at:.0f}")
-    return Decision(LAUNCH, "no replacement instance yet")
+        return NextAction(WAIT, f"backing off until {rec.next_attempt_at:.0f}")
+    return NextAction(LAUNCH, "no replacement instance yet")
 
 
-def _decide_wiring(rec: Record, facts: Facts, now: float, policy: HealingPolicy) -> Decision:
+def _decide_wiring(rec: Record, facts: Facts, now: float, policy: ReplacementPolicy) -> NextAction:
     inst = facts.new_instance
     proven = (facts.nat_up and facts.topology_instance_id == rec.new_instance_id
-              and inst is not None and inst.state == "running")
-    if inst is not None and inst.state in GONE_STATES:
-        return Decision(ABANDON, f"new instance {rec.new_instance_id} is {inst.state}")
+              and inst is not None and inst.state == RUNNING)
+    if inst is not None and inst.state in LEAVING_STATES:
+        return NextAction(ABANDON, f"new instance {rec.new_instance_id} is {inst.state}")
     if not proven and not rec.proven_at and now - rec.launched_at > policy.proving_timeout_s:
-        return Decision(ABANDON, f"new instance {rec.new_instance_id} not proven healthy within "
+        return NextAction(ABANDON, f"new instance {rec.new_instance_id} not proven healthy within "
                                  f"{policy.proving_timeout_s:.0f}s")
-    if inst is None or inst.state != "running":
-        return Decision(WAIT, "new instance not running yet")
+    if inst is None or inst.state != RUNNING:
+        return NextAction(WAIT, "new instance not running yet")
     if inst.source_dest_check:
-        return Decision(DISABLE_SOURCE_DEST_CHECK, "a NAT must forward traffic")
+        return NextAction(DISABLE_SOURCE_DEST_CHECK, "a NAT must forward traffic")
     if facts.eip_eni_id != inst.eni_id:
         if facts.old_serves_zone:
-            return Decision(AWAIT_FAILOVER, "the old NAT still serves the zone; fail it over first")
-        return Decision(MOVE_EIP, "the zone keeps its egress IP")
+            return NextAction(AWAIT_FAILOVER, "the old NAT still serves the zone; fail it over first")
+        return NextAction(MOVE_EIP, "the zone keeps its egress IP")
     if facts.probe_route_eni_id != inst.eni_id:
-        return Decision(REPIN_PROBE_ROUTE, "probes must test the new NAT")
+        return NextAction(REPIN_PROBE_ROUTE, "probes must test the new NAT")
     if facts.topology_instance_id != rec.new_instance_id:
-        return Decision(PUBLISH, "the controller must know the new NAT")
+        return NextAction(PUBLISH, "the controller must know the new NAT")
     if not proven and not rec.proven_at:
-        return Decision(WAIT, "waiting for probes to prove the new NAT")
+        return NextAction(WAIT, "waiting for probes to prove the new NAT")
     if proven and not rec.proven_at:
-        return Decision(MARK_PROVEN, "the probes passed through the new NAT")
+        return NextAction(MARK_PROVEN, "the probes passed through the new NAT")
     if facts.revert_auto and not facts.served_by_own:
-        return Decision(WAIT, "proven; waiting for the sweep to give the routes back")
+        return NextAction(WAIT, "proven; waiting for the sweep to give the routes back")
     old = facts.old_instance
-    if old is not None and old.tagged and old.state not in ("shutting-down", "terminated"):
-        return Decision(RETIRE_OLD, f"old instance {old.instance_id} is {old.state}")
-    return Decision(FINISH, "the zone is served by its new NAT" if facts.served_by_own
+    if old is not None and old.tagged and old.state not in GONE_STATES:
+        return NextAction(RETIRE_OLD, f"old instance {old.instance_id} is {old.state}")
+    return NextAction(FINISH, "the zone is served by its new NAT" if facts.served_by_own
                     else "the new NAT is proven (revert=manual)")
 
 

@@ -15,12 +15,12 @@ from dataclasses import replace
 import pytest
 from moto import mock_aws
 
-from chalicelib import healing
-from chalicelib.aws import replacement as ec2r
-from chalicelib.healing import machine as m
-from chalicelib.service import healing_hook
+from chalicelib.aws import instances
+from chalicelib.replacement import machine as m
+from chalicelib.service import replacement, replacement_steps
+from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
-from tests.integration.test_healing import A, World
+from tests.integration.test_replacement import A, World
 
 
 @pytest.fixture
@@ -97,15 +97,15 @@ def test_racing_events_advances_and_a_sweep_launch_exactly_one_replacement(moto)
         return deps
 
     def event(i):      # EventBridge delivering the terminated event (duplicates included)
-        healing_hook.on_nat_terminated(racer_deps(f"event-{i}"), A, f"NAT {old.nat_instance_id} terminated")
+        replacement.on_nat_terminated(racer_deps(f"event-{i}"), A, f"NAT {old.nat_instance_id} terminated")
 
     def advance(i):    # a run carrying the replacement forward
         deps = racer_deps(f"advance-{i}")
         for _ in range(3):
-            healing.runner.advance(deps, A, w.clock(), healing_hook._health(deps))
+            replacement_steps.advance(deps, A, w.clock())
 
     def sweep(i):      # the heartbeat: starts the (now due) replacement or advances it
-        run_sweep(racer_deps(f"sweep-{i}"))
+        run_sweep(racer_deps(f"sweep-{i}"), then=after_sweep)
 
     def guarded(fn, i):
         try:
@@ -143,7 +143,7 @@ class LaggingTokenLookup:
 
     def describe_instances(self, **kwargs):
         filters = {f["Name"] for f in kwargs.get("Filters", [])}
-        if f"tag:{ec2r.LAUNCH_TOKEN_TAG}" in filters and self.misses > 0:
+        if f"tag:{instances.LAUNCH_TOKEN_TAG}" in filters and self.misses > 0:
             self.misses -= 1
             return {"Reservations": []}
         return self._real.describe_instances(**kwargs)
@@ -163,19 +163,19 @@ def test_relaunch_of_an_expired_claim_adopts_the_instance_it_already_made(moto):
     w = World()
     w.sweep()
     deps = w.deps()
-    rec = healing.runner.start(deps, A, "operator request", w.clock())
+    rec = replacement_steps.start(deps, A, "operator request", w.clock())
     token = m.launch_token(w.topo0.stack, A, rec.started_at, 1)
-    rec = healing.runner._save(deps, rec.moved(m.STEP_LAUNCHING, w.clock(), token, attempts=1,
+    rec = replacement_steps.save(deps, rec.moved(m.STEP_LAUNCHING, w.clock(), token, attempts=1,
                                                 launch_token=token, launched_at=w.clock()))
     zone = w.topo0.zone(A)
-    first = ec2r.launch_from_template(w.ec2, launch_template_id=w.topo0.launch_template_id,
+    first = instances.launch_from_template(w.ec2, launch_template_id=w.topo0.launch_template_id,
                                       subnet_id=zone.public_subnet_id, client_token=token,
                                       tags=[{"Key": "hanat:stack", "Value": w.topo0.stack},
                                             {"Key": "hanat:role", "Value": "nat"}, {"Key": "hanat:zone", "Value": A}])
-    w.clock.sleep(m.HealingPolicy().launch_claim_grace_s + 1)
+    w.clock.sleep(m.ReplacementPolicy().launch_claim_grace_s + 1)
     deps = w.deps()
     lagging = LaggingTokenLookup(w.ec2)
     deps.clients = replace(deps.clients, ec2=lagging)
-    out = healing.runner.advance(deps, A, w.clock(), healing_hook._health(deps))
+    out = replacement_steps.advance(deps, A, w.clock())
     assert out.actions[0] == m.LAUNCH and lagging.launches == 0
     assert w.record()["new_instance_id"] == first.instance_id and len(w.nats_launched_in()) == 1

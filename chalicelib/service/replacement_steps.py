@@ -1,0 +1,320 @@
+"""The steps of one NAT replacement: gather the facts, ask the state machine, act, record; repeat until
+it says wait.
+
+Each run advances as far as it can without long waits and then returns, so a Lambda never blocks on
+EC2. Every step is recorded with a version check: a run that loses a race stops, and a later run
+continues from the record. A run returns the topology it ended with (a new NAT is published there),
+so the caller can carry on with it; nothing here changes ``deps``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..alerts import Alert
+from ..aws import instances, params, routes
+from ..aws import state_table as store
+from ..engine import DOWN, RUNNING, UP
+from ..errors import AwsError, ConflictError, HanatError
+from ..naming import stack_tags
+from ..observability import logger
+from ..replacement import machine as m
+from ..topology import Topology, ZoneTopology
+from . import reconcile
+from .deps import Deps
+
+MAX_STEPS_PER_RUN = 16
+RESET_ATTEMPTS = 5
+
+
+@dataclass
+class Outcome:
+    """What one run did for a zone: the record after it, the actions taken, why it stopped, and the
+    topology it ended with (the new NAT once published)."""
+
+    record: m.Record | None
+    actions: list[str]
+    stopped_because: str
+    topology: Topology | None = None
+    started: bool = False
+
+    def to_dict(self) -> dict:
+        return {"record": self.record.to_dict() if self.record else None, "actions": list(self.actions),
+                "stopped_because": self.stopped_because, "started": self.started}
+
+
+def policy_for(topology: Topology) -> m.ReplacementPolicy:
+    return m.ReplacementPolicy.for_replace_after(topology.failover.replace_after_s)
+
+
+# --- records --------------------------------------------------------------------------------
+def load(deps: Deps, az: str) -> m.Record | None:
+    raw = store.load_record(deps.clients.dynamodb, deps.topology.table_name, az)
+    return m.Record.from_dict(raw) if raw else None
+
+
+def load_all(deps: Deps) -> dict[str, m.Record]:
+    raws = store.list_records(deps.clients.dynamodb, deps.topology.table_name)
+    return {r["az"]: m.Record.from_dict(r) for r in raws}
+
+
+def save(deps: Deps, rec: m.Record, *, starting: bool = False) -> m.Record:
+    version = store.put_record(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
+                               expected_version=None if starting else rec.version)
+    return replace(rec, version=version)
+
+
+# --- the zone's health, as the replacement needs it -----------------------------------------------
+def nat_up(deps: Deps, az: str) -> bool:
+    """True when the sweep has proven the zone's (topology) NAT UP."""
+    return reconcile.load_states(deps)[1][az].health == UP
+
+
+def reset_health(deps: Deps, az: str, now: float, reason: str) -> None:
+    """A new NAT must earn its routes like a recovering one: store the zone DOWN with zero passes
+    (since = now), so the sweep's hysteresis (recover_after passes + min_hold) applies. Versioned, so a
+    concurrent sweep cannot overwrite the reset."""
+    for attempt in range(RESET_ATTEMPTS):
+        snapshot, states = reconcile.load_states(deps)
+        fresh = states[az].evolve(health=DOWN, fails=0, passes=0, since=now, health_reason=reason)
+        try:
+            reconcile.store_states(deps, snapshot, {az: fresh}, now=now)
+            return
+        except ConflictError:
+            if attempt == RESET_ATTEMPTS - 1:
+                raise
+            deps.sleep(0.2 * (attempt + 1))
+
+
+def fail_over_for_replacement(deps: Deps, az: str, reason: str) -> None:
+    """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
+    healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
+    proven)."""
+    reset_health(deps, az, deps.clock(), reason)
+    applied = reconcile.decide_and_apply(deps, reconcile.engine_decider(deps.topology))
+    reconcile.publish(deps, applied, [])
+
+
+def _alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float) -> None:
+    deps.alert_sink(Alert(type="replace", zone=rec.az, reason=reason, at=now,
+                          from_nat=rec.old_instance_id or None, to_nat=rec.new_instance_id or None,
+                          stack=deps.topology.stack,
+                          details={"phase": phase, "attempts": rec.attempts, "step": rec.step,
+                                   "last_error": rec.last_error}))
+
+
+# --- starting -------------------------------------------------------------------------------
+def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None) -> m.Record | None:
+    """Open a replacement for ``az``; None when one is already in progress (the conditional put lost).
+
+    ``previous`` is the zone's last record if the caller already read it (its version is carried on).
+    """
+    zone = deps.topology.zone(az)
+    if previous is None:
+        previous = load(deps, az)
+    if previous is not None and previous.active:
+        return None
+    rec = m.Record(az=az, reason=reason, old_instance_id=zone.nat_instance_id, started_at=now,
+                   version=previous.version if previous else 0).moved(m.STEP_STARTED, now, reason)
+    try:
+        rec = save(deps, rec, starting=True)
+    except ConflictError:
+        return None
+    logger.info("replacement started", extra={"zone": az, "nat": zone.nat_instance_id, "reason": reason})
+    _alert(deps, rec, "started", f"replacing NAT {zone.nat_instance_id} of {az}: {reason}", now)
+    return rec
+
+
+# --- facts ----------------------------------------------------------------------------------
+def _live_topology(deps: Deps, known: Topology) -> Topology:
+    """The topology parameter now (another run may have published a new NAT); ``known`` without SSM."""
+    if deps.clients.ssm is None:
+        return known
+    return params.read_topology(deps.clients.ssm, deps.topology.topology_parameter)
+
+
+def _view(inst: instances.NatInstance | None) -> m.InstanceView | None:
+    if inst is None:
+        return None
+    return m.InstanceView(instance_id=inst.instance_id, state=inst.state, eni_id=inst.eni_id,
+                          source_dest_check=inst.source_dest_check, tagged=inst.tagged)
+
+
+def gather_facts(deps: Deps, rec: m.Record, known: Topology) -> tuple[m.Facts, Topology, ZoneTopology]:
+    """Read everything the machine needs about this zone, fresh from AWS and the state table."""
+    ec2, stack = deps.clients.ec2, deps.topology.stack
+    topo = _live_topology(deps, known)
+    zone = topo.zone(rec.az)
+    new = instances.describe_instance(ec2, rec.new_instance_id, stack) if rec.new_instance_id else None
+    token_id = ""
+    if not rec.new_instance_id and rec.step == m.STEP_LAUNCHING and rec.launch_token:
+        found = instances.find_instance_by_token(ec2, stack, rec.launch_token)
+        token_id = found.instance_id if found else ""
+    old = instances.describe_instance(ec2, rec.old_instance_id, stack) if rec.old_instance_id else None
+    # every private table of the stack and this zone's probe table: one batched read
+    tables = routes.describe_route_tables(
+        ec2, [rt for z in topo.zones for rt in z.private_route_table_ids] + [zone.probe_route_table_id])
+    eni_of = {t: (view.default_eni or "") for t, view in tables.items()}
+    private_enis = [eni_of.get(rt, "") for rt in zone.private_route_table_ids]
+    old_serves = False
+    if old is not None and old.state == RUNNING and old.eni_id and old.eni_id != (new.eni_id if new else ""):
+        # any zone (this one, or one it served) still routed through the old, running NAT
+        old_serves = old.eni_id in {eni_of.get(rt) for z in topo.zones for rt in z.private_route_table_ids}
+    facts = m.Facts(
+        new_instance=_view(new),
+        token_instance_id=token_id,
+        old_instance=_view(old),
+        eip_eni_id=instances.eip_eni(ec2, zone.nat_eip_allocation_id) if new else "",
+        probe_route_eni_id=eni_of.get(zone.probe_route_table_id, "") if new else "",
+        topology_instance_id=zone.nat_instance_id,
+        old_serves_zone=old_serves,
+        nat_up=nat_up(deps, rec.az),
+        served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
+        revert_auto=topo.failover.revert == "auto",
+    )
+    return facts, topo, zone
+
+
+# --- acting ---------------------------------------------------------------------------------
+def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Outcome:
+    """Carry the zone's replacement as far as it goes right now."""
+    rec = rec if rec is not None else load(deps, az)
+    actions: list[str] = []
+    policy = policy_for(deps.topology)
+    failover_asked = False
+    topo = deps.topology
+    for _ in range(MAX_STEPS_PER_RUN):
+        if rec is None or not rec.active:
+            return Outcome(rec, actions, "no replacement in progress", topo)
+        facts, topo, zone = gather_facts(deps, rec, topo)
+        step = m.decide(rec, facts, now, policy)
+        if step.action in (m.WAIT, m.IDLE):
+            return Outcome(rec, actions, step.why, topo)
+        if step.action == m.AWAIT_FAILOVER:
+            if not failover_asked:
+                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}")
+                failover_asked = True
+                actions.append(step.action)
+                continue
+            return Outcome(rec, actions, step.why, topo)
+        actions.append(step.action)
+        logger.info("replacement step", extra={"zone": az, "nat": rec.new_instance_id or rec.old_instance_id,
+                                               "action": step.action, "why": step.why})
+        try:
+            rec, topo = _act(deps, rec, step, facts, topo, zone, now, policy)
+        except ConflictError:
+            return Outcome(load(deps, az), actions, "another run advanced this replacement", topo)
+    return Outcome(rec, actions, "step budget of this run used up", topo)
+
+
+def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: Topology, zone: ZoneTopology,
+         now: float, policy: m.ReplacementPolicy) -> tuple[m.Record, Topology]:
+    """Perform one step; the record after it and the topology (changed only by PUBLISH)."""
+    if step.action == m.PUBLISH:
+        new_zone = replace(zone, nat_instance_id=rec.new_instance_id, nat_eni_id=facts.new_instance.eni_id)
+        new_topo = topo.with_zone(new_zone)
+        if deps.clients.ssm is not None:
+            params.write_topology(deps.clients.ssm, new_topo)
+        reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet")
+        return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
+    return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
+
+
+def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Facts, zone: ZoneTopology,
+                now: float, policy: m.ReplacementPolicy) -> m.Record:
+    ec2, stack = deps.clients.ec2, deps.topology.stack
+    action = decision.action
+    if action == m.LAUNCH:
+        return _launch(deps, rec, zone, now, policy)
+    if action == m.ADOPT:
+        found = instances.find_instance_by_token(ec2, stack, rec.launch_token)
+        return save(deps, rec.moved(m.STEP_STARTING, now, found.instance_id, new_instance_id=found.instance_id,
+                                     new_eni_id=found.eni_id))
+    if action == m.ABANDON:
+        return _abandon(deps, rec, decision.why, now, policy)
+    if action == m.DISABLE_SOURCE_DEST_CHECK:
+        inst = instances.describe_instance(ec2, rec.new_instance_id, stack)
+        instances.disable_source_dest_check(ec2, inst)
+        return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
+    if action == m.MOVE_EIP:
+        instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
+        return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",
+                                     new_eni_id=facts.new_instance.eni_id))
+    if action == m.REPIN_PROBE_ROUTE:
+        routes.repin_probe_route(ec2, zone.probe_route_table_id, facts.new_instance.eni_id, stack)
+        return save(deps, rec.moved(m.STEP_STARTING, now, f"probe route {zone.probe_route_table_id} re-pinned"))
+    if action == m.MARK_PROVEN:
+        return save(deps, rec.moved(m.STEP_AWAIT_ROUTES, now, "proven UP", proven_at=now))
+    if action == m.RETIRE_OLD:
+        instances.terminate_tagged_instance(ec2, rec.old_instance_id, stack)
+        return save(deps, rec.moved(m.STEP_RETIRING, now, f"terminated {rec.old_instance_id}"))
+    if action == m.FINISH:
+        done = save(deps, rec.moved(m.STEP_DONE, now, decision.why, status=m.DONE, finished_at=now,
+                                     last_error=""))
+        took = now - rec.started_at
+        _alert(deps, done, "done", f"{rec.az} replaced NAT {rec.old_instance_id} with {rec.new_instance_id} "
+                                   f"in {took:.0f}s ({decision.why})", now)
+        deps.metric("ReplacementSeconds", took, "Seconds")
+        return done
+    if action == m.GIVE_UP:
+        failed = save(deps, rec.moved(m.STEP_FAILED, now, decision.why, status=m.FAILED, finished_at=now,
+                                       next_attempt_at=now + policy.backoff_max_s))
+        _alert(deps, failed, "failed", f"gave up replacing NAT {rec.old_instance_id} of {rec.az}: "
+                                       f"{decision.why}; last error: {rec.last_error}", now)
+        return failed
+    raise HanatError(f"replacement machine returned an unknown action {action!r}")
+
+
+def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m.ReplacementPolicy) -> m.Record:
+    topo = deps.topology
+    relaunch = rec.step == m.STEP_LAUNCHING and bool(rec.launch_token)
+    attempt = rec.attempts if relaunch else rec.attempts + 1
+    token = rec.launch_token if relaunch else m.launch_token(topo.stack, rec.az, rec.started_at, attempt)
+    # Claim first: of two racing runs only the one whose write wins calls run-instances.
+    rec = save(deps, rec.moved(m.STEP_LAUNCHING, now, token, attempts=attempt, launch_token=token,
+                                launched_at=now))
+    # A re-launch of a claimed attempt: its instance may exist after all (the describe that missed it
+    # lagged). Adopt it rather than rely on the token alone to make run-instances idempotent.
+    existing = instances.find_instance_by_token(deps.clients.ec2, topo.stack, token) if relaunch else None
+    if existing is not None:
+        return save(deps, rec.moved(m.STEP_STARTING, now, existing.instance_id,
+                                     new_instance_id=existing.instance_id, new_eni_id=existing.eni_id))
+    try:
+        if not topo.launch_template_id:
+            raise HanatError("the topology names no NAT launch template (launch_template_id)")
+        inst = instances.launch_from_template(
+            deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
+            tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
+    except (AwsError, HanatError) as err:
+        failures = rec.failures + 1
+        wait_s = policy.backoff_s(failures)
+        rec = save(deps, rec.moved(m.STEP_BACKOFF, now, f"launch failed: {err}", failures=failures,
+                                    launch_token="", next_attempt_at=now + wait_s, last_error=str(err)))
+        logger.warning("replacement launch failed", extra={"zone": rec.az, "error": str(err)})
+        _alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
+                                   f"backup, retrying in {wait_s:.0f}s", now)
+        return rec
+    return save(deps, rec.moved(m.STEP_STARTING, now, inst.instance_id, new_instance_id=inst.instance_id,
+                                 new_eni_id=inst.eni_id))
+
+
+def _abandon(deps: Deps, rec: m.Record, why: str, now: float, policy: m.ReplacementPolicy) -> m.Record:
+    instances.terminate_tagged_instance(deps.clients.ec2, rec.new_instance_id, deps.topology.stack)
+    failures = rec.failures + 1
+    wait_s = policy.backoff_s(failures)
+    gave_up = rec
+    rec = save(deps, rec.moved(m.STEP_BACKOFF, now, why, failures=failures, launch_token="",
+                                new_instance_id="", new_eni_id="", next_attempt_at=now + wait_s,
+                                last_error=why))
+    _alert(deps, replace(rec, new_instance_id=gave_up.new_instance_id), "retry",
+           f"{why}: terminated it; the zone stays on its backup, retrying in {wait_s:.0f}s", now)
+    return rec
+
+
+# --- status ---------------------------------------------------------------------------------
+def summary(rec: m.Record) -> dict:
+    """The view ``hanat status`` shows for a zone's replacement."""
+    return {"az": rec.az, "status": rec.status, "step": rec.step, "reason": rec.reason,
+            "old_instance_id": rec.old_instance_id, "new_instance_id": rec.new_instance_id or None,
+            "attempts": rec.attempts, "failures": rec.failures, "started_at": rec.started_at,
+            "next_attempt_at": rec.next_attempt_at or None, "finished_at": rec.finished_at or None,
+            "last_error": rec.last_error or None, "history": list(rec.history)}
