@@ -7,16 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import naming
+from chalicelib.aws import lambda_functions, network, params
 from chalicelib.aws.calls import wait_until
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.model import HanatConfig
-from . import ec2 as ec2_api
-from . import services as svc
 from .clients import StackClients, as_clients
-from .controller_lambda import hanat_functions, lambda_network_interfaces
 from .desired import desired_state
 from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
 from .executor import Context, execute
@@ -112,7 +110,7 @@ def check_controller(config_or_stack: HanatConfig | str, stage: str, recorded_ar
     """Reads only: the stack's deployed controller and whether ``chalice delete --stage`` with the
     deployment record ``record`` removes all of it (else InputError, exit 2)."""
     stack, region = _stack_and_region(config_or_stack, region)
-    functions = hanat_functions(make_client("lambda", region, session))
+    functions = lambda_functions.hanat_functions(make_client("lambda", region, session))
     return plan_controller_removal(stack, stage, functions, recorded_arns, record)
 
 
@@ -123,17 +121,17 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
     its network interfaces in the stack's VPC (ControllerNotRemoved otherwise; nothing else changed)."""
     progress = progress or _quiet
     stack, region = _stack_and_region(config_or_stack, region)
-    left = sorted(f.name for f in hanat_functions(make_client("lambda", region, session))
+    left = sorted(f.name for f in lambda_functions.hanat_functions(make_client("lambda", region, session))
                   if f.tags.get(naming.STACK_TAG) == stack)
     if left:
         raise ControllerNotRemoved(f"stack {stack!r}: after chalice delete these Lambda functions still carry "
                                    f"{naming.STACK_TAG}={stack}: {', '.join(left)}; nothing else was deleted "
                                    f"(delete them, then re-run `hanat down`)")
     ec2 = make_client("ec2", region, session)
-    vpc_ids = [vpc["VpcId"] for vpc in ec2_api.describe_tagged(ec2, "vpc", stack)]
+    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
 
     def released() -> bool:
-        interfaces = lambda_network_interfaces(ec2, vpc_ids)
+        interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
         if interfaces:
             progress(f"waiting for Lambda to release {len(interfaces)} network interface(s): "
                      + ", ".join(i["NetworkInterfaceId"] for i in interfaces))
@@ -146,11 +144,7 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
 
 def read_topology(ssm_client: Any, stack: str) -> Topology:
     """The topology ``up`` stored in ``/hanat/<stack>/topology``; NotFoundError when absent."""
-    name = naming.topology_parameter(stack)
-    parameter = svc.get_parameter(ssm_client, name)
-    if parameter is None:
-        raise NotFoundError(f"stack {stack!r} has no topology parameter {name} (run `hanat up` first)")
-    return Topology.from_json(parameter["Value"])
+    return params.read_topology(ssm_client, naming.topology_parameter(stack))
 
 
 __all__ = [

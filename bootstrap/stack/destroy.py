@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.aws import iam as iam_api
+from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
+from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import InputError
 
-from . import ec2 as ec2_api
-from . import services as svc
 from .clients import StackClients
-from .controller_lambda import LambdaFunction
 from .desired import RUN_AS_TAG, RUN_AS_USER, instance_role_name
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
@@ -54,7 +54,7 @@ def function_name_of(arn: str) -> str:
     return parts[6] if len(parts) > 6 and parts[5] == "function" else arn
 
 
-def plan_controller_removal(stack: str, stage: str, functions: list[LambdaFunction],
+def plan_controller_removal(stack: str, stage: str, functions: list[lambda_functions.LambdaFunction],
                             recorded_arns: list[str] | None, record: str) -> ControllerRemoval:
     """Decide, before any change, how the controller goes (pure).
 
@@ -102,13 +102,13 @@ def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], N
 
 
 def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float) -> None:
-    ids = [i["InstanceId"] for i in ec2_api.describe_stack_instances(ec2, stack, LIVE_STATES)]
+    ids = [i["InstanceId"] for i in instances.describe_stack_instances(ec2, stack, LIVE_STATES)]
     if not ids:
         return
-    ec2_api.terminate_instances(ec2, ids)
+    instances.terminate_instances(ec2, ids)
 
     def all_terminated() -> bool:
-        states = {i["State"]["Name"] for i in ec2_api.describe_instances_by_id(ec2, ids)}
+        states = {i["State"]["Name"] for i in instances.describe_instances_by_id(ec2, ids)}
         return states <= {"terminated"}
 
     wait_until(f"instances {', '.join(ids)} terminated", all_terminated, timeout_s=timeout_s,
@@ -118,52 +118,52 @@ def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float
 
 
 def _delete_network(ec2, stack: str, gone) -> None:
-    for address in ec2_api.describe_tagged(ec2, "elastic-ip", stack):
+    for address in network.describe_tagged(ec2, "elastic-ip", stack):
         if address.get("AssociationId"):
-            ec2_api.disassociate_address(ec2, address["AssociationId"])
-        if ec2_api.release_address(ec2, address["AllocationId"]):
+            instances.disassociate_address(ec2, address["AssociationId"])
+        if instances.release_address(ec2, address["AllocationId"]):
             gone("elastic-ip", address["AllocationId"])
-    for table in ec2_api.describe_tagged(ec2, "route-table", stack):
+    for table in network.describe_tagged(ec2, "route-table", stack):
         for association in table.get("Associations", []):
             if not association.get("Main"):
-                ec2_api.disassociate_route_table(ec2, association["RouteTableAssociationId"])
-        if ec2_api.delete_route_table(ec2, table["RouteTableId"]):
+                routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])
+        if routes.delete_route_table(ec2, table["RouteTableId"]):
             gone("route-table", table["RouteTableId"])
-    for subnet in ec2_api.describe_tagged(ec2, "subnet", stack):
-        if ec2_api.delete_subnet(ec2, subnet["SubnetId"]):
+    for subnet in network.describe_tagged(ec2, "subnet", stack):
+        if network.delete_subnet(ec2, subnet["SubnetId"]):
             gone("subnet", subnet["SubnetId"])
-    for igw in ec2_api.describe_tagged(ec2, "internet-gateway", stack):
+    for igw in network.describe_tagged(ec2, "internet-gateway", stack):
         for attachment in igw.get("Attachments", []):
-            ec2_api.detach_internet_gateway(ec2, igw["InternetGatewayId"], attachment["VpcId"])
-        if ec2_api.delete_internet_gateway(ec2, igw["InternetGatewayId"]):
+            network.detach_internet_gateway(ec2, igw["InternetGatewayId"], attachment["VpcId"])
+        if network.delete_internet_gateway(ec2, igw["InternetGatewayId"]):
             gone("internet-gateway", igw["InternetGatewayId"])
-    for group in ec2_api.describe_tagged(ec2, "security-group", stack):
-        if ec2_api.delete_security_group(ec2, group["GroupId"]):
+    for group in network.describe_tagged(ec2, "security-group", stack):
+        if network.delete_security_group(ec2, group["GroupId"]):
             gone("security-group", group["GroupId"])
-    for vpc in ec2_api.describe_tagged(ec2, "vpc", stack):
-        if ec2_api.delete_vpc(ec2, vpc["VpcId"]):
+    for vpc in network.describe_tagged(ec2, "vpc", stack):
+        if network.delete_vpc(ec2, vpc["VpcId"]):
             gone("vpc", vpc["VpcId"])
-    for template in ec2_api.describe_tagged(ec2, "launch-template", stack):
-        if ec2_api.delete_launch_template(ec2, template["LaunchTemplateId"]):
+    for template in network.describe_tagged(ec2, "launch-template", stack):
+        if instances.delete_launch_template(ec2, template["LaunchTemplateId"]):
             gone("launch-template", template["LaunchTemplateId"])
 
 
 def _delete_iam(iam, stack: str, gone) -> None:
-    for policy in svc.tagged_policies(iam, stack):
-        for user in svc.policy_users(iam, policy["Arn"]):
-            svc.detach_user_policy(iam, user, policy["Arn"])
-            if svc.ec2_tags_to_map(svc.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
-                svc.untag_user(iam, user, RUN_AS_TAG)  # the tag hanat put there for this stack
-        svc.delete_policy(iam, policy["Arn"])
+    for policy in iam_api.tagged_policies(iam, stack):
+        for user in iam_api.policy_users(iam, policy["Arn"]):
+            iam_api.detach_user_policy(iam, user, policy["Arn"])
+            if tags.tag_map(iam_api.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
+                iam_api.untag_user(iam, user, RUN_AS_TAG)  # the tag hanat put there for this stack
+        iam_api.delete_policy(iam, policy["Arn"])
         gone("iam-policy", policy["PolicyName"])
     name = instance_role_name(stack)
-    profile = svc.get_instance_profile(iam, name)
-    if profile and not svc.has_stack_tag(profile.get("Tags", []), stack):
+    profile = iam_api.get_instance_profile(iam, name)
+    if profile and not tags.has_stack_tag(profile.get("Tags", []), stack):
         profile = None
-    role = svc.get_role(iam, name)
-    if role and not svc.has_stack_tag(svc.role_tags(iam, name), stack):
+    role = iam_api.get_role(iam, name)
+    if role and not tags.has_stack_tag(iam_api.role_tags(iam, name), stack):
         role = None
-    svc.delete_role_and_profile(iam, name if role else None, profile)
+    iam_api.delete_role_and_profile(iam, name if role else None, profile)
     if profile:
         gone("instance-profile", name)
     if role:
@@ -172,20 +172,20 @@ def _delete_iam(iam, stack: str, gone) -> None:
 
 def _delete_services(clients: StackClients, stack: str, gone, interval_s: float) -> None:
     ssm, dynamodb, sns = clients.ssm, clients.dynamodb, clients.sns
-    for name in svc.parameters_under(ssm, naming.parameter_prefix(stack)):
-        if svc.has_stack_tag(svc.parameter_tags(ssm, name), stack) and svc.delete_parameter(ssm, name):
+    for name in params.parameters_under(ssm, naming.parameter_prefix(stack)):
+        if tags.has_stack_tag(params.parameter_tags(ssm, name), stack) and params.delete_parameter(ssm, name):
             gone("parameter", name)
     table_name = naming.table_name(stack)
-    table = svc.describe_table(dynamodb, table_name)
-    if table and svc.has_stack_tag(svc.table_tags(dynamodb, table["TableArn"]), stack):
-        svc.delete_table(dynamodb, table_name)
-        wait_until(f"table {table_name} deleted", lambda: svc.describe_table(dynamodb, table_name) is None,
+    table = state_table.describe_table(dynamodb, table_name)
+    if table and tags.has_stack_tag(state_table.table_tags(dynamodb, table["TableArn"]), stack):
+        state_table.delete_table(dynamodb, table_name)
+        wait_until(f"table {table_name} deleted", lambda: state_table.describe_table(dynamodb, table_name) is None,
                    timeout_s=300, interval_s=interval_s)
         gone("table", table_name)
-    topic_arn = svc.find_topic(sns, naming.topic_name(stack))
-    if topic_arn and svc.has_stack_tag(svc.topic_tags(sns, topic_arn), stack):
-        for sub in svc.subscriptions(sns, topic_arn):
+    topic_arn = sns_api.find_topic(sns, naming.topic_name(stack))
+    if topic_arn and tags.has_stack_tag(sns_api.topic_tags(sns, topic_arn), stack):
+        for sub in sns_api.subscriptions(sns, topic_arn):
             if sub["SubscriptionArn"].startswith("arn:"):  # pending ones go with the topic
-                svc.unsubscribe(sns, sub["SubscriptionArn"])
-        svc.delete_topic(sns, topic_arn)
+                sns_api.unsubscribe(sns, sub["SubscriptionArn"])
+        sns_api.delete_topic(sns, topic_arn)
         gone("topic", topic_arn)

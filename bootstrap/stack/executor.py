@@ -10,13 +10,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chalicelib.aws import iam as iam_api
+from chalicelib.aws import instances, network, params, routes, state_table
+from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
 from ..config.model import HanatConfig
-from . import ec2 as ec2_api
-from . import services as svc
 from .clients import StackClients
 from .desired import (
     EC2_TRUST_POLICY,
@@ -77,29 +78,29 @@ def execute(ctx: Context, steps: list[Step], progress: Progress) -> int:
 # --- network -------------------------------------------------------------------------------------
 def _vpc(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    ctx.obs.vpc = ec2_api.create_vpc(ctx.ec2, d.vpc_cidr, d.tags(ROLE_VPC))
+    ctx.obs.vpc = network.create_vpc(ctx.ec2, d.vpc_cidr, d.tags(ROLE_VPC))
 
 
 def _vpc_attribute(ctx: Context, step: Step) -> None:
-    ec2_api.set_vpc_attribute(ctx.ec2, ctx.vpc_id, step.name, True)
+    network.set_vpc_attribute(ctx.ec2, ctx.vpc_id, step.name, True)
     ctx.obs.vpc_dns[step.name] = True
 
 
 def _internet_gateway(ctx: Context, step: Step) -> None:
-    ctx.obs.igw = ec2_api.create_internet_gateway(ctx.ec2, ctx.desired.tags(ROLE_IGW))
+    ctx.obs.igw = network.create_internet_gateway(ctx.ec2, ctx.desired.tags(ROLE_IGW))
 
 
 def _attach_internet_gateway(ctx: Context, step: Step) -> None:
     igw = ctx.obs.igw
     for attachment in igw.get("Attachments", []):  # attached to a VPC we no longer use
-        ec2_api.detach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], attachment["VpcId"])
-    ec2_api.attach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], ctx.vpc_id)
+        network.detach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], attachment["VpcId"])
+    network.attach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], ctx.vpc_id)
     igw["Attachments"] = [{"VpcId": ctx.vpc_id, "State": "available"}]
 
 
 def _subnet(ctx: Context, step: Step) -> None:
     cidr = next(s.cidr for s in ctx.desired.subnets if (s.role, s.az) == (step.name, step.zone))
-    ctx.obs.subnets[(step.name, step.zone)] = ec2_api.create_subnet(
+    ctx.obs.subnets[(step.name, step.zone)] = network.create_subnet(
         ctx.ec2, ctx.vpc_id, cidr, step.zone, ctx.desired.tags(step.name, step.zone))
 
 
@@ -107,13 +108,13 @@ def _route_table(ctx: Context, step: Step) -> None:
     tags = ctx.desired.tags(f"{step.name}{ROUTE_TABLE_SUFFIX}", step.zone or None)
     if step.name == ROLE_PROBE:  # the heartbeat route: the controller never moves it
         tags.append({"Key": PINNED_TAG, "Value": "true"})
-    ctx.obs.route_tables[(step.name, step.zone)] = ec2_api.create_route_table(ctx.ec2, ctx.vpc_id, tags)
+    ctx.obs.route_tables[(step.name, step.zone)] = routes.create_route_table(ctx.ec2, ctx.vpc_id, tags)
 
 
 def _associate_route_table(ctx: Context, step: Step) -> None:
     table = ctx.obs.route_tables[(step.name, "" if step.name == ROLE_PUBLIC else step.zone)]
     subnet_id = ctx.obs.subnet_id(step.name, step.zone)
-    association = ec2_api.associate_route_table(ctx.ec2, table["RouteTableId"], subnet_id)
+    association = routes.associate_route_table(ctx.ec2, table["RouteTableId"], subnet_id)
     table.setdefault("Associations", []).append({"SubnetId": subnet_id, "RouteTableAssociationId": association})
 
 
@@ -125,7 +126,7 @@ def _default_route(ctx: Context, step: Step) -> None:
         target = {"eni_id": ctx.obs.nat_eni(step.zone)}
     routes = table.setdefault("Routes", [])
     existing = [r for r in routes if r.get("DestinationCidrBlock") == ALL_IPV4]
-    ec2_api.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
+    routes.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
     routes[:] = [r for r in routes if r.get("DestinationCidrBlock") != ALL_IPV4]
     routes.append({"DestinationCidrBlock": ALL_IPV4, "GatewayId": target.get("gateway_id"),
                    "NetworkInterfaceId": target.get("eni_id")})
@@ -133,7 +134,7 @@ def _default_route(ctx: Context, step: Step) -> None:
 
 def _security_group(ctx: Context, step: Step) -> None:
     name = ctx.desired.name(step.name)
-    group_id = ec2_api.create_security_group(ctx.ec2, ctx.vpc_id, name, SG_DESCRIPTIONS[step.name],
+    group_id = network.create_security_group(ctx.ec2, ctx.vpc_id, name, SG_DESCRIPTIONS[step.name],
                                              ctx.desired.tags(step.name))
     ctx.obs.security_groups[step.name] = {
         "GroupId": group_id, "IpPermissions": [],
@@ -142,43 +143,43 @@ def _security_group(ctx: Context, step: Step) -> None:
 
 
 def _security_group_ingress(ctx: Context, step: Step) -> None:
-    ec2_api.authorize_ingress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ctx.desired.vpc_cidr)
+    network.authorize_ingress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ctx.desired.vpc_cidr)
 
 
 def _security_group_egress(ctx: Context, step: Step) -> None:
-    ec2_api.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
+    network.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
 
 
 # --- IAM and the launch template -----------------------------------------------------------------
 def _iam_role(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    ctx.obs.role = svc.create_role(ctx.clients.iam, d.role_name, json.dumps(EC2_TRUST_POLICY),
+    ctx.obs.role = iam_api.create_role(ctx.clients.iam, d.role_name, json.dumps(EC2_TRUST_POLICY),
                                    d.tags("instance-role"))
 
 
 def _role_policy(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    svc.put_role_policy(ctx.clients.iam, d.role_name, d.instance_policy_name, d.instance_policy)
+    iam_api.put_role_policy(ctx.clients.iam, d.role_name, d.instance_policy_name, d.instance_policy)
 
 
 def _instance_profile(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    ctx.obs.instance_profile = svc.create_instance_profile(ctx.clients.iam, d.instance_profile_name,
+    ctx.obs.instance_profile = iam_api.create_instance_profile(ctx.clients.iam, d.instance_profile_name,
                                                            d.tags("instance-profile"))
 
 
 def _instance_profile_role(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    svc.add_role_to_instance_profile(ctx.clients.iam, d.instance_profile_name, d.role_name)
+    iam_api.add_role_to_instance_profile(ctx.clients.iam, d.instance_profile_name, d.role_name)
 
 
 def _launch_template(ctx: Context, step: Step) -> None:
     d, obs = ctx.desired, ctx.obs
     data = launch_template_data(d, obs.nat_ami, obs.security_groups[ROLE_NAT_SG]["GroupId"])
     if obs.launch_template:
-        ec2_api.new_default_launch_template_version(ctx.ec2, obs.launch_template["LaunchTemplateId"], data)
+        instances.new_default_launch_template_version(ctx.ec2, obs.launch_template["LaunchTemplateId"], data)
     else:
-        obs.launch_template = ec2_api.create_launch_template(ctx.ec2, d.launch_template_name, data,
+        obs.launch_template = instances.create_launch_template(ctx.ec2, d.launch_template_name, data,
                                                              d.tags(ROLE_LAUNCH_TEMPLATE))
     obs.launch_template_data = data
 
@@ -186,7 +187,7 @@ def _launch_template(ctx: Context, step: Step) -> None:
 # --- instances and addresses ---------------------------------------------------------------------
 def _nat_instance(ctx: Context, step: Step) -> None:
     d = ctx.desired
-    instance = ec2_api.run_instance(
+    instance = instances.run_instance(
         ctx.ec2,
         LaunchTemplate={"LaunchTemplateId": ctx.obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
         SubnetId=ctx.obs.subnet_id(ROLE_PUBLIC, step.zone),
@@ -202,7 +203,7 @@ def wait_running(ctx: Context, key: tuple[str, str]) -> dict:
     latest: dict = {}
 
     def running() -> bool:
-        latest.update(ec2_api.describe_instances_by_id(ctx.ec2, [instance_id])[0])
+        latest.update(instances.describe_instances_by_id(ctx.ec2, [instance_id])[0])
         state = latest["State"]["Name"]
         if state not in ("pending", "running"):
             raise AwsError("ec2.RunInstances", "InstanceNotRunning", f"{instance_id} is {state}")
@@ -216,24 +217,24 @@ def wait_running(ctx: Context, key: tuple[str, str]) -> dict:
 
 def _source_dest_check(ctx: Context, step: Step) -> None:
     instance = wait_running(ctx, (ROLE_NAT, step.zone))
-    ec2_api.disable_source_dest_check(ctx.ec2, instance["InstanceId"])
+    instances.disable_source_dest_check(ctx.ec2, instances.nat_instance(instance, ctx.desired.stack))
     instance["SourceDestCheck"] = False
 
 
 def _elastic_ip(ctx: Context, step: Step) -> None:
-    ctx.obs.addresses[step.zone] = ec2_api.allocate_address(ctx.ec2, ctx.desired.tags(ROLE_EIP, step.zone))
+    ctx.obs.addresses[step.zone] = instances.allocate_address(ctx.ec2, ctx.desired.tags(ROLE_EIP, step.zone))
 
 
 def _associate_elastic_ip(ctx: Context, step: Step) -> None:
     instance = wait_running(ctx, (ROLE_NAT, step.zone))
     address = ctx.obs.addresses[step.zone]
-    ec2_api.associate_address(ctx.ec2, address["AllocationId"], instance["InstanceId"])
+    instances.associate_address(ctx.ec2, address["AllocationId"], instance["InstanceId"])
     address["InstanceId"] = instance["InstanceId"]
 
 
 def _admin_instance(ctx: Context, step: Step) -> None:
     d, obs = ctx.desired, ctx.obs
-    obs.instances[(ROLE_ADMIN, "")] = ec2_api.run_instance(
+    obs.instances[(ROLE_ADMIN, "")] = instances.run_instance(
         ctx.ec2, ImageId=obs.admin_ami, InstanceType=d.admin_instance_type,
         IamInstanceProfile={"Name": d.instance_profile_name},
         MetadataOptions=dict(METADATA_OPTIONS),
@@ -253,51 +254,51 @@ def _user_policy(ctx: Context, step: Step) -> None:
     user, iam = _user(ctx, step), ctx.clients.iam
     existing = ctx.obs.user_policies.get(user.policy_name)
     if existing:
-        svc.new_policy_version(iam, existing["Arn"], user.policy_document)
+        iam_api.new_policy_version(iam, existing["Arn"], user.policy_document)
         existing["Document"] = user.policy_document
         return
-    policy = svc.create_policy(iam, user.policy_name, user.policy_document, ctx.desired.tags("user-policy"))
+    policy = iam_api.create_policy(iam, user.policy_name, user.policy_document, ctx.desired.tags("user-policy"))
     ctx.obs.user_policies[user.policy_name] = {"Arn": policy["Arn"], "Document": user.policy_document}
 
 
 def _attach_user_policy(ctx: Context, step: Step) -> None:
     user = _user(ctx, step)
     arn = ctx.obs.user_policies[user.policy_name]["Arn"]
-    svc.attach_user_policy(ctx.clients.iam, user.user_name, arn)
+    iam_api.attach_user_policy(ctx.clients.iam, user.user_name, arn)
     ctx.obs.users[user.user_name].attached.append(arn)
 
 
 def _user_run_as(ctx: Context, step: Step) -> None:
     user = _user(ctx, step)
     if user.run_as_tag:
-        svc.tag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG, RUN_AS_USER)
+        iam_api.tag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG, RUN_AS_USER)
         ctx.obs.users[user.user_name].tags[RUN_AS_TAG] = RUN_AS_USER
     else:
-        svc.untag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG)
+        iam_api.untag_user(ctx.clients.iam, user.user_name, RUN_AS_TAG)
         ctx.obs.users[user.user_name].tags.pop(RUN_AS_TAG, None)
 
 
 # --- services ------------------------------------------------------------------------------------
 def _table(ctx: Context, step: Step) -> None:
     d, dynamodb = ctx.desired, ctx.clients.dynamodb
-    svc.create_table(dynamodb, d.table_name, d.tags("state-table"))
+    state_table.create_table(dynamodb, d.table_name, d.tags("state-table"))
     wait_until(f"table {d.table_name} active",
-               lambda: (svc.describe_table(dynamodb, d.table_name) or {}).get("TableStatus") == "ACTIVE",
+               lambda: (state_table.describe_table(dynamodb, d.table_name) or {}).get("TableStatus") == "ACTIVE",
                timeout_s=120, interval_s=ctx.wait_interval_s)
-    ctx.obs.table = svc.describe_table(dynamodb, d.table_name)
+    ctx.obs.table = state_table.describe_table(dynamodb, d.table_name)
 
 
 def _table_ttl(ctx: Context, step: Step) -> None:
-    spec = svc.enable_table_ttl(ctx.clients.dynamodb, ctx.desired.table_name, TTL_ATTRIBUTE)
+    spec = state_table.enable_table_ttl(ctx.clients.dynamodb, ctx.desired.table_name, TTL_ATTRIBUTE)
     ctx.obs.table_ttl = {"TimeToLiveStatus": "ENABLING", "AttributeName": spec["AttributeName"]}
 
 
 def _topic(ctx: Context, step: Step) -> None:
-    ctx.obs.topic_arn = svc.create_topic(ctx.clients.sns, ctx.desired.topic_name, ctx.desired.tags("alerts"))
+    ctx.obs.topic_arn = sns_api.create_topic(ctx.clients.sns, ctx.desired.topic_name, ctx.desired.tags("alerts"))
 
 
 def _subscription(ctx: Context, step: Step) -> None:
-    svc.subscribe_email(ctx.clients.sns, ctx.obs.topic_arn, step.name)
+    sns_api.subscribe_email(ctx.clients.sns, ctx.obs.topic_arn, step.name)
     ctx.obs.subscribed.add(step.name)
 
 
@@ -308,7 +309,7 @@ def _topology_parameter(ctx: Context, step: Step) -> None:
     if topology is None:
         raise AwsError("hanat.up", "IncompleteStack", "some stack resources are missing after apply")
     tags = ctx.desired.tags("topology") if fresh.parameter_value is None else None
-    svc.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags)
+    params.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags)
     fresh.parameter_value = topology.to_json()
     ctx.obs = fresh
 

@@ -9,10 +9,11 @@ import json
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.aws import iam as iam_api
+from chalicelib.aws import instances, network, params, state_table, tags
+from chalicelib.aws import sns as sns_api
 from chalicelib.errors import InputError
 
-from . import ec2 as ec2_api
-from . import services as svc
 from .clients import StackClients
 from .desired import ROLE_ADMIN, ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
 
@@ -56,13 +57,9 @@ class Observed:
         return instance["NetworkInterfaces"][0]["NetworkInterfaceId"] if instance else ""
 
 
-def tag_map(resource: dict) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
-
-
 def role_zone(resource: dict) -> tuple[str, str]:
-    tags = tag_map(resource)
-    return tags.get(naming.ROLE_TAG, ""), tags.get(naming.ZONE_TAG, "")
+    found = tags.tag_map(resource)
+    return found.get(naming.ROLE_TAG, ""), found.get(naming.ZONE_TAG, "")
 
 
 def _by_role_zone(resources: list[dict], id_key: str) -> dict[tuple[str, str], dict]:
@@ -92,44 +89,44 @@ def observe(clients: StackClients, desired: Desired) -> Observed:
 
 
 def _observe_network(ec2, stack: str, obs: Observed) -> None:
-    vpcs = _by_role_zone(ec2_api.describe_tagged(ec2, "vpc", stack), "VpcId")
+    vpcs = _by_role_zone(network.describe_tagged(ec2, "vpc", stack), "VpcId")
     obs.vpc = vpcs.get((ROLE_VPC, ""))
     if not obs.vpc:
         return
     vpc_id = obs.vpc["VpcId"]
-    obs.vpc_dns = ec2_api.vpc_dns(ec2, vpc_id)
-    igws = ec2_api.describe_tagged(ec2, "internet-gateway", stack)
+    obs.vpc_dns = network.vpc_dns(ec2, vpc_id)
+    igws = network.describe_tagged(ec2, "internet-gateway", stack)
     obs.igw = _by_role_zone(igws, "InternetGatewayId").get((ROLE_IGW, ""))
-    in_vpc = [s for s in ec2_api.describe_tagged(ec2, "subnet", stack) if s["VpcId"] == vpc_id]
+    in_vpc = [s for s in network.describe_tagged(ec2, "subnet", stack) if s["VpcId"] == vpc_id]
     obs.subnets = _by_role_zone(in_vpc, "SubnetId")
-    tables = [t for t in ec2_api.describe_tagged(ec2, "route-table", stack) if t["VpcId"] == vpc_id]
+    tables = [t for t in network.describe_tagged(ec2, "route-table", stack) if t["VpcId"] == vpc_id]
     obs.route_tables = {(role.removesuffix(ROUTE_TABLE_SUFFIX), zone): t
                         for (role, zone), t in _by_role_zone(tables, "RouteTableId").items()
                         if role.endswith(ROUTE_TABLE_SUFFIX)}
-    groups = [g for g in ec2_api.describe_tagged(ec2, "security-group", stack) if g["VpcId"] == vpc_id]
+    groups = [g for g in network.describe_tagged(ec2, "security-group", stack) if g["VpcId"] == vpc_id]
     obs.security_groups = {role: g for (role, _), g in _by_role_zone(groups, "GroupId").items()}
 
 
 def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> None:
     ec2, stack = clients.ec2, desired.stack
-    templates = ec2_api.describe_tagged(ec2, "launch-template", stack)
+    templates = network.describe_tagged(ec2, "launch-template", stack)
     templates = [t for t in templates if t["LaunchTemplateName"] == desired.launch_template_name]
     if templates:
         obs.launch_template = templates[0]
-        obs.launch_template_data = ec2_api.launch_template_data(ec2, templates[0]["LaunchTemplateId"])
+        obs.launch_template_data = instances.launch_template_data(ec2, templates[0]["LaunchTemplateId"])
     vpc_id = obs.vpc["VpcId"] if obs.vpc else None
-    instances = [i for i in ec2_api.describe_stack_instances(ec2, stack) if i.get("VpcId") == vpc_id]
-    obs.instances = {k: v for k, v in _by_role_zone(instances, "InstanceId").items()
+    found = [i for i in instances.describe_stack_instances(ec2, stack) if i.get("VpcId") == vpc_id]
+    obs.instances = {k: v for k, v in _by_role_zone(found, "InstanceId").items()
                      if k[0] in (ROLE_NAT, ROLE_ADMIN)}
-    addresses = ec2_api.describe_tagged(ec2, "elastic-ip", stack)
+    addresses = network.describe_tagged(ec2, "elastic-ip", stack)
     obs.addresses = {zone: a for (_, zone), a in _by_role_zone(addresses, "AllocationId").items()}
-    obs.nat_ami = desired.nat_ami or svc.resolve_ami(clients.ssm, desired.nat_ami_alias)
+    obs.nat_ami = desired.nat_ami or params.resolve_ami(clients.ssm, desired.nat_ami_alias)
     if desired.admin_enabled:
-        obs.admin_ami = svc.resolve_ami(clients.ssm, desired.admin_ami_alias)
+        obs.admin_ami = params.resolve_ami(clients.ssm, desired.admin_ami_alias)
 
 
 def _refuse_untagged(kind: str, name: str, tags, stack: str, problems: list[str]) -> bool:
-    if svc.has_stack_tag(tags, stack):
+    if tags.has_stack_tag(tags, stack):
         return True
     problems.append(f"{kind} {name!r} exists but is not tagged {naming.STACK_TAG}={stack}: "
                     "hanat will not adopt it (rename the stack or remove it)")
@@ -138,44 +135,44 @@ def _refuse_untagged(kind: str, name: str, tags, stack: str, problems: list[str]
 
 def _observe_iam(iam, desired: Desired, obs: Observed, problems: list[str]) -> None:
     stack = desired.stack
-    role = svc.get_role(iam, desired.role_name)
-    if role and _refuse_untagged("IAM role", desired.role_name, svc.role_tags(iam, desired.role_name),
+    role = iam_api.get_role(iam, desired.role_name)
+    if role and _refuse_untagged("IAM role", desired.role_name, iam_api.role_tags(iam, desired.role_name),
                                  stack, problems):
         obs.role = role
-        doc = svc.get_role_policy(iam, desired.role_name, desired.instance_policy_name)
+        doc = iam_api.get_role_policy(iam, desired.role_name, desired.instance_policy_name)
         obs.role_policy = normalized(doc) if doc is not None else None
-    profile = svc.get_instance_profile(iam, desired.instance_profile_name)
+    profile = iam_api.get_instance_profile(iam, desired.instance_profile_name)
     if profile and _refuse_untagged("instance profile", desired.instance_profile_name,
                                     profile.get("Tags", []), stack, problems):
         obs.instance_profile = profile
-    for policy in svc.tagged_policies(iam, stack):
-        document = svc.policy_document(iam, policy["Arn"], policy["DefaultVersionId"])
+    for policy in iam_api.tagged_policies(iam, stack):
+        document = iam_api.policy_document(iam, policy["Arn"], policy["DefaultVersionId"])
         obs.user_policies[policy["PolicyName"]] = {"Arn": policy["Arn"], "Document": normalized(document)}
     for user in desired.users:
-        if svc.get_user(iam, user.user_name) is None:
+        if iam_api.get_user(iam, user.user_name) is None:
             problems.append(f"permissions: IAM user {user.user_name!r} does not exist")
             continue
         obs.users[user.user_name] = UserState(
-            tags=svc.ec2_tags_to_map(svc.user_tags(iam, user.user_name)),
-            attached=svc.attached_user_policies(iam, user.user_name),
+            tags=tags.tag_map(iam_api.user_tags(iam, user.user_name)),
+            attached=iam_api.attached_user_policies(iam, user.user_name),
         )
 
 
 def _observe_services(clients: StackClients, desired: Desired, obs: Observed, problems: list[str]) -> None:
     stack = desired.stack
-    table = svc.describe_table(clients.dynamodb, desired.table_name)
+    table = state_table.describe_table(clients.dynamodb, desired.table_name)
     if table and _refuse_untagged("DynamoDB table", desired.table_name,
-                                  svc.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
+                                  state_table.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
         obs.table = table
-        obs.table_ttl = svc.table_ttl(clients.dynamodb, desired.table_name)
-    topic_arn = svc.find_topic(clients.sns, desired.topic_name)
-    if topic_arn and _refuse_untagged("SNS topic", desired.topic_name, svc.topic_tags(clients.sns, topic_arn),
+        obs.table_ttl = state_table.table_ttl(clients.dynamodb, desired.table_name)
+    topic_arn = sns_api.find_topic(clients.sns, desired.topic_name)
+    if topic_arn and _refuse_untagged("SNS topic", desired.topic_name, sns_api.topic_tags(clients.sns, topic_arn),
                                       stack, problems):
         obs.topic_arn = topic_arn
-        obs.subscribed = {s["Endpoint"] for s in svc.subscriptions(clients.sns, topic_arn)
+        obs.subscribed = {s["Endpoint"] for s in sns_api.subscriptions(clients.sns, topic_arn)
                           if s.get("Protocol") == "email"}
-    parameter = svc.get_parameter(clients.ssm, desired.topology_parameter)
+    parameter = params.get_parameter(clients.ssm, desired.topology_parameter)
     if parameter and _refuse_untagged("SSM parameter", desired.topology_parameter,
-                                      svc.parameter_tags(clients.ssm, desired.topology_parameter),
+                                      params.parameter_tags(clients.ssm, desired.topology_parameter),
                                       stack, problems):
         obs.parameter_value = parameter["Value"]

@@ -1,7 +1,14 @@
-"""The adapter boundary: run one AWS call, retry what is worth retrying, convert ClientError.
+"""The adapter boundary: run one AWS call, convert ClientError into AwsError, retry only what the
+caller names, never past a deadline.
 
-Retries cover throttling and eventual consistency (the DupsWorks "[WARN] ... will retry" loop),
-bounded in attempts and time; giving up raises ``RetryExhaustedError`` naming the call.
+One retry layer per kind of trouble, each bounded:
+- throttling and transient service errors: botocore's standard retry mode, configured once in
+  ``clients.CLIENT_CONFIG`` (the single source: aws_call does not retry them a second time);
+- eventual consistency (an id created a moment ago, a dependency AWS is still releasing): only the
+  error codes the caller lists in ``retry_on``, with growing delays for at most ``policy.within_s``;
+- a ``deadline`` (a ``time.monotonic()`` instant): no attempt starts after it and no retry sleeps past
+  it, so a caller with little time left (a Lambda near its timeout) is never overrun.
+Giving up raises ``RetryExhaustedError`` naming the call.
 """
 from __future__ import annotations
 
@@ -19,19 +26,18 @@ from ..errors import AwsError, RetryExhaustedError
 log = logging.getLogger("hanat.aws")
 T = TypeVar("T")
 
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
-    "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "ServiceUnavailable",
-    "InternalError", "InternalFailure",
-})
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 8
+    """How long the codes named in ``retry_on`` are retried, and how the delays grow."""
+
+    within_s: float = 60.0
     base_delay_s: float = 0.2
     max_delay_s: float = 5.0
-    deadline_s: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential back-off from ``base_delay_s``, capped, with jitter (half to full)."""
+        return min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -52,17 +58,24 @@ def aws_call(
     *args: Any,
     retry_on: Iterable[str] = (),
     policy: RetryPolicy = DEFAULT_RETRY,
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     **kwargs: Any,
 ) -> T:
-    """Call ``fn(*args, **kwargs)``; retry throttling plus the codes in ``retry_on``.
+    """Call ``fn(*args, **kwargs)``; retry the codes in ``retry_on`` (eventual consistency) within
+    ``policy.within_s`` and before ``deadline``.
 
     ``operation`` is a readable name for errors and logs (``"ec2.ReplaceRoute rtb-123"``).
     """
-    retryable = THROTTLING_CODES | frozenset(retry_on)
-    started = time.monotonic()
-    last: ClientError | None = None
-    for attempt in range(1, policy.attempts + 1):
+    retryable = frozenset(retry_on)
+    started = clock()
+    give_up_at = started + policy.within_s if deadline is None else min(started + policy.within_s, deadline)
+    if deadline is not None and started >= deadline:
+        raise RetryExhaustedError(operation, "Deadline", "no time left for the call")
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn(*args, **kwargs)
         except ClientError as err:
@@ -70,20 +83,44 @@ def aws_call(
             if code not in retryable:
                 raise to_aws_error(operation, err) from err
             last = err
-        except BotoCoreError as err:  # connection errors, endpoint not reachable
+        except BotoCoreError as err:  # connection errors, endpoint not reachable, read timeouts
             raise AwsError(operation, type(err).__name__, str(err)) from err
-        delay = min(policy.max_delay_s, policy.base_delay_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-        if attempt == policy.attempts or time.monotonic() - started + delay > policy.deadline_s:
-            break
-        log.warning("[WARN] %s: %s, will retry in %.1fs (attempt %d/%d)",
-                    operation, error_code(last), delay, attempt, policy.attempts)
+        delay = policy.delay(attempt)
+        if clock() + delay > give_up_at:
+            raise RetryExhaustedError(
+                operation, error_code(last),
+                f"gave up after {attempt} attempts in {clock() - started:.1f}s: "
+                f"{last.response.get('Error', {}).get('Message', '')}")
+        log.warning("[WARN] %s: %s, will retry in %.1fs (attempt %d)", operation, error_code(last), delay, attempt)
         sleep(delay)
-    assert last is not None
-    raise RetryExhaustedError(
-        operation, error_code(last),
-        f"gave up after {attempt} attempts in {time.monotonic() - started:.1f}s: "
-        f"{last.response.get('Error', {}).get('Message', '')}",
-    )
+
+
+# "does not exist" as each service says it
+NO_SUCH = ("NoSuchEntity", "ParameterNotFound", "ResourceNotFoundException", "NotFound",
+           "InvalidResourceId")
+
+
+def absent_is_none(operation: str, fn, /, **kwargs):
+    """The call's answer, or None when AWS says the thing does not exist (a fact a planner needs);
+    every other failure is an AwsError."""
+    try:
+        return aws_call(operation, fn, **kwargs)
+    except AwsError as err:
+        if err.code in NO_SUCH:
+            return None
+        raise
+
+
+def paginate(operation: str, client, method: str, key: str, /, *, retry_on: Iterable[str] = (),
+             deadline: float | None = None, **kwargs: Any) -> list:
+    """Every item under ``key`` across all pages of ``client.method(**kwargs)`` (boto3's paginator),
+    read as one ``aws_call``."""
+    def run() -> list:
+        items: list = []
+        for page in client.get_paginator(method).paginate(**kwargs):
+            items.extend(page.get(key, []))
+        return items
+    return aws_call(operation, run, retry_on=retry_on, deadline=deadline)
 
 
 def wait_until(

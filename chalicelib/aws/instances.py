@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from ..errors import AwsError, NotFoundError
 from ..naming import STACK_TAG
-from .calls import aws_call
+from .calls import RetryPolicy, aws_call, paginate
+from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
+from .tags import stack_filter, tag_map, tag_spec
 
 LAUNCH_TOKEN_TAG = "hanat:launch-token"
 # EC2 is eventually consistent: a just-launched instance may be unknown for a moment.
@@ -40,19 +42,14 @@ def describe_instance_states(ec2, instance_ids: list[str] | tuple[str, ...]) -> 
 
 
 def _instance_statuses(ec2, ids: list[str]) -> list[dict]:
-    paginator = ec2.get_paginator("describe_instance_status")
-    pages = aws_call("ec2.DescribeInstanceStatus", lambda: list(paginator.paginate(
-        InstanceIds=ids, IncludeAllInstances=True)))
-    return [s for page in pages for s in page.get("InstanceStatuses", [])]
+    return paginate("ec2.DescribeInstanceStatus", ec2, "describe_instance_status", "InstanceStatuses",
+                    InstanceIds=ids, IncludeAllInstances=True)
 
 
 def _states_by_filter(ec2, ids: list[str]) -> dict[str, str]:
-    paginator = ec2.get_paginator("describe_instances")
-    pages = aws_call("ec2.DescribeInstances", lambda: list(paginator.paginate(
-        Filters=[{"Name": "instance-id", "Values": ids}])))
-    return {inst["InstanceId"]: inst["State"]["Name"]
-            for page in pages for reservation in page.get("Reservations", [])
-            for inst in reservation.get("Instances", [])}
+    reservations = paginate("ec2.DescribeInstances", ec2, "describe_instances", "Reservations",
+                            Filters=[{"Name": "instance-id", "Values": ids}])
+    return {inst["InstanceId"]: inst["State"]["Name"] for r in reservations for inst in r.get("Instances", [])}
 
 
 @dataclass(frozen=True)
@@ -65,14 +62,11 @@ class NatInstance:
     launch_token: str = ""
 
 
-def _tags(resource: dict) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", []) or []}
-
-
-def _instance(raw: dict, stack: str) -> NatInstance:
+def nat_instance(raw: dict, stack: str) -> NatInstance:
+    """A DescribeInstances/RunInstances instance as the controller sees it."""
     enis = sorted(raw.get("NetworkInterfaces", []) or [],
                   key=lambda n: (n.get("Attachment") or {}).get("DeviceIndex", 0))
-    tags = _tags(raw)
+    tags = tag_map(raw)
     return NatInstance(
         instance_id=raw["InstanceId"],
         state=raw.get("State", {}).get("Name", "unknown"),
@@ -103,7 +97,7 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, tags: 
     )
     raw = resp["Instances"][0]
     stack = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), "")
-    return _instance(raw, stack)
+    return nat_instance(raw, stack)
 
 
 def find_instance_by_token(ec2, stack: str, token: str) -> NatInstance | None:
@@ -116,7 +110,7 @@ def find_instance_by_token(ec2, stack: str, token: str) -> NatInstance | None:
     )
     for reservation in resp.get("Reservations", []):
         for raw in reservation.get("Instances", []):
-            return _instance(raw, stack)
+            return nat_instance(raw, stack)
     return None
 
 
@@ -133,7 +127,7 @@ def describe_instance(ec2, instance_id: str, stack: str) -> NatInstance | None:
         raise
     for reservation in resp.get("Reservations", []):
         for raw in reservation.get("Instances", []):
-            return _instance(raw, stack)
+            return nat_instance(raw, stack)
     return None
 
 
@@ -173,7 +167,84 @@ def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
     addresses = resp.get("Addresses", [])
     if not addresses:
         raise NotFoundError(f"Elastic IP {allocation_id} not found")
-    if _tags(addresses[0]).get(STACK_TAG) != stack:
+    if tag_map(addresses[0]).get(STACK_TAG) != stack:
         raise NotFoundError(f"Elastic IP {allocation_id} does not carry the stack tag {stack!r}; not moved")
     aws_call(f"ec2.AssociateAddress {allocation_id} -> {eni_id}", ec2.associate_address,
              AllocationId=allocation_id, NetworkInterfaceId=eni_id, AllowReassociation=True)
+
+
+# --- building a stack: instances, launch templates, Elastic IPs --------------------------------
+# A new instance profile takes a few seconds before RunInstances accepts it.
+RUN_POLICY = RetryPolicy(within_s=60.0, base_delay_s=1.0, max_delay_s=8.0)
+
+
+def describe_stack_instances(ec2, stack: str,
+                             states: tuple[str, ...] = ("pending", "running", "stopping", "stopped")) -> list[dict]:
+    """Stack instances in ``states`` (default: neither terminated nor on their way out)."""
+    return _describe_instances(ec2, stack_filter(stack) + [{"Name": "instance-state-name", "Values": list(states)}])
+
+
+def describe_instances_by_id(ec2, instance_ids: list[str]) -> list[dict]:
+    return _describe_instances(ec2, [], InstanceIds=instance_ids)
+
+
+def _describe_instances(ec2, filters: list[dict], **kwargs) -> list[dict]:
+    reservations = paginate("ec2.DescribeInstances", ec2, "describe_instances", "Reservations",
+                           Filters=filters, **kwargs)
+    return [instance for r in reservations for instance in r["Instances"]]
+
+
+def launch_template_data(ec2, template_id: str) -> dict:
+    resp = ec2_call(f"ec2.DescribeLaunchTemplateVersions {template_id}", ec2.describe_launch_template_versions,
+                 LaunchTemplateId=template_id, Versions=["$Default"])
+    return resp["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+
+
+def create_launch_template(ec2, name: str, data: dict, tags: list[dict]) -> dict:
+    return ec2_call(f"ec2.CreateLaunchTemplate {name}", ec2.create_launch_template, LaunchTemplateName=name,
+                 LaunchTemplateData=data,
+                 TagSpecifications=tag_spec("launch-template", tags))["LaunchTemplate"]
+
+
+def new_default_launch_template_version(ec2, template_id: str, data: dict) -> int:
+    version = ec2_call(f"ec2.CreateLaunchTemplateVersion {template_id}", ec2.create_launch_template_version,
+                    LaunchTemplateId=template_id,
+                    LaunchTemplateData=data)["LaunchTemplateVersion"]["VersionNumber"]
+    ec2_call(f"ec2.ModifyLaunchTemplate {template_id}", ec2.modify_launch_template,
+          LaunchTemplateId=template_id, DefaultVersion=str(version))
+    return version
+
+
+def delete_launch_template(ec2, template_id: str) -> bool:
+    return delete_quietly(f"ec2.DeleteLaunchTemplate {template_id}", ec2.delete_launch_template,
+                          LaunchTemplateId=template_id)
+
+
+def run_instance(ec2, **kwargs) -> dict:
+    """One instance (MinCount = MaxCount = 1); kwargs are RunInstances parameters."""
+    return ec2_call("ec2.RunInstances", ec2.run_instances, MinCount=1, MaxCount=1,
+                 retry_on=NOT_YET_VISIBLE + ("InvalidParameterValue",), policy=RUN_POLICY,
+                 **kwargs)["Instances"][0]
+
+
+def terminate_instances(ec2, instance_ids: list[str]) -> None:
+    ec2_call("ec2.TerminateInstances", ec2.terminate_instances, InstanceIds=instance_ids)
+
+
+def allocate_address(ec2, tags: list[dict]) -> dict:
+    return ec2_call("ec2.AllocateAddress", ec2.allocate_address, Domain="vpc",
+                 TagSpecifications=tag_spec("elastic-ip", tags))
+
+
+def associate_address(ec2, allocation_id: str, instance_id: str) -> None:
+    ec2_call(f"ec2.AssociateAddress {allocation_id} {instance_id}", ec2.associate_address,
+          AllocationId=allocation_id, InstanceId=instance_id, AllowReassociation=True)
+
+
+def disassociate_address(ec2, association_id: str) -> bool:
+    return delete_quietly(f"ec2.DisassociateAddress {association_id}", ec2.disassociate_address,
+                          AssociationId=association_id)
+
+
+def release_address(ec2, allocation_id: str) -> bool:
+    return delete_quietly(f"ec2.ReleaseAddress {allocation_id}", ec2.release_address, AllocationId=allocation_id)

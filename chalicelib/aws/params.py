@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import AwsError, NotFoundError
 from ..naming import STACK_TAG
 from ..topology import Topology
-from .calls import aws_call
+from .calls import absent_is_none, aws_call, paginate
 
 PARAMETER_NOT_FOUND = "ParameterNotFound"
 
@@ -43,3 +43,43 @@ def write_topology(ssm, topology: Topology) -> None:
     else:
         aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=topology.to_json(),
                  Type="String", Tags=[{"Key": STACK_TAG, "Value": topology.stack}])
+
+
+# --- the stack builder's parameter calls -----------------------------------------------------
+def resolve_ami(ssm, alias: str) -> str:
+    """The AMI id behind an SSM public parameter (e.g. the AL2023 alias)."""
+    return aws_call(f"ssm.GetParameter {alias}", ssm.get_parameter, Name=alias)["Parameter"]["Value"]
+
+
+def get_parameter(ssm, name: str) -> dict | None:
+    resp = absent_is_none(f"ssm.GetParameter {name}", ssm.get_parameter, Name=name)
+    return resp["Parameter"] if resp else None
+
+
+def parameter_tags(ssm, name: str) -> list[dict]:
+    return aws_call(f"ssm.ListTagsForResource {name}", ssm.list_tags_for_resource,
+                    ResourceType="Parameter", ResourceId=name)["TagList"]
+
+
+def put_parameter(ssm, name: str, value: str, *, tags: list[dict] | None) -> None:
+    """Create with tags (``tags`` given) or overwrite (``tags=None``; AWS refuses both at once)."""
+    kwargs = {"Tags": tags} if tags is not None else {"Overwrite": True}
+    aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=value, Type="String", **kwargs)
+
+
+def parameters_under(ssm, prefix: str) -> list[str]:
+    params = paginate(f"ssm.GetParametersByPath {prefix}", ssm, "get_parameters_by_path", "Parameters",
+                     Path=prefix, Recursive=True)
+    return [p["Name"] for p in params]
+
+
+def delete_parameter(ssm, name: str) -> bool:
+    return absent_is_none(f"ssm.DeleteParameter {name}", ssm.delete_parameter, Name=name) is not None
+
+
+def put_secure_string(ssm, name: str, value: str, tags: list[dict]) -> None:
+    """Store a SecureString (as operators store the Slack webhook URL), tagged (overwrites)."""
+    aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=value, Type="SecureString",
+             Overwrite=True)
+    aws_call(f"ssm.AddTagsToResource {name}", ssm.add_tags_to_resource, ResourceType="Parameter",
+             ResourceId=name, Tags=tags)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from ..errors import AwsError, HanatError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import aws_call
+from .network import delete_quietly, ec2_call
+from .tags import tag_map, tag_spec
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 PINNED_TAG = "hanat:pinned"
@@ -31,7 +33,7 @@ class RouteTableView:
 def _view(table: dict) -> RouteTableView:
     default = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == DEFAULT_ROUTE), {})
     return RouteTableView(route_table_id=table["RouteTableId"],
-                          tags={t["Key"]: t["Value"] for t in table.get("Tags", [])},
+                          tags=tag_map(table),
                           default_eni=default.get("NetworkInterfaceId"),
                           default_instance=default.get("InstanceId"))
 
@@ -94,7 +96,7 @@ def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None
     """Point the zone's pinned probe route at ``eni_id``; only a table of this stack tagged
     ``hanat:pinned=true`` (the probe table), verified by reading back."""
     table = _route_table(ec2, route_table_id)
-    tags = {t["Key"]: t["Value"] for t in table.get("Tags", []) or []}
+    tags = tag_map(table)
     if tags.get(STACK_TAG) != stack or tags.get(PINNED_TAG, "").lower() != "true":
         raise NotFoundError(f"route table {route_table_id} is not a pinned probe table of stack {stack!r} "
                             f"({STACK_TAG}={tags.get(STACK_TAG)!r}, {PINNED_TAG}={tags.get(PINNED_TAG)!r}); "
@@ -106,3 +108,34 @@ def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None
     after = default_route_eni(ec2, route_table_id)
     if after != eni_id:
         raise AwsError(op, "VerifyFailed", f"read back {after or None}, expected {eni_id}")
+
+
+# --- building a stack's route tables ----------------------------------------------------------
+def create_route_table(ec2, vpc_id: str, tags: list[dict]) -> dict:
+    return ec2_call("ec2.CreateRouteTable", ec2.create_route_table, VpcId=vpc_id,
+                 TagSpecifications=tag_spec("route-table", tags))["RouteTable"]
+
+
+def associate_route_table(ec2, route_table_id: str, subnet_id: str) -> str:
+    return ec2_call(f"ec2.AssociateRouteTable {route_table_id} {subnet_id}", ec2.associate_route_table,
+                 RouteTableId=route_table_id, SubnetId=subnet_id)["AssociationId"]
+
+
+def put_default_route(ec2, route_table_id: str, *, replace: bool, gateway_id: str = "",
+                      eni_id: str = "") -> None:
+    """0.0.0.0/0 to an internet gateway or an ENI; ``replace`` when a default route exists."""
+    target = {"GatewayId": gateway_id} if gateway_id else {"NetworkInterfaceId": eni_id}
+    fn = ec2.replace_route if replace else ec2.create_route
+    verb = "ReplaceRoute" if replace else "CreateRoute"
+    ec2_call(f"ec2.{verb} {route_table_id}", fn, RouteTableId=route_table_id,
+          DestinationCidrBlock="0.0.0.0/0", **target)
+
+
+def disassociate_route_table(ec2, association_id: str) -> bool:
+    return delete_quietly(f"ec2.DisassociateRouteTable {association_id}", ec2.disassociate_route_table,
+                          AssociationId=association_id)
+
+
+def delete_route_table(ec2, route_table_id: str) -> bool:
+    return delete_quietly(f"ec2.DeleteRouteTable {route_table_id}", ec2.delete_route_table,
+                          RouteTableId=route_table_id)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import AwsError, ConflictError
-from .calls import aws_call
+from .calls import absent_is_none, aws_call, paginate
 
 ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK, REPLACEMENT_PK = "zone", "control", "lease", "event", "replacement"
 CONTROL_SK, LEASE_SK = "global", "sweeper"
@@ -223,16 +223,10 @@ def load_record(dynamodb, table: str, az: str) -> dict | None:
 
 
 def list_records(dynamodb, table: str) -> list[dict]:
-    records, kwargs = [], {}
-    while True:
-        resp = aws_call(f"dynamodb.Query {table} replacement", dynamodb.query, TableName=table,
-                        KeyConditionExpression="pk = :pk",
-                        ExpressionAttributeValues={":pk": {"S": REPLACEMENT_PK}}, ConsistentRead=True,
-                        **kwargs)
-        records.extend(_record_from_item(i) for i in resp.get("Items", []))
-        if not resp.get("LastEvaluatedKey"):
-            return records
-        kwargs = {"ExclusiveStartKey": resp["LastEvaluatedKey"]}
+    items = paginate(f"dynamodb.Query {table} replacement", dynamodb, "query", "Items", TableName=table,
+                     KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": REPLACEMENT_PK}},
+                     ConsistentRead=True)
+    return [_record_from_item(i) for i in items]
 
 
 def put_record(dynamodb, table: str, record: dict, *, expected_version: int | None) -> int:
@@ -263,3 +257,41 @@ def put_record(dynamodb, table: str, record: dict, *, expected_version: int | No
             raise ConflictError(f"replacement record of {record['az']} changed concurrently") from err
         raise
     return new_version
+
+
+# --- the table itself (created and removed by the stack builder) -----------------------------------
+def describe_table(dynamodb, name: str) -> dict | None:
+    resp = absent_is_none(f"dynamodb.DescribeTable {name}", dynamodb.describe_table, TableName=name)
+    return resp["Table"] if resp else None
+
+
+def table_tags(dynamodb, table_arn: str) -> list[dict]:
+    return aws_call(f"dynamodb.ListTagsOfResource {table_arn}", dynamodb.list_tags_of_resource,
+                    ResourceArn=table_arn)["Tags"]
+
+
+def create_table(dynamodb, name: str, tags: list[dict]) -> dict:
+    """On-demand table keyed by ``pk`` (S) + ``sk`` (S): the controller's state records."""
+    return aws_call(f"dynamodb.CreateTable {name}", dynamodb.create_table, TableName=name,
+                    BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                          {"AttributeName": "sk", "AttributeType": "S"}],
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                               {"AttributeName": "sk", "KeyType": "RANGE"}],
+                    Tags=tags)["TableDescription"]
+
+
+def table_ttl(dynamodb, name: str) -> dict:
+    """The table's TTL setting: ``{"TimeToLiveStatus": ..., "AttributeName": ...}`` (no name when off)."""
+    return aws_call(f"dynamodb.DescribeTimeToLive {name}", dynamodb.describe_time_to_live,
+                    TableName=name)["TimeToLiveDescription"]
+
+
+def enable_table_ttl(dynamodb, name: str, attribute: str) -> dict:
+    """Let DynamoDB delete items once ``attribute`` (epoch seconds) is past: leases, events, claims."""
+    return aws_call(f"dynamodb.UpdateTimeToLive {name}", dynamodb.update_time_to_live, TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute})["TimeToLiveSpecification"]
+
+
+def delete_table(dynamodb, name: str) -> bool:
+    return absent_is_none(f"dynamodb.DeleteTable {name}", dynamodb.delete_table, TableName=name) is not None

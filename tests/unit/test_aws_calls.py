@@ -1,6 +1,9 @@
 """The adapter boundary (chalicelib/aws/calls.py): what is retried, how long, and how it gives up.
 
-No AWS: the "API call" is a plain function raising botocore's ClientError as the SDK would.
+No AWS: the "API call" is a plain function raising botocore's ClientError as the SDK would. Throttling
+is retried once, by botocore's standard retry mode (boto3 guide "Retries": standard mode retries
+throttling and transient errors, with exponential backoff capped at 20 s): aws_call never adds a
+second loop on top of it, so one call cannot take minutes.
 """
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ import logging
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from chalicelib.aws.calls import RetryPolicy, aws_call, wait_until
+from chalicelib.aws.calls import RetryPolicy, aws_call, paginate, wait_until
+from chalicelib.aws.clients import CLIENT_CONFIG
 from chalicelib.errors import AwsError, RetryExhaustedError
 
-FAST = RetryPolicy(attempts=5, base_delay_s=0.2, max_delay_s=0.5, deadline_s=60.0)
+FAST = RetryPolicy(within_s=60.0, base_delay_s=0.2, max_delay_s=0.5)
 
 
 def client_error(code: str, message: str = "boom") -> ClientError:
@@ -35,20 +39,42 @@ class Scripted:
         return "done"
 
 
-@pytest.mark.parametrize("codes, retry_on", [
-    (["Throttling"], ()),
-    (["RequestLimitExceeded", "ThrottlingException", "InternalError"], ()),
-    (["InvalidRouteTableID.NotFound", "InvalidRouteTableID.NotFound"], ("InvalidRouteTableID.NotFound",)),
+class Clock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_throttling_is_left_to_botocores_standard_retry_mode_one_layer_only():
+    assert CLIENT_CONFIG.retries == {"mode": "standard", "max_attempts": 5}
+    call = Scripted(client_error("Throttling", "Rate exceeded"), client_error("Throttling"))
+    with pytest.raises(AwsError) as info:
+        aws_call("ec2.ReplaceRoute rtb-1", call, policy=FAST, sleep=lambda _s: pytest.fail("no second layer"))
+    assert call.calls == 1 and info.value.code == "Throttling" and "Rate exceeded" in str(info.value)
+
+
+@pytest.mark.parametrize("codes", [
+    pytest.param(["InvalidRouteTableID.NotFound"], id="one-miss"),
+    pytest.param(["InvalidRouteTableID.NotFound"] * 3, id="three-misses"),
 ])
-def test_throttling_and_listed_codes_are_retried_with_growing_bounded_delays(codes, retry_on, caplog):
+def test_listed_codes_are_retried_with_growing_bounded_delays(codes, caplog):
     call = Scripted(*(client_error(c) for c in codes))
-    sleeps: list[float] = []
+    clock = Clock()
     with caplog.at_level(logging.WARNING, logger="hanat.aws"):
-        result = aws_call("ec2.ReplaceRoute rtb-1", call, retry_on=retry_on, policy=FAST, sleep=sleeps.append,
-                          RouteTableId="rtb-1")
+        result = aws_call("ec2.ReplaceRoute rtb-1", call, retry_on=("InvalidRouteTableID.NotFound",), policy=FAST,
+                          sleep=clock.sleep, clock=clock, RouteTableId="rtb-1")
     assert result == "done" and call.calls == len(codes) + 1 and call.kwargs == {"RouteTableId": "rtb-1"}
-    assert len(sleeps) == len(codes)
-    for attempt, delay in enumerate(sleeps, start=1):
+    assert len(clock.sleeps) == len(codes)
+    for attempt, delay in enumerate(clock.sleeps, start=1):
         ceiling = min(FAST.max_delay_s, FAST.base_delay_s * 2 ** (attempt - 1))
         assert ceiling / 2 <= delay <= ceiling          # exponential back-off, jittered, capped
     assert sum("will retry" in r.getMessage() and "ec2.ReplaceRoute rtb-1" in r.getMessage()
@@ -57,10 +83,9 @@ def test_throttling_and_listed_codes_are_retried_with_growing_bounded_delays(cod
 
 def test_other_codes_are_not_retried_and_become_aws_error():
     call = Scripted(client_error("InvalidParameterValue", "bad cidr"))
-    sleeps: list[float] = []
     with pytest.raises(AwsError) as info:
-        aws_call("ec2.CreateRoute rtb-1", call, policy=FAST, sleep=sleeps.append)
-    assert call.calls == 1 and sleeps == []
+        aws_call("ec2.CreateRoute rtb-1", call, policy=FAST, sleep=lambda _s: pytest.fail("not retried"))
+    assert call.calls == 1
     assert not isinstance(info.value, RetryExhaustedError)
     assert (info.value.operation, info.value.code, info.value.aws_message) == (
         "ec2.CreateRoute rtb-1", "InvalidParameterValue", "bad cidr")
@@ -81,24 +106,47 @@ def test_connection_errors_become_aws_error_at_once():
     assert call.calls == 1 and info.value.code == "EndpointConnectionError"
 
 
-def test_giving_up_after_the_attempts_names_the_call_and_the_count():
-    call = Scripted(*(client_error("Throttling", "Rate exceeded") for _ in range(10)))
-    sleeps: list[float] = []
+def test_giving_up_after_within_s_names_the_call_the_code_and_the_count():
+    call = Scripted(*(client_error("DependencyViolation", "in use") for _ in range(100)))
+    clock = Clock()
+    policy = RetryPolicy(within_s=5.0, base_delay_s=1.0, max_delay_s=1.0)
     with pytest.raises(RetryExhaustedError) as info:
-        aws_call("dynamodb.PutItem hanat-demo-state", call, policy=FAST, sleep=sleeps.append)
-    assert call.calls == FAST.attempts and len(sleeps) == FAST.attempts - 1
-    assert info.value.operation == "dynamodb.PutItem hanat-demo-state" and info.value.code == "Throttling"
-    assert f"gave up after {FAST.attempts} attempts" in str(info.value) and "Rate exceeded" in str(info.value)
+        aws_call("ec2.DeleteSubnet subnet-1", call, retry_on=("DependencyViolation",), policy=policy,
+                 sleep=clock.sleep, clock=clock)
+    assert sum(clock.sleeps) <= 5.0 and call.calls == len(clock.sleeps) + 1 >= 5
+    assert info.value.operation == "ec2.DeleteSubnet subnet-1" and info.value.code == "DependencyViolation"
+    assert f"gave up after {call.calls} attempts" in str(info.value) and "in use" in str(info.value)
     assert info.value.exit_code == 1
 
 
-def test_the_deadline_bounds_the_wait_before_the_attempts_run_out():
-    policy = RetryPolicy(attempts=50, base_delay_s=1.0, max_delay_s=1.0, deadline_s=0.4)
-    call = Scripted(*(client_error("Throttling") for _ in range(50)))
-    sleeps: list[float] = []
+def test_a_deadline_stops_retries_before_it_and_refuses_a_call_after_it():
+    clock = Clock()
+    call = Scripted(*(client_error("InvalidRouteTableID.NotFound") for _ in range(50)))
     with pytest.raises(RetryExhaustedError, match="gave up after 1 attempts"):
-        aws_call("sns.Publish", call, policy=policy, sleep=sleeps.append)
-    assert call.calls == 1 and sleeps == []     # a delay of >= 0.5 s would overrun the 0.4 s deadline
+        aws_call("ec2.ReplaceRoute rtb-1", call, retry_on=("InvalidRouteTableID.NotFound",),
+                 policy=RetryPolicy(within_s=60.0, base_delay_s=1.0, max_delay_s=1.0),
+                 deadline=clock.now + 0.4, sleep=clock.sleep, clock=clock)
+    assert call.calls == 1 and clock.sleeps == []     # a delay of >= 0.5 s would overrun the deadline
+    late = Scripted()
+    with pytest.raises(RetryExhaustedError) as info:
+        aws_call("sns.Publish", late, deadline=clock.now - 0.1, clock=clock)
+    assert late.calls == 0 and info.value.code == "Deadline"
+
+
+def test_paginate_reads_every_page_through_boto3s_paginator():
+    class Paginator:
+        def paginate(self, **kwargs):
+            assert kwargs == {"Filters": ["f"]}
+            yield {"Items": [1, 2]}
+            yield {"Items": [3]}
+            yield {}
+
+    class Client:
+        def get_paginator(self, method):
+            assert method == "describe_things"
+            return Paginator()
+
+    assert paginate("x.DescribeThings", Client(), "describe_things", "Items", Filters=["f"]) == [1, 2, 3]
 
 
 def test_wait_until_polls_until_true():

@@ -1,0 +1,57 @@
+"""The architecture contracts of ARCHITECTURE.md, checked by import-linter (config in pyproject.toml):
+chalicelib imports nothing from bootstrap/controller/lab; the pure engine and replacement machine import
+neither boto3 nor the adapters; the adapters import neither the engine nor the use-cases; only the
+adapters import boto3; bootstrap imports nothing from controller or lab; no import cycles in chalicelib."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("chalicelib", "bootstrap", "controller", "lab")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))"
+    return subprocess.run([sys.executable, "-c", code], check=False, cwd=cwd, env={"PYTHONPATH": str(cwd)},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_every_contract_holds():
+    proc = lint_imports(ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "6 kept, 0 broken" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def copy_of_the_tree(tmp_path_factory) -> Path:
+    tree = tmp_path_factory.mktemp("tree")
+    shutil.copy(ROOT / "pyproject.toml", tree)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
+
+
+@pytest.mark.parametrize("module, line, broken", [
+    pytest.param("chalicelib/engine/decide.py", "from ..aws import routes  # noqa", "pure engine", id="engine-imports-adapter"),
+    pytest.param("chalicelib/replacement/machine.py", "import boto3  # noqa", "pure engine", id="machine-imports-boto3"),
+    pytest.param("chalicelib/aws/routes.py", "from ..service import reconcile  # noqa", "AWS adapters", id="adapter-imports-service"),
+    pytest.param("chalicelib/topology.py", "import lab  # noqa", "ships to Lambda", id="chalicelib-imports-lab"),
+    pytest.param("bootstrap/config/loader.py", "import controller  # noqa", "bootstrap imports", id="bootstrap-imports-controller"),
+    pytest.param("chalicelib/service/deps.py", "import boto3  # noqa", "only the adapters", id="service-imports-boto3"),
+    pytest.param("chalicelib/service/reconcile.py", "from . import sweep  # noqa", "cycles", id="cycle-in-service"),
+])
+def test_a_broken_contract_is_caught(copy_of_the_tree, module, line, broken):
+    path = copy_of_the_tree / module
+    original = path.read_text()
+    path.write_text(original + "\n" + line + "\n")
+    try:
+        proc = lint_imports(copy_of_the_tree)
+    finally:
+        path.write_text(original)
+    assert proc.returncode != 0
+    assert any(broken in row and "BROKEN" in row for row in proc.stdout.replace("\n", " ").split("KEPT")), proc.stdout
