@@ -7,7 +7,7 @@ from ..errors import InputError
 from ..observability import logger
 from . import replacement
 from .deps import Deps
-from .reconcile import decide_and_apply, observe, publish
+from .reconcile import decide_and_apply, observe_zones, publish
 from .status import collect_status
 
 ACTIONS = ("status", "failover", "revert", "replace", "pause", "resume")
@@ -39,7 +39,7 @@ def validate(deps: Deps, payload: object) -> dict:
     if reason is not None and not isinstance(reason, str):
         problems.append(f"reason: must be a string, got {type(reason).__name__}")
     if not problems and action == "failover" and to_zone is not None:
-        seen = observe(deps, deps.clock())
+        seen = observe_zones(deps, deps.clock())
         target = next(z for z in seen.inputs if z.az == to_zone)
         if target.state.health == DOWN or target.instance_state not in (None, RUNNING):
             problems.append(f"to_zone: {to_zone!r} cannot take traffic: its NAT is "

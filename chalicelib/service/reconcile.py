@@ -1,6 +1,6 @@
 """Reconcile: turn a decision into stored state and route changes so that overlapping runs never fight.
 
-Protocol, per attempt: observe (zone records with their versions, NAT instance states, route tables)
+Protocol, per attempt: observe the zones (records with their versions, NAT instance states, route tables)
 -> decide (the engine) -> claim: commit the new states in ONE DynamoDB transaction conditioned on those
 versions, claiming every zone whose routes move (no one else may write a claimed zone) -> write the
 routes in parallel -> verify by reading back -> release the claims. A lost condition (ConflictError)
@@ -68,7 +68,7 @@ def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
 
 # --- observe ----------------------------------------------------------------------------------
 @dataclass
-class Observed:
+class Observation:
     """One consistent look at the world: stored records, zone inputs, route tables."""
 
     snapshot: store.Snapshot
@@ -89,8 +89,8 @@ class Applied:
     attempts: int = 1
 
 
-def observe(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
-            instance_overrides: Mapping[str, str] | None = None) -> Observed:
+def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
+                  instance_overrides: Mapping[str, str] | None = None) -> Observation:
     """Read the zone records, the NAT instance states and the private route tables: one batched
     read each, all three at once (they are independent), so the time is the slowest, not the sum."""
     topo = deps.topology
@@ -107,7 +107,7 @@ def observe(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None 
                         route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
                         instance_state=inst.get(z.nat_instance_id))
               for z in topo.zones]
-    return Observed(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now)
+    return Observation(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now)
 
 
 # --- decide -----------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def engine_decider(topology: Topology, control: ProbeResult | None = None) -> De
     return decider
 
 
-def find_drift(deps: Deps, seen: Observed, states: Mapping[str, ZoneState], skip: set[str]) -> list[RouteMove]:
+def find_drift(deps: Deps, seen: Observation, states: Mapping[str, ZoneState], skip: set[str]) -> list[RouteMove]:
     """Zones (not in ``skip``, not claimed by another run) whose writable tables point elsewhere
     than their recorded NAT."""
     topo = deps.topology
@@ -145,7 +145,7 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
     """Observe, decide, commit with version checks, write routes; retry on a lost condition."""
     for attempt in range(1, attempts + 1):
         now = deps.clock()
-        seen = observe(deps, now, probes=probes, instance_overrides=instance_overrides)
+        seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides)
         decision = decide_with(seen.snapshot, seen.inputs, now)
         moved = {m.zone for m in decision.moves}
         moves = list(decision.moves) + find_drift(deps, seen, decision.states, moved)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .deps import Deps
-from .reconcile import observe
+from .reconcile import observe_zones
 from .replacement_steps import load_all, summary
 
 
@@ -18,7 +18,7 @@ def collect_status(deps: Deps) -> list[dict]:
     last_change (ISO-8601), last_reason, plus the instance state, the per-table targets and the
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too."""
     topo = deps.topology
-    seen = observe(deps, deps.clock())
+    seen = observe_zones(deps, deps.clock())
     replacements = load_all(deps)
     az_of_eni = {z.nat_eni_id: z.az for z in topo.zones}
     rows = []
