@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.deploying.chalice_runner import run_chalice
+from controller.deploying.chalice_cli import run_chalice
 from controller.deploying.project import default_project_dir
 from controller.deploying.stage import write_stage
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from controller.deploying.chalice_runner import run_chalice
+from controller.deploying.chalice_cli import run_chalice
 from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
 from controller.deploying.stage import check_stage_name, write_stage
 from controller.output import emit_json, progress

@@ -16,7 +16,7 @@ from bootstrap.config import HanatConfig, load_config
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
 from bootstrap.stack.api import await_controller_gone, check_controller
 
-from ..deploying.chalice_runner import run_chalice
+from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
 from ..deploying.stage import check_stage_name, deployment_record_path, recorded_function_arns
 from ..output import emit_json, err_console, out_console, progress, warn
