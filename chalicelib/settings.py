@@ -1,9 +1,13 @@
-"""Controller settings: part of the config file and of the topology parameter the Lambdas read."""
+"""Controller settings: part of the config file and of the topology parameter the Lambdas read.
+
+``from_dict`` fills keys a topology was written without (an older hanat) with their defaults and
+ignores keys this version does not know (a newer hanat), so topologies survive upgrades both ways.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
-REVERT_MODES = ("auto", "manual")
+REVERT_MODES = ("auto", "manual", "window")
 
 # Targets are URLs: tcp://host:port, http://host[:port]/path, https://host[:port]/path.
 DEFAULT_PROBE_TARGETS = (
@@ -11,6 +15,17 @@ DEFAULT_PROBE_TARGETS = (
     "https://aws.amazon.com/",
     "tcp://s3.amazonaws.com:443",
 )
+
+# The one limit of probe.timeout_s: the config validator (bootstrap/config/validate.py) and the
+# probe function (chalicelib/probes/handler.py) both import it. The probe Lambda gets
+# ceil(timeout_s) + 3 s (controller/deploying/stage.py), and the heartbeat (60 s) must still get the
+# answer of every zone and the confirmation probe within one invocation.
+MAX_PROBE_TIMEOUT_S = 25.0
+
+
+def _known(cls, d: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in dict(d).items() if k in names}
 
 
 @dataclass(frozen=True)
@@ -29,19 +44,34 @@ class ProbeSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeSettings:
-        d = dict(d)
+        d = _known(cls, d)
         d["targets"] = tuple(d.get("targets", DEFAULT_PROBE_TARGETS))
         return cls(**d)
 
 
 @dataclass(frozen=True)
 class FailoverSettings:
-    revert: str = "auto"  # auto | manual
+    revert: str = "auto"          # auto | manual | window (give back only inside maintenance.window)
     replace_after_s: float = 300
+    handoff_s: float = 900        # planned moves hand open flows back to the old NAT this long
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> FailoverSettings:
-        return cls(**d)
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    window: str = ""                  # UTC, grammar in chalicelib/engine/window.py; "" = never automatically
+    max_instance_age_days: int = 30   # a NAT older than this is stale (rolled inside the window); 0 = never
+    drain_s: float = 300              # a roll moves a zone's Elastic IP only after this long of handoff
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MaintenanceSettings:
+        return cls(**_known(cls, d))

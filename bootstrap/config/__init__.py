@@ -4,6 +4,7 @@ from .model import (  # noqa: F401
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    NameTemplates,
     NatConfig,
     PermissionConfig,
     StackConfig,

@@ -1,8 +1,19 @@
-"""Import the seed's DupsWorks ``settings.cfg`` (configobj format) into a validated HanatConfig.
+"""Import a DupsWorks ``settings.cfg`` (configobj format) into a validated HanatConfig.
 
-The file is mapped onto hanat's TOML shape, then validated by the same rules as a TOML file;
-problems name the settings.cfg key (e.g. ``PersonalSettings.vpc_subnet_az2_private_cidr``).
-OpsWorks-only settings are accepted with one warning each: OpsWorks Stacks no longer exists.
+A file made the way DupsWorks' README says (copy ``settings.cfg.example``, edit
+``[PersonalSettings]``) imports as it is. The file is mapped onto hanat's TOML shape, then
+validated by the same rules as a TOML file; problems name the settings.cfg key (e.g.
+``PersonalSettings.vpc_subnet_az2_private_cidr``). What has a meaning in hanat is mapped:
+
+- CIDRs, region, zones, stack name, ``[[stack_permissions]]``, instance types (a type that
+  cannot boot hanat's HVM AMI, such as the example's ``t1.micro``, becomes the default, with a warning);
+- ``vpc_name`` and the ``[VPC] *_name_template`` keys become Name tag templates (``names``);
+- ``target_via_checking_nat_az<N>`` (hosts the seed pinged through the other NAT) and
+  ``target_via_inetgw_az<N>`` (hosts it pinged through the internet gateway) become TCP probe
+  targets on port 443, with a warning each: hanat probes TCP, not ICMP.
+
+The rest of the published example (dupsworks_keys.py) is accepted with one warning per key or
+retired section; a key that is in no DupsWorks release is an error.
 """
 from __future__ import annotations
 
@@ -14,27 +25,13 @@ from configobj import ConfigObj, ConfigObjError, Section
 
 from chalicelib.errors import ConfigError
 
-from .model import HanatConfig
-from .rules import STACK_NAME_RULE
+from . import dupsworks_keys as keys
+from .model import AdminConfig, HanatConfig, NatConfig
+from .names import from_dupsworks
+from .rules import STACK_NAME_RULE, pv_only_problem
 from .validate import build_config
 
-OPSWORKS_RETIRED = "OpsWorks Stacks was retired by AWS on 2024-05-26"
-RETIRED_KEYS = {
-    "stack_service_role_arn": "no OpsWorks service role is needed: the Chalice controller runs under its own "
-                              "least-privilege IAM role",
-    "stack_default_instance_profile_arn": "hanat's launch template attaches its own instance profile to each "
-                                          "NAT instance",
-}
-RETIRED_SECTIONS = {
-    "OpsWorks": "hanat's launch template (NAT user data) sets the instances up and its Chalice controller "
-                "watches them and moves routes",
-    "awscli": "hanat uses boto3 with the standard AWS settings (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL)",
-}
-KNOWN_SECTIONS = ("PersonalSettings", "OptionalSettings", "VPC", *RETIRED_SECTIONS)
-PERMISSION_KEYS = ("iam_user_arn", "allow_ssh", "allow_sudo")
 SEED_PROBE_PORT = 443
-_ZONE_KEY = re.compile(r"vpc_subnet_az([1-9]\d*)(?:_(public|private)_cidr)?")
-_TARGET_KEY = re.compile(r"target_via_checking_nat_az([1-9]\d*)")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
@@ -92,47 +89,58 @@ class _Importer:
         self.key_names: dict[str, str] = {}
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.vpc_name: str | None = None
 
     def run(self, document: ConfigObj) -> None:
         for key in document.scalars:
             self.problems.append(f"unknown key {key} (outside any section)")
-        handlers = {"PersonalSettings": self._personal, "OptionalSettings": self._optional, "VPC": self._vpc}
+        if "PersonalSettings" in document.sections:     # first: [VPC] templates use its vpc_name
+            self._personal(document["PersonalSettings"])
+        else:
+            self.problems.append("section [PersonalSettings] is missing")
+            self._personal(Section(document, 1, document, name="PersonalSettings"))
+        handlers = {"OptionalSettings": self._optional, "VPC": self._vpc}
         for name in document.sections:
             if name in handlers:
                 handlers[name](document[name])
-            elif name in RETIRED_SECTIONS:
-                self.warnings.append(f"section [{name}] ignored: {OPSWORKS_RETIRED}; {RETIRED_SECTIONS[name]}")
-            else:
-                self.problems.append(f"unknown section [{name}] (known: {', '.join(KNOWN_SECTIONS)})")
-        if "PersonalSettings" not in document.sections:
-            self.problems.append("section [PersonalSettings] is missing")
-            self._personal(Section(document, 1, document, name="PersonalSettings"))
+            elif name in keys.RETIRED_SECTIONS:
+                self._retired_section(name, document[name])
+            elif name != "PersonalSettings":
+                self.problems.append(f"unknown section [{name}] (known: {', '.join(keys.KNOWN_SECTIONS)})")
 
     def _unknown(self, section: Section, path: str, known_subsections: tuple[str, ...] = ()) -> None:
         for name in section.sections:
             if name not in known_subsections:
                 self.problems.append(f"unknown section {path}.{name}")
 
+    def _retired(self, section: str, key: str) -> bool:
+        reason = keys.RETIRED_KEYS.get(section, {}).get(key)
+        if reason:
+            self.warnings.append(f"{section}.{key} ignored: {reason}")
+        return reason is not None
+
+    # --- [PersonalSettings] ---------------------------------------------------------------
     def _personal(self, section: Section) -> None:
         stack: dict[str, Any] = {}
         zones: dict[int, dict[str, Any]] = {}
         for key in section.scalars:
-            value, path = section[key], f"PersonalSettings.{key}"
-            match = _ZONE_KEY.fullmatch(key)
+            value = section[key]
+            match = keys.ZONE_KEY.fullmatch(key)
             if key == "stack_name":
                 stack["name"] = self._stack_name(value)
             elif key in ("region", "vpc_cidr"):
                 stack[key] = value
             elif key == "vpc_name":
-                self.warnings.append(f"{path} {value!r} is not used: hanat names the VPC "
-                                     "hanat-<stack>-vpc and tags every resource hanat:stack=<stack>")
-            elif key in RETIRED_KEYS:
-                self.warnings.append(f"{path} ignored: {OPSWORKS_RETIRED}; {RETIRED_KEYS[key]}")
+                self.vpc_name = value if isinstance(value, str) else None
+                self._name("vpc", value.replace("{", "{{").replace("}", "}}") if isinstance(value, str) else value,
+                           "PersonalSettings.vpc_name")
+            elif self._retired("PersonalSettings", key):
+                pass
             elif match:
                 field = "az" if match.group(2) is None else f"{match.group(2)}_cidr"
                 zones.setdefault(int(match.group(1)), {})[field] = value
             else:
-                self.problems.append(f"unknown key {path}")
+                self.problems.append(f"unknown key PersonalSettings.{key}")
         self._unknown(section, "PersonalSettings", ("stack_permissions",))
         if "stack_permissions" in section.sections:
             self._permissions(section["stack_permissions"])
@@ -167,58 +175,115 @@ class _Importer:
         for user in section.sections:
             entry: dict[str, Any] = {}
             for key in section[user].scalars:
-                if key in PERMISSION_KEYS:
+                if key in keys.PERMISSION_KEYS:
                     value = section[user][key]
                     entry[key] = value if key == "iam_user_arn" else _as_boolean(value)
                 else:
                     self.problems.append(f"unknown key {base}.{user}.{key}")
             self._unknown(section[user], f"{base}.{user}")
-            for key in PERMISSION_KEYS:
+            for key in keys.PERMISSION_KEYS:
                 self.key_names[f"permissions[{len(permissions)}].{key}"] = f"{base}.{user}.{key}"
             permissions.append(entry)
 
+    # --- [OptionalSettings] ---------------------------------------------------------------
     def _optional(self, section: Section) -> None:
         self._unknown(section, "OptionalSettings")
         for key in section.scalars:
-            value = section[key]
-            if key == "instance_type_nat":
-                if value != "":
-                    self.raw.setdefault("nat", {})["instance_type"] = value
-                self.key_names["nat.instance_type"] = f"OptionalSettings.{key}"
-            elif key == "instance_type_admin":
-                if value != "":
-                    self.raw["admin"] = {"enabled": True, "instance_type": value}
-                    self.warnings.append(f"OptionalSettings.instance_type_admin is set: admin.enabled = true "
-                                         f"(an admin instance of type {value}, as the seed built one)")
-                self.key_names["admin.instance_type"] = f"OptionalSettings.{key}"
-            else:
+            if key in keys.INSTANCE_TYPE_KEYS:
+                self._instance_type(keys.INSTANCE_TYPE_KEYS[key], f"OptionalSettings.{key}", section[key])
+            elif not self._retired("OptionalSettings", key):
                 self.problems.append(f"unknown key OptionalSettings.{key}")
 
+    def _instance_type(self, role: str, path: str, value: Any) -> None:
+        self.key_names[f"{role}.instance_type"] = path
+        default = NatConfig.instance_type if role == "nat" else AdminConfig.instance_type
+        retired = pv_only_problem(value) if isinstance(value, str) else None
+        note = f"{value} {retired}: using the default {default}" if retired else ""
+        if role == "admin" and value != "":
+            self.raw["admin"] = {"enabled": True, **({} if retired else {"instance_type": value})}
+            kind = f"; its type {note}" if retired else f" of type {value}"
+            self.warnings.append(f"{path} is set: admin.enabled = true (an admin instance, as the seed "
+                                 f"built one){kind}")
+        elif role == "nat" and value != "":
+            if retired:
+                self.warnings.append(f"{path} {note}")
+            else:
+                self.raw.setdefault("nat", {})["instance_type"] = value
+
+    # --- [VPC] ----------------------------------------------------------------------------
     def _vpc(self, section: Section) -> None:
         self._unknown(section, "VPC")
-        found: list[tuple[int, str, Any]] = []
+        checking: list[tuple[int, str, Any]] = []
+        via_igw: list[tuple[int, str, Any]] = []
         for key in section.scalars:
-            match = _TARGET_KEY.fullmatch(key)
-            if match:
-                found.append((int(match.group(1)), key, section[key]))
+            value = section[key]
+            if key in keys.NAME_TEMPLATE_KEYS:
+                self._template(key, value)
+            elif match := keys.CHECKING_NAT_KEY.fullmatch(key):
+                checking.append((int(match.group(1)), key, value))
+            elif match := keys.INTERNET_GATEWAY_KEY.fullmatch(key):
+                via_igw.append((int(match.group(1)), key, value))
             else:
                 self.problems.append(f"unknown key VPC.{key}")
-        targets: list[Any] = []
-        converted: list[str] = []
-        for _, key, value in sorted(found):
+        targets: list[str] = []
+        checked = self._targets(sorted(checking), targets)
+        gateway = self._targets(sorted(via_igw), targets)
+        if targets:
+            self.raw["probe"] = {"targets": targets}
+            self.key_names["probe.targets"] = "VPC.target_via_*_az<N>"
+        if checked:
+            self.warnings.append(
+                "VPC.target_via_checking_nat_az<N>: the seed pinged these hosts (ICMP) through the other zone's "
+                "NAT; hanat probes TCP, not ICMP, through each zone's own NAT, so each must accept TCP "
+                f"connections on port {SEED_PROBE_PORT}: {', '.join(checked)}")
+        if gateway:
+            self.warnings.append(
+                "VPC.target_via_inetgw_az<N>: the seed pinged these hosts through the internet gateway, to tell "
+                "a dead partner NAT from a dead internet; hanat's heartbeat makes that check itself (its control "
+                "probe, through no NAT) against probe.targets, so they are probe targets too (TCP, not ICMP): "
+                f"{', '.join(gateway)}")
+
+    def _targets(self, found: list[tuple[int, str, Any]], targets: list[str]) -> list[str]:
+        """Append each host as a URL (no repeats); returns "key host -> url" for the warning."""
+        notes = []
+        for _, key, value in found:
             if not isinstance(value, str) or not value.strip():
                 self.problems.append(f"VPC.{key} must be one host name or IP address, got {value!r}")
                 continue
             url = seed_target_to_url(value.strip())
-            if url in targets:
-                continue
-            if url != value:
-                converted.append(f"{value} -> {url}")
-            self.key_names[f"probe.targets[{len(targets)}]"] = f"VPC.{key}"
-            targets.append(url)
-        if found:
-            self.raw["probe"] = {"targets": targets}
-            self.key_names["probe.targets"] = "VPC.target_via_checking_nat_az<N>"
-        if converted:
-            self.warnings.append("VPC.target_via_checking_nat_az<N>: the seed pinged these hosts; hanat's "
-                                 f"probes connect by TCP instead ({', '.join(converted)})")
+            notes.append(f"{key.rsplit('_', 1)[-1]} {value.strip()}" + (f" -> {url}" if url != value.strip() else ""))
+            if url not in targets:
+                self.key_names[f"probe.targets[{len(targets)}]"] = f"VPC.{key}"
+                targets.append(url)
+        return notes
+
+    def _template(self, key: str, value: Any) -> None:
+        path = f"VPC.{key}"
+        if not isinstance(value, str):
+            self.problems.append(f"{path} must be one text, got {value!r} (configobj reads a value with commas "
+                                 "as a list: quote it)")
+            return
+        fields = () if key == "igw_name_template" else ("layer", "group")
+        if "%(vpc_name)s" in value and self.vpc_name is None:
+            self.problems.append(f"{path} uses %(vpc_name)s but PersonalSettings.vpc_name is not set")
+            return
+        template, unknown = from_dupsworks(value, self.vpc_name or "", fields)
+        if unknown:
+            known = ", ".join(f"%({f})s" for f in ("vpc_name", *fields))
+            self.problems.append(f"{path} {value!r} has unknown placeholders {', '.join(unknown)} "
+                                 f"(DupsWorks filled in {known})")
+            return
+        self._name(keys.NAME_TEMPLATE_KEYS[key], template, path)
+
+    def _name(self, field: str, template: Any, path: str) -> None:
+        self.raw.setdefault("names", {})[field] = template
+        self.key_names[f"names.{field}"] = path
+
+    # --- [OpsWorks], [awscli] -------------------------------------------------------------
+    def _retired_section(self, name: str, section: Section) -> None:
+        self._unknown(section, name)
+        known = keys.RETIRED_SECTIONS[name]
+        present = [key for key in section.scalars if key in known]
+        self.problems.extend(f"unknown key {name}.{key}" for key in section.scalars if key not in known)
+        listed = f" ({', '.join(present)})" if present else ""
+        self.warnings.append(f"section [{name}]{listed} ignored: {keys.RETIRED_SECTION_REASONS[name]}")

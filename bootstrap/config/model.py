@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.settings import FailoverSettings, ProbeSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,16 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class NameTemplates:
+    """Name tag templates (bootstrap/config/names.py): {stack}; subnets and route tables also {kind},
+    {az}, {zone}. "" = hanat's own name, hanat-<stack>-<role>[-<az>]."""
+    vpc: str = ""
+    subnet: str = ""
+    route_table: str = ""
+    internet_gateway: str = ""
+
+
+@dataclass(frozen=True)
 class PermissionConfig:
     iam_user_arn: str
     allow_ssh: bool = True
@@ -53,9 +63,11 @@ class HanatConfig:
     nat: NatConfig = field(default_factory=NatConfig)
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     failover: FailoverSettings = field(default_factory=FailoverSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     permissions: tuple[PermissionConfig, ...] = ()
+    names: NameTemplates = field(default_factory=NameTemplates)
     source: str = ""                  # the file it came from
     warnings: tuple[str, ...] = ()    # non-fatal notes (e.g. retired OpsWorks keys in settings.cfg)
 

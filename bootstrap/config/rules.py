@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
 
 STACK_NAME_RULE = "1-32 characters of a-z, 0-9 and '-', starting with a letter"
 _STACK_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -13,8 +12,10 @@ _AMI_ID = re.compile(r"ami-([0-9a-f]{8}|[0-9a-f]{17})")
 _SSM_NAME = re.compile(r"(/[A-Za-z0-9_.\-]+)+")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _IAM_USER_ARN = re.compile(r"arn:aws(-[a-z]+)*:iam::\d{12}:user/([\w+=,.@-]+/)*[\w+=,.@-]+")
-_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-TARGET_SCHEMES = ("tcp", "http", "https")
+# Families that run only paravirtual (PV) AMIs: "Some previous generation instance types, such as T1,
+# C1, M1, and M2 do not support Linux HVM AMIs" (docs.aws.amazon.com/AWSEC2/latest/UserGuide/
+# virtualization_types.html). Amazon Linux 2023, hanat's NAT AMI, is HVM only.
+PV_ONLY_FAMILIES = ("t1", "c1", "m1", "m2")
 
 
 def parse_cidr(text: str) -> ipaddress.IPv4Network | str:
@@ -55,6 +56,14 @@ def instance_type_problem(instance_type: str) -> str | None:
     return "is not an EC2 instance type (family.size, e.g. t4g.nano)"
 
 
+def pv_only_problem(instance_type: str) -> str | None:
+    """Retired for hanat: a type that cannot boot an HVM AMI such as Amazon Linux 2023."""
+    if instance_type.split(".", 1)[0] in PV_ONLY_FAMILIES:
+        return ("is a previous-generation type that runs only paravirtual (PV) AMIs; hanat's Amazon Linux "
+                "2023 AMIs are HVM only (e.g. t4g.nano, t3.nano)")
+    return None
+
+
 def ami_problem(ami: str) -> str | None:
     if ami == "" or _AMI_ID.fullmatch(ami):
         return None
@@ -77,37 +86,3 @@ def iam_user_arn_problem(arn: str) -> str | None:
     if _IAM_USER_ARN.fullmatch(arn):
         return None
     return "must be an IAM user ARN (arn:aws:iam::<12 digits>:user/<name>)"
-
-
-def host_problem(host: str) -> str | None:
-    try:
-        ipaddress.ip_address(host)
-        return None
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    if len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
-        return None
-    return f"has an invalid host {host!r}"
-
-
-def target_problem(target: str) -> str | None:
-    """Probe targets are ``tcp://host:port``, ``http://host[:port]/...`` or ``https://host[:port]/...``."""
-    try:
-        parts = urlsplit(target)
-        port = parts.port
-    except ValueError:
-        return "has an invalid host or port"
-    if parts.scheme not in TARGET_SCHEMES or "://" not in target:
-        return "must start with tcp://, http:// or https://"
-    if not parts.hostname:
-        return "has no host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry user credentials"
-    if port == 0:
-        return "has an invalid port 0"
-    if parts.scheme == "tcp" and port is None:
-        return "needs a port (tcp://host:port)"
-    if parts.scheme == "tcp" and (parts.path not in ("", "/") or parts.query):
-        return "must be tcp://host:port with no path"
-    return host_problem(parts.hostname)

@@ -7,23 +7,32 @@ e.g. ``PersonalSettings.vpc_cidr`` for ``stack.vpc_cidr``). Nothing here touches
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from chalicelib.errors import ConfigError
-from chalicelib.settings import DEFAULT_PROBE_TARGETS, REVERT_MODES, FailoverSettings, ProbeSettings
+from chalicelib.engine.window import parse_window
+from chalicelib.errors import ConfigError, InputError
+from chalicelib.probes.targets import target_problem
+from chalicelib.settings import (
+    DEFAULT_PROBE_TARGETS,
+    MAX_PROBE_TIMEOUT_S,
+    REVERT_MODES,
+    FailoverSettings,
+    MaintenanceSettings,
+    ProbeSettings,
+)
 
-from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, NoRoomToDerive, derive_subnet
+from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, derive_missing, layout_prefix
 from .model import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    NameTemplates,
     NatConfig,
     PermissionConfig,
     StackConfig,
     ZoneConfig,
 )
+from .names import PLACEHOLDERS, name_problem, render_name, template_problem
 from .rules import (
     ami_problem,
     az_problem,
@@ -31,19 +40,22 @@ from .rules import (
     iam_user_arn_problem,
     instance_type_problem,
     parse_cidr,
+    pv_only_problem,
     region_problem,
     ssm_parameter_problem,
     stack_name_problem,
-    target_problem,
 )
+from .table import Problems, Table, describe
 
 SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr"},
     "nat": {"instance_type", "ami"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
-    "failover": {"revert", "replace_after_s"},
+    "failover": {"revert", "replace_after_s", "handoff_s"},
+    "maintenance": {"window", "max_instance_age_days", "drain_s"},
     "alerts": {"emails", "slack_webhook_parameter"},
     "admin": {"enabled", "instance_type"},
+    "names": set(PLACEHOLDERS),
 }
 LIST_SECTION_KEYS = {
     "zones": {"az", *(f"{kind}_cidr" for kind in SUBNET_KINDS)},
@@ -51,125 +63,8 @@ LIST_SECTION_KEYS = {
 }
 VPC_PREFIX_RANGE = (16, 24)       # AWS allows /16../28 for a VPC; hanat needs room for its subnets
 SUBNET_PREFIX_RANGE = (16, SMALLEST_SUBNET_PREFIX)
-MAX_PROBE_TIMEOUT_S = 30
 MAX_PROBE_INTERVAL_S = 60         # the heartbeat runs once a minute
-
-
-class Problems:
-    """Collects problems, each prefixed by the key it is about (shown under the importer's name)."""
-
-    def __init__(self, key_names: Mapping[str, str] | None = None, initial: Sequence[str] = ()):
-        self.key_names = dict(key_names or {})
-        self.items: list[str] = list(initial)
-
-    def name(self, path: str) -> str:
-        return self.key_names.get(path, path)
-
-    def add(self, path: str, message: str) -> None:
-        self.items.append(f"{self.name(path)} {message}")
-
-
-def describe(value: Any) -> str:
-    """How a wrong value is quoted in a message ("string '5'", "boolean true", "a list")."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-class Table:
-    """One table being read: typed getters that report (not raise) and return None when invalid."""
-
-    def __init__(self, problems: Problems, path: str, data: Any, known: set[str]):
-        self.problems, self.path = problems, path
-        self.is_table = isinstance(data, dict)
-        self.data: dict = data if self.is_table else {}
-        if not self.is_table:
-            problems.add(path, f"must be a table, got {describe(data)}")
-        for key in self.data:
-            if key not in known:
-                problems.items.append(f"unknown key {problems.name(self.key(key))}")
-
-    def key(self, key: str) -> str:
-        return f"{self.path}.{key}"
-
-    def _raw(self, key: str, default: Any, required: bool) -> tuple[bool, Any]:
-        if key in self.data:
-            return True, self.data[key]
-        if required and self.is_table:   # a non-table was reported once already
-            self.problems.add(self.key(key), "is required")
-        return False, default
-
-    def string(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        present, value = self._raw(key, default, required)
-        if present and not isinstance(value, str):
-            self.problems.add(self.key(key), f"must be a string, got {describe(value)}")
-            return None
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool | None:
-        present, value = self._raw(key, default, False)
-        if present and not isinstance(value, bool):
-            self.problems.add(self.key(key), f"must be true or false, got {describe(value)}")
-            return None
-        return value
-
-    def integer(self, key: str, default: int, *, minimum: int) -> int | None:
-        present, value = self._raw(key, default, False)
-        if not present:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            self.problems.add(self.key(key), f"must be {kind}, got {describe(value)}")
-            return None
-        return value
-
-    def number(self, key: str, default: float, *, above: float | None = None, at_least: float | None = None,
-               at_most: float | None = None) -> float | None:
-        present, value = self._raw(key, default, False)
-        if not present:
-            return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.problems.add(self.key(key), f"must be a number (seconds), got {describe(value)}")
-            return None
-        if above is not None and not value > above:
-            self.problems.add(self.key(key), f"must be a number > {above}, got {value}")
-            return None
-        if at_least is not None and not value >= at_least:
-            self.problems.add(self.key(key), f"must be a number >= {at_least}, got {value}")
-            return None
-        if at_most is not None and value > at_most:
-            self.problems.add(self.key(key), f"must be at most {at_most} seconds, got {value}")
-            return None
-        return value
-
-    def string_list(self, key: str, default: Sequence[str]) -> list[str] | None:
-        present, value = self._raw(key, list(default), False)
-        if not present:
-            return value
-        if not isinstance(value, list):
-            self.problems.add(self.key(key), f"must be a list of strings, got {describe(value)}")
-            return None
-        bad = [f"[{i}] {describe(item)}" for i, item in enumerate(value) if not isinstance(item, str)]
-        if bad:
-            self.problems.add(self.key(key), f"must be a list of strings, got {', '.join(bad)}")
-            return None
-        return value
-
-    def checked(self, key: str, value: str | None, problem_of) -> str | None:
-        """Apply a pure ``rule(value) -> problem | None`` to a string already read."""
-        problem = problem_of(value) if value is not None else None
-        if problem:
-            self.problems.add(self.key(key), f"{value!r} {problem}")
-            return None
-        return value
+Net = ipaddress.IPv4Network
 
 
 def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
@@ -187,14 +82,17 @@ def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
             p.items.append(f"unknown key {p.name(key)}")
     stack = _stack(p, raw)
     vpc = parse_cidr(stack.vpc_cidr) if stack and stack.vpc_cidr else None
-    zones = _zones(p, raw, stack.region if stack else None, vpc if isinstance(vpc, ipaddress.IPv4Network) else None)
+    zones = _zones(p, raw, stack.region if stack else None, vpc if isinstance(vpc, Net) else None)
     nat, admin = _instances(p, raw)
     probe, failover = _probe(p, raw), _failover(p, raw)
+    maintenance = _maintenance(p, raw, failover)
     alerts, permissions = _alerts(p, raw), _permissions(p, raw)
+    names = _names(p, raw, stack.name if stack else None, zones)
     if p.items:
         raise ConfigError(p.items, source=source)
-    return HanatConfig(stack=stack, zones=zones, nat=nat, probe=probe, failover=failover, alerts=alerts,
-                       admin=admin, permissions=permissions, source=source, warnings=tuple(warnings))
+    return HanatConfig(stack=stack, zones=zones, nat=nat, probe=probe, failover=failover, maintenance=maintenance,
+                       alerts=alerts, admin=admin, permissions=permissions, names=names, source=source,
+                       warnings=tuple(warnings))
 
 
 def _stack(p: Problems, raw: Mapping) -> StackConfig | None:
@@ -225,14 +123,14 @@ def _table_list(p: Problems, raw: Mapping, section: str) -> list[Table]:
     return [Table(p, f"{section}[{i}]", item, LIST_SECTION_KEYS[section]) for i, item in enumerate(value)]
 
 
-def _zones(p: Problems, raw: Mapping, region: str | None,
-           vpc: ipaddress.IPv4Network | None) -> tuple[ZoneConfig, ...]:
+def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None) -> tuple[ZoneConfig, ...]:
     tables = _table_list(p, raw, "zones")
     if not MIN_ZONES <= len(tables) <= MAX_ZONES and isinstance(raw.get("zones", []), list):
         p.add("zones", f"must list {MIN_ZONES} to {MAX_ZONES} zones, got {len(tables)}")
     seen_azs: dict[str, str] = {}
-    subnets: list[tuple[str, ipaddress.IPv4Network, bool]] = []   # (key, network, derived)
-    zones = []
+    explicit: dict[tuple[int, str], Net] = {}
+    cidrs: dict[tuple[int, str], str | None] = {}
+    azs: list[str | None] = []
     for index, t in enumerate(tables):
         az = t.string("az", required=True)
         if az is not None and region is not None:
@@ -241,33 +139,25 @@ def _zones(p: Problems, raw: Mapping, region: str | None,
             p.add(t.key("az"), f"{az} repeats {p.name(seen_azs[az])}")
         elif az is not None:
             seen_azs[az] = t.key("az")
-        cidrs = {kind: _zone_subnet(t, index, kind, vpc, subnets) for kind in SUBNET_KINDS}
-        missing = [t.key(f"{kind}_cidr") for kind, cidr in cidrs.items() if cidr is _NO_ROOM]
-        if missing:
-            names = ", ".join(p.name(key) for key in missing)
-            p.add("stack.vpc_cidr", f"{vpc} is too small to derive {names}: set them explicitly "
-                                    "or use a larger vpc_cidr")
-        zones.append(ZoneConfig(az=az, **{f"{kind}_cidr": cidr for kind, cidr in cidrs.items()}))
-    _report_overlaps(p, subnets)
-    return tuple(zones)
+        azs.append(az)
+        for kind in SUBNET_KINDS:
+            if f"{kind}_cidr" in t.data or vpc is None:
+                net = _explicit_subnet(t, kind, vpc)
+                cidrs[index, kind] = None if net is None else str(net)
+                if net is not None:
+                    _report_overlap(p, t.key(f"{kind}_cidr"), net, explicit)
+                    explicit[index, kind] = net
+    if vpc is not None:
+        _derive(p, vpc, len(tables), explicit, cidrs)
+    return tuple(ZoneConfig(az=az, **{f"{kind}_cidr": cidrs.get((i, kind)) for kind in SUBNET_KINDS})
+                 for i, az in enumerate(azs))
 
 
-_NO_ROOM = object()
-
-
-def _zone_subnet(t: Table, index: int, kind: str, vpc: ipaddress.IPv4Network | None,
-                 subnets: list) -> Any:
+def _explicit_subnet(t: Table, kind: str, vpc: Net | None) -> Net | None:
     key = f"{kind}_cidr"
     text = t.string(key)
     if text is None:
-        if key in t.data or vpc is None:
-            return None
-        try:
-            derived = derive_subnet(vpc, index, kind)
-        except NoRoomToDerive:
-            return _NO_ROOM
-        subnets.append((t.key(key), derived, True))
-        return str(derived)
+        return None
     net = parse_cidr(text)
     if isinstance(net, str):
         t.problems.add(t.key(key), f"{text!r} {net}")
@@ -279,30 +169,42 @@ def _zone_subnet(t: Table, index: int, kind: str, vpc: ipaddress.IPv4Network | N
     if vpc is not None and not net.subnet_of(vpc):
         t.problems.add(t.key(key), f"{text} is outside {t.problems.name('stack.vpc_cidr')} {vpc}")
         return None
-    subnets.append((t.key(key), net, False))
-    return text
+    return net
 
 
-def _report_overlaps(p: Problems, subnets: list[tuple[str, ipaddress.IPv4Network, bool]]) -> None:
-    for later, (key, net, derived) in enumerate(subnets):
-        for other_key, other_net, other_derived in subnets[:later]:
-            if net.overlaps(other_net):
-                mine = f"{net} (derived)" if derived else str(net)
-                theirs = f"{other_net} (derived)" if other_derived else str(other_net)
-                hint = f"; set {p.name(key)} explicitly" if derived else ""
-                p.add(key, f"{mine} overlaps {p.name(other_key)} {theirs}{hint}")
+def _report_overlap(p: Problems, key: str, net: Net, earlier: Mapping[tuple[int, str], Net]) -> None:
+    for (index, kind), other in earlier.items():
+        if net.overlaps(other):
+            p.add(key, f"{net} overlaps {p.name(f'zones[{index}].{kind}_cidr')} {other}")
+
+
+def _derive(p: Problems, vpc: Net, zone_count: int, explicit: Mapping[tuple[int, str], Net],
+            cidrs: dict[tuple[int, str], str | None]) -> None:
+    """Fill the subnets the config leaves out (bootstrap/config/derive.py), around the explicit ones."""
+    derivation = derive_missing(vpc, zone_count, explicit)
+    for key, net in derivation.subnets.items():
+        cidrs.setdefault(key, str(net))
+    if derivation.no_room:
+        names = ", ".join(f"{p.name(f'zones[{i}].{kind}_cidr')} (/{layout_prefix(vpc, kind)})"
+                          for i, kind in derivation.no_room)
+        p.add("stack.vpc_cidr", f"{vpc} has no free room left for {names}: use a larger vpc_cidr "
+                                "or smaller explicit subnets")
 
 
 def _instances(p: Problems, raw: Mapping) -> tuple[NatConfig, AdminConfig]:
     nat_t = Table(p, "nat", raw.get("nat", {}), SECTION_KEYS["nat"])
     nat_type = nat_t.checked("instance_type", nat_t.string("instance_type", NatConfig.instance_type),
-                             instance_type_problem)
+                             _instance_type_problem)
     ami = nat_t.checked("ami", nat_t.string("ami", NatConfig.ami), ami_problem)
     admin_t = Table(p, "admin", raw.get("admin", {}), SECTION_KEYS["admin"])
     enabled = admin_t.boolean("enabled", AdminConfig.enabled)
     admin_type = admin_t.checked("instance_type", admin_t.string("instance_type", AdminConfig.instance_type),
-                                 instance_type_problem)
+                                 _instance_type_problem)
     return NatConfig(instance_type=nat_type, ami=ami), AdminConfig(enabled=enabled, instance_type=admin_type)
+
+
+def _instance_type_problem(instance_type: str) -> str | None:
+    return instance_type_problem(instance_type) or pv_only_problem(instance_type)
 
 
 def _probe(p: Problems, raw: Mapping) -> ProbeSettings:
@@ -336,7 +238,47 @@ def _failover(p: Problems, raw: Mapping) -> FailoverSettings:
     revert = t.string("revert", d.revert)
     if revert is not None and revert not in REVERT_MODES:
         p.add("failover.revert", f"must be one of {', '.join(REVERT_MODES)}, got {revert!r}")
-    return FailoverSettings(revert=revert, replace_after_s=t.number("replace_after_s", d.replace_after_s, above=0))
+        revert = None
+    return FailoverSettings(revert=revert, replace_after_s=t.number("replace_after_s", d.replace_after_s, above=0),
+                            handoff_s=t.number("handoff_s", d.handoff_s, at_least=0))
+
+
+def _maintenance(p: Problems, raw: Mapping, failover: FailoverSettings) -> MaintenanceSettings:
+    t = Table(p, "maintenance", raw.get("maintenance", {}), SECTION_KEYS["maintenance"])
+    d = MaintenanceSettings()
+    window = t.string("window", d.window)
+    if window is not None:
+        try:
+            window = parse_window(window).text
+        except InputError as err:
+            for problem in err.problems:
+                p.add("maintenance.window", problem)
+            window = None
+    drain_s = t.number("drain_s", d.drain_s, at_least=0)
+    if drain_s is not None and failover.handoff_s is not None and drain_s > failover.handoff_s:
+        p.add("maintenance.drain_s", f"{drain_s:g} must be at most {p.name('failover.handoff_s')} "
+                                     f"{failover.handoff_s:g} (the old NAT hands flows back only that long)")
+    if failover.revert == "window" and window == "":
+        p.add("failover.revert", f"'window' needs a {p.name('maintenance.window')} (it is \"\": never)")
+    return MaintenanceSettings(window=window, drain_s=drain_s,
+                               max_instance_age_days=t.integer("max_instance_age_days", d.max_instance_age_days,
+                                                               minimum=0))
+
+
+def _names(p: Problems, raw: Mapping, stack: str | None, zones: Sequence[ZoneConfig]) -> NameTemplates:
+    t = Table(p, "names", raw.get("names", {}), SECTION_KEYS["names"])
+    templates = {}
+    for field, placeholders in PLACEHOLDERS.items():
+        template = t.checked(field, t.string(field, ""), lambda text, ph=placeholders: template_problem(text, ph))
+        templates[field] = template
+        if not template or stack is None:
+            continue
+        rendered = {render_name(template, stack=stack, kind=kind, az=zone.az or "", zone=i + 1)
+                    for i, zone in enumerate(zones) for kind in SUBNET_KINDS} or {render_name(template, stack=stack)}
+        problems = sorted({f"{name!r}, which {problem}" for name in rendered if (problem := name_problem(name))})
+        for problem in problems[:1]:        # one is enough: every name of a template shares the problem
+            p.add(t.key(field), f"{template!r} gives the name {problem}")
+    return NameTemplates(**templates)
 
 
 def _alerts(p: Problems, raw: Mapping) -> AlertsConfig:

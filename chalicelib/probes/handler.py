@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InputError
-from ..settings import ProbeSettings
+from ..settings import MAX_PROBE_TIMEOUT_S, ProbeSettings
 from .checks import run_checks
 from .targets import parse_targets
 
 EVENT_KEYS = ("targets", "timeout_s")
-MAX_TIMEOUT_S = 25.0
 
 
 def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], float]:
@@ -27,8 +26,8 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
     targets = event.get("targets", list(defaults.targets))
     timeout_s = event.get("timeout_s", defaults.timeout_s)
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) \
-            or not 0 < timeout_s <= MAX_TIMEOUT_S:
-        problems.append(f"timeout_s must be a number in (0, {MAX_TIMEOUT_S:g}], got {timeout_s!r}")
+            or not 0 < timeout_s <= MAX_PROBE_TIMEOUT_S:
+        problems.append(f"timeout_s must be a number in (0, {MAX_PROBE_TIMEOUT_S:g}], got {timeout_s!r}")
     if not isinstance(targets, list) or not targets:
         problems.append(f"targets must be a non-empty list of URLs, got {targets!r}")
     else:

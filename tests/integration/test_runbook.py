@@ -32,6 +32,7 @@ from bootstrap.config.model import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    NameTemplates,
     NatConfig,
     PermissionConfig,
     StackConfig,
@@ -44,7 +45,7 @@ from chalicelib.naming import STACK_TAG, topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
-from chalicelib.settings import FailoverSettings, ProbeSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
 from controller.cli import main
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
@@ -184,8 +185,8 @@ def test_every_runbook_command_runs_against_the_emulator(emulator_env, tmp_path,
 
 # --- the README's settings table and the alert docs ---------------------------------------------
 SECTIONS = {"stack": StackConfig, "zones[]": ZoneConfig, "nat": NatConfig, "probe": ProbeSettings,
-            "failover": FailoverSettings, "alerts": AlertsConfig, "admin": AdminConfig,
-            "permissions[]": PermissionConfig}
+            "failover": FailoverSettings, "maintenance": MaintenanceSettings, "alerts": AlertsConfig,
+            "admin": AdminConfig, "permissions[]": PermissionConfig, "names": NameTemplates}
 REQUIRED = object()
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bootstrap.config import HanatConfig, load_config
 from chalicelib.errors import ConfigError
+from chalicelib.settings import FailoverSettings, MaintenanceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -35,6 +36,7 @@ def test_example_hanat_toml_loads():
     assert [z.private_cidr for z in cfg.zones] == ["10.0.16.0/20", "10.0.32.0/20", "10.0.48.0/20"]
     assert cfg.alerts.emails == ("ops@example.com",) and cfg.warnings == ()
     assert cfg.source == str(EXAMPLES / "hanat.toml")
+    assert (cfg.failover, cfg.maintenance) == (FailoverSettings(), MaintenanceSettings())  # shows the defaults
 
 
 def test_example_lab_toml_loads_with_lab_targets():

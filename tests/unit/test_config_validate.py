@@ -87,7 +87,8 @@ INVALID = [
     ("probe.interval_s", True, "probe.interval_s must be a number (seconds), got boolean true"),
     ("probe.interval_s", float("inf"), "probe.interval_s must be a number (seconds), got inf"),
     ("probe.interval_s", 120, "probe.interval_s must be at most 60 seconds, got 120"),
-    ("probe.timeout_s", 45, "probe.timeout_s must be at most 30 seconds, got 45"),
+    ("probe.timeout_s", 45, "probe.timeout_s must be at most 25 seconds, got 45"),
+    ("probe.timeout_s", 28, "probe.timeout_s must be at most 25 seconds, got 28"),
     ("probe.timeout_s", -1, "probe.timeout_s must be a number > 0, got -1"),
     ("probe.fail_after", 0, "probe.fail_after must be a positive integer, got 0"),
     ("probe.fail_after", 2.5, "probe.fail_after must be a positive integer, got 2.5"),
@@ -98,16 +99,45 @@ INVALID = [
     ("probe.targets", [], "probe.targets must list at least one target"),
     ("probe.targets", "https://a.test/", "probe.targets must be a list of strings, got string 'https://a.test/'"),
     ("probe.targets", ["https://a.test/", 443], "probe.targets must be a list of strings, got [1] 443"),
-    ("probe.targets", ["ftp://a.test/"], "probe.targets[0] 'ftp://a.test/' must start with tcp://, http:// or https://"),
-    ("probe.targets", ["a.test:443"], "probe.targets[0] 'a.test:443' must start with tcp://, http:// or https://"),
+    ("probe.targets", ["ftp://a.test/"],
+     "probe.targets[0] 'ftp://a.test/' has scheme 'ftp': must start with tcp://, http:// or https://"),
+    ("probe.targets", ["a.test:443"],
+     "probe.targets[0] 'a.test:443' has scheme 'a.test': must start with tcp://, http:// or https://"),
     ("probe.targets", ["tcp://a.test"], "probe.targets[0] 'tcp://a.test' needs a port (tcp://host:port)"),
     ("probe.targets", ["tcp://a.test:443/x"], "probe.targets[0] 'tcp://a.test:443/x' must be tcp://host:port"),
     ("probe.targets", ["https:///path"], "probe.targets[0] 'https:///path' has no host"),
-    ("probe.targets", ["tcp://a.test:99999"], "probe.targets[0] 'tcp://a.test:99999' has an invalid host or port"),
+    ("probe.targets", ["tcp://a.test:99999"], "probe.targets[0] 'tcp://a.test:99999' is not a valid URL (Port out of"),
+    ("probe.targets", ["tcp://a.test:0"], "probe.targets[0] 'tcp://a.test:0' has an invalid port 0"),
+    ("probe.targets", ["https://u:p@a.test/"], "probe.targets[0] 'https://u:p@a.test/' must not carry user credentials"),
     ("probe.targets", ["http://bad_host!/"], "probe.targets[0] 'http://bad_host!/' has an invalid host 'bad_host!'"),
     ("probe.targets", ["tcp://a.test:443", "tcp://a.test:443"], "probe.targets[1] tcp://a.test:443 repeats probe.targets[0]"),
     ("probe.interval", 5, "unknown key probe.interval"),
-    ("failover.revert", "sometimes", "failover.revert must be one of auto, manual, got 'sometimes'"),
+    ("failover.revert", "sometimes", "failover.revert must be one of auto, manual, window, got 'sometimes'"),
+    ("failover.revert", "window", 'failover.revert \'window\' needs a maintenance.window (it is "": never)'),
+    ("failover.handoff_s", -1, "failover.handoff_s must be a number >= 0, got -1"),
+    ("failover.handoff_s", "15m", "failover.handoff_s must be a number (seconds), got string '15m'"),
+    ("failover.handoff_s", 100, "maintenance.drain_s 300 must be at most failover.handoff_s 100"),
+    ("maintenance.drain_s", 901, "maintenance.drain_s 901 must be at most failover.handoff_s 900"),
+    ("maintenance.drain_s", -5, "maintenance.drain_s must be a number >= 0, got -5"),
+    ("maintenance.max_instance_age_days", -1, "maintenance.max_instance_age_days must be an integer >= 0, got -1"),
+    ("maintenance.max_instance_age_days", 1.5, "maintenance.max_instance_age_days must be an integer >= 0, got 1.5"),
+    ("maintenance.window", "Sunday 02:00-04:00",
+     "maintenance.window 'Sunday 02:00-04:00': 'Sunday' is not a day (use Mon, Tue, Wed, Thu, Fri, Sat, Sun or daily)"),
+    ("maintenance.window", "Sun 2:00-04:00", "maintenance.window 'Sun 2:00-04:00': '2:00' is not a time HH:MM"),
+    ("maintenance.window", "Sun 02:00", "maintenance.window 'Sun 02:00': '02:00' must be HH:MM-HH:MM (UTC)"),
+    ("maintenance.window", "02:00-04:00", "maintenance.window '02:00-04:00' must be \"<days> HH:MM-HH:MM\" in UTC"),
+    ("maintenance.window", 2, "maintenance.window must be a string, got 2"),
+    ("maintenance.windows", "Sun 02:00-04:00", "unknown key maintenance.windows"),
+    ("names.subnet", "{stack}-{layer}", "names.subnet '{stack}-{layer}' has an unknown placeholder {layer} (allowed: "),
+    ("names.vpc", "{stack}-{kind}", "names.vpc '{stack}-{kind}' has an unknown placeholder {kind} (allowed: {stack})"),
+    ("names.route_table", "{zone:02d}", "names.route_table '{zone:02d}' has an unknown placeholder {zone:02d}"),
+    ("names.internet_gateway", "{stack", "names.internet_gateway '{stack' is not a valid template"),
+    ("names.vpc", "AWS:{stack}", "names.vpc 'AWS:{stack}' gives the name 'AWS:demo', which starts with 'aws:'"),
+    ("names.subnet", "x" * 250 + "{az}", "names.subnet '" + "x" * 250 + "{az}' gives the name 'x"),
+    ("names.igw", "x", "unknown key names.igw"),
+    ("nat.instance_type", "t1.micro",
+     "nat.instance_type 't1.micro' is a previous-generation type that runs only paravirtual (PV) AMIs"),
+    ("admin.instance_type", "m1.small", "admin.instance_type 'm1.small' is a previous-generation type"),
     ("failover.replace_after_s", 0, "failover.replace_after_s must be a number > 0, got 0"),
     ("alerts.emails", ["not-an-email"], "alerts.emails[0] 'not-an-email' is not an e-mail address"),
     ("alerts.emails", ["ops@example"], "alerts.emails[0] 'ops@example' is not an e-mail address"),
@@ -135,24 +165,23 @@ def test_invalid_value_is_reported_by_key(path, value, expected):
     assert any(p.startswith(expected) for p in problems), problems
 
 
-SUBNET_CASES = [
+SUBNET_CASES = {
     # explicit subnets -> the overlap problem, naming both keys and values
-    ({"zones[0].private_cidr": "10.0.0.0/23", "zones[1].private_cidr": "10.0.1.0/24"},
-     "zones[1].private_cidr 10.0.1.0/24 overlaps zones[0].private_cidr 10.0.0.0/23"),
-    ({"zones[0].public_cidr": "10.0.64.0/24", "zones[0].private_cidr": "10.0.64.0/20"},
-     "zones[0].private_cidr 10.0.64.0/20 overlaps zones[0].public_cidr 10.0.64.0/24"),
-    # explicit colliding with an earlier derived subnet (zone 0's probe is 10.0.8.0/28)
-    ({"zones[1].public_cidr": "10.0.8.0/24"},
-     "zones[1].public_cidr 10.0.8.0/24 overlaps zones[0].probe_cidr 10.0.8.0/28 (derived)"),
-    # derived colliding with an earlier explicit subnet: says which key to set
-    ({"zones[0].public_cidr": "10.0.9.0/24"},
-     ("zones[1].probe_cidr 10.0.9.0/28 (derived) overlaps zones[0].public_cidr 10.0.9.0/24; "
-     "set zones[1].probe_cidr explicitly")),
-]
+    "explicit-private-overlaps-private": (
+        {"zones[0].private_cidr": "10.0.0.0/23", "zones[1].private_cidr": "10.0.1.0/24"},
+        "zones[1].private_cidr 10.0.1.0/24 overlaps zones[0].private_cidr 10.0.0.0/23"),
+    "explicit-overlaps-in-one-zone": (
+        {"zones[0].public_cidr": "10.0.64.0/24", "zones[0].private_cidr": "10.0.64.0/20"},
+        "zones[0].private_cidr 10.0.64.0/20 overlaps zones[0].public_cidr 10.0.64.0/24"),
+    "explicit-probe-overlaps-later-explicit": (
+        {"zones[0].probe_cidr": "10.0.200.0/28", "zones[1].public_cidr": "10.0.200.0/24"},
+        "zones[1].public_cidr 10.0.200.0/24 overlaps zones[0].probe_cidr 10.0.200.0/28"),
+}
 
 
-@pytest.mark.parametrize("changes,expected", SUBNET_CASES)
-def test_subnet_overlaps_are_reported(changes, expected):
+@pytest.mark.parametrize("case", SUBNET_CASES)
+def test_explicit_subnet_overlaps_are_reported(case):
+    changes, expected = SUBNET_CASES[case]
     raw = BASE
     for path, value in changes.items():
         raw = mutate(raw, path, value)
@@ -162,7 +191,20 @@ def test_subnet_overlaps_are_reported(changes, expected):
 VALID = [
     ("probe.min_hold_s", 0),
     ("probe.interval_s", 0.5),
-    ("probe.timeout_s", 30),
+    ("probe.timeout_s", 25),
+    ("failover.revert", "manual"),
+    ("failover.handoff_s", 300),             # == the default drain_s
+    ("failover.handoff_s", 3600),
+    ("maintenance.drain_s", 0),
+    ("maintenance.drain_s", 900),            # == the default handoff_s
+    ("maintenance.max_instance_age_days", 0),
+    ("maintenance.window", ""),
+    ("maintenance.window", "Sun 02:00-04:00"),
+    ("maintenance.window", "Sat-Sun 23:00-01:00"),
+    ("maintenance.window", "daily 03:00-03:30"),
+    ("names.vpc", "{stack} VPC"),
+    ("names.subnet", "{stack} {kind} {az} #{zone} {{x}}"),
+    ("names.internet_gateway", "igw"),
     ("probe.targets", ["tcp://198.51.100.11:80", "http://203.0.113.10:8080/health", "https://a.test/x?y=1"]),
     ("probe.targets", ["tcp://[2001:db8::1]:443"]),
     ("nat.ami", "ami-0123456789abcdef0"),
@@ -207,7 +249,9 @@ def test_defaults_fill_every_optional_section():
     cfg = build_config(BASE, source="test.toml", warnings=("note",))
     assert (cfg.nat.instance_type, cfg.nat.ami) == ("t4g.nano", "")
     assert (cfg.probe.fail_after, cfg.probe.recover_after, cfg.probe.min_hold_s) == (2, 3, 60)
-    assert cfg.failover.revert == "auto" and cfg.failover.replace_after_s == 300
+    assert cfg.failover.revert == "auto" and cfg.failover.replace_after_s == 300 and cfg.failover.handoff_s == 900
+    assert (cfg.maintenance.window, cfg.maintenance.max_instance_age_days, cfg.maintenance.drain_s) == ("", 30, 300)
+    assert (cfg.names.vpc, cfg.names.subnet, cfg.names.route_table, cfg.names.internet_gateway) == ("",) * 4
     assert cfg.admin.enabled is False and cfg.permissions == () and cfg.alerts.emails == ()
     assert cfg.source == "test.toml" and cfg.warnings == ("note",)
     assert all(z.public_cidr and z.private_cidr and z.probe_cidr for z in cfg.zones)

@@ -1,0 +1,61 @@
+"""`hanat plan/up` and the configuration: the probe timeout rule, the published DupsWorks example."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+
+from chalicelib.settings import MAX_PROBE_TIMEOUT_S
+from tests.integration.test_cli_stack import REGION, hanat
+
+ROOT = Path(__file__).resolve().parents[2]
+DUPSWORKS_EXAMPLE = ROOT / "examples" / "dupsworks-settings.cfg"
+CONFIG = """
+[stack]
+name = "timeouts"
+region = "ap-northeast-1"
+vpc_cidr = "10.9.0.0/16"
+
+[[zones]]
+az = "ap-northeast-1a"
+
+[[zones]]
+az = "ap-northeast-1c"
+
+[probe]
+timeout_s = {timeout}
+targets = ["tcp://203.0.113.10:443"]
+"""
+
+
+def test_probe_timeout_over_the_probe_limit_is_refused_before_any_change(emulator_env, tmp_path):
+    path = tmp_path / "hanat.toml"
+    path.write_text(CONFIG.format(timeout=28))
+    for command in ("plan", "up"):
+        run = hanat(command, "--config", str(path))
+        assert run.returncode == 2, (command, run.stderr)
+        assert f"probe.timeout_s must be at most {MAX_PROBE_TIMEOUT_S:g} seconds, got 28" in run.stderr
+    assert boto3.client("ec2", region_name=REGION).describe_vpcs(
+        Filters=[{"Name": "tag:hanat:stack", "Values": ["timeouts"]}])["Vpcs"] == []
+
+
+def test_probe_timeout_at_the_limit_is_planned(emulator_env, tmp_path):
+    path = tmp_path / "hanat.toml"
+    path.write_text(CONFIG.format(timeout=MAX_PROBE_TIMEOUT_S))
+    run = hanat("plan", "--config", str(path), "--json")
+    assert run.returncode == 0, run.stderr
+
+
+def test_published_dupsworks_example_plans(emulator_env):
+    iam = boto3.client("iam", region_name=REGION)
+    for user in ("alice", "bob"):            # the users its [[stack_permissions]] grant access to
+        iam.create_user(UserName=user)
+    run = hanat("plan", "--config", os.path.relpath(DUPSWORKS_EXAMPLE, ROOT), "--json")
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)
+    assert plan["stack"] == "mystack" and plan["changes"] > 0
+    for warning in ("OptionalSettings.instance_type_nat t1.micro", "section [OpsWorks]",
+                    "hanat probes TCP, not ICMP"):
+        assert warning in " ".join(run.stderr.split()), run.stderr
