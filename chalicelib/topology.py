@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import InputError, NotFoundError
-from .settings import FailoverSettings, ProbeSettings
+from .settings import FailoverSettings, MaintenanceSettings, ProbeSettings
 
 SCHEMA_VERSION = 1
 
@@ -52,6 +52,7 @@ class Topology:
     zones: tuple[ZoneTopology, ...]
     probe: ProbeSettings = field(default_factory=ProbeSettings)
     failover: FailoverSettings = field(default_factory=FailoverSettings)
+    maintenance: MaintenanceSettings = field(default_factory=MaintenanceSettings)
     launch_template_id: str = ""
     nat_security_group_id: str = ""
     probe_security_group_id: str = ""
@@ -100,6 +101,7 @@ class Topology:
             "slack_webhook_parameter": self.slack_webhook_parameter,
             "probe": self.probe.to_dict(),
             "failover": self.failover.to_dict(),
+            "maintenance": self.maintenance.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
 
@@ -112,6 +114,7 @@ class Topology:
         d["zones"] = tuple(ZoneTopology.from_dict(z) for z in d.get("zones", ()))
         d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
         d["failover"] = FailoverSettings.from_dict(d.get("failover", {}))
+        d["maintenance"] = MaintenanceSettings.from_dict(d.get("maintenance", {}))
         return cls(**d)
 
     @classmethod

@@ -256,7 +256,7 @@ def topology_from(config: HanatConfig, d: Desired, obs: Observed) -> Topology | 
             stack=d.stack, region=d.region, vpc_id=obs.vpc["VpcId"], vpc_cidr=d.vpc_cidr,
             table_name=obs.table["TableName"], topic_arn=obs.topic_arn or "",
             topology_parameter=d.topology_parameter, zones=zones,
-            probe=config.probe, failover=config.failover,
+            probe=config.probe, failover=config.failover, maintenance=config.maintenance,
             launch_template_id=obs.launch_template["LaunchTemplateId"],
             nat_security_group_id=obs.security_groups[ROLE_NAT_SG]["GroupId"],
             probe_security_group_id=obs.security_groups[ROLE_PROBE_SG]["GroupId"],

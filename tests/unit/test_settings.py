@@ -45,7 +45,15 @@ def test_a_topology_written_before_handoff_s_still_loads():
               "probe": {"interval_s": 5, "timeout_s": 2, "fail_after": 2, "recover_after": 3, "min_hold_s": 60,
                         "targets": ["tcp://203.0.113.10:443"]},
               "failover": {"revert": "auto", "replace_after_s": 300}}
-    assert Topology.from_dict(stored).failover == FailoverSettings()
+    topology = Topology.from_dict(stored)
+    assert topology.failover == FailoverSettings() and topology.maintenance == MaintenanceSettings()
+
+
+def test_the_topology_carries_the_maintenance_settings_to_the_controller():
+    topology = Topology(stack="s", region="r", vpc_id="v", vpc_cidr="10.0.0.0/16", table_name="t", topic_arn="a",
+                        topology_parameter="/hanat/s/topology", zones=(),
+                        maintenance=MaintenanceSettings(window="Sun 02:00-04:00", drain_s=60))
+    assert Topology.from_json(topology.to_json()).maintenance == topology.maintenance
 
 
 def test_validated_settings_are_the_dataclasses_the_controller_reads():
