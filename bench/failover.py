@@ -1,6 +1,6 @@
 """Failover benchmark: each drill N times (default 5), median and worst detection_s and rto_s.
 
-    python bench/failover.py [--runs 5] [--dataplane netns|model] [--scenario NAME ...] [--flaky-s 60]
+    python bench/failover.py [--runs 5] [--dataplane netns|computed] [--scenario NAME ...] [--flaky-s 60]
 
 Every run is a fresh lab session (emulator reset, stack, data plane), so runs are independent.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.drills import SCENARIOS, DrillOptions
+from lab.dataplane import DATAPLANE_KINDS
+from lab.drills import SCENARIOS, DrillOptions, run_scenarios
 from lab.labconfig import load_lab_settings
-from lab.runner import run_scenarios
 
 
 def summarise(values: list[float | None]) -> tuple[str, str]:
@@ -29,7 +29,7 @@ def summarise(values: list[float | None]) -> tuple[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--dataplane", choices=("netns", "model"), default=None)
+    parser.add_argument("--dataplane", choices=DATAPLANE_KINDS, default=None)
     parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="repeatable; default: all")
     parser.add_argument("--flaky-s", type=float, default=60.0)
     parser.add_argument("--config", default=None)

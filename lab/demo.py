@@ -2,8 +2,8 @@
 
 The same as ``hanat lab drill --scenario all --plot drill.png``: a moto server on 127.0.0.1, the
 stack built by ``hanat up``'s code, the controller deployed with ``chalice deploy`` and run on the
-lab's clock, the netns data plane when root (else the model), clients in every private subnet.
-Extra arguments are passed on, e.g. ``python -m lab.demo --dataplane model --flaky-s 10``.
+lab's clock, the netns data plane when root (else the computed one), clients in every private subnet.
+Extra arguments are passed on, e.g. ``python -m lab.demo --dataplane computed --flaky-s 10``.
 Nothing leaves the machine; every namespace and process is removed at the end, also on Ctrl-C.
 """
 from __future__ import annotations

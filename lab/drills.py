@@ -4,17 +4,29 @@ Each scenario is a short script against a running ``LabSession`` (inject, wait f
 recover, wait for steady state) followed by its criteria, computed from what was observed — never
 hard-coded. Bounds scale with the probe settings; at the lab defaults (interval 1 s, timeout 1 s,
 fail_after 2) the blackhole bound is the 5 s of the acceptance criteria.
+
+``run_scenarios`` runs drills end to end: emulator up, one fresh lab session per drill, everything
+down after. A fresh session per drill (emulator reset, ``hanat up``, ``chalice deploy``, data plane)
+keeps the drills independent: one drill's failovers never count towards the next one's flap damping.
 """
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chalicelib.errors import HanatError, InputError
 
 from . import report as rp
 from .adapters import start_instance, stop_instance, terminate_instance
+from .dataplane import choose_dataplane
+from .emulator import Emulator, pointed_at
+from .labconfig import LabSettings
+from .session import LabSession
 
 SETTLE_S = 1.0   # after steady state: let the clients show where egress ends up
 SCENARIOS = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert")
@@ -274,3 +286,67 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     events = measure(session, rep, marks)
     rep.judge(criteria(session, rep, marks, events))
     return rep
+
+
+# --- running drills end to end ----------------------------------------------------------------
+def expand_scenarios(name: str) -> list[str]:
+    if name == "all":
+        return list(SCENARIOS)
+    if name not in SCENARIOS:
+        raise InputError(f"--scenario {name!r} is not one of {', '.join(SCENARIOS)}, all")
+    return [name]
+
+
+def route_controller_logs(verbose: bool) -> None:
+    """The controller logs (Powertools, to stdout in Lambda) go to stderr in the lab, so stdout stays
+    one JSON document; without ``verbose`` only warnings and errors are shown."""
+    log = logging.getLogger("hanat")
+    for handler in log.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` (namespaces, processes) still runs."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:   # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane: str | None,
+                  options: DrillOptions, progress: Callable[[str], None], deploy: bool = True,
+                  seed: int = 0, verbose: bool = False,
+                  on_report: Callable[[rp.DrillReport], None] | None = None) -> list[rp.DrillReport]:
+    """Each scenario in a fresh lab session against one emulator; the reports in order."""
+    kind = choose_dataplane(dataplane)
+    if options.zone is not None and options.zone not in settings.config.azs:
+        raise InputError(f"--zone {options.zone!r} is not in the config (zones: {', '.join(settings.config.azs)})")
+    import chalicelib.observability  # noqa: F401 - creates the controller's logger, rerouted next
+    route_controller_logs(verbose)
+    reports: list[rp.DrillReport] = []
+    with sigterm_as_interrupt():
+        emulator = Emulator(region=settings.config.stack.region)
+        emulator.start()
+        try:
+            with pointed_at(emulator):
+                for i, scenario in enumerate(scenarios):
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    with LabSession(settings, dataplane=kind, emulator=emulator, progress=progress,
+                                    deploy=deploy, seed=seed + i) as session:
+                        report = run_drill(session, scenario, options)
+                    reports.append(report)
+                    if on_report:
+                        on_report(report)
+        finally:
+            emulator.stop()
+    return reports

@@ -1,7 +1,7 @@
 """What a drill measured: the timeline it recorded and the figures computed from it (pure).
 
 Everything here is plain data in, numbers out, so the figures a drill reports are tested on their own
-(tests/integration/test_lab_model.py drives them end to end, the unit-style cases pin the edges).
+(tests/lab/test_lab_computed.py drives them end to end, the unit-style cases pin the edges).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .dataplane import Sample
+from .dataplane import EgressSample
 
 # Route changes of a zone, as seen by the lab's watcher: the zone's private routes left its own NAT
 # (failover), came back to its own NAT (revert), or went from one backup to another (move).
@@ -52,7 +52,7 @@ class Timeline:
 
 
 # --- figures (pure) ---------------------------------------------------------------------------
-def rto(samples: Sequence[Sample], fault_at: float) -> float | None:
+def rto(samples: Sequence[EgressSample], fault_at: float) -> float | None:
     """Fault -> first success after the fault's first failure. 0.0 when no request after the fault
     failed (an outage shorter than the clients' 100 ms sampling); None when egress never came back."""
     after = [s for s in samples if s.t >= fault_at]
@@ -63,21 +63,21 @@ def rto(samples: Sequence[Sample], fault_at: float) -> float | None:
     return None if back is None else round(back.t - fault_at, 3)
 
 
-def outage_unrecovered(samples: Sequence[Sample], fault_at: float) -> bool:
+def outage_unrecovered(samples: Sequence[EgressSample], fault_at: float) -> bool:
     """True when a request failed after the fault and none succeeded since."""
     after = [s for s in samples if s.t >= fault_at]
     first_fail = next((i for i, s in enumerate(after) if not s.ok), None)
     return first_fail is not None and not any(s.ok for s in after[first_fail:])
 
 
-def last_egress(samples: Sequence[Sample], before: float, count: int = 5) -> str | None:
+def last_egress(samples: Sequence[EgressSample], before: float, count: int = 5) -> str | None:
     """The address most of the last ``count`` successful requests before ``before`` went out as
     (robust to a client that was briefly starved of CPU, unlike a fixed time window)."""
     recent = [s.you for s in samples if s.t < before and s.ok and s.you][-count:]
     return Counter(recent).most_common(1)[0][0] if recent else None
 
 
-def egress_addresses(samples: Sequence[Sample], start: float, end: float) -> list[str]:
+def egress_addresses(samples: Sequence[EgressSample], start: float, end: float) -> list[str]:
     return sorted({s.you for s in samples if start <= s.t < end and s.ok and s.you})
 
 

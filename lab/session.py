@@ -22,7 +22,7 @@ from chalicelib.service.deps import Clients, Deps
 from .adapters import default_route_targets, describe_nats, put_secure_parameter
 from .alerting import AlertRecorder
 from .capture import SlackCapture
-from .dataplane import Sample, make_dataplane
+from .dataplane import EgressSample, make_dataplane
 from .heartbeat import Heartbeat
 from .labconfig import LabSettings
 from .report import Timeline
@@ -189,7 +189,7 @@ class LabSession:
     def nat_of(self, az: str) -> str:
         return self.topology().zone(az).nat_instance_id
 
-    def samples(self, az: str) -> list[Sample]:
+    def samples(self, az: str) -> list[EgressSample]:
         return self.dataplane.samples(az)
 
     def served_by(self) -> dict[str, str | None]:

@@ -11,6 +11,8 @@ from chalicelib.errors import InputError
 from controller.output import emit_json, err_console, out_console, progress, warn
 
 SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "all")
+# lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
+DATAPLANE_CHOICES = ("netns", "computed")
 
 
 def summary_table(reports):
@@ -35,9 +37,8 @@ def summary_table(reports):
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
                       as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool) -> int:
-    from lab.drills import DrillOptions
+    from lab.drills import DrillOptions, expand_scenarios, run_scenarios
     from lab.labconfig import load_lab_settings
-    from lab.runner import expand_scenarios, run_scenarios
 
     problems = []
     if flaky_s <= 0:
@@ -76,8 +77,9 @@ def lab_group() -> None:
 @click.option("--scenario", required=True, type=click.Choice(SCENARIO_CHOICES), help="Which failure to rehearse.")
 @click.option("--config", "config", default=None, help="Any hanat config (default: examples/lab.toml).")
 @click.option("--zone", default=None, help="The zone to break (default: the first).")
-@click.option("--dataplane", type=click.Choice(("netns", "model")), default=None,
-              help="netns (root; default when possible) or model.")
+@click.option("--dataplane", type=click.Choice(DATAPLANE_CHOICES), default=None,
+              help="netns (root; default when possible) or computed (no root: reachability computed "
+                   "from the route tables).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list for --scenario all).")
 @click.option("--plot", default=None, help="Write a connectivity plot (PNG).")
 @click.option("--flaky-s", default=60.0, show_default=True, type=float, help="How long the flaky drill lasts.")

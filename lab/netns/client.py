@@ -4,7 +4,7 @@ Run inside ``priv-<i>``: ``python -m lab.netns.client --out FILE [--url U] [--in
 request appends one JSON line ``{t, ok, you, latency_ms, error}`` (``you`` = the source address the
 internet saw: the NAT's lab public address). ``--once`` prints one sample on stdout instead (used by
 ``DataPlane.http_get`` for probes). The lab reads the logs with ``read_egress_log`` to measure the
-outage (RTO) and which addresses carried the traffic.
+outage (RTO) and which addresses carried the traffic (``parse_egress_lines`` for a log read as it grows).
 """
 from __future__ import annotations
 
@@ -25,14 +25,20 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 @dataclass(frozen=True)
 class EgressSample:
+    """One request of a zone's egress client: did it reach the internet, and as whom. Every lab data
+    plane reports these (lab.dataplane.LabDataPlane.samples); this module writes and reads them."""
+
     t: float                  # epoch seconds when the request started
     ok: bool
     you: str | None = None    # the source address the server saw
     latency_ms: float | None = None
     error: str | None = None
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def fetch(url: str, timeout_s: float) -> EgressSample:
@@ -71,16 +77,22 @@ def run_loop(url: str, out: Path, interval_s: float, timeout_s: float,
     return 0
 
 
-def read_egress_log(path: str | Path) -> list[EgressSample]:
-    """Samples from a client's log, oldest first; a torn last line (client killed) is skipped."""
+def parse_egress_lines(lines: Iterable[str]) -> list[EgressSample]:
+    """Samples from a client's log lines, in the order given; a line that is not JSON (a torn last
+    line, the client killed mid-write) is skipped."""
     samples = []
-    for line in Path(path).read_text().splitlines():
+    for line in lines:
         try:
             d = json.loads(line)
         except json.JSONDecodeError:
             continue
         samples.append(EgressSample(float(d["t"]), bool(d["ok"]), d.get("you"), d.get("latency_ms"), d.get("error")))
-    return sorted(samples, key=lambda s: s.t)
+    return samples
+
+
+def read_egress_log(path: str | Path) -> list[EgressSample]:
+    """Samples from a client's log, oldest first; a torn last line (client killed) is skipped."""
+    return sorted(parse_egress_lines(Path(path).read_text().splitlines()), key=lambda s: s.t)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Lab tier: real network namespaces. Needs root and iproute2; skipped with the reason otherwise."""
+"""Lab tier: the lab's parts end to end. Tests marked ``netns`` use real network namespaces: they need
+root, iproute2 and nftables and are skipped with the reason otherwise; the rest (the computed data
+plane, the emulator, the figures) run anywhere."""
 from __future__ import annotations
 
 import os
@@ -7,13 +9,15 @@ import subprocess
 
 import pytest
 
+NETNS_MARK = "netns"
+
 
 def _why_not_runnable() -> str | None:
     if os.geteuid() != 0:
-        return "lab tests need root (network namespaces); run `sudo make test`"
+        return "needs network namespaces, so root: run `sudo make test`"
     for tool in ("ip", "nft"):
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-            return f"lab tests need `{tool}` (apt-get install iproute2 nftables)"
+            return f"needs network namespaces and `{tool}` (apt-get install iproute2 nftables)"
     name = f"hanat-capcheck{os.getpid()}"   # per process: concurrent runs must not collide
     probe = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
     if probe.returncode != 0:
@@ -27,13 +31,18 @@ def _hanat_namespaces() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip().startswith("hanat")}
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{NETNS_MARK}: uses real network namespaces (root, iproute2, "
+                                       "nftables); skipped with the reason otherwise")
+
+
 def pytest_collection_modifyitems(config, items):
-    reason = _why_not_runnable()
+    netns_items = [item for item in items if item.get_closest_marker(NETNS_MARK)]
+    reason = _why_not_runnable() if netns_items else None
     if reason is None:
         return
-    for item in items:
-        if "tests/lab" in str(item.fspath):
-            item.add_marker(pytest.mark.skip(reason=reason))
+    for item in netns_items:
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ from lab.netns.client import egress_addresses
 from lab.netns.plan import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
 from lab.netns.shell import list_namespaces, python_argv, stop_process
 
+pytestmark = pytest.mark.netns
+
 A, B = "az-a", "az-b"
 ADDR = {A: "203.0.113.101", B: "203.0.113.102"}
 

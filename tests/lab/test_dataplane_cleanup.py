@@ -7,8 +7,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from lab.netns.dataplane import new_run_id
 from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_popen
+
+pytestmark = pytest.mark.netns
 
 DRILL = textwrap.dedent("""
     import sys, time

@@ -90,6 +90,7 @@ def test_missing_resources_are_named(ec2):
     assert "i-gone" in str(err.value) and "subnet-gone" in str(err.value)
 
 
+@pytest.mark.netns
 def test_dataplane_follows_route_moves_stops_and_replacement_in_the_emulator(ec2):
     topo = build_stack(ec2)
     a, b = topo.zones

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.drills import SCENARIOS, DrillOptions
+from lab.drills import SCENARIOS, DrillOptions, run_scenarios
 from lab.emulator import Emulator, pointed_at
 from lab.labconfig import load_lab_settings
 from lab.netns.dataplane import new_run_id
 from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
-from lab.runner import run_scenarios
 from lab.session import LabSession
 
 
@@ -27,6 +26,7 @@ def reports():
     return {r.scenario: r for r in done}
 
 
+@pytest.mark.netns
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_netns_drill_passes(reports, scenario):
     r = reports[scenario]
@@ -35,6 +35,7 @@ def test_netns_drill_passes(reports, scenario):
     assert r.egress_ip_before == r.egress_ip_after and r.egress_ip_before.startswith("203.0.113.")
 
 
+@pytest.mark.netns
 def test_netns_blackhole_egress_moves_to_the_other_nat_and_back(reports):
     r = reports["blackhole"]
     assert r.rto_s is not None and r.rto_s <= 5 and r.detection_s <= r.rto_s
@@ -42,6 +43,7 @@ def test_netns_blackhole_egress_moves_to_the_other_nat_and_back(reports):
     assert r.failovers == 1 and r.reverts == 1
 
 
+@pytest.mark.netns
 def test_netns_terminate_replacement_serves_with_the_same_address(reports):
     r = reports["terminate"]
     launched = [e for e in r.timeline if e["event"] == "new_nat"]
@@ -49,11 +51,13 @@ def test_netns_terminate_replacement_serves_with_the_same_address(reports):
     assert r.checks["served_by_replacement"] and r.egress_ip_after == r.egress_ip_before
 
 
+@pytest.mark.netns
 def test_netns_flaky_60s_no_false_failover(reports):
     r = reports["flaky"]
     assert r.checks["window>=60s"] and r.false_failovers == 0 and r.checks["probes_saw_loss"]
 
 
+@pytest.mark.netns
 def test_netns_targets_down_one_critical_alert_and_slack(reports):
     r = reports["targets-down"]
     assert r.failovers == 0
@@ -61,6 +65,7 @@ def test_netns_targets_down_one_critical_alert_and_slack(reports):
     assert sum(1 for a in r.alerts if a.startswith("slack: [hanat] CRITICAL")) == 1
 
 
+@pytest.mark.netns
 def test_interrupted_session_removes_its_namespaces_and_processes():
     emulator = Emulator().start()
     try:
@@ -100,6 +105,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.netns
 def test_lab_down_removes_a_killed_runs_leftovers_and_spares_live_runs():
     """SIGKILL leaves no chance to clean up: `hanat lab down` removes that run's namespaces (and the
     processes inside), while a run still alive (this test process) keeps its own."""
@@ -161,6 +167,7 @@ targets = ["http://198.51.100.10/"]
 """
 
 
+@pytest.mark.netns
 def test_lab_scales_with_any_config_three_zones_other_cidrs(tmp_path):
     """`--config` takes any hanat config: 3 zones on 172.20.0.0/16, the fault in the middle zone."""
     config = tmp_path / "lab3.toml"

@@ -22,6 +22,8 @@ from lab.netns.shell import (
     sysctl,
 )
 
+pytestmark = pytest.mark.netns
+
 VPC_CIDR = "10.20.0.0/16"
 PRIV_IP, ROUTER_IP = "10.20.1.4", "10.20.1.1"
 NAT_PUBLIC_IP, INET_GW = "203.0.113.50", "203.0.113.1"

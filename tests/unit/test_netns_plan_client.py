@@ -5,7 +5,14 @@ import json
 
 import pytest
 
-from lab.netns.client import EgressSample, egress_addresses, main, outages, read_egress_log
+from lab.netns.client import (
+    EgressSample,
+    egress_addresses,
+    main,
+    outages,
+    parse_egress_lines,
+    read_egress_log,
+)
 
 
 def s(t: float, ok: bool, you: str | None = None) -> EgressSample:
@@ -34,6 +41,16 @@ def test_reader_sorts_and_skips_a_torn_last_line(tmp_path):
     assert [x.t for x in samples] == [1, 2]
     assert samples[1] == EgressSample(2, True, "203.0.113.101", 1.0, None)
     assert json.loads(samples[0].to_json())["error"] == "timeout"
+
+
+def test_a_log_read_as_it_grows_parses_to_the_samples_written():
+    """Lines arrive in chunks (lab.dataplane.netns reads the log while the client writes it): each
+    complete line is the sample written, in file order; what is not JSON yet is skipped."""
+    written = [s(1, True, "203.0.113.101"), s(1.1, False), s(1.2, True, "203.0.113.102")]
+    lines = [x.to_json() for x in written]
+    assert parse_egress_lines(lines) == written
+    assert parse_egress_lines([lines[0], "", lines[1][:7]]) == written[:1]
+    assert [x.to_dict() for x in written] == [json.loads(line) for line in lines]
 
 
 def test_cli_refuses_bad_arguments_naming_each(capsys):

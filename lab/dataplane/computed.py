@@ -1,4 +1,5 @@
-"""The model data plane: reachability computed from the emulator's state, for machines without root.
+"""The computed data plane: reachability computed from the emulator's route tables and NAT states, for
+machines without root.
 
 A private (or probe) host of zone z reaches the internet iff its subnet's ``0.0.0.0/0`` route points
 at the ENI of a NAT instance that is running and not blackholed, and the targets are up. The egress
@@ -11,23 +12,26 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
 from chalicelib.probes.results import ProbeResult, TargetResult
 
-from .dataplane import SAMPLE_INTERVAL_S, Sample
+from . import SAMPLE_INTERVAL_S, EgressSample
 
 FLAKY_LOSS = 0.2
 CONTROL_ZONE = "control"
 
 
-class ModelDataPlane:
+class ComputedDataPlane:
     """Computed data plane with the same interface as the netns one (lab.dataplane.LabDataPlane)."""
 
-    kind = "model"
+    kind = "computed"
 
-    def __init__(self, spec, *, seed: int = 0, loss: float = FLAKY_LOSS):
+    def __init__(self, spec, *, seed: int = 0, loss: float = FLAKY_LOSS,
+                 wait: Callable[[float], object] | None = None):
+        """``wait(seconds)`` spends the time the real probes would have taken (default: sleep, cut
+        short by ``down()``)."""
         self._spec = spec
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -35,9 +39,10 @@ class ModelDataPlane:
         self._blackholed: set[str] = set()   # instance ids
         self._flaky = False
         self._targets_down = False
-        self._samples: dict[str, list[Sample]] = {z.az: [] for z in spec.zones}
+        self._samples: dict[str, list[EgressSample]] = {z.az: [] for z in spec.zones}
         self._stop = threading.Event()
         self._client: threading.Thread | None = None
+        self._wait = wait or self._stop.wait
 
     # --- lifecycle ------------------------------------------------------------------------
     def up(self) -> None:
@@ -121,7 +126,7 @@ class ModelDataPlane:
             result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
             out[az] = result
             slowest = max(slowest, cost)
-        self._stop.wait(slowest)
+        self._wait(slowest)
         return out
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
@@ -129,14 +134,14 @@ class ModelDataPlane:
         with self._lock:
             reachable = not self._targets_down
         result, cost = self._probe_path(CONTROL_ZONE, reachable, targets, timeout_s)
-        self._stop.wait(cost)
+        self._wait(cost)
         return result
 
     # --- egress clients -------------------------------------------------------------------
     def start_clients(self) -> None:
         """One simulated client per zone's private host, requesting every 100 ms."""
         if self._client is None:
-            self._client = threading.Thread(target=self._run_clients, name="model-clients", daemon=True)
+            self._client = threading.Thread(target=self._run_clients, name="computed-clients", daemon=True)
             self._client.start()
 
     def _run_clients(self) -> None:
@@ -146,12 +151,12 @@ class ModelDataPlane:
                 zones = [(z.az, z.private_cidr) for z in self._spec.zones]
             for az, cidr in zones:
                 you = self.egress_of(cidr)
-                sample = Sample(t=now, ok=you is not None, you=you, latency_ms=1.0 if you else None,
-                                error=None if you else "timeout")
+                sample = EgressSample(t=now, ok=you is not None, you=you, latency_ms=1.0 if you else None,
+                                      error=None if you else "timeout")
                 with self._lock:
                     self._samples[az].append(sample)
             self._stop.wait(SAMPLE_INTERVAL_S)
 
-    def samples(self, az: str) -> list[Sample]:
+    def samples(self, az: str) -> list[EgressSample]:
         with self._lock:
             return list(self._samples.get(az, ()))

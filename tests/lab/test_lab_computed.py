@@ -1,4 +1,4 @@
-"""The lab without root: the model data plane under the real emulator (moto server on loopback), the
+"""The lab without root: the computed data plane under the real emulator (moto server on loopback), the
 stack built by `hanat up`'s code and the real controller (sweep, events, self-healing, alerts, Slack
 relay) on the lab's clock.
 
@@ -13,24 +13,23 @@ import sys
 
 import pytest
 
-from lab.drills import DrillOptions
+from lab.drills import DrillOptions, run_scenarios
 from lab.labconfig import load_lab_settings
-from lab.runner import run_scenarios
 
-MODEL_SCENARIOS = ("blackhole", "terminate")
+COMPUTED_SCENARIOS = ("blackhole", "terminate")
 
 
 @pytest.fixture(scope="module")
 def reports():
-    done = run_scenarios(list(MODEL_SCENARIOS), load_lab_settings(), dataplane="model", options=DrillOptions(),
+    done = run_scenarios(list(COMPUTED_SCENARIOS), load_lab_settings(), dataplane="computed", options=DrillOptions(),
                          progress=lambda m: None, deploy=False)
     return {r.scenario: r for r in done}
 
 
-@pytest.mark.parametrize("scenario", MODEL_SCENARIOS)
+@pytest.mark.parametrize("scenario", COMPUTED_SCENARIOS)
 def test_drill_passes_its_criteria(reports, scenario):
     r = reports[scenario]
-    assert r.dataplane == "model"
+    assert r.dataplane == "computed"
     assert r.error is None
     assert r.passed, {k: v for k, v in r.checks.items() if not v}
     assert r.routes_ok and r.checks["routes_ok"]
@@ -62,10 +61,10 @@ def run_cli(*args, timeout=180):
 
 
 def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
-    proc = run_cli("lab", "drill", "--scenario", "stop", "--dataplane", "model", "--json")
+    proc = run_cli("lab", "drill", "--scenario", "stop", "--dataplane", "computed", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)
-    assert report["scenario"] == "stop" and report["dataplane"] == "model" and report["passed"] is True
+    assert report["scenario"] == "stop" and report["dataplane"] == "computed" and report["passed"] is True
     assert report["rto_s"] <= 2 and report["detection_s"] < 1.0   # event driven: faster than two probe rounds
     assert "controller deployed with chalice" in proc.stderr
 
@@ -77,7 +76,7 @@ def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
     (["--scenario", "stop", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
 ])
 def test_cli_bad_input_exits_2_naming_the_value(args, needle):
-    proc = run_cli("lab", "drill", "--dataplane", "model", *args, timeout=60)
+    proc = run_cli("lab", "drill", "--dataplane", "computed", *args, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr
     if "--flaky-s" in args:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from chalicelib.probes.results import ProbeResult
 
-from .dataplane import Sample
-from .probe_agent import parse_answer
+from ..netns.client import EgressSample, parse_egress_lines
+from ..probe_agent import parse_answer
 
 AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much more before failing
 
@@ -71,15 +71,16 @@ class ProbeAgent:
 
 
 class _LogReader:
-    """Reads an egress client's JSON lines as they grow (a torn last line waits for the next read)."""
+    """Reads an egress client's log as it grows (a torn last line waits for the next read); the lines
+    are parsed by the client's own reader (lab.netns.client)."""
 
     def __init__(self, path: Path):
         self.path = path
         self._offset = 0
         self._partial = ""
-        self.samples: list[Sample] = []
+        self.samples: list[EgressSample] = []
 
-    def read(self) -> list[Sample]:
+    def read(self) -> list[EgressSample]:
         if self.path.exists():
             with self.path.open() as fh:
                 fh.seek(self._offset)
@@ -87,13 +88,7 @@ class _LogReader:
                 self._offset = fh.tell()
             lines = (self._partial + chunk).split("\n")
             self._partial = lines.pop()
-            for line in lines:
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue
-                self.samples.append(Sample(t=float(d["t"]), ok=bool(d["ok"]), you=d.get("you"),
-                                           latency_ms=d.get("latency_ms"), error=d.get("error")))
+            self.samples.extend(parse_egress_lines(lines))
         return self.samples
 
 
@@ -163,7 +158,7 @@ class NetnsDataPlane:
                 self._logs[z.az] = _LogReader(path)
                 self._plane.start_egress_client(z.az, str(path))
 
-    def samples(self, az: str) -> list[Sample]:
+    def samples(self, az: str) -> list[EgressSample]:
         with self._log_lock:
             reader = self._logs.get(az)
             return list(reader.read()) if reader else []

@@ -1,42 +1,32 @@
-"""The one interface the drills use for a data plane, whatever carries the packets.
+"""The lab's data plane: the one interface the drills use, whatever carries the packets.
 
-Two kinds implement it: ``netns`` (real Linux namespaces and nftables, needs root: lab/netns_plane.py
-around lab/netns) and ``model`` (computed reachability, runs anywhere: lab/model.py). The drills,
-the heartbeat emulation and the reports only ever see this Protocol.
+Two kinds implement it: ``netns`` (real Linux namespaces and nftables, needs root:
+lab/dataplane/netns.py around lab/netns) and ``computed`` (reachability computed from the route
+tables, runs anywhere: lab/dataplane/computed.py). The drills, the heartbeat emulation and the
+reports only ever see this Protocol, its ``EgressSample`` (lab.netns.client writes and reads them)
+and ``make_dataplane``.
 """
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from chalicelib.errors import InputError
 from chalicelib.probes.results import ProbeResult
 
-DATAPLANE_KINDS = ("netns", "model")
+from ..netns.client import EgressSample
+
+__all__ = ["DATAPLANE_KINDS", "LAB_NETWORKS", "LAB_TARGETS", "SAMPLE_INTERVAL_S", "EgressSample",
+           "LabDataPlane", "choose_dataplane", "make_dataplane", "netns_available"]
+
+DATAPLANE_KINDS = ("netns", "computed")
 
 # The lab's own "internet": addresses that exist only inside the lab (documentation ranges).
 LAB_NETWORKS = ("198.51.100.0/24", "203.0.113.0/24")
 LAB_TARGETS = ("http://198.51.100.10/", "tcp://198.51.100.11:80", "http://203.0.113.10/")
-EGRESS_URL = "http://198.51.100.10/"
 SAMPLE_INTERVAL_S = 0.1
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One request of a zone's egress client: did it reach the internet, and as whom."""
-
-    t: float                 # epoch seconds
-    ok: bool
-    you: str | None = None   # the source address the internet server saw
-    latency_ms: float | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"t": self.t, "ok": self.ok, "you": self.you, "latency_ms": self.latency_ms,
-                "error": self.error}
 
 
 class LabDataPlane(Protocol):
@@ -53,7 +43,7 @@ class LabDataPlane(Protocol):
     def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]: ...
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult: ...
     def start_clients(self) -> None: ...
-    def samples(self, az: str) -> list[Sample]: ...
+    def samples(self, az: str) -> list[EgressSample]: ...
 
 
 def netns_available() -> str | None:
@@ -67,23 +57,23 @@ def netns_available() -> str | None:
 
 
 def choose_dataplane(requested: str | None) -> str:
-    """``netns`` when root with ip/nft (or asked for), else ``model``; a bad or impossible request
+    """``netns`` when root with ip/nft (or asked for), else ``computed``; a bad or impossible request
     is bad input."""
     if requested is None:
-        return "netns" if netns_available() is None else "model"
+        return "netns" if netns_available() is None else "computed"
     if requested not in DATAPLANE_KINDS:
         raise InputError(f"--dataplane {requested!r} is not one of {', '.join(DATAPLANE_KINDS)}")
     if requested == "netns" and (why := netns_available()) is not None:
-        raise InputError(f"--dataplane netns needs root with ip and nft ({why}); use --dataplane model")
+        raise InputError(f"--dataplane netns needs root with ip and nft ({why}); use --dataplane computed")
     return requested
 
 
 def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPlane:
     """Build (not start) a data plane of ``kind`` for ``spec``."""
-    if kind == "model":
-        from .model import ModelDataPlane
-        return ModelDataPlane(spec, seed=seed)
+    if kind == "computed":
+        from .computed import ComputedDataPlane
+        return ComputedDataPlane(spec, seed=seed)
     if kind == "netns":
-        from .netns_plane import NetnsDataPlane
+        from .netns import NetnsDataPlane
         return NetnsDataPlane(spec, run_id)
     raise InputError(f"dataplane {kind!r} is not one of {', '.join(DATAPLANE_KINDS)}")
