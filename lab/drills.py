@@ -197,7 +197,7 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
     rep.rto_s = rp.rto(samples, fault)
     rep.egress_ip_before = rp.last_egress(samples, fault)
     rep.egress_ip_after = rp.last_egress(samples, end + 0.01)
-    rep.egress_ips_during = rp.egress_addresses(samples, fault, recover)
+    rep.egress_ips_during = rp.egress_addresses_between(samples, fault, recover)
     rep.alerts = session.alerts.report(marks.start)
     rep.routes_ok = session.routes_ok()
     rep.duration_s = round(end - marks.start, 2)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .dataplane import EgressSample
+from .netns.client import egress_addresses
 
 # Route changes of a zone, as seen by the lab's watcher: the zone's private routes left its own NAT
 # (failover), came back to its own NAT (revert), or went from one backup to another (move).
@@ -77,8 +78,9 @@ def last_egress(samples: Sequence[EgressSample], before: float, count: int = 5) 
     return Counter(recent).most_common(1)[0][0] if recent else None
 
 
-def egress_addresses(samples: Sequence[EgressSample], start: float, end: float) -> list[str]:
-    return sorted({s.you for s in samples if start <= s.t < end and s.ok and s.you})
+def egress_addresses_between(samples: Sequence[EgressSample], start: float, end: float) -> list[str]:
+    """The distinct egress addresses of the samples in [start, end), sorted."""
+    return sorted(egress_addresses(s for s in samples if start <= s.t < end))
 
 
 def detection(events: Sequence[Event], zones: Iterable[str], fault_at: float) -> float | None:

@@ -31,11 +31,6 @@ def _hanat_namespaces() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip().startswith("hanat")}
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", f"{NETNS_MARK}: uses real network namespaces (root, iproute2, "
-                                       "nftables); skipped with the reason otherwise")
-
-
 def pytest_collection_modifyitems(config, items):
     netns_items = [item for item in items if item.get_closest_marker(NETNS_MARK)]
     reason = _why_not_runnable() if netns_items else None
