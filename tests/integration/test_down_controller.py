@@ -19,8 +19,8 @@ import pytest
 
 from bootstrap.config import load_config
 from bootstrap.stack.api import ControllerNotRemoved, await_controller_gone
-from bootstrap.stack.controller_lambda import LambdaFunction
 from bootstrap.stack.destroy import plan_controller_removal
+from chalicelib.aws.lambda_functions import LambdaFunction
 from chalicelib.errors import InputError, RetryExhaustedError
 from chalicelib.naming import STACK_TAG
 from controller.cli import main
