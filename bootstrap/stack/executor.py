@@ -124,12 +124,12 @@ def _default_route(ctx: Context, step: Step) -> None:
         target = {"gateway_id": ctx.obs.igw["InternetGatewayId"]}
     else:
         target = {"eni_id": ctx.obs.nat_eni(step.zone)}
-    routes = table.setdefault("Routes", [])
-    existing = [r for r in routes if r.get("DestinationCidrBlock") == ALL_IPV4]
+    table_routes = table.setdefault("Routes", [])
+    existing = [r for r in table_routes if r.get("DestinationCidrBlock") == ALL_IPV4]
     routes.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
-    routes[:] = [r for r in routes if r.get("DestinationCidrBlock") != ALL_IPV4]
-    routes.append({"DestinationCidrBlock": ALL_IPV4, "GatewayId": target.get("gateway_id"),
-                   "NetworkInterfaceId": target.get("eni_id")})
+    table_routes[:] = [r for r in table_routes if r.get("DestinationCidrBlock") != ALL_IPV4]
+    table_routes.append({"DestinationCidrBlock": ALL_IPV4, "GatewayId": target.get("gateway_id"),
+                         "NetworkInterfaceId": target.get("eni_id")})
 
 
 def _security_group(ctx: Context, step: Step) -> None:

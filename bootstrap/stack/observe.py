@@ -125,8 +125,8 @@ def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> 
         obs.admin_ami = params.resolve_ami(clients.ssm, desired.admin_ami_alias)
 
 
-def _refuse_untagged(kind: str, name: str, tags, stack: str, problems: list[str]) -> bool:
-    if tags.has_stack_tag(tags, stack):
+def _refuse_untagged(kind: str, name: str, resource_tags, stack: str, problems: list[str]) -> bool:
+    if tags.has_stack_tag(resource_tags, stack):
         return True
     problems.append(f"{kind} {name!r} exists but is not tagged {naming.STACK_TAG}={stack}: "
                     "hanat will not adopt it (rename the stack or remove it)")
