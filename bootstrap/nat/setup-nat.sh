@@ -52,9 +52,10 @@
 #   nf_conntrack_tcp_loose = 0        a mid-stream packet never creates a flow (it gets the reset)
 #   nf_conntrack_tcp_be_liberal = 1   out-of-window packets of a flow we DO know are not "invalid",
 #                                     so only unknown flows are reset
-#   nf_conntrack_max = MemTotal/8 KiB, within 65536..2097152 (1/16 of memory at 512 B per entry;
-#                      a 0.5 GiB instance keeps 65536 flows, 4 GiB 524288); nf_conntrack_buckets = max/4.
-#                      Both only in the initial network namespace (read-only elsewhere: warned).
+#   nf_conntrack_max = (MemTotal in KiB) / 8 entries, within 65536..2097152 (1/16 of memory at 512 B
+#                      per entry: 0.5 GiB -> 65536 flows, 4 GiB -> 524288; the kernel's own default is
+#                      4096 at 0.5 GiB, 65536 from 1 GiB); nf_conntrack_buckets = max / 4. Both are settable
+#                      only in the initial network namespace (read-only in the lab's namespaces: warned).
 # Exit codes: 0 done, 1 failed (FAILED line), 2 bad input (every problem named, nothing changed).
 set -euo pipefail
 
@@ -307,11 +308,15 @@ start_background_install() {
         warn "cannot install nftables in the background: this script is not a file (\$0=$SELF)"
         return 1
     fi
-    if [[ -z "$HANAT_NAT_ROOT" && "$HANAT_NAT_PERSIST" == 1 && -d /run/systemd/system ]] \
-            && command -v systemd-run >/dev/null 2>&1; then
-        # A unit of its own: it outlives a failed hanat-nat.service and cloud-init alike.
-        systemd-run --unit=hanat-nat-install --collect --quiet \
-            --setenv=HANAT_NAT_MODE=install --setenv=HANAT_NAT_PERSIST="$HANAT_NAT_PERSIST" \
+    # On the instance itself (systemd, the initial network namespace: never the lab's namespaces) the
+    # installer is a unit of its own, so it outlives a failed hanat-nat.service and cloud-init alike.
+    if [[ -z "$HANAT_NAT_ROOT" && -d /run/systemd/system ]] && command -v systemd-run >/dev/null 2>&1 \
+            && [[ "$(readlink /proc/self/ns/net)" == "$(readlink /proc/1/ns/net 2>/dev/null)" ]]; then
+        local setting settings=()
+        for setting in HANAT_NAT_PERSIST HANAT_NAT_INSTALL_TRIES HANAT_NAT_INSTALL_PAUSE_S HANAT_NAT_CONSOLE; do
+            settings+=("--setenv=$setting=${!setting}")
+        done
+        systemd-run --unit=hanat-nat-install --collect --quiet --setenv=HANAT_NAT_MODE=install "${settings[@]}" \
             "$BASH" "$SELF" "$VPC_CIDR" 2>/dev/null \
             || { log "the background installer is already running"; return 0; }
     else  # its progress goes to the console (where the FAILED line would go), else nowhere
