@@ -15,12 +15,15 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/pip install -q -e '.[lab,dev]'
 	touch $(STAMP)
 
-# The lab's data plane needs iproute2, nftables and ping; install them with apt when missing and root.
+# The lab's data plane needs iproute2, nftables and ping (iptables: the NAT script's fallback when an
+# image has no nft; shellcheck: the shipped shell files); install them with apt when missing and root.
 system-tools:
 	@missing=""; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
 	command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing="$$missing nftables"; \
 	command -v ping >/dev/null 2>&1 || [ -x /usr/bin/ping ] || missing="$$missing iputils-ping"; \
+	command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing="$$missing iptables"; \
+	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing with apt:$$missing" >&2; \

@@ -5,7 +5,8 @@ Namespaces (all ``hanat-<run_id>-<role>``, linked only to each other):
   aws        AWS's own network (the heartbeat's control probe): 203.0.113.2 on the inet bridge
   vpc        the VPC router: one bridge per subnet holding its .1, policy routing per subnet
   nat-<n>    one per NAT instance: ``vpc0`` (private IP) and ``pub0`` (lab address on br-inet),
-             configured by bootstrap/nat/setup-nat.sh
+             configured by bootstrap/nat/setup-nat.sh, running bootstrap/nat/hanat-nat-agent against
+             an IMDSv2 stand-in (lab.netns.imds on 169.254.169.254) that serves the spec's instance tags
   priv-<i>   a host in zone i's private subnet; probe-<i> one in its probe subnet
 """
 from __future__ import annotations
@@ -13,16 +14,19 @@ from __future__ import annotations
 import atexit
 import json
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Self
 
 from chalicelib.errors import InputError
 
-from . import faults, plan
+from . import faults, imds, plan
 from .client import EgressSample
 from .shell import (
     REPO_ROOT,
@@ -40,6 +44,7 @@ from .shell import (
 from .spec import DataPlaneSpec, NatPlane, validate_spec
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
+NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
 HTTP_PORT = 80
 
 
@@ -63,6 +68,8 @@ class DataPlane:
         self._procs: list[subprocess.Popen] = []
         self._faults: set[str] = set()
         self._is_up = False
+        self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
+        self._imds_written: dict[str, tuple] = {}
 
     # --- names --------------------------------------------------------------------------
     def ns(self, role: str) -> str:
@@ -98,6 +105,7 @@ class DataPlane:
             return self
         self._is_up = True
         atexit.register(self.down)
+        self._imds_dir = Path(tempfile.mkdtemp(prefix=f"hanat-{self.run_id}-imds-"))
         try:
             self._build_internet()
             self._build_router()
@@ -121,6 +129,9 @@ class DataPlane:
         self._roles.clear()
         self._nats.clear()
         self._faults.clear()
+        if self._imds_dir is not None:
+            shutil.rmtree(self._imds_dir, ignore_errors=True)
+        self._imds_dir, self._imds_written = None, {}
         self._is_up = False
         atexit.unregister(self.down)
         return removed
@@ -151,6 +162,9 @@ class DataPlane:
                 ip(self.ns("vpc"), "route", "replace", "default", "via", t.via, "table", str(t.table))
             else:
                 ip(self.ns("vpc"), "route", "replace", "blackhole", "default", "table", str(t.table))
+        for nat in spec.nats:
+            if nat.instance_id in self._nats:
+                self._write_imds(nat)
         return actions
 
     def kernel_routes(self) -> dict[str, str | None]:
@@ -163,6 +177,11 @@ class DataPlane:
 
     def nat_runtime(self, instance_id: str) -> plan.NatRuntime | None:
         return self._nats.get(instance_id)
+
+    def agent_log(self, instance_id: str) -> str:
+        """What the NAT's hanat-nat-agent has logged so far."""
+        path = self._imds_dir / f"{instance_id}.agent.log" if self._imds_dir else None
+        return path.read_text() if path and path.exists() else ""
 
     # --- running things -------------------------------------------------------------------
     def exec(self, role: str, argv: Sequence[str], timeout: float = 30.0,
@@ -296,8 +315,26 @@ class DataPlane:
                            env={"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"})
         if result.returncode != 0:
             raise NetnsError(f"setup-nat.sh failed in {role} (exit {result.returncode}): {result.stderr.strip()}")
+        self._start_nat_agent(role, nat)
         if not nat.running:
             self._nat_link_down(action, nat)
+
+    def _write_imds(self, nat: NatPlane) -> Path:
+        path = self._imds_dir / f"{nat.instance_id}.json"
+        if self._imds_written.get(nat.instance_id) != (nat.private_ip, nat.tags):
+            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map)
+            self._imds_written[nat.instance_id] = (nat.private_ip, nat.tags)
+        return path
+
+    def _start_nat_agent(self, role: str, nat: NatPlane) -> None:
+        """The instance's metadata service on 169.254.169.254, then the real agent reading it."""
+        ip(self.ns(role), "addr", "add", f"{imds.IMDS_ADDRESS}/32", "dev", "lo")
+        server = self.popen(role, python_argv("lab.netns.imds", "--state", str(self._write_imds(nat))),
+                            stdout=subprocess.PIPE, text=True)
+        if server.stdout.readline().strip() != "ready":
+            raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
+        with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
+            self.popen(role, ["bash", str(NAT_AGENT)], stderr=log)
 
     def _nat_link_up(self, action: plan.NatAction, nat: NatPlane) -> None:
         rt = self._nats[nat.instance_id]
@@ -338,6 +375,7 @@ class DataPlane:
         if rt.lab_address:
             ip(self.ns("inet"), "neigh", "flush", "to", rt.lab_address, check=False)
         self._faults.discard(f"blackhole:{action.instance_id}")  # the fault lived in that namespace
+        self._imds_written.pop(action.instance_id, None)
 
 
 def cleanup_on_signals(*planes: DataPlane) -> None:

@@ -3,7 +3,8 @@
 Adapter style: the EC2 client is passed in and every call goes through ``aws_call``. Only
 resources carrying the stack's ``hanat:stack`` tag are read. Instances tagged ``hanat:role=nat`` are
 NATs (the admin instance is not); the zone's NAT is the topology's, and the others (a NAT being
-replaced) are followed too so their namespaces track their state until they are terminated.
+replaced) are followed too so their namespaces track their state until they are terminated. Each
+NAT's instance tags come along: the lab's IMDS stand-in serves them to the NAT's agent (handoffs).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from chalicelib.naming import ROLE_TAG, STACK_TAG
 from chalicelib.topology import Topology
 
 from .plan import lab_addresses
-from .spec import DataPlaneSpec, NatPlane, ZonePlane
+from .spec import DataPlaneSpec, NatPlane, ZonePlane, sorted_tags
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -75,7 +76,8 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
             instance_id=instance["InstanceId"], eni_id=eni_by_instance[instance["InstanceId"]],
             private_ip=instance.get("PrivateIpAddress", ""),
             public_cidr=subnets.get(instance.get("SubnetId", ""), ""),
-            state=instance["State"]["Name"], lab_address=lab_by_instance.get(instance["InstanceId"]))
+            state=instance["State"]["Name"], lab_address=lab_by_instance.get(instance["InstanceId"]),
+            tags=sorted_tags({t["Key"]: t["Value"] for t in instance.get("Tags", [])}))
 
     by_id = {i["InstanceId"]: i for i in instances}
     zones = []

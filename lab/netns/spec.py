@@ -1,12 +1,13 @@
 """What the lab data plane should look like: plain dataclasses, built by hand or from the emulator.
 
 A ``DataPlaneSpec`` is the emulator's view of the VPC reduced to what the kernel needs: subnets,
-NAT instances (private IP, state, the lab address standing for their Elastic IP) and, per subnet,
-which NAT ENI its ``0.0.0.0/0`` route points at.
+NAT instances (private IP, state, the lab address standing for their Elastic IP, the instance tags its
+agent reads from IMDS) and, per subnet, which NAT ENI its ``0.0.0.0/0`` route points at.
 """
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from chalicelib.engine.state import EC2_STATES, RUNNING
@@ -23,10 +24,19 @@ class NatPlane:
     public_cidr: str           # the public subnet it lives in
     state: str = RUNNING
     lab_address: str | None = None  # stands for its Elastic IP (None: it holds no EIP)
+    tags: tuple[tuple[str, str], ...] = ()  # instance tags, sorted (IMDS serves them to its agent)
 
     @property
     def running(self) -> bool:
         return self.state == RUNNING
+
+    @property
+    def tag_map(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+def sorted_tags(tags: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in tags.items()))
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,16 @@ class DataPlaneSpec:
         zones = tuple(replace(z, nat=replace(z.nat, state=state)) if z.nat.instance_id == instance_id else z
                       for z in self.zones)
         others = tuple(replace(n, state=state) if n.instance_id == instance_id else n for n in self.other_nats)
+        return replace(self, zones=zones, other_nats=others)
+
+    def with_nat_tags(self, instance_id: str, tags: Mapping[str, str]) -> DataPlaneSpec:
+        """A copy where NAT ``instance_id`` carries exactly ``tags`` (what its IMDS serves)."""
+        if self.nat_by_id(instance_id) is None:
+            raise InputError(f"NAT {instance_id!r} is not in the data plane")
+        new = sorted_tags(tags)
+        zones = tuple(replace(z, nat=replace(z.nat, tags=new)) if z.nat.instance_id == instance_id else z
+                      for z in self.zones)
+        others = tuple(replace(n, tags=new) if n.instance_id == instance_id else n for n in self.other_nats)
         return replace(self, zones=zones, other_nats=others)
 
     def with_zone_nat(self, az: str, nat: NatPlane) -> DataPlaneSpec:

@@ -1,11 +1,15 @@
 """bootstrap/nat/setup-nat.sh for real, inside a NAT namespace: private host -- nat -- internet.
 
 The internet's server reports the caller's source address, so masquerading is seen, not assumed.
+Tools are hidden by running the script with a PATH of our own (``/usr/bin`` plus a directory of
+chosen links): Debian keeps nft, iptables and useradd in ``/usr/sbin``, so they are absent unless
+offered, as on a minimal AL2023 image that ships no ``nft``.
 """
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,8 +40,8 @@ class Lab:
         self.prefix = f"hanat-{run_id}-"
         self.priv, self.nat, self.inet = (self.prefix + r for r in ("snat-priv", "snat-nat", "snat-inet"))
 
-    def run_script(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return ns_exec(self.nat, ["bash", str(NAT_SCRIPT), *args], env={**LAB_ENV, **(env or {})}, timeout=60)
+    def run_script(self, *args: str, env: dict | None = None, script: Path = NAT_SCRIPT) -> subprocess.CompletedProcess:
+        return ns_exec(self.nat, ["bash", str(script), *args], env={**LAB_ENV, **(env or {})}, timeout=60)
 
     def ruleset(self) -> str:
         return ns_exec(self.nat, ["nft", "list", "ruleset"]).stdout
@@ -143,3 +147,169 @@ def test_persist_writes_sysctl_boot_unit_and_a_baked_copy(lab, tmp_path: Path):
     reboot = ns_exec(lab.nat, ["bash", str(copy)], env=LAB_ENV, timeout=60)
     assert reboot.returncode == 0, reboot.stderr
     assert lab.ruleset() == before
+
+
+# --- configuring without the internet (issue: a NAT must configure itself with no internet) ---------
+CONNTRACK = "/proc/sys/net/netfilter/nf_conntrack_"
+
+
+def fake_bin(tmp_path: Path, offer: tuple[str, ...] = (), scripts: dict[str, str] | None = None) -> Path:
+    """A directory of links to the chosen /usr/sbin tools plus small fake commands (dnf ...)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in offer:
+        (bin_dir / tool).symlink_to(f"/usr/sbin/{tool}")
+    for name, body in (scripts or {}).items():
+        (bin_dir / name).write_text("#!/bin/bash\n" + body)
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def path_env(bin_dir: Path, console: Path, **extra: str) -> dict:
+    console.touch()
+    return {"PATH": f"{bin_dir}:/usr/bin", "HANAT_NAT_CONSOLE": str(console), **extra}
+
+
+def wait_for(predicate, timeout_s: float, interval_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)
+
+
+def test_conntrack_values_applied_and_what_the_namespace_refuses_is_only_a_warning(lab):
+    result = lab.run_script(VPC_CIDR)
+    assert result.returncode == 0, result.stderr
+    expected = {"tcp_loose": "0", "tcp_be_liberal": "1", "tcp_timeout_established": "350",
+                "udp_timeout": "30", "udp_timeout_stream": "180"}
+    assert {k: lab.read(lab.nat, CONNTRACK + k) for k in expected} == expected
+    # nf_conntrack_max is the initial namespace's alone: read-only here, warned about, not fatal.
+    kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:")))
+    sized = min(max(kib // 8, 65536), 2097152)
+    assert f"cannot set net.netfilter.nf_conntrack_max={sized} (read-only here" in result.stderr
+    assert "FAILED" not in result.stderr
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/iptables").exists(), reason="iptables missing: apt-get install iptables")
+def test_without_nft_iptables_masquerades_and_resets(lab, tmp_path: Path):
+    env = path_env(fake_bin(tmp_path, offer=("iptables", "iptables-save")), tmp_path / "console")
+    first = lab.run_script(VPC_CIDR, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "masquerading with iptables" in first.stderr
+    rules = ns_exec(lab.nat, ["iptables-save"]).stdout
+    second = lab.run_script(VPC_CIDR, env=env)
+    assert second.returncode == 0, second.stderr
+    assert ns_exec(lab.nat, ["iptables-save"]).stdout.count("-j HANAT") == rules.count("-j HANAT") == 2
+    assert "MASQUERADE" in rules and "--reject-with tcp-reset" in rules
+    assert "hanat_nat" not in lab.ruleset()
+    assert lab.get()["you"] == NAT_PUBLIC_IP
+
+
+def test_no_firewall_tool_fails_loudly_after_the_sysctls(lab, tmp_path: Path):
+    console = tmp_path / "console"
+    result = lab.run_script(VPC_CIDR, env=path_env(fake_bin(tmp_path), console))
+    assert result.returncode == 1
+    failed = "hanat-setup-nat: FAILED neither nft nor iptables is installed: cannot masquerade"
+    assert failed in result.stderr and failed in console.read_text()
+    assert lab.read(lab.nat, "/proc/sys/net/ipv4/ip_forward") == "1"   # sysctls came first
+    assert lab.read(lab.nat, CONNTRACK + "tcp_loose") == "0"
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/iptables").exists(), reason="iptables missing: apt-get install iptables")
+def test_a_package_install_with_no_network_does_not_block_masquerade(lab, tmp_path: Path):
+    started = tmp_path / "dnf-started"
+    hanging_dnf = f"touch {started}\nexec sleep 600\n"   # no route to any repository: it hangs
+    env = path_env(fake_bin(tmp_path, offer=("iptables", "iptables-save"), scripts={"dnf": hanging_dnf}),
+                   tmp_path / "console", HANAT_NAT_INSTALL="1")
+    t0 = time.monotonic()
+    result = lab.run_script(VPC_CIDR, env=env)
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 10, elapsed
+    assert "installing nftables in the background" in result.stderr
+    assert lab.get()["you"] == NAT_PUBLIC_IP          # forwarding while the install hangs
+    assert wait_for(started.exists, 10)                # and the install is being tried
+
+
+def test_background_install_retries_then_the_nat_forwards_with_nft(lab, tmp_path: Path):
+    bin_dir = tmp_path / "bin"
+    tries = tmp_path / "tries"
+    # First attempt: no network. Second: "installs" nftables (nft appears on the PATH).
+    dnf = (f"echo x >> {tries}\n"
+           f"[ $(wc -l < {tries}) -ge 2 ] || {{ echo 'Cannot download repomd.xml' >&2; exit 1; }}\n"
+           f"ln -sf /usr/sbin/nft {bin_dir}/nft\n")
+    console = tmp_path / "console"
+    env = path_env(fake_bin(tmp_path, scripts={"dnf": dnf}), console, HANAT_NAT_INSTALL="1",
+                   HANAT_NAT_INSTALL_PAUSE_S="1")
+    result = lab.run_script(VPC_CIDR, env=env)
+    assert result.returncode == 1
+    assert "FAILED neither nft nor iptables" in result.stderr and "installing nftables in the background" in result.stderr
+    assert wait_for(lambda: "hanat_nat" in lab.ruleset(), 20), console.read_text()
+    assert lab.get()["you"] == NAT_PUBLIC_IP
+    assert tries.read_text().count("x") == 2
+    assert "nftables installed (attempt 2)" in console.read_text()
+
+
+# --- persist: units, agent, the unprivileged login user ---------------------------------------------
+AGENT = NAT_SCRIPT.parent / "hanat-nat-agent"
+LOGIN_USER = "hanat-user"
+
+
+def seed_root(root: Path) -> Path:
+    """A minimal /etc under ``root`` so useradd --prefix can work there (never on this machine's /etc)."""
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "home").mkdir(exist_ok=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (root / "etc/group").write_text("root:x:0:\nwheel:x:10:\nsudo:x:27:\n")
+    (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (root / "etc/gshadow").write_text("root:*::\nwheel:*::\nsudo:*::\n")
+    for name in ("shadow", "gshadow"):
+        (root / "etc" / name).chmod(0o600)
+    return root
+
+
+def test_persist_installs_agent_units_and_an_unprivileged_user_idempotently(lab, tmp_path: Path):
+    root = seed_root(tmp_path / "root")
+    host_passwd = Path("/etc/passwd").read_text()
+    env = {"HANAT_NAT_PERSIST": "1", "HANAT_NAT_ROOT": str(root)}
+    for _ in range(2):
+        result = lab.run_script(VPC_CIDR, env=env)
+        assert result.returncode == 0, result.stderr
+    assert (root / "usr/local/sbin/hanat-nat-agent").read_bytes() == AGENT.read_bytes()
+    assert (root / "usr/local/sbin/hanat-nat-agent").stat().st_mode & 0o111
+    agent_unit = (root / "etc/systemd/system/hanat-nat-agent.service").read_text()
+    assert "ExecStart=/usr/local/sbin/hanat-nat-agent" in agent_unit and "Restart=always" in agent_unit
+    # The user exists once, with a shell and a home, in no privileged group; the host is untouched.
+    users = [line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith(f"{LOGIN_USER}:")]
+    assert len(users) == 1 and users[0].endswith(":/bin/bash")
+    assert (root / "home" / LOGIN_USER).is_dir()
+    assert LOGIN_USER not in (root / "etc/group").read_text()
+    assert "user hanat-user exists" in result.stderr
+    assert Path("/etc/passwd").read_text() == host_passwd
+
+
+def test_the_boot_unit_fails_when_the_setup_fails(lab, tmp_path: Path):
+    root = seed_root(tmp_path / "root")
+    result = lab.run_script(VPC_CIDR, env={"HANAT_NAT_PERSIST": "1", "HANAT_NAT_ROOT": str(root)})
+    assert result.returncode == 0, result.stderr
+    unit = (root / "etc/systemd/system/hanat-nat.service").read_text()
+    # Type=oneshot and a plain ExecStart (no "-" prefix): a non-zero exit of the script fails the unit.
+    assert "Type=oneshot" in unit and "\nExecStart=/usr/local/sbin/hanat-setup-nat\n" in unit
+    ip(lab.nat, "route", "del", "default")
+    boot = ns_exec(lab.nat, ["bash", str(root / "usr/local/sbin/hanat-setup-nat")],
+                   env={**LAB_ENV, "HANAT_NAT_WAIT_S": "0", "HANAT_NAT_CONSOLE": str(tmp_path / "none")})
+    assert boot.returncode == 1
+    assert "hanat-setup-nat: FAILED no default route after 0s" in boot.stderr
+
+
+def test_admin_setup_creates_the_same_user_idempotently(tmp_path: Path):
+    root = seed_root(tmp_path / "root")
+    script = NAT_SCRIPT.parent / "admin-setup.sh"
+    for expected in ("created user hanat-user", "user hanat-user exists"):
+        result = subprocess.run(["bash", str(script)], env={"PATH": "/usr/sbin:/usr/bin", "HANAT_NAT_ROOT": str(root)},
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert result.returncode == 0 and expected in result.stderr, result.stderr
+    assert (root / "etc/passwd").read_text().count(f"\n{LOGIN_USER}:") == 1

@@ -1,0 +1,65 @@
+"""User data for the NAT and admin instances, rendered from the files beside this module.
+
+The NAT's user data is setup-nat.sh with the VPC CIDR filled in and hanat-nat-agent embedded (the
+instance has no other way to get the agent: it has no internet at boot), gzip-compressed because EC2
+limits user data to 16 KB before base64 and cloud-init decompresses gzip user data by itself
+("Content found to be gzip compressed will be uncompressed", cloud-init docs, User-Data Formats).
+Pure: no AWS call; the stack builder puts ``nat_user_data_b64(cidr)`` in the launch template.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import ipaddress
+from importlib import resources
+
+from chalicelib.errors import InputError
+
+SETUP_SCRIPT = "setup-nat.sh"
+AGENT = "hanat-nat-agent"
+ADMIN_SCRIPT = "admin-setup.sh"
+VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"
+AGENT_MARKER = "# @@HANAT_NAT_AGENT@@"
+AGENT_EOF = "HANAT_NAT_AGENT_EOF"
+USER_DATA_LIMIT = 16384   # bytes, raw (before base64): the EC2 user data limit
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text()
+
+
+def agent_source() -> str:
+    return _read(AGENT)
+
+
+def nat_script(vpc_cidr: str) -> str:
+    """setup-nat.sh for ``vpc_cidr``, with the agent embedded: the text the instance runs."""
+    try:
+        ipaddress.IPv4Network(vpc_cidr)
+    except ValueError as err:
+        raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
+    script, agent = _read(SETUP_SCRIPT), agent_source()
+    if script.count(AGENT_MARKER) != 1 or VPC_CIDR_PLACEHOLDER not in script:
+        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and {VPC_CIDR_PLACEHOLDER!r}")
+    if any(line == AGENT_EOF for line in agent.splitlines()):
+        raise InputError(f"{AGENT} must not contain the line {AGENT_EOF!r}")
+    embedded = f"embedded_agent() {{\n    cat <<'{AGENT_EOF}'\n{agent.rstrip(chr(10))}\n{AGENT_EOF}\n}}"
+    return script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(AGENT_MARKER, embedded)
+
+
+def nat_user_data(vpc_cidr: str) -> bytes:
+    """The NAT's user data: ``nat_script`` gzip-compressed (deterministic: no timestamp)."""
+    data = gzip.compress(nat_script(vpc_cidr).encode(), compresslevel=9, mtime=0)
+    if len(data) > USER_DATA_LIMIT:
+        raise InputError(f"NAT user data is {len(data)} bytes compressed; EC2 allows {USER_DATA_LIMIT}")
+    return data
+
+
+def nat_user_data_b64(vpc_cidr: str) -> str:
+    """What a launch template's ``UserData`` takes."""
+    return base64.b64encode(nat_user_data(vpc_cidr)).decode()
+
+
+def admin_user_data() -> str:
+    """The admin instance's user data: admin-setup.sh as is (small, no placeholder)."""
+    return _read(ADMIN_SCRIPT)

@@ -1,0 +1,81 @@
+"""The IMDSv2 stand-in (lab.netns.imds) answers as the EC2 User Guide documents IMDSv2.
+
+Instance metadata, "Responses and error messages": 400 - Missing or Invalid Parameters (the PUT is not
+valid), 401 - Unauthorized (the GET uses an invalid token), 404 - Not Found; tokens live 1..21600 s;
+"Work with instance tags in instance metadata": tags/instance lists the keys, tags/instance/<key> the value.
+Served on loopback in this process (the lab runs it on 169.254.169.254 inside each NAT namespace).
+"""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lab.netns import imds
+
+
+@pytest.fixture
+def base(tmp_path: Path):
+    state = tmp_path / "imds.json"
+    imds.write_state(state, "i-0abc", "10.0.0.20", {"Name": "nat-a", "hanat:handoff:az-a": "to 10.0.10.20 9 10.0.1.0/24"})
+    server = imds.serve(state, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def call(url: str, method: str = "GET", headers: dict | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def token(url: str, ttl: str = "60") -> str:
+    code, body = call(f"{url}/latest/api/token", "PUT", {imds.TTL_HEADER: ttl})
+    assert code == 200
+    return body
+
+
+@pytest.mark.parametrize("headers, code", [
+    ({}, 400),                                              # no TTL
+    ({imds.TTL_HEADER: "0"}, 400), ({imds.TTL_HEADER: "21601"}, 400), ({imds.TTL_HEADER: "soon"}, 400),
+    ({imds.TTL_HEADER: "60", "X-Forwarded-For": "203.0.113.9"}, 403),   # proxied token requests refused
+    ({imds.TTL_HEADER: "21600"}, 200), ({imds.TTL_HEADER: "1"}, 200),
+])
+def test_token_put(base, headers, code):
+    assert call(f"{base[0]}/latest/api/token", "PUT", headers)[0] == code
+
+
+def test_reads_need_a_valid_token(base):
+    url = base[0]
+    assert call(f"{url}/latest/meta-data/instance-id")[0] == 401
+    assert call(f"{url}/latest/meta-data/instance-id", headers={imds.TOKEN_HEADER: "forged"})[0] == 401
+    good = {imds.TOKEN_HEADER: token(url)}
+    assert call(f"{url}/latest/meta-data/instance-id", headers=good) == (200, "i-0abc")
+    assert call(f"{url}/latest/meta-data/local-ipv4", headers=good) == (200, "10.0.0.20")
+    short = {imds.TOKEN_HEADER: token(url, ttl="1")}
+    assert call(f"{url}/latest/meta-data/instance-id", headers=short)[0] == 200
+    time.sleep(1.1)
+    assert call(f"{url}/latest/meta-data/instance-id", headers=short)[0] == 401   # expired
+
+
+def test_tags_list_value_and_404_then_follow_the_state_file(base):
+    url, state = base
+    good = {imds.TOKEN_HEADER: token(url)}
+    assert call(f"{url}/latest/meta-data/tags/instance", headers=good) == (200, "Name\nhanat:handoff:az-a")
+    assert call(f"{url}/latest/meta-data/tags/instance/hanat:handoff:az-a", headers=good) == \
+        (200, "to 10.0.10.20 9 10.0.1.0/24")
+    assert call(f"{url}/latest/meta-data/tags/instance/missing", headers=good)[0] == 404
+    imds.write_state(state, "i-0abc", "10.0.0.20", {})
+    assert call(f"{url}/latest/meta-data/tags/instance", headers=good)[0] == 404   # no tags at all
