@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bootstrap.config import load_config
-from bootstrap.config.model import HanatConfig
+from bootstrap.config.schema import HanatConfig
 from chalicelib.naming import parameter_prefix
 
 from .dataplane import LAB_NETWORKS, LAB_TARGETS

@@ -26,9 +26,9 @@ from configobj import ConfigObj, ConfigObjError, Section
 from chalicelib.errors import ConfigError
 
 from . import dupsworks_keys as keys
-from .model import AdminConfig, HanatConfig, NatConfig
 from .names import from_dupsworks
 from .rules import STACK_NAME_RULE, pv_only_problem
+from .schema import AdminConfig, HanatConfig, NatConfig
 from .validate import build_config
 
 SEED_PROBE_PORT = 443

@@ -11,7 +11,7 @@ from pathlib import Path
 from chalicelib.errors import ConfigError
 
 from .dupsworks import import_dupsworks
-from .model import HanatConfig
+from .schema import HanatConfig
 from .toml_loader import parse_toml
 from .validate import build_config
 

@@ -22,16 +22,6 @@ from chalicelib.settings import (
 )
 
 from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, derive_missing, layout_prefix
-from .model import (
-    AdminConfig,
-    AlertsConfig,
-    HanatConfig,
-    NameTemplates,
-    NatConfig,
-    PermissionConfig,
-    StackConfig,
-    ZoneConfig,
-)
 from .names import PLACEHOLDERS, name_problem, render_name, template_problem
 from .rules import (
     ami_problem,
@@ -44,6 +34,16 @@ from .rules import (
     region_problem,
     ssm_parameter_problem,
     stack_name_problem,
+)
+from .schema import (
+    AdminConfig,
+    AlertsConfig,
+    HanatConfig,
+    NameTemplates,
+    NatConfig,
+    PermissionConfig,
+    StackConfig,
+    ZoneConfig,
 )
 from .table import Problems, Table, describe
 

@@ -13,7 +13,7 @@ from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
-from ..config.model import HanatConfig
+from ..config.schema import HanatConfig
 from .clients import StackClients, as_clients
 from .desired import desired_state
 from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal

@@ -12,7 +12,7 @@ from importlib import resources
 
 from chalicelib import naming
 
-from ..config.model import HanatConfig
+from ..config.schema import HanatConfig
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 SETUP_SCRIPT = "setup-nat.sh"

@@ -17,7 +17,7 @@ from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
-from ..config.model import HanatConfig
+from ..config.schema import HanatConfig
 from .clients import StackClients
 from .desired import (
     EC2_TRUST_POLICY,

@@ -15,7 +15,7 @@ from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 
-from ..config.model import HanatConfig
+from ..config.schema import HanatConfig
 from .desired import (
     ROLE_ADMIN,
     ROLE_NAT,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from bootstrap.config.model import HanatConfig
+from bootstrap.config.schema import HanatConfig
 from chalicelib.errors import InputError
 
 from ..deploying.stage import CONTROLLER_MEMORY_MB, PROBE_MEMORY_MB

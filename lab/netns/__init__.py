@@ -26,7 +26,7 @@ Pieces:
 - ``shell.cleanup_orphans(min_age_s)``: delete namespaces no live run owns (``hanat lab down``; each
   run records its owner in ``/run/hanat-lab``, see ``registry``); ``cleanup_leftovers(prefix)``: a
   run's own prefix, whatever owns it.
-- ``plan``: the pure names/addresses/tables and the NAT life-cycle planner.
+- ``layout``: the pure names/addresses/tables and the NAT life-cycle planner.
 
 Safety: namespaces are linked only to each other; none is linked to the host's network, the lab
 internet is 198.51.100.0/24 and 203.0.113.0/24 inside ``inet``. Every namespace is named
@@ -44,7 +44,7 @@ _EXPORTS = {
     "spec_from_emulator": "emulator_sync",
     "cleanup_leftovers": "shell", "cleanup_orphans": "shell", "NetnsError": "shell",
     "EgressSample": "client", "read_egress_log": "client", "outages": "client", "egress_addresses": "client",
-    "EGRESS_URL": "plan", "TARGETS": "plan", "lab_address": "plan", "lab_addresses": "plan",
+    "EGRESS_URL": "layout", "TARGETS": "layout", "lab_address": "layout", "lab_addresses": "layout",
 }
 
 __all__ = list(_EXPORTS)

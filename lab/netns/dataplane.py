@@ -26,7 +26,7 @@ from typing import Self
 
 from chalicelib.errors import InputError
 
-from . import faults, imds, plan
+from . import faults, imds, layout
 from .client import EgressSample
 from .shell import (
     REPO_ROOT,
@@ -62,8 +62,8 @@ class DataPlane:
     def __init__(self, spec: DataPlaneSpec, run_id: str | None = None):
         validate_spec(spec)
         self.spec = spec
-        self.run_id = plan.check_run_id(run_id or new_run_id())
-        self._nats: dict[str, plan.NatRuntime] = {}
+        self.run_id = layout.check_run_id(run_id or new_run_id())
+        self._nats: dict[str, layout.NatRuntime] = {}
         self._roles: list[str] = []          # namespaces created, in creation order
         self._procs: list[subprocess.Popen] = []
         self._faults: set[str] = set()
@@ -73,13 +73,13 @@ class DataPlane:
 
     # --- names --------------------------------------------------------------------------
     def ns(self, role: str) -> str:
-        return plan.netns_name(self.run_id, role)
+        return layout.netns_name(self.run_id, role)
 
     def priv_role(self, az: str) -> str:
-        return plan.host_role("priv", self.spec.zone_index(az))
+        return layout.host_role("priv", self.spec.zone_index(az))
 
     def probe_role(self, az: str) -> str:
-        return plan.host_role("probe", self.spec.zone_index(az))
+        return layout.host_role("probe", self.spec.zone_index(az))
 
     def nat_role(self, az: str) -> str:
         """The namespace of the NAT currently owning zone ``az``."""
@@ -87,7 +87,7 @@ class DataPlane:
         rt = self._nats.get(instance_id)
         if rt is None:
             raise InputError(f"NAT {instance_id} of zone {az} has no namespace (terminated?)")
-        return plan.host_role("nat", rt.index)
+        return layout.host_role("nat", rt.index)
 
     def namespaces(self) -> list[str]:
         return [self.ns(r) for r in self._roles]
@@ -110,10 +110,10 @@ class DataPlane:
             self._build_internet()
             self._build_router()
             for i, z in enumerate(self.spec.zones):
-                self._build_host(plan.host_role("priv", i), plan.router_port("priv", i),
-                                 plan.bridge_name("prv", i), z.private_cidr)
-                self._build_host(plan.host_role("probe", i), plan.router_port("probe", i),
-                                 plan.bridge_name("prb", i), z.probe_cidr)
+                self._build_host(layout.host_role("priv", i), layout.router_port("priv", i),
+                                 layout.bridge_name("prv", i), z.private_cidr)
+                self._build_host(layout.host_role("probe", i), layout.router_port("probe", i),
+                                 layout.bridge_name("prb", i), z.probe_cidr)
             self.sync(self.spec)
         except BaseException:
             self.down()
@@ -143,7 +143,7 @@ class DataPlane:
         self.down()
 
     # --- sync -----------------------------------------------------------------------------
-    def sync(self, spec: DataPlaneSpec) -> list[plan.NatAction]:
+    def sync(self, spec: DataPlaneSpec) -> list[layout.NatAction]:
         """Make the kernel follow ``spec``: NAT namespaces per instance state, router tables per
         route table. Returns the NAT actions taken (empty when nothing about NATs changed)."""
         if not self._is_up:
@@ -153,11 +153,11 @@ class DataPlane:
         if shape != [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in self.spec.zones]:
             raise InputError("sync cannot change zones or subnets; build a new DataPlane instead")
         self.spec = spec
-        actions = plan.plan_nat_actions(spec, self._nats)
+        actions = layout.plan_nat_actions(spec, self._nats)
         for action in actions:
             nat = spec.nat_by_id(action.instance_id)
             getattr(self, f"_nat_{action.kind}")(action, nat)
-        for t in plan.router_tables(spec):
+        for t in layout.router_tables(spec):
             if t.via:
                 ip(self.ns("vpc"), "route", "replace", "default", "via", t.via, "table", str(t.table))
             else:
@@ -170,12 +170,12 @@ class DataPlane:
     def kernel_routes(self) -> dict[str, str | None]:
         """Subnet CIDR -> next hop of its router table's default route as the kernel has it."""
         out: dict[str, str | None] = {}
-        for t in plan.router_tables(self.spec):
+        for t in layout.router_tables(self.spec):
             rows = json.loads(ip(self.ns("vpc"), "-j", "route", "show", "table", str(t.table)).stdout or "[]")
             out[t.subnet_cidr] = next((r.get("gateway") for r in rows if r.get("dst") == "default"), None)
         return out
 
-    def nat_runtime(self, instance_id: str) -> plan.NatRuntime | None:
+    def nat_runtime(self, instance_id: str) -> layout.NatRuntime | None:
         return self._nats.get(instance_id)
 
     def agent_log(self, instance_id: str) -> str:
@@ -195,7 +195,7 @@ class DataPlane:
         self._procs.append(proc)
         return proc
 
-    def http_get(self, role: str, url: str = plan.EGRESS_URL, timeout: float = 1.0) -> EgressSample:
+    def http_get(self, role: str, url: str = layout.EGRESS_URL, timeout: float = 1.0) -> EgressSample:
         """One HTTP request from a namespace, as the egress client would make it."""
         proc = self.exec(role, python_argv("lab.netns.client", "--once", "--url", url, "--timeout", str(timeout)),
                          timeout=timeout + 15)
@@ -204,7 +204,7 @@ class DataPlane:
         except (IndexError, ValueError, TypeError) as err:
             raise NetnsError(f"client in {role} printed no sample: {proc.stderr.strip()[-300:]}") from err
 
-    def start_egress_client(self, az: str, out_path: str, url: str = plan.EGRESS_URL,
+    def start_egress_client(self, az: str, out_path: str, url: str = layout.EGRESS_URL,
                             interval_s: float = 0.1, timeout_s: float = 0.5) -> subprocess.Popen:
         """Start the egress client in zone ``az``'s private host, logging to ``out_path``."""
         return self.popen(self.priv_role(az), python_argv(
@@ -224,7 +224,7 @@ class DataPlane:
 
     def targets_down(self, on: bool = True) -> None:
         """The internet targets stop answering everyone, the aws namespace included."""
-        nft(self.ns("inet"), faults.targets_down_ruleset(on, plan.TARGETS))
+        nft(self.ns("inet"), faults.targets_down_ruleset(on, layout.TARGETS))
         self._toggle("targets_down", on)
 
     def _toggle(self, name: str, on: bool) -> None:
@@ -237,7 +237,7 @@ class DataPlane:
         return self.ns(role)
 
     def _add_bridge(self, role: str, name: str, mac: str) -> None:
-        """A bridge with a MAC of its own, so ports coming and going never change it (see plan)."""
+        """A bridge with a MAC of its own, so ports coming and going never change it (see layout)."""
         ip(self.ns(role), "link", "add", name, "address", mac, "type", "bridge")
 
     def _veth(self, role: str, inner: str, peer_role: str, peer: str, master: str | None) -> None:
@@ -250,20 +250,20 @@ class DataPlane:
     def _build_internet(self) -> None:
         inet = self._add_ns("inet")
         sysctl(inet, "net.ipv4.ip_forward", 0)
-        self._add_bridge("inet", plan.INET_BRIDGE, plan.INET_BRIDGE_MAC)
-        ip(inet, "addr", "add", f"{plan.INTERNET_GATEWAY}/24", "dev", plan.INET_BRIDGE)
-        ip(inet, "link", "set", plan.INET_BRIDGE, "up")
-        for target in plan.TARGETS:
+        self._add_bridge("inet", layout.INET_BRIDGE, layout.INET_BRIDGE_MAC)
+        ip(inet, "addr", "add", f"{layout.INTERNET_GATEWAY}/24", "dev", layout.INET_BRIDGE)
+        ip(inet, "link", "set", layout.INET_BRIDGE, "up")
+        for target in layout.TARGETS:
             ip(inet, "addr", "add", f"{target}/32", "dev", "lo")
         server = self.popen("inet", python_argv("lab.netns.httpserver", "--port", str(HTTP_PORT)),
                             stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the internet's HTTP server did not start (exit {server.poll()})")
         aws = self._add_ns("aws")
-        self._veth("aws", plan.AWS_UPLINK, "inet", plan.AWS_PORT, plan.INET_BRIDGE)
-        ip(aws, "addr", "add", f"{plan.AWS_NS_ADDRESS}/24", "dev", plan.AWS_UPLINK)
-        ip(aws, "link", "set", plan.AWS_UPLINK, "up")
-        ip(aws, "route", "add", "default", "via", plan.INTERNET_GATEWAY)
+        self._veth("aws", layout.AWS_UPLINK, "inet", layout.AWS_PORT, layout.INET_BRIDGE)
+        ip(aws, "addr", "add", f"{layout.AWS_NS_ADDRESS}/24", "dev", layout.AWS_UPLINK)
+        ip(aws, "link", "set", layout.AWS_UPLINK, "up")
+        ip(aws, "route", "add", "default", "via", layout.INTERNET_GATEWAY)
 
     def _build_router(self) -> None:
         vpc = self._add_ns("vpc")
@@ -271,43 +271,43 @@ class DataPlane:
         for key in ("all", "default"):
             sysctl(vpc, f"net.ipv4.conf.{key}.rp_filter", 0)
         ip(vpc, "rule", "add", "to", self.spec.vpc_cidr, "lookup", "main",
-           "priority", str(plan.RULE_PRIORITY_VPC_LOCAL))
+           "priority", str(layout.RULE_PRIORITY_VPC_LOCAL))
         for i, z in enumerate(self.spec.zones):
             for kind, cidr in (("pub", z.public_cidr), ("prv", z.private_cidr), ("prb", z.probe_cidr)):
-                br = plan.bridge_name(kind, i)
-                self._add_bridge("vpc", br, plan.bridge_mac(kind, i))
-                ip(vpc, "addr", "add", f"{plan.gateway(cidr)}/{plan.prefixlen(cidr)}", "dev", br)
+                br = layout.bridge_name(kind, i)
+                self._add_bridge("vpc", br, layout.bridge_mac(kind, i))
+                ip(vpc, "addr", "add", f"{layout.gateway(cidr)}/{layout.prefixlen(cidr)}", "dev", br)
                 ip(vpc, "link", "set", br, "up")
                 if kind != "pub":
-                    table = str(plan.table_id(i, kind))
+                    table = str(layout.table_id(i, kind))
                     ip(vpc, "rule", "add", "from", cidr, "lookup", table,
-                       "priority", str(plan.RULE_PRIORITY_BASE + int(table)))
+                       "priority", str(layout.RULE_PRIORITY_BASE + int(table)))
                     ip(vpc, "route", "replace", "blackhole", "default", "table", table)
 
     def _build_host(self, role: str, port: str, bridge: str, cidr: str) -> None:
         ns = self._add_ns(role)
         sysctl(ns, "net.ipv4.ip_forward", 0)
-        self._veth(role, plan.HOST_UPLINK, "vpc", port, bridge)
-        ip(ns, "addr", "add", f"{plan.host_address(cidr)}/{plan.prefixlen(cidr)}", "dev", plan.HOST_UPLINK)
-        ip(ns, "link", "set", plan.HOST_UPLINK, "up")
-        ip(ns, "route", "add", "default", "via", plan.gateway(cidr))
+        self._veth(role, layout.HOST_UPLINK, "vpc", port, bridge)
+        ip(ns, "addr", "add", f"{layout.host_address(cidr)}/{layout.prefixlen(cidr)}", "dev", layout.HOST_UPLINK)
+        ip(ns, "link", "set", layout.HOST_UPLINK, "up")
+        ip(ns, "route", "add", "default", "via", layout.gateway(cidr))
 
-    # --- NAT actions (named after plan.NatAction.kind) ---------------------------------------
+    # --- NAT actions (named after layout.NatAction.kind) ---------------------------------------
     def _public_zone_index(self, nat: NatPlane) -> int:
         for i, z in enumerate(self.spec.zones):
             if z.public_cidr == nat.public_cidr:
                 return i
         raise InputError(f"NAT {nat.instance_id}: public_cidr={nat.public_cidr} is no zone's public subnet")
 
-    def _nat_create(self, action: plan.NatAction, nat: NatPlane) -> None:
-        role = plan.host_role("nat", action.index)
+    def _nat_create(self, action: layout.NatAction, nat: NatPlane) -> None:
+        role = layout.host_role("nat", action.index)
         ns = self._add_ns(role)
         sysctl(ns, "net.ipv4.ip_forward", 0)
-        port = plan.router_port("nat", action.index)
-        self._veth(role, plan.HOST_UPLINK, "vpc", port, plan.bridge_name("pub", self._public_zone_index(nat)))
-        self._veth(role, plan.NAT_PUBLIC, "inet", port, plan.INET_BRIDGE)
-        ip(ns, "addr", "add", f"{nat.private_ip}/{plan.prefixlen(nat.public_cidr)}", "dev", plan.HOST_UPLINK)
-        self._nats[nat.instance_id] = plan.NatRuntime(nat.instance_id, action.index, nat.private_ip,
+        port = layout.router_port("nat", action.index)
+        self._veth(role, layout.HOST_UPLINK, "vpc", port, layout.bridge_name("pub", self._public_zone_index(nat)))
+        self._veth(role, layout.NAT_PUBLIC, "inet", port, layout.INET_BRIDGE)
+        ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
+        self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                       nat.public_cidr, None, links_up=False)
         self._nat_readdress(action, nat)
         self._nat_link_up(action, nat)
@@ -336,39 +336,39 @@ class DataPlane:
         with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
             self.popen(role, ["bash", str(NAT_AGENT)], stderr=log)
 
-    def _nat_link_up(self, action: plan.NatAction, nat: NatPlane) -> None:
+    def _nat_link_up(self, action: layout.NatAction, nat: NatPlane) -> None:
         rt = self._nats[nat.instance_id]
-        ns = self.ns(plan.host_role("nat", rt.index))
-        for dev in (plan.HOST_UPLINK, plan.NAT_PUBLIC):
+        ns = self.ns(layout.host_role("nat", rt.index))
+        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
             ip(ns, "link", "set", dev, "up")
         # Routes through a link vanish when it goes down: put them back every time.
-        ip(ns, "route", "replace", "default", "via", plan.INTERNET_GATEWAY, "dev", plan.NAT_PUBLIC, "onlink")
-        ip(ns, "route", "replace", self.spec.vpc_cidr, "via", plan.gateway(nat.public_cidr), "dev", plan.HOST_UPLINK)
+        ip(ns, "route", "replace", "default", "via", layout.INTERNET_GATEWAY, "dev", layout.NAT_PUBLIC, "onlink")
+        ip(ns, "route", "replace", self.spec.vpc_cidr, "via", layout.gateway(nat.public_cidr), "dev", layout.HOST_UPLINK)
         self._nats[nat.instance_id] = replace(rt, links_up=True)
 
-    def _nat_link_down(self, action: plan.NatAction, nat: NatPlane) -> None:
+    def _nat_link_down(self, action: layout.NatAction, nat: NatPlane) -> None:
         rt = self._nats[nat.instance_id]
-        ns = self.ns(plan.host_role("nat", rt.index))
-        for dev in (plan.HOST_UPLINK, plan.NAT_PUBLIC):
+        ns = self.ns(layout.host_role("nat", rt.index))
+        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
             ip(ns, "link", "set", dev, "down")
         self._nats[nat.instance_id] = replace(rt, links_up=False)
 
-    def _nat_readdress(self, action: plan.NatAction, nat: NatPlane) -> None:
+    def _nat_readdress(self, action: layout.NatAction, nat: NatPlane) -> None:
         """Give the NAT the lab address of the EIP it now holds (or none)."""
         rt = self._nats[nat.instance_id]
-        ns = self.ns(plan.host_role("nat", rt.index))
-        ip(ns, "addr", "flush", "dev", plan.NAT_PUBLIC)
+        ns = self.ns(layout.host_role("nat", rt.index))
+        ip(ns, "addr", "flush", "dev", layout.NAT_PUBLIC)
         for address in {rt.lab_address, nat.lab_address} - {None}:
             ip(self.ns("inet"), "neigh", "flush", "to", address, check=False)  # forget the old owner's MAC
         if nat.lab_address:
-            ip(ns, "addr", "add", f"{nat.lab_address}/24", "dev", plan.NAT_PUBLIC)
+            ip(ns, "addr", "add", f"{nat.lab_address}/24", "dev", layout.NAT_PUBLIC)
         self._nats[nat.instance_id] = replace(rt, lab_address=nat.lab_address)
         if rt.links_up:  # the flush dropped the routes that used the address
             self._nat_link_up(action, nat)
 
-    def _nat_delete(self, action: plan.NatAction, nat: NatPlane | None) -> None:
+    def _nat_delete(self, action: layout.NatAction, nat: NatPlane | None) -> None:
         rt = self._nats.pop(action.instance_id)
-        role = plan.host_role("nat", rt.index)
+        role = layout.host_role("nat", rt.index)
         delete_namespace(self.ns(role))
         if role in self._roles:
             self._roles.remove(role)

@@ -1,6 +1,6 @@
 """Read the emulator's (or any EC2 endpoint's) view of a stack into a ``DataPlaneSpec``.
 
-Adapter style: the EC2 client is passed in and every call goes through ``aws_call``. Only
+The EC2 client is passed in and every read goes through chalicelib/aws (``paginate``). Only
 resources carrying the stack's ``hanat:stack`` tag are read. Instances tagged ``hanat:role=nat`` are
 NATs (the admin instance is not); the zone's NAT is the topology's, and the others (a NAT being
 replaced) are followed too so their namespaces track their state until they are terminated. Each
@@ -8,28 +8,20 @@ NAT's instance tags come along: the lab's IMDS stand-in serves them to the NAT's
 """
 from __future__ import annotations
 
-from chalicelib.aws.calls import aws_call
+from chalicelib.aws.calls import aws_call, paginate
+from chalicelib.aws.tags import stack_filter
 from chalicelib.errors import NotFoundError
 from chalicelib.naming import ROLE_TAG, STACK_TAG
 from chalicelib.topology import Topology
 
-from .plan import lab_addresses
+from .layout import lab_addresses
 from .spec import DataPlaneSpec, NatPlane, ZonePlane, sorted_tags
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
 
-def _stack_filter(stack: str) -> list[dict]:
-    return [{"Name": f"tag:{STACK_TAG}", "Values": [stack]}]
-
-
 def _nat_role_filter() -> list[dict]:
     return [{"Name": f"tag:{ROLE_TAG}", "Values": ["nat"]}]
-
-
-def _paginate(ec2, operation: str, key: str, **kwargs) -> list[dict]:
-    pages = aws_call(f"ec2.{operation}", lambda: list(ec2.get_paginator(operation).paginate(**kwargs)))
-    return [item for page in pages for item in page.get(key, [])]
 
 
 def _primary_eni(instance: dict) -> str:
@@ -43,14 +35,15 @@ def _primary_eni(instance: dict) -> str:
 def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
     """The data plane ``topology``'s stack should have, as EC2 reports it now."""
     stack = topology.stack
-    subnets = {s["SubnetId"]: s["CidrBlock"] for s in _paginate(
-        ec2_client, "describe_subnets", "Subnets", Filters=_stack_filter(stack))}
-    instances = [i for r in _paginate(ec2_client, "describe_instances", "Reservations",
-                                      Filters=_stack_filter(stack) + _nat_role_filter())
+    subnets = {s["SubnetId"]: s["CidrBlock"] for s in paginate(
+        "ec2.DescribeSubnets", ec2_client, "describe_subnets", "Subnets", Filters=stack_filter(stack))}
+    instances = [i for r in paginate("ec2.DescribeInstances", ec2_client, "describe_instances",
+                                     "Reservations", Filters=stack_filter(stack) + _nat_role_filter())
                  for i in r.get("Instances", [])]
-    tables = _paginate(ec2_client, "describe_route_tables", "RouteTables", Filters=_stack_filter(stack))
+    tables = paginate("ec2.DescribeRouteTables", ec2_client, "describe_route_tables", "RouteTables",
+                      Filters=stack_filter(stack))
     addresses = aws_call("ec2.describe_addresses", ec2_client.describe_addresses,
-                         Filters=_stack_filter(stack)).get("Addresses", [])
+                         Filters=stack_filter(stack)).get("Addresses", [])
 
     zone_allocs = [z.nat_eip_allocation_id for z in topology.zones if z.nat_eip_allocation_id]
     lab_of = lab_addresses(zone_allocs + sorted(a["AllocationId"] for a in addresses if "AllocationId" in a))

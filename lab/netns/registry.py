@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .plan import NS_PREFIX
+from .layout import NS_PREFIX
 
 REGISTRY_DIR = Path(os.environ.get("HANAT_LAB_REGISTRY", "/run/hanat-lab"))
 NETNS_DIR = Path("/run/netns")

@@ -17,7 +17,7 @@ from pathlib import Path
 from chalicelib.errors import HanatError
 
 from . import registry
-from .plan import NS_PREFIX
+from .layout import NS_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

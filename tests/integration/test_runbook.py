@@ -28,7 +28,7 @@ import boto3
 import pytest
 
 from bootstrap.config import load_config
-from bootstrap.config.model import (
+from bootstrap.config.schema import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,

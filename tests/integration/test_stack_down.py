@@ -5,7 +5,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bootstrap.config.model import (
+from bootstrap.config.schema import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bootstrap.config.model import AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
+from bootstrap.config.schema import AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
 from bootstrap.stack.desired import architecture, desired_state, setup_script, user_name_of
 from bootstrap.stack.observe import Observed
 from bootstrap.stack.planner import plan_changes

@@ -5,7 +5,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bootstrap.config.model import AlertsConfig, HanatConfig, StackConfig, ZoneConfig
+from bootstrap.config.schema import AlertsConfig, HanatConfig, StackConfig, ZoneConfig
 from bootstrap.stack import StackClients, build_stack, read_topology
 from tests.integration.stackfixture import LAB_PROBE
 

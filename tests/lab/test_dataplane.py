@@ -10,7 +10,7 @@ import pytest
 from chalicelib.errors import InputError
 from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, read_egress_log
 from lab.netns.client import egress_addresses
-from lab.netns.plan import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
+from lab.netns.layout import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
 from lab.netns.shell import list_namespaces, python_argv, stop_process
 
 pytestmark = pytest.mark.netns

@@ -20,6 +20,8 @@ from lab.netns.shell import nft, python_argv, sysctl
 
 from .test_dataplane_emulator import REGION, build_stack
 
+pytestmark = pytest.mark.netns  # real network namespaces: root, iproute2, nftables
+
 A, B = "az-a", "az-b"
 ADDR = {A: "203.0.113.101", B: "203.0.113.102"}
 NAT_IP = {A: "10.0.0.20", B: "10.0.10.20"}

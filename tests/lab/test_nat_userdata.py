@@ -18,6 +18,8 @@ from lab.netns.dataplane import NAT_AGENT, NAT_SCRIPT
 
 from .test_setup_nat import LAB_ENV, NAT_PUBLIC_IP, VPC_CIDR, lab, seed_root  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.netns  # real network namespaces: root, iproute2, nftables
+
 SHELL_FILES = [NAT_SCRIPT, NAT_AGENT, NAT_SCRIPT.parent / "admin-setup.sh"]
 
 

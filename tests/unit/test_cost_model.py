@@ -5,7 +5,7 @@ from types import MappingProxyType
 
 import pytest
 
-from bootstrap.config.model import AdminConfig, AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
+from bootstrap.config.schema import AdminConfig, AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
 from chalicelib.errors import ConfigError, InputError
 from controller.cost import estimate, estimate_for_config, load_prices
 from controller.cost.model import Usage

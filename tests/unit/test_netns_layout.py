@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InputError
-from lab.netns import faults, plan
+from lab.netns import faults, layout
 from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
 
 
@@ -21,8 +21,8 @@ def spec(*nats: NatPlane, others: tuple[NatPlane, ...] = ()) -> DataPlaneSpec:
     return DataPlaneSpec("10.0.0.0/16", zones, routes, others)
 
 
-def runtime(n: NatPlane, index: int, links_up: bool = True) -> plan.NatRuntime:
-    return plan.NatRuntime(n.instance_id, index, n.private_ip, n.public_cidr, n.lab_address, links_up)
+def runtime(n: NatPlane, index: int, links_up: bool = True) -> layout.NatRuntime:
+    return layout.NatRuntime(n.instance_id, index, n.private_ip, n.public_cidr, n.lab_address, links_up)
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -32,13 +32,13 @@ def runtime(n: NatPlane, index: int, links_up: bool = True) -> plan.NatRuntime:
     ("12345678", "probe-0", "hanat-12345678-probe-0"),
 ])
 def test_namespace_names_carry_the_hanat_prefix_and_run_id(run_id, role, expected):
-    assert plan.netns_name(run_id, role) == expected
+    assert layout.netns_name(run_id, role) == expected
 
 
 @pytest.mark.parametrize("run_id", ["", "UPPER", "has-dash", "123456789", "a b"])
 def test_bad_run_ids_are_refused(run_id):
     with pytest.raises(InputError, match="run_id"):
-        plan.run_prefix(run_id)
+        layout.run_prefix(run_id)
 
 
 @pytest.mark.parametrize("parts, expected", [
@@ -47,19 +47,19 @@ def test_bad_run_ids_are_refused(run_id):
     (("nat", 12345678901), "nat12345678901"),
 ])
 def test_interface_names(parts, expected):
-    assert plan.ifname(*parts) == expected
+    assert layout.ifname(*parts) == expected
 
 
 @pytest.mark.parametrize("parts", [("probe", 12345678901), ("",), ("bad name",), ("a/b",)])
 def test_interface_names_the_kernel_would_refuse_are_refused(parts):
     with pytest.raises(InputError, match="interface name"):
-        plan.ifname(*parts)
+        layout.ifname(*parts)
 
 
 def test_every_fixed_interface_name_fits_the_kernel_limit():
-    names = [plan.HOST_UPLINK, plan.NAT_PUBLIC, plan.AWS_UPLINK, plan.INET_BRIDGE, plan.AWS_PORT,
-             plan.bridge_name("pub", 999), plan.router_port("probe", 9999)]
-    assert all(len(n) <= plan.IFNAME_MAX for n in names)
+    names = [layout.HOST_UPLINK, layout.NAT_PUBLIC, layout.AWS_UPLINK, layout.INET_BRIDGE, layout.AWS_PORT,
+             layout.bridge_name("pub", 999), layout.router_port("probe", 9999)]
+    assert all(len(n) <= layout.IFNAME_MAX for n in names)
 
 
 # --- addresses ------------------------------------------------------------------------------
@@ -69,26 +69,26 @@ def test_every_fixed_interface_name_fits_the_kernel_limit():
     ("172.16.0.0/20", "172.16.0.1", "172.16.0.4", 20),
 ])
 def test_subnet_addresses(cidr, gw, host, prefix):
-    assert (plan.gateway(cidr), plan.host_address(cidr), plan.prefixlen(cidr)) == (gw, host, prefix)
+    assert (layout.gateway(cidr), layout.host_address(cidr), layout.prefixlen(cidr)) == (gw, host, prefix)
 
 
 def test_lab_addresses_are_stable_in_first_seen_order_and_in_the_lab_range():
-    assert plan.lab_addresses(["eipalloc-b", "eipalloc-a", "eipalloc-b", "eipalloc-c"]) == {
+    assert layout.lab_addresses(["eipalloc-b", "eipalloc-a", "eipalloc-b", "eipalloc-c"]) == {
         "eipalloc-b": "203.0.113.101", "eipalloc-a": "203.0.113.102", "eipalloc-c": "203.0.113.103"}
-    assert plan.lab_address(149) == "203.0.113.250"
+    assert layout.lab_address(149) == "203.0.113.250"
     with pytest.raises(InputError, match="EIP index 150"):
-        plan.lab_address(150)
+        layout.lab_address(150)
 
 
 # --- tables ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("zone, kind, table", [(0, "prv", 100), (0, "prb", 101), (1, "prv", 102), (3, "prb", 107)])
 def test_table_ids_are_distinct_per_subnet(zone, kind, table):
-    assert plan.table_id(zone, kind) == table
+    assert layout.table_id(zone, kind) == table
 
 
 def test_router_tables_follow_the_route_targets():
     s = spec().with_route("10.0.1.0/24", "eni-1").with_route("10.0.12.0/28", "eni-nope")
-    got = {(t.subnet_cidr, t.table): (t.via, t.nat_instance_id) for t in plan.router_tables(s)}
+    got = {(t.subnet_cidr, t.table): (t.via, t.nat_instance_id) for t in layout.router_tables(s)}
     assert got == {
         ("10.0.1.0/24", 100): ("10.0.10.20", "i-1"),    # failed over to NAT 1
         ("10.0.2.0/28", 101): ("10.0.0.20", "i-0"),
@@ -104,7 +104,7 @@ def kinds(actions):
 
 def test_first_sync_creates_every_live_nat_and_links_up_the_running_ones():
     s = spec(nat(0), nat(1, state="stopped"), others=(nat(2, state="terminated"),))
-    assert kinds(plan.plan_nat_actions(s, {})) == [
+    assert kinds(layout.plan_nat_actions(s, {})) == [
         ("create", "i-0", 0), ("create", "i-1", 1), ("link_up", "i-0", 0)]
 
 
@@ -121,7 +121,7 @@ def test_first_sync_creates_every_live_nat_and_links_up_the_running_ones():
 def test_instance_state_decides_the_links(state, links_up, expected):
     s = spec(nat(0, state=state), nat(1))
     built = {"i-0": runtime(nat(0), 0, links_up), "i-1": runtime(nat(1), 1)}
-    assert kinds(plan.plan_nat_actions(s, built)) == expected
+    assert kinds(layout.plan_nat_actions(s, built)) == expected
 
 
 def test_replacement_gets_a_new_index_and_the_moved_eip_is_freed_first():
@@ -129,14 +129,14 @@ def test_replacement_gets_a_new_index_and_the_moved_eip_is_freed_first():
     s = spec(new, nat(1), others=(NatPlane(old.instance_id, old.eni_id, old.private_ip, old.public_cidr,
                                            "stopped", None),))
     built = {"i-0": runtime(old, 0), "i-1": runtime(nat(1), 1)}
-    assert kinds(plan.plan_nat_actions(s, built)) == [
+    assert kinds(layout.plan_nat_actions(s, built)) == [
         ("link_down", "i-0", 0), ("readdress", "i-0", 0), ("create", "i-0r", 2), ("link_up", "i-0r", 2)]
 
 
 def test_a_nat_missing_from_the_spec_is_deleted_and_indexes_are_never_reused():
     built = {"i-0": runtime(nat(0), 0), "i-1": runtime(nat(1), 1), "i-gone": runtime(nat(5), 5)}
     s = spec(nat(0), nat(1, suffix="r"))
-    assert kinds(plan.plan_nat_actions(s, built)) == [
+    assert kinds(layout.plan_nat_actions(s, built)) == [
         ("delete", "i-1", 1), ("delete", "i-gone", 5), ("create", "i-1r", 6), ("link_up", "i-1r", 6)]
 
 
@@ -176,7 +176,7 @@ def test_spec_copies():
 @pytest.mark.parametrize("ruleset, table", [
     (faults.blackhole_ruleset(True), faults.BLACKHOLE_TABLE),
     (faults.flaky_ruleset(True, ["10.0.2.0/28"]), faults.FLAKY_TABLE),
-    (faults.targets_down_ruleset(True, plan.TARGETS), faults.TARGETS_DOWN_TABLE),
+    (faults.targets_down_ruleset(True, layout.TARGETS), faults.TARGETS_DOWN_TABLE),
 ])
 def test_fault_rulesets_replace_their_own_table_atomically(ruleset, table):
     assert ruleset.startswith(f"table inet {table}\ndelete table inet {table}\ntable inet {table} {{")
