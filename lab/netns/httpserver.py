@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
-    server = ThreadingHTTPServer((args.bind, args.port), WhoAmIHandler)
+    return serve_until_terminated(ThreadingHTTPServer((args.bind, args.port), WhoAmIHandler))
+
+
+def serve_until_terminated(server) -> int:
+    """Say "ready" on stdout (the lab waits for it), serve until SIGTERM, close the socket."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print("ready", flush=True)
     try:

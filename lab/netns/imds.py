@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import signal
 import socketserver
 import sys
 import threading
@@ -30,6 +29,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
+
+from .httpserver import serve_until_terminated
 
 IMDS_ADDRESS = "169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
@@ -136,14 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind", default=IMDS_ADDRESS)
     parser.add_argument("--port", type=int, default=80)
     args = parser.parse_args(argv)
-    server = serve(args.state, args.bind, args.port)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("ready", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_terminated(serve(args.state, args.bind, args.port))
 
 
 if __name__ == "__main__":
