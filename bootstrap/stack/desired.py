@@ -5,18 +5,15 @@ every create/modify call, so plan and apply can never disagree about names, CIDR
 """
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 from chalicelib import naming
 
 from ..config.schema import HanatConfig
+from ..nat import render
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
-SETUP_SCRIPT = "setup-nat.sh"
-VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"  # the convention of bootstrap/nat/setup-nat.sh
 # Session Manager runs a session as this OS user when the IAM user carries the tag
 # SSMSessionRunAs; users without allow_sudo get it so they never land in the privileged ssm-user.
 RUN_AS_TAG = "SSMSessionRunAs"
@@ -57,8 +54,11 @@ SESSION_MANAGER_INSTANCE_POLICY = {
 
 
 def architecture(instance_type: str) -> str:
-    """arm64 for Graviton families (t4g, c7g, m7gd, r8g ...), else x86_64."""
+    """arm64 for Graviton families (t4g, c7g, m7gd, r8g ...) and the first Graviton, A1 (a1.medium ...:
+    "A1 instances are powered by AWS Graviton processors", EC2 instance types), else x86_64."""
     family = instance_type.split(".", 1)[0]
+    if family == "a1":
+        return "arm64"
     generation_and_suffix = family.lstrip("abcdefghijklmnopqrstuvwxyz")
     return "arm64" if "g" in generation_and_suffix else "x86_64"
 
@@ -70,19 +70,6 @@ def ami_alias(instance_type: str) -> str:
 def user_name_of(iam_user_arn: str) -> str:
     """``arn:aws:iam::123456789012:user/team/alice`` -> ``alice`` (IAM user names exclude paths)."""
     return iam_user_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-
-
-def setup_script(vpc_cidr: str) -> str:
-    """The NAT user data: bootstrap/nat/setup-nat.sh with the VPC CIDR filled in."""
-    path = resources.files("bootstrap.nat").joinpath(SETUP_SCRIPT)
-    if path.is_file():
-        text = path.read_text()
-    else:  # until the NAT script lands: the minimum a NAT needs, same placeholder convention
-        text = ("#!/bin/bash\n# placeholder until bootstrap/nat/setup-nat.sh exists\n"
-                "sysctl -w net.ipv4.ip_forward=1\n"
-                f"nft add table ip hanat; nft add chain ip hanat post '{{ type nat hook postrouting "
-                f"priority 100; }}'; nft add rule ip hanat post ip saddr {VPC_CIDR_PLACEHOLDER} masquerade\n")
-    return text.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr)
 
 
 @dataclass(frozen=True)
@@ -113,7 +100,10 @@ class Desired:
     admin_enabled: bool
     admin_instance_type: str
     admin_ami_alias: str
-    user_data: str
+    user_data_b64: str        # the NAT's: setup-nat.sh + agent, gzip, base64 (bootstrap/nat/render.py)
+    # the admin instance's: admin-setup.sh (creates hanat-user), as text: botocore base64-encodes
+    # RunInstances' UserData itself (handler base64_encode_user_data), but not a launch template's
+    admin_user_data: str
     role_name: str
     instance_policy_name: str
     instance_policy: str
@@ -130,9 +120,6 @@ class Desired:
 
     def name(self, *parts: str) -> str:
         return naming.resource_name(self.stack, *parts)
-
-    def user_data_b64(self) -> str:
-        return base64.b64encode(self.user_data.encode()).decode()
 
 
 def instance_role_name(stack: str) -> str:
@@ -186,7 +173,8 @@ def desired_state(config: HanatConfig) -> Desired:
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
-        user_data=setup_script(config.stack.vpc_cidr),
+        user_data_b64=render.nat_user_data_b64(config.stack.vpc_cidr),
+        admin_user_data=render.admin_user_data(),
         role_name=instance_role_name(stack),
         instance_policy_name="session-manager-only",
         instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
@@ -201,16 +189,46 @@ def desired_state(config: HanatConfig) -> Desired:
 
 
 def launch_template_data(desired: Desired, ami: str, nat_security_group_id: str) -> dict:
-    """The NAT launch template: IMDSv2 only (hop limit 1), Session Manager profile, NAT user data."""
+    """The NAT launch template: a public address from boot, IMDSv2 only (hop limit 1) with instance
+    tags readable in the metadata (the NAT agent reads its handoff tags there), the Session Manager
+    profile, the NAT user data. The subnet differs per zone: every launch names it in its own
+    ``nat_network_interface`` (RunInstances: "If you specify a network interface, you must specify any
+    subnets as part of the network interface"), so the template carries no SecurityGroupIds either
+    ("If you specify a network interface, you must specify any security groups and subnets as part of
+    the network interface", AWS::EC2::LaunchTemplate LaunchTemplateData.NetworkInterfaces)."""
     return {
         "ImageId": ami,
         "InstanceType": desired.nat_instance_type,
         "IamInstanceProfile": {"Name": desired.instance_profile_name},
-        "SecurityGroupIds": [nat_security_group_id] if nat_security_group_id else [],
+        "NetworkInterfaces": [nat_network_interface("", nat_security_group_id)],
         "MetadataOptions": dict(METADATA_OPTIONS),
-        "UserData": desired.user_data_b64(),
+        "UserData": desired.user_data_b64,
     }
 
 
-# IMDSv2 only, and a hop limit of 1 so a forwarded packet can never reach the metadata service.
-METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+def nat_network_interface(subnet_id: str, security_group_id: str) -> dict:
+    """Device 0 of a NAT (or the admin instance): a public IPv4 address from boot, so the instance can
+    reach the internet before its Elastic IP is associated (which then replaces that address: "If you
+    associate an Elastic IP address with the instance, the public IPv4 address is released", EC2 User
+    Guide, Public IPv4 addresses). ``subnet_id`` "" for the launch template (each launch names it)."""
+    spec: dict = {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "DeleteOnTermination": True,
+                  "Groups": [security_group_id] if security_group_id else []}
+    if subnet_id:
+        spec["SubnetId"] = subnet_id
+    return spec
+
+
+# Everything RunInstances creates carries the stack tags: an IAM policy that conditions a created
+# resource type on aws:RequestTag is evaluated against the tags requested for THAT type (RunInstances
+# tags only what TagSpecifications names; untagged ENIs/volumes make the launch AccessDenied).
+RUN_INSTANCES_TAGGED = ("instance", "network-interface", "volume")
+
+
+def run_instances_tags(tags: list[dict]) -> list[dict]:
+    return [{"ResourceType": kind, "Tags": tags} for kind in RUN_INSTANCES_TAGGED]
+
+
+# IMDSv2 only, and a hop limit of 1 so a forwarded packet can never reach the metadata service;
+# instance tags in the metadata for the NAT agent (a Nitro instance sees tag changes while running).
+METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
+                    "InstanceMetadataTags": "enabled"}

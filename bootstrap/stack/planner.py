@@ -31,10 +31,11 @@ from .desired import (
     launch_template_data,
 )
 from .observe import Observed
+from .rules import VXLAN_PORT, ingress_changes
 
 CREATE, MODIFY = "create", "modify"
 ALL_IPV4 = "0.0.0.0/0"
-TEMPLATE_KEYS = ("ImageId", "InstanceType", "IamInstanceProfile", "SecurityGroupIds", "UserData")
+TEMPLATE_KEYS = ("ImageId", "InstanceType", "IamInstanceProfile", "UserData")
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,11 @@ def _plan_network(d: Desired, obs: Observed, drift: list[str]) -> list[Step]:
     nat_sg, probe_sg = obs.security_groups.get(ROLE_NAT_SG), obs.security_groups.get(ROLE_PROBE_SG)
     if not nat_sg:
         steps.append(Step(CREATE, "security-group", name=ROLE_NAT_SG))
-    if not _allows_all((nat_sg or {}).get("IpPermissions", []), d.vpc_cidr):
-        steps.append(Step(MODIFY, "security-group-ingress", name=ROLE_NAT_SG, detail=f"all from {d.vpc_cidr}"))
+    add, revoke = ingress_changes(d.vpc_cidr, (nat_sg or {}).get("GroupId", ""), (nat_sg or {}).get("IpPermissions", []))
+    if not nat_sg or add or revoke:
+        detail = "; ".join([*(f"allow {r.describe()}" for r in add), *(f"revoke {r.describe()}" for r in revoke)])
+        steps.append(Step(MODIFY, "security-group-ingress", name=ROLE_NAT_SG,
+                          detail=detail or f"TCP, UDP, ICMP from {d.vpc_cidr}; UDP {VXLAN_PORT} from the NAT group"))
     if nat_sg and not _allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
     if not probe_sg:
@@ -153,6 +157,9 @@ def _plan_iam_and_template(d: Desired, obs: Observed) -> list[Step]:
 
 def _template_differs(wanted: dict, current: dict) -> bool:
     if any(wanted[k] != current.get(k) for k in TEMPLATE_KEYS):
+        return True
+    interfaces = current.get("NetworkInterfaces") or [{}]
+    if len(interfaces) != 1 or any(interfaces[0].get(k) != v for k, v in wanted["NetworkInterfaces"][0].items()):
         return True
     metadata = current.get("MetadataOptions", {})
     return any(metadata.get(k) != v for k, v in wanted["MetadataOptions"].items() if k != "HttpEndpoint")

@@ -114,6 +114,16 @@ def authorize_ingress(ec2, group_id: str, cidr: str) -> None:
           GroupId=group_id, IpPermissions=all_traffic(cidr))
 
 
+def authorize_ingress_rules(ec2, group_id: str, permissions: list[dict]) -> None:
+    ec2_call(f"ec2.AuthorizeSecurityGroupIngress {group_id}", ec2.authorize_security_group_ingress,
+             GroupId=group_id, IpPermissions=permissions)
+
+
+def revoke_ingress_rules(ec2, group_id: str, permissions: list[dict]) -> None:
+    ec2_call(f"ec2.RevokeSecurityGroupIngress {group_id}", ec2.revoke_security_group_ingress,
+             GroupId=group_id, IpPermissions=permissions)
+
+
 def authorize_egress(ec2, group_id: str, cidr: str) -> None:
     ec2_call(f"ec2.AuthorizeSecurityGroupEgress {group_id}", ec2.authorize_security_group_egress,
           GroupId=group_id, IpPermissions=all_traffic(cidr))

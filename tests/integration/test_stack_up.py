@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import boto3
@@ -125,8 +126,8 @@ def test_security_groups_launch_template_and_iam(aws):
     nat_sg, probe_sg = groups["nat-sg"], groups["probe-sg"]
     assert (nat_sg["GroupId"], probe_sg["GroupId"]) == (topology.nat_security_group_id,
                                                         topology.probe_security_group_id)
-    assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]]) for p in nat_sg["IpPermissions"]] == [
-        ("-1", ["10.0.0.0/16"])]
+    assert {(p["IpProtocol"], r["CidrIp"]) for p in nat_sg["IpPermissions"] for r in p["IpRanges"]} == {
+        ("tcp", "10.0.0.0/16"), ("udp", "10.0.0.0/16"), ("icmp", "10.0.0.0/16")}  # rules: test_stack_real_aws
     assert probe_sg["IpPermissions"] == []
     for group in (nat_sg, probe_sg):
         assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]])
@@ -139,8 +140,8 @@ def test_security_groups_launch_template_and_iam(aws):
     assert data["ImageId"] == aws.ssm.get_parameter(Name=alias)["Parameter"]["Value"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
-    assert data["SecurityGroupIds"] == [nat_sg["GroupId"]]
-    user_data = base64.b64decode(data["UserData"]).decode()
+    assert data["NetworkInterfaces"][0]["Groups"] == [nat_sg["GroupId"]]
+    user_data = gzip.decompress(base64.b64decode(data["UserData"])).decode()
     assert "10.0.0.0/16" in user_data and "@@VPC_CIDR@@" not in user_data and "ip_forward" in user_data
     nat = tagged_instances(ec2, "nat")[0]
     assert nat["ImageId"] == data["ImageId"] and nat["InstanceType"] == "t4g.nano"
