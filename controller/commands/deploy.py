@@ -21,7 +21,7 @@ def _prepare(config: str | None, stage: str | None, project_dir: str | None):
     stage = stage or cfg.stack.name
     check_stage_name(stage)
     project = Path(project_dir) if project_dir else default_project_dir()
-    written = write_stage(project, topology, stage)
+    written = write_stage(project, topology, stage, nat_ami=cfg.nat.ami)
     progress(f"wrote stage {stage!r} for stack {topology.stack!r}: " + ", ".join(p.name for p in written))
     return cfg, topology, stage, project
 

@@ -14,6 +14,7 @@ VERSION = "2012-10-17"
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
 ENI_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+RESOLVE_SSM = "resolve:ssm:"  # nat.ami = "resolve:ssm:/parameter/name"
 
 
 def arn_parts(topology: Topology) -> tuple[str, str, str]:
@@ -54,7 +55,21 @@ def probe_policy(topology: Topology, stage: str) -> dict:
     ]}
 
 
-def controller_policy(topology: Topology, stage: str) -> dict:
+def ami_parameter_arn(nat_ami: str, partition: str, region: str, account: str) -> str | None:
+    """The SSM parameter behind ``nat.ami = "resolve:ssm:NAME"`` (None for an AMI id or the default).
+    EC2 reads it at every launch with the caller's permissions: "the user must have ssm:GetParameters
+    permission for the parameter" (EC2 User Guide, Use a Systems Manager parameter instead of an AMI ID).
+    AWS's public parameters (/aws/service/...) have no account in their ARN: "*" (zero or more
+    characters) matches that empty account field."""
+    if not nat_ami.startswith(RESOLVE_SSM):
+        return None
+    name = nat_ami[len(RESOLVE_SSM):]
+    owner = "*" if name.startswith("/aws/service/") else account
+    return f"arn:{partition}:ssm:{region}:{owner}:parameter{name}"
+
+
+def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> dict:
+    """``nat_ami``: the config's ``nat.ami`` (a replacement launch resolves a ``resolve:ssm:`` one)."""
     partition, region, account = arn_parts(topology)
     stack = topology.stack
     ec2 = f"arn:{partition}:ec2:{region}:{account}"
@@ -85,6 +100,10 @@ def controller_policy(topology: Topology, stage: str) -> dict:
         statements.append({"Sid": "InvokeOwnProbes", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                            "Resource": probes})
     statements += _replacement(topology, partition, region, account, tagged)
+    ami_parameter = ami_parameter_arn(nat_ami, partition, region, account)
+    if ami_parameter:
+        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
+                           "Resource": ami_parameter})
     return {"Version": VERSION, "Statement": statements}
 
 

@@ -112,8 +112,9 @@ def recorded_function_arns(project_dir: str | Path, stage: str) -> list[str] | N
         raise InputError(f"{path} is not a Chalice deployment record ({err})") from err
 
 
-def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list[Path]:
-    """Merge the stage into config.json (other stages kept) and write its two policy files."""
+def write_stage(project_dir: str | Path, topology: Topology, stage: str, *, nat_ami: str = "") -> list[Path]:
+    """Merge the stage into config.json (other stages kept) and write its two policy files.
+    ``nat_ami``: the config's ``nat.ami`` (the controller may resolve it when it launches a NAT)."""
     check_stage_name(stage)
     check_topology_for_deploy(topology)
     chalice_dir = Path(project_dir) / ".chalice"
@@ -125,7 +126,7 @@ def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list
     config.setdefault("stages", {})[stage] = stage_settings(topology, stage)
     controller_file, probe_file = policy_files(stage)
     written = {config_path: config,
-               chalice_dir / controller_file: controller_policy(topology, stage),
+               chalice_dir / controller_file: controller_policy(topology, stage, nat_ami=nat_ami),
                chalice_dir / probe_file: probe_policy(topology, stage)}
     for path, document in written.items():
         path.write_text(json.dumps(document, indent=2) + "\n")
