@@ -55,6 +55,11 @@ class Step:
 
 
 def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[Step]:
+    if obs.replacing:
+        raise InputError([f"zone {az}: the controller is replacing its NAT (step {step!r}); `hanat up` could "
+                          "undo it (Elastic IP, probe route)" for az, step in sorted(obs.replacing.items())]
+                         + ["wait until `hanat status` shows the replacement done or failed, then re-run"],
+                         title=f"stack {desired.stack!r}: nothing changed")
     steps: list[Step] = []
     drift: list[str] = []
     steps += _plan_network(desired, obs, drift)
