@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import naming
-from chalicelib.aws import lambda_functions, network, params
-from chalicelib.aws.calls import wait_until
+from chalicelib.aws import lambda_functions, params
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
@@ -16,15 +15,20 @@ from chalicelib.topology import Topology
 from ..config.schema import HanatConfig
 from .clients import StackClients, as_clients
 from .desired import desired_state
-from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
+from .destroy import (
+    LAMBDA_ENI_WAIT_S,
+    ControllerRemoval,
+    DownIncomplete,
+    DownInterrupted,
+    DownResult,
+    delete_tagged,
+    plan_controller_removal,
+)
 from .executor import Context, execute
 from .observe import observe
 from .planner import Step, plan_changes, topology_from
 
 Progress = Callable[[str], None]
-# Lambda can take a long while to release a deleted VPC function's network interfaces (Terraform's
-# AWS provider waits up to 45 minutes for them); they block deleting the probe subnets.
-LAMBDA_ENI_WAIT_S = 45 * 60
 
 
 def _quiet(_message: str) -> None:
@@ -94,11 +98,16 @@ def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) ->
 
 def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
                   progress: Progress | None = None, *, region: str | None = None,
-                  wait_interval_s: float = 2.0) -> DownResult:
-    """Delete every resource tagged with the stack (and only those)."""
+                  wait_interval_s: float = 2.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S,
+                  eni_interval_s: float = 15.0, clock: Callable[[], float] | None = None,
+                  sleep: Callable[[float], None] | None = None) -> DownResult:
+    """Delete every resource tagged with the stack (and only those), waiting up to ``eni_wait_s`` for
+    Lambda to release a deleted controller's network interfaces (DownIncomplete past it; re-run)."""
     stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
-    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s)
+    timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
+    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
+                         eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, **timing)
 
 
 class ControllerNotRemoved(HanatError):
@@ -114,12 +123,11 @@ def check_controller(config_or_stack: HanatConfig | str, stage: str, recorded_ar
     return plan_controller_removal(stack, stage, functions, recorded_arns, record)
 
 
-def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = None,
-                          progress: Progress | None = None, *, region: str | None = None,
-                          wait_interval_s: float = 15.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S) -> None:
-    """After ``chalice delete``: no function carries the stack's tag any more, and Lambda has released
-    its network interfaces in the stack's VPC (ControllerNotRemoved otherwise; nothing else changed)."""
-    progress = progress or _quiet
+def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = None, *,
+                          region: str | None = None) -> None:
+    """After ``chalice delete``: no function carries the stack's tag any more (ControllerNotRemoved
+    otherwise; nothing else changed). The wait for Lambda's network interfaces is part of
+    ``destroy_stack``, so an interrupted ``down`` resumes it."""
     stack, region = _stack_and_region(config_or_stack, region)
     left = sorted(f.name for f in lambda_functions.hanat_functions(make_client("lambda", region, session))
                   if f.tags.get(naming.STACK_TAG) == stack)
@@ -127,19 +135,6 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
         raise ControllerNotRemoved(f"stack {stack!r}: after chalice delete these Lambda functions still carry "
                                    f"{naming.STACK_TAG}={stack}: {', '.join(left)}; nothing else was deleted "
                                    f"(delete them, then re-run `hanat down`)")
-    ec2 = make_client("ec2", region, session)
-    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
-
-    def released() -> bool:
-        interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
-        if interfaces:
-            progress(f"waiting for Lambda to release {len(interfaces)} network interface(s): "
-                     + ", ".join(i["NetworkInterfaceId"] for i in interfaces))
-        return not interfaces
-
-    wait_until(f"stack {stack}: Lambda network interfaces released from {', '.join(vpc_ids)} (the controller "
-               f"is deleted and nothing else was changed: re-run `hanat down` later)", released,
-               timeout_s=eni_wait_s, interval_s=wait_interval_s)
 
 
 def read_topology(ssm_client: Any, stack: str) -> Topology:
@@ -148,8 +143,11 @@ def read_topology(ssm_client: Any, stack: str) -> Topology:
 
 
 __all__ = [
+    "LAMBDA_ENI_WAIT_S",
     "ControllerNotRemoved",
     "ControllerRemoval",
+    "DownIncomplete",
+    "DownInterrupted",
     "DownResult",
     "PlanResult",
     "StackClients",

@@ -151,6 +151,12 @@ def delete_vpc(ec2, vpc_id: str) -> bool:
     return delete_quietly(f"ec2.DeleteVpc {vpc_id}", ec2.delete_vpc, VpcId=vpc_id)
 
 
+def subnet_network_interfaces(ec2, subnet_id: str) -> list[dict]:
+    """Every network interface in ``subnet_id`` (what keeps a subnet from being deleted)."""
+    return paginate("ec2.DescribeNetworkInterfaces", ec2, "describe_network_interfaces", "NetworkInterfaces",
+                    Filters=[{"Name": "subnet-id", "Values": [subnet_id]}])
+
+
 def lambda_network_interfaces(ec2, vpc_ids: list[str]) -> list[dict]:
     """Network interfaces Lambda manages inside ``vpc_ids`` (they block deleting subnets and groups)."""
     if not vpc_ids:
