@@ -27,6 +27,7 @@ from .destroy import (
 from .executor import Context, execute
 from .observe import observe
 from .planner import Step, plan_changes, topology_from
+from .runas import check_run_as
 
 Progress = Callable[[str], None]
 
@@ -49,6 +50,7 @@ class UpResult:
     topology: Topology
     changes: int
     steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # for people: nothing failed, something to know
 
     def to_dict(self) -> dict:
         t = self.topology
@@ -62,6 +64,7 @@ class UpResult:
                 "private_route_table_ids": list(z.private_route_table_ids),
                 "probe_route_table_id": z.probe_route_table_id,
             } for z in t.zones],
+            "warnings": list(self.warnings),
         }
 
 
@@ -87,7 +90,9 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
     topology = topology_from(config, desired, ctx.obs)
     if topology is None:  # cannot happen after a successful apply; say so rather than return half
         raise NotFoundError(f"stack {desired.stack}: resources missing after apply")
-    return UpResult(topology, changes, steps)
+    run_as_users = [u.user_name for u in desired.users if u.run_as_tag]
+    warning = check_run_as(clients.ssm, run_as_users, desired.region)
+    return UpResult(topology, changes, steps, warnings=[warning] if warning else [])
 
 
 def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) -> tuple[str, str | None]:

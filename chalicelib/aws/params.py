@@ -88,3 +88,16 @@ def put_secure_string(ssm, name: str, value: str, tags: list[dict]) -> None:
              Overwrite=True)
     aws_call(f"ssm.AddTagsToResource {name}", ssm.add_tags_to_resource, ResourceType="Parameter",
              ResourceId=name, Tags=tags)
+
+
+# --- SSM documents ----------------------------------------------------------------------------
+def get_document_content(ssm, name: str) -> str | None:
+    """The (default version's) JSON content of SSM document ``name``; None when it does not exist
+    (SSM answers InvalidDocument for a name it does not know)."""
+    try:
+        resp = aws_call(f"ssm.GetDocument {name}", ssm.get_document, Name=name, DocumentFormat="JSON")
+    except AwsError as err:
+        if err.code == "InvalidDocument":
+            return None
+        raise
+    return resp["Content"]

@@ -114,6 +114,8 @@ def register(cli: click.Group) -> None:
         """Build the stack, or bring it in line with the config (a re-run changes nothing)."""
         config = _load(config_path)
         result = build_stack(config, progress=progress)
+        for note in result.warnings:
+            warn(note)
         emit_json(result.to_dict()) if as_json else _print_up(result)
 
     @cli.command("down")
