@@ -19,6 +19,7 @@ from chalicelib.errors import InputError
 from chalicelib.naming import APP_NAME, STACK_TAG, probe_handler_name
 from chalicelib.topology import Topology
 
+from .concurrency import HEARTBEAT_RESERVED, PROBE_RESERVED
 from .policy import controller_policy, probe_policy
 
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
@@ -52,12 +53,13 @@ def environment(topology: Topology, stage: str) -> dict[str, str]:
     }
 
 
-def stage_settings(topology: Topology, stage: str) -> dict:
-    """The ``stages.<stage>`` block of .chalice/config.json."""
+def stage_settings(topology: Topology, stage: str, *, reserve: bool = True) -> dict:
+    """The ``stages.<stage>`` block of .chalice/config.json; ``reserve=False``: no reserved concurrency
+    (an account whose unreserved floor refuses it, see concurrency.py)."""
     controller_file, probe_file = policy_files(stage)
     probe_timeout = max(3, math.ceil(topology.probe.timeout_s) + 3)
     functions: dict[str, dict] = {
-        "heartbeat": {"reserved_concurrency": 1, "lambda_timeout": HEARTBEAT_TIMEOUT_S},
+        "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S},
         "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "operate": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "notify_slack": {"lambda_timeout": 15},
@@ -70,6 +72,10 @@ def stage_settings(topology: Topology, stage: str) -> dict:
             "lambda_memory_size": PROBE_MEMORY_MB,
             "iam_policy_file": probe_file,
         }
+        if reserve:
+            functions[probe_handler_name(zone.az)]["reserved_concurrency"] = PROBE_RESERVED
+    if reserve:
+        functions["heartbeat"]["reserved_concurrency"] = HEARTBEAT_RESERVED
     return {
         "api_gateway_stage": "api",
         "autogen_policy": False,
@@ -112,7 +118,8 @@ def recorded_function_arns(project_dir: str | Path, stage: str) -> list[str] | N
         raise InputError(f"{path} is not a Chalice deployment record ({err})") from err
 
 
-def write_stage(project_dir: str | Path, topology: Topology, stage: str, *, nat_ami: str = "") -> list[Path]:
+def write_stage(project_dir: str | Path, topology: Topology, stage: str, *, nat_ami: str = "",
+                reserve: bool = True) -> list[Path]:
     """Merge the stage into config.json (other stages kept) and write its two policy files.
     ``nat_ami``: the config's ``nat.ami`` (the controller may resolve it when it launches a NAT)."""
     check_stage_name(stage)
@@ -123,7 +130,7 @@ def write_stage(project_dir: str | Path, topology: Topology, stage: str, *, nat_
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     config.setdefault("version", "2.0")
     config["app_name"] = APP_NAME
-    config.setdefault("stages", {})[stage] = stage_settings(topology, stage)
+    config.setdefault("stages", {})[stage] = stage_settings(topology, stage, reserve=reserve)
     controller_file, probe_file = policy_files(stage)
     written = {config_path: config,
                chalice_dir / controller_file: controller_policy(topology, stage, nat_ami=nat_ami),

@@ -74,6 +74,8 @@ def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, cap
     heartbeat = functions[f"hanat-{STACK}-heartbeat"]
     assert heartbeat["Timeout"] == 60 and not heartbeat["VpcConfig"].get("SubnetIds")
     assert lam.get_function_concurrency(FunctionName=heartbeat["FunctionName"])["ReservedConcurrentExecutions"] == 1
+    for name in probes:  # a busy account cannot starve the probes
+        assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
     env = heartbeat["Environment"]["Variables"]
     assert env["HANAT_STACK"] == STACK and env["HANAT_STAGE"] == STACK
     assert env["HANAT_TOPOLOGY_PARAMETER"] == topo.topology_parameter
