@@ -6,11 +6,12 @@ every create/modify call, so plan and apply can never disagree about names, CIDR
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib import naming
 
-from ..config.schema import HanatConfig
+from ..config.names import render_name
+from ..config.schema import HanatConfig, NameTemplates
 from ..nat import render
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
@@ -114,9 +115,30 @@ class Desired:
     topic_name: str
     emails: tuple[str, ...]
     topology_parameter: str
+    names: NameTemplates = field(default_factory=NameTemplates)
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
-        return naming.stack_tags(self.stack, role, zone)
+        return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
+
+    def name_tag(self, role: str, zone: str | None = None) -> str | None:
+        """The Name a ``[names]`` template gives this resource; None: hanat's own name. Only names: the
+        builder finds every resource by its role and zone tags, never by Name. The one public route
+        table, which every zone shares, renders with {az} "" and {zone} 0."""
+        number = self.azs.index(zone) + 1 if zone in self.azs else 0
+        if role == ROLE_VPC and self.names.vpc:
+            return render_name(self.names.vpc, stack=self.stack)
+        if role == ROLE_IGW and self.names.internet_gateway:
+            return render_name(self.names.internet_gateway, stack=self.stack)
+        if role in SUBNET_ROLES and self.names.subnet:
+            return render_name(self.names.subnet, stack=self.stack, kind=role, az=zone or "", zone=number)
+        kind = role.removesuffix(ROUTE_TABLE_SUFFIX)
+        if role.endswith(ROUTE_TABLE_SUFFIX) and kind in SUBNET_ROLES and self.names.route_table:
+            return render_name(self.names.route_table, stack=self.stack, kind=kind, az=zone or "", zone=number)
+        return None
+
+    def name_of(self, role: str, zone: str | None = None) -> str:
+        """The Name tag value this resource should carry."""
+        return next(t["Value"] for t in self.tags(role, zone) if t["Key"] == "Name")
 
     def name(self, *parts: str) -> str:
         return naming.resource_name(self.stack, *parts)
@@ -185,6 +207,7 @@ def desired_state(config: HanatConfig) -> Desired:
         topic_name=naming.topic_name(stack),
         emails=tuple(config.alerts.emails),
         topology_parameter=naming.topology_parameter(stack),
+        names=config.names,
     )
 
 

@@ -42,7 +42,7 @@ from .desired import (
     run_instances_tags,
 )
 from .observe import Observed, observe
-from .planner import ALL_IPV4, Step, topology_from
+from .planner import ALL_IPV4, Step, named_resources, topology_from
 from .rules import ingress_changes, ingress_rules
 
 Progress = Callable[[str], None]
@@ -159,6 +159,17 @@ def _security_group_ingress(ctx: Context, step: Step) -> None:
 
 def _security_group_egress(ctx: Context, step: Step) -> None:
     network.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
+
+
+def _name_tag(ctx: Context, step: Step) -> None:
+    """Re-apply the Name a template gives a resource the stack already has (found by role/zone, never Name)."""
+    for resource_id, role, zone, resource in named_resources(ctx.desired, ctx.obs):
+        if resource_id == step.name:
+            name = ctx.desired.name_of(role, zone or None)
+            network.set_tags(ctx.ec2, resource_id, [{"Key": "Name", "Value": name}])
+            resource["Tags"] = [t for t in resource.get("Tags", []) if t["Key"] != "Name"] + [
+                {"Key": "Name", "Value": name}]
+            return
 
 
 # --- IAM and the launch template -----------------------------------------------------------------
@@ -334,7 +345,8 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "attach-internet-gateway": _attach_internet_gateway, "subnet": _subnet, "route-table": _route_table,
     "associate-route-table": _associate_route_table, "default-route": _default_route,
     "security-group": _security_group, "security-group-ingress": _security_group_ingress,
-    "security-group-egress": _security_group_egress, "iam-role": _iam_role, "role-policy": _role_policy,
+    "security-group-egress": _security_group_egress, "name-tag": _name_tag,
+    "iam-role": _iam_role, "role-policy": _role_policy,
     "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
     "launch-template": _launch_template, "nat-instance": _nat_instance,
     "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,

@@ -12,18 +12,22 @@ import json
 from dataclasses import asdict, dataclass
 
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
+from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 
 from ..config.schema import HanatConfig
 from .desired import (
     ROLE_ADMIN,
+    ROLE_IGW,
     ROLE_NAT,
     ROLE_NAT_SG,
     ROLE_PRIVATE,
     ROLE_PROBE,
     ROLE_PROBE_SG,
     ROLE_PUBLIC,
+    ROLE_VPC,
+    ROUTE_TABLE_SUFFIX,
     RUN_AS_TAG,
     RUN_AS_USER,
     SUBNET_ROLES,
@@ -66,6 +70,7 @@ def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[S
     if drift:
         raise InputError(drift + ["hanat cannot change these in place: fix the config or run `hanat down` first"],
                          title="the deployed stack differs from the config")
+    steps += _plan_names(desired, obs)
     steps += _plan_iam_and_template(desired, obs)
     steps += _plan_instances(desired, obs)
     steps += _plan_private_routes(desired, obs)
@@ -137,6 +142,30 @@ def _plan_network(d: Desired, obs: Observed, drift: list[str]) -> list[Step]:
         steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
     elif not _allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
+    return steps
+
+
+def named_resources(d: Desired, obs: Observed) -> list[tuple[str, str, str, dict]]:
+    """(resource id, role, zone, resource) of every existing resource a ``[names]`` template names."""
+    found: list[tuple[str, str, str, dict]] = []
+    if obs.vpc:
+        found.append((obs.vpc["VpcId"], ROLE_VPC, "", obs.vpc))
+    if obs.igw:
+        found.append((obs.igw["InternetGatewayId"], ROLE_IGW, "", obs.igw))
+    for (role, az), subnet in sorted(obs.subnets.items()):
+        found.append((subnet["SubnetId"], role, az, subnet))
+    for (role, az), table in sorted(obs.route_tables.items()):
+        found.append((table["RouteTableId"], f"{role}{ROUTE_TABLE_SUFFIX}", az, table))
+    return found
+
+
+def _plan_names(d: Desired, obs: Observed) -> list[Step]:
+    """Name tags that differ from what the templates (or hanat's own names) give."""
+    steps = []
+    for resource_id, role, zone, resource in named_resources(d, obs):
+        wanted = d.name_of(role, zone or None)
+        if tag_map(resource).get("Name") != wanted:
+            steps.append(Step(MODIFY, "name-tag", zone=zone, name=resource_id, detail=f"Name={wanted}"))
     return steps
 
 

@@ -95,6 +95,11 @@ def attach_internet_gateway(ec2, igw_id: str, vpc_id: str) -> None:
           InternetGatewayId=igw_id, VpcId=vpc_id)
 
 
+def set_tags(ec2, resource_id: str, tags: list[dict]) -> None:
+    """Add or overwrite ``tags`` on one resource (callers only touch resources of their stack)."""
+    ec2_call(f"ec2.CreateTags {resource_id}", ec2.create_tags, Resources=[resource_id], Tags=tags)
+
+
 def create_subnet(ec2, vpc_id: str, cidr: str, az: str, tags: list[dict]) -> dict:
     return ec2_call(f"ec2.CreateSubnet {cidr}", ec2.create_subnet, VpcId=vpc_id, CidrBlock=cidr,
                  AvailabilityZone=az, TagSpecifications=tag_spec("subnet", tags))["Subnet"]
