@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import naming
+from chalicelib.aws import iam as iam_api
 from chalicelib.aws import lambda_functions, params
 from chalicelib.aws.clients import make_client
+from chalicelib.aws.tags import has_stack_tag
 from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
@@ -112,7 +114,7 @@ def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = 
     clients = as_clients(session_or_clients, region)
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
     return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
-                         eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, **timing)
+                         eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, region=region, **timing)
 
 
 class ControllerNotRemoved(HanatError):
@@ -142,6 +144,23 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
                                    f"(delete them, then re-run `hanat down`)")
 
 
+def remove_controller_roles(config_or_stack: HanatConfig | str, stage: str, session: Any = None,
+                            progress: Progress | None = None, *, region: str | None = None) -> list[str]:
+    """The two region-named roles ``hanat deploy`` made for ``stage`` (only if they carry the stack's
+    tag); run last by ``down``, after Lambda released the functions' network interfaces."""
+    progress = progress or _quiet
+    stack, region = _stack_and_region(config_or_stack, region)
+    iam = make_client("iam", region, session)
+    removed = []
+    for kind in ("controller", "probe"):
+        name = naming.controller_role_name(stage, region, kind)
+        if iam_api.get_role(iam, name) and has_stack_tag(iam_api.role_tags(iam, name), stack):
+            iam_api.delete_role_and_profile(iam, name, None)
+            removed.append(name)
+            progress(f"deleted iam-role {name}")
+    return removed
+
+
 def read_topology(ssm_client: Any, stack: str) -> Topology:
     """The topology ``up`` stored in ``/hanat/<stack>/topology``; NotFoundError when absent."""
     return params.read_topology(ssm_client, naming.topology_parameter(stack))
@@ -163,4 +182,5 @@ __all__ = [
     "destroy_stack",
     "plan_stack",
     "read_topology",
+    "remove_controller_roles",
 ]

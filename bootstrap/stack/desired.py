@@ -144,11 +144,6 @@ class Desired:
         return naming.resource_name(self.stack, *parts)
 
 
-def instance_role_name(stack: str) -> str:
-    """The NAT/admin instance role; its instance profile has the same name."""
-    return naming.resource_name(stack, "instance")
-
-
 def user_policy(stack: str, allow_ssh: bool) -> dict:
     """Session Manager into this stack's instances only (condition on the instance's stack tag)."""
     documents = ["arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell"]
@@ -177,7 +172,7 @@ def desired_state(config: HanatConfig) -> Desired:
     users = tuple(
         DesiredUser(
             user_name=user_name_of(p.iam_user_arn),
-            policy_name=naming.resource_name(stack, "session", user_name_of(p.iam_user_arn)),
+            policy_name=naming.session_policy_name(stack, config.stack.region, user_name_of(p.iam_user_arn)),
             policy_document=json.dumps(user_policy(stack, p.allow_ssh), sort_keys=True),
             run_as_tag=not p.allow_sudo,
         )
@@ -197,10 +192,10 @@ def desired_state(config: HanatConfig) -> Desired:
         admin_ami_alias=ami_alias(config.admin.instance_type),
         user_data_b64=render.nat_user_data_b64(config.stack.vpc_cidr),
         admin_user_data=render.admin_user_data(),
-        role_name=instance_role_name(stack),
+        role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",
         instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
-        instance_profile_name=instance_role_name(stack),
+        instance_profile_name=naming.instance_role_name(stack, config.stack.region),
         launch_template_name=naming.resource_name(stack, "nat"),
         users=users,
         table_name=naming.table_name(stack),

@@ -12,6 +12,7 @@ whether that is possible.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ from chalicelib.aws.calls import wait_until
 from chalicelib.errors import HanatError, InputError, RetryExhaustedError
 
 from .clients import StackClients
-from .desired import RUN_AS_TAG, RUN_AS_USER, instance_role_name
+from .desired import RUN_AS_TAG, RUN_AS_USER
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+SESSION_POLICY = re.compile(r"hanat-.+-session-.+")   # naming.session_policy_name, any stack or region
 # How long `down` waits for Lambda to release a deleted controller's network interfaces (Terraform's AWS
 # provider waits up to 45 minutes for them too); `hanat down --eni-wait-minutes` changes it.
 LAMBDA_ENI_WAIT_S = 45 * 60
@@ -115,7 +117,7 @@ def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], N
                   *, wait_interval_s: float = 2.0, instance_wait_s: float = 600.0,
                   eni_wait_s: float = LAMBDA_ENI_WAIT_S, eni_interval_s: float = 15.0,
                   clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> DownResult:
+                  sleep: Callable[[float], None] = time.sleep, region: str | None = None) -> DownResult:
     """Everything that does not wait on Lambda goes first (instances, addresses, route tables), then
     the wait for Lambda's network interfaces, then the rest. Ctrl-C or the bound: DownIncomplete
     (what is deleted stays deleted; a re-run resumes)."""
@@ -131,7 +133,7 @@ def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], N
         await_lambda_interfaces(clients.ec2, stack, progress, bound_s=eni_wait_s, interval_s=eni_interval_s,
                                 clock=clock, sleep=sleep)
         _delete_network(clients.ec2, stack, gone)
-        _delete_iam(clients.iam, stack, gone)
+        _delete_iam(clients.iam, stack, region or clients.ec2.meta.region_name, gone)
         _delete_services(clients, stack, gone, wait_interval_s)
     except KeyboardInterrupt:
         raise DownInterrupted(f"stack {stack!r}: down interrupted after deleting {len(result.deleted)} "
@@ -228,15 +230,30 @@ def _delete_network(ec2, stack: str, gone) -> None:
             gone("launch-template", template["LaunchTemplateId"])
 
 
-def _delete_iam(iam, stack: str, gone) -> None:
+def _delete_iam(iam, stack: str, region: str, gone) -> None:
+    """This region's session policies and instance role/profile (IAM is global: the same stack in
+    another region has its own, region-qualified names), and the ones older versions named without
+    a region."""
+    regional = naming.session_policy_name(stack, region, "")
+    legacy = naming.legacy_session_policy_prefix(stack)
     for policy in iam_api.tagged_policies(iam, stack):
+        if not policy["PolicyName"].startswith((regional, legacy)):
+            continue
         for user in iam_api.policy_users(iam, policy["Arn"]):
             iam_api.detach_user_policy(iam, user, policy["Arn"])
-            if tags.tag_map(iam_api.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
-                iam_api.untag_user(iam, user, RUN_AS_TAG)  # the tag hanat put there for this stack
+            # the tag hanat put there for this stack, unless a hanat stack elsewhere (another region,
+            # another stack) still gives the user sessions: IAM users and their tags are global
+            still_used = [arn for arn in iam_api.attached_user_policies(iam, user)
+                          if SESSION_POLICY.match(arn.rsplit("/", 1)[-1])]
+            if not still_used and tags.tag_map(iam_api.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
+                iam_api.untag_user(iam, user, RUN_AS_TAG)
         iam_api.delete_policy(iam, policy["Arn"])
         gone("iam-policy", policy["PolicyName"])
-    name = instance_role_name(stack)
+    for name in (naming.instance_role_name(stack, region), naming.legacy_instance_role_name(stack)):
+        _delete_role_and_profile(iam, stack, name, gone)
+
+
+def _delete_role_and_profile(iam, stack: str, name: str, gone) -> None:
     profile = iam_api.get_instance_profile(iam, name)
     if profile and not tags.has_stack_tag(profile.get("Tags", []), stack):
         profile = None

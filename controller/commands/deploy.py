@@ -16,7 +16,8 @@ from controller.deploying import chalice_cli
 from controller.deploying.chalice_cli import ChaliceFailed, run_chalice
 from controller.deploying.concurrency import floor_refusal, unreserved_warning
 from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
-from controller.deploying.stage import check_stage_name, write_stage
+from controller.deploying.roles import ensure_roles
+from controller.deploying.stage import check_stage_name, policies_for, write_stage
 from controller.output import emit_json, progress, warn
 
 
@@ -40,9 +41,14 @@ def _account_concurrency(region: str) -> tuple[int, int] | None:
 
 
 def deploy_stage(cfg, topology, stage: str, project: Path) -> tuple[object, list[str]]:
-    """``chalice deploy`` with reserved concurrency; when Lambda refuses it (the account's unreserved
-    floor), the same deploy again without reservations, and a warning. Returns (process, warnings)."""
+    """The controller's region-named roles, then ``chalice deploy`` with reserved concurrency; when
+    Lambda refuses it (the account's unreserved floor), the same deploy again without reservations, and a
+    warning. Returns (process, warnings)."""
     region = cfg.stack.region
+    documents = policies_for(topology, stage, nat_ami=cfg.nat.ami)
+    role_arns = ensure_roles(make_client("iam", region), topology, stage, documents)
+    progress("roles: " + ", ".join(arn.rsplit("/", 1)[-1] for arn in role_arns.values()))
+    write_stage(project, topology, stage, nat_ami=cfg.nat.ami, role_arns=role_arns)
     try:
         return chalice_cli.run_chalice(["deploy", "--stage", stage], project, region=region), []
     except ChaliceFailed as err:
@@ -51,7 +57,7 @@ def deploy_stage(cfg, topology, stage: str, project: Path) -> tuple[object, list
             raise
     note = unreserved_warning(region, len(topology.zones), floor, _account_concurrency(region))
     warn(note)
-    write_stage(project, topology, stage, nat_ami=cfg.nat.ami, reserve=False)
+    write_stage(project, topology, stage, nat_ami=cfg.nat.ami, reserve=False, role_arns=role_arns)
     progress(f"chalice deploy --stage {stage} without reserved concurrency ...")
     return chalice_cli.run_chalice(["deploy", "--stage", stage], project, region=region), [note]
 

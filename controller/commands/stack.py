@@ -14,7 +14,12 @@ from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
-from bootstrap.stack.api import LAMBDA_ENI_WAIT_S, await_controller_gone, check_controller
+from bootstrap.stack.api import (
+    LAMBDA_ENI_WAIT_S,
+    await_controller_gone,
+    check_controller,
+    remove_controller_roles,
+)
 
 from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
@@ -91,6 +96,7 @@ def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
                 progress(f"  {line.strip()}")
         await_controller_gone(config)
     result = destroy_stack(config, progress=progress, eni_wait_s=eni_wait_s)
+    result.deleted += [f"iam-role {name}" for name in remove_controller_roles(config, stage, progress=progress)]
     result.controller_deleted = list(removal.functions)
     return result
 

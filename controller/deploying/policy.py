@@ -7,7 +7,13 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 """
 from __future__ import annotations
 
-from chalicelib.naming import APP_NAME, STACK_TAG, probe_function_name, resource_name
+from chalicelib.naming import (
+    APP_NAME,
+    STACK_TAG,
+    instance_role_name,
+    legacy_instance_role_name,
+    probe_function_name,
+)
 from chalicelib.topology import Topology
 
 VERSION = "2012-10-17"
@@ -129,8 +135,10 @@ def _replacement(topology: Topology, partition: str, region: str, account: str, 
          "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],
          "Condition": tagged},
+        # the NAT role of this stack in this region (and its pre-region name, while a template still uses it)
         {"Sid": "PassNatRoleToEc2", "Effect": "Allow", "Action": ["iam:PassRole"],
-         "Resource": f"arn:{partition}:iam::{account}:role/{resource_name(topology.stack)}-*",
+         "Resource": [f"arn:{partition}:iam::{account}:role/{name}" for name in (
+             instance_role_name(topology.stack, region), legacy_instance_role_name(topology.stack))],
          "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
     ]
 

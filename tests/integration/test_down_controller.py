@@ -108,6 +108,8 @@ def test_deploy_tags_every_function_with_the_stack(deployed):
     assert set(before["functions"]) == expected
     assert {f"lambda {name}" for name in expected} <= set(before["tagged"])
     assert before["roles"] and before["rules"] and before["subscriptions"] and before["vpcs"]
+    # the controller's roles are hanat's, named with the region (IAM is global), not Chalice's
+    assert {f"hanat-{STACK}-{REGION}-controller", f"hanat-{STACK}-{REGION}-probe"} <= set(before["roles"])
 
 
 def test_down_removes_the_controller_then_the_stack(deployed, capsys):

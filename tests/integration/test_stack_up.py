@@ -146,13 +146,13 @@ def test_security_groups_launch_template_and_iam(aws):
     nat = tagged_instances(ec2, "nat")[0]
     assert nat["ImageId"] == data["ImageId"] and nat["InstanceType"] == "t4g.nano"
 
-    profile = iam.get_instance_profile(InstanceProfileName="hanat-t-instance")["InstanceProfile"]
-    assert [r["RoleName"] for r in profile["Roles"]] == ["hanat-t-instance"]
+    profile = iam.get_instance_profile(InstanceProfileName="hanat-t-ap-northeast-1-instance")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == ["hanat-t-ap-northeast-1-instance"]
     assert tags(profile)["hanat:stack"] == "t"
-    assert tags(iam.get_role(RoleName="hanat-t-instance")["Role"])["hanat:stack"] == "t"
-    assert iam.list_attached_role_policies(RoleName="hanat-t-instance")["AttachedPolicies"] == []
-    [policy_name] = iam.list_role_policies(RoleName="hanat-t-instance")["PolicyNames"]
-    doc = iam.get_role_policy(RoleName="hanat-t-instance", PolicyName=policy_name)["PolicyDocument"]
+    assert tags(iam.get_role(RoleName="hanat-t-ap-northeast-1-instance")["Role"])["hanat:stack"] == "t"
+    assert iam.list_attached_role_policies(RoleName="hanat-t-ap-northeast-1-instance")["AttachedPolicies"] == []
+    [policy_name] = iam.list_role_policies(RoleName="hanat-t-ap-northeast-1-instance")["PolicyNames"]
+    doc = iam.get_role_policy(RoleName="hanat-t-ap-northeast-1-instance", PolicyName=policy_name)["PolicyDocument"]
     actions = [a for s in doc["Statement"] for a in s["Action"]]
     assert "ssmmessages:CreateControlChannel" in actions
     assert not [a for a in actions if a.startswith("ec2:")], "NAT instances must not write EC2"
