@@ -42,9 +42,13 @@ test: install
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
+SHELL_FILES := bootstrap/nat/setup-nat.sh bootstrap/nat/admin-setup.sh bootstrap/nat/hanat-nat-agent
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m controller.deploying.policy_lint
+	shellcheck --shell=bash $(SHELL_FILES)
 
 bench: install
 	$(BIN)/python bench/bootstrap.py

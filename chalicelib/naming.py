@@ -27,6 +27,33 @@ def resource_name(stack: str, *parts: str) -> str:
     return "-".join(["hanat", stack, *parts])
 
 
+# --- IAM names: IAM is global, so every name hanat gives an IAM resource includes the region (the same
+# stack name in two regions must neither share nor delete each other's roles and policies) -------------
+def instance_role_name(stack: str, region: str) -> str:
+    """The NAT/admin instances' role; its instance profile has the same name (<= 64 characters:
+    stack names are at most 32, region names 15)."""
+    return resource_name(stack, region, "instance")
+
+
+def legacy_instance_role_name(stack: str) -> str:
+    """What versions before region-qualified names called it (``down`` still removes it)."""
+    return resource_name(stack, "instance")
+
+
+def session_policy_name(stack: str, region: str, user: str) -> str:
+    return resource_name(stack, region, "session", user)
+
+
+def legacy_session_policy_prefix(stack: str) -> str:
+    return resource_name(stack, "session", "")
+
+
+def controller_role_name(stage: str, region: str, kind: str) -> str:
+    """The role ``hanat deploy`` makes for a stage's controller functions (``kind`` "controller") or
+    probe functions ("probe"); Chalice would name its own roles without the region."""
+    return f"{APP_NAME}-{stage}-{region}-{kind}"
+
+
 def stack_tags(stack: str, role: str, zone: str | None = None, name: str | None = None) -> list[dict]:
     """EC2-style tag list every resource carries."""
     tags = [{"Key": STACK_TAG, "Value": stack}, {"Key": ROLE_TAG, "Value": role}]

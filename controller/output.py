@@ -25,4 +25,4 @@ def progress(message: str) -> None:
 
 def warn(message: str) -> None:
     # escape: messages quote config text such as "[awscli]" or "zones[1]", which is not markup
-    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)  # commands stay copyable

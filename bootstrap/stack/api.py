@@ -7,24 +7,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import naming
-from chalicelib.aws import lambda_functions, network, params
-from chalicelib.aws.calls import wait_until
+from chalicelib.aws import iam as iam_api
+from chalicelib.aws import lambda_functions, params
 from chalicelib.aws.clients import make_client
+from chalicelib.aws.tags import has_stack_tag
 from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
 from .clients import StackClients, as_clients
 from .desired import desired_state
-from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
+from .destroy import (
+    LAMBDA_ENI_WAIT_S,
+    ControllerRemoval,
+    DownIncomplete,
+    DownInterrupted,
+    DownResult,
+    delete_tagged,
+    plan_controller_removal,
+)
 from .executor import Context, execute
 from .observe import observe
 from .planner import Step, plan_changes, topology_from
+from .runas import check_run_as
 
 Progress = Callable[[str], None]
-# Lambda can take a long while to release a deleted VPC function's network interfaces (Terraform's
-# AWS provider waits up to 45 minutes for them); they block deleting the probe subnets.
-LAMBDA_ENI_WAIT_S = 45 * 60
 
 
 def _quiet(_message: str) -> None:
@@ -45,6 +52,7 @@ class UpResult:
     topology: Topology
     changes: int
     steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # for people: nothing failed, something to know
 
     def to_dict(self) -> dict:
         t = self.topology
@@ -58,6 +66,7 @@ class UpResult:
                 "private_route_table_ids": list(z.private_route_table_ids),
                 "probe_route_table_id": z.probe_route_table_id,
             } for z in t.zones],
+            "warnings": list(self.warnings),
         }
 
 
@@ -83,7 +92,9 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
     topology = topology_from(config, desired, ctx.obs)
     if topology is None:  # cannot happen after a successful apply; say so rather than return half
         raise NotFoundError(f"stack {desired.stack}: resources missing after apply")
-    return UpResult(topology, changes, steps)
+    run_as_users = [u.user_name for u in desired.users if u.run_as_tag]
+    warning = check_run_as(clients.ssm, run_as_users, desired.region)
+    return UpResult(topology, changes, steps, warnings=[warning] if warning else [])
 
 
 def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) -> tuple[str, str | None]:
@@ -94,11 +105,16 @@ def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) ->
 
 def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
                   progress: Progress | None = None, *, region: str | None = None,
-                  wait_interval_s: float = 2.0) -> DownResult:
-    """Delete every resource tagged with the stack (and only those)."""
+                  wait_interval_s: float = 2.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S,
+                  eni_interval_s: float = 15.0, clock: Callable[[], float] | None = None,
+                  sleep: Callable[[float], None] | None = None) -> DownResult:
+    """Delete every resource tagged with the stack (and only those), waiting up to ``eni_wait_s`` for
+    Lambda to release a deleted controller's network interfaces (DownIncomplete past it; re-run)."""
     stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
-    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s)
+    timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
+    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
+                         eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, region=region, **timing)
 
 
 class ControllerNotRemoved(HanatError):
@@ -114,12 +130,11 @@ def check_controller(config_or_stack: HanatConfig | str, stage: str, recorded_ar
     return plan_controller_removal(stack, stage, functions, recorded_arns, record)
 
 
-def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = None,
-                          progress: Progress | None = None, *, region: str | None = None,
-                          wait_interval_s: float = 15.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S) -> None:
-    """After ``chalice delete``: no function carries the stack's tag any more, and Lambda has released
-    its network interfaces in the stack's VPC (ControllerNotRemoved otherwise; nothing else changed)."""
-    progress = progress or _quiet
+def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = None, *,
+                          region: str | None = None) -> None:
+    """After ``chalice delete``: no function carries the stack's tag any more (ControllerNotRemoved
+    otherwise; nothing else changed). The wait for Lambda's network interfaces is part of
+    ``destroy_stack``, so an interrupted ``down`` resumes it."""
     stack, region = _stack_and_region(config_or_stack, region)
     left = sorted(f.name for f in lambda_functions.hanat_functions(make_client("lambda", region, session))
                   if f.tags.get(naming.STACK_TAG) == stack)
@@ -127,19 +142,23 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
         raise ControllerNotRemoved(f"stack {stack!r}: after chalice delete these Lambda functions still carry "
                                    f"{naming.STACK_TAG}={stack}: {', '.join(left)}; nothing else was deleted "
                                    f"(delete them, then re-run `hanat down`)")
-    ec2 = make_client("ec2", region, session)
-    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
 
-    def released() -> bool:
-        interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
-        if interfaces:
-            progress(f"waiting for Lambda to release {len(interfaces)} network interface(s): "
-                     + ", ".join(i["NetworkInterfaceId"] for i in interfaces))
-        return not interfaces
 
-    wait_until(f"stack {stack}: Lambda network interfaces released from {', '.join(vpc_ids)} (the controller "
-               f"is deleted and nothing else was changed: re-run `hanat down` later)", released,
-               timeout_s=eni_wait_s, interval_s=wait_interval_s)
+def remove_controller_roles(config_or_stack: HanatConfig | str, stage: str, session: Any = None,
+                            progress: Progress | None = None, *, region: str | None = None) -> list[str]:
+    """The two region-named roles ``hanat deploy`` made for ``stage`` (only if they carry the stack's
+    tag); run last by ``down``, after Lambda released the functions' network interfaces."""
+    progress = progress or _quiet
+    stack, region = _stack_and_region(config_or_stack, region)
+    iam = make_client("iam", region, session)
+    removed = []
+    for kind in ("controller", "probe"):
+        name = naming.controller_role_name(stage, region, kind)
+        if iam_api.get_role(iam, name) and has_stack_tag(iam_api.role_tags(iam, name), stack):
+            iam_api.delete_role_and_profile(iam, name, None)
+            removed.append(name)
+            progress(f"deleted iam-role {name}")
+    return removed
 
 
 def read_topology(ssm_client: Any, stack: str) -> Topology:
@@ -148,8 +167,11 @@ def read_topology(ssm_client: Any, stack: str) -> Topology:
 
 
 __all__ = [
+    "LAMBDA_ENI_WAIT_S",
     "ControllerNotRemoved",
     "ControllerRemoval",
+    "DownIncomplete",
+    "DownInterrupted",
     "DownResult",
     "PlanResult",
     "StackClients",
@@ -160,4 +182,5 @@ __all__ = [
     "destroy_stack",
     "plan_stack",
     "read_topology",
+    "remove_controller_roles",
 ]

@@ -5,18 +5,16 @@ every create/modify call, so plan and apply can never disagree about names, CIDR
 """
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 
 from chalicelib import naming
 
-from ..config.schema import HanatConfig
+from ..config.names import render_name
+from ..config.schema import HanatConfig, NameTemplates
+from ..nat import render
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
-SETUP_SCRIPT = "setup-nat.sh"
-VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"  # the convention of bootstrap/nat/setup-nat.sh
 # Session Manager runs a session as this OS user when the IAM user carries the tag
 # SSMSessionRunAs; users without allow_sudo get it so they never land in the privileged ssm-user.
 RUN_AS_TAG = "SSMSessionRunAs"
@@ -57,8 +55,11 @@ SESSION_MANAGER_INSTANCE_POLICY = {
 
 
 def architecture(instance_type: str) -> str:
-    """arm64 for Graviton families (t4g, c7g, m7gd, r8g ...), else x86_64."""
+    """arm64 for Graviton families (t4g, c7g, m7gd, r8g ...) and the first Graviton, A1 (a1.medium ...:
+    "A1 instances are powered by AWS Graviton processors", EC2 instance types), else x86_64."""
     family = instance_type.split(".", 1)[0]
+    if family == "a1":
+        return "arm64"
     generation_and_suffix = family.lstrip("abcdefghijklmnopqrstuvwxyz")
     return "arm64" if "g" in generation_and_suffix else "x86_64"
 
@@ -70,19 +71,6 @@ def ami_alias(instance_type: str) -> str:
 def user_name_of(iam_user_arn: str) -> str:
     """``arn:aws:iam::123456789012:user/team/alice`` -> ``alice`` (IAM user names exclude paths)."""
     return iam_user_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-
-
-def setup_script(vpc_cidr: str) -> str:
-    """The NAT user data: bootstrap/nat/setup-nat.sh with the VPC CIDR filled in."""
-    path = resources.files("bootstrap.nat").joinpath(SETUP_SCRIPT)
-    if path.is_file():
-        text = path.read_text()
-    else:  # until the NAT script lands: the minimum a NAT needs, same placeholder convention
-        text = ("#!/bin/bash\n# placeholder until bootstrap/nat/setup-nat.sh exists\n"
-                "sysctl -w net.ipv4.ip_forward=1\n"
-                f"nft add table ip hanat; nft add chain ip hanat post '{{ type nat hook postrouting "
-                f"priority 100; }}'; nft add rule ip hanat post ip saddr {VPC_CIDR_PLACEHOLDER} masquerade\n")
-    return text.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr)
 
 
 @dataclass(frozen=True)
@@ -113,7 +101,10 @@ class Desired:
     admin_enabled: bool
     admin_instance_type: str
     admin_ami_alias: str
-    user_data: str
+    user_data_b64: str        # the NAT's: setup-nat.sh + agent, gzip, base64 (bootstrap/nat/render.py)
+    # the admin instance's: admin-setup.sh (creates hanat-user), as text: botocore base64-encodes
+    # RunInstances' UserData itself (handler base64_encode_user_data), but not a launch template's
+    admin_user_data: str
     role_name: str
     instance_policy_name: str
     instance_policy: str
@@ -124,20 +115,33 @@ class Desired:
     topic_name: str
     emails: tuple[str, ...]
     topology_parameter: str
+    names: NameTemplates = field(default_factory=NameTemplates)
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
-        return naming.stack_tags(self.stack, role, zone)
+        return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
+
+    def name_tag(self, role: str, zone: str | None = None) -> str | None:
+        """The Name a ``[names]`` template gives this resource; None: hanat's own name. Only names: the
+        builder finds every resource by its role and zone tags, never by Name. The one public route
+        table, which every zone shares, renders with {az} "" and {zone} 0."""
+        number = self.azs.index(zone) + 1 if zone in self.azs else 0
+        if role == ROLE_VPC and self.names.vpc:
+            return render_name(self.names.vpc, stack=self.stack)
+        if role == ROLE_IGW and self.names.internet_gateway:
+            return render_name(self.names.internet_gateway, stack=self.stack)
+        if role in SUBNET_ROLES and self.names.subnet:
+            return render_name(self.names.subnet, stack=self.stack, kind=role, az=zone or "", zone=number)
+        kind = role.removesuffix(ROUTE_TABLE_SUFFIX)
+        if role.endswith(ROUTE_TABLE_SUFFIX) and kind in SUBNET_ROLES and self.names.route_table:
+            return render_name(self.names.route_table, stack=self.stack, kind=kind, az=zone or "", zone=number)
+        return None
+
+    def name_of(self, role: str, zone: str | None = None) -> str:
+        """The Name tag value this resource should carry."""
+        return next(t["Value"] for t in self.tags(role, zone) if t["Key"] == "Name")
 
     def name(self, *parts: str) -> str:
         return naming.resource_name(self.stack, *parts)
-
-    def user_data_b64(self) -> str:
-        return base64.b64encode(self.user_data.encode()).decode()
-
-
-def instance_role_name(stack: str) -> str:
-    """The NAT/admin instance role; its instance profile has the same name."""
-    return naming.resource_name(stack, "instance")
 
 
 def user_policy(stack: str, allow_ssh: bool) -> dict:
@@ -168,7 +172,7 @@ def desired_state(config: HanatConfig) -> Desired:
     users = tuple(
         DesiredUser(
             user_name=user_name_of(p.iam_user_arn),
-            policy_name=naming.resource_name(stack, "session", user_name_of(p.iam_user_arn)),
+            policy_name=naming.session_policy_name(stack, config.stack.region, user_name_of(p.iam_user_arn)),
             policy_document=json.dumps(user_policy(stack, p.allow_ssh), sort_keys=True),
             run_as_tag=not p.allow_sudo,
         )
@@ -186,31 +190,63 @@ def desired_state(config: HanatConfig) -> Desired:
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
-        user_data=setup_script(config.stack.vpc_cidr),
-        role_name=instance_role_name(stack),
+        user_data_b64=render.nat_user_data_b64(config.stack.vpc_cidr),
+        admin_user_data=render.admin_user_data(),
+        role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",
         instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
-        instance_profile_name=instance_role_name(stack),
+        instance_profile_name=naming.instance_role_name(stack, config.stack.region),
         launch_template_name=naming.resource_name(stack, "nat"),
         users=users,
         table_name=naming.table_name(stack),
         topic_name=naming.topic_name(stack),
         emails=tuple(config.alerts.emails),
         topology_parameter=naming.topology_parameter(stack),
+        names=config.names,
     )
 
 
 def launch_template_data(desired: Desired, ami: str, nat_security_group_id: str) -> dict:
-    """The NAT launch template: IMDSv2 only (hop limit 1), Session Manager profile, NAT user data."""
+    """The NAT launch template: a public address from boot, IMDSv2 only (hop limit 1) with instance
+    tags readable in the metadata (the NAT agent reads its handoff tags there), the Session Manager
+    profile, the NAT user data. The subnet differs per zone: every launch names it in its own
+    ``nat_network_interface`` (RunInstances: "If you specify a network interface, you must specify any
+    subnets as part of the network interface"), so the template carries no SecurityGroupIds either
+    ("If you specify a network interface, you must specify any security groups and subnets as part of
+    the network interface", AWS::EC2::LaunchTemplate LaunchTemplateData.NetworkInterfaces)."""
     return {
         "ImageId": ami,
         "InstanceType": desired.nat_instance_type,
         "IamInstanceProfile": {"Name": desired.instance_profile_name},
-        "SecurityGroupIds": [nat_security_group_id] if nat_security_group_id else [],
+        "NetworkInterfaces": [nat_network_interface("", nat_security_group_id)],
         "MetadataOptions": dict(METADATA_OPTIONS),
-        "UserData": desired.user_data_b64(),
+        "UserData": desired.user_data_b64,
     }
 
 
-# IMDSv2 only, and a hop limit of 1 so a forwarded packet can never reach the metadata service.
-METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}
+def nat_network_interface(subnet_id: str, security_group_id: str) -> dict:
+    """Device 0 of a NAT (or the admin instance): a public IPv4 address from boot, so the instance can
+    reach the internet before its Elastic IP is associated (which then replaces that address: "If you
+    associate an Elastic IP address with the instance, the public IPv4 address is released", EC2 User
+    Guide, Public IPv4 addresses). ``subnet_id`` "" for the launch template (each launch names it)."""
+    spec: dict = {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "DeleteOnTermination": True,
+                  "Groups": [security_group_id] if security_group_id else []}
+    if subnet_id:
+        spec["SubnetId"] = subnet_id
+    return spec
+
+
+# Everything RunInstances creates carries the stack tags: an IAM policy that conditions a created
+# resource type on aws:RequestTag is evaluated against the tags requested for THAT type (RunInstances
+# tags only what TagSpecifications names; untagged ENIs/volumes make the launch AccessDenied).
+RUN_INSTANCES_TAGGED = ("instance", "network-interface", "volume")
+
+
+def run_instances_tags(tags: list[dict]) -> list[dict]:
+    return [{"ResourceType": kind, "Tags": tags} for kind in RUN_INSTANCES_TAGGED]
+
+
+# IMDSv2 only, and a hop limit of 1 so a forwarded packet can never reach the metadata service;
+# instance tags in the metadata for the NAT agent (a Nitro instance sees tag changes while running).
+METADATA_OPTIONS = {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled",
+                    "InstanceMetadataTags": "enabled"}

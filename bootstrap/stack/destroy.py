@@ -1,13 +1,19 @@
 """``hanat down``: delete everything carrying ``hanat:stack=<name>``, dependents first.
 
 Only tagged resources are touched. IAM users are never deleted: our policy is detached and the
-``SSMSessionRunAs=hanat-user`` tag hanat added is removed. Safe to re-run after a partial down.
+``SSMSessionRunAs=hanat-user`` tag hanat added is removed. Safe to re-run after a partial down: every
+delete is idempotent and everything is found by its tag, so a re-run resumes where the last one stopped.
+Lambda keeps a deleted VPC function's network interfaces for a long while (20-45 minutes is common);
+they block the subnets and the security group, so ``down`` waits for them, showing which and for how
+long, up to a bound that covers it (45 minutes by default).
 A deployed controller (Lambda functions tagged with the stack) goes first, by ``chalice delete``
 of the stage that deployed it: ``plan_controller_removal`` decides, before anything is changed,
 whether that is possible.
 """
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,12 +22,33 @@ from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
-from chalicelib.errors import InputError
+from chalicelib.errors import HanatError, InputError, RetryExhaustedError
 
 from .clients import StackClients
-from .desired import RUN_AS_TAG, RUN_AS_USER, instance_role_name
+from .desired import RUN_AS_TAG, RUN_AS_USER
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
+SESSION_POLICY = re.compile(r"hanat-.+-session-.+")   # naming.session_policy_name, any stack or region
+# How long `down` waits for Lambda to release a deleted controller's network interfaces (Terraform's AWS
+# provider waits up to 45 minutes for them too); `hanat down --eni-wait-minutes` changes it.
+LAMBDA_ENI_WAIT_S = 45 * 60
+ENI_REPORT_EVERY_S = 60.0
+RESUME = "re-run `hanat down` to resume from here (every delete is idempotent; nothing is left half-done)"
+
+
+class DownIncomplete(HanatError):
+    """``down`` stopped before the end (a bound passed); what is deleted stays deleted, a re-run resumes."""
+
+
+class DownInterrupted(DownIncomplete):
+    """Ctrl-C during ``down``."""
+
+    exit_code = 130
+
+
+def minutes(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 @dataclass
@@ -87,18 +114,62 @@ def plan_controller_removal(stack: str, stage: str, functions: list[lambda_funct
 
 
 def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], None] = lambda _m: None,
-                  *, wait_interval_s: float = 2.0, instance_wait_s: float = 600.0) -> DownResult:
+                  *, wait_interval_s: float = 2.0, instance_wait_s: float = 600.0,
+                  eni_wait_s: float = LAMBDA_ENI_WAIT_S, eni_interval_s: float = 15.0,
+                  clock: Callable[[], float] = time.monotonic,
+                  sleep: Callable[[float], None] = time.sleep, region: str | None = None) -> DownResult:
+    """Everything that does not wait on Lambda goes first (instances, addresses, route tables), then
+    the wait for Lambda's network interfaces, then the rest. Ctrl-C or the bound: DownIncomplete
+    (what is deleted stays deleted; a re-run resumes)."""
     result = DownResult(stack)
 
     def gone(kind: str, ident: str) -> None:
         result.deleted.append(f"{kind} {ident}")
         progress(f"deleted {kind} {ident}")
 
-    _delete_instances(clients.ec2, stack, gone, wait_interval_s, instance_wait_s)
-    _delete_network(clients.ec2, stack, gone)
-    _delete_iam(clients.iam, stack, gone)
-    _delete_services(clients, stack, gone, wait_interval_s)
+    try:
+        _delete_instances(clients.ec2, stack, gone, wait_interval_s, instance_wait_s)
+        _delete_addresses_and_route_tables(clients.ec2, stack, gone)
+        await_lambda_interfaces(clients.ec2, stack, progress, bound_s=eni_wait_s, interval_s=eni_interval_s,
+                                clock=clock, sleep=sleep)
+        _delete_network(clients.ec2, stack, gone)
+        _delete_iam(clients.iam, stack, region or clients.ec2.meta.region_name, gone)
+        _delete_services(clients, stack, gone, wait_interval_s)
+    except KeyboardInterrupt:
+        raise DownInterrupted(f"stack {stack!r}: down interrupted after deleting {len(result.deleted)} "
+                              f"resource(s); {RESUME}") from None
     return result
+
+
+def await_lambda_interfaces(ec2, stack: str, progress: Callable[[str], None], *, bound_s: float,
+                            interval_s: float, clock: Callable[[], float] = time.monotonic,
+                            sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait until no Lambda network interface is left in the stack's VPC, saying which ones are
+    left, for how long so far and the bound, when that changes and every minute; past the bound,
+    DownIncomplete naming them."""
+    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
+    started, reported_at, reported = clock(), None, None
+    while True:
+        interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
+        elapsed = clock() - started
+        if not interfaces:
+            if reported:
+                progress(f"Lambda released its network interfaces after {minutes(elapsed)}")
+            return
+        names = sorted(f"{i['NetworkInterfaceId']} ({i.get('SubnetId', '?')}, {i.get('Status', '?')})"
+                       for i in interfaces)
+        if elapsed >= bound_s:
+            raise DownIncomplete(
+                f"stack {stack!r}: after {minutes(elapsed)} Lambda still holds {len(names)} network "
+                f"interface(s) of the deleted controller in {', '.join(vpc_ids)}: {', '.join(names)}; they "
+                f"block the subnets, security groups and VPC. Lambda releases them by itself (often 20-45 "
+                f"minutes after the functions are deleted): {RESUME}")
+        if names != reported or reported_at is None or clock() - reported_at >= ENI_REPORT_EVERY_S:
+            progress(f"waiting for Lambda to release {len(names)} network interface(s) of the deleted "
+                     f"controller: {', '.join(names)}; {minutes(elapsed)} so far, at most {minutes(bound_s)} "
+                     f"(Ctrl-C is safe: `hanat down` resumes)")
+            reported, reported_at = names, clock()
+        sleep(max(0.0, min(interval_s, bound_s - elapsed)))
 
 
 def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float) -> None:
@@ -117,7 +188,7 @@ def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float
         gone("instance", instance_id)
 
 
-def _delete_network(ec2, stack: str, gone) -> None:
+def _delete_addresses_and_route_tables(ec2, stack: str, gone) -> None:
     for address in network.describe_tagged(ec2, "elastic-ip", stack):
         if address.get("AssociationId"):
             instances.disassociate_address(ec2, address["AssociationId"])
@@ -129,8 +200,19 @@ def _delete_network(ec2, stack: str, gone) -> None:
                 routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])
         if routes.delete_route_table(ec2, table["RouteTableId"]):
             gone("route-table", table["RouteTableId"])
+
+
+def _delete_network(ec2, stack: str, gone) -> None:
     for subnet in network.describe_tagged(ec2, "subnet", stack):
-        if network.delete_subnet(ec2, subnet["SubnetId"]):
+        try:
+            deleted = network.delete_subnet(ec2, subnet["SubnetId"])
+        except RetryExhaustedError as err:  # something that is not ours still sits in it
+            left = [i["NetworkInterfaceId"] + f" ({i.get('Description') or i.get('InterfaceType', '?')})"
+                    for i in network.subnet_network_interfaces(ec2, subnet["SubnetId"])]
+            raise DownIncomplete(f"stack {stack!r}: subnet {subnet['SubnetId']} cannot be deleted ({err.code}); "
+                                 f"network interfaces still in it: {', '.join(left) or 'none listed'}. Delete "
+                                 f"or move what is not hanat's, then {RESUME}") from err
+        if deleted:
             gone("subnet", subnet["SubnetId"])
     for igw in network.describe_tagged(ec2, "internet-gateway", stack):
         for attachment in igw.get("Attachments", []):
@@ -148,15 +230,30 @@ def _delete_network(ec2, stack: str, gone) -> None:
             gone("launch-template", template["LaunchTemplateId"])
 
 
-def _delete_iam(iam, stack: str, gone) -> None:
+def _delete_iam(iam, stack: str, region: str, gone) -> None:
+    """This region's session policies and instance role/profile (IAM is global: the same stack in
+    another region has its own, region-qualified names), and the ones older versions named without
+    a region."""
+    regional = naming.session_policy_name(stack, region, "")
+    legacy = naming.legacy_session_policy_prefix(stack)
     for policy in iam_api.tagged_policies(iam, stack):
+        if not policy["PolicyName"].startswith((regional, legacy)):
+            continue
         for user in iam_api.policy_users(iam, policy["Arn"]):
             iam_api.detach_user_policy(iam, user, policy["Arn"])
-            if tags.tag_map(iam_api.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
-                iam_api.untag_user(iam, user, RUN_AS_TAG)  # the tag hanat put there for this stack
+            # the tag hanat put there for this stack, unless a hanat stack elsewhere (another region,
+            # another stack) still gives the user sessions: IAM users and their tags are global
+            still_used = [arn for arn in iam_api.attached_user_policies(iam, user)
+                          if SESSION_POLICY.match(arn.rsplit("/", 1)[-1])]
+            if not still_used and tags.tag_map(iam_api.user_tags(iam, user)).get(RUN_AS_TAG) == RUN_AS_USER:
+                iam_api.untag_user(iam, user, RUN_AS_TAG)
         iam_api.delete_policy(iam, policy["Arn"])
         gone("iam-policy", policy["PolicyName"])
-    name = instance_role_name(stack)
+    for name in (naming.instance_role_name(stack, region), naming.legacy_instance_role_name(stack)):
+        _delete_role_and_profile(iam, stack, name, gone)
+
+
+def _delete_role_and_profile(iam, stack: str, name: str, gone) -> None:
     profile = iam_api.get_instance_profile(iam, name)
     if profile and not tags.has_stack_tag(profile.get("Tags", []), stack):
         profile = None

@@ -38,14 +38,17 @@ from .desired import (
     RUN_AS_USER,
     Desired,
     launch_template_data,
+    nat_network_interface,
+    run_instances_tags,
 )
 from .observe import Observed, observe
-from .planner import ALL_IPV4, Step, topology_from
+from .planner import ALL_IPV4, Step, named_resources, topology_from
+from .rules import ingress_changes, ingress_rules
 
 Progress = Callable[[str], None]
 INSTANCE_WAIT_S = 300.0
 SG_DESCRIPTIONS = {
-    ROLE_NAT_SG: "hanat NAT instances: all traffic from the VPC, all egress",
+    ROLE_NAT_SG: "hanat NAT instances: TCP, UDP and ICMP from the VPC, VXLAN only from NATs, all egress",
     ROLE_PROBE_SG: "hanat probe Lambdas: no ingress, all egress",
 }
 
@@ -143,11 +146,30 @@ def _security_group(ctx: Context, step: Step) -> None:
 
 
 def _security_group_ingress(ctx: Context, step: Step) -> None:
-    network.authorize_ingress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ctx.desired.vpc_cidr)
+    """Add the NAT group's missing rules, then drop the all-traffic rule older stacks had."""
+    group = ctx.obs.security_groups[step.name]
+    add, revoke = ingress_changes(ctx.desired.vpc_cidr, group["GroupId"], group.get("IpPermissions", []))
+    if add:
+        network.authorize_ingress_rules(ctx.ec2, group["GroupId"], [r.permission() for r in add])
+    if revoke:
+        network.revoke_ingress_rules(ctx.ec2, group["GroupId"], [r.permission() for r in revoke])
+    kept = ingress_rules(group.get("IpPermissions", [])) - set(revoke)
+    group["IpPermissions"] = [r.permission() for r in (*kept, *add)]
 
 
 def _security_group_egress(ctx: Context, step: Step) -> None:
     network.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
+
+
+def _name_tag(ctx: Context, step: Step) -> None:
+    """Re-apply the Name a template gives a resource the stack already has (found by role/zone, never Name)."""
+    for resource_id, role, zone, resource in named_resources(ctx.desired, ctx.obs):
+        if resource_id == step.name:
+            name = ctx.desired.name_of(role, zone or None)
+            network.set_tags(ctx.ec2, resource_id, [{"Key": "Name", "Value": name}])
+            resource["Tags"] = [t for t in resource.get("Tags", []) if t["Key"] != "Name"] + [
+                {"Key": "Name", "Value": name}]
+            return
 
 
 # --- IAM and the launch template -----------------------------------------------------------------
@@ -186,13 +208,16 @@ def _launch_template(ctx: Context, step: Step) -> None:
 
 # --- instances and addresses ---------------------------------------------------------------------
 def _nat_instance(ctx: Context, step: Step) -> None:
-    d = ctx.desired
+    d, obs = ctx.desired, ctx.obs
     instance = instances.run_instance(
         ctx.ec2,
-        LaunchTemplate={"LaunchTemplateId": ctx.obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
-        SubnetId=ctx.obs.subnet_id(ROLE_PUBLIC, step.zone),
+        LaunchTemplate={"LaunchTemplateId": obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
+        # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
+        # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
+        NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
+                                                 obs.security_groups[ROLE_NAT_SG]["GroupId"])],
         MetadataOptions=dict(METADATA_OPTIONS),
-        TagSpecifications=[{"ResourceType": "instance", "Tags": d.tags(ROLE_NAT, step.zone)}],
+        TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone)),
     )
     ctx.obs.instances[(ROLE_NAT, step.zone)] = instance
 
@@ -238,10 +263,10 @@ def _admin_instance(ctx: Context, step: Step) -> None:
         ctx.ec2, ImageId=obs.admin_ami, InstanceType=d.admin_instance_type,
         IamInstanceProfile={"Name": d.instance_profile_name},
         MetadataOptions=dict(METADATA_OPTIONS),
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": obs.subnet_id(ROLE_PUBLIC, d.azs[0]),
-                            "Groups": [obs.security_groups[ROLE_NAT_SG]["GroupId"]],
-                            "AssociatePublicIpAddress": True}],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": d.tags(ROLE_ADMIN)}],
+        NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, d.azs[0]),
+                                                 obs.security_groups[ROLE_NAT_SG]["GroupId"])],
+        UserData=d.admin_user_data,
+        TagSpecifications=run_instances_tags(d.tags(ROLE_ADMIN)),
     )
 
 
@@ -309,7 +334,8 @@ def _topology_parameter(ctx: Context, step: Step) -> None:
     if topology is None:
         raise AwsError("hanat.up", "IncompleteStack", "some stack resources are missing after apply")
     tags = ctx.desired.tags("topology") if fresh.parameter_value is None else None
-    params.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags)
+    params.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags,
+                         tier=params.TOPOLOGY_TIER)
     fresh.parameter_value = topology.to_json()
     ctx.obs = fresh
 
@@ -319,7 +345,8 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "attach-internet-gateway": _attach_internet_gateway, "subnet": _subnet, "route-table": _route_table,
     "associate-route-table": _associate_route_table, "default-route": _default_route,
     "security-group": _security_group, "security-group-ingress": _security_group_ingress,
-    "security-group-egress": _security_group_egress, "iam-role": _iam_role, "role-policy": _role_policy,
+    "security-group-egress": _security_group_egress, "name-tag": _name_tag,
+    "iam-role": _iam_role, "role-policy": _role_policy,
     "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
     "launch-template": _launch_template, "nat-instance": _nat_instance,
     "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,

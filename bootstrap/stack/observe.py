@@ -13,6 +13,7 @@ from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, network, params, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.errors import InputError
+from chalicelib.replacement.machine import REPLACING
 
 from .clients import StackClients
 from .desired import ROLE_ADMIN, ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
@@ -46,6 +47,7 @@ class Observed:
     topic_arn: str | None = None
     subscribed: set[str] = field(default_factory=set)
     parameter_value: str | None = None
+    replacing: dict[str, str] = field(default_factory=dict)   # az -> step of an active replacement
     nat_ami: str = ""
     admin_ami: str = ""
 
@@ -79,6 +81,7 @@ def normalized(document) -> str:
 def observe(clients: StackClients, desired: Desired) -> Observed:
     obs = Observed()
     problems: list[str] = []
+    _observe_parameter(clients.ssm, desired, obs, problems)
     _observe_network(clients.ec2, desired.stack, obs)
     _observe_compute(clients, desired, obs)
     _observe_iam(clients.iam, desired, obs, problems)
@@ -118,6 +121,12 @@ def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> 
     found = [i for i in instances.describe_stack_instances(ec2, stack) if i.get("VpcId") == vpc_id]
     obs.instances = {k: v for k, v in _by_role_zone(found, "InstanceId").items()
                      if k[0] in (ROLE_NAT, ROLE_ADMIN)}
+    # While (or after) the controller replaces a NAT, two instances carry the zone's tags: the zone's NAT
+    # is the one the topology names (the controller's record), not the lowest id.
+    for az, instance_id in _topology_nats(obs.parameter_value).items():
+        named = next((i for i in found if i["InstanceId"] == instance_id and role_zone(i) == (ROLE_NAT, az)), None)
+        if named:
+            obs.instances[(ROLE_NAT, az)] = named
     addresses = network.describe_tagged(ec2, "elastic-ip", stack)
     obs.addresses = {zone: a for (_, zone), a in _by_role_zone(addresses, "AllocationId").items()}
     obs.nat_ami = desired.nat_ami or params.resolve_ami(clients.ssm, desired.nat_ami_alias)
@@ -165,14 +174,29 @@ def _observe_services(clients: StackClients, desired: Desired, obs: Observed, pr
                                   state_table.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
         obs.table = table
         obs.table_ttl = state_table.table_ttl(clients.dynamodb, desired.table_name)
+        obs.replacing = {r["az"]: r.get("step", "?") for r in state_table.list_records(clients.dynamodb,
+                                                                                      desired.table_name)
+                         if r.get("status") == REPLACING}
     topic_arn = sns_api.find_topic(clients.sns, desired.topic_name)
     if topic_arn and _refuse_untagged("SNS topic", desired.topic_name, sns_api.topic_tags(clients.sns, topic_arn),
                                       stack, problems):
         obs.topic_arn = topic_arn
         obs.subscribed = {s["Endpoint"] for s in sns_api.subscriptions(clients.sns, topic_arn)
                           if s.get("Protocol") == "email"}
-    parameter = params.get_parameter(clients.ssm, desired.topology_parameter)
+
+
+def _observe_parameter(ssm, desired: Desired, obs: Observed, problems: list[str]) -> None:
+    parameter = params.get_parameter(ssm, desired.topology_parameter)
     if parameter and _refuse_untagged("SSM parameter", desired.topology_parameter,
-                                      params.parameter_tags(clients.ssm, desired.topology_parameter),
-                                      stack, problems):
+                                      params.parameter_tags(ssm, desired.topology_parameter),
+                                      desired.stack, problems):
         obs.parameter_value = parameter["Value"]
+
+
+def _topology_nats(parameter_value: str | None) -> dict[str, str]:
+    """az -> NAT instance id in the stored topology ({} when there is none or it cannot be read)."""
+    try:
+        zones = json.loads(parameter_value or "{}").get("zones", [])
+        return {z["az"]: z["nat_instance_id"] for z in zones if z.get("nat_instance_id")}
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return {}

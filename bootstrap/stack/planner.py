@@ -12,18 +12,22 @@ import json
 from dataclasses import asdict, dataclass
 
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
+from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 
 from ..config.schema import HanatConfig
 from .desired import (
     ROLE_ADMIN,
+    ROLE_IGW,
     ROLE_NAT,
     ROLE_NAT_SG,
     ROLE_PRIVATE,
     ROLE_PROBE,
     ROLE_PROBE_SG,
     ROLE_PUBLIC,
+    ROLE_VPC,
+    ROUTE_TABLE_SUFFIX,
     RUN_AS_TAG,
     RUN_AS_USER,
     SUBNET_ROLES,
@@ -31,10 +35,11 @@ from .desired import (
     launch_template_data,
 )
 from .observe import Observed
+from .rules import VXLAN_PORT, ingress_changes
 
 CREATE, MODIFY = "create", "modify"
 ALL_IPV4 = "0.0.0.0/0"
-TEMPLATE_KEYS = ("ImageId", "InstanceType", "IamInstanceProfile", "SecurityGroupIds", "UserData")
+TEMPLATE_KEYS = ("ImageId", "InstanceType", "IamInstanceProfile", "UserData")
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,18 @@ class Step:
 
 
 def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[Step]:
+    if obs.replacing:
+        raise InputError([f"zone {az}: the controller is replacing its NAT (step {step!r}); `hanat up` could "
+                          "undo it (Elastic IP, probe route)" for az, step in sorted(obs.replacing.items())]
+                         + ["wait until `hanat status` shows the replacement done or failed, then re-run"],
+                         title=f"stack {desired.stack!r}: nothing changed")
     steps: list[Step] = []
     drift: list[str] = []
     steps += _plan_network(desired, obs, drift)
     if drift:
         raise InputError(drift + ["hanat cannot change these in place: fix the config or run `hanat down` first"],
                          title="the deployed stack differs from the config")
+    steps += _plan_names(desired, obs)
     steps += _plan_iam_and_template(desired, obs)
     steps += _plan_instances(desired, obs)
     steps += _plan_private_routes(desired, obs)
@@ -120,14 +131,41 @@ def _plan_network(d: Desired, obs: Observed, drift: list[str]) -> list[Step]:
     nat_sg, probe_sg = obs.security_groups.get(ROLE_NAT_SG), obs.security_groups.get(ROLE_PROBE_SG)
     if not nat_sg:
         steps.append(Step(CREATE, "security-group", name=ROLE_NAT_SG))
-    if not _allows_all((nat_sg or {}).get("IpPermissions", []), d.vpc_cidr):
-        steps.append(Step(MODIFY, "security-group-ingress", name=ROLE_NAT_SG, detail=f"all from {d.vpc_cidr}"))
+    add, revoke = ingress_changes(d.vpc_cidr, (nat_sg or {}).get("GroupId", ""), (nat_sg or {}).get("IpPermissions", []))
+    if not nat_sg or add or revoke:
+        detail = "; ".join([*(f"allow {r.describe()}" for r in add), *(f"revoke {r.describe()}" for r in revoke)])
+        steps.append(Step(MODIFY, "security-group-ingress", name=ROLE_NAT_SG,
+                          detail=detail or f"TCP, UDP, ICMP from {d.vpc_cidr}; UDP {VXLAN_PORT} from the NAT group"))
     if nat_sg and not _allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
     if not probe_sg:
         steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
     elif not _allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
+    return steps
+
+
+def named_resources(d: Desired, obs: Observed) -> list[tuple[str, str, str, dict]]:
+    """(resource id, role, zone, resource) of every existing resource a ``[names]`` template names."""
+    found: list[tuple[str, str, str, dict]] = []
+    if obs.vpc:
+        found.append((obs.vpc["VpcId"], ROLE_VPC, "", obs.vpc))
+    if obs.igw:
+        found.append((obs.igw["InternetGatewayId"], ROLE_IGW, "", obs.igw))
+    for (role, az), subnet in sorted(obs.subnets.items()):
+        found.append((subnet["SubnetId"], role, az, subnet))
+    for (role, az), table in sorted(obs.route_tables.items()):
+        found.append((table["RouteTableId"], f"{role}{ROUTE_TABLE_SUFFIX}", az, table))
+    return found
+
+
+def _plan_names(d: Desired, obs: Observed) -> list[Step]:
+    """Name tags that differ from what the templates (or hanat's own names) give."""
+    steps = []
+    for resource_id, role, zone, resource in named_resources(d, obs):
+        wanted = d.name_of(role, zone or None)
+        if tag_map(resource).get("Name") != wanted:
+            steps.append(Step(MODIFY, "name-tag", zone=zone, name=resource_id, detail=f"Name={wanted}"))
     return steps
 
 
@@ -153,6 +191,9 @@ def _plan_iam_and_template(d: Desired, obs: Observed) -> list[Step]:
 
 def _template_differs(wanted: dict, current: dict) -> bool:
     if any(wanted[k] != current.get(k) for k in TEMPLATE_KEYS):
+        return True
+    interfaces = current.get("NetworkInterfaces") or [{}]
+    if len(interfaces) != 1 or any(interfaces[0].get(k) != v for k, v in wanted["NetworkInterfaces"][0].items()):
         return True
     metadata = current.get("MetadataOptions", {})
     return any(metadata.get(k) != v for k, v in wanted["MetadataOptions"].items() if k != "HttpEndpoint")

@@ -78,18 +78,28 @@ def nat_instance(raw: dict, stack: str) -> NatInstance:
 
 
 # --- instances ------------------------------------------------------------------------------
-def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, tags: list[dict],
-                         client_token: str) -> NatInstance:
+def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, security_group_id: str,
+                         tags: list[dict], client_token: str) -> NatInstance:
     """Run one NAT instance from the stack's launch template in ``subnet_id``.
 
+    The template's network interface has no subnet (it differs per zone), and AWS refuses an
+    instance-level SubnetId next to a network interface ("Network interfaces and an instance-level
+    subnet ID may not be specified on the same request"; RunInstances: "If you specify a network
+    interface, you must specify any subnets as part of the network interface"): device 0 is given
+    whole, with the NAT security group and a public address from boot (the Elastic IP replaces it).
     ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
     later run can find an instance whose launch was claimed but never recorded.
     """
     all_tags = [*tags, {"Key": LAUNCH_TOKEN_TAG, "Value": client_token}]
+    interface = {"DeviceIndex": 0, "SubnetId": subnet_id, "AssociatePublicIpAddress": True,
+                 "DeleteOnTermination": True}
+    if security_group_id:  # `hanat up` always records it in the topology
+        interface["Groups"] = [security_group_id]
     resp = aws_call(
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
-        SubnetId=subnet_id, MinCount=1, MaxCount=1, ClientToken=client_token,
+        NetworkInterfaces=[interface],
+        MinCount=1, MaxCount=1, ClientToken=client_token,
         # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
         # an EIP to, or launch, resources tagged with its stack
         TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}

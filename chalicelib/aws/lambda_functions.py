@@ -29,3 +29,9 @@ def hanat_functions(lambda_client) -> list[LambdaFunction]:
 def function_tags(lambda_client, function_arn: str) -> dict[str, str]:
     return dict(aws_call(f"lambda.ListTags {function_arn}", lambda_client.list_tags,
                          Resource=function_arn).get("Tags", {}))
+
+
+def account_concurrency(lambda_client) -> tuple[int, int]:
+    """(ConcurrentExecutions, UnreservedConcurrentExecutions) of the account in the client's region."""
+    limit = aws_call("lambda.GetAccountSettings", lambda_client.get_account_settings)["AccountLimit"]
+    return int(limit["ConcurrentExecutions"]), int(limit["UnreservedConcurrentExecutions"])

@@ -95,6 +95,11 @@ def attach_internet_gateway(ec2, igw_id: str, vpc_id: str) -> None:
           InternetGatewayId=igw_id, VpcId=vpc_id)
 
 
+def set_tags(ec2, resource_id: str, tags: list[dict]) -> None:
+    """Add or overwrite ``tags`` on one resource (callers only touch resources of their stack)."""
+    ec2_call(f"ec2.CreateTags {resource_id}", ec2.create_tags, Resources=[resource_id], Tags=tags)
+
+
 def create_subnet(ec2, vpc_id: str, cidr: str, az: str, tags: list[dict]) -> dict:
     return ec2_call(f"ec2.CreateSubnet {cidr}", ec2.create_subnet, VpcId=vpc_id, CidrBlock=cidr,
                  AvailabilityZone=az, TagSpecifications=tag_spec("subnet", tags))["Subnet"]
@@ -112,6 +117,16 @@ def all_traffic(cidr: str) -> list[dict]:
 def authorize_ingress(ec2, group_id: str, cidr: str) -> None:
     ec2_call(f"ec2.AuthorizeSecurityGroupIngress {group_id}", ec2.authorize_security_group_ingress,
           GroupId=group_id, IpPermissions=all_traffic(cidr))
+
+
+def authorize_ingress_rules(ec2, group_id: str, permissions: list[dict]) -> None:
+    ec2_call(f"ec2.AuthorizeSecurityGroupIngress {group_id}", ec2.authorize_security_group_ingress,
+             GroupId=group_id, IpPermissions=permissions)
+
+
+def revoke_ingress_rules(ec2, group_id: str, permissions: list[dict]) -> None:
+    ec2_call(f"ec2.RevokeSecurityGroupIngress {group_id}", ec2.revoke_security_group_ingress,
+             GroupId=group_id, IpPermissions=permissions)
 
 
 def authorize_egress(ec2, group_id: str, cidr: str) -> None:
@@ -139,6 +154,12 @@ def delete_security_group(ec2, group_id: str) -> bool:
 
 def delete_vpc(ec2, vpc_id: str) -> bool:
     return delete_quietly(f"ec2.DeleteVpc {vpc_id}", ec2.delete_vpc, VpcId=vpc_id)
+
+
+def subnet_network_interfaces(ec2, subnet_id: str) -> list[dict]:
+    """Every network interface in ``subnet_id`` (what keeps a subnet from being deleted)."""
+    return paginate("ec2.DescribeNetworkInterfaces", ec2, "describe_network_interfaces", "NetworkInterfaces",
+                    Filters=[{"Name": "subnet-id", "Values": [subnet_id]}])
 
 
 def lambda_network_interfaces(ec2, vpc_ids: list[str]) -> list[dict]:

@@ -8,6 +8,10 @@ from ..topology import Topology
 from .calls import absent_is_none, aws_call, paginate
 
 PARAMETER_NOT_FOUND = "ParameterNotFound"
+# The topology outgrows a standard parameter's 4 KB (6 zones with default targets: 3.7 KB); with
+# Intelligent-Tiering Parameter Store picks the advanced tier (8 KB) only when the value needs it
+# (Systems Manager User Guide, "Managing parameter tiers": Intelligent-Tiering).
+TOPOLOGY_TIER = "Intelligent-Tiering"
 
 
 def get_parameter_value(ssm, name: str, *, decrypt: bool = False) -> str:
@@ -39,10 +43,10 @@ def write_topology(ssm, topology: Topology) -> None:
         exists = False
     if exists:
         aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=topology.to_json(),
-                 Type="String", Overwrite=True)
+                 Type="String", Overwrite=True, Tier=TOPOLOGY_TIER)
     else:
         aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=topology.to_json(),
-                 Type="String", Tags=[{"Key": STACK_TAG, "Value": topology.stack}])
+                 Type="String", Tags=[{"Key": STACK_TAG, "Value": topology.stack}], Tier=TOPOLOGY_TIER)
 
 
 # --- the stack builder's parameter calls -----------------------------------------------------
@@ -61,10 +65,11 @@ def parameter_tags(ssm, name: str) -> list[dict]:
                     ResourceType="Parameter", ResourceId=name)["TagList"]
 
 
-def put_parameter(ssm, name: str, value: str, *, tags: list[dict] | None) -> None:
+def put_parameter(ssm, name: str, value: str, *, tags: list[dict] | None, tier: str = "Standard") -> None:
     """Create with tags (``tags`` given) or overwrite (``tags=None``; AWS refuses both at once)."""
     kwargs = {"Tags": tags} if tags is not None else {"Overwrite": True}
-    aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=value, Type="String", **kwargs)
+    aws_call(f"ssm.PutParameter {name}", ssm.put_parameter, Name=name, Value=value, Type="String", Tier=tier,
+             **kwargs)
 
 
 def parameters_under(ssm, prefix: str) -> list[str]:
@@ -83,3 +88,16 @@ def put_secure_string(ssm, name: str, value: str, tags: list[dict]) -> None:
              Overwrite=True)
     aws_call(f"ssm.AddTagsToResource {name}", ssm.add_tags_to_resource, ResourceType="Parameter",
              ResourceId=name, Tags=tags)
+
+
+# --- SSM documents ----------------------------------------------------------------------------
+def get_document_content(ssm, name: str) -> str | None:
+    """The (default version's) JSON content of SSM document ``name``; None when it does not exist
+    (SSM answers InvalidDocument for a name it does not know)."""
+    try:
+        resp = aws_call(f"ssm.GetDocument {name}", ssm.get_document, Name=name, DocumentFormat="JSON")
+    except AwsError as err:
+        if err.code == "InvalidDocument":
+            return None
+        raise
+    return resp["Content"]

@@ -283,7 +283,7 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
             raise HanatError("the topology names no NAT launch template (launch_template_id)")
         inst = instances.launch_from_template(
             deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
-            tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
+            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
     except (AwsError, HanatError) as err:
         failures = rec.failures + 1
         wait_s = policy.backoff_s(failures)

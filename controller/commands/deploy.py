@@ -9,10 +9,16 @@ from pathlib import Path
 
 import click
 
-from controller.deploying.chalice_cli import run_chalice
+from chalicelib.aws import lambda_functions
+from chalicelib.aws.clients import make_client
+from chalicelib.errors import AwsError
+from controller.deploying import chalice_cli
+from controller.deploying.chalice_cli import ChaliceFailed, run_chalice
+from controller.deploying.concurrency import floor_refusal, unreserved_warning
 from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
-from controller.deploying.stage import check_stage_name, write_stage
-from controller.output import emit_json, progress
+from controller.deploying.roles import ensure_roles
+from controller.deploying.stage import check_stage_name, policies_for, write_stage
+from controller.output import emit_json, progress, warn
 
 
 def _prepare(config: str | None, stage: str | None, project_dir: str | None):
@@ -21,9 +27,39 @@ def _prepare(config: str | None, stage: str | None, project_dir: str | None):
     stage = stage or cfg.stack.name
     check_stage_name(stage)
     project = Path(project_dir) if project_dir else default_project_dir()
-    written = write_stage(project, topology, stage)
+    written = write_stage(project, topology, stage, nat_ami=cfg.nat.ami)
     progress(f"wrote stage {stage!r} for stack {topology.stack!r}: " + ", ".join(p.name for p in written))
     return cfg, topology, stage, project
+
+
+def _account_concurrency(region: str) -> tuple[int, int] | None:
+    """Only for the warning's wording: None when it cannot be read."""
+    try:
+        return lambda_functions.account_concurrency(make_client("lambda", region))
+    except AwsError:
+        return None
+
+
+def deploy_stage(cfg, topology, stage: str, project: Path) -> tuple[object, list[str]]:
+    """The controller's region-named roles, then ``chalice deploy`` with reserved concurrency; when
+    Lambda refuses it (the account's unreserved floor), the same deploy again without reservations, and a
+    warning. Returns (process, warnings)."""
+    region = cfg.stack.region
+    documents = policies_for(topology, stage, nat_ami=cfg.nat.ami)
+    role_arns = ensure_roles(make_client("iam", region), topology, stage, documents)
+    progress("roles: " + ", ".join(arn.rsplit("/", 1)[-1] for arn in role_arns.values()))
+    write_stage(project, topology, stage, nat_ami=cfg.nat.ami, role_arns=role_arns)
+    try:
+        return chalice_cli.run_chalice(["deploy", "--stage", stage], project, region=region), []
+    except ChaliceFailed as err:
+        floor = floor_refusal(str(err))
+        if floor is None:
+            raise
+    note = unreserved_warning(region, len(topology.zones), floor, _account_concurrency(region))
+    warn(note)
+    write_stage(project, topology, stage, nat_ami=cfg.nat.ami, reserve=False, role_arns=role_arns)
+    progress(f"chalice deploy --stage {stage} without reserved concurrency ...")
+    return chalice_cli.run_chalice(["deploy", "--stage", stage], project, region=region), [note]
 
 
 @click.command("deploy")
@@ -35,8 +71,9 @@ def deploy_cmd(config, stage, project_dir, as_json):
     """Deploy the controller Lambdas for a stack built by `hanat up`."""
     cfg, topology, stage, project = _prepare(config, stage, project_dir)
     progress(f"chalice deploy --stage {stage} ...")
-    proc = run_chalice(["deploy", "--stage", stage], project, region=cfg.stack.region)
+    proc, warnings = deploy_stage(cfg, topology, stage, project)
     result = {"ok": True, "stack": topology.stack, "stage": stage, "zones": list(topology.azs),
+              "reserved_concurrency": not warnings, "warnings": warnings,
               "output": proc.stdout.strip().splitlines()}
     if as_json:
         emit_json(result)

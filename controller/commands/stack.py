@@ -14,7 +14,12 @@ from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
-from bootstrap.stack.api import await_controller_gone, check_controller
+from bootstrap.stack.api import (
+    LAMBDA_ENI_WAIT_S,
+    await_controller_gone,
+    check_controller,
+    remove_controller_roles,
+)
 
 from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
@@ -74,7 +79,8 @@ def _print_down(result: DownResult) -> None:
     out_console.print(f"stack [bold]{result.stack}[/bold]: deleted {len(result.deleted)} resource(s)")
 
 
-def _down(config: HanatConfig, stage: str | None, project_dir: str | None) -> DownResult:
+def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
+          eni_wait_s: float = LAMBDA_ENI_WAIT_S) -> DownResult:
     """Check the controller (reads only), remove it with chalice delete, confirm, then the stack."""
     stage = stage or config.stack.name
     check_stage_name(stage)
@@ -88,8 +94,9 @@ def _down(config: HanatConfig, stage: str | None, project_dir: str | None) -> Do
         for line in proc.stdout.splitlines():
             if line.strip():
                 progress(f"  {line.strip()}")
-        await_controller_gone(config, progress=progress)
-    result = destroy_stack(config, progress=progress)
+        await_controller_gone(config)
+    result = destroy_stack(config, progress=progress, eni_wait_s=eni_wait_s)
+    result.deleted += [f"iam-role {name}" for name in remove_controller_roles(config, stage, progress=progress)]
     result.controller_deleted = list(removal.functions)
     return result
 
@@ -113,6 +120,8 @@ def register(cli: click.Group) -> None:
         """Build the stack, or bring it in line with the config (a re-run changes nothing)."""
         config = _load(config_path)
         result = build_stack(config, progress=progress)
+        for note in result.warnings:
+            warn(note)
         emit_json(result.to_dict()) if as_json else _print_up(result)
 
     @cli.command("down")
@@ -122,9 +131,13 @@ def register(cli: click.Group) -> None:
     @click.option("--project-dir", default=None, type=click.Path(exists=True, file_okay=False),
                   help="Chalice project directory `hanat deploy` ran in (default: this repository).")
     @click.option("--yes", is_flag=True, help="Accepted for scripts; down never prompts.")
+    @click.option("--eni-wait-minutes", type=click.FloatRange(min=0), default=LAMBDA_ENI_WAIT_S / 60,
+                  show_default=True, help="How long to wait for Lambda to release the deleted controller's "
+                  "network interfaces (they block the subnets); a re-run resumes.")
     def down_command(config_path: str, as_json: bool, stage: str | None, project_dir: str | None,
-                     yes: bool) -> None:
-        """Delete the deployed controller, then every resource tagged with the stack (nothing else)."""
+                     yes: bool, eni_wait_minutes: float) -> None:
+        """Delete the deployed controller, then every resource tagged with the stack (nothing else).
+        Interrupted (Ctrl-C) or past the wait: re-run, it resumes where it stopped."""
         config = _load(config_path)
-        result = _down(config, stage, project_dir)
+        result = _down(config, stage, project_dir, eni_wait_minutes * 60)
         emit_json(result.to_dict()) if as_json else _print_down(result)

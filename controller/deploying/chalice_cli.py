@@ -19,9 +19,9 @@ class ChaliceFailed(HanatError):
 def run_chalice(args: list[str], project_dir: str | Path, *, region: str | None = None,
                 timeout_s: float = 900) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    if region:
-        env.setdefault("AWS_DEFAULT_REGION", region)
-        env.setdefault("AWS_REGION", region)
+    if region:  # the stack's region, whatever the shell's AWS_REGION/AWS_DEFAULT_REGION say
+        env["AWS_DEFAULT_REGION"] = region
+        env["AWS_REGION"] = region
     cmd = [sys.executable, "-c", CHALICE_MAIN, "--project-dir", str(project_dir), *args]
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=timeout_s)
     if proc.returncode != 0:

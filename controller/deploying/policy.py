@@ -7,13 +7,20 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 """
 from __future__ import annotations
 
-from chalicelib.naming import APP_NAME, STACK_TAG, probe_function_name, resource_name
+from chalicelib.naming import (
+    APP_NAME,
+    STACK_TAG,
+    instance_role_name,
+    legacy_instance_role_name,
+    probe_function_name,
+)
 from chalicelib.topology import Topology
 
 VERSION = "2012-10-17"
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Query", "Scan")
 ENI_ACTIONS = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface",
                "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+RESOLVE_SSM = "resolve:ssm:"  # nat.ami = "resolve:ssm:/parameter/name"
 
 
 def arn_parts(topology: Topology) -> tuple[str, str, str]:
@@ -54,7 +61,21 @@ def probe_policy(topology: Topology, stage: str) -> dict:
     ]}
 
 
-def controller_policy(topology: Topology, stage: str) -> dict:
+def ami_parameter_arn(nat_ami: str, partition: str, region: str, account: str) -> str | None:
+    """The SSM parameter behind ``nat.ami = "resolve:ssm:NAME"`` (None for an AMI id or the default).
+    EC2 reads it at every launch with the caller's permissions: "the user must have ssm:GetParameters
+    permission for the parameter" (EC2 User Guide, Use a Systems Manager parameter instead of an AMI ID).
+    AWS's public parameters (/aws/service/...) have no account in their ARN: "*" (zero or more
+    characters) matches that empty account field."""
+    if not nat_ami.startswith(RESOLVE_SSM):
+        return None
+    name = nat_ami[len(RESOLVE_SSM):]
+    owner = "*" if name.startswith("/aws/service/") else account
+    return f"arn:{partition}:ssm:{region}:{owner}:parameter{name}"
+
+
+def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> dict:
+    """``nat_ami``: the config's ``nat.ami`` (a replacement launch resolves a ``resolve:ssm:`` one)."""
     partition, region, account = arn_parts(topology)
     stack = topology.stack
     ec2 = f"arn:{partition}:ec2:{region}:{account}"
@@ -85,6 +106,10 @@ def controller_policy(topology: Topology, stage: str) -> dict:
         statements.append({"Sid": "InvokeOwnProbes", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
                            "Resource": probes})
     statements += _replacement(topology, partition, region, account, tagged)
+    ami_parameter = ami_parameter_arn(nat_ami, partition, region, account)
+    if ami_parameter:
+        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
+                           "Resource": ami_parameter})
     return {"Version": VERSION, "Statement": statements}
 
 
@@ -110,8 +135,10 @@ def _replacement(topology: Topology, partition: str, region: str, account: str, 
          "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],
          "Condition": tagged},
+        # the NAT role of this stack in this region (and its pre-region name, while a template still uses it)
         {"Sid": "PassNatRoleToEc2", "Effect": "Allow", "Action": ["iam:PassRole"],
-         "Resource": f"arn:{partition}:iam::{account}:role/{resource_name(topology.stack)}-*",
+         "Resource": [f"arn:{partition}:iam::{account}:role/{name}" for name in (
+             instance_role_name(topology.stack, region), legacy_instance_role_name(topology.stack))],
          "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
     ]
 

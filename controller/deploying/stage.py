@@ -19,6 +19,7 @@ from chalicelib.errors import InputError
 from chalicelib.naming import APP_NAME, STACK_TAG, probe_handler_name
 from chalicelib.topology import Topology
 
+from .concurrency import HEARTBEAT_RESERVED, PROBE_RESERVED
 from .policy import controller_policy, probe_policy
 
 STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
@@ -52,12 +53,16 @@ def environment(topology: Topology, stage: str) -> dict[str, str]:
     }
 
 
-def stage_settings(topology: Topology, stage: str) -> dict:
-    """The ``stages.<stage>`` block of .chalice/config.json."""
+def stage_settings(topology: Topology, stage: str, *, reserve: bool = True,
+                   role_arns: dict[str, str] | None = None) -> dict:
+    """The ``stages.<stage>`` block of .chalice/config.json; ``reserve=False``: no reserved concurrency
+    (an account whose unreserved floor refuses it, see concurrency.py); ``role_arns`` (kind -> ARN, from
+    roles.ensure_roles): the functions run with hanat's region-named roles and Chalice manages none
+    (without them, as for ``hanat package``, Chalice makes its own from the same policy files)."""
     controller_file, probe_file = policy_files(stage)
     probe_timeout = max(3, math.ceil(topology.probe.timeout_s) + 3)
     functions: dict[str, dict] = {
-        "heartbeat": {"reserved_concurrency": 1, "lambda_timeout": HEARTBEAT_TIMEOUT_S},
+        "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S},
         "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "operate": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "notify_slack": {"lambda_timeout": 15},
@@ -70,7 +75,17 @@ def stage_settings(topology: Topology, stage: str) -> dict:
             "lambda_memory_size": PROBE_MEMORY_MB,
             "iam_policy_file": probe_file,
         }
+        if reserve:
+            functions[probe_handler_name(zone.az)]["reserved_concurrency"] = PROBE_RESERVED
+    if reserve:
+        functions["heartbeat"]["reserved_concurrency"] = HEARTBEAT_RESERVED
+    roles: dict = {}
+    if role_arns:
+        roles = {"manage_iam_role": False, "iam_role_arn": role_arns["controller"]}
+        for zone in topology.zones:
+            functions[probe_handler_name(zone.az)]["iam_role_arn"] = role_arns["probe"]
     return {
+        **roles,
         "api_gateway_stage": "api",
         "autogen_policy": False,
         "iam_policy_file": controller_file,
@@ -112,8 +127,15 @@ def recorded_function_arns(project_dir: str | Path, stage: str) -> list[str] | N
         raise InputError(f"{path} is not a Chalice deployment record ({err})") from err
 
 
-def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list[Path]:
-    """Merge the stage into config.json (other stages kept) and write its two policy files."""
+def policies_for(topology: Topology, stage: str, *, nat_ami: str = "") -> dict[str, dict]:
+    """kind -> the policy document of the controller's and the probes' functions."""
+    return {"controller": controller_policy(topology, stage, nat_ami=nat_ami), "probe": probe_policy(topology, stage)}
+
+
+def write_stage(project_dir: str | Path, topology: Topology, stage: str, *, nat_ami: str = "",
+                reserve: bool = True, role_arns: dict[str, str] | None = None) -> list[Path]:
+    """Merge the stage into config.json (other stages kept) and write its two policy files.
+    ``nat_ami``: the config's ``nat.ami`` (the controller may resolve it when it launches a NAT)."""
     check_stage_name(stage)
     check_topology_for_deploy(topology)
     chalice_dir = Path(project_dir) / ".chalice"
@@ -122,11 +144,12 @@ def write_stage(project_dir: str | Path, topology: Topology, stage: str) -> list
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     config.setdefault("version", "2.0")
     config["app_name"] = APP_NAME
-    config.setdefault("stages", {})[stage] = stage_settings(topology, stage)
+    config.setdefault("stages", {})[stage] = stage_settings(topology, stage, reserve=reserve, role_arns=role_arns)
     controller_file, probe_file = policy_files(stage)
+    documents = policies_for(topology, stage, nat_ami=nat_ami)
     written = {config_path: config,
-               chalice_dir / controller_file: controller_policy(topology, stage),
-               chalice_dir / probe_file: probe_policy(topology, stage)}
+               chalice_dir / controller_file: documents["controller"],
+               chalice_dir / probe_file: documents["probe"]}
     for path, document in written.items():
         path.write_text(json.dumps(document, indent=2) + "\n")
     return list(written)

@@ -74,6 +74,8 @@ def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, cap
     heartbeat = functions[f"hanat-{STACK}-heartbeat"]
     assert heartbeat["Timeout"] == 60 and not heartbeat["VpcConfig"].get("SubnetIds")
     assert lam.get_function_concurrency(FunctionName=heartbeat["FunctionName"])["ReservedConcurrentExecutions"] == 1
+    for name in probes:  # a busy account cannot starve the probes
+        assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 2
     env = heartbeat["Environment"]["Variables"]
     assert env["HANAT_STACK"] == STACK and env["HANAT_STAGE"] == STACK
     assert env["HANAT_TOPOLOGY_PARAMETER"] == topo.topology_parameter
@@ -87,12 +89,17 @@ def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, cap
     subs = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topo.topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"].split(":")[-1]) for s in subs] == [("lambda", f"hanat-{STACK}-notify_slack")]
 
+    # IAM is global: the roles carry the region, so the same stage in another region has its own
     iam = boto3.client("iam")
-    controller = iam.get_role_policy(RoleName=f"hanat-{STACK}-heartbeat", PolicyName=f"hanat-{STACK}-heartbeat")
+    role_arn = {f["FunctionName"]: f["Role"] for f in functions.values()}
+    controller_role, probe_role = (f"hanat-{STACK}-{sf.REGION}-controller", f"hanat-{STACK}-{sf.REGION}-probe")
+    assert role_arn[f"hanat-{STACK}-heartbeat"].endswith(f":role/{controller_role}")
+    assert all(role_arn[name].endswith(f":role/{probe_role}") for name in probes)
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"] == f"hanat-{STACK}-heartbeat"]
+    controller = iam.get_role_policy(RoleName=controller_role, PolicyName="hanat")
     written = json.loads((project / ".chalice" / f"policy-{STACK}.json").read_text())
     assert controller["PolicyDocument"] == written
-    probe_role = f"hanat-{STACK}-probe_{topo.azs[0].replace('-', '_')}"
-    probe_doc = iam.get_role_policy(RoleName=probe_role, PolicyName=probe_role)["PolicyDocument"]
+    probe_doc = iam.get_role_policy(RoleName=probe_role, PolicyName="hanat")["PolicyDocument"]
     assert not any(a.startswith(("ec2:ReplaceRoute", "dynamodb:", "sns:", "lambda:"))
                    for s in probe_doc["Statement"] for a in s["Action"])
 

@@ -69,6 +69,9 @@ def test_scoped_resources(policies):
                                   for a in ("ap_northeast_1a", "ap_northeast_1c")]
     [passrole] = statements_with(controller, "iam:PassRole")
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # exactly this stack's NAT role in this region (IAM is global), and its pre-region name
+    assert passrole["Resource"] == ["arn:aws:iam::123456789012:role/hanat-demo-ap-northeast-1-instance",
+                                    "arn:aws:iam::123456789012:role/hanat-demo-instance"]
 
 
 def test_self_healing_actions_are_tag_conditioned(policies):

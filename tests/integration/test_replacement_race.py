@@ -170,6 +170,7 @@ def test_relaunch_of_an_expired_claim_adopts_the_instance_it_already_made(moto):
     zone = w.topo0.zone(A)
     first = instances.launch_from_template(w.ec2, launch_template_id=w.topo0.launch_template_id,
                                       subnet_id=zone.public_subnet_id, client_token=token,
+                                      security_group_id=w.topo0.nat_security_group_id,
                                       tags=[{"Key": "hanat:stack", "Value": w.topo0.stack},
                                             {"Key": "hanat:role", "Value": "nat"}, {"Key": "hanat:zone", "Value": A}])
     w.clock.sleep(m.ReplacementPolicy().launch_claim_grace_s + 1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.config.schema import AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
-from bootstrap.stack.desired import architecture, desired_state, setup_script, user_name_of
+from bootstrap.nat import render
+from bootstrap.stack.desired import architecture, desired_state, user_name_of
 from bootstrap.stack.observe import Observed
 from bootstrap.stack.planner import plan_changes
 from tests.integration.stackfixture import LAB_PROBE
@@ -13,6 +14,7 @@ from tests.integration.stackfixture import LAB_PROBE
 @pytest.mark.parametrize("instance_type, arch", [
     ("t4g.nano", "arm64"), ("c7g.large", "arm64"), ("m7gd.xlarge", "arm64"), ("r8g.medium", "arm64"),
     ("t3.micro", "x86_64"), ("c5n.large", "x86_64"), ("m7i.large", "x86_64"), ("t3a.nano", "x86_64"),
+    ("a1.medium", "arm64"), ("a1.metal", "arm64"),  # "A1 instances are powered by AWS Graviton processors"
 ])
 def test_architecture_follows_the_instance_family(instance_type, arch):
     assert architecture(instance_type) == arch
@@ -26,9 +28,10 @@ def test_user_name_of_drops_the_path(arn, name):
     assert user_name_of(arn) == name
 
 
-def test_user_data_is_the_nat_script_with_the_vpc_cidr():
-    script = setup_script("10.42.0.0/16")
-    assert script.startswith("#!") and "10.42.0.0/16" in script and "@@VPC_CIDR@@" not in script
+def test_user_data_is_the_rendered_nat_script_and_the_admin_script():
+    desired = desired_state(config(2))
+    assert desired.user_data_b64 == render.nat_user_data_b64("10.0.0.0/16")
+    assert desired.admin_user_data == render.admin_user_data()
 
 
 def config(zones: int) -> HanatConfig:

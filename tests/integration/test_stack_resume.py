@@ -11,7 +11,7 @@ from tests.integration.stackfixture import LAB_PROBE
 
 REGION = "ap-northeast-1"
 STACK_FILTER = [{"Name": "tag:hanat:stack", "Values": ["r"]}]
-READ_PREFIXES = ("Describe", "Get", "List")
+READ_PREFIXES = ("Describe", "Get", "List", "Query")
 
 
 class Crash(Exception):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import boto3
@@ -125,8 +126,8 @@ def test_security_groups_launch_template_and_iam(aws):
     nat_sg, probe_sg = groups["nat-sg"], groups["probe-sg"]
     assert (nat_sg["GroupId"], probe_sg["GroupId"]) == (topology.nat_security_group_id,
                                                         topology.probe_security_group_id)
-    assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]]) for p in nat_sg["IpPermissions"]] == [
-        ("-1", ["10.0.0.0/16"])]
+    assert {(p["IpProtocol"], r["CidrIp"]) for p in nat_sg["IpPermissions"] for r in p["IpRanges"]} == {
+        ("tcp", "10.0.0.0/16"), ("udp", "10.0.0.0/16"), ("icmp", "10.0.0.0/16")}  # rules: test_stack_real_aws
     assert probe_sg["IpPermissions"] == []
     for group in (nat_sg, probe_sg):
         assert [(p["IpProtocol"], [r["CidrIp"] for r in p["IpRanges"]])
@@ -139,19 +140,19 @@ def test_security_groups_launch_template_and_iam(aws):
     assert data["ImageId"] == aws.ssm.get_parameter(Name=alias)["Parameter"]["Value"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
-    assert data["SecurityGroupIds"] == [nat_sg["GroupId"]]
-    user_data = base64.b64decode(data["UserData"]).decode()
+    assert data["NetworkInterfaces"][0]["Groups"] == [nat_sg["GroupId"]]
+    user_data = gzip.decompress(base64.b64decode(data["UserData"])).decode()
     assert "10.0.0.0/16" in user_data and "@@VPC_CIDR@@" not in user_data and "ip_forward" in user_data
     nat = tagged_instances(ec2, "nat")[0]
     assert nat["ImageId"] == data["ImageId"] and nat["InstanceType"] == "t4g.nano"
 
-    profile = iam.get_instance_profile(InstanceProfileName="hanat-t-instance")["InstanceProfile"]
-    assert [r["RoleName"] for r in profile["Roles"]] == ["hanat-t-instance"]
+    profile = iam.get_instance_profile(InstanceProfileName="hanat-t-ap-northeast-1-instance")["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == ["hanat-t-ap-northeast-1-instance"]
     assert tags(profile)["hanat:stack"] == "t"
-    assert tags(iam.get_role(RoleName="hanat-t-instance")["Role"])["hanat:stack"] == "t"
-    assert iam.list_attached_role_policies(RoleName="hanat-t-instance")["AttachedPolicies"] == []
-    [policy_name] = iam.list_role_policies(RoleName="hanat-t-instance")["PolicyNames"]
-    doc = iam.get_role_policy(RoleName="hanat-t-instance", PolicyName=policy_name)["PolicyDocument"]
+    assert tags(iam.get_role(RoleName="hanat-t-ap-northeast-1-instance")["Role"])["hanat:stack"] == "t"
+    assert iam.list_attached_role_policies(RoleName="hanat-t-ap-northeast-1-instance")["AttachedPolicies"] == []
+    [policy_name] = iam.list_role_policies(RoleName="hanat-t-ap-northeast-1-instance")["PolicyNames"]
+    doc = iam.get_role_policy(RoleName="hanat-t-ap-northeast-1-instance", PolicyName=policy_name)["PolicyDocument"]
     actions = [a for s in doc["Statement"] for a in s["Action"]]
     assert "ssmmessages:CreateControlChannel" in actions
     assert not [a for a in actions if a.startswith("ec2:")], "NAT instances must not write EC2"
