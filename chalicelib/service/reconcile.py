@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..aws import instances, routes
 from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
+from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError
 from ..observability import logger
 from ..probes.results import ProbeResult
@@ -113,10 +114,13 @@ def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] |
 # --- decide -----------------------------------------------------------------------------------
 def engine_decider(topology: Topology, control: ProbeResult | None = None) -> Decider:
     """The automatic decision (sweep, instance-state events, a replacement's failover): the engine with
-    the stack's probe and failover settings and the remembered targets-down incident."""
+    the stack's probe and failover settings, its maintenance window (``revert = "window"``) and the
+    remembered targets-down incident."""
+    window = parse_window(topology.maintenance.window)
+
     def decider(snapshot: store.Snapshot, inputs: list[ZoneInput], now: float) -> Decision:
         return decide(inputs, topology.probe, topology.failover, now=now, control=control,
-                      critical_active=snapshot.critical_active, stack=topology.stack)
+                      critical_active=snapshot.critical_active, stack=topology.stack, window=window)
     return decider
 
 
