@@ -27,6 +27,7 @@ from ..errors import ConflictError, HanatError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
+from . import history
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
@@ -215,8 +216,14 @@ def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
 
 # --- tell -------------------------------------------------------------------------------------
 def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
-    """Alerts to the sink, outcome counts to the metric sink; a failing sink is logged, not fatal."""
+    """Alerts to the sink (and the history), outcome counts to the metric sink; a failing sink is
+    logged, not fatal."""
+    for move in applied.moves:
+        if move.kind == REPAIR:
+            history.record_repair(deps, move, deps.clock())
+        deps.zone_metric("RouteMoves", move.zone, 1.0, "Count")
     for alert in applied.decision.alerts:
+        history.record_alert(deps, alert)
         try:
             deps.alert_sink(alert)
             sent.append(alert.to_dict())

@@ -21,7 +21,7 @@ from chalicelib.service.operations import operate
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.status import collect_status
 from chalicelib.service.sweep import run_sweep
-from chalicelib.settings import FailoverSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings
 from tests.integration.stackfixture import (
     AZS,
     FakeClock,
@@ -41,7 +41,7 @@ def moto(aws_env):
         yield
 
 
-def replacement_stack(revert: str = "auto", replace_after_s: float = 300):
+def replacement_stack(revert: str = "auto", replace_after_s: float = 300, maintenance: MaintenanceSettings | None = None):
     """The fixture stack plus what replacement needs: real, tagged EIPs on each NAT and a launch template."""
     topo = build_stack(revert=revert)
     c = clients()
@@ -58,7 +58,8 @@ def replacement_stack(revert: str = "auto", replace_after_s: float = 300):
         c.ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=z.nat_eni_id)
         zones.append(replace(z, nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"]))
     topo = replace(topo, zones=tuple(zones), launch_template_id=lt,
-                   failover=FailoverSettings(revert=revert, replace_after_s=replace_after_s))
+                   failover=FailoverSettings(revert=revert, replace_after_s=replace_after_s),
+                   maintenance=maintenance or MaintenanceSettings())
     params.write_topology(c.ssm, topo)
     return topo
 
@@ -67,8 +68,8 @@ class World:
     """One stack, a fake clock, scripted probes; ``deps()`` is a fresh Lambda invocation (reads the
     topology parameter like the real handlers do)."""
 
-    def __init__(self, revert="auto", replace_after_s=300):
-        self.topo0 = replacement_stack(revert, replace_after_s)
+    def __init__(self, revert="auto", replace_after_s=300, maintenance=None):
+        self.topo0 = replacement_stack(revert, replace_after_s, maintenance)
         self.clock = FakeClock()
         self.probes = ScriptedProbes(self.clock)
         self.alerts: list = []
@@ -331,17 +332,31 @@ def test_manual_revert_mode_finishes_when_proven_without_moving_routes(moto):
     assert w.private_enis() == {backup_eni}             # the operator decides when to revert
 
 
-def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
-    w = World()
+def test_operator_replacement_of_a_serving_nat_fails_over_then_drains_before_the_eip_moves(moto):
+    """A planned replacement (the old NAT still forwards): the zone leaves the old NAT first, the old
+    NAT keeps its Elastic IP for maintenance.drain_s so its open connections finish, and the zone does
+    not go back to the old NAT meanwhile, although the old NAT passes its probes again."""
+    w = World(maintenance=MaintenanceSettings(drain_s=60))
     old = w.topo0.zone(A)
     w.sweep()
     assert w.private_enis() == {old.nat_eni_id}
     out = replacement.request_replacement(w.deps(), A, "planned")
     assert out["started"] is True
-    # the EIP moved only after the zone (and any zone it served) left the old NAT
-    assert old.nat_eni_id not in w.private_enis()
-    assert w.eip_eni() == w.topo().zone(A).nat_eni_id != old.nat_eni_id
+    left_at = w.clock()
+    assert old.nat_eni_id not in w.private_enis()        # the zone left the old NAT at once
     assert [a.type for a in w.alerts if a.type == "failover"]
+    rec = w.record()
+    assert rec["planned"] is True and rec["step"] == m.STEP_DRAINING and rec["drain_until"] == left_at + 60
+    new_id = rec["new_instance_id"]
+    while w.clock() < left_at + 60 - 5:                  # draining: the EIP stays with the old NAT
+        w.sweep()
+        assert w.eip_eni() == old.nat_eni_id
+        assert old.nat_eni_id not in w.private_enis(), "the zone went back to the draining NAT"
+    for _ in range(3):
+        w.sweep()
+    assert w.clock() >= left_at + 60
+    assert w.eip_eni() == w.topo().zone(A).nat_eni_id == w.instance(new_id)["NetworkInterfaces"][0][
+        "NetworkInterfaceId"]
     for _ in range(10):
         w.sweep()
         if w.record()["status"] == m.DONE:
@@ -349,6 +364,15 @@ def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
     assert w.record()["status"] == m.DONE
     assert w.private_enis() == {w.topo().zone(A).nat_eni_id}
     assert w.instance(old.nat_instance_id)["State"]["Name"] == "terminated"
+
+
+def test_operator_replacement_with_no_drain_moves_the_eip_in_the_same_call(moto):
+    w = World(maintenance=MaintenanceSettings(drain_s=0))
+    old = w.topo0.zone(A)
+    w.sweep()
+    replacement.request_replacement(w.deps(), A, "planned")
+    assert old.nat_eni_id not in w.private_enis()
+    assert w.eip_eni() == w.topo().zone(A).nat_eni_id != old.nat_eni_id
 
 
 def test_unknown_zone_is_bad_input_and_changes_nothing(moto):

@@ -46,6 +46,9 @@ fail_after = 2
 recover_after = 2
 min_hold_s = 10
 targets = ["tcp://203.0.113.10:443"]
+
+[maintenance]
+drain_s = 0      # an operator's replace moves the Elastic IP at once (no draining)
 """
 
 
