@@ -113,7 +113,7 @@ def default_deps(owner: str) -> Deps:
     ssm = make_client("ssm", env.region)
     topology = read_topology(ssm, env.topology_parameter)  # per invocation: a replaced NAT is seen at once
     clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
-                      sns=make_client("sns", env.region), ssm=ssm,
+                      sns=make_client("sns", env.region), ssm=ssm, cloudwatch=make_client("cloudwatch", env.region),
                       lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import naming
+from chalicelib import naming, watch
+from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
 from chalicelib.aws import sns as sns_api
@@ -94,11 +95,28 @@ def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], N
         result.deleted.append(f"{kind} {ident}")
         progress(f"deleted {kind} {ident}")
 
+    if clients.cloudwatch is not None:
+        _delete_watch(clients.cloudwatch, stack, clients.ec2.meta.region_name, gone)
     _delete_instances(clients.ec2, stack, gone, wait_interval_s, instance_wait_s)
     _delete_network(clients.ec2, stack, gone)
     _delete_iam(clients.iam, stack, gone)
     _delete_services(clients, stack, gone, wait_interval_s)
     return result
+
+
+def _delete_watch(cloudwatch, stack: str, region: str, gone) -> None:
+    """The alarms `hanat deploy` made (named hanat-<stack>-*, tagged with the stack) and the dashboard
+    (untaggable: deleted only when it carries the stack's marker, chalicelib/watch.py)."""
+    names = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, watch.alarm_prefix(stack), stack)]
+    if names:
+        cw_api.delete_alarms(cloudwatch, names)
+        for name in names:
+            gone("alarm", name)
+    dashboard = watch.dashboard_name(stack, region)
+    body = cw_api.dashboard_body(cloudwatch, dashboard)
+    if body is not None and watch.marker(stack, region) in body:
+        cw_api.delete_dashboard(cloudwatch, dashboard)
+        gone("dashboard", dashboard)
 
 
 def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float) -> None:

@@ -39,6 +39,7 @@ class Clients:
     sns: Any = None
     ssm: Any = None
     lambda_: Any = None
+    cloudwatch: Any = None   # the stack's alarms and dashboard follow a replaced NAT (service/watch.py)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from chalicelib.aws.clients import make_client
+from controller.deploying.alarms import check_watch, create_watch
 from controller.deploying.chalice_cli import run_chalice
 from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
 from controller.deploying.stage import check_stage_name, write_stage
@@ -32,12 +34,16 @@ def _prepare(config: str | None, stage: str | None, project_dir: str | None):
 @click.option("--project-dir", default=None, help="Chalice project directory (default: this repository).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def deploy_cmd(config, stage, project_dir, as_json):
-    """Deploy the controller Lambdas for a stack built by `hanat up`."""
+    """Deploy the controller Lambdas for a stack built by `hanat up`, and its CloudWatch alarms and
+    dashboard (the watcher's watchers)."""
     cfg, topology, stage, project = _prepare(config, stage, project_dir)
+    cloudwatch = make_client("cloudwatch", cfg.stack.region)
+    check_watch(topology, cloudwatch)       # before anything is deployed: refuses foreign alarms
     progress(f"chalice deploy --stage {stage} ...")
     proc = run_chalice(["deploy", "--stage", stage], project, region=cfg.stack.region)
+    watched = create_watch(topology, stage, cloudwatch, progress=progress)
     result = {"ok": True, "stack": topology.stack, "stage": stage, "zones": list(topology.azs),
-              "output": proc.stdout.strip().splitlines()}
+              "output": proc.stdout.strip().splitlines(), "watch": watched.to_dict()}
     if as_json:
         emit_json(result)
     else:

@@ -13,8 +13,8 @@ CURRENT = CurrentBuild(template_id="lt-1", version=3, image_id="ami-new", instan
 
 
 def nat(**kw) -> NatBuild:
-    base = dict(instance_id="i-1", image_id="ami-new", instance_type="t4g.micro", launched_at=NOW - DAY,
-                template_id="lt-1", template_version="3")
+    base = {"instance_id": "i-1", "image_id": "ami-new", "instance_type": "t4g.micro", "launched_at": NOW - DAY,
+                "template_id": "lt-1", "template_version": "3"}
     return NatBuild(**{**base, **kw})
 
 
