@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..alerts import Alert
+from ..alerts import Alert, iso
 from ..aws import instances, params, routes
 from ..aws import state_table as store
 from ..engine import DOWN, RUNNING, UP, revert_allowed
@@ -280,7 +280,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
     if action == m.START_DRAIN:
         until = now + float(deps.topology.maintenance.drain_s)
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
-        return save(deps, rec.moved(m.STEP_DRAINING, now, f"old NAT drains until {until:.0f}", drain_until=until))
+        return save(deps, rec.moved(m.STEP_DRAINING, now, f"old NAT {rec.old_instance_id} drains until {iso(until)}",
+                                    drain_until=until))
     if action == m.MOVE_EIP:
         instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",

@@ -185,7 +185,7 @@ def _resume(deps: Deps, rec: r.RollRecord, now: float) -> r.RollRecord:
 
 def _zone_done(rec: r.RollRecord, az: str, old: str, new: str, since: float, now: float) -> r.RollRecord:
     result = {"az": az, "old_instance_id": old, "new_instance_id": new, "seconds": round(now - since, 1)}
-    return rec.moved(now, f"{az} done: {old} -> {new}", done=rec.done + (az,), current="", phase="",
+    return rec.moved(now, f"{az}: done, NAT {old} -> {new}", done=rec.done + (az,), current="", phase="",
                      results=rec.results + (result,))
 
 
@@ -225,7 +225,7 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
     az = step.zone
     if step.action == r.START_ZONE:
         # claim the zone in the roll record first: a replacement is only ever started for a recorded turn
-        rec = _save(deps, rec.moved(now, f"{az}: replacing", current=az, phase=r.PHASE_REPLACING, phase_since=now,
+        rec = _save(deps, rec.moved(now, f"{az}: replacing its NAT", current=az, phase=r.PHASE_REPLACING, phase_since=now,
                                     zone_started_at=now, replacement_started_at=now))
         started = replacement_steps.start(deps, az, f"roll {rec.roll_id}", now, planned=True, roll_id=rec.roll_id)
         if started is not None:
@@ -234,7 +234,8 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
     if step.action == r.RETURN_ZONE:
         _give_back(deps, rec, az, now)
         if rec.phase != r.PHASE_RETURNING:
-            rec = _save(deps, rec.moved(now, f"{az}: given back", phase=r.PHASE_RETURNING, phase_since=now))
+            rec = _save(deps, rec.moved(now, f"{az}: given back to its new NAT", phase=r.PHASE_RETURNING,
+                                        phase_since=now))
         return rec, True
     if step.action == r.ZONE_DONE:
         rep = replacement_steps.load(deps, az)

@@ -2,6 +2,7 @@
 its routes back only after scripted probes prove it (fake clock, real sweep/event code)."""
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import replace
 
@@ -9,12 +10,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from chalicelib.alerts import format_body
 from chalicelib.aws import params
 from chalicelib.engine import DOWN, UP, ZoneState
 from chalicelib.errors import InputError
 from chalicelib.naming import STACK_TAG, stack_tags
 from chalicelib.replacement import machine as m
-from chalicelib.service import replacement
+from chalicelib.service import replacement, replacement_steps
 from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
@@ -452,3 +454,79 @@ def test_operator_replacement_is_refused_while_a_paused_zone_rides_on_that_nat(m
     assert w.nats_launched_in(b) == [] and replacement.status_for(w.deps(), b) is None
     operate(w.deps(), {"action": "resume", "zone": A})
     assert replacement.request_replacement(w.deps(), b, "planned")["started"] is True
+
+
+BOOT_LOG = ("[    0.000000] Linux version 6.1.0 (Amazon Linux 2023)\n"
+            "Cloud-init v. 22.2.2 running 'modules:final'\n"
+            "hanat-setup-nat: forwarding on, rp_filter off\n"
+            "hanat-setup-nat: FAILED nft: could not load the masquerade ruleset (exit 1)\n")
+
+
+class ConsoleOutput:
+    """The EC2 client, with a console output that moto cannot produce (its output is a fixed sample):
+    ``Latest`` refused as on a Xen instance type (GetConsoleOutput: Latest needs the Nitro hypervisor)."""
+
+    def __init__(self, ec2, text: str):
+        self._ec2 = ec2
+        self.text = text
+        self.asked: list[dict] = []
+
+    def get_console_output(self, **kwargs):
+        self.asked.append(kwargs)
+        if kwargs.get("Latest"):
+            raise ClientError({"Error": {"Code": "UnsupportedOperation",
+                                         "Message": "This instance type does not support the latest console output"}},
+                              "GetConsoleOutput")
+        return {"InstanceId": kwargs["InstanceId"], "Output": base64.b64encode(self.text.encode()).decode()}
+
+    def __getattr__(self, name):
+        return getattr(self._ec2, name)
+
+
+def test_a_nat_that_never_comes_up_says_why_with_its_console_output(moto, monkeypatch):
+    w = World()
+    console = ConsoleOutput(w.clients.ec2, BOOT_LOG)
+    w.clients = replace(w.clients, ec2=console)
+    old = w.topo0.zone(A)
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
+    first = out["replacement"]["replacement"]["new_instance_id"]
+    w.probes.failing.add(A)                             # setup-nat.sh failed: the new NAT never forwards
+    for _ in range(25):
+        w.sweep(30)
+        if w.record()["new_instance_id"] != first:
+            break
+    retry = w.replace_alerts("retry")
+    assert retry and "not proven healthy" in retry[0].reason
+    lines = retry[0].details["console"]
+    assert lines[-1] == "hanat-setup-nat: FAILED nft: could not load the masquerade ruleset (exit 1)"
+    assert len(lines) == 4 and w.record()["console_tail"] == lines
+    assert [c.get("Latest") for c in console.asked] == [True, None]     # Latest refused: buffered output
+    assert console.asked[0]["InstanceId"] == first
+    # the SNS body people read carries it
+    assert "hanat-setup-nat: FAILED" in format_body(retry[0])
+
+    # the replacement gives up: the "failed" alert carries the last instance's console too
+    monkeypatch.setattr(replacement_steps, "policy_for",
+                        lambda topo: m.ReplacementPolicy(max_attempts=1, proving_timeout_s=600))
+    for _ in range(10):
+        w.sweep(60)
+        if w.record()["status"] == m.FAILED:
+            break
+    failed = w.replace_alerts("failed")
+    assert failed and failed[0].details["console"][-1].startswith("hanat-setup-nat: FAILED")
+
+
+def test_an_empty_console_output_is_said_so(moto):
+    w = World()
+    w.clients = replace(w.clients, ec2=ConsoleOutput(w.clients.ec2, ""))
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(w.topo0.zone(A).nat_instance_id))
+    first = out["replacement"]["replacement"]["new_instance_id"]
+    w.probes.failing.add(A)
+    for _ in range(25):
+        w.sweep(30)
+        if w.record()["new_instance_id"] != first:
+            break
+    # EC2 posts the output shortly after a state transition: it may be empty for a while after a launch
+    assert w.replace_alerts("retry")[0].details["console"] == [f"(console output of {first} is empty so far)"]

@@ -118,7 +118,7 @@ def test_roll_of_3_zones_replaces_every_nat_in_order_one_zone_at_a_time(moto):
 
     assert rec.status == r.ROLL_DONE and rec.done == AZS
     assert [res["az"] for res in rec.results] == list(AZS)    # in order
-    finished = [next(float(h.split()[0]) for h in rec.history if h.split()[1:3] == [az, "done:"]) for az in AZS]
+    finished = [next(float(h.split()[0]) for h in rec.history if h.split()[1:3] == [f"{az}:", "done,"]) for az in AZS]
     assert finished == sorted(finished)
     topo = w.topo()
     for z in topo.zones:
