@@ -36,6 +36,7 @@ class Step:
     at: float         # epoch seconds
     zone: str
     text: str
+    rank: tuple = ()  # orders steps recorded in the same second (a roll's zone turn: start, steps, done)
 
 
 @dataclass
@@ -69,13 +70,16 @@ def _epoch(entry: str) -> float:
         return 0.0
 
 
-def _history_steps(zone: str, history: Iterable[str], prefix: str) -> list[Step]:
+STEP_WORDS = {m.STEP_AWAIT_ROUTES: "proven", m.STEP_RETIRING: "retiring the old NAT", m.STEP_STARTING: "wiring"}
+
+
+def _history_steps(zone: str, history: Iterable[str], prefix: str, rank: tuple = ()) -> list[Step]:
     """A replacement's ``"<epoch> <step> <note>"`` entries -> steps."""
     out = []
     for entry in history:
         step, _, note = entry.partition(" ")[2].partition(" ")
         out.append(Step(f"{prefix}:{zone}:{entry}", _epoch(entry), zone,
-                        f"replacement {step}" + (f": {note}" if note else "")))
+                        f"replacement {STEP_WORDS.get(step, step)}" + (f": {note}" if note else ""), rank))
     return out
 
 
@@ -109,11 +113,18 @@ def follow_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
         note = entry.partition(" ")[2]
         first, _, rest = note.partition(" ")
         zone = first[:-1] if first.endswith(":") and first[:-1] in rec.zones else ""
-        steps.append(Step(f"roll:{entry}", _epoch(entry), zone, f"roll: {rest}" if zone else f"roll {note}"))
+        if zone:   # a zone's turn: "replacing its NAT" first, its replacement's steps, then the rest
+            rank = (rec.zones.index(zone), 0 if rest.startswith("replacing") else 2)
+        else:      # the roll's own lines: started before every zone, done/stopped after
+            rank = (-1,) if note.startswith(("started", "resumed")) else (len(rec.zones),)
+        steps.append(Step(f"roll:{entry}", _epoch(entry), zone, f"roll: {rest}" if zone else f"roll {note}", rank))
+    # every replacement this roll started (a zone's last steps land while the roll moves on)
+    for az, rep in replacement_steps.load_all(deps).items():
+        if rep.roll_id == rec.roll_id and az in rec.zones:
+            steps += _history_steps(az, rep.history, f"replace:{rep.started_at}", (rec.zones.index(az), 1))
     progress = Progress(steps=steps)
     if rec.current:
         current = replacement_progress(deps, rec.current, rec.replacement_started_at)
-        progress.steps += current.steps
         progress.summary = f"roll {rec.roll_id}: {len(rec.done)}/{len(rec.zones)} done; {current.summary}"
     else:
         progress.summary = f"roll {rec.roll_id}: {len(rec.done)}/{len(rec.zones)} done"
@@ -174,7 +185,7 @@ def follow(read: Callable[[], Progress], console: Console, *, timeout_s: float, 
     try:
         while True:
             progress = read()
-            for step in sorted(progress.steps, key=lambda st: st.at):
+            for step in sorted(progress.steps, key=lambda st: (st.at, st.rank)):
                 if step.key not in seen:
                     seen.add(step.key)
                     console.print(step_line(step), highlight=False, soft_wrap=True)

@@ -58,7 +58,8 @@ ROLL_STEPS = {
     "finish": "roll done",
 }
 # words only shown with --verbose (every run prints them; they are not steps)
-QUIET = {"state changed under us; deciding again", "another run holds the sweeper lease"}
+QUIET = {"state changed under us; deciding again", "another run holds the sweeper lease",
+         "manual operation"}   # the command prints the operation's result itself
 
 
 def _clock(at: float | str | None) -> str:

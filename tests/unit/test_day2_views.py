@@ -50,9 +50,9 @@ EVENTS = {
                            "08:00:00 state changed under us; deciding again attempt=1"),
     "unknown event keeps its message": ({"level": "INFO", "message": "something new", "timestamp": NOW,
                                          "error": "boom", "other": 1}, False, "08:00:00 something new error=boom"),
-    "Powertools timestamp string": ({"level": "INFO", "message": "manual operation", "zone": "c",
-                                     "timestamp": "2024-06-03 09:12:04,123+0000", "action": "failover"}, False,
-                                    "09:12:04 c failover done"),
+    "Powertools timestamp string": ({"level": "INFO", "message": "roll step", "zone": "c",
+                                     "timestamp": "2024-06-03 09:12:04,123+0000", "action": "finish"}, False,
+                                    "09:12:04 c roll: roll done"),
 }
 
 
