@@ -172,12 +172,10 @@ def step_line(step: Step) -> str:
 
 
 def follow(read: Callable[[], Progress], console: Console, *, timeout_s: float, poll_s: float,
-           skip_existing: bool = False, sleep: Callable[[float], None] = time.sleep,
-           clock: Callable[[], float] = time.monotonic) -> Progress:
-    """Poll ``read`` until the operation ends; each new step printed once (``skip_existing``: not the
-    steps already recorded at the start, which the command's own log lines showed). WaitFailed when it
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Progress:
+    """Poll ``read`` until the operation ends; each step printed once, in time order. WaitFailed when it
     failed, stopped, or is still running after ``timeout_s`` (the controller carries on either way)."""
-    seen: set[str] = {step.key for step in read().steps} if skip_existing else set()
+    seen: set[str] = set()
     started = clock()
     status = console.status("", spinner="dots") if console.is_terminal else None
     if status is not None:

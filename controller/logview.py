@@ -192,3 +192,11 @@ def configure(mode: str, console: Console) -> None:
     base.addHandler(handler)
     base.setLevel(logging.DEBUG if mode == VERBOSE else logging.INFO)
     _installed["handler"] = handler
+
+
+def mute_steps() -> None:
+    """Show only warnings and errors from here on (unless ``--verbose``): ``--wait`` prints every step
+    of the operation from its records instead, in one shape and without gaps or doubles."""
+    handler = _installed.get("handler")
+    if isinstance(handler, ConsoleLogHandler) and not handler.verbose:
+        handler.setLevel(logging.WARNING)

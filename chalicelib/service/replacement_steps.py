@@ -280,8 +280,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
     if action == m.START_DRAIN:
         until = now + float(deps.topology.maintenance.drain_s)
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
-        return save(deps, rec.moved(m.STEP_DRAINING, now, f"old NAT {rec.old_instance_id} drains until {iso(until)}",
-                                    drain_until=until))
+        return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
+                                                          f"drains until {iso(until)}", drain_until=until))
     if action == m.MOVE_EIP:
         instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",

@@ -24,7 +24,7 @@ from chalicelib.service.history import list_history
 from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
 from chalicelib.wiring import deps_for_topology
-from controller import follow
+from controller import follow, logview
 from controller.deploying.project import load_stack, resolve_config_path
 from controller.output import emit_json, err_console, out_console, progress
 from controller.status_view import (
@@ -96,10 +96,10 @@ def common_options(func):
 
 
 def wait_for(config: str | None, action: str, payload: dict, answer: dict, timeout: str | None,
-             poll: str | None, *, via_lambda: bool = False) -> None:
+             poll: str | None) -> None:
     """Follow ``action`` (started with ``payload``, answered ``answer``) until it ends; WaitFailed (exit 1)
-    when it fails or stops. Reads the state table with the operator's credentials. Run here (not
-    ``via_lambda``), the command's own steps were already shown as log lines: only later ones are printed."""
+    when it fails or stops. Reads the state table with the operator's credentials; prints every step
+    of the operation from its records (the command's own step log lines were muted, ``mute_steps``)."""
     timeout_s, poll_s = follow.wait_options(True, timeout, poll)
     follower = follow.FOLLOWERS[action]
     cfg, _ = load_stack(resolve_config_path(config))
@@ -108,7 +108,7 @@ def wait_for(config: str | None, action: str, payload: dict, answer: dict, timeo
         _, topology = load_stack(resolve_config_path(config))   # a replaced NAT is published there
         return follower(_direct_deps(cfg, topology), payload, answer)
 
-    follow.follow(read, err_console, timeout_s=timeout_s, poll_s=poll_s, skip_existing=not via_lambda)
+    follow.follow(read, err_console, timeout_s=timeout_s, poll_s=poll_s)
 
 
 def wait_flags(func):
@@ -186,6 +186,8 @@ def _operation(action: str, help_text: str, with_to: bool = False, with_wait: bo
     @common_options
     def command(zone, reason, config, via_lambda, stage, as_json, to=None, wait=False, timeout=None, poll=None):
         follow.wait_options(wait, timeout, poll)        # bad --timeout/--poll: exit 2 before anything
+        if wait:
+            logview.mute_steps()
         payload = {"action": action, "zone": zone}
         if to is not None:
             payload["to_zone"] = to
@@ -194,7 +196,7 @@ def _operation(action: str, help_text: str, with_to: bool = False, with_wait: bo
         result = run_operation(config, payload, via_lambda=via_lambda, stage=stage)
         if wait:
             show_result(action, zone, result, as_json=False)
-            wait_for(config, action, payload, result, timeout, poll, via_lambda=via_lambda)
+            wait_for(config, action, payload, result, timeout, poll)
             if as_json:
                 emit_json(result)
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from controller import follow
+from controller import follow, logview
 from controller.commands.ops import common_options, run_operation, wait_flags, wait_for
 from controller.output import emit_json, out_console
 
@@ -35,6 +35,8 @@ def roll_cmd(zone, reason, wait, timeout, poll, config, via_lambda, stage, as_js
     """Replace the NATs one zone at a time from the launch template's current version (new AMI, type),
     each zone failed over to a proven NAT, drained, and given back to its new NAT with its Elastic IP."""
     follow.wait_options(wait, timeout, poll)
+    if wait:
+        logview.mute_steps()      # --wait prints every step from the records, in one shape
     payload = {"action": "roll"}
     if zone is not None:
         payload["zone"] = zone
@@ -44,7 +46,7 @@ def roll_cmd(zone, reason, wait, timeout, poll, config, via_lambda, stage, as_js
     if not (as_json and not wait):
         out_console.print(describe(result), soft_wrap=True, highlight=False)
     if wait:
-        wait_for(config, "roll", payload, result, timeout, poll, via_lambda=via_lambda)
+        wait_for(config, "roll", payload, result, timeout, poll)
     if as_json:
         emit_json(result)
 

@@ -101,12 +101,12 @@ def step(n: int, zone: str = "a") -> follow.Step:
     return follow.Step(key=f"k{n}", at=NOW + n, zone=zone, text=f"step {n}")
 
 
-def run(script, *, timeout_s=100.0, skip_existing=False):
+def run(script, *, timeout_s=100.0):
     console = Console(file=io.StringIO(), width=200, color_system=None)
     ticks = {"now": 0.0}
     result = None
     try:
-        result = follow.follow(script, console, timeout_s=timeout_s, poll_s=5.0, skip_existing=skip_existing,
+        result = follow.follow(script, console, timeout_s=timeout_s, poll_s=5.0,
                                sleep=lambda s: ticks.__setitem__("now", ticks["now"] + s), clock=lambda: ticks["now"])
     finally:
         run.output = console.file.getvalue()
@@ -123,11 +123,12 @@ def test_wait_prints_each_step_once_in_time_order_and_ends_done():
                                        "done: all done"]
 
 
-def test_wait_skips_the_steps_the_command_already_logged():
-    script = Script(follow.Progress(steps=[step(1)]), follow.Progress(steps=[step(1), step(2)], done=True,
-                                                                      summary="ok"))
-    run(script, skip_existing=True)
-    assert "step 1" not in run.output and "step 2" in run.output
+def test_wait_orders_steps_of_the_same_second_by_rank():
+    same = [follow.Step("r2", NOW, "b", "roll: done", (1, 2)), follow.Step("x", NOW, "b", "replacement done", (1, 1)),
+            follow.Step("r1", NOW, "b", "roll: replacing its NAT", (1, 0))]
+    run(Script(follow.Progress(steps=same, done=True, summary="ok")))
+    assert [line.split(" ", 2)[2] for line in run.output.splitlines()[:3]] == [
+        "roll: replacing its NAT", "replacement done", "roll: done"]
 
 
 def test_wait_on_a_failed_operation_raises_exit_1_saying_where():
