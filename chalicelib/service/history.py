@@ -6,6 +6,7 @@ Recording never fails the run that reports: a lost history entry is logged, the 
 """
 from __future__ import annotations
 
+import time
 import uuid
 
 from ..alerts import Alert, summary
@@ -24,8 +25,10 @@ def record(deps: Deps, kind: str, *, at: float, zone: str | None, text: str, **d
     a one-line ``text`` for people and the details."""
     entry = {"kind": kind, "at": at, "zone": zone, "text": text, "by": deps.owner, **data}
     try:
-        store.put_history(deps.clients.dynamodb, deps.topology.table_name, at=at, ident=uuid.uuid4().hex[:12],
-                          data=entry, ttl_s=HISTORY_TTL_S)
+        # entries of one moment (one decision's alerts) keep the order they were recorded in
+        ident = f"{time.time_ns():x}-{uuid.uuid4().hex[:6]}"
+        store.put_history(deps.clients.dynamodb, deps.topology.table_name, at=at, ident=ident, data=entry,
+                          ttl_s=HISTORY_TTL_S)
     except HanatError as err:
         logger.warning("history entry not recorded", extra={"zone": zone, "kind": kind, "error": str(err)})
 

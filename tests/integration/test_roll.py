@@ -91,7 +91,7 @@ class RollWorld(World):
 def max_away_from_history(w: RollWorld) -> int:
     """The most zones away from their own NAT at once, replayed from the recorded route moves (catches a
     moment inside one pass that a look after each sweep would miss)."""
-    entries = sorted(history.list_history(w.deps(), since=0, limit=1000), key=lambda e: e["at"])
+    entries = list(reversed(history.list_history(w.deps(), since=0, limit=1000)))   # oldest first, as recorded
     away: set[str] = set()
     most = 0
     for e in entries:

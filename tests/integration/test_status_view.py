@@ -60,8 +60,17 @@ def hanat(capsys, *argv) -> tuple[int, str, str]:
 
 
 def table_lines(out: str) -> list[str]:
-    """The body rows of the printed table(s): lines drawn with the box's vertical bar."""
-    return [line for line in out.splitlines() if line.startswith("│")]
+    """The body rows of the printed zone table(s): lines drawn with the box's vertical bar, between a
+    "hanat status" title and the "NATs" table that follows it."""
+    rows, inside = [], False
+    for line in out.splitlines():
+        if line.startswith("hanat status: stack"):
+            inside = True
+        elif line.startswith("NATs"):
+            inside = False
+        elif inside and line.startswith("│"):
+            rows.append(line)
+    return rows
 
 
 def cells(line: str) -> list[str]:
