@@ -41,6 +41,8 @@ def metric_sink(name: str, value: float, unit: str = "Count") -> None:
 def set_stack(stack: str) -> None:
     """Every metric of this process carries the dimension stack=<stack> (two stacks in one account
     never mix their metrics, and the alarms of one stack watch its own)."""
+    if _stack.get(STACK_DIMENSION) == stack:   # once per process (Powertools warns on a second add)
+        return
     _stack[STACK_DIMENSION] = stack
     metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
 
