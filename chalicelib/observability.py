@@ -44,6 +44,7 @@ def set_stack(stack: str) -> None:
     if _stack.get(STACK_DIMENSION) == stack:   # once per process (Powertools warns on a second add)
         return
     _stack[STACK_DIMENSION] = stack
+    metrics.clear_default_dimensions()
     metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
 
 
