@@ -22,9 +22,11 @@ How one scheduled failover runs, file by file (eight files, each named once):
 8. ``chalicelib/aws/routes.py`` — ``point_default_route`` refuses a table without the stack tag (or
    pinned), calls ``ReplaceRoute`` for ``0.0.0.0/0`` to the healthy NAT's ENI and reads it back.
 
-Around that path: ``engine/`` (zone state, decision types, operator decisions), ``replacement/`` (the
-pure replacement state machine) with its use-cases in ``service/replacement*.py``, ``service/events.py``
+Around that path: ``engine/`` (zone state, decision types, operator decisions, the maintenance window),
+``replacement/`` (the pure replacement and roll machines, drift) with their use-cases in
+``service/replacement*.py`` and ``service/roll.py`` (run after each sweep), ``service/events.py``
 (EC2 state-change events), ``service/operations.py`` (the ``operate`` function and the CLI),
 ``probes/`` (the probe functions' checks), the other adapters in ``aws/``, and shared names and data
-(``topology.py``, ``settings.py``, ``alerts.py``, ``naming.py``, ``errors.py``).
+(``topology.py``, ``settings.py``, ``alerts.py``, ``naming.py``, ``errors.py``), and ``watch.py``: the
+CloudWatch alarms and dashboard that watch the controller itself.
 """

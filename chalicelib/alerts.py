@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .topology import Topology
 
-ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical")
+ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
@@ -64,6 +64,9 @@ def summary(alert: Alert, topology: Topology | None = None) -> str:
         return f"{PREFIX} {kind} {zone} -> own NAT {alert.to_nat or '?'}{reason}"
     if alert.type == "replace":
         return f"{PREFIX} {kind} {zone} NAT {alert.from_nat or '?'} -> {alert.to_nat or 'new'}{reason}"
+    if alert.type == "roll":
+        phase = str(alert.details.get("phase", "")).upper()
+        return f"{PREFIX} ROLL {phase} {alert.zone or ''}".rstrip() + reason
     return f"{PREFIX} {kind} {zone}{reason}"
 
 

@@ -19,6 +19,7 @@ from .errors import HanatError
 log = logging.getLogger("hanat.slack")
 
 EMOJI = {"failover": ":rotating_light:", "revert": ":white_check_mark:", "replace": ":hammer_and_wrench:",
+         "roll": ":arrows_counterclockwise:",
          "flapping": ":warning:", "critical": ":fire:"}
 FIELDS = (("zone", "Zone"), ("to_zone", "Served by zone"), ("from_nat", "From NAT"), ("to_nat", "To NAT"),
           ("stack", "Stack"), ("at", "At"))

@@ -22,7 +22,7 @@ from .aws.params import read_topology
 from .aws.sns import publish
 from .errors import ConfigError
 from .naming import probe_function_name
-from .observability import flush_metrics, logger, metric_sink
+from .observability import flush_metrics, logger, metric_sink, set_stack, zone_metric_sink
 from .probes import run_checks
 from .service.deps import Clients, Deps
 from .settings import ProbeSettings
@@ -102,16 +102,18 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
 
     alert_sink = SnsAlertSink(clients.sns, topology.topic_arn, topology) if clients.sns else (lambda a: None)
     return Deps(topology=topology, clients=clients, probe_runner=probe_runner, control_probe=control_probe,
-                alert_sink=alert_sink, metric=metric, clock=clock, owner=owner)
+                alert_sink=alert_sink, metric=metric, clock=clock, owner=owner,
+                zone_metric=zone_metric_sink if metric is metric_sink else (lambda name, zone, value, unit: None))
 
 
 def default_deps(owner: str) -> Deps:
     """The real thing: clients for this region, topology from SSM, probes = Lambda invokes."""
     env = read_env()
+    set_stack(env.stack)
     ssm = make_client("ssm", env.region)
     topology = read_topology(ssm, env.topology_parameter)  # per invocation: a replaced NAT is seen at once
     clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
-                      sns=make_client("sns", env.region), ssm=ssm,
+                      sns=make_client("sns", env.region), ssm=ssm, cloudwatch=make_client("cloudwatch", env.region),
                       lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 

@@ -12,16 +12,20 @@ from rich.markup import escape
 
 from chalicelib.errors import HanatError
 
-from .commands import cost, deploy, lab, ops, stack
+from . import logview
+from .commands import cost, deploy, lab, logs, ops, roll, stack
 from .output import err_console
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--profile", envvar="AWS_PROFILE", default=None, help="AWS profile (or AWS_PROFILE).")
 @click.option("--region", default=None, help="AWS region (default: the config's, or AWS_REGION).")
+@click.option("-v", "--verbose", is_flag=True, help="Log lines with every detail (and debug lines).")
+@click.option("--log-json", is_flag=True, help="Log lines as the Lambda functions write them (JSON).")
 @click.version_option(package_name="hanat")
-def cli(profile: str | None, region: str | None) -> None:
+def cli(profile: str | None, region: str | None, verbose: bool, log_json: bool) -> None:
     """Highly available NAT instances for AWS VPCs."""
+    logview.configure(logview.JSON if log_json else logview.VERBOSE if verbose else logview.HUMAN, err_console)
     if profile:
         os.environ["AWS_PROFILE"] = profile
     if region:
@@ -29,7 +33,7 @@ def cli(profile: str | None, region: str | None) -> None:
         os.environ["AWS_DEFAULT_REGION"] = region
 
 
-for module in (stack, ops, deploy, lab, cost):
+for module in (stack, ops, roll, deploy, lab, cost, logs):
     module.register(cli)
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from chalicelib.errors import InputError
@@ -183,3 +184,117 @@ def watch(render: Callable[[], RenderableType], console: Console, *, interval: f
     finally:
         if live is not None:
             live.stop()
+
+
+# --- per NAT: what it runs, and why it is stale -----------------------------------------------
+NAT_COLUMNS = ("zone", "NAT", "type", "AMI", "launch template", "age", "stale because")
+
+
+@dataclass(frozen=True)
+class NatView:
+    zone: str
+    nat: str
+    instance_type: str
+    ami: str
+    template: str
+    age: str
+    stale: str
+
+    def cells(self) -> tuple[str, ...]:
+        return (self.zone, self.nat, self.instance_type, self.ami, self.template, self.age, self.stale)
+
+
+def _current_or_old(value: str | None, current: str | None) -> str:
+    if not value:
+        return "-"
+    if current and value != current:
+        return f"{value} (old; now {current})"
+    return f"{value} (current)" if current else value
+
+
+def nat_views(rows: Sequence[Mapping], now: float) -> list[NatView]:
+    """Status rows -> one row per NAT (rows without NAT details are left out)."""
+    views = []
+    for row in rows:
+        nat = row.get("nat") or {}
+        if not nat.get("instance_id"):
+            continue
+        version = nat.get("template_version")
+        current = nat.get("current_template_version")
+        template = (f"v{version}" if version else "none") + (
+            "" if current is None else " (current)" if str(version) == str(current) else f" (old; now v{current})")
+        views.append(NatView(
+            zone=row.get("az") or "-", nat=nat["instance_id"],
+            instance_type=_current_or_old(nat.get("instance_type"), nat.get("current_instance_type")),
+            ami=_current_or_old(nat.get("image_id"), nat.get("current_image_id")), template=template,
+            age=age(nat["age_s"]) if nat.get("age_s") is not None else "-",
+            stale="; ".join(nat.get("stale") or []) or "-"))
+    return views
+
+
+def nat_table(views: Sequence[NatView]) -> Table:
+    table = Table(title="NATs", title_justify="left")
+    for column in NAT_COLUMNS:
+        table.add_column(column, overflow="fold")
+    for v in views:
+        cells = list(v.cells())
+        cells = [escape(c) for c in cells]
+        if v.stale != "-":
+            cells[-1] = f"[yellow]{cells[-1]}[/]"
+        table.add_row(*cells)
+    return table
+
+
+def roll_text(roll: Mapping | None, now: float) -> str | None:
+    """One line about the stack's roll: in progress (where), stopped (where and why), or recently done."""
+    if not roll:
+        return None
+    done = f"{len(roll.get('done') or [])}/{len(roll.get('zones') or [])} zones"
+    if roll.get("status") == "rolling":
+        where = f"at {roll['current']} ({roll.get('phase')})" if roll.get("current") else "between zones"
+        return f"[cyan]roll {roll['roll_id']}[/] in progress: {done} done, {where}"
+    if roll.get("status") == "stopped":
+        return (f"[red]roll {roll['roll_id']} stopped[/] at {roll.get('stopped_zone')}: {roll.get('stopped_because')} "
+                f"({done} done; `hanat roll` continues it)")
+    finished = roll.get("finished_at") or 0
+    if finished and now - finished < 86_400:
+        return f"roll {roll['roll_id']} done {age(now - finished)} ago: {done}"
+    return None
+
+
+# --- status --history ------------------------------------------------------------------------
+SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+HISTORY_STYLES = {"failover": "red", "revert": "green", "replace": "cyan", "roll": "cyan", "repair": "yellow",
+                  "flapping": "yellow", "critical": "red"}
+
+
+def parse_since(text: str, now: float) -> float:
+    """``30m``, ``24h``, ``7d``, ``90s`` before ``now`` -> epoch seconds; InputError naming the value."""
+    stripped = (text or "").strip().lower()
+    unit = SINCE_UNITS.get(stripped[-1:]) if stripped else None
+    try:
+        amount = float(stripped[:-1]) if unit else float("nan")
+    except ValueError:
+        amount = float("nan")
+    if unit is None or not math.isfinite(amount) or amount <= 0:
+        raise InputError(f"--since {text!r} must be an age like 90s, 30m, 24h or 7d", title="invalid status options")
+    return now - amount * unit
+
+
+def history_table(stack: str, entries: Sequence[Mapping], since: float, now: float) -> Table:
+    """The history, newest first: when, kind, zone, what happened."""
+    stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    table = Table(title=f"hanat history: stack {stack}", title_justify="left",
+                  caption=f"{len(entries)} event(s) since {stamp}, newest first", caption_justify="left")
+    for column in ("when", "kind", "zone", "what"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        at = float(e.get("at") or 0)
+        when = f"{datetime.fromtimestamp(at, UTC).strftime('%Y-%m-%d %H:%M:%S')}Z ({age(now - at)} ago)"
+        kind = str(e.get("kind", "?"))
+        phase = e.get("phase")
+        label = f"{kind} {phase}" if phase else kind
+        style = HISTORY_STYLES.get(kind)
+        table.add_row(when, f"[{style}]{escape(label)}[/]" if style else escape(label), escape(e.get("zone") or "-"),
+                      escape(str(e.get("text", ""))))
+    return table

@@ -14,16 +14,18 @@ class StackClients:
     ssm: Any
     dynamodb: Any
     sns: Any
+    cloudwatch: Any = None    # the alarms and dashboard `hanat deploy` made (`down` removes them)
 
     @classmethod
     def from_session(cls, session: Any = None, region: str | None = None) -> StackClients:
         """Clients for ``region`` (AWS_ENDPOINT_URL and the profile are honoured by boto3)."""
         session = session or make_session(region)
         return cls(**{name: make_client(name, region, session) for name in
-                      ("ec2", "iam", "ssm", "dynamodb", "sns")})
+                      ("ec2", "iam", "ssm", "dynamodb", "sns", "cloudwatch")})
 
     def all(self) -> tuple[Any, ...]:
-        return (self.ec2, self.iam, self.ssm, self.dynamodb, self.sns)
+        return tuple(c for c in (self.ec2, self.iam, self.ssm, self.dynamodb, self.sns, self.cloudwatch)
+                     if c is not None)
 
 
 def as_clients(session_or_clients: Any, region: str) -> StackClients:

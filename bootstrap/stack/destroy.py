@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import naming
+from chalicelib import naming, watch
+from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
 from chalicelib.aws import sns as sns_api
@@ -128,6 +129,8 @@ def delete_tagged(stack: str, clients: StackClients, progress: Callable[[str], N
         progress(f"deleted {kind} {ident}")
 
     try:
+        if clients.cloudwatch is not None:
+            _delete_watch(clients.cloudwatch, stack, clients.ec2.meta.region_name, gone)
         _delete_instances(clients.ec2, stack, gone, wait_interval_s, instance_wait_s)
         _delete_addresses_and_route_tables(clients.ec2, stack, gone)
         await_lambda_interfaces(clients.ec2, stack, progress, bound_s=eni_wait_s, interval_s=eni_interval_s,
@@ -170,6 +173,21 @@ def await_lambda_interfaces(ec2, stack: str, progress: Callable[[str], None], *,
                      f"(Ctrl-C is safe: `hanat down` resumes)")
             reported, reported_at = names, clock()
         sleep(max(0.0, min(interval_s, bound_s - elapsed)))
+
+
+def _delete_watch(cloudwatch, stack: str, region: str, gone) -> None:
+    """The alarms `hanat deploy` made (named hanat-<stack>-*, tagged with the stack) and the dashboard
+    (untaggable: deleted only when it carries the stack's marker, chalicelib/watch.py)."""
+    names = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, watch.alarm_prefix(stack), stack)]
+    if names:
+        cw_api.delete_alarms(cloudwatch, names)
+        for name in names:
+            gone("alarm", name)
+    dashboard = watch.dashboard_name(stack, region)
+    body = cw_api.dashboard_body(cloudwatch, dashboard)
+    if body is not None and watch.marker(stack, region) in body:
+        cw_api.delete_dashboard(cloudwatch, dashboard)
+        gone("dashboard", dashboard)
 
 
 def _delete_instances(ec2, stack: str, gone, interval_s: float, timeout_s: float) -> None:

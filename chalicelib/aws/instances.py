@@ -2,6 +2,8 @@
 check, termination) and their Elastic IPs. Every change first checks the stack's ``hanat:stack`` tag."""
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from ..errors import AwsError, NotFoundError
@@ -11,6 +13,10 @@ from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
 from .tags import stack_filter, tag_map, tag_spec
 
 LAUNCH_TOKEN_TAG = "hanat:launch-token"
+# EC2 tags every instance launched from a launch template with the template's id and version
+# ("aws:" tags, set by EC2 itself); drift compares the version with the template's default.
+LAUNCH_TEMPLATE_ID_TAG = "aws:ec2launchtemplate:id"
+LAUNCH_TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:version"
 # EC2 is eventually consistent: a just-launched instance may be unknown for a moment.
 _NOT_YET_VISIBLE = ("InvalidInstanceID.NotFound",)
 
@@ -141,6 +147,61 @@ def describe_instance(ec2, instance_id: str, stack: str) -> NatInstance | None:
     return None
 
 
+@dataclass(frozen=True)
+class InstanceBuild:
+    """What an instance runs: AMI, type, launch time, and the launch template (version) it came from."""
+
+    instance_id: str
+    state: str
+    image_id: str
+    instance_type: str
+    launched_at: float          # epoch seconds
+    template_id: str = ""
+    template_version: str = ""
+
+
+def describe_builds(ec2, instance_ids: list[str] | tuple[str, ...]) -> dict[str, InstanceBuild]:
+    """instance id -> its build, in one DescribeInstances filtered by id (ids EC2 no longer knows are
+    left out rather than failing the call)."""
+    ids = [i for i in instance_ids if i]
+    if not ids:
+        return {}
+    out = {}
+    for raw in _describe_instances(ec2, [{"Name": "instance-id", "Values": ids}]):
+        tags = tag_map(raw)
+        launched = raw.get("LaunchTime")
+        out[raw["InstanceId"]] = InstanceBuild(
+            instance_id=raw["InstanceId"], state=raw.get("State", {}).get("Name", "unknown"),
+            image_id=raw.get("ImageId", ""), instance_type=raw.get("InstanceType", ""),
+            launched_at=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
+            template_id=tags.get(LAUNCH_TEMPLATE_ID_TAG, ""),
+            template_version=tags.get(LAUNCH_TEMPLATE_VERSION_TAG, ""))
+    return out
+
+
+def console_output_tail(ec2, instance_id: str, lines: int = 20) -> list[str]:
+    """The last ``lines`` lines of the instance's console output ([] when EC2 has none yet).
+
+    GetConsoleOutput returns the output base64-encoded, and by default only what was posted shortly
+    after a state transition (start, stop, ...); ``Latest`` asks for the current serial console
+    output, which only Nitro instance types support (AWS API reference, GetConsoleOutput): fall back
+    to the buffered output when EC2 refuses it.
+    """
+    operation = f"ec2.GetConsoleOutput {instance_id}"
+    try:
+        resp = aws_call(operation, ec2.get_console_output, InstanceId=instance_id, Latest=True)
+    except AwsError as err:
+        if err.code not in ("UnsupportedOperation", "InvalidParameterCombination", "InvalidParameterValue"):
+            raise
+        resp = aws_call(operation, ec2.get_console_output, InstanceId=instance_id)
+    encoded = resp.get("Output") or ""
+    try:
+        text = base64.b64decode(encoded).decode("utf-8", "replace") if encoded else ""
+    except (binascii.Error, ValueError):
+        text = encoded
+    return [line.rstrip("\r") for line in text.splitlines() if line.strip()][-lines:]
+
+
 def disable_source_dest_check(ec2, instance: NatInstance) -> None:
     """A NAT forwards packets that are not addressed to it."""
     if not instance.tagged:
@@ -208,6 +269,14 @@ def launch_template_data(ec2, template_id: str) -> dict:
     resp = ec2_call(f"ec2.DescribeLaunchTemplateVersions {template_id}", ec2.describe_launch_template_versions,
                  LaunchTemplateId=template_id, Versions=["$Default"])
     return resp["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+
+
+def default_launch_template_version(ec2, template_id: str) -> tuple[int, dict]:
+    """(version number, launch template data) of the template's default version: what a launch of
+    ``$Default`` gets now."""
+    version = aws_call(f"ec2.DescribeLaunchTemplateVersions {template_id}", ec2.describe_launch_template_versions,
+                       LaunchTemplateId=template_id, Versions=["$Default"])["LaunchTemplateVersions"][0]
+    return int(version["VersionNumber"]), version.get("LaunchTemplateData", {})
 
 
 def create_launch_template(ec2, name: str, data: dict, tags: list[dict]) -> dict:

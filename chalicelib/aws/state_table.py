@@ -3,7 +3,10 @@ route-write claims), the sweeper lease, the targets-down memory, event de-duplic
 NAT replacement records.
 
 Table layout (pk, sk strings): ("zone", az) | ("control", "global") | ("lease", "sweeper") |
-("event", event id) | ("replacement", az). ``expires_at`` (epoch seconds) is the table's TTL attribute.
+("event", event id) | ("replacement", az) | ("roll", "current") the rolling replacement | ("roll", "window")
+what the automatic roll did in the current maintenance window | ("history", "<epoch>#<id>") what happened
+(route moves, replacements, rolls, alerts), kept for a while. ``expires_at`` (epoch seconds) is the
+table's TTL attribute.
 Records are plain data here: a zone record's ``body`` is the controller's zone state as JSON data,
 mapped to and from the engine's ``ZoneState`` by ``chalicelib.service.reconcile``.
 """
@@ -16,6 +19,8 @@ from ..errors import AwsError, ConflictError
 from .calls import absent_is_none, aws_call, paginate
 
 ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK, REPLACEMENT_PK = "zone", "control", "lease", "event", "replacement"
+ROLL_PK, HISTORY_PK = "roll", "history"
+ROLL_SK, ROLL_WINDOW_SK = "current", "window"
 CONTROL_SK, LEASE_SK = "global", "sweeper"
 TTL_ATTRIBUTE = "expires_at"  # `hanat up` turns the table's TTL on for it
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -295,3 +300,78 @@ def enable_table_ttl(dynamodb, name: str, attribute: str) -> dict:
 
 def delete_table(dynamodb, name: str) -> bool:
     return absent_is_none(f"dynamodb.DeleteTable {name}", dynamodb.delete_table, TableName=name) is not None
+
+
+# --- the rolling replacement (pk="roll", sk="current"): one roll per stack at a time ------------------
+def load_roll(dynamodb, table: str) -> dict | None:
+    """The stack's latest roll record (its data, ``version`` and ``status``), or None."""
+    resp = aws_call(f"dynamodb.GetItem {table} roll", dynamodb.get_item, TableName=table,
+                    Key=_key(ROLL_PK, ROLL_SK), ConsistentRead=True)
+    item = resp.get("Item")
+    return _record_from_item(item) if item else None
+
+
+def put_roll(dynamodb, table: str, record: dict, *, expected_version: int | None,
+             final_statuses: tuple[str, ...]) -> int:
+    """Write the roll record (version bumped); the new version. ``expected_version=None`` starts a roll:
+    only when there is none or the last one's status is in ``final_statuses``. A lost condition raises
+    ConflictError (another run started or advanced the roll)."""
+    new_version = (record.get("version") or 0) + 1
+    data = {k: v for k, v in record.items() if k not in ("version", "status")}
+    item = {**_key(ROLL_PK, ROLL_SK), "status": {"S": record["status"]}, "version": {"N": str(new_version)},
+            "data": {"S": json.dumps(data, sort_keys=True)}}
+    if expected_version is None:
+        finals = {f":f{i}": {"S": status} for i, status in enumerate(final_statuses)}
+        condition = f"attribute_not_exists(pk) OR #status IN ({', '.join(finals)})"
+        names, values = {"#status": "status"}, finals
+    else:
+        condition, names = "#version = :expected", {"#version": "version"}
+        values = {":expected": {"N": str(expected_version)}}
+    try:
+        aws_call(f"dynamodb.PutItem {table} roll", dynamodb.put_item, TableName=table, Item=item,
+                 ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    except AwsError as err:
+        if err.code == CONDITION_FAILED:
+            raise ConflictError("the roll record changed concurrently") from err
+        raise
+    return new_version
+
+
+def load_roll_window(dynamodb, table: str) -> dict:
+    """What the automatic roll noted about the current maintenance window ({} when nothing)."""
+    item = aws_call(f"dynamodb.GetItem {table} roll/window", dynamodb.get_item, TableName=table,
+                    Key=_key(ROLL_PK, ROLL_WINDOW_SK), ConsistentRead=True).get("Item")
+    return json.loads(item["data"]["S"]) if item else {}
+
+
+def put_roll_window(dynamodb, table: str, data: dict) -> None:
+    aws_call(f"dynamodb.PutItem {table} roll/window", dynamodb.put_item, TableName=table,
+             Item={**_key(ROLL_PK, ROLL_WINDOW_SK), "data": {"S": json.dumps(data, sort_keys=True)}})
+
+
+# --- history (pk="history", sk="<epoch seconds, fixed width>#<id>"), removed by TTL -----------------
+def history_sort_key(at: float, ident: str) -> str:
+    """Sorts as time does (fixed width), so a Query by range reads a time span."""
+    return f"{at:017.6f}#{ident}"
+
+
+def put_history(dynamodb, table: str, *, at: float, ident: str, data: dict, ttl_s: float) -> None:
+    aws_call(f"dynamodb.PutItem {table} history", dynamodb.put_item, TableName=table,
+             Item={**_key(HISTORY_PK, history_sort_key(at, ident)), "data": {"S": json.dumps(data, default=str)},
+                   TTL_ATTRIBUTE: {"N": str(int(at + ttl_s))}})
+
+
+def query_history(dynamodb, table: str, *, since: float, until: float, limit: int) -> list[dict]:
+    """History entries from ``since`` to ``until`` (epoch seconds), newest first, at most ``limit``."""
+    items: list[dict] = []
+    values = {":pk": {"S": HISTORY_PK}, ":lo": {"S": history_sort_key(since, "")},
+              ":hi": {"S": history_sort_key(until, "~")}}
+    kwargs: dict = {"TableName": table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                    "ExpressionAttributeValues": values, "ScanIndexForward": False, "Limit": min(limit, 1000)}
+    while len(items) < limit:
+        resp = aws_call(f"dynamodb.Query {table} history", dynamodb.query, **kwargs)
+        items.extend(json.loads(i["data"]["S"]) for i in resp.get("Items", []))
+        if "LastEvaluatedKey" not in resp:
+            break
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return items[:limit]

@@ -2,7 +2,15 @@
 
 No boto3, no clock reads, no I/O: every function takes plain data (and ``now``) and returns a Decision.
 """
-from .decide import choose_target, decide, judge_health, revert_hold_s, serving_loads, targets_down
+from .decide import (
+    choose_target,
+    decide,
+    judge_health,
+    revert_allowed,
+    revert_hold_s,
+    serving_loads,
+    targets_down,
+)
 from .decision import FAILOVER, REPAIR, REVERT, Decision, RouteMove, ZoneInput
 from .manual import decide_manual_failover, decide_pause, decide_resume, decide_revert
 from .state import (
@@ -26,5 +34,5 @@ __all__ = [
     "NORMAL", "PAUSED", "REPAIR", "REVERT", "RUNNING", "UNKNOWN", "UP",
     "Decision", "RouteMove", "ZoneInput", "ZoneState",
     "choose_target", "decide", "decide_manual_failover", "decide_pause", "decide_resume", "decide_revert",
-    "judge_health", "revert_hold_s", "serving_loads", "targets_down",
+    "judge_health", "revert_allowed", "revert_hold_s", "serving_loads", "targets_down",
 ]

@@ -21,6 +21,7 @@ from .state import (
     UP,
     ZoneState,
 )
+from .window import Window
 
 
 # --- placement ------------------------------------------------------------------------------
@@ -77,6 +78,16 @@ def targets_down(zones: Sequence[ZoneInput], control: ProbeResult | None) -> boo
             and all(p is not None and not p.passed for p in probes))
 
 
+def revert_allowed(failover: FailoverSettings, window: Window | None, now: float) -> bool:
+    """May a healthy zone be given back automatically now? ``auto``: yes; ``window``: only inside the
+    maintenance window; ``manual``: never (the operator reverts)."""
+    if failover.revert == "auto":
+        return True
+    if failover.revert == "window":
+        return window is not None and window.contains(now)
+    return False
+
+
 def revert_hold_s(min_hold_s: float, failovers_in_window: int) -> float:
     """Flap damping: from the 3rd failover in the window, each one doubles the hold."""
     if failovers_in_window < FLAP_THRESHOLD:
@@ -85,9 +96,12 @@ def revert_hold_s(min_hold_s: float, failovers_in_window: int) -> float:
 
 
 def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverSettings, *, now: float,
-           control: ProbeResult | None = None, critical_active: bool = False, stack: str = "") -> Decision:
+           control: ProbeResult | None = None, critical_active: bool = False, stack: str = "",
+           window: Window | None = None) -> Decision:
     """Decide one round. ``zones`` is in ring order; ``critical_active`` remembers an open
-    targets-down alert so it is raised once per incident, not once per sweep."""
+    targets-down alert so it is raised once per incident, not once per sweep. ``window`` is the parsed
+    ``maintenance.window``: with ``failover.revert = "window"`` a zone is given back only inside it
+    (None = never open)."""
     by_az = {z.az: z for z in zones}
     ring = [z.az for z in zones]
     alerts: list[Alert] = []
@@ -136,6 +150,8 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
             continue
         if s.mode == MANUAL_FAILOVER or failover.revert == "manual":
             outcomes.append("manual_hold")
+        elif not revert_allowed(failover, window, now):
+            outcomes.append("window_hold")
         elif s.health == UP and now >= s.hold_until:
             moves.append(RouteMove(az, server, az, REVERT, f"NAT {az} up: {s.health_reason}"))
             servers[az] = az

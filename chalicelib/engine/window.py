@@ -51,7 +51,15 @@ class Window:
 
     def contains(self, now_epoch: float) -> bool:
         """Is the window open at ``now_epoch``?"""
-        return any(start <= now_epoch < start + self.duration_s for start in self._openings_around(now_epoch))
+        return self.opened_at(now_epoch) is not None
+
+    def opened_at(self, now_epoch: float) -> float | None:
+        """When the opening that contains ``now_epoch`` started (None: the window is closed now). It
+        names one opening, so work allowed "once per window" can be remembered by it."""
+        for start in self._openings_around(now_epoch):
+            if start <= now_epoch < start + self.duration_s:
+                return start
+        return None
 
     def next_start(self, now_epoch: float) -> float | None:
         """The first opening at or after ``now_epoch`` (None: the window is never open)."""

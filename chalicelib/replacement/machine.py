@@ -21,11 +21,13 @@ STEP_STARTED = "started"
 STEP_BACKOFF = "backoff"          # a launch failed or a new instance was given up on; retry later
 STEP_LAUNCHING = "launching"      # run-instances claimed (token recorded), instance id not yet known
 STEP_STARTING = "starting"        # instance launched, waiting for it to run and be wired in
+STEP_DRAINING = "draining"        # planned: the zone left the old NAT, whose open flows finish before the EIP moves
 STEP_PROVING = "proving"          # wired in (EIP, probe route, topology); waiting for probes to prove it
 STEP_AWAIT_ROUTES = "await_routes"  # proven UP; waiting for the sweep to give the zone its routes back
 STEP_RETIRING = "retiring"        # terminating the old instance
 STEP_DONE = "done"
 STEP_FAILED = "failed"
+STEP_CANCELLED = "cancelled"      # stopped by its roll before any traffic moved (status failed)
 
 # actions
 WAIT = "wait"
@@ -34,6 +36,7 @@ ADOPT = "adopt"                   # a claimed launch whose instance exists (foun
 ABANDON = "abandon"               # terminate the new instance (never healthy / died) and back off
 DISABLE_SOURCE_DEST_CHECK = "disable_source_dest_check"
 AWAIT_FAILOVER = "await_failover"  # old NAT still serves the zone: it must be failed over first
+START_DRAIN = "start_drain"       # planned: record when the zone left the old NAT (the drain starts)
 MOVE_EIP = "move_eip"
 REPIN_PROBE_ROUTE = "repin_probe_route"
 PUBLISH = "publish"               # topology parameter -> new instance, zone health -> unproven
@@ -86,6 +89,13 @@ class Record:
     last_error: str = ""
     version: int = 0
     history: tuple[str, ...] = field(default_factory=tuple)
+    # A planned replacement (a roll, an operator's replace) of a NAT that still runs: its Elastic IP
+    # moves only after ``maintenance.drain_s`` since the zone left it (``drain_until``), so open
+    # connections finish through it.
+    planned: bool = False
+    drain_until: float = 0.0
+    roll_id: str = ""                  # the roll this replacement is a step of ("" = none)
+    console_tail: tuple[str, ...] = ()  # last lines of the console of the last instance given up on
 
     @property
     def active(self) -> bool:
@@ -94,13 +104,21 @@ class Record:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["history"] = list(self.history)
+        d["console_tail"] = list(self.console_tail)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Record:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["history"] = tuple(known.get("history", ()))
+        known["console_tail"] = tuple(known.get("console_tail", ()))
         return cls(**known)
+
+    @property
+    def left_old(self) -> bool:
+        """Traffic has left the old NAT for this replacement (the drain started, or the EIP moved):
+        stopping now can no longer leave the zone on its old NAT."""
+        return bool(self.drain_until) or self.step in (STEP_PROVING, STEP_AWAIT_ROUTES, STEP_RETIRING)
 
     def moved(self, step: str, now: float, note: str = "", **changes) -> Record:
         """A copy at ``step``; the history keeps the last steps for the status view and debugging."""
@@ -168,7 +186,10 @@ def _decide_wiring(rec: Record, facts: Facts, now: float, policy: ReplacementPol
               and inst is not None and inst.state == RUNNING)
     if inst is not None and inst.state in LEAVING_STATES:
         return NextAction(ABANDON, f"new instance {rec.new_instance_id} is {inst.state}")
-    if not proven and not rec.proven_at and now - rec.launched_at > policy.proving_timeout_s:
+    # the proving time counts from the launch, or from the end of a planned drain (the new NAT cannot be
+    # proven before its Elastic IP moves)
+    proving_since = max(rec.launched_at, rec.drain_until)
+    if not proven and not rec.proven_at and now - proving_since > policy.proving_timeout_s:
         return NextAction(ABANDON, f"new instance {rec.new_instance_id} not proven healthy within "
                                  f"{policy.proving_timeout_s:.0f}s")
     if inst is None or inst.state != RUNNING:
@@ -178,6 +199,11 @@ def _decide_wiring(rec: Record, facts: Facts, now: float, policy: ReplacementPol
     if facts.eip_eni_id != inst.eni_id:
         if facts.old_serves_zone:
             return NextAction(AWAIT_FAILOVER, "the old NAT still serves the zone; fail it over first")
+        old_runs = facts.old_instance is not None and facts.old_instance.state == RUNNING
+        if rec.planned and old_runs and not rec.drain_until:
+            return NextAction(START_DRAIN, "the zone left the old NAT: its open connections finish through it")
+        if rec.planned and old_runs and now < rec.drain_until:
+            return NextAction(WAIT, f"draining the old NAT until {rec.drain_until:.0f}")
         return NextAction(MOVE_EIP, "the zone keeps its egress IP")
     if facts.probe_route_eni_id != inst.eni_id:
         return NextAction(REPIN_PROBE_ROUTE, "probes must test the new NAT")

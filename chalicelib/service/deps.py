@@ -18,9 +18,15 @@ ControlProbe = Callable[[], ProbeResult]
 AlertSink = Callable[[Alert], None]
 # metric(name, value, unit) -> None; unit as in CloudWatch ("Count", "Milliseconds", ...)
 MetricSink = Callable[[str, float, str], None]
+# zone_metric(name, zone, value, unit): the same metric per zone (a "zone" dimension), for the dashboard
+ZoneMetricSink = Callable[[str, str, float, str], None]
 
 
 def _no_metric(name: str, value: float, unit: str) -> None:
+    return None
+
+
+def _no_zone_metric(name: str, zone: str, value: float, unit: str) -> None:
     return None
 
 
@@ -33,6 +39,7 @@ class Clients:
     sns: Any = None
     ssm: Any = None
     lambda_: Any = None
+    cloudwatch: Any = None   # the stack's alarms and dashboard follow a replaced NAT (service/watch.py)
 
 
 @dataclass
@@ -43,6 +50,7 @@ class Deps:
     control_probe: ControlProbe | None = None
     alert_sink: AlertSink = field(default=lambda alert: None)
     metric: MetricSink = _no_metric
+    zone_metric: ZoneMetricSink = _no_zone_metric
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = "hanat"  # who holds the lease / made a change: "heartbeat:<request id>", "cli:<user>"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from ..engine import DOWN, RUNNING, decide_manual_failover, decide_pause, decide_resume, decide_revert
 from ..errors import InputError
 from ..observability import logger
-from . import replacement
+from . import replacement, roll
 from .deps import Deps
 from .reconcile import decide_and_apply, observe_zones, publish
-from .status import collect_status
+from .status import collect_status, roll_status
 
-ACTIONS = ("status", "failover", "revert", "replace", "pause", "resume")
+ACTIONS = ("status", "failover", "revert", "replace", "roll", "pause", "resume")
+ZONE_OPTIONAL = ("status", "roll")   # roll without a zone rolls every zone
 KEYS = ("action", "zone", "to_zone", "reason")
 
 
@@ -30,7 +31,7 @@ def validate(deps: Deps, payload: object) -> dict:
     for key, value in (("zone", zone), ("to_zone", to_zone)):
         if value is not None and (not isinstance(value, str) or value not in azs):
             problems.append(f"{key}: {value!r} is not a zone of stack {deps.topology.stack}")
-    if zone is None and action != "status":
+    if zone is None and action not in ZONE_OPTIONAL:
         problems.append("zone: missing (which zone to act on)")
     if to_zone is not None and action != "failover":
         problems.append(f"to_zone: only applies to failover, not {action!r}")
@@ -54,7 +55,11 @@ def operate(deps: Deps, payload: dict) -> dict:
     op = validate(deps, payload)
     action, az, topo = op["action"], op["zone"], deps.topology
     if action == "status":
-        return {"ok": True, "action": "status", "stack": topo.stack, "zones": collect_status(deps)}
+        return {"ok": True, "action": "status", "stack": topo.stack, "zones": collect_status(deps),
+                "roll": roll_status(deps)}
+    if action == "roll":   # refused (RollRefused, exit 1, nothing changed) while a NAT is not UP
+        outcome = roll.start_roll(deps, [az] if az else None, op["reason"] or f"requested by {deps.owner}")
+        return {"ok": True, "action": action, "zone": az, "changed": [], **outcome.to_dict()}
     if action == "replace":
         result = replacement.request_replacement(deps, az, op["reason"] or "manual replace")
         return {"ok": True, "action": action, "zone": az, "changed": [], "replacement": result}

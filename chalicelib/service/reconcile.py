@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from ..aws import instances, routes
 from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
+from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
+from . import history
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
@@ -113,10 +115,13 @@ def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] |
 # --- decide -----------------------------------------------------------------------------------
 def engine_decider(topology: Topology, control: ProbeResult | None = None) -> Decider:
     """The automatic decision (sweep, instance-state events, a replacement's failover): the engine with
-    the stack's probe and failover settings and the remembered targets-down incident."""
+    the stack's probe and failover settings, its maintenance window (``revert = "window"``) and the
+    remembered targets-down incident."""
+    window = parse_window(topology.maintenance.window)
+
     def decider(snapshot: store.Snapshot, inputs: list[ZoneInput], now: float) -> Decision:
         return decide(inputs, topology.probe, topology.failover, now=now, control=control,
-                      critical_active=snapshot.critical_active, stack=topology.stack)
+                      critical_active=snapshot.critical_active, stack=topology.stack, window=window)
     return decider
 
 
@@ -211,8 +216,14 @@ def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
 
 # --- tell -------------------------------------------------------------------------------------
 def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
-    """Alerts to the sink, outcome counts to the metric sink; a failing sink is logged, not fatal."""
+    """Alerts to the sink (and the history), outcome counts to the metric sink; a failing sink is
+    logged, not fatal."""
+    for move in applied.moves:
+        if move.kind == REPAIR:
+            history.record_repair(deps, move, deps.clock())
+        deps.zone_metric("RouteMoves", move.zone, 1.0, "Count")
     for alert in applied.decision.alerts:
+        history.record_alert(deps, alert)
         try:
             deps.alert_sink(alert)
             sent.append(alert.to_dict())

@@ -4,8 +4,9 @@ and gets traffic back only after the sweep has proven it; an operator can ask fo
 - ``on_nat_terminated``: the instance-state event handler, after the zone failed over;
 - ``request_replacement``: an operator's ``replace`` (CLI / operate Lambda);
 - ``after_sweep``: the heartbeat's replacement pass, run after each sweep: advances replacements in
-  progress and starts the ones that are due (NAT DOWN/stopped for longer than replace_after_s);
-  returns the topology the next sweep must use (a replaced NAT is published there);
+  progress and starts the ones that are due (NAT DOWN/stopped for longer than replace_after_s), then
+  the roll pass (``chalicelib.service.roll``: a rolling replacement in progress, or a stale NAT inside
+  ``maintenance.window``); returns the topology the next sweep must use (a replaced NAT is published there);
 - ``status_for``: the progress ``hanat status`` shows.
 
 The steps themselves live in ``replacement_steps``; the decisions in the pure ``chalicelib.replacement``.
@@ -13,6 +14,7 @@ The steps themselves live in ``replacement_steps``; the decisions in the pure ``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from ..aws import instances
 from ..engine import DOWN, PAUSED, ZoneState
@@ -20,7 +22,7 @@ from ..errors import HanatError, InputError
 from ..observability import logger
 from ..replacement import triggers
 from ..topology import Topology
-from . import reconcile
+from . import reconcile, roll
 from .deps import Deps
 from .replacement_steps import Outcome, advance, load, load_all, start, summary
 
@@ -28,16 +30,18 @@ __all__ = ["Outcome", "after_sweep", "begin", "on_nat_terminated", "paused_zones
            "run_pass", "status_for", "summary"]
 
 
-def begin(deps: Deps, az: str, reason: str, now: float | None = None) -> Outcome:
+def begin(deps: Deps, az: str, reason: str, now: float | None = None, *, planned: bool = False,
+          roll_id: str = "") -> Outcome:
     """Start replacing ``az``'s NAT (unless a replacement is already running) and advance it.
 
     Duplicate or concurrent requests start exactly one replacement (conditional put); the others
-    just advance the one in progress.
+    just advance the one in progress. ``planned``: the NAT is healthy (roll, operator): it drains
+    for ``maintenance.drain_s`` after the zone left it, before its Elastic IP moves.
     """
     now = deps.clock() if now is None else now
     deps.topology.zone(az)  # an unknown zone is bad input, before anything changes
     previous = load(deps, az)
-    started = start(deps, az, reason, now, previous=previous)
+    started = start(deps, az, reason, now, previous=previous, planned=planned, roll_id=roll_id)
     outcome = advance(deps, az, now, rec=started)
     outcome.started = started is not None
     return outcome
@@ -79,12 +83,22 @@ def after_sweep(deps: Deps, zone_states: Mapping[str, ZoneState]) -> Topology:
     the topology to sweep with next (the newest one a step published, else the one it was given)."""
     topology = deps.topology
     try:
-        outcomes = run_pass(deps, zone_states, deps.clock())
+        outcomes = list(run_pass(deps, zone_states, deps.clock()).values())
     except HanatError as err:
         logger.exception("replacement pass failed", extra={"error": str(err)})
-        return topology
-    for outcome in outcomes.values():
-        if outcome.topology is not None and outcome.topology != deps.topology:
+        outcomes = []
+    try:
+        rolled = roll.roll_pass(replace(deps, topology=_newest(deps.topology, outcomes)), deps.clock())
+        outcomes += rolled.replacements
+    except HanatError as err:
+        logger.exception("roll pass failed", extra={"error": str(err)})
+    return _newest(topology, outcomes)
+
+
+def _newest(topology: Topology, outcomes: list[Outcome]) -> Topology:
+    """The topology a step published last (a replaced NAT), else ``topology``."""
+    for outcome in outcomes:
+        if outcome.topology is not None and outcome.topology != topology:
             topology = outcome.topology
     return topology
 
@@ -122,7 +136,7 @@ def request_replacement(deps: Deps, az: str, reason: str) -> dict:
         raise InputError([f"zone {z} is paused and served by {az}'s NAT: resume it, or `hanat failover "
                           f"--zone {z} --to <another zone>`, before replacing {az}'s NAT" for z in blocked],
                          title=f"cannot replace {az}'s NAT now")
-    return _result(az, begin(deps, az, reason or "operator request"))
+    return _result(az, begin(deps, az, reason or "operator request", planned=True))
 
 
 def status_for(deps: Deps, az: str) -> dict | None:

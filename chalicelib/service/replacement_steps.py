@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..alerts import Alert
+from ..alerts import Alert, iso
 from ..aws import instances, params, routes
 from ..aws import state_table as store
-from ..engine import DOWN, RUNNING, UP
+from ..engine import DOWN, RUNNING, UP, revert_allowed
+from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
 from ..topology import Topology, ZoneTopology
-from . import reconcile
+from . import history, nat_watch, reconcile
 from .deps import Deps
 
 MAX_STEPS_PER_RUN = 16
 RESET_ATTEMPTS = 5
+CONSOLE_LINES = 20   # of the console output carried by a replace alert (retry/failed)
 
 
 @dataclass
@@ -69,13 +71,16 @@ def nat_up(deps: Deps, az: str) -> bool:
     return reconcile.load_states(deps)[1][az].health == UP
 
 
-def reset_health(deps: Deps, az: str, now: float, reason: str) -> None:
+def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bool = False) -> None:
     """A new NAT must earn its routes like a recovering one: store the zone DOWN with zero passes
     (since = now), so the sweep's hysteresis (recover_after passes + min_hold) applies. Versioned, so a
-    concurrent sweep cannot overwrite the reset."""
+    concurrent sweep cannot overwrite the reset. ``clear_hold`` ends the hold a planned failover put on
+    the zone (the new NAT is published: it may have the zone back once proven)."""
     for attempt in range(RESET_ATTEMPTS):
         snapshot, states = reconcile.load_states(deps)
         fresh = states[az].evolve(health=DOWN, fails=0, passes=0, since=now, health_reason=reason)
+        if clear_hold:
+            fresh = fresh.evolve(hold_until=0.0)
         try:
             reconcile.store_states(deps, snapshot, {az: fresh}, now=now)
             return
@@ -85,28 +90,58 @@ def reset_health(deps: Deps, az: str, now: float, reason: str) -> None:
             deps.sleep(0.2 * (attempt + 1))
 
 
-def fail_over_for_replacement(deps: Deps, az: str, reason: str) -> None:
+def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, hold_until: float = 0.0) -> None:
     """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
     healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
-    proven)."""
+    proven). ``hold_until``: the sweep gives the zone back no earlier (a planned replacement keeps it
+    away while the old NAT drains and passes its probes again, until the new NAT is published)."""
     reset_health(deps, az, deps.clock(), reason)
-    applied = reconcile.decide_and_apply(deps, reconcile.engine_decider(deps.topology))
+    engine = reconcile.engine_decider(deps.topology)
+
+    def decider(snapshot, inputs, now):
+        decision = engine(snapshot, inputs, now)
+        if hold_until and decision.states[az].server != az:
+            state = decision.states[az]
+            decision.states[az] = state.evolve(hold_until=max(state.hold_until, hold_until))
+        return decision
+
+    applied = reconcile.decide_and_apply(deps, decider)
     reconcile.publish(deps, applied, [])
 
 
-def _alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float) -> None:
-    deps.alert_sink(Alert(type="replace", zone=rec.az, reason=reason, at=now,
-                          from_nat=rec.old_instance_id or None, to_nat=rec.new_instance_id or None,
-                          stack=deps.topology.stack,
-                          details={"phase": phase, "attempts": rec.attempts, "step": rec.step,
-                                   "last_error": rec.last_error}))
+def _alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float,
+           console: list[str] | tuple[str, ...] = ()) -> None:
+    details = {"phase": phase, "attempts": rec.attempts, "step": rec.step, "last_error": rec.last_error}
+    if rec.roll_id:
+        details["roll_id"] = rec.roll_id
+    if console:
+        details["console"] = list(console)   # where setup-nat.sh prints its "hanat-setup-nat: FAILED" line
+    alert = Alert(type="replace", zone=rec.az, reason=reason, at=now, from_nat=rec.old_instance_id or None,
+                  to_nat=rec.new_instance_id or None, stack=deps.topology.stack, details=details)
+    history.record_alert(deps, alert)
+    try:
+        deps.alert_sink(alert)
+    except HanatError as err:   # a lost alert must not undo a recorded step
+        logger.error("alert not delivered", extra={"zone": rec.az, "type": "replace", "error": str(err)})
+
+
+def console_tail(deps: Deps, instance_id: str) -> list[str]:
+    """The last lines of the instance's console output, or one line saying why there are none (the
+    output may be empty for a while after a launch: EC2 posts it shortly after a state transition)."""
+    try:
+        lines = instances.console_output_tail(deps.clients.ec2, instance_id, CONSOLE_LINES)
+    except HanatError as err:
+        return [f"(console output of {instance_id} not available: {err})"]
+    return lines or [f"(console output of {instance_id} is empty so far)"]
 
 
 # --- starting -------------------------------------------------------------------------------
-def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None) -> m.Record | None:
+def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None, *,
+          planned: bool = False, roll_id: str = "") -> m.Record | None:
     """Open a replacement for ``az``; None when one is already in progress (the conditional put lost).
 
     ``previous`` is the zone's last record if the caller already read it (its version is carried on).
+    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves.
     """
     zone = deps.topology.zone(az)
     if previous is None:
@@ -114,7 +149,8 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
     if previous is not None and previous.active:
         return None
     rec = m.Record(az=az, reason=reason, old_instance_id=zone.nat_instance_id, started_at=now,
-                   version=previous.version if previous else 0).moved(m.STEP_STARTED, now, reason)
+                   version=previous.version if previous else 0, planned=planned,
+                   roll_id=roll_id).moved(m.STEP_STARTED, now, reason)
     try:
         rec = save(deps, rec, starting=True)
     except ConflictError:
@@ -139,7 +175,8 @@ def _view(inst: instances.NatInstance | None) -> m.InstanceView | None:
                           source_dest_check=inst.source_dest_check, tagged=inst.tagged)
 
 
-def gather_facts(deps: Deps, rec: m.Record, known: Topology) -> tuple[m.Facts, Topology, ZoneTopology]:
+def gather_facts(deps: Deps, rec: m.Record, known: Topology,
+                 now: float | None = None) -> tuple[m.Facts, Topology, ZoneTopology]:
     """Read everything the machine needs about this zone, fresh from AWS and the state table."""
     ec2, stack = deps.clients.ec2, deps.topology.stack
     topo = _live_topology(deps, known)
@@ -169,7 +206,9 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology) -> tuple[m.Facts, T
         old_serves_zone=old_serves,
         nat_up=nat_up(deps, rec.az),
         served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
-        revert_auto=topo.failover.revert == "auto",
+        # will the sweep give the zone back by itself now? (revert = window: only inside the window)
+        revert_auto=revert_allowed(topo.failover, parse_window(topo.maintenance.window),
+                                   deps.clock() if now is None else now),
     )
     return facts, topo, zone
 
@@ -185,13 +224,15 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
     for _ in range(MAX_STEPS_PER_RUN):
         if rec is None or not rec.active:
             return Outcome(rec, actions, "no replacement in progress", topo)
-        facts, topo, zone = gather_facts(deps, rec, topo)
+        facts, topo, zone = gather_facts(deps, rec, topo, now)
         step = m.decide(rec, facts, now, policy)
         if step.action in (m.WAIT, m.IDLE):
             return Outcome(rec, actions, step.why, topo)
         if step.action == m.AWAIT_FAILOVER:
             if not failover_asked:
-                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}")
+                hold = (now + float(deps.topology.maintenance.drain_s) + policy.proving_timeout_s
+                        if rec.planned else 0.0)
+                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold)
                 failover_asked = True
                 actions.append(step.action)
                 continue
@@ -214,7 +255,8 @@ def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: To
         new_topo = topo.with_zone(new_zone)
         if deps.clients.ssm is not None:
             params.write_topology(deps.clients.ssm, new_topo)
-        reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet")
+        reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet", clear_hold=rec.planned)
+        nat_watch.refresh_nat_watch(deps, new_topo, rec.az)
         return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
     return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
 
@@ -235,6 +277,11 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         inst = instances.describe_instance(ec2, rec.new_instance_id, stack)
         instances.disable_source_dest_check(ec2, inst)
         return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
+    if action == m.START_DRAIN:
+        until = now + float(deps.topology.maintenance.drain_s)
+        logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
+        return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
+                                                          f"drains until {iso(until)}", drain_until=until))
     if action == m.MOVE_EIP:
         instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",
@@ -259,7 +306,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         failed = save(deps, rec.moved(m.STEP_FAILED, now, decision.why, status=m.FAILED, finished_at=now,
                                        next_attempt_at=now + policy.backoff_max_s))
         _alert(deps, failed, "failed", f"gave up replacing NAT {rec.old_instance_id} of {rec.az}: "
-                                       f"{decision.why}; last error: {rec.last_error}", now)
+                                       f"{decision.why}; last error: {rec.last_error}", now,
+               console=rec.console_tail)
         return failed
     raise HanatError(f"replacement machine returned an unknown action {action!r}")
 
@@ -298,16 +346,34 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
 
 
 def _abandon(deps: Deps, rec: m.Record, why: str, now: float, policy: m.ReplacementPolicy) -> m.Record:
+    console = console_tail(deps, rec.new_instance_id)   # read before it is terminated: why it never came up
     instances.terminate_tagged_instance(deps.clients.ec2, rec.new_instance_id, deps.topology.stack)
     failures = rec.failures + 1
     wait_s = policy.backoff_s(failures)
     gave_up = rec
     rec = save(deps, rec.moved(m.STEP_BACKOFF, now, why, failures=failures, launch_token="",
                                 new_instance_id="", new_eni_id="", next_attempt_at=now + wait_s,
-                                last_error=why))
+                                last_error=why, console_tail=tuple(console)))
     _alert(deps, replace(rec, new_instance_id=gave_up.new_instance_id), "retry",
-           f"{why}: terminated it; the zone stays on its backup, retrying in {wait_s:.0f}s", now)
+           f"{why}: terminated it; the zone stays on its backup, retrying in {wait_s:.0f}s", now, console=console)
     return rec
+
+
+def cancel(deps: Deps, az: str, why: str, now: float) -> m.Record | None:
+    """End the zone's replacement before any traffic moved (its roll stopped): terminate the new
+    instance if one was launched, record it failed (step ``cancelled``). A replacement whose zone
+    already left the old NAT is left to finish (it is the zone's way back): None then, as for none."""
+    rec = load(deps, az)
+    if rec is None or not rec.active or rec.left_old:
+        return None
+    new_id = rec.new_instance_id
+    if not new_id and rec.launch_token:   # a claimed launch whose instance was never recorded
+        found = instances.find_instance_by_token(deps.clients.ec2, deps.topology.stack, rec.launch_token)
+        new_id = found.instance_id if found else ""
+    if new_id:
+        instances.terminate_tagged_instance(deps.clients.ec2, new_id, deps.topology.stack)
+    return save(deps, rec.moved(m.STEP_CANCELLED, now, why, status=m.FAILED, finished_at=now, last_error=why,
+                                next_attempt_at=now))
 
 
 # --- status ---------------------------------------------------------------------------------
@@ -316,5 +382,7 @@ def summary(rec: m.Record) -> dict:
     return {"az": rec.az, "status": rec.status, "step": rec.step, "reason": rec.reason,
             "old_instance_id": rec.old_instance_id, "new_instance_id": rec.new_instance_id or None,
             "attempts": rec.attempts, "failures": rec.failures, "started_at": rec.started_at,
+            "planned": rec.planned, "drain_until": rec.drain_until or None, "roll_id": rec.roll_id or None,
+            "left_old": rec.left_old, "console_tail": list(rec.console_tail),
             "next_attempt_at": rec.next_attempt_at or None, "finished_at": rec.finished_at or None,
             "last_error": rec.last_error or None, "history": list(rec.history)}

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ..errors import HanatError
+from ..observability import logger
 from .deps import Deps
+from .drift import nat_drift
 from .reconcile import observe_zones
 from .replacement_steps import load_all, summary
+from .roll import load_roll, roll_summary
 
 
 def iso(ts: float) -> str | None:
@@ -16,10 +20,12 @@ def collect_status(deps: Deps) -> list[dict]:
     """One dict per zone: az, nat_instance_id, nat_health, served_by (from the route tables' actual
     targets; "mixed" when they disagree, "unknown" when they point at no NAT of the stack), mode,
     last_change (ISO-8601), last_reason, plus the instance state, the per-table targets and the
-    zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too."""
+    zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too, and
+    ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is stale."""
     topo = deps.topology
     seen = observe_zones(deps, deps.clock())
     replacements = load_all(deps)
+    builds = _drift(deps, seen.now)
     az_of_eni = {z.nat_eni_id: z.az for z in topo.zones}
     rows = []
     for z, zin in zip(topo.zones, seen.inputs, strict=True):
@@ -42,5 +48,21 @@ def collect_status(deps: Deps) -> list[dict]:
             "route_targets": targets,
             "pending": seen.snapshot.zones[z.az].is_pending(seen.now),
             "replacement": summary(replacements[z.az]) if z.az in replacements else None,
+            "nat": builds[z.az].to_dict() if z.az in builds else None,
         })
     return rows
+
+
+def _drift(deps: Deps, now: float) -> dict:
+    """Each NAT's build and staleness; a failure to read it costs only these columns, not the status."""
+    try:
+        return nat_drift(deps.clients.ec2, deps.clients.ssm, deps.topology, now)
+    except HanatError as err:
+        logger.warning("NAT builds not read", extra={"error": str(err)})
+        return {}
+
+
+def roll_status(deps: Deps) -> dict | None:
+    """The stack's latest roll (in progress, done or stopped), None when it never rolled."""
+    rec = load_roll(deps)
+    return roll_summary(rec) if rec else None

@@ -81,6 +81,10 @@ def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
     report.duration_s = round(time.monotonic() - started, 4)
     deps.metric("SweepDuration", report.duration_s * 1000.0, "Milliseconds")
     deps.metric("ProbeFailures", float(sum(1 for ok in report.probes.values() if not ok)), "Count")
+    for az, passed in report.probes.items():
+        deps.zone_metric("ProbePassed", az, 1.0 if passed else 0.0, "Count")
+        deps.zone_metric("ProbeFailed", az, 0.0 if passed else 1.0, "Count")
+    deps.metric("SweepsCompleted", 1.0, "Count")   # the heartbeat-missing alarm counts these
     return report, applied.states
 
 

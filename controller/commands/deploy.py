@@ -13,6 +13,7 @@ from chalicelib.aws import lambda_functions
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import AwsError
 from controller.deploying import chalice_cli
+from controller.deploying.alarms import check_watch, create_watch
 from controller.deploying.chalice_cli import ChaliceFailed, run_chalice
 from controller.deploying.concurrency import floor_refusal, unreserved_warning
 from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
@@ -68,13 +69,17 @@ def deploy_stage(cfg, topology, stage: str, project: Path) -> tuple[object, list
 @click.option("--project-dir", default=None, help="Chalice project directory (default: this repository).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def deploy_cmd(config, stage, project_dir, as_json):
-    """Deploy the controller Lambdas for a stack built by `hanat up`."""
+    """Deploy the controller Lambdas for a stack built by `hanat up`, and its CloudWatch alarms and
+    dashboard (the watcher's watchers)."""
     cfg, topology, stage, project = _prepare(config, stage, project_dir)
+    cloudwatch = make_client("cloudwatch", cfg.stack.region)
+    check_watch(topology, cloudwatch)       # before anything is deployed: refuses foreign alarms
     progress(f"chalice deploy --stage {stage} ...")
     proc, warnings = deploy_stage(cfg, topology, stage, project)
+    watched = create_watch(topology, stage, cloudwatch, progress=progress)
     result = {"ok": True, "stack": topology.stack, "stage": stage, "zones": list(topology.azs),
               "reserved_concurrency": not warnings, "warnings": warnings,
-              "output": proc.stdout.strip().splitlines()}
+              "output": proc.stdout.strip().splitlines(), "watch": watched.to_dict()}
     if as_json:
         emit_json(result)
     else:

@@ -7,6 +7,7 @@ directory it was deployed from), and refuses (exit 2, nothing touched) when it c
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -20,6 +21,9 @@ from bootstrap.stack.api import (
     check_controller,
     remove_controller_roles,
 )
+from chalicelib.aws.clients import make_client
+from chalicelib.errors import HanatError
+from chalicelib.service.drift import nat_drift
 
 from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
@@ -72,6 +76,18 @@ def _print_up(result: UpResult) -> None:
         out_console.print(line, soft_wrap=True)
 
 
+def _stale_nats(result: UpResult) -> dict[str, list[str]]:
+    """az -> why its NAT is stale, for the NATs that are (drift is reported, never fatal)."""
+    topology = result.topology
+    try:
+        drift = nat_drift(make_client("ec2", topology.region), make_client("ssm", topology.region), topology,
+                          time.time())
+    except HanatError as err:
+        warn(f"could not check the NATs for drift: {err}")
+        return {}
+    return {az: list(d.stale) for az, d in drift.items() if d.stale}
+
+
 def _print_down(result: DownResult) -> None:
     if result.controller_deleted:
         out_console.print(f"controller: deleted {len(result.controller_deleted)} Lambda function(s) "
@@ -117,12 +133,23 @@ def register(cli: click.Group) -> None:
     @config_option
     @json_option
     def up_command(config_path: str, as_json: bool) -> None:
-        """Build the stack, or bring it in line with the config (a re-run changes nothing)."""
+        """Build the stack, or bring it in line with the config (a re-run changes nothing). Running NATs
+        are left alone: the ones now stale (old launch template version, AMI, type, or too old) are named."""
         config = _load(config_path)
         result = build_stack(config, progress=progress)
         for note in result.warnings:
             warn(note)
-        emit_json(result.to_dict()) if as_json else _print_up(result)
+        stale = _stale_nats(result)
+        if as_json:
+            emit_json({**result.to_dict(), "stale_nats": stale})
+            return
+        _print_up(result)
+        for az, reasons in stale.items():
+            warn(f"NAT {result.topology.zone(az).nat_instance_id} of {az} is stale: {'; '.join(reasons)}")
+        if stale:
+            out_console.print(f"{len(stale)} stale NAT(s): `hanat roll` replaces them one zone at a time"
+                              + (f" (or the controller does, inside maintenance.window "
+                                 f"{config.maintenance.window!r})" if config.maintenance.window else ""))
 
     @cli.command("down")
     @config_option

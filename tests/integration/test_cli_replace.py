@@ -53,6 +53,9 @@ targets = ["tcp://203.0.113.10:443"]
 revert = "auto"
 replace_after_s = 300
 
+[maintenance]
+drain_s = 0      # this test follows the EIP move in the command itself (draining: test_replacement.py)
+
 [alerts]
 emails = []
 """

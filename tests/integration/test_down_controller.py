@@ -65,7 +65,7 @@ def hanat(capsys, *argv: str) -> tuple[int, str, str]:
 def account() -> dict[str, list]:
     """What the account holds that up or deploy could have made (raw reads, not the code under test)."""
     lam, iam, events = boto3.client("lambda"), boto3.client("iam"), boto3.client("events")
-    ec2, sns = boto3.client("ec2"), boto3.client("sns")
+    ec2, sns, cw = boto3.client("ec2"), boto3.client("sns"), boto3.client("cloudwatch")
     functions = lam.list_functions()["Functions"]
     tagged = [f"lambda {f['FunctionName']}" for f in functions
               if lam.list_tags(Resource=f["FunctionArn"])["Tags"].get(STACK_TAG) == STACK]
@@ -84,6 +84,8 @@ def account() -> dict[str, list]:
                      {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
             for i in r["Instances"]),
         "tagged": sorted(tagged),
+        "alarms": sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]),
+        "dashboards": sorted(d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]),
     }
 
 
@@ -112,6 +114,41 @@ def test_deploy_tags_every_function_with_the_stack(deployed):
     assert {f"hanat-{STACK}-{REGION}-controller", f"hanat-{STACK}-{REGION}-probe"} <= set(before["roles"])
 
 
+def test_deploy_creates_the_alarms_and_the_dashboard_all_notifying_the_alert_topic(deployed):
+    _, _, before = deployed
+    zones = ("ap-northeast-1a", "ap-northeast-1c")
+    functions = ["heartbeat"] + [f"probe-{z}" for z in zones]
+    expected = ({f"hanat-{STACK}-heartbeat-missing"}
+                | {f"hanat-{STACK}-{f}-{what}" for f in functions for what in ("errors", "throttles")}
+                | {f"hanat-{STACK}-nat-{z}-status-check" for z in zones})
+    assert set(before["alarms"]) == expected
+    assert before["dashboards"] == [f"hanat-{STACK}-{REGION}"]
+    cw = boto3.client("cloudwatch")
+    topic = boto3.client("sns").list_topics()["Topics"][0]["TopicArn"]
+    alarms = {a["AlarmName"]: a for a in cw.describe_alarms()["MetricAlarms"]}
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
+        tags = {t["Key"]: t["Value"] for t in cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]}
+        assert tags[STACK_TAG] == STACK
+    missing = alarms[f"hanat-{STACK}-heartbeat-missing"]
+    # no sweep for 3 minutes = the alarm; a heartbeat that does not run at all sends no data: breaching
+    assert (missing["Namespace"], missing["MetricName"], missing["Statistic"]) == ("hanat", "SweepsCompleted", "Sum")
+    assert missing["TreatMissingData"] == "breaching" and missing["ComparisonOperator"] == "LessThanThreshold"
+    assert {d["Name"]: d["Value"] for d in missing["Dimensions"]} == {"service": "hanat", "stack": STACK}
+    errors = alarms[f"hanat-{STACK}-probe-ap-northeast-1a-errors"]
+    assert errors["Namespace"] == "AWS/Lambda" and errors["Dimensions"] == [
+        {"Name": "FunctionName", "Value": f"hanat-{STACK}-probe_ap_northeast_1a"}]
+    nat = alarms[f"hanat-{STACK}-nat-ap-northeast-1a-status-check"]
+    nat_id = boto3.client("ssm").get_parameter(Name=f"/hanat/{STACK}/topology")["Parameter"]["Value"]
+    assert nat["MetricName"] == "StatusCheckFailed" and nat["Dimensions"][0]["Value"] in nat_id
+    body = json.loads(cw.get_dashboard(DashboardName=f"hanat-{STACK}-{REGION}")["DashboardBody"])
+    text = json.dumps(body)
+    assert f"{STACK_TAG}={STACK}" in text
+    for needle in ("ProbeFailed", "RouteMoves", "SweepDuration", "NetworkPacketsIn", "NetworkOut"):
+        assert needle in text
+
+
 def test_down_removes_the_controller_then_the_stack(deployed, capsys):
     config, project, before = deployed
     code, out, err = hanat(capsys, "down", "--config", config, "--project-dir", str(project), "--json")
@@ -121,7 +158,9 @@ def test_down_removes_the_controller_then_the_stack(deployed, capsys):
     assert "chalice delete --stage ctl" in err and "Deleting function" in err   # progress on stderr
     after = account()
     assert after == {"functions": [], "roles": [], "rules": [], "subscriptions": [], "vpcs": [],
-                     "instances": [], "tagged": []}
+                     "instances": [], "tagged": [], "alarms": [], "dashboards": []}
+    assert any(r.startswith("alarm hanat-ctl-heartbeat-missing") for r in result["resources"])
+    assert f"dashboard hanat-{STACK}-{REGION}" in result["resources"]
     assert any(r.startswith("vpc ") for r in result["resources"])
 
     # a re-run finds no controller and no stack, and says so

@@ -2,6 +2,7 @@
 its routes back only after scripted probes prove it (fake clock, real sweep/event code)."""
 from __future__ import annotations
 
+import base64
 import threading
 from dataclasses import replace
 
@@ -9,19 +10,20 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from chalicelib.alerts import format_body
 from chalicelib.aws import params
 from chalicelib.engine import DOWN, UP, ZoneState
 from chalicelib.errors import InputError
 from chalicelib.naming import STACK_TAG, stack_tags
 from chalicelib.replacement import machine as m
-from chalicelib.service import replacement
+from chalicelib.service import replacement, replacement_steps
 from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.status import collect_status
 from chalicelib.service.sweep import run_sweep
-from chalicelib.settings import FailoverSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings
 from tests.integration.stackfixture import (
     AZS,
     FakeClock,
@@ -41,7 +43,7 @@ def moto(aws_env):
         yield
 
 
-def replacement_stack(revert: str = "auto", replace_after_s: float = 300):
+def replacement_stack(revert: str = "auto", replace_after_s: float = 300, maintenance: MaintenanceSettings | None = None):
     """The fixture stack plus what replacement needs: real, tagged EIPs on each NAT and a launch template."""
     topo = build_stack(revert=revert)
     c = clients()
@@ -58,7 +60,8 @@ def replacement_stack(revert: str = "auto", replace_after_s: float = 300):
         c.ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=z.nat_eni_id)
         zones.append(replace(z, nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"]))
     topo = replace(topo, zones=tuple(zones), launch_template_id=lt,
-                   failover=FailoverSettings(revert=revert, replace_after_s=replace_after_s))
+                   failover=FailoverSettings(revert=revert, replace_after_s=replace_after_s),
+                   maintenance=maintenance or MaintenanceSettings())
     params.write_topology(c.ssm, topo)
     return topo
 
@@ -67,8 +70,8 @@ class World:
     """One stack, a fake clock, scripted probes; ``deps()`` is a fresh Lambda invocation (reads the
     topology parameter like the real handlers do)."""
 
-    def __init__(self, revert="auto", replace_after_s=300):
-        self.topo0 = replacement_stack(revert, replace_after_s)
+    def __init__(self, revert="auto", replace_after_s=300, maintenance=None):
+        self.topo0 = replacement_stack(revert, replace_after_s, maintenance)
         self.clock = FakeClock()
         self.probes = ScriptedProbes(self.clock)
         self.alerts: list = []
@@ -331,17 +334,31 @@ def test_manual_revert_mode_finishes_when_proven_without_moving_routes(moto):
     assert w.private_enis() == {backup_eni}             # the operator decides when to revert
 
 
-def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
-    w = World()
+def test_operator_replacement_of_a_serving_nat_fails_over_then_drains_before_the_eip_moves(moto):
+    """A planned replacement (the old NAT still forwards): the zone leaves the old NAT first, the old
+    NAT keeps its Elastic IP for maintenance.drain_s so its open connections finish, and the zone does
+    not go back to the old NAT meanwhile, although the old NAT passes its probes again."""
+    w = World(maintenance=MaintenanceSettings(drain_s=60))
     old = w.topo0.zone(A)
     w.sweep()
     assert w.private_enis() == {old.nat_eni_id}
     out = replacement.request_replacement(w.deps(), A, "planned")
     assert out["started"] is True
-    # the EIP moved only after the zone (and any zone it served) left the old NAT
-    assert old.nat_eni_id not in w.private_enis()
-    assert w.eip_eni() == w.topo().zone(A).nat_eni_id != old.nat_eni_id
+    left_at = w.clock()
+    assert old.nat_eni_id not in w.private_enis()        # the zone left the old NAT at once
     assert [a.type for a in w.alerts if a.type == "failover"]
+    rec = w.record()
+    assert rec["planned"] is True and rec["step"] == m.STEP_DRAINING and rec["drain_until"] == left_at + 60
+    new_id = rec["new_instance_id"]
+    while w.clock() < left_at + 60 - 5:                  # draining: the EIP stays with the old NAT
+        w.sweep()
+        assert w.eip_eni() == old.nat_eni_id
+        assert old.nat_eni_id not in w.private_enis(), "the zone went back to the draining NAT"
+    for _ in range(3):
+        w.sweep()
+    assert w.clock() >= left_at + 60
+    assert w.eip_eni() == w.topo().zone(A).nat_eni_id == w.instance(new_id)["NetworkInterfaces"][0][
+        "NetworkInterfaceId"]
     for _ in range(10):
         w.sweep()
         if w.record()["status"] == m.DONE:
@@ -349,6 +366,15 @@ def test_operator_replacement_of_a_serving_nat_fails_the_zone_over_first(moto):
     assert w.record()["status"] == m.DONE
     assert w.private_enis() == {w.topo().zone(A).nat_eni_id}
     assert w.instance(old.nat_instance_id)["State"]["Name"] == "terminated"
+
+
+def test_operator_replacement_with_no_drain_moves_the_eip_in_the_same_call(moto):
+    w = World(maintenance=MaintenanceSettings(drain_s=0))
+    old = w.topo0.zone(A)
+    w.sweep()
+    replacement.request_replacement(w.deps(), A, "planned")
+    assert old.nat_eni_id not in w.private_enis()
+    assert w.eip_eni() == w.topo().zone(A).nat_eni_id != old.nat_eni_id
 
 
 def test_unknown_zone_is_bad_input_and_changes_nothing(moto):
@@ -428,3 +454,79 @@ def test_operator_replacement_is_refused_while_a_paused_zone_rides_on_that_nat(m
     assert w.nats_launched_in(b) == [] and replacement.status_for(w.deps(), b) is None
     operate(w.deps(), {"action": "resume", "zone": A})
     assert replacement.request_replacement(w.deps(), b, "planned")["started"] is True
+
+
+BOOT_LOG = ("[    0.000000] Linux version 6.1.0 (Amazon Linux 2023)\n"
+            "Cloud-init v. 22.2.2 running 'modules:final'\n"
+            "hanat-setup-nat: forwarding on, rp_filter off\n"
+            "hanat-setup-nat: FAILED nft: could not load the masquerade ruleset (exit 1)\n")
+
+
+class ConsoleOutput:
+    """The EC2 client, with a console output that moto cannot produce (its output is a fixed sample):
+    ``Latest`` refused as on a Xen instance type (GetConsoleOutput: Latest needs the Nitro hypervisor)."""
+
+    def __init__(self, ec2, text: str):
+        self._ec2 = ec2
+        self.text = text
+        self.asked: list[dict] = []
+
+    def get_console_output(self, **kwargs):
+        self.asked.append(kwargs)
+        if kwargs.get("Latest"):
+            raise ClientError({"Error": {"Code": "UnsupportedOperation",
+                                         "Message": "This instance type does not support the latest console output"}},
+                              "GetConsoleOutput")
+        return {"InstanceId": kwargs["InstanceId"], "Output": base64.b64encode(self.text.encode()).decode()}
+
+    def __getattr__(self, name):
+        return getattr(self._ec2, name)
+
+
+def test_a_nat_that_never_comes_up_says_why_with_its_console_output(moto, monkeypatch):
+    w = World()
+    console = ConsoleOutput(w.clients.ec2, BOOT_LOG)
+    w.clients = replace(w.clients, ec2=console)
+    old = w.topo0.zone(A)
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(old.nat_instance_id))
+    first = out["replacement"]["replacement"]["new_instance_id"]
+    w.probes.failing.add(A)                             # setup-nat.sh failed: the new NAT never forwards
+    for _ in range(25):
+        w.sweep(30)
+        if w.record()["new_instance_id"] != first:
+            break
+    retry = w.replace_alerts("retry")
+    assert retry and "not proven healthy" in retry[0].reason
+    lines = retry[0].details["console"]
+    assert lines[-1] == "hanat-setup-nat: FAILED nft: could not load the masquerade ruleset (exit 1)"
+    assert len(lines) == 4 and w.record()["console_tail"] == lines
+    assert [c.get("Latest") for c in console.asked] == [True, None]     # Latest refused: buffered output
+    assert console.asked[0]["InstanceId"] == first
+    # the SNS body people read carries it
+    assert "hanat-setup-nat: FAILED" in format_body(retry[0])
+
+    # the replacement gives up: the "failed" alert carries the last instance's console too
+    monkeypatch.setattr(replacement_steps, "policy_for",
+                        lambda topo: m.ReplacementPolicy(max_attempts=1, proving_timeout_s=600))
+    for _ in range(10):
+        w.sweep(60)
+        if w.record()["status"] == m.FAILED:
+            break
+    failed = w.replace_alerts("failed")
+    assert failed and failed[0].details["console"][-1].startswith("hanat-setup-nat: FAILED")
+
+
+def test_an_empty_console_output_is_said_so(moto):
+    w = World()
+    w.clients = replace(w.clients, ec2=ConsoleOutput(w.clients.ec2, ""))
+    w.sweep()
+    out = handle_instance_state(w.deps(), w.terminate_event(w.topo0.zone(A).nat_instance_id))
+    first = out["replacement"]["replacement"]["new_instance_id"]
+    w.probes.failing.add(A)
+    for _ in range(25):
+        w.sweep(30)
+        if w.record()["new_instance_id"] != first:
+            break
+    # EC2 posts the output shortly after a state transition: it may be empty for a while after a launch
+    assert w.replace_alerts("retry")[0].details["console"] == [f"(console output of {first} is empty so far)"]

@@ -46,6 +46,9 @@ fail_after = 2
 recover_after = 2
 min_hold_s = 10
 targets = ["tcp://203.0.113.10:443"]
+
+[maintenance]
+drain_s = 0      # an operator's replace moves the Elastic IP at once (no draining)
 """
 
 
@@ -57,8 +60,17 @@ def hanat(capsys, *argv) -> tuple[int, str, str]:
 
 
 def table_lines(out: str) -> list[str]:
-    """The body rows of the printed table(s): lines drawn with the box's vertical bar."""
-    return [line for line in out.splitlines() if line.startswith("│")]
+    """The body rows of the printed zone table(s): lines drawn with the box's vertical bar, between a
+    "hanat status" title and the "NATs" table that follows it."""
+    rows, inside = [], False
+    for line in out.splitlines():
+        if line.startswith("hanat status: stack"):
+            inside = True
+        elif line.startswith("NATs"):
+            inside = False
+        elif inside and line.startswith("│"):
+            rows.append(line)
+    return rows
 
 
 def cells(line: str) -> list[str]:

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from chalicelib.engine import DOWN, MANUAL_FAILOVER, PAUSED, UNKNOWN, UP, ZoneInput, ZoneState, decide
+from chalicelib.engine.window import parse_window
 from chalicelib.probes.results import ProbeResult
 from chalicelib.settings import FailoverSettings, ProbeSettings
 
 P = ProbeSettings(fail_after=2, recover_after=3, min_hold_s=60, targets=("tcp://203.0.113.1:443",))
-NOW = 100_000.0
+NOW = 100_000.0   # 1970-01-02 03:46:40 UTC, a Friday
+OPEN_NOW = "Fri 03:00-04:00"      # contains NOW
+CLOSED_NOW = "Fri 04:00-05:00"    # opens 13 min 20 s after NOW
 ABC = ("a", "b", "c")
 
 
@@ -39,6 +42,7 @@ class Case:
     critical: bool = False
     critical_after: bool | None = None
     revert: str = "auto"
+    window: str = ""                              # maintenance.window ("" = never)
     reason: str | None = None                     # reason of the first move
     check: dict = field(default_factory=dict)     # az -> {field: value} on the new state
 
@@ -68,6 +72,20 @@ CASES = [
                                                       up("c")], dict.fromkeys(ABC, True), moves=[("a", "a", "revert")]),
     Case("revert=manual keeps the zone away", [down("a", passes=2, served_by="b"), up("b"), up("c")],
          dict.fromkeys(ABC, True), revert="manual", health={"a": UP}, outcomes=["manual_hold"]),
+    Case("revert=window inside the window gives the zone back", [down("a", passes=2, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), revert="window", window=OPEN_NOW, moves=[("a", "a", "revert")], health={"a": UP}),
+    Case("revert=window outside the window holds the zone away",
+         [down("a", passes=2, served_by="b"), up("b"), up("c")], dict.fromkeys(ABC, True), revert="window",
+         window=CLOSED_NOW, health={"a": UP}, outcomes=["window_hold"]),
+    Case("revert=window with no window never gives back", [up("a", served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), revert="window", window="", outcomes=["window_hold"]),
+    Case("revert=window still fails over outside the window", [up("a", fails=1), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, revert="window", window=CLOSED_NOW, moves=[("a", "b", "failover")]),
+    Case("revert=window: serving NAT dies, own NAT up, goes home outside the window",
+         [up("a", served_by="b"), up("b"), up("c")], {}, instances={"b": "stopped"}, revert="window",
+         window=CLOSED_NOW, moves=[("a", "a", "revert"), ("b", "c", "failover")]),
+    Case("revert=auto ignores the window", [down("a", passes=2, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), window=CLOSED_NOW, moves=[("a", "a", "revert")]),
     Case("manual failover is never auto-reverted", [up("a", served_by="b", mode=MANUAL_FAILOVER), up("b"), up("c")],
          dict.fromkeys(ABC, True), outcomes=["manual_hold"]),
     Case("paused zone is not moved when its NAT dies", [up("a", fails=1, mode=PAUSED), up("b"), up("c")],
@@ -142,7 +160,7 @@ def run(case: Case):
              for s in case.states]
     control = None if case.control is None else ProbeResult(zone="control", passed=case.control, at=NOW)
     return decide(zones, P, FailoverSettings(revert=case.revert), now=NOW, control=control,
-                  critical_active=case.critical, stack="t")
+                  critical_active=case.critical, stack="t", window=parse_window(case.window))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -165,6 +183,11 @@ def test_decide(case: Case):
     for move in decision.moves:  # every move lands on a healthy NAT (or home) and is recorded
         assert decision.states[move.zone].server == move.to_az
         assert move.to_az == move.zone or decision.states[move.to_az].health == UP
+
+
+def test_the_window_cases_use_the_windows_they_say():
+    assert parse_window(OPEN_NOW).contains(NOW) and not parse_window(CLOSED_NOW).contains(NOW)
+    assert parse_window(CLOSED_NOW).next_start(NOW) == NOW + 800
 
 
 def test_case_ids_are_unique():

@@ -142,3 +142,23 @@ def test_older_than(case):
     age_days, max_days, expected = AGES[case]
     now = utc("2026-11-29 02:00")
     assert older_than(now - age_days * DAY_S, now, max_days) is expected
+
+
+OPENED_AT = {
+    # (window, now) -> the start of the opening that contains now (None: closed)
+    ("Sun 02:00-04:00", "2026-11-29 02:00"): "2026-11-29 02:00",
+    ("Sun 02:00-04:00", "2026-11-29 03:59"): "2026-11-29 02:00",
+    ("Sun 02:00-04:00", "2026-11-29 04:00"): None,
+    ("Sun 02:00-04:00", "2026-11-29 01:59"): None,
+    ("Sat 23:00-01:00", "2026-11-29 00:30"): "2026-11-28 23:00",   # crosses midnight: opened Saturday
+    ("daily 23:30-00:30", "2026-11-29 23:45"): "2026-11-29 23:30",
+    ("", "2026-11-29 02:00"): None,
+}
+
+
+@pytest.mark.parametrize("window,now", list(OPENED_AT), ids=[f"{w or 'never'}@{n}" for w, n in OPENED_AT])
+def test_opened_at_names_the_opening_that_contains_now(window, now):
+    expected = OPENED_AT[(window, now)]
+    got = parse_window(window).opened_at(utc(now))
+    assert got == (None if expected is None else utc(expected))
+    assert parse_window(window).contains(utc(now)) is (expected is not None)

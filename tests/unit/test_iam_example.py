@@ -18,7 +18,8 @@ MANAGED_POLICY_MAX_CHARS = 6144   # IAM customer managed policy size, whitespace
 # direct operations). Only adapters may call boto3, so these files hold every API call.
 ADAPTER_FILES = sorted([*ROOT.glob("bootstrap/stack/*.py"), *ROOT.glob("chalicelib/aws/*.py")])
 CLIENT_VARIABLES = {"ec2": "ec2", "iam": "iam", "ssm": "ssm", "dynamodb": "dynamodb", "sns": "sns",
-                    "events": "events", "logs": "logs", "sts": "sts", "lambda_client": "lambda"}
+                    "events": "events", "logs": "logs", "sts": "sts", "lambda_client": "lambda",
+                    "cloudwatch": "cloudwatch"}
 # API operations whose IAM permission has another name (or several).
 IAM_ACTIONS_FOR = {
     ("lambda", "Invoke"): ("lambda:InvokeFunction",),
@@ -109,7 +110,7 @@ def test_named_resources_are_the_stacks_own(policy):
                 continue  # only unscopable actions, checked above
             if service in ("iam",) and ":user/" in resource:
                 assert "Condition" in s or all(a.startswith(("iam:Get", "iam:List")) for a in as_list(s["Action"]))
-            elif service in ("iam", "dynamodb", "sns", "lambda", "events"):
+            elif service in ("iam", "dynamodb", "sns", "lambda", "events", "cloudwatch"):
                 assert resource.split(":")[-1].split("/")[-1].startswith("hanat-"), resource
             elif service == "ssm":
                 assert ("parameter/hanat/" in resource or "parameter/aws/service/" in resource
@@ -151,7 +152,8 @@ def calls_made_by_adapters() -> set[tuple[str, str]]:
     for path in ADAPTER_FILES:
         text = path.read_text()
         # operation names given to aws_call / collect: "ec2.ReplaceRoute rtb-..."
-        for svc, op in re.findall(r"[\"'](ec2|iam|ssm|dynamodb|sns|lambda|events|logs|sts)\.([A-Z][A-Za-z]+)", text):
+        for svc, op in re.findall(r"[\"'](ec2|iam|ssm|dynamodb|sns|lambda|events|logs|sts|cloudwatch)\.([A-Z][A-Za-z]+)",
+                                  text):
             calls.add((svc, op))
         # client method calls: ec2.create_route(...)
         for var, name in re.findall(r"\b(" + "|".join(CLIENT_VARIABLES) + r")\.([a-z][a-z0-9_]+)\b", text):
@@ -170,7 +172,8 @@ def test_covers_every_call_the_adapters_make(policy):
     calls = calls_made_by_adapters()
     # the scan must actually find the stack builder's and the controller's calls
     assert {("ec2", "RunInstances"), ("ec2", "ReplaceRoute"), ("iam", "CreateRole"), ("ssm", "PutParameter"),
-            ("dynamodb", "CreateTable"), ("sns", "CreateTopic")} <= calls
+            ("dynamodb", "CreateTable"), ("sns", "CreateTopic"), ("cloudwatch", "PutMetricAlarm"),
+            ("cloudwatch", "DeleteDashboards"), ("logs", "FilterLogEvents")} <= calls
     missing = sorted(action for svc, op in calls for action in IAM_ACTIONS_FOR.get((svc, op), (f"{svc}:{op}",))
                      if not allowed(policy, action))
     assert not missing, f"examples/iam-policy-operator.json lacks: {', '.join(missing)}"

@@ -11,6 +11,7 @@ POLICY = m.ReplacementPolicy(proving_timeout_s=600, backoff_base_s=60, backoff_m
                          launch_claim_grace_s=120)
 NEW = m.InstanceView("i-new", "running", eni_id="eni-new", source_dest_check=False, tagged=True)
 OLD = m.InstanceView("i-old", "terminated", eni_id="eni-old", tagged=True)
+RUNNING_OLD = m.InstanceView("i-old", "running", eni_id="eni-old", source_dest_check=False, tagged=True)
 T0 = 1000.0
 
 
@@ -78,6 +79,23 @@ CASES = [
     ("served; old gone: finish", rec(**LAUNCHED, proven_at=T0 + 100), wired(), T0 + 200, m.FINISH),
     ("served; old not found: finish", rec(**LAUNCHED, proven_at=T0 + 100), wired(old_instance=None), T0 + 200,
      m.FINISH),
+    # planned (roll, operator): the old NAT still runs and drains before its EIP moves
+    ("planned: old serves, fail over first", rec(**LAUNCHED, planned=True),
+     wired(eip_eni_id="eni-old", old_serves_zone=True, old_instance=RUNNING_OLD), T0 + 1, m.AWAIT_FAILOVER),
+    ("planned: zone left the old NAT, drain starts", rec(**LAUNCHED, planned=True),
+     wired(eip_eni_id="eni-old", old_instance=RUNNING_OLD), T0 + 1, m.START_DRAIN),
+    ("planned: draining", rec(**LAUNCHED, planned=True, drain_until=T0 + 300),
+     wired(eip_eni_id="eni-old", old_instance=RUNNING_OLD), T0 + 299, m.WAIT),
+    ("planned: drained, EIP moves", rec(**LAUNCHED, planned=True, drain_until=T0 + 300),
+     wired(eip_eni_id="eni-old", old_instance=RUNNING_OLD), T0 + 300, m.MOVE_EIP),
+    ("planned: a long drain does not count against proving", rec(**LAUNCHED, planned=True, drain_until=T0 + 900),
+     wired(eip_eni_id="eni-old", old_instance=RUNNING_OLD, nat_up=False), T0 + 899, m.WAIT),
+    ("planned: proving counts from the drain's end", rec(**LAUNCHED, planned=True, drain_until=T0 + 900),
+     wired(nat_up=False, served_by_own=False), T0 + 1501, m.ABANDON),
+    ("planned but the old NAT is dead: no drain", rec(**LAUNCHED, planned=True),
+     wired(eip_eni_id="eni-old"), T0 + 1, m.MOVE_EIP),
+    ("unplanned: never drains", rec(**LAUNCHED), wired(eip_eni_id="eni-old", old_instance=RUNNING_OLD), T0 + 1,
+     m.MOVE_EIP),
 ]
 
 
@@ -96,12 +114,23 @@ def test_proving_timeout_follows_replace_after(replace_after, timeout):
     assert m.ReplacementPolicy.for_replace_after(replace_after).proving_timeout_s == timeout
 
 
+@pytest.mark.parametrize("record,left", [
+    (rec(step=m.STEP_LAUNCHING), False), (rec(**LAUNCHED), False), (rec(**LAUNCHED, drain_until=T0), True),
+    (rec(step=m.STEP_PROVING), True), (rec(step=m.STEP_AWAIT_ROUTES), True), (rec(step=m.STEP_BACKOFF), False),
+], ids=["launching", "starting", "draining", "proving", "await_routes", "backoff"])
+def test_left_old_says_whether_traffic_already_left_the_old_nat(record, left):
+    assert record.left_old is left
+
+
 def test_record_round_trips_and_keeps_a_bounded_history():
     r = rec()
     for i in range(30):
         r = r.moved(m.STEP_STARTING, T0 + i, f"note {i}")
     assert len(r.history) == 12 and r.history[-1].endswith("note 29")
     assert m.Record.from_dict(r.to_dict()) == r
+    planned = rec(planned=True, drain_until=T0 + 5, roll_id="r1", console_tail=("a", "b"))
+    assert m.Record.from_dict(planned.to_dict()) == planned
+    assert m.Record.from_dict({"az": "a"}).planned is False       # records written before day 2
 
 
 def test_launch_token_is_stable_per_attempt_and_short():
