@@ -1,9 +1,9 @@
 """The drills: inject a real failure, let the controller handle it, recover, and measure.
 
-Each scenario is a short script against a running ``LabSession`` (inject, wait for the controller,
-recover, wait for steady state) followed by its criteria, computed from what was observed — never
-hard-coded. Bounds scale with the probe settings; at the lab defaults (interval 1 s, timeout 1 s,
-fail_after 2) the blackhole bound is the 5 s of the acceptance criteria.
+The scenarios (``lab.scenarios``: a script and its judge each) run against a steady ``LabSession``; this
+module measures what happened and judges it, with the checks every drill shares. Bounds scale with the
+probe settings; at the lab defaults (interval 1 s, timeout 1 s, fail_after 2) the blackhole bound is the
+5 s of the acceptance criteria.
 
 ``run_scenarios`` runs drills end to end: emulator up, one fresh lab session per drill, everything
 down after. A fresh session per drill (emulator reset, ``hanat up``, ``chalice deploy``, data plane)
@@ -17,169 +17,19 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from chalicelib.errors import HanatError, InputError
 
 from . import report as rp
-from .adapters import start_instance, stop_instance, terminate_instance
+from . import scenarios
 from .dataplane import choose_dataplane
 from .emulator import Emulator, pointed_at
 from .labconfig import LabSettings
+from .scenarios.steps import DrillOptions, Marks, steady
 from .session import LabSession
 
 SETTLE_S = 1.0   # after steady state: let the clients show where egress ends up
-SCENARIOS = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert")
-STEADY_TIMEOUT_S = 90.0
-MIN_FLAKY_S = 60.0
-
-
-@dataclass(frozen=True)
-class DrillOptions:
-    zone: str | None = None          # the affected zone (default: the first)
-    flaky_s: float = MIN_FLAKY_S     # how long the flaky fault lasts
-    outage_s: float | None = None    # how long targets-down / all-down last (default: from settings)
-
-
-@dataclass
-class Marks:
-    """The moments a scenario script noted (epoch seconds)."""
-
-    start: float
-    fault: float = 0.0
-    recover: float = 0.0
-    end: float = 0.0
-    affected: tuple[str, ...] = ()
-    extra: dict | None = None
-
-
-def _mark(session, marks: Marks, what: str, zone: str | None, **detail) -> float:
-    t = time.time()
-    session.timeline.add(what, zone, at=t, **detail)
-    setattr(marks, what, t)
-    return t
-
-
-def _wait_served_elsewhere(session, zone: str, bound_s: float) -> None:
-    session.wait_until(f"zone {zone} failed over", lambda: session.served_by()[zone] not in (zone, None), bound_s)
-
-
-def _wait_egress(session, zone: str, bound_s: float) -> None:
-    def back() -> bool:
-        recent = [s for s in session.samples(zone) if s.t >= time.time() - 0.3]
-        return bool(recent) and all(s.ok for s in recent)
-    session.wait_until(f"zone {zone} reaching the internet again", back, bound_s)
-
-
-def _detect_bound(p) -> float:
-    return p.fail_after * (p.interval_s + p.timeout_s) + 10
-
-
-def _steady(session) -> None:
-    session.wait_until("steady state (every zone on its own, proven NAT)", session.steady, STEADY_TIMEOUT_S)
-
-
-# --- scripts -----------------------------------------------------------------------------------
-def script_blackhole(session, zone, opts, marks) -> None:
-    p = session.settings.config.probe
-    marks.affected = (zone,)
-    session.dataplane.blackhole(zone, True)
-    _mark(session, marks, "fault", zone, kind="blackhole")
-    _wait_served_elsewhere(session, zone, _detect_bound(p))
-    _wait_egress(session, zone, 15)
-    time.sleep(1.0)   # let the clients show the backup's address for a while
-    session.dataplane.blackhole(zone, False)
-    _mark(session, marks, "recover", zone, kind="blackhole")
-    _steady(session)
-
-
-def script_stop(session, zone, opts, marks) -> None:
-    marks.affected = (zone,)
-    nat = session.nat_of(zone)
-    stop_instance(session.clients.ec2, session.stack, nat)
-    _mark(session, marks, "fault", zone, kind="stop", nat=nat)
-    _wait_served_elsewhere(session, zone, 15)
-    _wait_egress(session, zone, 15)
-    time.sleep(1.0)
-    start_instance(session.clients.ec2, session.stack, nat)
-    _mark(session, marks, "recover", zone, kind="start", nat=nat)
-    _steady(session)
-
-
-def script_terminate(session, zone, opts, marks) -> None:
-    marks.affected = (zone,)
-    old = session.nat_of(zone)
-    terminate_instance(session.clients.ec2, session.stack, old)
-    _mark(session, marks, "fault", zone, kind="terminate", nat=old)
-    _wait_served_elsewhere(session, zone, 15)
-    _wait_egress(session, zone, 15)
-    session.wait_until(f"a replacement NAT for {zone}", lambda: session.nat_of(zone) != old,
-                       session.settings.config.failover.replace_after_s + 60)
-    new = session.nat_of(zone)
-    _mark(session, marks, "recover", zone, kind="replaced", old=old, new=new)
-    _steady(session)
-    marks.extra = {"old_nat": old, "new_nat": new}
-
-
-def script_flaky(session, zone, opts, marks) -> None:
-    marks.affected = ()
-    session.dataplane.flaky(True)
-    _mark(session, marks, "fault", None, kind="flaky")
-    time.sleep(opts.flaky_s)
-    session.dataplane.flaky(False)
-    _mark(session, marks, "recover", None, kind="flaky")
-    time.sleep(session.settings.config.probe.interval_s * 2)
-    _steady(session)
-
-
-def _outage_s(session, opts) -> float:
-    p = session.settings.config.probe
-    return opts.outage_s or p.fail_after * (p.interval_s + p.timeout_s) + 4 * p.interval_s + 2
-
-
-def script_targets_down(session, zone, opts, marks) -> None:
-    marks.affected = ()
-    session.dataplane.targets_down(True)
-    _mark(session, marks, "fault", None, kind="targets-down")
-    time.sleep(_outage_s(session, opts))
-    session.dataplane.targets_down(False)
-    _mark(session, marks, "recover", None, kind="targets-down")
-    _steady(session)
-
-
-def script_all_down(session, zone, opts, marks) -> None:
-    azs = session.topology().azs
-    marks.affected = tuple(azs)
-    for az in azs:
-        session.dataplane.blackhole(az, True)
-    _mark(session, marks, "fault", None, kind="all-down")
-    time.sleep(_outage_s(session, opts))
-    for az in azs:
-        session.dataplane.blackhole(az, False)
-    _mark(session, marks, "recover", None, kind="all-down")
-    _steady(session)
-
-
-def script_revert(session, zone, opts, marks) -> None:
-    p = session.settings.config.probe
-    marks.affected = (zone,)
-    session.dataplane.blackhole(zone, True)
-    _mark(session, marks, "fault", zone, kind="blackhole")
-    _wait_served_elsewhere(session, zone, _detect_bound(p))
-    # recover once the hold has run, so the revert must also wait for recover_after passes
-    time.sleep(p.min_hold_s)
-    session.dataplane.blackhole(zone, False)
-    _mark(session, marks, "recover", zone, kind="blackhole")
-    session.wait_until(f"zone {zone} back on its own NAT", lambda: session.served_by()[zone] == zone,
-                       p.min_hold_s + p.recover_after * (p.interval_s + p.timeout_s) + 30)
-    _steady(session)
-
-
-SCRIPTS: dict[str, Callable] = {
-    "blackhole": script_blackhole, "stop": script_stop, "terminate": script_terminate,
-    "flaky": script_flaky, "targets-down": script_targets_down, "all-down": script_all_down,
-    "revert": script_revert,
-}
+SCENARIOS = scenarios.names()
 
 
 # --- measuring and judging -------------------------------------------------------------------
@@ -210,73 +60,25 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
 
 
 def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[rp.Event]) -> dict[str, bool]:
-    """The scenario's acceptance checks, from what was measured."""
-    p = session.settings.config.probe
-    zone = rep.zone
-    fault, recover = marks.fault, marks.recover
-    critical = [a for a in session.alerts.since(marks.start) if a["type"] == "critical"]
+    """The checks every drill shares (routes on proven NATs, egress back on the zone's own address), then
+    the scenario's own."""
     own = rep.egress_ip_before
     checks = {"routes_ok": rep.routes_ok, "egress_restored": bool(own) and rep.egress_ip_after == own}
-    sc = rep.scenario
-    if sc == "blackhole":
-        bound = max(5.0, p.fail_after * (p.interval_s + p.timeout_s) + 1)
-        checks[f"rto_s<={bound:g}"] = rep.rto_s is not None and rep.rto_s <= bound
-        checks["egress_via_other_nat_during_fault"] = any(ip != own for ip in rep.egress_ips_during)
-        checks["reverted"] = rep.reverts >= 1
-    elif sc == "stop":
-        checks["rto_s<=2"] = rep.rto_s is not None and rep.rto_s <= 2.0
-        checks["reverted"] = rep.reverts >= 1
-    elif sc == "terminate":
-        extra = marks.extra or {}
-        checks["replaced"] = bool(extra.get("new_nat")) and extra.get("new_nat") != extra.get("old_nat")
-        checks["served_by_replacement"] = (session.served_by()[zone] == zone
-                                           and session.nat_of(zone) == extra.get("new_nat"))
-        launched = [e for e in events if e.event == "new_nat" and e.zone == zone and e.t >= fault]
-        checks["exactly_one_replacement_launched"] = len(launched) == 1
-    elif sc == "flaky":
-        window = recover - fault
-        checks["false_failovers==0"] = rep.false_failovers == 0
-        checks[f"window>={session_flaky_required(marks):g}s"] = window >= session_flaky_required(marks)
-        checks["probes_saw_loss"] = session.probe_losses(fault, recover) > 0
-    elif sc == "targets-down":
-        checks["no_route_moved"] = not rp.route_events(events)
-        checks["exactly_one_critical_alert"] = len(critical) == 1
-        rep.detection_s = round(critical[0]["t"] - fault, 3) if critical else None
-    elif sc == "all-down":
-        during = [e for e in events if fault <= e.t <= recover]
-        checks["at_most_one_route_change_per_zone"] = all(
-            len(rp.route_events(during, az)) <= 1 for az in session.topology().azs)
-        checks["no_ping_pong"] = not any(rp.ping_pong(during, az) for az in session.topology().azs)
-    elif sc == "revert":
-        failover = next((e.t for e in events if e.event == "failover" and e.zone == zone), None)
-        revert = next((e.t for e in events if e.event == "revert" and e.zone == zone and e.t >= recover), None)
-        checks["reverted_once"] = rep.reverts == 1
-        # recover_after passes are recover_after sweeps, interval_s apart; the first of them may be a
-        # probe already in flight (retrying within timeout_s) when the fault was lifted
-        checks["revert_after_recover_after_passes"] = (
-            revert is not None and revert - recover >= (p.recover_after - 1) * p.interval_s - p.timeout_s)
-        checks["revert_after_min_hold"] = (
-            revert is not None and failover is not None and revert - failover >= p.min_hold_s - 0.5)
+    checks.update(scenarios.REGISTRY[rep.scenario].judge(session, rep, marks, events))
     return checks
-
-
-def session_flaky_required(marks: Marks) -> float:
-    return (marks.extra or {}).get("flaky_required_s", MIN_FLAKY_S)
 
 
 def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     """Run one scenario on a steady session and return its report (errors end up in ``error``)."""
-    if scenario not in SCRIPTS:
+    if scenario not in scenarios.REGISTRY:
         raise InputError(f"--scenario {scenario!r} is not one of {', '.join(SCENARIOS)}, all")
     zone = opts.zone or session.topology().azs[0]
     session.topology().zone(zone)   # an unknown zone is bad input
     rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
-    _steady(session)
+    steady(session)
     marks = Marks(start=time.time())
-    if scenario == "flaky":
-        marks.extra = {"flaky_required_s": opts.flaky_s}
     try:
-        SCRIPTS[scenario](session, zone, opts, marks)
+        scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
         time.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)

@@ -1,0 +1,53 @@
+"""What every drill script uses: the moments it notes (``Marks``), the drill options, and the waits."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+STEADY_TIMEOUT_S = 90.0
+MIN_FLAKY_S = 60.0
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    zone: str | None = None          # the affected zone (default: the first)
+    flaky_s: float = MIN_FLAKY_S     # how long the flaky fault lasts
+    outage_s: float | None = None    # how long targets-down / all-down last (default: from settings)
+
+
+@dataclass
+class Marks:
+    """The moments a scenario script noted (epoch seconds)."""
+
+    start: float
+    fault: float = 0.0
+    recover: float = 0.0
+    end: float = 0.0
+    affected: tuple[str, ...] = ()
+    extra: dict | None = None
+
+
+def mark(session, marks: Marks, what: str, zone: str | None, **detail) -> float:
+    t = time.time()
+    session.timeline.add(what, zone, at=t, **detail)
+    setattr(marks, what, t)
+    return t
+
+
+def wait_served_elsewhere(session, zone: str, bound_s: float) -> None:
+    session.wait_until(f"zone {zone} failed over", lambda: session.served_by()[zone] not in (zone, None), bound_s)
+
+
+def wait_egress(session, zone: str, bound_s: float) -> None:
+    def back() -> bool:
+        recent = [s for s in session.samples(zone) if s.t >= time.time() - 0.3]
+        return bool(recent) and all(s.ok for s in recent)
+    session.wait_until(f"zone {zone} reaching the internet again", back, bound_s)
+
+
+def detect_bound(p) -> float:
+    return p.fail_after * (p.interval_s + p.timeout_s) + 10
+
+
+def steady(session) -> None:
+    session.wait_until("steady state (every zone on its own, proven NAT)", session.steady, STEADY_TIMEOUT_S)
