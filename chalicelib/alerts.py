@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .topology import Topology
 
-ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical")
+ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical", "cutover", "release")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
@@ -64,6 +64,11 @@ def summary(alert: Alert, topology: Topology | None = None) -> str:
         return f"{PREFIX} {kind} {zone} -> own NAT {alert.to_nat or '?'}{reason}"
     if alert.type == "replace":
         return f"{PREFIX} {kind} {zone} NAT {alert.from_nat or '?'} -> {alert.to_nat or 'new'}{reason}"
+    if alert.type == "cutover":
+        return f"{PREFIX} {kind} {zone} -> own NAT {alert.to_nat or '?'}{reason}"
+    if alert.type == "release":
+        targets = ", ".join(sorted(set(alert.details.get("targets", {}).values()) - {""})) or "no default route"
+        return f"{PREFIX} {kind} {zone} -> {targets}{reason}"
     return f"{PREFIX} {kind} {zone}{reason}"
 
 

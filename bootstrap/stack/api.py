@@ -14,6 +14,7 @@ from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
+from .adopted import inspect_adoption
 from .clients import StackClients, as_clients
 from .desired import desired_state
 from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
@@ -64,7 +65,7 @@ class UpResult:
 def plan_stack(config: HanatConfig, session_or_clients: Any = None) -> PlanResult:
     """What ``up`` would change (reads only)."""
     clients = as_clients(session_or_clients, config.stack.region)
-    desired = desired_state(config)
+    desired = desired_state(config, inspect_adoption(clients, config))
     return PlanResult(config.stack.name, plan_changes(config, desired, observe(clients, desired)))
 
 
@@ -73,7 +74,7 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
     """Observe, plan, apply; a re-run of a complete stack makes no change (``changes == 0``)."""
     progress = progress or _quiet
     clients = as_clients(session_or_clients, config.stack.region)
-    desired = desired_state(config)
+    desired = desired_state(config, inspect_adoption(clients, config))
     obs = observe(clients, desired)
     steps = plan_changes(config, desired, obs)
     progress(f"stack {desired.stack}: {len(steps)} change(s) to make" if steps

@@ -9,10 +9,14 @@ import base64
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from chalicelib import naming
 
 from ..config.schema import HanatConfig
+
+if TYPE_CHECKING:
+    from ..adopt.check import AdoptedVpc
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 SETUP_SCRIPT = "setup-nat.sh"
@@ -124,6 +128,7 @@ class Desired:
     topic_name: str
     emails: tuple[str, ...]
     topology_parameter: str
+    adopted: AdoptedVpc | None = None   # the VPC the stack adopts (checked), None when it builds one
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
         return naming.stack_tags(self.stack, role, zone)
@@ -157,7 +162,9 @@ def user_policy(stack: str, allow_ssh: bool) -> dict:
     }
 
 
-def desired_state(config: HanatConfig) -> Desired:
+def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Desired:
+    """From the config alone; a stack that adopts a VPC also needs the VPC as checked (``adopted``):
+    then hanat builds only the probe subnets (their CIDRs found in the VPC's free space)."""
     stack = config.stack.name
     subnets = tuple(
         DesiredSubnet(role, z.az, cidr)
@@ -165,6 +172,10 @@ def desired_state(config: HanatConfig) -> Desired:
         for role, cidr in ((ROLE_PUBLIC, z.public_cidr), (ROLE_PRIVATE, z.private_cidr),
                            (ROLE_PROBE, z.probe_cidr))
     )
+    vpc_cidr = config.stack.vpc_cidr
+    if adopted is not None:
+        subnets = tuple(DesiredSubnet(ROLE_PROBE, z.az, z.probe_cidr) for z in adopted.zones)
+        vpc_cidr = adopted.primary_cidr
     users = tuple(
         DesiredUser(
             user_name=user_name_of(p.iam_user_arn),
@@ -177,7 +188,7 @@ def desired_state(config: HanatConfig) -> Desired:
     return Desired(
         stack=stack,
         region=config.stack.region,
-        vpc_cidr=config.stack.vpc_cidr,
+        vpc_cidr=vpc_cidr,
         azs=config.azs,
         subnets=subnets,
         nat_instance_type=config.nat.instance_type,
@@ -186,7 +197,7 @@ def desired_state(config: HanatConfig) -> Desired:
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
-        user_data=setup_script(config.stack.vpc_cidr),
+        user_data=setup_script(vpc_cidr),
         role_name=instance_role_name(stack),
         instance_policy_name="session-manager-only",
         instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
@@ -197,6 +208,7 @@ def desired_state(config: HanatConfig) -> Desired:
         topic_name=naming.topic_name(stack),
         emails=tuple(config.alerts.emails),
         topology_parameter=naming.topology_parameter(stack),
+        adopted=adopted,
     )
 
 

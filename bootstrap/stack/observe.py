@@ -14,6 +14,7 @@ from chalicelib.aws import instances, network, params, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.errors import InputError
 
+from . import adopted
 from .clients import StackClients
 from .desired import ROLE_ADMIN, ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
 
@@ -48,6 +49,7 @@ class Observed:
     parameter_value: str | None = None
     nat_ami: str = ""
     admin_ami: str = ""
+    adopted_tables: dict[str, dict] = field(default_factory=dict)  # adopted VPC: the listed tables, by id
 
     def subnet_id(self, role: str, az: str) -> str:
         return self.subnets.get((role, az), {}).get("SubnetId", "")
@@ -79,7 +81,10 @@ def normalized(document) -> str:
 def observe(clients: StackClients, desired: Desired) -> Observed:
     obs = Observed()
     problems: list[str] = []
-    _observe_network(clients.ec2, desired.stack, obs)
+    if desired.adopted is not None:
+        adopted.observe_network(clients.ec2, desired, obs, _by_role_zone)
+    else:
+        _observe_network(clients.ec2, desired.stack, obs)
     _observe_compute(clients, desired, obs)
     _observe_iam(clients.iam, desired, obs, problems)
     _observe_services(clients, desired, obs, problems)
