@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from chalicelib.errors import HanatError
 
-from .commands import cost, deploy, lab, ops, stack
+from .commands import adopt, cost, deploy, lab, ops, stack
 from .output import err_console
 
 
@@ -29,7 +29,7 @@ def cli(profile: str | None, region: str | None) -> None:
         os.environ["AWS_DEFAULT_REGION"] = region
 
 
-for module in (stack, ops, deploy, lab, cost):
+for module in (stack, ops, adopt, deploy, lab, cost):
     module.register(cli)
 
 

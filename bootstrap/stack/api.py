@@ -14,7 +14,7 @@ from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
-from .adopted import inspect_adoption
+from .adopted import check_give_back, give_back, inspect_adoption
 from .clients import StackClients, as_clients
 from .desired import desired_state
 from .destroy import ControllerRemoval, DownResult, delete_tagged, plan_controller_removal
@@ -58,6 +58,7 @@ class UpResult:
                 "nat_eni_id": z.nat_eni_id, "nat_eip": z.nat_eip,
                 "private_route_table_ids": list(z.private_route_table_ids),
                 "probe_route_table_id": z.probe_route_table_id,
+                **({"adopted": [a.to_dict() for a in z.adopted]} if z.is_adopted else {}),
             } for z in t.zones],
         }
 
@@ -95,11 +96,32 @@ def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) ->
 
 def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
                   progress: Progress | None = None, *, region: str | None = None,
-                  wait_interval_s: float = 2.0) -> DownResult:
-    """Delete every resource tagged with the stack (and only those)."""
+                  wait_interval_s: float = 2.0, release_to: str = "") -> DownResult:
+    """Give an adopted VPC's route tables back first (refused, nothing changed, when a recorded NAT
+    gateway is gone and ``release_to`` names no other), then delete every resource tagged with the
+    stack (and only those; an adopted table only loses hanat's two tags)."""
     stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
-    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s)
+    given_back = give_back(clients, stack, release_to, progress or _quiet)
+    result = delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s)
+    result.given_back = given_back
+    return result
+
+
+def release_adopted(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
+                    progress: Progress | None = None, *, region: str | None = None, release_to: str = "") -> list[str]:
+    """Point an adopted VPC's route tables back at their original targets now (``down`` does it first);
+    the tables changed."""
+    stack, region = _stack_and_region(config_or_stack, region)
+    return give_back(as_clients(session_or_clients, region), stack, release_to, progress or _quiet)
+
+
+def check_release(config_or_stack: HanatConfig | str, session_or_clients: Any = None, *, region: str | None = None,
+                  release_to: str = "") -> dict[str, tuple]:
+    """Reads only: where ``down`` points an adopted VPC's route tables back to (az -> ((table, target), ...));
+    InputError when it cannot (a recorded NAT gateway is gone, and ``release_to`` names no other)."""
+    stack, region = _stack_and_region(config_or_stack, region)
+    return check_give_back(as_clients(session_or_clients, region), stack, release_to)
 
 
 class ControllerNotRemoved(HanatError):
@@ -129,7 +151,9 @@ def await_controller_gone(config_or_stack: HanatConfig | str, session: Any = Non
                                    f"{naming.STACK_TAG}={stack}: {', '.join(left)}; nothing else was deleted "
                                    f"(delete them, then re-run `hanat down`)")
     ec2 = make_client("ec2", region, session)
-    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
+    # the stack's VPC, or the VPC it adopted (untagged): where its probe subnets are
+    vpc_ids = sorted({vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)}
+                     | {subnet["VpcId"] for subnet in network.describe_tagged(ec2, "subnet", stack)})
 
     def released() -> bool:
         interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
@@ -158,7 +182,9 @@ __all__ = [
     "await_controller_gone",
     "build_stack",
     "check_controller",
+    "check_release",
     "destroy_stack",
     "plan_stack",
     "read_topology",
+    "release_adopted",
 ]

@@ -18,6 +18,7 @@ from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import InputError
 
+from . import adopted
 from .clients import StackClients
 from .desired import RUN_AS_TAG, RUN_AS_USER, instance_role_name
 
@@ -29,10 +30,11 @@ class DownResult:
     stack: str
     deleted: list[str] = field(default_factory=list)
     controller_deleted: list[str] = field(default_factory=list)   # Lambda functions, by name
+    given_back: list[str] = field(default_factory=list)           # adopted route tables pointed back
 
     def to_dict(self) -> dict:
         return {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
-                "controller": {"deleted": self.controller_deleted}}
+                "controller": {"deleted": self.controller_deleted}, "given_back": self.given_back}
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ def _delete_network(ec2, stack: str, gone) -> None:
         if instances.release_address(ec2, address["AllocationId"]):
             gone("elastic-ip", address["AllocationId"])
     for table in network.describe_tagged(ec2, "route-table", stack):
+        if adopted.api.is_adopted_by(table, stack):   # the user's table (given back before): only our tags go
+            if adopted.untag(ec2, table, stack):
+                gone("hanat tags of route-table", table["RouteTableId"])
+            continue
         for association in table.get("Associations", []):
             if not association.get("Main"):
                 routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
-from bootstrap.stack.api import await_controller_gone, check_controller
+from bootstrap.stack.api import await_controller_gone, check_controller, check_release, release_adopted
 
 from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
@@ -63,24 +63,35 @@ def _print_up(result: UpResult) -> None:
             f"    subnets: public {z.public_subnet_id}, private {z.private_subnet_id}, probe {z.probe_subnet_id}",
             f"    route tables: private {','.join(z.private_route_table_ids)}, probe {z.probe_route_table_id} (pinned)",
         ]
+        if z.is_adopted:   # an adopted VPC: where each table's default route was (it moves at cutover)
+            lines.append("    adopted: " + ", ".join(f"{a.route_table_id} (was {a.original_target or 'no default route'})"
+                                                   for a in z.adopted))
     for line in lines:
         out_console.print(line, soft_wrap=True)
 
 
 def _print_down(result: DownResult) -> None:
+    if result.given_back:
+        out_console.print(f"gave back {len(result.given_back)} adopted route table(s): {', '.join(result.given_back)}",
+                          soft_wrap=True)
     if result.controller_deleted:
         out_console.print(f"controller: deleted {len(result.controller_deleted)} Lambda function(s) "
                           f"({', '.join(result.controller_deleted)}) with their roles and rules", soft_wrap=True)
     out_console.print(f"stack [bold]{result.stack}[/bold]: deleted {len(result.deleted)} resource(s)")
 
 
-def _down(config: HanatConfig, stage: str | None, project_dir: str | None) -> DownResult:
-    """Check the controller (reads only), remove it with chalice delete, confirm, then the stack."""
+def _down(config: HanatConfig, stage: str | None, project_dir: str | None, release_to: str = "") -> DownResult:
+    """Check the controller and the give-back of an adopted VPC's routes (reads only); give those
+    routes back first (the controller, still running, sees the zones released); remove the controller
+    with chalice delete, confirm, then the stack."""
     stage = stage or config.stack.name
     check_stage_name(stage)
     project = Path(project_dir) if project_dir else default_project_dir()
     record = deployment_record_path(project, stage)
     removal = check_controller(config, stage, recorded_function_arns(project, stage), str(record))
+    given_back = []
+    if check_release(config, release_to=release_to):
+        given_back = release_adopted(config, progress=progress, release_to=release_to)
     if removal.needed:
         progress(f"controller of stack {config.stack.name!r}: {len(removal.functions)} function(s); "
                  f"chalice delete --stage {stage} (project {project}) ...")
@@ -89,8 +100,9 @@ def _down(config: HanatConfig, stage: str | None, project_dir: str | None) -> Do
             if line.strip():
                 progress(f"  {line.strip()}")
         await_controller_gone(config, progress=progress)
-    result = destroy_stack(config, progress=progress)
+    result = destroy_stack(config, progress=progress, release_to=release_to)
     result.controller_deleted = list(removal.functions)
+    result.given_back = sorted(set(given_back) | set(result.given_back))
     return result
 
 
@@ -122,9 +134,12 @@ def register(cli: click.Group) -> None:
     @click.option("--project-dir", default=None, type=click.Path(exists=True, file_okay=False),
                   help="Chalice project directory `hanat deploy` ran in (default: this repository).")
     @click.option("--yes", is_flag=True, help="Accepted for scripts; down never prompts.")
+    @click.option("--release-to", default="", metavar="nat-...",
+                  help="Adopted VPC: an available NAT gateway for route tables whose original one is gone.")
     def down_command(config_path: str, as_json: bool, stage: str | None, project_dir: str | None,
-                     yes: bool) -> None:
-        """Delete the deployed controller, then every resource tagged with the stack (nothing else)."""
+                     yes: bool, release_to: str) -> None:
+        """Give an adopted VPC's routes back, delete the deployed controller, then every resource tagged
+        with the stack (nothing else; an adopted route table only loses hanat's two tags)."""
         config = _load(config_path)
-        result = _down(config, stage, project_dir)
+        result = _down(config, stage, project_dir, release_to)
         emit_json(result.to_dict()) if as_json else _print_down(result)
