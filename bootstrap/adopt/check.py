@@ -94,8 +94,11 @@ def check_adoption(config: HanatConfig, facts: VpcFacts, *, stored: Topology | N
     if not facts.dns_support:
         problems.append(f"stack.vpc_id {facts.vpc_id} has enableDnsSupport off: the probe functions resolve "
                         "their targets by DNS; turn it on (hanat changes nothing of a VPC it adopts)")
-    public_tables = {(facts.route_table_of(z.public_subnet_id) or {}).get("RouteTableId"): f"zones[{i}]"
-                     for i, z in enumerate(config.zones) if z.public_subnet_id in facts.subnets}
+    public_tables: dict[str, list[str]] = {}
+    for i, z in enumerate(config.zones):
+        if z.public_subnet_id in facts.subnets:
+            table_id = (facts.route_table_of(z.public_subnet_id) or {}).get("RouteTableId", "")
+            public_tables.setdefault(table_id, []).append(f"zones[{i}].public_subnet_id")
     originals = stored_originals(stored)
     listed = {t for z in config.zones for t in z.private_route_table_ids}
     probes = _probe_cidrs(config, facts, problems)
@@ -145,7 +148,7 @@ def _public_subnet(i: int, az: str, subnet_id: str, facts: VpcFacts, problems: l
     return table_id
 
 
-def _private_table(key: str, table_id: str, facts: VpcFacts, stack: str, public_tables: Mapping[str | None, str],
+def _private_table(key: str, table_id: str, facts: VpcFacts, stack: str, public_tables: Mapping[str, list[str]],
                    originals: Mapping[str, str], stack_enis: frozenset[str],
                    problems: list[str]) -> AdoptedRouteTable:
     table = facts.route_tables.get(table_id)
@@ -165,7 +168,7 @@ def _private_table(key: str, table_id: str, facts: VpcFacts, stack: str, public_
     target = default_target(table)
     state = (route or {}).get("State", "active")
     if table_id in public_tables:
-        problems.append(f"{key} {table_id} is the route table of {public_tables[table_id]}.public_subnet_id: "
+        problems.append(f"{key} {table_id} is the route table of {', '.join(public_tables[table_id])}: "
                         "a public table is never taken over")
     elif target.startswith("igw-"):
         problems.append(f"{key} {table_id} is a public route table (0.0.0.0/0 -> internet gateway {target}): "
