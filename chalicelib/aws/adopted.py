@@ -130,7 +130,7 @@ def give_back_default_route(ec2, route_table_id: str, target: str, *, stack: str
     if view.tags.get(STACK_TAG) != stack or view.tags.get(ADOPTED_TAG, "").lower() != "true":
         raise HanatError(f"refusing to change {route_table_id}: it does not carry {STACK_TAG}={stack} and "
                          f"{ADOPTED_TAG}=true (not a route table this stack adopted)")
-    if view.default_target == (target or None):
+    if view.default_target == (target or None) or (target.startswith("i-") and view.default_instance == target):
         return False
     if not target:
         aws_call(f"ec2.DeleteRoute {route_table_id} {DEFAULT_ROUTE}", ec2.delete_route,
