@@ -197,7 +197,8 @@ def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Des
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
-        user_data=setup_script(vpc_cidr),
+        # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
+        user_data=setup_script(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr),
         role_name=instance_role_name(stack),
         instance_policy_name="session-manager-only",
         instance_policy=json.dumps(SESSION_MANAGER_INSTANCE_POLICY, sort_keys=True),
