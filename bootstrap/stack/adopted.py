@@ -198,7 +198,8 @@ def give_back(clients: StackClients, stack: str, release_to: str = "", progress=
         return []
     topology = _stored_topology(clients, stack)
     if state_table.describe_table(clients.dynamodb, topology.table_name) is not None:
-        deps = deps_for_topology(topology, Clients(ec2=clients.ec2, dynamodb=clients.dynamodb, sns=None,
+        sns = clients.sns if topology.topic_arn else None    # people hear about the release as from the controller
+        deps = deps_for_topology(topology, Clients(ec2=clients.ec2, dynamodb=clients.dynamodb, sns=sns,
                                                    ssm=clients.ssm),
                                  owner=f"down:{stack}", stage=None, metric=lambda name, value, unit: None)
         changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]

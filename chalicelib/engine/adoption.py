@@ -109,7 +109,8 @@ def decide_cutover(zones: Sequence[ZoneInput], azs: Sequence[str], *, probe: Pro
 def decide_release(zones: Sequence[ZoneInput], targets: Mapping[str, Sequence[tuple[str, str]]], *, now: float,
                    reason: str = "", stack: str = "") -> Decision:
     """Give the adopted tables of every zone in ``targets`` (az -> (table, target) pairs) back; the
-    engine never moves a released zone again."""
+    engine never moves a released zone again. A zone released before is written again (a no-op when
+    its routes are already back) without a second alert."""
     problems, moves = [], []
     states = {z.az: z.state for z in zones}
     for z in _pick(zones, list(targets)):
@@ -120,13 +121,15 @@ def decide_release(zones: Sequence[ZoneInput], targets: Mapping[str, Sequence[tu
                                targets=tuple(targets[z.az])))
     if problems:
         raise InputError(problems, title="cannot release")
-    return _decided(zones, states, moves, now, stack, "release")
+    already = {z.az for z in zones if z.state.adoption == RELEASED}
+    return _decided(zones, states, moves, now, stack, "release", quiet=already)
 
 
 def _decided(zones: Sequence[ZoneInput], states: dict[str, ZoneState], moves: list[RouteMove], now: float,
-             stack: str, outcome: str) -> Decision:
+             stack: str, outcome: str, quiet: set[str] = frozenset()) -> Decision:
     by_az = {z.az: z for z in zones}
     for move in moves:
-        states[move.zone] = apply_adoption_move(states[move.zone], move, now)
-    alerts = tuple(adoption_alert(m, by_az[m.zone], now, stack) for m in moves)
+        if move.zone not in quiet:
+            states[move.zone] = apply_adoption_move(states[move.zone], move, now)
+    alerts = tuple(adoption_alert(m, by_az[m.zone], now, stack) for m in moves if m.zone not in quiet)
     return Decision(states=states, moves=tuple(moves), alerts=alerts, outcomes=(outcome,) if moves else ("no_change",))

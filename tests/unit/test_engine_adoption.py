@@ -152,6 +152,13 @@ def test_release_records_targets_and_frees_the_zone():
                                                                                           "rtb-a2": ""}}
 
 
+def test_a_second_release_rewrites_the_routes_without_a_second_alert():
+    zs = inputs([z("a", adoption=RELEASED, last_change=5.0), z("b", adoption=CUT_OVER)], {})
+    d = decide_release(zs, {"a": (("rtb-a1", "nat-0a"),)}, now=NOW)
+    assert [m.zone for m in d.moves] == ["a"] and d.alerts == ()
+    assert d.states["a"].last_change == 5.0
+
+
 def test_release_of_a_zone_hanat_built_is_refused():
     with pytest.raises(InputError, match="zone a: its route tables were built by hanat, there is nothing to give back"):
         decide_release(inputs([z("a", adoption="")], {}), {"a": ()}, now=NOW)
