@@ -33,8 +33,11 @@ class DownResult:
     given_back: list[str] = field(default_factory=list)           # adopted route tables pointed back
 
     def to_dict(self) -> dict:
-        return {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
-                "controller": {"deleted": self.controller_deleted}, "given_back": self.given_back}
+        out = {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
+               "controller": {"deleted": self.controller_deleted}}
+        if self.given_back:       # an adopted VPC: the route tables pointed back at their original targets
+            out["given_back"] = self.given_back
+        return out
 
 
 @dataclass(frozen=True)
