@@ -208,7 +208,8 @@ def give_back(clients: StackClients, stack: str, release_to: str = "", progress=
                    if api.give_back_default_route(clients.ec2, table, target, stack=stack)]
     for az, pairs in targets.items():
         for table, target in pairs:
-            progress(f"gave back {table} ({az}): 0.0.0.0/0 -> {target or 'no default route'}")
+            if table in changed:
+                progress(f"gave back {table} ({az}): 0.0.0.0/0 -> {target or 'no default route'}")
     return changed
 
 
