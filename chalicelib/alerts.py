@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .topology import Topology
 
-ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical")
+ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical", "cutover", "release")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
@@ -67,6 +67,11 @@ def summary(alert: Alert, topology: Topology | None = None) -> str:
     if alert.type == "roll":
         phase = str(alert.details.get("phase", "")).upper()
         return f"{PREFIX} ROLL {phase} {alert.zone or ''}".rstrip() + reason
+    if alert.type == "cutover":
+        return f"{PREFIX} {kind} {zone} -> own NAT {alert.to_nat or '?'}{reason}"
+    if alert.type == "release":
+        targets = ", ".join(sorted(set(alert.details.get("targets", {}).values()) - {""})) or "no default route"
+        return f"{PREFIX} {kind} {zone} -> {targets}{reason}"
     return f"{PREFIX} {kind} {zone}{reason}"
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 STACK_TAG = "hanat:stack"
 ROLE_TAG = "hanat:role"
 ZONE_TAG = "hanat:zone"
+# On a route table hanat adopted (it did not build it): with STACK_TAG, the only tags hanat puts on a
+# resource it did not create; they let the controller's tag-scoped policy change its default route.
+ADOPTED_TAG = "hanat:adopted"
 
 
 def topology_parameter(stack: str) -> str:

@@ -20,7 +20,8 @@ log = logging.getLogger("hanat.slack")
 
 EMOJI = {"failover": ":rotating_light:", "revert": ":white_check_mark:", "replace": ":hammer_and_wrench:",
          "roll": ":arrows_counterclockwise:",
-         "flapping": ":warning:", "critical": ":fire:"}
+         "flapping": ":warning:", "critical": ":fire:", "cutover": ":twisted_rightwards_arrows:",
+         "release": ":leftwards_arrow_with_hook:"}
 FIELDS = (("zone", "Zone"), ("to_zone", "Served by zone"), ("from_nat", "From NAT"), ("to_nat", "To NAT"),
           ("stack", "Stack"), ("at", "At"))
 

@@ -15,6 +15,19 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
+class AdoptedRouteTable:
+    """A route table of an adopted VPC whose default route hanat took over, and where that route
+    pointed before (``original_target``: ``nat-...``, ``eni-...``, ``i-...``; "" = no default route):
+    ``release`` and ``down`` point it back there."""
+
+    route_table_id: str
+    original_target: str
+
+    def to_dict(self) -> dict:
+        return {"route_table_id": self.route_table_id, "original_target": self.original_target}
+
+
+@dataclass(frozen=True)
 class ZoneTopology:
     az: str
     public_subnet_id: str
@@ -27,16 +40,32 @@ class ZoneTopology:
     private_route_table_ids: tuple[str, ...]
     probe_route_table_id: str
     public_route_table_id: str = ""
+    # An adopted VPC's zone: its private_route_table_ids are the user's tables, each with its original
+    # default target (empty for a zone whose tables hanat built).
+    adopted: tuple[AdoptedRouteTable, ...] = ()
+
+    @property
+    def is_adopted(self) -> bool:
+        return bool(self.adopted)
+
+    def original_target(self, route_table_id: str) -> str:
+        """Where an adopted table's default route pointed before hanat ("" = nowhere)."""
+        return next((t.original_target for t in self.adopted if t.route_table_id == route_table_id), "")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["private_route_table_ids"] = list(self.private_route_table_ids)
+        if self.adopted:
+            d["adopted"] = [t.to_dict() for t in self.adopted]
+        else:
+            del d["adopted"]     # a stack that built its VPC stores what it stored before
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ZoneTopology:
         d = dict(d)
         d["private_route_table_ids"] = tuple(d.get("private_route_table_ids", ()))
+        d["adopted"] = tuple(AdoptedRouteTable(**t) for t in d.get("adopted", ()))
         return cls(**d)
 
 
@@ -70,6 +99,11 @@ class Topology:
             if z.az == az:
                 return z
         raise InputError(f"zone {az!r} is not in stack {self.stack!r} (valid zones: {', '.join(self.azs)})")
+
+    @property
+    def adopts_vpc(self) -> bool:
+        """True when the stack lives in a VPC it adopted (its zones' route tables are the user's)."""
+        return any(z.is_adopted for z in self.zones)
 
     def zone_of_instance(self, instance_id: str) -> ZoneTopology | None:
         """The zone whose NAT is ``instance_id`` (None: not one of this stack's NATs)."""

@@ -13,7 +13,7 @@ from rich.markup import escape
 from chalicelib.errors import HanatError
 
 from . import logview
-from .commands import cost, deploy, lab, logs, ops, roll, stack
+from .commands import adopt, cost, deploy, lab, logs, ops, roll, stack
 from .output import err_console
 
 
@@ -33,7 +33,7 @@ def cli(profile: str | None, region: str | None, verbose: bool, log_json: bool) 
         os.environ["AWS_DEFAULT_REGION"] = region
 
 
-for module in (stack, ops, roll, deploy, lab, cost, logs):
+for module in (stack, ops, roll, adopt, deploy, lab, cost, logs):
     module.register(cli)
 
 

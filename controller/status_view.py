@@ -73,14 +73,23 @@ def egress_text(route_targets: Mapping[str, str | None] | None, eip_by_eni: Mapp
     ips = []
     for eni in route_targets.values():
         ip = eip_by_eni.get(eni, f"? ({eni})") if eni else "no default route"
+        if eni and eni.startswith("nat-"):   # an adopted table still on its NAT gateway
+            ip = f"NAT gateway {eni}"
         if ip not in ips:
             ips.append(ip)
     return ", ".join(ips)
 
 
-def mode_text(mode: str | None, replacement: Mapping | None) -> tuple[str, str]:
-    """The mode cell and its style: a replacement in progress (or given up) shows its step."""
+ADOPTION_LABELS = {"adopting": "adopting", "cut-over": "cut over", "released": "released"}
+
+
+def mode_text(mode: str | None, replacement: Mapping | None, adoption: str | None = None) -> tuple[str, str]:
+    """The mode cell and its style: a replacement in progress (or given up) shows its step; a zone of an
+    adopted VPC shows where it is (adopting, cut over, released) before its mode."""
     base = mode or "-"
+    if adoption in ADOPTION_LABELS:
+        label = ADOPTION_LABELS[adoption]
+        base = label if base == "normal" else f"{label}, {base}"
     if replacement and replacement.get("status") == "replacing":
         attempt = replacement.get("attempts") or 0
         text = f"replacing: {replacement.get('step')}" + (f" (attempt {attempt})" if attempt > 1 else "")
@@ -102,7 +111,7 @@ def zone_views(rows: Sequence[Mapping], topology: Topology | None, now: float) -
     views = []
     for row in rows:
         az = row.get("az") or "-"
-        mode, mode_style = mode_text(row.get("mode"), row.get("replacement"))
+        mode, mode_style = mode_text(row.get("mode"), row.get("replacement"), row.get("adoption"))
         views.append(ZoneView(
             zone=az, nat=row.get("nat_instance_id") or "-", health=health_text(row),
             served_by=row.get("served_by") or "-", mode=mode,

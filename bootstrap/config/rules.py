@@ -86,3 +86,16 @@ def iam_user_arn_problem(arn: str) -> str | None:
     if _IAM_USER_ARN.fullmatch(arn):
         return None
     return "must be an IAM user ARN (arn:aws:iam::<12 digits>:user/<name>)"
+
+
+# EC2 resource ids: a prefix, a dash and 8 (older) or 17 lower-case hex digits (e.g. vpc-0123456789abcdef0).
+_EC2_ID = r"-([0-9a-f]{8}|[0-9a-f]{17})"
+EC2_ID_EXAMPLES = {"vpc": "vpc-0123456789abcdef0", "subnet": "subnet-0123456789abcdef0",
+                   "rtb": "rtb-0123456789abcdef0", "nat": "nat-0123456789abcdef0"}
+
+
+def ec2_id_problem(value: str, prefix: str) -> str | None:
+    """What is wrong with ``value`` as the id of an EC2 resource whose ids start with ``prefix-``."""
+    if re.fullmatch(re.escape(prefix) + _EC2_ID, value):
+        return None
+    return f"is not a {prefix}- id (e.g. {EC2_ID_EXAMPLES.get(prefix, prefix + '-0123456789abcdef0')})"

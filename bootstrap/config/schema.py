@@ -10,15 +10,18 @@ from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSett
 class StackConfig:
     name: str
     region: str
-    vpc_cidr: str
+    vpc_cidr: str      # the VPC hanat builds; "" when it adopts one (vpc_id)
+    vpc_id: str = ""   # an existing VPC to adopt (exclusive with vpc_cidr)
 
 
 @dataclass(frozen=True)
 class ZoneConfig:
     az: str
-    public_cidr: str   # always filled after validation (derived from vpc_cidr when omitted)
-    private_cidr: str
-    probe_cidr: str
+    public_cidr: str   # always filled after validation (derived from vpc_cidr when omitted); "" when adopting
+    private_cidr: str  # "" when adopting
+    probe_cidr: str    # adopting: "" = a free /28 of the VPC's CIDR blocks, found when the account is read
+    public_subnet_id: str = ""                     # adopting: the existing subnet the zone's NAT goes in
+    private_route_table_ids: tuple[str, ...] = ()  # adopting: the tables whose default route hanat takes over
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,8 @@ class HanatConfig:
     @property
     def azs(self) -> tuple[str, ...]:
         return tuple(z.az for z in self.zones)
+
+    @property
+    def adopts_vpc(self) -> bool:
+        """True when the stack lives in an existing VPC (``stack.vpc_id``) instead of building one."""
+        return bool(self.stack.vpc_id)

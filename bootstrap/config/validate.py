@@ -21,11 +21,13 @@ from chalicelib.settings import (
     ProbeSettings,
 )
 
+from .adopted import ADOPT_ZONE_KEYS, adopted_zones, reject_adopt_keys
 from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, derive_missing, layout_prefix
 from .names import PLACEHOLDERS, name_problem, render_name, template_problem
 from .rules import (
     ami_problem,
     az_problem,
+    ec2_id_problem,
     email_problem,
     iam_user_arn_problem,
     instance_type_problem,
@@ -48,7 +50,7 @@ from .schema import (
 from .table import Problems, Table, describe
 
 SECTION_KEYS = {
-    "stack": {"name", "region", "vpc_cidr"},
+    "stack": {"name", "region", "vpc_cidr", "vpc_id"},
     "nat": {"instance_type", "ami"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
     "failover": {"revert", "replace_after_s", "handoff_s"},
@@ -58,7 +60,7 @@ SECTION_KEYS = {
     "names": set(PLACEHOLDERS),
 }
 LIST_SECTION_KEYS = {
-    "zones": {"az", *(f"{kind}_cidr" for kind in SUBNET_KINDS)},
+    "zones": {"az", *(f"{kind}_cidr" for kind in SUBNET_KINDS), *ADOPT_ZONE_KEYS},
     "permissions": {"iam_user_arn", "allow_ssh", "allow_sudo"},
 }
 VPC_PREFIX_RANGE = (16, 24)       # AWS allows /16../28 for a VPC; hanat needs room for its subnets
@@ -82,7 +84,8 @@ def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
             p.items.append(f"unknown key {p.name(key)}")
     stack = _stack(p, raw)
     vpc = parse_cidr(stack.vpc_cidr) if stack and stack.vpc_cidr else None
-    zones = _zones(p, raw, stack.region if stack else None, vpc if isinstance(vpc, Net) else None)
+    adopting = isinstance(raw.get("stack"), Mapping) and "vpc_id" in raw["stack"]
+    zones = _zones(p, raw, stack.region if stack else None, vpc if isinstance(vpc, Net) else None, adopting)
     nat, admin = _instances(p, raw)
     probe, failover = _probe(p, raw), _failover(p, raw)
     maintenance = _maintenance(p, raw, failover)
@@ -102,7 +105,14 @@ def _stack(p: Problems, raw: Mapping) -> StackConfig | None:
     t = Table(p, "stack", raw["stack"], SECTION_KEYS["stack"])
     name = t.checked("name", t.string("name", required=True), stack_name_problem)
     region = t.checked("region", t.string("region", required=True), region_problem)
-    vpc_text = t.string("vpc_cidr", required=True)
+    vpc_id = t.checked("vpc_id", t.string("vpc_id"), lambda value: ec2_id_problem(value, "vpc"))
+    vpc_text = t.string("vpc_cidr")
+    if "vpc_cidr" in t.data and "vpc_id" in t.data:
+        p.add("stack.vpc_cidr", f"and {p.name('stack.vpc_id')} exclude each other: vpc_cidr builds a new VPC, "
+                                "vpc_id adopts an existing one; keep one")
+        vpc_text = vpc_id = None
+    elif t.is_table and "vpc_cidr" not in t.data and "vpc_id" not in t.data:
+        p.add("stack.vpc_cidr", f"is required (or {p.name('stack.vpc_id')} to adopt an existing VPC)")
     if vpc_text is not None:
         vpc = parse_cidr(vpc_text)
         if isinstance(vpc, str):
@@ -112,7 +122,7 @@ def _stack(p: Problems, raw: Mapping) -> StackConfig | None:
             low, high = VPC_PREFIX_RANGE
             p.add("stack.vpc_cidr", f"{vpc_text} must be a /{low} to /{high} network, got /{vpc.prefixlen}")
             vpc_text = None
-    return StackConfig(name=name, region=region, vpc_cidr=vpc_text)
+    return StackConfig(name=name, region=region, vpc_cidr="" if vpc_id else vpc_text, vpc_id=vpc_id or "")
 
 
 def _table_list(p: Problems, raw: Mapping, section: str) -> list[Table]:
@@ -123,7 +133,8 @@ def _table_list(p: Problems, raw: Mapping, section: str) -> list[Table]:
     return [Table(p, f"{section}[{i}]", item, LIST_SECTION_KEYS[section]) for i, item in enumerate(value)]
 
 
-def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None) -> tuple[ZoneConfig, ...]:
+def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None,
+           adopting: bool = False) -> tuple[ZoneConfig, ...]:
     tables = _table_list(p, raw, "zones")
     if not MIN_ZONES <= len(tables) <= MAX_ZONES and isinstance(raw.get("zones", []), list):
         p.add("zones", f"must list {MIN_ZONES} to {MAX_ZONES} zones, got {len(tables)}")
@@ -140,6 +151,8 @@ def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None) -> tu
         elif az is not None:
             seen_azs[az] = t.key("az")
         azs.append(az)
+        if adopting:   # the subnets exist (bootstrap/config/adopted.py)
+            continue
         for kind in SUBNET_KINDS:
             if f"{kind}_cidr" in t.data or vpc is None:
                 net = _explicit_subnet(t, kind, vpc)
@@ -147,6 +160,9 @@ def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None) -> tu
                 if net is not None:
                     _report_overlap(p, t.key(f"{kind}_cidr"), net, explicit)
                     explicit[index, kind] = net
+    if adopting:
+        return adopted_zones(p, tables, azs)
+    reject_adopt_keys(p, tables)
     if vpc is not None:
         _derive(p, vpc, len(tables), explicit, cidrs)
     return tuple(ZoneConfig(az=az, **{f"{kind}_cidr": cidrs.get((i, kind)) for kind in SUBNET_KINDS})

@@ -33,11 +33,13 @@ def agent_source() -> str:
 
 
 def nat_script(vpc_cidr: str) -> str:
-    """setup-nat.sh for ``vpc_cidr``, with the agent embedded: the text the instance runs."""
-    try:
-        ipaddress.IPv4Network(vpc_cidr)
-    except ValueError as err:
-        raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
+    """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated), with the
+    agent embedded: the text the instance runs."""
+    for block in vpc_cidr.split(","):
+        try:
+            ipaddress.IPv4Network(block)
+        except ValueError as err:
+            raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
     script, agent = _read(SETUP_SCRIPT), agent_source()
     if script.count(AGENT_MARKER) != 1 or VPC_CIDR_PLACEHOLDER not in script:
         raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and {VPC_CIDR_PLACEHOLDER!r}")

@@ -9,7 +9,8 @@
 # Inputs (environment, or the first argument for VPC_CIDR):
 #   VPC_CIDR            the VPC's CIDR, masqueraded on the way out. The stack builder substitutes the
 #                       @@VPC_CIDR@@ placeholder below when it renders the user data; an explicit
-#                       environment variable or first argument wins over it.
+#                       environment variable or first argument wins over it. A VPC with secondary CIDR
+#                       blocks (an adopted one) gives them all, comma-separated: 10.0.0.0/16,100.64.0.0/16.
 #   HANAT_NAT_PERSIST   1 (default): write /etc/sysctl.d/90-hanat-nat.conf, install this script as
 #                       /usr/local/sbin/hanat-setup-nat and the agent as /usr/local/sbin/hanat-nat-agent,
 #                       enable hanat-nat.service (re-applies this on boot) and hanat-nat-agent.service,
@@ -94,16 +95,28 @@ fail() {
 embedded_agent() { return 1; }
 # @@HANAT_NAT_AGENT@@
 
+# cidr_problems CIDR LABEL: append to the caller's `problems` what is wrong with one IPv4 CIDR.
+cidr_problems() {
+    local cidr="$1" label="$2" i
+    if ! [[ "$cidr" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$ ]]; then
+        problems+=("$label is not an IPv4 CIDR like 10.0.0.0/16")
+        return
+    fi
+    for i in 1 2 3 4; do
+        (( BASH_REMATCH[i] <= 255 )) || problems+=("$label has an octet > 255")
+    done
+    (( BASH_REMATCH[5] <= 32 )) || problems+=("$label has a prefix length > 32")
+}
+
 validate_inputs() {
-    local problems=()
-    if ! [[ "$VPC_CIDR" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})/([0-9]{1,2})$ ]]; then
-        problems+=("VPC_CIDR='$VPC_CIDR' is not an IPv4 CIDR like 10.0.0.0/16")
+    local problems=() cidr
+    IFS=, read -ra VPC_CIDRS <<< "$VPC_CIDR"
+    if [[ "$VPC_CIDR" != *,* ]]; then
+        cidr_problems "$VPC_CIDR" "VPC_CIDR='$VPC_CIDR'"
     else
-        local i
-        for i in 1 2 3 4; do
-            (( BASH_REMATCH[i] <= 255 )) || problems+=("VPC_CIDR='$VPC_CIDR' has an octet > 255")
-        done
-        (( BASH_REMATCH[5] <= 32 )) || problems+=("VPC_CIDR='$VPC_CIDR' has a prefix length > 32")
+        for cidr in "${VPC_CIDRS[@]}"; do cidr_problems "$cidr" "VPC_CIDR='$VPC_CIDR': '$cidr'"; done
+        [[ "$VPC_CIDR" == ,* || "$VPC_CIDR" == *, || "$VPC_CIDR" == *,,* ]] \
+            && problems+=("VPC_CIDR='$VPC_CIDR' has an empty item")
     fi
     local flag
     for flag in HANAT_NAT_PERSIST HANAT_NAT_INSTALL; do
@@ -202,7 +215,8 @@ wait_for_default_interface() {
 }
 
 apply_nftables() {
-    local out_if="$1"
+    local out_if="$1" vpc="$VPC_CIDR"
+    [[ "$VPC_CIDR" == *,* ]] && vpc="{ ${VPC_CIDR//,/, } }"   # several VPC blocks: an anonymous set
     log "nftables: table inet $NFT_TABLE, masquerade $VPC_CIDR out of $out_if, reset unknown flows, handoff hooks"
     # `table X` then `delete table X` makes the delete safe when X does not exist yet; the whole file
     # is one transaction, so the NAT never runs without its rules.
@@ -234,7 +248,7 @@ table inet $NFT_TABLE {
     }
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "$out_if" ip saddr $VPC_CIDR ip daddr != $VPC_CIDR masquerade
+        oifname "$out_if" ip saddr $vpc ip daddr != $vpc masquerade
     }
 }
 EOF
@@ -244,6 +258,18 @@ EOF
 # ipt TABLE ARGS...: iptables, waiting for the xtables lock rather than failing on it.
 ipt() { local table="$1"; shift; iptables -w 5 -t "$table" "$@"; }
 
+# ipt_masquerade OUT_IF: masquerade what leaves the VPC. Several VPC blocks (`! -d` takes one network):
+# traffic to any block returns first, then each block is masqueraded.
+ipt_masquerade() {
+    local out_if="$1" cidr
+    if [[ "$VPC_CIDR" != *,* ]]; then
+        ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$VPC_CIDR" ! -d "$VPC_CIDR" -j MASQUERADE
+        return
+    fi
+    for cidr in "${VPC_CIDRS[@]}"; do ipt nat -A "$IPT_CHAIN" -d "$cidr" -j RETURN || return 1; done
+    for cidr in "${VPC_CIDRS[@]}"; do ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$cidr" -j MASQUERADE || return 1; done
+}
+
 apply_iptables() {
     local out_if="$1"
     log "iptables ($(iptables -V 2>/dev/null || echo '?')): chain $IPT_CHAIN, masquerade $VPC_CIDR out of" \
@@ -251,7 +277,7 @@ apply_iptables() {
     ipt nat -N "$IPT_CHAIN" 2>/dev/null || true
     ipt filter -N "$IPT_CHAIN" 2>/dev/null || true
     ipt nat -F "$IPT_CHAIN" \
-        && ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$VPC_CIDR" ! -d "$VPC_CIDR" -j MASQUERADE \
+        && ipt_masquerade "$out_if" \
         && { ipt nat -C POSTROUTING -j "$IPT_CHAIN" 2>/dev/null || ipt nat -A POSTROUTING -j "$IPT_CHAIN"; } \
         && ipt filter -F "$IPT_CHAIN" \
         && ipt filter -A "$IPT_CHAIN" ! -i "$out_if" -p tcp --tcp-flags SYN,RST NONE \

@@ -15,6 +15,7 @@ from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
+from .adopted import check_give_back, give_back, inspect_adoption
 from .clients import StackClients, as_clients
 from .desired import desired_state
 from .destroy import (
@@ -65,6 +66,7 @@ class UpResult:
                 "nat_eni_id": z.nat_eni_id, "nat_eip": z.nat_eip,
                 "private_route_table_ids": list(z.private_route_table_ids),
                 "probe_route_table_id": z.probe_route_table_id,
+                **({"adopted": [a.to_dict() for a in z.adopted]} if z.is_adopted else {}),
             } for z in t.zones],
             "warnings": list(self.warnings),
         }
@@ -73,7 +75,7 @@ class UpResult:
 def plan_stack(config: HanatConfig, session_or_clients: Any = None) -> PlanResult:
     """What ``up`` would change (reads only)."""
     clients = as_clients(session_or_clients, config.stack.region)
-    desired = desired_state(config)
+    desired = desired_state(config, inspect_adoption(clients, config))
     return PlanResult(config.stack.name, plan_changes(config, desired, observe(clients, desired)))
 
 
@@ -82,7 +84,7 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
     """Observe, plan, apply; a re-run of a complete stack makes no change (``changes == 0``)."""
     progress = progress or _quiet
     clients = as_clients(session_or_clients, config.stack.region)
-    desired = desired_state(config)
+    desired = desired_state(config, inspect_adoption(clients, config))
     obs = observe(clients, desired)
     steps = plan_changes(config, desired, obs)
     progress(f"stack {desired.stack}: {len(steps)} change(s) to make" if steps
@@ -107,14 +109,35 @@ def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = 
                   progress: Progress | None = None, *, region: str | None = None,
                   wait_interval_s: float = 2.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S,
                   eni_interval_s: float = 15.0, clock: Callable[[], float] | None = None,
-                  sleep: Callable[[float], None] | None = None) -> DownResult:
-    """Delete every resource tagged with the stack (and only those), waiting up to ``eni_wait_s`` for
-    Lambda to release a deleted controller's network interfaces (DownIncomplete past it; re-run)."""
+                  sleep: Callable[[float], None] | None = None, release_to: str = "") -> DownResult:
+    """Give an adopted VPC's route tables back first (refused, nothing changed, when a recorded NAT
+    gateway is gone and ``release_to`` names no other), then delete every resource tagged with the
+    stack (and only those; an adopted table only loses hanat's two tags), waiting up to ``eni_wait_s``
+    for Lambda to release a deleted controller's network interfaces (DownIncomplete past it; re-run)."""
     stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
+    given_back = give_back(clients, stack, release_to, progress or _quiet)
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
-    return delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
-                         eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, region=region, **timing)
+    result = delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
+                           eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, region=region, **timing)
+    result.given_back = given_back
+    return result
+
+
+def release_adopted(config_or_stack: HanatConfig | str, session_or_clients: Any = None,
+                    progress: Progress | None = None, *, region: str | None = None, release_to: str = "") -> list[str]:
+    """Point an adopted VPC's route tables back at their original targets now (``down`` does it first);
+    the tables changed."""
+    stack, region = _stack_and_region(config_or_stack, region)
+    return give_back(as_clients(session_or_clients, region), stack, release_to, progress or _quiet)
+
+
+def check_release(config_or_stack: HanatConfig | str, session_or_clients: Any = None, *, region: str | None = None,
+                  release_to: str = "") -> dict[str, tuple]:
+    """Reads only: where ``down`` points an adopted VPC's route tables back to (az -> ((table, target), ...));
+    InputError when it cannot (a recorded NAT gateway is gone, and ``release_to`` names no other)."""
+    stack, region = _stack_and_region(config_or_stack, region)
+    return check_give_back(as_clients(session_or_clients, region), stack, release_to)
 
 
 class ControllerNotRemoved(HanatError):
@@ -179,8 +202,10 @@ __all__ = [
     "await_controller_gone",
     "build_stack",
     "check_controller",
+    "check_release",
     "destroy_stack",
     "plan_stack",
     "read_topology",
+    "release_adopted",
     "remove_controller_roles",
 ]

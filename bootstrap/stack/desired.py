@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chalicelib import naming
 
 from ..config.names import render_name
 from ..config.schema import HanatConfig, NameTemplates
 from ..nat import render
+
+if TYPE_CHECKING:
+    from ..adopt.check import AdoptedVpc
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 # Session Manager runs a session as this OS user when the IAM user carries the tag
@@ -116,6 +120,7 @@ class Desired:
     emails: tuple[str, ...]
     topology_parameter: str
     names: NameTemplates = field(default_factory=NameTemplates)
+    adopted: AdoptedVpc | None = None   # the VPC the stack adopts (checked), None when it builds one
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
         return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
@@ -161,7 +166,9 @@ def user_policy(stack: str, allow_ssh: bool) -> dict:
     }
 
 
-def desired_state(config: HanatConfig) -> Desired:
+def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Desired:
+    """From the config alone; a stack that adopts a VPC also needs the VPC as checked (``adopted``):
+    then hanat builds only the probe subnets (their CIDRs found in the VPC's free space)."""
     stack = config.stack.name
     subnets = tuple(
         DesiredSubnet(role, z.az, cidr)
@@ -169,6 +176,10 @@ def desired_state(config: HanatConfig) -> Desired:
         for role, cidr in ((ROLE_PUBLIC, z.public_cidr), (ROLE_PRIVATE, z.private_cidr),
                            (ROLE_PROBE, z.probe_cidr))
     )
+    vpc_cidr = config.stack.vpc_cidr
+    if adopted is not None:
+        subnets = tuple(DesiredSubnet(ROLE_PROBE, z.az, z.probe_cidr) for z in adopted.zones)
+        vpc_cidr = adopted.primary_cidr
     users = tuple(
         DesiredUser(
             user_name=user_name_of(p.iam_user_arn),
@@ -181,7 +192,7 @@ def desired_state(config: HanatConfig) -> Desired:
     return Desired(
         stack=stack,
         region=config.stack.region,
-        vpc_cidr=config.stack.vpc_cidr,
+        vpc_cidr=vpc_cidr,
         azs=config.azs,
         subnets=subnets,
         nat_instance_type=config.nat.instance_type,
@@ -190,7 +201,8 @@ def desired_state(config: HanatConfig) -> Desired:
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
-        user_data_b64=render.nat_user_data_b64(config.stack.vpc_cidr),
+        # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
+        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr),
         admin_user_data=render.admin_user_data(),
         role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",
@@ -203,6 +215,7 @@ def desired_state(config: HanatConfig) -> Desired:
         emails=tuple(config.alerts.emails),
         topology_parameter=naming.topology_parameter(stack),
         names=config.names,
+        adopted=adopted,
     )
 
 

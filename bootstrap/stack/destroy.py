@@ -25,6 +25,7 @@ from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import HanatError, InputError, RetryExhaustedError
 
+from . import adopted
 from .clients import StackClients
 from .desired import RUN_AS_TAG, RUN_AS_USER
 
@@ -57,10 +58,14 @@ class DownResult:
     stack: str
     deleted: list[str] = field(default_factory=list)
     controller_deleted: list[str] = field(default_factory=list)   # Lambda functions, by name
+    given_back: list[str] = field(default_factory=list)           # adopted route tables pointed back
 
     def to_dict(self) -> dict:
-        return {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
-                "controller": {"deleted": self.controller_deleted}}
+        out = {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
+               "controller": {"deleted": self.controller_deleted}}
+        if self.given_back:       # an adopted VPC: the route tables pointed back at their original targets
+            out["given_back"] = self.given_back
+        return out
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,9 @@ def await_lambda_interfaces(ec2, stack: str, progress: Callable[[str], None], *,
     """Wait until no Lambda network interface is left in the stack's VPC, saying which ones are
     left, for how long so far and the bound, when that changes and every minute; past the bound,
     DownIncomplete naming them."""
-    vpc_ids = [vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)]
+    # the stack's VPC, or the VPC it adopted (untagged): where its probe subnets are
+    vpc_ids = sorted({vpc["VpcId"] for vpc in network.describe_tagged(ec2, "vpc", stack)}
+                     | {subnet["VpcId"] for subnet in network.describe_tagged(ec2, "subnet", stack)})
     started, reported_at, reported = clock(), None, None
     while True:
         interfaces = network.lambda_network_interfaces(ec2, vpc_ids)
@@ -213,6 +220,10 @@ def _delete_addresses_and_route_tables(ec2, stack: str, gone) -> None:
         if instances.release_address(ec2, address["AllocationId"]):
             gone("elastic-ip", address["AllocationId"])
     for table in network.describe_tagged(ec2, "route-table", stack):
+        if adopted.api.is_adopted_by(table, stack):   # the user's table (given back before): only our tags go
+            if adopted.untag(ec2, table, stack):
+                gone("hanat tags of route-table", table["RouteTableId"])
+            continue
         for association in table.get("Associations", []):
             if not association.get("Main"):
                 routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])

@@ -18,6 +18,7 @@ from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
 from ..config.schema import HanatConfig
+from . import adopted
 from .clients import StackClients
 from .desired import (
     EC2_TRUST_POLICY,
@@ -354,4 +355,5 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
     "table": _table, "table-ttl": _table_ttl, "topic": _topic, "subscription": _subscription,
     "topology-parameter": _topology_parameter,
+    **adopted.HANDLERS,   # an adopted VPC's steps (bootstrap/stack/adopted.py)
 }

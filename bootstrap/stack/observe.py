@@ -15,6 +15,7 @@ from chalicelib.aws import sns as sns_api
 from chalicelib.errors import InputError
 from chalicelib.replacement.machine import REPLACING
 
+from . import adopted
 from .clients import StackClients
 from .desired import ROLE_ADMIN, ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
 
@@ -50,6 +51,7 @@ class Observed:
     replacing: dict[str, str] = field(default_factory=dict)   # az -> step of an active replacement
     nat_ami: str = ""
     admin_ami: str = ""
+    adopted_tables: dict[str, dict] = field(default_factory=dict)  # adopted VPC: the listed tables, by id
 
     def subnet_id(self, role: str, az: str) -> str:
         return self.subnets.get((role, az), {}).get("SubnetId", "")
@@ -82,7 +84,10 @@ def observe(clients: StackClients, desired: Desired) -> Observed:
     obs = Observed()
     problems: list[str] = []
     _observe_parameter(clients.ssm, desired, obs, problems)
-    _observe_network(clients.ec2, desired.stack, obs)
+    if desired.adopted is not None:
+        adopted.observe_network(clients.ec2, desired, obs, _by_role_zone)
+    else:
+        _observe_network(clients.ec2, desired.stack, obs)
     _observe_compute(clients, desired, obs)
     _observe_iam(clients.iam, desired, obs, problems)
     _observe_services(clients, desired, obs, problems)

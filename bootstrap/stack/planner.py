@@ -17,6 +17,7 @@ from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
 
 from ..config.schema import HanatConfig
+from . import adopted
 from .desired import (
     ROLE_ADMIN,
     ROLE_IGW,
@@ -66,7 +67,7 @@ def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[S
                          title=f"stack {desired.stack!r}: nothing changed")
     steps: list[Step] = []
     drift: list[str] = []
-    steps += _plan_network(desired, obs, drift)
+    steps += adopted.plan_network(desired, obs) if desired.adopted else _plan_network(desired, obs, drift)
     if drift:
         raise InputError(drift + ["hanat cannot change these in place: fix the config or run `hanat down` first"],
                          title="the deployed stack differs from the config")
@@ -74,6 +75,7 @@ def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[S
     steps += _plan_iam_and_template(desired, obs)
     steps += _plan_instances(desired, obs)
     steps += _plan_private_routes(desired, obs)
+    steps += adopted.plan_tables(desired, obs) if desired.adopted else []
     steps += _plan_permissions(desired, obs)
     steps += _plan_services(desired, obs)
     steps += _plan_parameter(config, desired, obs)
@@ -220,7 +222,8 @@ def _plan_instances(d: Desired, obs: Observed) -> list[Step]:
 def _plan_private_routes(d: Desired, obs: Observed) -> list[Step]:
     steps: list[Step] = []
     live_enis = {obs.nat_eni(az) for az in d.azs} - {""}
-    for role in (ROLE_PRIVATE, ROLE_PROBE):
+    # an adopted VPC's private tables are the user's: their routes move at cutover, never by `up`
+    for role in (ROLE_PROBE,) if d.adopted else (ROLE_PRIVATE, ROLE_PROBE):
         for az in d.azs:
             table = obs.route_tables.get((role, az))
             if not table:
@@ -292,7 +295,7 @@ def _plan_parameter(config: HanatConfig, d: Desired, obs: Observed) -> list[Step
 def topology_from(config: HanatConfig, d: Desired, obs: Observed) -> Topology | None:
     """The topology the observed stack amounts to; None while any id is still missing."""
     try:
-        zones = tuple(_zone_topology(az, obs) for az in d.azs)
+        zones = tuple(adopted.zone_topology(d, az, obs) if d.adopted else _zone_topology(az, obs) for az in d.azs)
         topology = Topology(
             stack=d.stack, region=d.region, vpc_id=obs.vpc["VpcId"], vpc_cidr=d.vpc_cidr,
             table_name=obs.table["TableName"], topic_arn=obs.topic_arn or "",

@@ -14,12 +14,26 @@ DEFAULT_ROUTE = "0.0.0.0/0"
 PINNED_TAG = "hanat:pinned"
 
 
+# The target fields of an EC2 Route, in the order ``route_target`` reads them (EC2 API Reference, Route).
+TARGET_FIELDS = ("NatGatewayId", "NetworkInterfaceId", "InstanceId", "GatewayId", "TransitGatewayId",
+                 "VpcPeeringConnectionId", "LocalGatewayId", "CarrierGatewayId", "CoreNetworkArn",
+                 "EgressOnlyInternetGatewayId", "VpcEndpointId")
+
+
+def route_target(route: dict) -> str | None:
+    """The id a route sends traffic to (nat-..., eni-..., igw-..., pcx-..., tgw-..., vgw-...), None if none.
+    A NAT instance's route names both the instance and its ENI: the ENI is what it is."""
+    return next((route[k] for k in TARGET_FIELDS if route.get(k)), None)
+
+
 @dataclass(frozen=True)
 class RouteTableView:
     route_table_id: str
     tags: dict[str, str]
     default_eni: str | None        # the ENI 0.0.0.0/0 points at (None: absent or not an ENI)
     default_instance: str | None
+    default_target: str | None = None   # whatever 0.0.0.0/0 points at (None: no default route)
+    default_state: str = ""             # "active" | "blackhole" ("" when no default route)
 
     def guard_problem(self, stack: str) -> str | None:
         """Why hanat must not write this table (None: it may)."""
@@ -35,7 +49,9 @@ def _view(table: dict) -> RouteTableView:
     return RouteTableView(route_table_id=table["RouteTableId"],
                           tags=tag_map(table),
                           default_eni=default.get("NetworkInterfaceId"),
-                          default_instance=default.get("InstanceId"))
+                          default_instance=default.get("InstanceId"),
+                          default_target=route_target(default) if default else None,
+                          default_state=default.get("State", "active") if default else "")
 
 
 def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...]) -> dict[str, RouteTableView]:
@@ -62,7 +78,9 @@ def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str) ->
     if view.default_eni == eni_id:
         return False
     op = f"ec2.ReplaceRoute {route_table_id} -> {eni_id}"
-    if view.default_eni is None and view.default_instance is None:
+    # ReplaceRoute "replaces an existing route" of any target (a NAT gateway of an adopted table too);
+    # only a table with no default route at all needs CreateRoute (EC2 API Reference, ReplaceRoute).
+    if view.default_target is None:
         aws_call(op, ec2.create_route, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE,
                  NetworkInterfaceId=eni_id)
     else:

@@ -2,6 +2,7 @@
 
 No boto3, no clock reads, no I/O: every function takes plain data (and ``now``) and returns a Decision.
 """
+from .adoption import decide_cutover, decide_release, may_serve, moves_routes, proven, with_adoption
 from .decide import (
     choose_target,
     decide,
@@ -11,9 +12,12 @@ from .decide import (
     serving_loads,
     targets_down,
 )
-from .decision import FAILOVER, REPAIR, REVERT, Decision, RouteMove, ZoneInput
+from .decision import CUTOVER, FAILOVER, RELEASE, REPAIR, REVERT, Decision, RouteMove, ZoneInput
 from .manual import decide_manual_failover, decide_pause, decide_resume, decide_revert
 from .state import (
+    ADOPTING,
+    ADOPTIONS,
+    CUT_OVER,
     DOWN,
     EC2_STATES,
     GONE_STATES,
@@ -23,6 +27,7 @@ from .state import (
     MODES,
     NORMAL,
     PAUSED,
+    RELEASED,
     RUNNING,
     UNKNOWN,
     UP,
@@ -30,9 +35,11 @@ from .state import (
 )
 
 __all__ = [
-    "DOWN", "EC2_STATES", "FAILOVER", "GONE_STATES", "HEALTHS", "LEAVING_STATES", "MANUAL_FAILOVER", "MODES",
-    "NORMAL", "PAUSED", "REPAIR", "REVERT", "RUNNING", "UNKNOWN", "UP",
+    "ADOPTING", "ADOPTIONS", "CUTOVER", "CUT_OVER", "DOWN", "EC2_STATES", "FAILOVER", "GONE_STATES", "HEALTHS",
+    "LEAVING_STATES", "MANUAL_FAILOVER", "MODES", "NORMAL", "PAUSED", "RELEASE", "RELEASED", "REPAIR", "REVERT",
+    "RUNNING", "UNKNOWN", "UP",
     "Decision", "RouteMove", "ZoneInput", "ZoneState",
-    "choose_target", "decide", "decide_manual_failover", "decide_pause", "decide_resume", "decide_revert",
-    "judge_health", "revert_allowed", "revert_hold_s", "serving_loads", "targets_down",
+    "choose_target", "decide", "decide_cutover", "decide_manual_failover", "decide_pause", "decide_release",
+    "decide_resume", "decide_revert", "judge_health", "may_serve", "moves_routes", "proven", "revert_allowed",
+    "revert_hold_s", "serving_loads", "targets_down", "with_adoption",
 ]

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
-from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
+from .adoption import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
+from .decision import CUTOVER, FAILOVER, RELEASE, REVERT, Decision, RouteMove, ZoneInput
 from .state import (
     DOWN,
     FLAP_THRESHOLD,
@@ -122,12 +123,13 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
               for z in zones}
 
     def usable(az: str) -> bool:
-        return az in states and states[az].health == UP
+        return az in states and may_serve(states[az], probe)
 
-    servers = {az: states[az].server for az in ring}
+    # an adopting or released zone's routes are not hanat's to move (chalicelib/engine/adoption.py)
+    servers = {az: states[az].server for az in ring if moves_routes(states[az])}
     moves: list[RouteMove] = []
     movers: list[tuple[str, str]] = []  # (zone, reason) needing a new healthy NAT
-    for az in ring:
+    for az in servers:
         s = states[az]
         server = s.server
         if s.mode == PAUSED:
@@ -167,8 +169,16 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
         moves.append(RouteMove(az, servers[az], target, FAILOVER, reason))
         servers[az] = target
         loads[target] = loads.get(target, 0) + 1
+    cutover = None if blame_targets else next_cutover(states, ring, probe, {m.zone for m in moves})
+    if cutover is not None:
+        moves.append(cutover)
 
     for move in moves:
+        if move.kind == CUTOVER:
+            states[move.zone] = apply_adoption_move(states[move.zone], move, now)
+            outcomes.append(move.kind)
+            alerts.append(adoption_alert(move, by_az[move.zone], now, stack))
+            continue
         states[move.zone] = _apply_move(states[move.zone], move, probe, now)
         outcomes.append(move.kind)
         alerts.append(move_alert(move, by_az, now, stack))
@@ -214,7 +224,7 @@ def move_alert(move: RouteMove, by_az: dict[str, ZoneInput], now: float, stack: 
     """The alert people get for one route move."""
     z = by_az[move.zone]
     src, dst = by_az.get(move.from_az), by_az.get(move.to_az)
-    return Alert(type=move.kind if move.kind in (FAILOVER, REVERT) else FAILOVER, zone=move.zone,
+    return Alert(type=move.kind if move.kind in (FAILOVER, REVERT, CUTOVER, RELEASE) else FAILOVER, zone=move.zone,
                  reason=move.reason, at=now, stack=stack,
                  from_nat=src.nat_instance_id if src else None, to_nat=dst.nat_instance_id if dst else None,
                  to_zone=move.to_az, route_tables=z.route_table_ids)

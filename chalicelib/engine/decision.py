@@ -9,6 +9,8 @@ from ..probes.results import ProbeResult
 from .state import ZoneState
 
 FAILOVER, REVERT, REPAIR = "failover", "revert", "repair"
+# An adopted zone's routes: to its own NAT (cutover) and back to where they pointed before (release).
+CUTOVER, RELEASE = "cutover", "release"
 
 
 @dataclass(frozen=True)
@@ -25,17 +27,22 @@ class ZoneInput:
 
 @dataclass(frozen=True)
 class RouteMove:
-    """Point every private route table of ``zone`` at the NAT of ``to_az``."""
+    """Point every private route table of ``zone`` at the NAT of ``to_az`` (a release instead points
+    each table at its own target: ``targets``, route table id -> ``nat-...``/``eni-...``/``i-...``/"")."""
 
     zone: str
     from_az: str
     to_az: str
-    kind: str        # failover | revert | repair
+    kind: str        # failover | revert | repair | cutover | release
     reason: str
+    targets: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict:
-        return {"zone": self.zone, "from_az": self.from_az, "to_az": self.to_az,
-                "kind": self.kind, "reason": self.reason}
+        d = {"zone": self.zone, "from_az": self.from_az, "to_az": self.to_az, "kind": self.kind,
+             "reason": self.reason}
+        if self.targets:
+            d["targets"] = dict(self.targets)
+        return d
 
 
 @dataclass(frozen=True)

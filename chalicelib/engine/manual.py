@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import HanatError, InputError
+from .adoption import moves_routes
 from .decide import choose_target, move_alert, serving_loads
 from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
 from .state import DOWN, MANUAL_FAILOVER, NORMAL, PAUSED, RUNNING, UNKNOWN, UP
@@ -16,6 +17,13 @@ def _zone(zones: Sequence[ZoneInput], az: str) -> ZoneInput:
     raise InputError(f"zone {az!r} is unknown (valid zones: {', '.join(z.az for z in zones)})")
 
 
+def _routes_are_ours(z: ZoneInput, action: str) -> None:
+    """An adopting or released zone's routes are the user's: no failover or revert moves them."""
+    if not moves_routes(z.state):
+        raise InputError(f"zone {z.az} is {z.state.adoption}: its route tables still point where the user had "
+                         f"them, so there is nothing to {action}; `hanat cutover --zone {z.az}` takes them over")
+
+
 def _states(zones: Sequence[ZoneInput]) -> dict:
     return {z.az: z.state for z in zones}
 
@@ -24,6 +32,7 @@ def decide_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | Non
                          reason: str = "", stack: str = "") -> Decision:
     """Move ``az`` to ``to_az``'s NAT (or the least-loaded healthy one); the sweep will not revert it."""
     z = _zone(zones, az)
+    _routes_are_ours(z, "fail over")
     states = _states(zones)
     ring = [x.az for x in zones]
     if to_az is None:
@@ -49,6 +58,7 @@ def decide_manual_failover(zones: Sequence[ZoneInput], az: str, to_az: str | Non
 def decide_revert(zones: Sequence[ZoneInput], az: str, *, now: float, reason: str = "", stack: str = "") -> Decision:
     """Give ``az`` its own NAT back; only when that NAT's instance is running."""
     z = _zone(zones, az)
+    _routes_are_ours(z, "revert")
     if z.instance_state != RUNNING:
         raise HanatError(f"cannot revert zone {az}: its NAT {z.nat_instance_id} is "
                          f"{z.instance_state or 'in an unknown state'}, not running")

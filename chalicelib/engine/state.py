@@ -9,6 +9,12 @@ HEALTHS = (UP, DOWN, UNKNOWN)
 NORMAL, PAUSED, MANUAL_FAILOVER = "normal", "paused", "manual-failover"
 MODES = (NORMAL, PAUSED, MANUAL_FAILOVER)
 
+# A zone of an adopted VPC (its route tables are the user's): ``adopting`` until its NAT is proven and
+# the routes move (cutover), then ``cut-over`` (managed like any zone), ``released`` once given back.
+# "" = a zone whose tables hanat built. Only ``cut-over`` zones have routes the controller moves.
+ADOPTING, CUT_OVER, RELEASED = "adopting", "cut-over", "released"
+ADOPTIONS = (ADOPTING, CUT_OVER, RELEASED)
+
 # Flap damping: this many automatic failovers inside the window double the revert hold each time.
 FLAP_WINDOW_S = 15 * 60
 FLAP_THRESHOLD = 3
@@ -45,6 +51,7 @@ class ZoneState:
     flap_alerted: bool = False
     last_change: float = 0.0  # when the routes last moved
     last_reason: str = ""
+    adoption: str = ""        # "" (a zone hanat built) or one of ADOPTIONS
     version: int = 0
 
     @property

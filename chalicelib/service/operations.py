@@ -5,12 +5,12 @@ from __future__ import annotations
 from ..engine import DOWN, RUNNING, decide_manual_failover, decide_pause, decide_resume, decide_revert
 from ..errors import InputError
 from ..observability import logger
-from . import replacement, roll
+from . import adoption, replacement, roll
 from .deps import Deps
 from .reconcile import decide_and_apply, observe_zones, publish
 from .status import collect_status, roll_status
 
-ACTIONS = ("status", "failover", "revert", "replace", "roll", "pause", "resume")
+ACTIONS = ("status", "failover", "revert", "replace", "roll", "pause", "resume", *adoption.ACTIONS)
 ZONE_OPTIONAL = ("status", "roll")   # roll without a zone rolls every zone
 KEYS = ("action", "zone", "to_zone", "reason")
 
@@ -52,6 +52,8 @@ def validate(deps: Deps, payload: object) -> dict:
 
 def operate(deps: Deps, payload: dict) -> dict:
     """Run one manual operation; returns {"ok": true, "action", "zone", "changed": [tables], ...}."""
+    if isinstance(payload, dict) and payload.get("action") in adoption.ACTIONS:
+        return adoption.operate(deps, payload)   # cutover | release: an adopted VPC's own payload keys
     op = validate(deps, payload)
     action, az, topo = op["action"], op["zone"], deps.topology
     if action == "status":

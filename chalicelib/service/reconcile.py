@@ -19,9 +19,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws import instances, routes
+from ..aws import adopted, instances, routes
 from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
+from ..engine.adoption import moves_routes, with_adoption
+from ..engine.decision import RELEASE
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError
 from ..observability import logger
@@ -105,7 +107,7 @@ def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] |
         snapshot, inst, tables = snapshot_f.result(), inst_f.result(), tables_f.result()
     inst.update(instance_overrides or {})
     states = zone_states(snapshot)
-    inputs = [ZoneInput(az=z.az, state=states[z.az], nat_instance_id=z.nat_instance_id,
+    inputs = [ZoneInput(az=z.az, state=with_adoption(states[z.az], z.is_adopted), nat_instance_id=z.nat_instance_id,
                         route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
                         instance_state=inst.get(z.nat_instance_id))
               for z in topo.zones]
@@ -132,8 +134,8 @@ def find_drift(deps: Deps, seen: Observation, states: Mapping[str, ZoneState], s
     enis = {z.az: z.nat_eni_id for z in topo.zones}
     repairs = []
     for zone in topo.zones:
-        if zone.az in skip or seen.snapshot.zones[zone.az].is_pending(seen.now):
-            continue
+        if zone.az in skip or seen.snapshot.zones[zone.az].is_pending(seen.now) or not moves_routes(states[zone.az]):
+            continue   # an adopting or released zone's routes are the user's
         server = states[zone.az].server
         wrong = [t for t in zone.private_route_table_ids
                  if t in seen.tables and seen.tables[t].guard_problem(topo.stack) is None
@@ -191,14 +193,17 @@ def _write_claimed(deps: Deps, moves: list[RouteMove], token: str) -> list[str]:
 def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
     """Point every private table of each moved zone at its new NAT, in parallel; changed table ids."""
     topo = deps.topology
-    jobs = [(move, table, topo.zone(move.to_az).nat_eni_id)
-            for move in moves for table in topo.zone(move.zone).private_route_table_ids]
+    jobs = [(move, table, target) for move in moves for table, target in
+            (move.targets or [(t, topo.zone(move.to_az).nat_eni_id) for t in topo.zone(move.zone).private_route_table_ids])]
     if not jobs:
         return []
 
     def one(job: tuple[RouteMove, str, str]) -> tuple[str, bool]:
-        move, table, eni = job
-        changed = routes.point_default_route(deps.clients.ec2, table, eni, stack=topo.stack)
+        move, table, target = job
+        if move.kind == RELEASE:   # back to the adopted table's own target (a NAT gateway, usually)
+            changed = adopted.give_back_default_route(deps.clients.ec2, table, target, stack=topo.stack)
+        else:
+            changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack)
         if changed:
             logger.info("route moved", extra={"zone": move.zone, "nat": topo.zone(move.to_az).nat_instance_id,
                                               "route_table": table, "kind": move.kind, "reason": move.reason})

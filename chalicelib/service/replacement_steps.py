@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from ..alerts import Alert, iso
 from ..aws import instances, params, routes
 from ..aws import state_table as store
-from ..engine import DOWN, RUNNING, UP, revert_allowed
+from ..engine import DOWN, RELEASED, RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
@@ -69,6 +69,10 @@ def save(deps: Deps, rec: m.Record, *, starting: bool = False) -> m.Record:
 def nat_up(deps: Deps, az: str) -> bool:
     """True when the sweep has proven the zone's (topology) NAT UP."""
     return reconcile.load_states(deps)[1][az].health == UP
+
+
+def _released(deps: Deps, az: str) -> bool:
+    return reconcile.load_states(deps)[1][az].adoption == RELEASED
 
 
 def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bool = False) -> None:
@@ -206,9 +210,11 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         old_serves_zone=old_serves,
         nat_up=nat_up(deps, rec.az),
         served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
-        # will the sweep give the zone back by itself now? (revert = window: only inside the window)
-        revert_auto=revert_allowed(topo.failover, parse_window(topo.maintenance.window),
-                                   deps.clock() if now is None else now),
+        # will the sweep give the zone back by itself now? (revert = window: only inside the window; a
+        # released zone of an adopted VPC never gets its routes back from the sweep: do not wait for it)
+        revert_auto=(revert_allowed(topo.failover, parse_window(topo.maintenance.window),
+                                    deps.clock() if now is None else now)
+                     and not (zone.is_adopted and _released(deps, rec.az))),
     )
     return facts, topo, zone
 

@@ -18,7 +18,8 @@ def iso(ts: float) -> str | None:
 
 def collect_status(deps: Deps) -> list[dict]:
     """One dict per zone: az, nat_instance_id, nat_health, served_by (from the route tables' actual
-    targets; "mixed" when they disagree, "unknown" when they point at no NAT of the stack), mode,
+    targets; "mixed" when they disagree, the NAT gateway's id for an adopted table still on it,
+    "unknown" when they point at no NAT of the stack), mode, adoption (None unless the VPC is adopted),
     last_change (ISO-8601), last_reason, plus the instance state, the per-table targets and the
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too, and
     ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is stale."""
@@ -30,9 +31,11 @@ def collect_status(deps: Deps) -> list[dict]:
     rows = []
     for z, zin in zip(topo.zones, seen.inputs, strict=True):
         state = zin.state
-        targets = {t: (seen.tables[t].default_eni if t in seen.tables else None)
+        # the ENI of a NAT (instance), else whatever else the route points at (an adopted table's NAT gateway)
+        targets = {t: (seen.tables[t].default_eni or seen.tables[t].default_target if t in seen.tables else None)
                    for t in z.private_route_table_ids}
-        servers = {az_of_eni.get(eni, "unknown") for eni in targets.values()}
+        servers = {az_of_eni.get(eni) or (eni if eni and eni.startswith("nat-") else "unknown")
+                   for eni in targets.values()}
         served_by = servers.pop() if len(servers) == 1 else ("mixed" if servers else "unknown")
         rows.append({
             "az": z.az,
@@ -43,6 +46,7 @@ def collect_status(deps: Deps) -> list[dict]:
             "served_by": served_by,
             "recorded_served_by": state.server,
             "mode": state.mode,
+            "adoption": state.adoption or None,     # adopted VPC: adopting | cut-over | released
             "last_change": iso(state.last_change),
             "last_reason": state.last_reason,
             "route_targets": targets,

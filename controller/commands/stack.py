@@ -19,6 +19,8 @@ from bootstrap.stack.api import (
     LAMBDA_ENI_WAIT_S,
     await_controller_gone,
     check_controller,
+    check_release,
+    release_adopted,
     remove_controller_roles,
 )
 from chalicelib.aws.clients import make_client
@@ -72,6 +74,9 @@ def _print_up(result: UpResult) -> None:
             f"    subnets: public {z.public_subnet_id}, private {z.private_subnet_id}, probe {z.probe_subnet_id}",
             f"    route tables: private {','.join(z.private_route_table_ids)}, probe {z.probe_route_table_id} (pinned)",
         ]
+        if z.is_adopted:   # an adopted VPC: where each table's default route was (it moves at cutover)
+            lines.append("    adopted: " + ", ".join(f"{a.route_table_id} (was {a.original_target or 'no default route'})"
+                                                   for a in z.adopted))
     for line in lines:
         out_console.print(line, soft_wrap=True)
 
@@ -89,6 +94,9 @@ def _stale_nats(result: UpResult) -> dict[str, list[str]]:
 
 
 def _print_down(result: DownResult) -> None:
+    if result.given_back:
+        out_console.print(f"gave back {len(result.given_back)} adopted route table(s): {', '.join(result.given_back)}",
+                          soft_wrap=True)
     if result.controller_deleted:
         out_console.print(f"controller: deleted {len(result.controller_deleted)} Lambda function(s) "
                           f"({', '.join(result.controller_deleted)}) with their roles and rules", soft_wrap=True)
@@ -96,13 +104,18 @@ def _print_down(result: DownResult) -> None:
 
 
 def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
-          eni_wait_s: float = LAMBDA_ENI_WAIT_S) -> DownResult:
-    """Check the controller (reads only), remove it with chalice delete, confirm, then the stack."""
+          eni_wait_s: float = LAMBDA_ENI_WAIT_S, release_to: str = "") -> DownResult:
+    """Check the controller and the give-back of an adopted VPC's routes (reads only); give those
+    routes back first (the controller, still running, sees the zones released); remove the controller
+    with chalice delete, confirm, then the stack."""
     stage = stage or config.stack.name
     check_stage_name(stage)
     project = Path(project_dir) if project_dir else default_project_dir()
     record = deployment_record_path(project, stage)
     removal = check_controller(config, stage, recorded_function_arns(project, stage), str(record))
+    given_back = []
+    if check_release(config, release_to=release_to):
+        given_back = release_adopted(config, progress=progress, release_to=release_to)
     if removal.needed:
         progress(f"controller of stack {config.stack.name!r}: {len(removal.functions)} function(s); "
                  f"chalice delete --stage {stage} (project {project}) ...")
@@ -111,9 +124,10 @@ def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
             if line.strip():
                 progress(f"  {line.strip()}")
         await_controller_gone(config)
-    result = destroy_stack(config, progress=progress, eni_wait_s=eni_wait_s)
+    result = destroy_stack(config, progress=progress, eni_wait_s=eni_wait_s, release_to=release_to)
     result.deleted += [f"iam-role {name}" for name in remove_controller_roles(config, stage, progress=progress)]
     result.controller_deleted = list(removal.functions)
+    result.given_back = sorted(set(given_back) | set(result.given_back))
     return result
 
 
@@ -161,10 +175,13 @@ def register(cli: click.Group) -> None:
     @click.option("--eni-wait-minutes", type=click.FloatRange(min=0), default=LAMBDA_ENI_WAIT_S / 60,
                   show_default=True, help="How long to wait for Lambda to release the deleted controller's "
                   "network interfaces (they block the subnets); a re-run resumes.")
+    @click.option("--release-to", default="", metavar="nat-...",
+                  help="Adopted VPC: an available NAT gateway for route tables whose original one is gone.")
     def down_command(config_path: str, as_json: bool, stage: str | None, project_dir: str | None,
-                     yes: bool, eni_wait_minutes: float) -> None:
-        """Delete the deployed controller, then every resource tagged with the stack (nothing else).
-        Interrupted (Ctrl-C) or past the wait: re-run, it resumes where it stopped."""
+                     yes: bool, eni_wait_minutes: float, release_to: str) -> None:
+        """Give an adopted VPC's routes back, delete the deployed controller, then every resource tagged
+        with the stack (nothing else; an adopted route table only loses hanat's two tags). Interrupted
+        (Ctrl-C) or past the wait: re-run, it resumes where it stopped."""
         config = _load(config_path)
-        result = _down(config, stage, project_dir, eni_wait_minutes * 60)
+        result = _down(config, stage, project_dir, eni_wait_minutes * 60, release_to)
         emit_json(result.to_dict()) if as_json else _print_down(result)

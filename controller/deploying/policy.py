@@ -8,6 +8,7 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 from __future__ import annotations
 
 from chalicelib.naming import (
+    ADOPTED_TAG,
     APP_NAME,
     STACK_TAG,
     instance_role_name,
@@ -110,7 +111,19 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
     if ami_parameter:
         statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
                            "Resource": ami_parameter})
+    if topology.adopts_vpc:
+        statements.append(_give_back(topology, ec2))
     return {"Version": VERSION, "Statement": statements}
+
+
+def _give_back(topology: Topology, ec2: str) -> dict:
+    """``release`` of an adopted table whose default route was absent deletes it again: only on a table
+    carrying both adoption tags of this stack (ReplaceRoute back to a NAT gateway is route-table-scoped
+    like every route move: Service Authorization Reference, Amazon EC2, ReplaceRoute/DeleteRoute)."""
+    return {"Sid": "GiveBackAdoptedRoutes", "Effect": "Allow", "Action": ["ec2:DeleteRoute"],
+            "Resource": f"{ec2}:route-table/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": topology.stack,
+                                           f"aws:ResourceTag/{ADOPTED_TAG}": "true"}}}
 
 
 def _replacement(topology: Topology, partition: str, region: str, account: str, tagged: dict) -> list[dict]:

@@ -1,0 +1,218 @@
+"""The stack builder in a VPC it adopts (``stack.vpc_id``): check, observe, plan, apply, topology.
+
+What differs from a VPC hanat builds: the VPC, its internet gateway, the public subnets and the
+private route tables exist and are the user's. hanat creates only its own parts (probe subnets in
+free space with their pinned route tables, the two security groups; the NATs, IAM, table, topic and
+parameter as always), and marks each listed private route table with ``hanat:stack=<name>`` and
+``hanat:adopted=true``, recording its original default target in the topology. ``up`` moves no
+route: a zone's default routes move at cutover (``hanat cutover`` or the controller, once the zone's
+NAT is proven). It never deletes, re-associates or re-routes anything it did not create.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chalicelib.aws import adopted as api
+from chalicelib.aws import instances, network, params, state_table
+from chalicelib.aws.tags import tag_map
+from chalicelib.errors import InputError, NotFoundError
+from chalicelib.naming import topology_parameter
+from chalicelib.service.adoption import plan_release, release
+from chalicelib.service.deps import Clients
+from chalicelib.topology import Topology, ZoneTopology
+from chalicelib.wiring import deps_for_topology
+
+from ..adopt.check import AdoptedVpc, check_adoption, kind_of
+from ..adopt.facts import default_target, read_vpc_facts
+from ..config.schema import HanatConfig
+from .clients import StackClients
+from .desired import (
+    ROLE_NAT,
+    ROLE_NAT_SG,
+    ROLE_PROBE,
+    ROLE_PROBE_SG,
+    ROLE_PUBLIC,
+    ROUTE_TABLE_SUFFIX,
+    Desired,
+)
+
+if TYPE_CHECKING:   # the executor imports this module for its handlers
+    from .executor import Context
+    from .observe import Observed
+    from .planner import Step
+
+ADOPT_TABLE = "adopt-route-table"
+BLOCK_INGRESS = "security-group-ingress-block"
+ALL_IPV4 = "0.0.0.0/0"
+
+
+# --- check (reads only) ---------------------------------------------------------------------------
+def inspect_adoption(clients: StackClients, config: HanatConfig) -> AdoptedVpc | None:
+    """For an adopting config: the VPC read and checked (InputError naming every problem, nothing
+    changed); None for a stack that builds its VPC."""
+    if not config.adopts_vpc:
+        return None
+    ec2, stack = clients.ec2, config.stack.name
+    facts = read_vpc_facts(ec2, config.stack.vpc_id, config.stack.region,
+                           subnet_ids=[z.public_subnet_id for z in config.zones],
+                           route_table_ids=[t for z in config.zones for t in z.private_route_table_ids])
+    stored = None
+    parameter = params.get_parameter(clients.ssm, topology_parameter(stack))
+    if parameter is not None:
+        stored = Topology.from_json(parameter["Value"])
+    enis = frozenset(i["NetworkInterfaces"][0]["NetworkInterfaceId"]
+                     for i in instances.describe_stack_instances(ec2, stack) if i.get("NetworkInterfaces"))
+    return check_adoption(config, facts, stored=stored, stack_enis=enis)
+
+
+# --- observe --------------------------------------------------------------------------------------
+def observe_network(ec2, d: Desired, obs: Observed, by_role_zone) -> None:
+    """The adopted VPC, the user's public subnets, the listed tables, and the stack's own tagged parts."""
+    adopted = d.adopted
+    obs.vpc = api.describe_vpc(ec2, adopted.vpc_id)
+    if obs.vpc is None:
+        raise NotFoundError(f"VPC {adopted.vpc_id} is gone")
+    vpc_id = adopted.vpc_id
+    in_vpc = [s for s in network.describe_tagged(ec2, "subnet", d.stack) if s["VpcId"] == vpc_id]
+    obs.subnets = by_role_zone(in_vpc, "SubnetId")
+    public = api.subnets_by_id(ec2, [z.public_subnet_id for z in adopted.zones])
+    for zone in adopted.zones:
+        obs.subnets[(ROLE_PUBLIC, zone.az)] = public[zone.public_subnet_id]
+    tables = [t for t in network.describe_tagged(ec2, "route-table", d.stack) if t["VpcId"] == vpc_id]
+    obs.route_tables = {(role.removesuffix(ROUTE_TABLE_SUFFIX), zone): t
+                        for (role, zone), t in by_role_zone(tables, "RouteTableId").items()
+                        if role.endswith(ROUTE_TABLE_SUFFIX)}
+    groups = [g for g in network.describe_tagged(ec2, "security-group", d.stack) if g["VpcId"] == vpc_id]
+    obs.security_groups = {role: g for (role, _), g in by_role_zone(groups, "GroupId").items()}
+    obs.adopted_tables = api.route_tables_by_id(ec2, [t for z in adopted.zones for t in z.route_table_ids])
+
+
+# --- plan (pure) ----------------------------------------------------------------------------------
+def _allows_all(permissions: list[dict], cidr: str) -> bool:
+    return any(p.get("IpProtocol") == "-1" and any(r.get("CidrIp") == cidr for r in p.get("IpRanges", []))
+               for p in permissions)
+
+
+def plan_network(d: Desired, obs: Observed) -> list[Step]:
+    """Probe subnets and the two security groups; the NAT group admits every CIDR block of the VPC."""
+    from .planner import CREATE, MODIFY, Step
+
+    steps: list[Step] = []
+    for s in d.subnets:
+        if not obs.subnets.get((s.role, s.az)):
+            steps.append(Step(CREATE, "subnet", zone=s.az, name=s.role, detail=s.cidr))
+    nat_sg, probe_sg = obs.security_groups.get(ROLE_NAT_SG), obs.security_groups.get(ROLE_PROBE_SG)
+    if not nat_sg:
+        steps.append(Step(CREATE, "security-group", name=ROLE_NAT_SG))
+    for cidr in d.adopted.cidr_blocks:
+        if not _allows_all((nat_sg or {}).get("IpPermissions", []), cidr):
+            steps.append(Step(MODIFY, BLOCK_INGRESS, name=ROLE_NAT_SG, detail=cidr))
+    if nat_sg and not _allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
+    if not probe_sg:
+        steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
+    elif not _allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
+    return steps
+
+
+def plan_tables(d: Desired, obs: Observed) -> list[Step]:
+    """Mark every listed table not yet marked; each step says which default route it will take over."""
+    from .planner import MODIFY, Step
+
+    steps: list[Step] = []
+    for zone in d.adopted.zones:
+        for table in zone.tables:
+            if api.is_adopted_by(obs.adopted_tables.get(table.route_table_id, {}), d.stack):
+                continue
+            now = table.original_target
+            taken = f"0.0.0.0/0 from {kind_of(now)} {now}" if now else "0.0.0.0/0 (none today)"
+            steps.append(Step(MODIFY, ADOPT_TABLE, zone=zone.az, name=table.route_table_id,
+                              detail=f"tag hanat:stack, hanat:adopted; take over {taken} at cutover"))
+    return steps
+
+
+def zone_topology(d: Desired, az: str, obs: Observed) -> ZoneTopology:
+    """A zone of the adopted VPC as the controller knows it (KeyError while a part is missing)."""
+    zone = d.adopted.zone(az)
+    nat, eip = obs.instances[(ROLE_NAT, az)], obs.addresses[az]
+    return ZoneTopology(
+        az=az, public_subnet_id=zone.public_subnet_id,
+        private_subnet_id=zone.private_subnet_ids[0] if zone.private_subnet_ids else "",
+        probe_subnet_id=obs.subnets[(ROLE_PROBE, az)]["SubnetId"],
+        nat_instance_id=nat["InstanceId"], nat_eni_id=obs.nat_eni(az),
+        nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"],
+        private_route_table_ids=zone.route_table_ids,
+        probe_route_table_id=obs.route_tables[(ROLE_PROBE, az)]["RouteTableId"],
+        public_route_table_id=zone.public_route_table_id,
+        adopted=zone.tables,
+    )
+
+
+# --- apply ----------------------------------------------------------------------------------------
+def _adopt_table(ctx: Context, step: Step) -> None:
+    api.tag_adopted_table(ctx.ec2, step.name, ctx.desired.stack)
+    table = ctx.obs.adopted_tables.setdefault(step.name, {"RouteTableId": step.name})
+    tags = {**tag_map(table), **tag_map(api.adopted_tags(ctx.desired.stack))}
+    table["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _block_ingress(ctx: Context, step: Step) -> None:
+    network.authorize_ingress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], step.detail)
+
+
+HANDLERS = {ADOPT_TABLE: _adopt_table, BLOCK_INGRESS: _block_ingress}
+
+
+# --- give back (down) -----------------------------------------------------------------------------
+def _stored_topology(clients: StackClients, stack: str) -> Topology | None:
+    parameter = params.get_parameter(clients.ssm, topology_parameter(stack))
+    return Topology.from_json(parameter["Value"]) if parameter is not None else None
+
+
+def check_give_back(clients: StackClients, stack: str, release_to: str = "") -> dict[str, tuple]:
+    """Reads only: where ``down`` points each adopted table back to (az -> ((table, target), ...); {} for a
+    stack that built its VPC). InputError (nothing changed) when a recorded NAT gateway is gone and
+    ``release_to`` names no available one, or when a table still points at this stack's NAT with no
+    record of where it pointed before."""
+    topology = _stored_topology(clients, stack)
+    if topology is not None and topology.adopts_vpc:
+        return plan_release(clients.ec2, topology, topology.azs, release_to)
+    enis = {i["NetworkInterfaces"][0]["NetworkInterfaceId"] for i in instances.describe_stack_instances(clients.ec2, stack)
+            if i.get("NetworkInterfaces")}
+    stuck = [t["RouteTableId"] for t in network.describe_tagged(clients.ec2, "route-table", stack)
+             if api.is_adopted_by(t, stack) and default_target(t) in enis]
+    if stuck:
+        raise InputError([f"route table {t} (adopted) points 0.0.0.0/0 at this stack's NAT, and the stack has no "
+                          "topology recording where it pointed before: point it back by hand first" for t in stuck],
+                         title=f"stack {stack!r} cannot give its adopted route tables back; nothing was changed")
+    return {}
+
+
+def give_back(clients: StackClients, stack: str, release_to: str = "", progress=lambda _m: None) -> list[str]:
+    """Point every adopted table back at its original target (checked first, as ``check_give_back``),
+    through the controller's own protocol when the state table is there, so a running controller sees
+    the zones released and leaves them alone; the changed tables."""
+    targets = check_give_back(clients, stack, release_to)
+    if not targets:
+        return []
+    topology = _stored_topology(clients, stack)
+    if state_table.describe_table(clients.dynamodb, topology.table_name) is not None:
+        sns = clients.sns if topology.topic_arn else None    # people hear about the release as from the controller
+        deps = deps_for_topology(topology, Clients(ec2=clients.ec2, dynamodb=clients.dynamodb, sns=sns,
+                                                   ssm=clients.ssm),
+                                 owner=f"down:{stack}", stage=None, metric=lambda name, value, unit: None)
+        changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
+    else:
+        changed = [table for pairs in targets.values() for table, target in pairs
+                   if api.give_back_default_route(clients.ec2, table, target, stack=stack)]
+    for az, pairs in targets.items():
+        for table, target in pairs:
+            if table in changed:
+                progress(f"gave back {table} ({az}): 0.0.0.0/0 -> {target or 'no default route'}")
+    return changed
+
+
+def untag(ec2, table: dict, stack: str) -> bool:
+    """``down``: an adopted table is the user's; only hanat's two tags come off it (never deleted)."""
+    return api.untag_adopted_table(ec2, table["RouteTableId"], stack)
