@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from .topology import Topology
 
-ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical")
+ALERT_TYPES = ("failover", "revert", "replace", "flapping", "critical", "blind")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
@@ -64,6 +64,8 @@ def summary(alert: Alert, topology: Topology | None = None) -> str:
         return f"{PREFIX} {kind} {zone} -> own NAT {alert.to_nat or '?'}{reason}"
     if alert.type == "replace":
         return f"{PREFIX} {kind} {zone} NAT {alert.from_nat or '?'} -> {alert.to_nat or 'new'}{reason}"
+    if alert.type == "blind" and alert.zone is None and alert.details.get("zones"):
+        return f"{PREFIX} {kind} {', '.join(map(str, alert.details['zones']))}{reason}"
     return f"{PREFIX} {kind} {zone}{reason}"
 
 

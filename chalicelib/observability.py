@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "hanat"
 NAMESPACE = "hanat"
@@ -25,12 +26,20 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _UNITS = {unit.value: unit for unit in MetricUnit}
 
 
-def metric_sink(name: str, value: float, unit: str = "Count") -> None:
+def metric_sink(name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None) -> None:
     """A ``MetricSink`` (chalicelib.service.deps) backed by Powertools EMF metrics.
 
-    An unknown unit falls back to Count rather than failing the run that reports it.
+    An unknown unit falls back to Count rather than failing the run that reports it. A metric with
+    ``dimensions`` (e.g. the zone) is written at once as its own EMF line with them (plus ``service``);
+    the others are collected and flushed together at the end of the handler.
     """
-    metrics.add_metric(name=name, unit=_UNITS.get(unit, MetricUnit.Count), value=value)
+    metric_unit = _UNITS.get(unit, MetricUnit.Count)
+    if not dimensions:
+        metrics.add_metric(name=name, unit=metric_unit, value=value)
+        return
+    with single_metric(name=name, unit=metric_unit, value=value, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE, **dimensions}):
+        pass
 
 
 def flush_metrics() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .alerts import Alert, format_body, format_subject
-from .aws.clients import make_client
+from .aws.clients import CONTROLLER_CLIENT_CONFIG, make_client
 from .aws.lambda_invoke import LambdaProbeRunner, invoke_json, make_invoke_client
 from .aws.params import read_topology
 from .aws.sns import publish
@@ -108,10 +108,11 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
 def default_deps(owner: str) -> Deps:
     """The real thing: clients for this region, topology from SSM, probes = Lambda invokes."""
     env = read_env()
-    ssm = make_client("ssm", env.region)
+    ssm = make_client("ssm", env.region, config=CONTROLLER_CLIENT_CONFIG)
     topology = read_topology(ssm, env.topology_parameter)  # per invocation: a replaced NAT is seen at once
-    clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
-                      sns=make_client("sns", env.region), ssm=ssm,
+    clients = Clients(ec2=make_client("ec2", env.region, config=CONTROLLER_CLIENT_CONFIG),
+                      dynamodb=make_client("dynamodb", env.region, config=CONTROLLER_CLIENT_CONFIG),
+                      sns=make_client("sns", env.region, config=CONTROLLER_CLIENT_CONFIG), ssm=ssm,
                       lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 
@@ -137,6 +138,12 @@ def reset_deps_factory() -> None:
 
 def request_id(context) -> str:
     return getattr(context, "aws_request_id", None) or "local"
+
+
+def remaining_time(context) -> Callable[[], float]:
+    """Seconds the invocation has left, read from the Lambda context each time it is called
+    (``get_remaining_time_in_millis``: the Lambda context object of the Python runtime)."""
+    return lambda: context.get_remaining_time_in_millis() / 1000.0
 
 
 def entry_point(func):
