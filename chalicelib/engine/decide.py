@@ -84,7 +84,7 @@ def _count_sample(s: ZoneState, passed: bool, probe: ProbeSettings, now: float) 
 def track_evidence(z: ZoneInput, s: ZoneState) -> tuple[ZoneState, bool]:
     """Count sweeps without evidence; (new state, True when this round makes the zone newly blind:
     ``BLIND_AFTER_SWEEPS`` in a row and not alerted yet). Evidence coming back clears both."""
-    if z.blind:
+    if z.no_evidence:
         s = s.evolve(blind=s.blind + 1)
         if s.blind >= BLIND_AFTER_SWEEPS and not s.blind_alerted:
             return s.evolve(blind_alerted=True), True

@@ -31,7 +31,7 @@ class ZoneInput:
         return tuple(p for p in taken if p.evidence)
 
     @property
-    def blind(self) -> bool:
+    def no_evidence(self) -> bool:
         """Probed this round, but nothing came back that says anything about the NAT."""
         return (self.probe is not None or bool(self.confirmations)) and not self.samples
 

@@ -247,6 +247,9 @@ def run_heartbeat(deps: Deps, remaining_s: Callable[[], float],
     deps = replace(deps, deadline=time.monotonic() + remaining_s() - END_MARGIN_S)
     interval = float(deps.topology.probe.interval_s)
     start = deps.clock()
+    if remaining_s() < sweep_reserve_s(deps.topology):
+        return [SweepReport(at=start, owner=deps.owner,
+                            skipped=f"only {remaining_s():.1f}s left: not enough for a sweep")]
     lease = take_lease(deps, remaining_s)
     if not lease.acquired:
         logger.info("another run holds the sweeper lease", extra={"holder": lease.holder})

@@ -87,7 +87,7 @@ def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(st
 
 
 def test_a_zone_already_down_is_not_reprobed(stack):
-    topo, deps, clock, probes, _, _ = stack
+    _, deps, clock, probes, _, _ = stack
     sweep(deps, clock)
     probes.failing = {A}
     assert sweep(deps, clock)[0].health[A] == "DOWN"
@@ -237,6 +237,9 @@ def test_heartbeat_sweeps_every_interval_while_a_sweep_fits_in_the_remaining_tim
     clock.sleep(5)
     shorter = run_heartbeat(deps, remaining(clock, 30.0))     # the budget is the invocation's, not a constant
     assert [r.at - shorter[0].at for r in shorter] == [5.0 * i for i in range(5)]
+    calls = len(probes.calls)
+    too_short = run_heartbeat(deps, remaining(clock, 7.0))    # less than one sweep needs: nothing starts
+    assert len(too_short) == 1 and "not enough for a sweep" in too_short[0].skipped and len(probes.calls) == calls
 
 
 def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(stack, monkeypatch):
