@@ -277,6 +277,8 @@ def test_no_evidence_moves_no_counter_is_counted_by_zone_and_raises_one_blind_al
     assert [a.type for a in alerts] == ["blind"]                 # one alert, at the 3rd sweep, for all zones
     assert alerts[0].zone is None and alerts[0].details["zones"] == list(AZS)
     assert "blind" in reports[2].outcomes and "blind" not in reports[3].outcomes
+    from chalicelib.service.status import collect_status
+    assert {r["az"]: r["blind_sweeps"] for r in collect_status(deps)} == dict.fromkeys(AZS, 5)
     probes.blind = set()
     sweep(deps, clock)                  # evidence is back: cleared
     probes.blind = {C}
