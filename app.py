@@ -35,7 +35,8 @@ def _input_error(err: InputError) -> dict:
 @wiring.entry_point
 def heartbeat(event):
     deps = wiring.build_deps(f"heartbeat:{wiring.request_id(event.context)}")
-    reports = run_heartbeat(deps, budget_s=55.0, then=after_sweep)   # each sweep, then the replacement pass
+    # sweeps while one still fits in the invocation's remaining time; each sweep, then the replacement pass
+    reports = run_heartbeat(deps, wiring.remaining_time(event.context), then=after_sweep)
     return {"sweeps": [report.to_dict() for report in reports]}
 
 

@@ -3,19 +3,23 @@
 How one scheduled failover runs, file by file (eight files, each named once):
 
 1. ``app.py`` — ``heartbeat`` is the EventBridge ``rate(1 minute)`` function. It builds its
-   dependencies and runs the heartbeat loop, passing the replacement pass to run after each sweep.
+   dependencies and runs the heartbeat loop on the invocation's remaining time (the Lambda context),
+   passing the replacement pass to run after each sweep.
 2. ``chalicelib/wiring.py`` — ``build_deps`` reads the Lambda environment, the topology parameter from
    SSM, and makes the boto3 clients, the probe runner (one Lambda invoke per zone) and the SNS alert sink.
 3. ``chalicelib/service/sweep.py`` — ``run_heartbeat`` takes the sweeper lease and sweeps every
-   ``probe.interval_s``; ``sweep_once`` probes every zone at once, then hands the results to reconcile.
+   ``probe.interval_s`` while a sweep fits, every AWS call bounded by ``Deps.deadline``; ``sweep_once``
+   probes every zone at once, re-probes a failed zone right away (confirmation), then hands the results
+   to reconcile.
 4. ``chalicelib/aws/lambda_invoke.py`` — ``LambdaProbeRunner`` invokes every zone's ``probe_<zone>``
    function in parallel (the probe runs in the zone's probe subnet, whose only way out is that NAT)
-   and turns each answer into a ``ProbeResult``.
+   and turns each answer into a ``ProbeResult``; a Lambda error is "no evidence", never a failed probe.
 5. ``chalicelib/service/reconcile.py`` — ``decide_and_apply``: observe the zones (records, instance
    states, route tables), decide with ``engine_decider``, claim the moving zones in one versioned
-   transaction, write the routes, verify, release; ``publish`` sends the alerts and metrics.
+   transaction, write the routes (never late for the claim), verify, release; ``publish`` sends the
+   alerts and metrics.
 6. ``chalicelib/engine/decide.py`` — ``decide`` (pure, clock passed in): the failed probes push the
-   zone's NAT to DOWN after ``fail_after``; placement picks the healthy NAT serving the fewest zones;
+   zone's NAT to DOWN after ``fail_after`` (results without evidence count for nothing; ``blind``); placement picks the healthy NAT serving the fewest zones;
    the result is a ``Decision`` with a failover ``RouteMove`` and its alert.
 7. ``chalicelib/aws/state_table.py`` — ``commit`` writes the new zone states and the route-write claim
    in one DynamoDB ``TransactWriteItems`` conditioned on the versions read (a concurrent run loses).

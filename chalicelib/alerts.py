@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from .topology import Topology
 
-ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical", "cutover", "release")
+ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical", "blind", "cutover",
+               "release")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"
@@ -72,6 +73,8 @@ def summary(alert: Alert, topology: Topology | None = None) -> str:
     if alert.type == "release":
         targets = ", ".join(sorted(set(alert.details.get("targets", {}).values()) - {""})) or "no default route"
         return f"{PREFIX} {kind} {zone} -> {targets}{reason}"
+    if alert.type == "blind" and alert.zone is None and alert.details.get("zones"):
+        return f"{PREFIX} {kind} {', '.join(map(str, alert.details['zones']))}{reason}"
     return f"{PREFIX} {kind} {zone}{reason}"
 
 

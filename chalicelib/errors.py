@@ -59,3 +59,8 @@ class NotFoundError(HanatError):
 
 class ConflictError(HanatError):
     """A conditional write lost: another run changed the record first."""
+
+
+class OutOfTimeError(HanatError):
+    """A run gave up an action it could no longer finish in time (the Lambda's deadline, or a route-write
+    claim about to expire): nothing was written after that point; the next run completes it."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -25,17 +26,29 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 # The CloudWatch alarms `hanat deploy` creates name exactly these (chalicelib/watch.py).
 STACK_DIMENSION, ZONE_DIMENSION = "stack", "zone"
 _stack: dict[str, str] = {}
-_zone_metrics: dict[str, EphemeralMetrics] = {}
+_narrowed_metrics: dict[tuple, EphemeralMetrics] = {}   # one EMF line per dimension set
 
 _UNITS = {unit.value: unit for unit in MetricUnit}
 
 
-def metric_sink(name: str, value: float, unit: str = "Count") -> None:
+def metric_sink(name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None) -> None:
     """A ``MetricSink`` (chalicelib.service.deps) backed by Powertools EMF metrics.
 
-    An unknown unit falls back to Count rather than failing the run that reports it.
+    An unknown unit falls back to Count rather than failing the run that reports it. A metric with
+    ``dimensions`` (e.g. ``{"zone": az}``) goes into the EMF line of that dimension set (with the stack's);
+    every line is written by ``flush_metrics`` at the end of the handler.
     """
-    metrics.add_metric(name=name, unit=_UNITS.get(unit, MetricUnit.Count), value=value)
+    metric_unit = _UNITS.get(unit, MetricUnit.Count)
+    if not dimensions:
+        metrics.add_metric(name=name, unit=metric_unit, value=value)
+        return
+    key = tuple(sorted(dimensions.items()))
+    narrowed = _narrowed_metrics.get(key)
+    if narrowed is None:
+        narrowed = _narrowed_metrics[key] = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        for dimension, dimension_value in {**_stack, **dimensions}.items():
+            narrowed.add_dimension(name=dimension, value=dimension_value)
+    narrowed.add_metric(name=name, unit=metric_unit, value=value)
 
 
 def set_stack(stack: str) -> None:
@@ -49,21 +62,10 @@ def set_stack(stack: str) -> None:
     metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
 
 
-def zone_metric_sink(name: str, zone: str, value: float, unit: str = "Count") -> None:
-    """A ``ZoneMetricSink`` (chalicelib.service.deps): the metric with a ``zone`` dimension; one EMF
-    line per zone and invocation, written by ``flush_metrics``."""
-    zone_metrics = _zone_metrics.get(zone)
-    if zone_metrics is None:
-        zone_metrics = _zone_metrics[zone] = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-        for key, dimension in {**_stack, ZONE_DIMENSION: zone}.items():
-            zone_metrics.add_dimension(name=key, value=dimension)
-    zone_metrics.add_metric(name=name, unit=_UNITS.get(unit, MetricUnit.Count), value=value)
-
-
 def flush_metrics() -> None:
     """Write the collected metrics as EMF log lines (called at the end of every handler)."""
     if metrics.metric_set:  # nothing recorded: no empty EMF line, no warning
         metrics.flush_metrics(raise_on_empty_metrics=False)
-    for zone_metrics in _zone_metrics.values():
-        zone_metrics.flush_metrics(raise_on_empty_metrics=False)
-    _zone_metrics.clear()
+    for narrowed in _narrowed_metrics.values():
+        narrowed.flush_metrics(raise_on_empty_metrics=False)
+    _narrowed_metrics.clear()

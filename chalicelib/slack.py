@@ -20,8 +20,12 @@ log = logging.getLogger("hanat.slack")
 
 EMOJI = {"failover": ":rotating_light:", "revert": ":white_check_mark:", "replace": ":hammer_and_wrench:",
          "roll": ":arrows_counterclockwise:",
-         "flapping": ":warning:", "critical": ":fire:", "cutover": ":twisted_rightwards_arrows:",
-         "release": ":leftwards_arrow_with_hook:"}
+         "flapping": ":warning:", "critical": ":fire:", "blind": ":see_no_evil:",
+         "cutover": ":twisted_rightwards_arrows:", "release": ":leftwards_arrow_with_hook:"}
+# A next step in the message itself, for alerts whose cause is not the NAT (docs/alerts.md has all).
+ADVICE = {"blind": "Lambda could not run these probes: check the probe functions' Errors and Throttles "
+                   "(CloudWatch), the account's Lambda concurrency, and ENI / subnet IP limits of the probe "
+                   "subnets. Routes stay where they are; EC2 state-change events still fail a zone over."}
 FIELDS = (("zone", "Zone"), ("to_zone", "Served by zone"), ("from_nat", "From NAT"), ("to_nat", "To NAT"),
           ("stack", "Stack"), ("at", "At"))
 
@@ -53,6 +57,9 @@ def build_blocks(alert: dict) -> dict:
     headline = str(alert.get("summary") or f"[hanat] {kind.upper()}")
     fields = [{"type": "mrkdwn", "text": f"*{label}*\n{alert[key]}"}
               for key, label in FIELDS if alert.get(key)]
+    details = alert.get("details") if isinstance(alert.get("details"), dict) else {}
+    if details.get("zones") and not alert.get("zone"):   # an alert about several zones (blind)
+        fields.insert(0, {"type": "mrkdwn", "text": "*Zones*\n" + ", ".join(map(str, details["zones"]))})
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{EMOJI.get(kind, ':bell:')} *{headline}*"}},
     ]
@@ -60,6 +67,8 @@ def build_blocks(alert: dict) -> dict:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason:* {alert['reason']}"}})
     if fields:
         blocks.append({"type": "section", "fields": fields[:10]})  # Slack allows at most 10 fields
+    if kind in ADVICE:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*What to do:* {ADVICE[kind]}"}})
     if alert.get("route_tables"):
         tables = ", ".join(f"`{t}`" for t in alert["route_tables"])
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Route tables: {tables}"}]})

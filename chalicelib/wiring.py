@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .alerts import Alert, format_body, format_subject
-from .aws.clients import make_client
+from .aws.clients import CONTROLLER_CLIENT_CONFIG, make_client
 from .aws.lambda_invoke import LambdaProbeRunner, invoke_json, make_invoke_client
 from .aws.params import read_topology
 from .aws.sns import publish
 from .errors import ConfigError
 from .naming import probe_function_name
-from .observability import flush_metrics, logger, metric_sink, set_stack, zone_metric_sink
+from .observability import flush_metrics, logger, metric_sink, set_stack
 from .probes import run_checks
 from .service.deps import Clients, Deps
 from .settings import ProbeSettings
@@ -102,18 +102,19 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
 
     alert_sink = SnsAlertSink(clients.sns, topology.topic_arn, topology) if clients.sns else (lambda a: None)
     return Deps(topology=topology, clients=clients, probe_runner=probe_runner, control_probe=control_probe,
-                alert_sink=alert_sink, metric=metric, clock=clock, owner=owner,
-                zone_metric=zone_metric_sink if metric is metric_sink else (lambda name, zone, value, unit: None))
+                alert_sink=alert_sink, metric=metric, clock=clock, owner=owner)
 
 
 def default_deps(owner: str) -> Deps:
     """The real thing: clients for this region, topology from SSM, probes = Lambda invokes."""
     env = read_env()
     set_stack(env.stack)
-    ssm = make_client("ssm", env.region)
+    ssm = make_client("ssm", env.region, config=CONTROLLER_CLIENT_CONFIG)
     topology = read_topology(ssm, env.topology_parameter)  # per invocation: a replaced NAT is seen at once
-    clients = Clients(ec2=make_client("ec2", env.region), dynamodb=make_client("dynamodb", env.region),
-                      sns=make_client("sns", env.region), ssm=ssm, cloudwatch=make_client("cloudwatch", env.region),
+    clients = Clients(ec2=make_client("ec2", env.region, config=CONTROLLER_CLIENT_CONFIG),
+                      dynamodb=make_client("dynamodb", env.region, config=CONTROLLER_CLIENT_CONFIG),
+                      sns=make_client("sns", env.region, config=CONTROLLER_CLIENT_CONFIG), ssm=ssm,
+                      cloudwatch=make_client("cloudwatch", env.region, config=CONTROLLER_CLIENT_CONFIG),
                       lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 
@@ -139,6 +140,12 @@ def reset_deps_factory() -> None:
 
 def request_id(context) -> str:
     return getattr(context, "aws_request_id", None) or "local"
+
+
+def remaining_time(context) -> Callable[[], float]:
+    """Seconds the invocation has left, read from the Lambda context each time it is called
+    (``get_remaining_time_in_millis``: the Lambda context object of the Python runtime)."""
+    return lambda: context.get_remaining_time_in_millis() / 1000.0
 
 
 def entry_point(func):

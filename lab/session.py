@@ -38,7 +38,7 @@ class Metrics:
     counts: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, name: str, value: float, unit: str) -> None:
+    def __call__(self, name: str, value: float, unit: str, dimensions=None) -> None:   # by name, all zones
         with self._lock:
             self.counts[name] = self.counts.get(name, 0) + value
 

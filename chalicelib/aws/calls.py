@@ -7,7 +7,10 @@ One retry layer per kind of trouble, each bounded:
 - eventual consistency (an id created a moment ago, a dependency AWS is still releasing): only the
   error codes the caller lists in ``retry_on``, with growing delays for at most ``policy.within_s``;
 - a ``deadline`` (a ``time.monotonic()`` instant): no attempt starts after it and no retry sleeps past
-  it, so a caller with little time left (a Lambda near its timeout) is never overrun.
+  it, so a caller with little time left (a Lambda near its timeout) is never overrun. That holds for
+  botocore's own retries too: while ``aws_call`` runs with a deadline, a handler that runs before
+  botocore's retry handler (``needs-retry``) stops any retry whose back-off could end past it, and the
+  call ends with the error AWS gave (throttling, 5xx), converted as usual.
 Giving up raises ``RetryExhaustedError`` naming the call.
 """
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,6 +45,42 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+# The deadline of the aws_call running in this thread (None: none), read by the botocore retry guard.
+_call_deadline: ContextVar[float | None] = ContextVar("hanat_call_deadline", default=None)
+RETRY_GUARD_ID = "hanat-deadline-guard"
+# botocore's standard retry mode waits random() * 2 ** (attempt - 1) s, at most 20 s, between attempts
+# (botocore/retries/standard.py, ExponentialBackoff): the longest wait after attempt n.
+BOTOCORE_MAX_BACKOFF_S = 20.0
+
+
+def _worst_backoff_s(attempts: int) -> float:
+    return min(2.0 ** max(0, attempts - 1), BOTOCORE_MAX_BACKOFF_S)
+
+
+def _deadline_guard(attempts: int = 1, **_kwargs: Any) -> bool | None:
+    """``needs-retry`` handler run before botocore's: False (= do not retry) when the back-off before
+    the next attempt could end past the running call's deadline; None lets botocore decide."""
+    deadline = _call_deadline.get()
+    if deadline is None:
+        return None
+    if time.monotonic() + _worst_backoff_s(attempts) >= deadline:
+        return False
+    return None
+
+
+def guard_retries(client: Any) -> None:
+    """Let ``aws_call``'s deadline bound botocore's retries on ``client`` (idempotent, per client)."""
+    meta = getattr(client, "meta", None)
+    events = getattr(meta, "events", None)
+    model = getattr(meta, "service_model", None)
+    if events is None or model is None:
+        return
+    # botocore registers its retry handler on needs-retry.<service>; handlers of the same event run in
+    # registration order with register_first ones first, and the first non-None answer wins.
+    events.register_first(f"needs-retry.{model.service_id.hyphenize()}", _deadline_guard,
+                          unique_id=RETRY_GUARD_ID)
 
 
 def error_code(err: ClientError) -> str:
@@ -73,9 +113,11 @@ def aws_call(
     give_up_at = started + policy.within_s if deadline is None else min(started + policy.within_s, deadline)
     if deadline is not None and started >= deadline:
         raise RetryExhaustedError(operation, "Deadline", "no time left for the call")
+    guard_retries(getattr(fn, "__self__", None))
     attempt = 0
     while True:
         attempt += 1
+        token = _call_deadline.set(deadline)
         try:
             return fn(*args, **kwargs)
         except ClientError as err:
@@ -85,6 +127,8 @@ def aws_call(
             last = err
         except BotoCoreError as err:  # connection errors, endpoint not reachable, read timeouts
             raise AwsError(operation, type(err).__name__, str(err)) from err
+        finally:
+            _call_deadline.reset(token)
         delay = policy.delay(attempt)
         if clock() + delay > give_up_at:
             raise RetryExhaustedError(
@@ -120,6 +164,7 @@ def paginate(operation: str, client, method: str, key: str, /, *, retry_on: Iter
         for page in client.get_paginator(method).paginate(**kwargs):
             items.extend(page.get(key, []))
         return items
+    guard_retries(client)
     return aws_call(operation, run, retry_on=retry_on, deadline=deadline)
 
 

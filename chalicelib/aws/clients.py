@@ -6,12 +6,17 @@ import boto3
 from botocore.config import Config
 
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# The controller's Lambda clients: one attempt can hang at most connect + read timeout (13 s), less than
+# the route-write claim margin (service/reconcile.py CLAIM_MARGIN_S), so no write outlives its claim.
+# The EC2, DynamoDB, SSM and SNS calls of a sweep answer in well under a second.
+CONTROLLER_CLIENT_CONFIG = CLIENT_CONFIG.merge(Config(connect_timeout=3, read_timeout=10))
 
 
 def make_session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
     return boto3.session.Session(region_name=region, profile_name=profile)
 
 
-def make_client(service: str, region: str | None = None, session: boto3.session.Session | None = None):
+def make_client(service: str, region: str | None = None, session: boto3.session.Session | None = None,
+                config: Config = CLIENT_CONFIG):
     session = session or make_session(region)
-    return session.client(service, region_name=region or session.region_name, config=CLIENT_CONFIG)
+    return session.client(service, region_name=region or session.region_name, config=config)

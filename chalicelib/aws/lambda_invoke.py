@@ -1,9 +1,12 @@
 """Lambda invoke adapter: one synchronous JSON invoke, and the heartbeat's probe runner, which invokes
 every zone's ``probe_<zone>`` function in parallel.
 
-Whatever goes wrong with one zone's probe (invoke error, function error, no answer in time,
-garbage answer) becomes a failed ProbeResult with ``error`` set, never an exception: a probe
-that cannot run is evidence about that NAT path, not a reason to stop the sweep.
+Only an answer of the probe function is evidence about a NAT path. Whatever else happens to one
+zone's probe — an error of the Invoke API itself (throttling, function not ready, Lambda's VPC/ENI
+errors, ...: every error botocore's Lambda model lists for Invoke is about Lambda, none about the
+NAT), a function error (unhandled exception, ``Task timed out``), no answer in time, a garbage
+answer — becomes ``ProbeResult.no_evidence`` with ``error`` set, never an exception and never a
+failed probe: the zone's counters do not move (the sweep counts it and raises ``blind`` when it lasts).
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from .calls import aws_call
 
 # (function_name, payload) -> decoded JSON answer; raises on failure
 Invoke = Callable[[str, dict], dict]
+# How long the runner waits for the probes on top of their timeout (cold start, the invoke itself).
+PROBE_WAIT_MARGIN_S = 3.0
 
 
 def invoke_json(lambda_client, function_name: str, payload: dict) -> dict:
@@ -56,7 +61,7 @@ class LambdaProbeRunner:
     """Callable ProbeRunner: azs -> {az: ProbeResult}, all zones at once."""
 
     def __init__(self, invoke: Invoke, function_names: Mapping[str, str], *, targets: Sequence[str],
-                 timeout_s: float, clock: Callable[[], float], margin_s: float = 3.0):
+                 timeout_s: float, clock: Callable[[], float], margin_s: float = PROBE_WAIT_MARGIN_S):
         self._invoke = invoke
         self._names = dict(function_names)
         self._payload = {"targets": list(targets), "timeout_s": timeout_s}
@@ -66,18 +71,20 @@ class LambdaProbeRunner:
     def _one(self, az: str) -> ProbeResult:
         name = self._names.get(az)
         if name is None:
-            return ProbeResult(zone=az, passed=False, at=self._clock(), error=f"no probe function for {az}")
+            return ProbeResult.no_evidence(az, self._clock(), f"no probe function for {az}")
         try:
             answer = self._invoke(name, self._payload)
-        except Exception as exc:  # noqa: BLE001 - any failure is a failed probe, by design
-            return ProbeResult(zone=az, passed=False, at=self._clock(), error=f"invoke failed: {exc}")
+        except AwsError as err:  # Lambda's own errors, and FunctionError (raised, timed out)
+            return ProbeResult.no_evidence(az, self._clock(), f"invoke failed: {err.code}: {err.aws_message}")
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the invoke, it says nothing about the NAT
+            return ProbeResult.no_evidence(az, self._clock(), f"invoke failed: {type(exc).__name__}: {exc}")
         try:
             if answer.get("ok") is False:
-                return ProbeResult(zone=az, passed=False, at=self._clock(),
-                                   error=f"probe rejected its input: {answer.get('error')}")
-            return ProbeResult.from_dict({**answer, "zone": az})
+                return ProbeResult.no_evidence(az, self._clock(),
+                                               f"probe rejected its input: {answer.get('error')}")
+            return ProbeResult.from_dict({**answer, "zone": az, "evidence": True})
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            return ProbeResult(zone=az, passed=False, at=self._clock(), error=f"bad probe answer: {exc}")
+            return ProbeResult.no_evidence(az, self._clock(), f"bad probe answer: {exc}")
 
     def __call__(self, azs: Sequence[str]) -> dict[str, ProbeResult]:
         if not azs:
@@ -91,8 +98,8 @@ class LambdaProbeRunner:
                 try:
                     results[az] = future.result(timeout=max(0.0, deadline - time.monotonic()))
                 except FutureTimeout:
-                    results[az] = ProbeResult(zone=az, passed=False, at=self._clock(),
-                                              error=f"no answer within {self._wait_s:.1f}s")
+                    results[az] = ProbeResult.no_evidence(az, self._clock(),
+                                                          f"no answer within {self._wait_s:.1f}s")
             return results
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # a hung invoke must not hold the sweep

@@ -2,16 +2,28 @@
 re-pin a zone's probe route to its (new) NAT."""
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import AwsError, HanatError, NotFoundError
 from ..naming import STACK_TAG
-from .calls import aws_call
+from .calls import RetryPolicy, aws_call, paginate
 from .network import delete_quietly, ec2_call
 from .tags import tag_map, tag_spec
 
+log = logging.getLogger("hanat.aws")
+
 DEFAULT_ROUTE = "0.0.0.0/0"
 PINNED_TAG = "hanat:pinned"
+# "The specified route table does not exist": one unknown id fails a whole DescribeRouteTables call
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+TABLE_NOT_FOUND = "InvalidRouteTableID.NotFound"
+# EC2 reads are eventually consistent: a ReplaceRoute may not show in the next DescribeRouteTables at once
+# (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): read back for this long.
+READ_BACK_S = 10.0
+READ_BACK_POLICY = RetryPolicy(within_s=READ_BACK_S, base_delay_s=0.1, max_delay_s=2.0)
 
 
 # The target fields of an EC2 Route, in the order ``route_target`` reads them (EC2 API Reference, Route).
@@ -35,6 +47,12 @@ class RouteTableView:
     default_target: str | None = None   # whatever 0.0.0.0/0 points at (None: no default route)
     default_state: str = ""             # "active" | "blackhole" ("" when no default route)
 
+    @property
+    def has_default(self) -> bool:
+        """A 0.0.0.0/0 route exists, whatever its target (ENI, NAT gateway, IGW, blackhole): it is
+        replaced, never created again."""
+        return self.default_target is not None
+
     def guard_problem(self, stack: str) -> str | None:
         """Why hanat must not write this table (None: it may)."""
         if self.tags.get(STACK_TAG) != stack:
@@ -54,22 +72,41 @@ def _view(table: dict) -> RouteTableView:
                           default_state=default.get("State", "active") if default else "")
 
 
-def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...]) -> dict[str, RouteTableView]:
-    """Every listed table with its tags and default-route target (one call)."""
+def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,
+                          deadline: float | None = None) -> dict[str, RouteTableView]:
+    """Every listed table that exists, with its tags and default-route target (one call).
+
+    One stale id (a table deleted by hand, a topology older than the VPC) must not blind every zone:
+    when EC2 refuses the batch for an unknown id, the same tables are read with a ``route-table-id``
+    filter (which skips ids that do not exist) and the missing ids are logged; they are absent from
+    the answer."""
     if not route_table_ids:
         return {}
-    out = aws_call("ec2.DescribeRouteTables", ec2.describe_route_tables, RouteTableIds=list(route_table_ids),
-                   retry_on=("InvalidRouteTableID.NotFound",))
-    return {t["RouteTableId"]: _view(t) for t in out.get("RouteTables", [])}
+    try:
+        out = aws_call("ec2.DescribeRouteTables", ec2.describe_route_tables, RouteTableIds=list(route_table_ids),
+                       deadline=deadline)
+        tables = out.get("RouteTables", [])
+    except AwsError as err:
+        if err.code != TABLE_NOT_FOUND:
+            raise
+        tables = paginate("ec2.DescribeRouteTables (by filter)", ec2, "describe_route_tables", "RouteTables",
+                          Filters=[{"Name": "route-table-id", "Values": list(route_table_ids)}], deadline=deadline)
+        missing = sorted(set(route_table_ids) - {t["RouteTableId"] for t in tables})
+        log.warning("[WARN] route table(s) %s not found (deleted, or the topology is stale); "
+                    "read the others", ", ".join(missing))
+    return {t["RouteTableId"]: _view(t) for t in tables}
 
 
-def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str) -> bool:
+def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str, deadline: float | None = None,
+                        sleep: Callable[[float], None] = time.sleep) -> bool:
     """Make ``0.0.0.0/0`` of ``route_table_id`` point at ``eni_id``; True when it changed.
 
-    Refuses (HanatError) a table that is not this stack's or is pinned; reads back to verify.
+    Refuses (HanatError) a table that is not this stack's or is pinned. An existing default route is
+    replaced whatever its target (a NAT gateway, an internet gateway, a blackhole, an instance):
+    CreateRoute would fail with RouteAlreadyExists. Reads back to verify, riding out EC2's eventual
+    consistency for up to READ_BACK_S (and never past ``deadline``, a ``time.monotonic()`` instant).
     """
-    views = describe_route_tables(ec2, [route_table_id])
-    view = views.get(route_table_id)
+    view = describe_route_tables(ec2, [route_table_id], deadline=deadline).get(route_table_id)
     if view is None:
         raise AwsError("ec2.DescribeRouteTables", "NotFound", f"route table {route_table_id} not found")
     problem = view.guard_problem(stack)
@@ -77,19 +114,41 @@ def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str) ->
         raise HanatError(f"refusing to change {route_table_id}: {problem}")
     if view.default_eni == eni_id:
         return False
+    target = {"RouteTableId": route_table_id, "DestinationCidrBlock": DEFAULT_ROUTE, "NetworkInterfaceId": eni_id}
     op = f"ec2.ReplaceRoute {route_table_id} -> {eni_id}"
     # ReplaceRoute "replaces an existing route" of any target (a NAT gateway of an adopted table too);
     # only a table with no default route at all needs CreateRoute (EC2 API Reference, ReplaceRoute).
-    if view.default_target is None:
-        aws_call(op, ec2.create_route, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE,
-                 NetworkInterfaceId=eni_id)
+    if view.has_default:
+        aws_call(op, ec2.replace_route, deadline=deadline, **target)
     else:
-        aws_call(op, ec2.replace_route, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE,
-                 NetworkInterfaceId=eni_id)
-    after = describe_route_tables(ec2, [route_table_id]).get(route_table_id)
-    if after is None or after.default_eni != eni_id:
-        raise AwsError(op, "VerifyFailed", f"read back {after.default_eni if after else None}, expected {eni_id}")
+        try:
+            aws_call(f"ec2.CreateRoute {route_table_id} -> {eni_id}", ec2.create_route, deadline=deadline, **target)
+        except AwsError as err:
+            if err.code != "RouteAlreadyExists":   # created meanwhile: replace it
+                raise
+            aws_call(op, ec2.replace_route, deadline=deadline, **target)
+    _read_back(ec2, route_table_id, eni_id, op, deadline=deadline, sleep=sleep)
     return True
+
+
+def _read_back(ec2, route_table_id: str, eni_id: str, op: str, *, deadline: float | None,
+               sleep: Callable[[float], None]) -> None:
+    """Read the table until its default route shows ``eni_id``; VerifyFailed after READ_BACK_S (or at
+    ``deadline``)."""
+    started = time.monotonic()
+    give_up = started + READ_BACK_S if deadline is None else min(started + READ_BACK_S, deadline)
+    attempt = 0
+    while True:
+        attempt += 1
+        after = describe_route_tables(ec2, [route_table_id], deadline=deadline).get(route_table_id)
+        if after is not None and after.default_eni == eni_id:
+            return
+        delay = READ_BACK_POLICY.delay(attempt)
+        if time.monotonic() + delay > give_up:
+            raise AwsError(op, "VerifyFailed", f"read back {after.default_eni if after else None} after "
+                                               f"{attempt} reads in {time.monotonic() - started:.1f}s, "
+                                               f"expected {eni_id}")
+        sleep(delay)
 
 
 # --- the pinned probe route -----------------------------------------------------------------

@@ -64,9 +64,11 @@ def _key(pk: str, sk: str) -> dict:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def load_snapshot(ddb, table: str, azs: list[str] | tuple[str, ...], now: float) -> Snapshot:
-    """Read every zone record and the control record; a missing zone is a fresh UNKNOWN state."""
-    items = aws_call(f"dynamodb.Query {table}", ddb.query, TableName=table, ConsistentRead=True,
+def load_snapshot(ddb, table: str, azs: list[str] | tuple[str, ...], now: float, *,
+                  deadline: float | None = None) -> Snapshot:
+    """Read every zone record and the control record; a missing zone is a fresh UNKNOWN state.
+    (``deadline``, here and below: a ``time.monotonic()`` instant no call starts or retries after.)"""
+    items = aws_call(f"dynamodb.Query {table}", ddb.query, deadline=deadline, TableName=table, ConsistentRead=True,
                      KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": ZONE_PK}})
     stored: dict[str, ZoneRecord] = {}
     for item in items.get("Items", []):
@@ -75,8 +77,8 @@ def load_snapshot(ddb, table: str, azs: list[str] | tuple[str, ...], now: float)
                                 pending_owner=item.get("pending_owner", {}).get("S", ""),
                                 pending_until=float(item.get("pending_until", {}).get("N", 0)))
     zones = {az: stored.get(az, ZoneRecord(az=az, exists=False)) for az in azs}
-    control = aws_call(f"dynamodb.GetItem {table}", ddb.get_item, TableName=table, ConsistentRead=True,
-                       Key=_key(CONTROL_PK, CONTROL_SK)).get("Item")
+    control = aws_call(f"dynamodb.GetItem {table}", ddb.get_item, deadline=deadline, TableName=table,
+                       ConsistentRead=True, Key=_key(CONTROL_PK, CONTROL_SK)).get("Item")
     return Snapshot(zones=zones, read_at=now,
                     critical_active=bool(control and control["critical_active"]["BOOL"]),
                     control_version=int(control["version"]["N"]) if control else 0,
@@ -91,7 +93,7 @@ def _version_condition(exists: bool, version: int) -> tuple[str, dict]:
 
 def commit(ddb, table: str, snapshot: Snapshot, new_bodies: dict[str, dict], *, now: float,
            claim: list[str] | tuple[str, ...] = (), owner: str = "", token: str = "", claim_ttl_s: float = 60.0,
-           critical_active: bool | None = None) -> dict[str, int]:
+           critical_active: bool | None = None, deadline: float | None = None) -> dict[str, int]:
     """Write ``new_bodies`` (az -> zone state data) in one transaction, each conditioned on the version
     read in ``snapshot`` and on nobody else holding a route-write claim; zones in ``claim`` get this
     run's claim. Every other zone is condition-checked too, so a decision made on stale facts never
@@ -128,26 +130,28 @@ def commit(ddb, table: str, snapshot: Snapshot, new_bodies: dict[str, dict], *, 
         ops.append({"Put": put})
     if not written and len(ops) == len(snapshot.zones):
         return {}
-    _transact(ddb, table, ops)
+    _transact(ddb, table, ops, deadline)
     return written
 
 
-def _transact(ddb, table: str, ops: list[dict]) -> None:
+def _transact(ddb, table: str, ops: list[dict], deadline: float | None = None) -> None:
     try:
-        aws_call(f"dynamodb.TransactWriteItems {table}", ddb.transact_write_items, TransactItems=ops)
+        aws_call(f"dynamodb.TransactWriteItems {table}", ddb.transact_write_items, deadline=deadline,
+                 TransactItems=ops)
     except AwsError as err:
         if err.code in ("TransactionCanceledException", "TransactionConflictException", CONDITION_FAILED):
             raise ConflictError(f"state changed under us ({err.aws_message}); re-read and decide again") from err
         raise
 
 
-def release_claims(ddb, table: str, azs: list[str] | tuple[str, ...], token: str) -> None:
+def release_claims(ddb, table: str, azs: list[str] | tuple[str, ...], token: str, *,
+                   deadline: float | None = None) -> None:
     """End this run's route-write claims (the routes are written, or the write failed and the next
     sweep repairs the drift). A claim someone else took over raises ConflictError."""
     lost = []
     for az in azs:
         try:
-            aws_call(f"dynamodb.UpdateItem release {az}", ddb.update_item, TableName=table,
+            aws_call(f"dynamodb.UpdateItem release {az}", ddb.update_item, deadline=deadline, TableName=table,
                      Key=_key(ZONE_PK, az), UpdateExpression="REMOVE pending_owner, pending_token, pending_until",
                      ConditionExpression="pending_token = :t", ExpressionAttributeValues={":t": {"S": token}})
         except AwsError as err:
@@ -159,10 +163,11 @@ def release_claims(ddb, table: str, azs: list[str] | tuple[str, ...], token: str
 
 
 # --- the sweeper lease --------------------------------------------------------------------------
-def acquire_lease(ddb, table: str, owner: str, *, now: float, ttl_s: float) -> LeaseStatus:
+def acquire_lease(ddb, table: str, owner: str, *, now: float, ttl_s: float,
+                  deadline: float | None = None) -> LeaseStatus:
     """Take (or renew) the sweeper lease; when another owner holds an unexpired lease, report it."""
     try:
-        aws_call("dynamodb.PutItem lease", ddb.put_item,
+        aws_call("dynamodb.PutItem lease", ddb.put_item, deadline=deadline,
                      TableName=table, Item={**_key(LEASE_PK, LEASE_SK), "owner": {"S": owner},
                                             TTL_ATTRIBUTE: {"N": str(int(now + ttl_s) + 1)},
                                             "lease_until": {"N": str(now + ttl_s)}},
@@ -173,16 +178,16 @@ def acquire_lease(ddb, table: str, owner: str, *, now: float, ttl_s: float) -> L
     except AwsError as err:
         if err.code != CONDITION_FAILED:
             raise
-    item = aws_call("dynamodb.GetItem lease", ddb.get_item, TableName=table, ConsistentRead=True,
+    item = aws_call("dynamodb.GetItem lease", ddb.get_item, deadline=deadline, TableName=table, ConsistentRead=True,
                     Key=_key(LEASE_PK, LEASE_SK)).get("Item", {})
     return LeaseStatus(acquired=False, holder=item.get("owner", {}).get("S", "?"),
                        expires_at=float(item.get("lease_until", {}).get("N", 0)))
 
 
-def release_lease(ddb, table: str, owner: str) -> None:
+def release_lease(ddb, table: str, owner: str, *, deadline: float | None = None) -> None:
     """Give the lease up; a lease that expired and was taken by someone else is left alone."""
     try:
-        aws_call("dynamodb.DeleteItem lease", ddb.delete_item,
+        aws_call("dynamodb.DeleteItem lease", ddb.delete_item, deadline=deadline,
                         TableName=table, Key=_key(LEASE_PK, LEASE_SK), ConditionExpression="#o = :me",
                         ExpressionAttributeNames={"#o": "owner"},
                         ExpressionAttributeValues={":me": {"S": owner}})

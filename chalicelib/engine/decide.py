@@ -11,6 +11,7 @@ from ..settings import FailoverSettings, ProbeSettings
 from .adoption import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
 from .decision import CUTOVER, FAILOVER, RELEASE, REVERT, Decision, RouteMove, ZoneInput
 from .state import (
+    BLIND_AFTER_SWEEPS,
     DOWN,
     FLAP_THRESHOLD,
     FLAP_WINDOW_S,
@@ -49,15 +50,25 @@ def serving_loads(servers: Mapping[str, str], exclude: Sequence[str] = ()) -> di
 
 # --- one round ------------------------------------------------------------------------------
 def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe: bool = True) -> ZoneState:
-    """Apply this round's instance state and probe verdict to the zone's health (hysteresis)."""
+    """Apply this round's instance state and probe verdicts to the zone's health (hysteresis).
+
+    Every sample with evidence counts, in order: the probe, then its confirmations (re-probes made at
+    once after a failure), so ``fail_after`` failed probes in one sweep make the zone DOWN. A result
+    without evidence (Lambda could not run the probe) counts for nothing."""
     s = z.state
     if z.instance_state is not None and z.instance_state != RUNNING:
         if s.health != DOWN:
             return s.evolve(health=DOWN, since=now, health_reason=f"instance {z.instance_state}", passes=0)
         return s.evolve(passes=0)
-    if z.probe is None or not count_probe:
+    if not count_probe:
         return s
-    if z.probe.passed:
+    for sample in z.samples:
+        s = _count_sample(s, sample.passed, probe, now)
+    return s
+
+
+def _count_sample(s: ZoneState, passed: bool, probe: ProbeSettings, now: float) -> ZoneState:
+    if passed:
         passes = s.passes + 1
         s = s.evolve(passes=passes, fails=0)
         if s.health == UNKNOWN:
@@ -72,11 +83,26 @@ def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe:
     return s
 
 
+def track_evidence(z: ZoneInput, s: ZoneState) -> tuple[ZoneState, bool]:
+    """Count sweeps without evidence; (new state, True when this round makes the zone newly blind:
+    ``BLIND_AFTER_SWEEPS`` in a row and not alerted yet). Evidence coming back clears both."""
+    if z.no_evidence:
+        s = s.evolve(blind=s.blind + 1)
+        if s.blind >= BLIND_AFTER_SWEEPS and not s.blind_alerted:
+            return s.evolve(blind_alerted=True), True
+        return s, False
+    if z.samples and (s.blind or s.blind_alerted):
+        return s.evolve(blind=0, blind_alerted=False), False
+    return s, False
+
+
 def targets_down(zones: Sequence[ZoneInput], control: ProbeResult | None) -> bool:
-    """Every NAT path failed this round and so did the controller's own check: blame the targets."""
-    probes = [z.probe for z in zones]
-    return (control is not None and not control.passed and bool(probes)
-            and all(p is not None and not p.passed for p in probes))
+    """Every NAT path probed with evidence failed this round (zones whose probe could not run say
+    nothing) and so did the controller's own check: blame the targets."""
+    if control is None or control.passed or not zones or any(z.probe is None for z in zones):
+        return False
+    probes = [z.probe for z in zones if z.probe is not None and z.probe.evidence]
+    return bool(probes) and all(not p.passed for p in probes)
 
 
 def revert_allowed(failover: FailoverSettings, window: Window | None, now: float) -> bool:
@@ -116,11 +142,16 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
                                 reason="every NAT path and the control probe failed: the probe targets "
                                        "are down, not the NATs; no route moved"))
         critical_active = True
-    elif any(z.probe is not None and z.probe.passed for z in zones) or (control is not None and control.passed):
+    elif any(p.passed for z in zones for p in z.samples) or (control is not None and control.passed):
         critical_active = False
 
     states = {z.az: _prune_flaps(judge_health(z, probe, now, count_probe=not blame_targets), now)
               for z in zones}
+    newly_blind = []
+    for z in zones:
+        states[z.az], alert_now = track_evidence(z, states[z.az])
+        if alert_now:
+            newly_blind.append(z)
 
     def usable(az: str) -> bool:
         return az in states and may_serve(states[az], probe)
@@ -187,6 +218,9 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
             alerts.append(flap)
             states[move.zone] = states[move.zone].evolve(flap_alerted=True)
             outcomes.append("flapping")
+    if newly_blind:
+        alerts.append(blind_alert(newly_blind, now, stack))
+        outcomes.append("blind")
     if not outcomes:
         outcomes.append("no_change")
     order = {az: i for i, az in enumerate(ring)}
@@ -218,6 +252,19 @@ def _flap_alert(s: ZoneState, z: ZoneInput, now: float, stack: str) -> Alert | N
                  reason=f"{len(s.failovers)} failovers in {FLAP_WINDOW_S // 60} min; "
                         f"automatic revert held until {s.hold_until:.0f}",
                  details={"failovers": len(s.failovers), "hold_until": s.hold_until})
+
+
+def blind_alert(zones: Sequence[ZoneInput], now: float, stack: str) -> Alert:
+    """One alert for every zone that has just gone ``BLIND_AFTER_SWEEPS`` sweeps without evidence."""
+    names = [z.az for z in zones]
+    last = {z.az: (z.probe.error if z.probe is not None else None) or "no answer" for z in zones}
+    which = f"zone {names[0]}" if len(names) == 1 else f"zones {', '.join(names)}"
+    return Alert(type="blind", zone=names[0] if len(names) == 1 else None, at=now, stack=stack,
+                 from_nat=(zones[0].nat_instance_id or None) if len(zones) == 1 else None,
+                 reason=f"no evidence from the probe of {which} for {BLIND_AFTER_SWEEPS} sweeps "
+                        f"({last[names[0]]}): Lambda could not run it, so these NATs are not judged "
+                        "on probes and their routes are not moved by probes until it can",
+                 details={"zones": names, "sweeps": BLIND_AFTER_SWEEPS, "last_error": last})
 
 
 def move_alert(move: RouteMove, by_az: dict[str, ZoneInput], now: float, stack: str) -> Alert:

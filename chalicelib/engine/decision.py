@@ -22,7 +22,20 @@ class ZoneInput:
     nat_instance_id: str = ""
     route_table_ids: tuple[str, ...] = ()
     probe: ProbeResult | None = None      # None: not probed this round
+    # re-probes made at once after ``probe`` failed, in order (each an independent sample)
+    confirmations: tuple[ProbeResult, ...] = ()
     instance_state: str | None = None     # None: unknown (do not judge on it)
+
+    @property
+    def samples(self) -> tuple[ProbeResult, ...]:
+        """This round's probe results that are evidence about the NAT path, in the order taken."""
+        taken = (self.probe, *self.confirmations) if self.probe is not None else self.confirmations
+        return tuple(p for p in taken if p.evidence)
+
+    @property
+    def no_evidence(self) -> bool:
+        """Probed this round, but nothing came back that says anything about the NAT."""
+        return (self.probe is not None or bool(self.confirmations)) and not self.samples
 
 
 @dataclass(frozen=True)

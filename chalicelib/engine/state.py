@@ -19,6 +19,10 @@ ADOPTIONS = (ADOPTING, CUT_OVER, RELEASED)
 FLAP_WINDOW_S = 15 * 60
 FLAP_THRESHOLD = 3
 
+# Blind: a zone whose probe gave no evidence (Lambda's own errors, not the NAT's) this many sweeps in a
+# row raises one `blind` alert; its counters stay put meanwhile, and evidence coming back clears it.
+BLIND_AFTER_SWEEPS = 3
+
 # EC2 instance states: one vocabulary for the whole controller (EventBridge's state-change events and
 # DescribeInstances use the same names). Only a `running` NAT forwards (a `pending` one does not yet).
 PENDING, RUNNING, STOPPING, STOPPED, SHUTTING_DOWN, TERMINATED = (
@@ -52,6 +56,8 @@ class ZoneState:
     last_change: float = 0.0  # when the routes last moved
     last_reason: str = ""
     adoption: str = ""        # "" (a zone hanat built) or one of ADOPTIONS
+    blind: int = 0            # consecutive sweeps whose probe of this zone gave no evidence
+    blind_alerted: bool = False
     version: int = 0
 
     @property
@@ -75,12 +81,13 @@ class ZoneState:
     def from_dict(cls, d: dict) -> ZoneState:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         known["failovers"] = tuple(float(t) for t in known.get("failovers", ()))
-        for key in ("fails", "passes", "version"):
+        for key in ("fails", "passes", "blind", "version"):
             if key in known:
                 known[key] = int(known[key])
         for key in ("since", "hold_until", "last_change"):
             if key in known:
                 known[key] = float(known[key])
-        if "flap_alerted" in known:
-            known["flap_alerted"] = bool(known["flap_alerted"])
+        for key in ("flap_alerted", "blind_alerted"):
+            if key in known:
+                known[key] = bool(known[key])
         return cls(**known)

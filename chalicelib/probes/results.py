@@ -1,6 +1,11 @@
 """Probe results: what one vantage point saw of each target, and the verdict on one NAT path.
 
 Plain data (no boto3): the probe functions write it, the heartbeat, the engine, the CLI and the lab read it.
+
+A result is *evidence* about the NAT path when the probe's own checks ran (passed or failed). When the
+probe could not run at all — Lambda refused or failed the invoke, the function errored or timed out, no
+answer came back — the result carries ``evidence=False`` (and ``passed=False``): it says nothing about
+the NAT, so the engine treats it like "not probed" and the zone's counters do not move.
 """
 from __future__ import annotations
 
@@ -23,20 +28,39 @@ class TargetResult:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """The verdict for one NAT path: passed when any target answered."""
+    """The verdict for one NAT path: passed when any target answered.
+
+    ``evidence`` is False when the probe itself could not run (then ``passed`` is False and ``error``
+    says why): no evidence about the NAT either way.
+    """
 
     zone: str            # az, or "control" for the heartbeat's own check
     passed: bool
     results: tuple[TargetResult, ...] = ()
     at: float = 0.0      # epoch seconds
     error: str | None = None  # the probe itself could not run (invoke failed, timeout)
+    evidence: bool = True
+
+    def __post_init__(self) -> None:
+        if self.passed and not self.evidence:
+            raise ValueError("a probe without evidence cannot have passed")
+
+    @classmethod
+    def no_evidence(cls, zone: str, at: float, error: str) -> ProbeResult:
+        """The probe could not run: nothing is known about the NAT path."""
+        return cls(zone=zone, passed=False, at=at, error=error, evidence=False)
+
+    @property
+    def failed(self) -> bool:
+        """The probe ran and no target answered: evidence that the path is broken."""
+        return self.evidence and not self.passed
 
     def to_dict(self) -> dict:
         return {"zone": self.zone, "passed": self.passed, "at": self.at, "error": self.error,
-                "results": [r.to_dict() for r in self.results]}
+                "evidence": self.evidence, "results": [r.to_dict() for r in self.results]}
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeResult:
         return cls(zone=d["zone"], passed=bool(d["passed"]), at=float(d.get("at", 0.0)),
-                   error=d.get("error"),
+                   error=d.get("error"), evidence=bool(d.get("evidence", True)),
                    results=tuple(TargetResult(**r) for r in d.get("results", ())))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..alerts import Alert
 from ..probes.results import ProbeResult
@@ -16,17 +16,17 @@ ProbeRunner = Callable[[Sequence[str]], Mapping[str, ProbeResult]]
 # the heartbeat's own check of the targets from outside the VPC
 ControlProbe = Callable[[], ProbeResult]
 AlertSink = Callable[[Alert], None]
-# metric(name, value, unit) -> None; unit as in CloudWatch ("Count", "Milliseconds", ...)
-MetricSink = Callable[[str, float, str], None]
-# zone_metric(name, zone, value, unit): the same metric per zone (a "zone" dimension), for the dashboard
-ZoneMetricSink = Callable[[str, str, float, str], None]
 
 
-def _no_metric(name: str, value: float, unit: str) -> None:
-    return None
+class MetricSink(Protocol):
+    """metric(name, value, unit[, dimensions]) -> None; unit as in CloudWatch ("Count", "Milliseconds", ...);
+    ``dimensions`` (e.g. ``{"zone": az}``) narrows the metric to one zone, None = the stack as a whole."""
+
+    def __call__(self, name: str, value: float, unit: str,
+                 dimensions: Mapping[str, str] | None = None, /) -> None: ...
 
 
-def _no_zone_metric(name: str, zone: str, value: float, unit: str) -> None:
+def _no_metric(name: str, value: float, unit: str, dimensions: Mapping[str, str] | None = None) -> None:
     return None
 
 
@@ -50,7 +50,14 @@ class Deps:
     control_probe: ControlProbe | None = None
     alert_sink: AlertSink = field(default=lambda alert: None)
     metric: MetricSink = _no_metric
-    zone_metric: ZoneMetricSink = _no_zone_metric
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = "hanat"  # who holds the lease / made a change: "heartbeat:<request id>", "cli:<user>"
+    # A time.monotonic() instant: no AWS call of this run starts, or is retried (ours or botocore's),
+    # after it, and no route is written after it. The heartbeat sets it from the Lambda's remaining
+    # time; None = no limit (CLI, tests, the lab's sweeps).
+    deadline: float | None = None
+
+    def time_left(self) -> float | None:
+        """Seconds until ``deadline`` (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()

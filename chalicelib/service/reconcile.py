@@ -3,7 +3,10 @@
 Protocol, per attempt: observe the zones (records with their versions, NAT instance states, route tables)
 -> decide (the engine) -> claim: commit the new states in ONE DynamoDB transaction conditioned on those
 versions, claiming every zone whose routes move (no one else may write a claimed zone) -> write the
-routes in parallel -> verify by reading back -> release the claims. A lost condition (ConflictError)
+routes in parallel -> verify by reading back -> release the claims. A route is written only while its
+claim has more than ``CLAIM_MARGIN_S`` left (and before ``Deps.deadline``): a slow run gives its write
+up (``OutOfTimeError``, logged) rather than write after its claim could have expired and been taken
+by another run; the record is already committed, so the next sweep repairs the routes as drift. A lost condition (ConflictError)
 means another run acted first: observe and decide again, a bounded number of times. Routes that
 disagree with the recorded ``served_by`` of an unclaimed zone are drift (a crashed run, a hand edit)
 and are repaired under the same protocol. ``publish`` sends a decision's alerts and outcome metrics.
@@ -14,8 +17,9 @@ the first two with ``engine_decider``.
 from __future__ import annotations
 
 import random
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -25,7 +29,7 @@ from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..engine.adoption import moves_routes, with_adoption
 from ..engine.decision import RELEASE
 from ..engine.window import parse_window
-from ..errors import ConflictError, HanatError
+from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
@@ -33,6 +37,12 @@ from . import history
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
+# A route write starts only while its claim has more than this left: longer than one route write
+# (DescribeRouteTables + ReplaceRoute + read-back, each attempt bounded by the clients' timeouts,
+# botocore's retries stopped at the write deadline), so every write lands while the claim is ours.
+CLAIM_MARGIN_S = 15.0
+# No claim is taken with less than this left before Deps.deadline: writing needs the time.
+MIN_WRITE_S = 3.0
 ATTEMPTS = 5
 
 Decider = Callable[[store.Snapshot, list[ZoneInput], float], Decision]
@@ -56,7 +66,8 @@ def store_states(deps: Deps, snapshot: store.Snapshot, states: Mapping[str, Zone
     ConflictError when another run wrote first."""
     versions = store.commit(deps.clients.dynamodb, deps.topology.table_name, snapshot,
                             {az: _body(s) for az, s in states.items()}, now=now, claim=claim, owner=deps.owner,
-                            token=token, claim_ttl_s=CLAIM_TTL_S, critical_active=critical_active)
+                            token=token, claim_ttl_s=CLAIM_TTL_S, critical_active=critical_active,
+                            deadline=deps.deadline)
     out = zone_states(snapshot)
     for az, version in versions.items():
         out[az] = states.get(az, out[az]).evolve(version=version)
@@ -66,7 +77,8 @@ def store_states(deps: Deps, snapshot: store.Snapshot, states: Mapping[str, Zone
 def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
     """The zone records now (consistent read), as the engine sees them."""
     topo = deps.topology
-    snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock())
+    snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock(),
+                                   deadline=deps.deadline)
     return snapshot, zone_states(snapshot)
 
 
@@ -80,6 +92,7 @@ class Observation:
     tables: dict[str, routes.RouteTableView]
     instance_states: dict[str, str]
     now: float
+    missing_tables: list[str] = field(default_factory=list)   # listed in the topology, not found in EC2
 
 
 @dataclass
@@ -91,27 +104,34 @@ class Applied:
     changed_tables: list[str] = field(default_factory=list)
     states: dict[str, ZoneState] = field(default_factory=dict)
     attempts: int = 1
+    missing_tables: list[str] = field(default_factory=list)
 
 
 def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
-                  instance_overrides: Mapping[str, str] | None = None) -> Observation:
+                  instance_overrides: Mapping[str, str] | None = None,
+                  confirmations: Mapping[str, Sequence[ProbeResult]] | None = None) -> Observation:
     """Read the zone records, the NAT instance states and the private route tables: one batched
-    read each, all three at once (they are independent), so the time is the slowest, not the sum."""
+    read each, all three at once (they are independent), so the time is the slowest, not the sum.
+    ``confirmations``: per zone, the re-probes made at once after its probe failed (in order)."""
     topo = deps.topology
+    wanted_tables = [t for z in topo.zones for t in z.private_route_table_ids]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        snapshot_f = pool.submit(store.load_snapshot, deps.clients.dynamodb, topo.table_name, topo.azs, now)
+        snapshot_f = pool.submit(store.load_snapshot, deps.clients.dynamodb, topo.table_name, topo.azs, now,
+                                 deadline=deps.deadline)
         inst_f = pool.submit(instances.describe_instance_states, deps.clients.ec2,
-                             [z.nat_instance_id for z in topo.zones])
-        tables_f = pool.submit(routes.describe_route_tables, deps.clients.ec2,
-                               [t for z in topo.zones for t in z.private_route_table_ids])
+                             [z.nat_instance_id for z in topo.zones], deadline=deps.deadline)
+        tables_f = pool.submit(routes.describe_route_tables, deps.clients.ec2, wanted_tables,
+                               deadline=deps.deadline)
         snapshot, inst, tables = snapshot_f.result(), inst_f.result(), tables_f.result()
     inst.update(instance_overrides or {})
     states = zone_states(snapshot)
     inputs = [ZoneInput(az=z.az, state=with_adoption(states[z.az], z.is_adopted), nat_instance_id=z.nat_instance_id,
                         route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
+                        confirmations=tuple((confirmations or {}).get(z.az, ())),
                         instance_state=inst.get(z.nat_instance_id))
               for z in topo.zones]
-    return Observation(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now)
+    return Observation(snapshot=snapshot, inputs=inputs, tables=tables, instance_states=inst, now=now,
+                       missing_tables=[t for t in wanted_tables if t not in tables])
 
 
 # --- decide -----------------------------------------------------------------------------------
@@ -148,15 +168,21 @@ def find_drift(deps: Deps, seen: Observation, states: Mapping[str, ZoneState], s
 
 # --- claim, write, verify -----------------------------------------------------------------------
 def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
-                     instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS) -> Applied:
+                     instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS,
+                     confirmations: Mapping[str, Sequence[ProbeResult]] | None = None) -> Applied:
     """Observe, decide, commit with version checks, write routes; retry on a lost condition."""
     for attempt in range(1, attempts + 1):
         now = deps.clock()
-        seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides)
+        seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides,
+                             confirmations=confirmations)
         decision = decide_with(seen.snapshot, seen.inputs, now)
         moved = {m.zone for m in decision.moves}
         moves = list(decision.moves) + find_drift(deps, seen, decision.states, moved)
         claim = [m.zone for m in moves]
+        left = deps.time_left()
+        if moves and left is not None and left < MIN_WRITE_S:
+            raise OutOfTimeError(f"{left:.1f}s left: not claiming zone(s) {', '.join(claim)} for route writes "
+                                 "that could not finish in time; nothing changed, the next run decides again")
         before = {z.az: z.state for z in seen.inputs}
         changed = set(decision.changed_zones(before))
         token = uuid.uuid4().hex
@@ -169,41 +195,59 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
             logger.info("state changed under us; deciding again", extra={"attempt": attempt})
             deps.sleep(random.uniform(0.005, 0.03) * attempt)
             continue
-        changed_tables = _write_claimed(deps, moves, token) if moves else []
+        changed_tables = _write_claimed(deps, moves, token, claim_until=now + CLAIM_TTL_S) if moves else []
         return Applied(decision=decision, moves=moves, changed_tables=changed_tables, states=states,
-                       attempts=attempt)
+                       attempts=attempt, missing_tables=seen.missing_tables)
     raise ConflictError("unreachable")  # pragma: no cover
 
 
-def _write_claimed(deps: Deps, moves: list[RouteMove], token: str) -> list[str]:
-    """Write the routes of the claimed zones, then release the claims (also on failure)."""
+def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_until: float) -> list[str]:
+    """Write the routes of the claimed zones (each write starting while the claim has more than
+    CLAIM_MARGIN_S left), then release the claims (also on failure)."""
     zones = [m.zone for m in moves]
     try:
-        changed = write_routes(deps, moves)
+        changed = write_routes(deps, moves, write_by=claim_until - CLAIM_MARGIN_S)
     except BaseException:
         try:
-            store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token)
+            store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token,
+                                 deadline=deps.deadline)
         except HanatError as err:
             logger.warning("could not release claims after a failed route write", extra={"error": str(err)})
         raise
-    store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token)
+    store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token, deadline=deps.deadline)
     return changed
 
 
-def write_routes(deps: Deps, moves: list[RouteMove]) -> list[str]:
-    """Point every private table of each moved zone at its new NAT, in parallel; changed table ids."""
+def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None = None) -> list[str]:
+    """Point every private table of each moved zone at its new NAT, in parallel; changed table ids.
+
+    ``write_by`` (epoch seconds, ``deps.clock``): no write starts at or after it, and none (nor any AWS
+    retry inside it) runs past it or ``deps.deadline``; a write given up raises OutOfTimeError."""
     topo = deps.topology
     jobs = [(move, table, target) for move in moves for table, target in
             (move.targets or [(t, topo.zone(move.to_az).nat_eni_id) for t in topo.zone(move.zone).private_route_table_ids])]
     if not jobs:
         return []
+    deadline = deps.deadline
+    if write_by is not None:   # the same instant on the monotonic clock the AWS calls are bounded by
+        by_claim = time.monotonic() + (write_by - deps.clock())
+        deadline = by_claim if deadline is None else min(deadline, by_claim)
 
     def one(job: tuple[RouteMove, str, str]) -> tuple[str, bool]:
         move, table, target = job
+        late = (write_by is not None and deps.clock() >= write_by) or \
+            (deadline is not None and time.monotonic() >= deadline)
+        if late:
+            logger.warning("route write given up: too late", extra={"zone": move.zone, "route_table": table,
+                                                                   "nat": topo.zone(move.to_az).nat_instance_id})
+            raise OutOfTimeError(f"gave up writing {table} (zone {move.zone} -> NAT of {move.to_az}): its claim "
+                                 f"ends within {CLAIM_MARGIN_S:g}s or the run's time is up; the next sweep "
+                                 "repairs it")
         if move.kind == RELEASE:   # back to the adopted table's own target (a NAT gateway, usually)
             changed = adopted.give_back_default_route(deps.clients.ec2, table, target, stack=topo.stack)
         else:
-            changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack)
+            changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack,
+                                                 deadline=deadline)
         if changed:
             logger.info("route moved", extra={"zone": move.zone, "nat": topo.zone(move.to_az).nat_instance_id,
                                               "route_table": table, "kind": move.kind, "reason": move.reason})
@@ -226,7 +270,7 @@ def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
     for move in applied.moves:
         if move.kind == REPAIR:
             history.record_repair(deps, move, deps.clock())
-        deps.zone_metric("RouteMoves", move.zone, 1.0, "Count")
+        deps.metric("RouteMoves", 1.0, "Count", {"zone": move.zone})
     for alert in applied.decision.alerts:
         history.record_alert(deps, alert)
         try:

@@ -20,7 +20,7 @@ def collect_status(deps: Deps) -> list[dict]:
     """One dict per zone: az, nat_instance_id, nat_health, served_by (from the route tables' actual
     targets; "mixed" when they disagree, the NAT gateway's id for an adopted table still on it,
     "unknown" when they point at no NAT of the stack), mode, adoption (None unless the VPC is adopted),
-    last_change (ISO-8601), last_reason, plus the instance state, the per-table targets and the
+    last_change (ISO-8601), last_reason, blind_sweeps, plus the instance state, the per-table targets and the
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too, and
     ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is stale."""
     topo = deps.topology
@@ -43,6 +43,7 @@ def collect_status(deps: Deps) -> list[dict]:
             "nat_instance_state": seen.instance_states.get(z.nat_instance_id, "unknown"),
             "nat_health": state.health,
             "health_reason": state.health_reason,
+            "blind_sweeps": state.blind,   # sweeps in a row whose probe could not run (no evidence)
             "served_by": served_by,
             "recorded_served_by": state.server,
             "mode": state.mode,

@@ -16,7 +16,7 @@ import click
 from rich.console import Console, Group
 
 from chalicelib.aws.clients import make_client
-from chalicelib.aws.lambda_invoke import invoke_json
+from chalicelib.aws.lambda_invoke import invoke_json, make_invoke_client
 from chalicelib.errors import InputError
 from chalicelib.naming import function_name
 from chalicelib.service.deps import Clients, Deps
@@ -26,6 +26,7 @@ from chalicelib.topology import Topology
 from chalicelib.wiring import deps_for_topology
 from controller import follow, logview
 from controller.deploying.project import load_stack, resolve_config_path
+from controller.deploying.stage import CONTROLLER_TIMEOUT_S
 from controller.output import emit_json, err_console, out_console, progress
 from controller.status_view import (
     DEFAULT_INTERVAL_S,
@@ -41,6 +42,8 @@ from controller.status_view import (
 )
 
 PIPED_WIDTH = 160
+# --via-lambda waits for the operate function's answer: its timeout, plus the invoke's own overhead
+OPERATE_READ_TIMEOUT_S = CONTROLLER_TIMEOUT_S + 10
 
 
 def operator_name() -> str:
@@ -61,10 +64,15 @@ def _direct_deps(cfg, topology: Topology) -> Deps:
 
 
 def _invoke_operate(cfg, payload: dict, stage: str | None) -> dict:
-    """The deployed ``operate`` function's answer; its bad-input answer becomes InputError."""
+    """The deployed ``operate`` function's answer; its bad-input answer becomes InputError.
+
+    Invoked exactly once: a client with retries off (botocore's default would retry a throttled or
+    failed invoke, running a failover twice) and a read timeout above the function's own timeout
+    (a RequestResponse invoke answers when the function ends)."""
     function = function_name(stage or cfg.stack.name, "operate")
     progress(f"invoking {function} ...")
-    answer = invoke_json(make_client("lambda", cfg.stack.region), function, payload)
+    client = make_invoke_client(cfg.stack.region, OPERATE_READ_TIMEOUT_S)
+    answer = invoke_json(client, function, payload)
     if isinstance(answer, dict) and answer.get("ok") is False:
         raise InputError(answer.get("problems") or [str(answer.get("error"))],
                          title=answer.get("error") or "invalid operation")

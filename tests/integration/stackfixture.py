@@ -110,16 +110,62 @@ class FakeClock:
 
 
 class ScriptedProbes:
-    """A ProbeRunner whose verdict per zone is set by the test (default: every path passes)."""
+    """A ProbeRunner whose verdict per zone is set by the test (default: every path passes).
+
+    ``failing``: zones whose probes fail; ``blind``: zones whose probe Lambda cannot run (no evidence);
+    ``script``: per zone, the verdicts of its next calls in order (True pass, False fail, None no
+    evidence), used up before ``failing``/``blind`` apply."""
 
     def __init__(self, clock: FakeClock):
         self.clock = clock
         self.failing: set[str] = set()
+        self.blind: set[str] = set()
+        self.script: dict[str, list[bool | None]] = {}
         self.calls: list[tuple[str, ...]] = []
+
+    def _verdict(self, az: str) -> bool | None:
+        if self.script.get(az):
+            return self.script[az].pop(0)
+        if az in self.blind:
+            return None
+        return az not in self.failing
 
     def __call__(self, azs: Sequence[str]) -> dict[str, ProbeResult]:
         self.calls.append(tuple(azs))
-        return {az: ProbeResult(zone=az, passed=az not in self.failing, at=self.clock()) for az in azs}
+        out = {}
+        for az in azs:
+            verdict = self._verdict(az)
+            out[az] = (ProbeResult.no_evidence(az, self.clock(), "invoke failed: TooManyRequestsException: "
+                                                                 "Rate exceeded") if verdict is None
+                       else ProbeResult(zone=az, passed=verdict, at=self.clock()))
+        return out
+
+
+class AtomicDynamoDB:
+    """A DynamoDB client served to racing threads as AWS serves them: one request at a time.
+
+    In AWS each conditional write is atomic and TransactWriteItems is serializable with the single-item
+    reads and writes around it (developerguide/transaction-apis.html#transaction-isolation). In-process
+    moto applies a transaction item by item and rolls a failed one back by restoring a copy of the whole
+    table taken before it started, which erases what other threads wrote meanwhile (a claim vanishes
+    and its owner sees it "taken over"). The lab's moto server serializes DynamoDB the same way
+    (lab/moto_server.py)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._real, name)
+        if name.startswith("_") or name in ("meta", "exceptions", "get_paginator", "get_waiter") \
+                or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with AtomicDynamoDB._lock:
+                return attr(*args, **kwargs)
+        return call
 
 
 def make_deps(topo: Topology, clock: FakeClock | None = None, probes: ScriptedProbes | None = None,

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
@@ -36,9 +37,13 @@ def stack(aws_env):
 
 
 @pytest.fixture
-def scripted(stack):
+def clock():
+    return sf.FakeClock()
+
+
+@pytest.fixture
+def scripted(stack, clock):
     """Deps for every handler: moto clients, scripted probes, a fake clock."""
-    clock = sf.FakeClock()
     probes = sf.ScriptedProbes(clock)
     alerts: list = []
 
@@ -53,9 +58,10 @@ def scripted(stack):
 
 
 @pytest.fixture
-def client(monkeypatch, stack, tmp_path):
+def client(monkeypatch, stack, tmp_path, clock):
     app_module = load_app(monkeypatch, stack.azs)
     with Client(app_module.app, project_dir=str(tmp_path)) as c:
+        c.hanat_app, c.hanat_clock = app_module.app, clock   # for _heartbeat
         yield c
 
 
@@ -88,6 +94,18 @@ def test_heartbeat_fails_a_zone_over_and_gives_it_back(client, scripted, stack):
     assert any(a.type == "revert" and a.zone == down for a in alerts)
 
 
+def test_heartbeat_budgets_its_sweeps_from_the_lambda_context(client, scripted, stack, clock):
+    """The loop runs on get_remaining_time_in_millis (the Lambda context), not on a fixed 55 s: every
+    sweep starts with a whole sweep's time left, and a shorter invocation sweeps less."""
+    from chalicelib.service.sweep import sweep_reserve_s
+    start = clock()
+    full = _heartbeat(client, timeout_s=60.0)["sweeps"]
+    assert len(full) == 11 and all(60.0 - (s["at"] - start) >= sweep_reserve_s(stack) for s in full)
+    clock.sleep(60)
+    short = _heartbeat(client, timeout_s=20.0)["sweeps"]
+    assert [round(s["at"] - short[0]["at"]) for s in short] == [0, 5, 10]
+
+
 @pytest.mark.parametrize("payload, needles", [
     ({"action": "explode", "zone": "ap-northeast-1a"}, ["action"]),
     ({"action": "failover", "zone": "nowhere-1z"}, ["nowhere-1z"]),
@@ -115,9 +133,22 @@ def test_operate_failover_and_status(client, scripted, stack):
     assert row["served_by"] == c_zone and row["mode"] == "manual-failover"
 
 
-def _heartbeat(client):
-    return client.lambda_.invoke("heartbeat", client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])).payload
+class _ClockSource:
+    """chalice's LambdaContext time source on the test's fake clock."""
+
+    def __init__(self, clock):
+        self.time = clock
+
+
+def _heartbeat(client, timeout_s: float = 60.0):
+    """Invoke the scheduled heartbeat like Lambda does: with a context whose remaining time runs on the
+    test's fake clock from the function's 60 s timeout (chalice.test's own context allows 3 s of
+    real time, and the heartbeat budgets its sweeps from get_remaining_time_in_millis)."""
+    context = LambdaContext("heartbeat", memory_size=256, max_runtime_ms=int(timeout_s * 1000),
+                            time_source=_ClockSource(client.hanat_clock))
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                            resources=[])
+    return client.hanat_app.handler_map["heartbeat"](event, context)
 
 
 def test_instance_stopped_event_fails_over_at_once(client, scripted, stack):

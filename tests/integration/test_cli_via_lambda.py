@@ -26,6 +26,7 @@ class FakeLambda:
 
     def __init__(self, topo):
         self.calls: list[tuple[str, dict]] = []
+        self.error: tuple[int, str] | None = None   # (HTTP status, Lambda error type) to answer with
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +34,15 @@ class FakeLambda:
                 name = unquote(self.path.split("/functions/")[1].split("/")[0])
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 fake.calls.append((name, payload))
+                if fake.error is not None:
+                    status, kind = fake.error
+                    body = json.dumps({"Type": "User", "message": f"{kind} from the fake"}).encode()
+                    self.send_response(status)
+                    self.send_header("x-amzn-ErrorType", kind)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 deps, _ = sf.make_deps(topo, owner="operate:fake")
                 try:
                     answer = operate(deps, payload)
@@ -102,3 +112,23 @@ def test_stage_option_names_the_function(stack, capsys):
     assert code == 0, err
     assert fake.calls == [("hanat-blue-operate", {"action": "status"})]
     assert json.loads(out)["stack"] == STACK
+
+
+@pytest.mark.parametrize("status, kind", [(429, "TooManyRequestsException"), (500, "ServiceException"),
+                                          (502, "ResourceNotReadyException")])
+def test_via_lambda_invokes_exactly_once_even_when_lambda_fails(stack, capsys, status, kind):
+    """botocore's standard mode retries 429/5xx: a retried invoke of operate would run a failover twice.
+    The CLI's Lambda client has retries off; the failure is reported (exit 1), once."""
+    topo, fake = stack
+    fake.error = (status, kind)
+    a, c = topo.azs
+    code, _out, err = hanat(capsys, "failover", "--zone", a, "--to", c, "--via-lambda", "--json")
+    assert code == 1 and kind in err
+    assert len(fake.calls) == 1
+    assert sf.serving(sf.clients().ec2, topo) == {a: a, c: c}
+
+
+def test_via_lambda_waits_longer_than_the_operate_function_may_run():
+    from controller.commands import ops
+    from controller.deploying.stage import CONTROLLER_TIMEOUT_S
+    assert ops.OPERATE_READ_TIMEOUT_S > CONTROLLER_TIMEOUT_S

@@ -1,6 +1,8 @@
 """Sweeps against moto: scripted probes and a fake clock move routes away and back."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from moto import mock_aws
 
@@ -41,33 +43,70 @@ def sweep(deps, clock, n=1, step=5.0):
     return reports
 
 
-def test_failover_after_fail_after_and_back_after_recovery(stack):
+def test_a_failed_probe_is_confirmed_at_once_failover_in_one_sweep_and_back_after_recovery(stack):
     topo, deps, clock, probes, alerts, metrics = stack
     ec2 = deps.clients.ec2
     before = default_targets(ec2, topo)
     sweep(deps, clock)
+    assert probes.calls == [AZS]                               # steady state: one probe per zone per sweep
     probes.failing = {A}
     first = sweep(deps, clock)[0]
-    assert first.moves == [] and serving(ec2, topo)[A] == A      # one failure is not enough
-    second = sweep(deps, clock)[0]
-    assert [(m["zone"], m["to_az"], m["kind"]) for m in second.moves] == [(A, C, "failover")]
+    # the failure was re-probed right away (alone), fail_after=2 failed probes in this sweep: DOWN, moved
+    assert probes.calls[1:] == [AZS, (A,)] and first.confirmations == {A: [False]}
+    assert [(m["zone"], m["to_az"], m["kind"]) for m in first.moves] == [(A, C, "failover")]
     after = default_targets(ec2, topo)
     za, zc = topo.zone(A), topo.zone(C)
     assert all(after[t] == zc.nat_eni_id for t in za.private_route_table_ids)   # both tables moved
-    assert sorted(second.changed_tables) == sorted(za.private_route_table_ids)
+    assert sorted(first.changed_tables) == sorted(za.private_route_table_ids)
     unchanged = [t for t in before if t not in za.private_route_table_ids]
     assert {t: after[t] for t in unchanged} == {t: before[t] for t in unchanged}  # pinned probe tables too
     assert [(a.type, a.zone, a.to_zone, a.reason) for a in alerts] == [("failover", A, C, "2 failed probes")]
-    assert ("failover", 1.0) in metrics
-    assert sum(1 for name, _ in metrics if name == "SweepDuration") == 3     # one per sweep so far
+    assert ("failover", 1.0) in metrics and ("ProbeFailures", 2.0) in metrics
+    assert ("ProbeConfirmations", 1.0) in metrics
+    assert sum(1 for name, _ in metrics if name == "SweepDuration") == 2     # one per sweep so far
 
     probes.failing = set()
+    calls = len(probes.calls)
     sweep(deps, clock, n=1)
     assert serving(ec2, topo)[A] == C                    # recover_after=2 not reached
-    back = sweep(deps, clock, n=1)[0]                     # 2 passes and 15 s >= min_hold 10 s
+    back = sweep(deps, clock, n=1)[0]                     # 2 passes and 10 s >= min_hold 10 s
     assert [(m["zone"], m["to_az"], m["kind"]) for m in back.moves] == [(A, A, "revert")]
     assert default_targets(ec2, topo) == before
     assert [a.type for a in alerts] == ["failover", "revert"]
+    assert len(probes.calls) == calls + 2                 # passing probes are never re-probed
+
+
+def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(stack):
+    topo, deps, clock, probes, alerts, _ = stack
+    sweep(deps, clock)
+    probes.script = {A: [False, True]}          # a lost probe, then the re-probe answers
+    report = sweep(deps, clock)[0]
+    assert report.confirmations == {A: [True]} and report.moves == [] and alerts == []
+    record = next(i for i in table_items(deps.clients.dynamodb, topo) if i["sk"]["S"] == A)
+    assert '"fails": 0' in record["state"]["S"] and report.health[A] == "UP"
+
+
+def test_a_zone_already_down_is_not_reprobed(stack):
+    _, deps, clock, probes, _, _ = stack
+    sweep(deps, clock)
+    probes.failing = {A}
+    assert sweep(deps, clock)[0].health[A] == "DOWN"
+    calls = len(probes.calls)
+    report = sweep(deps, clock)[0]            # still failing: confirming it again would change nothing
+    assert probes.calls[calls:] == [AZS] and report.confirmations == {}
+
+
+def test_reprobes_stop_at_the_deadline(stack):
+    """No confirmation round is started that could not finish before Deps.deadline: the failure
+    counts once and the next sweep (or invocation) confirms it."""
+    _topo, deps, clock, probes, _alerts, _ = stack
+    sweep(deps, clock)
+    probes.failing = {A}
+    deps.deadline = time.monotonic() + 4.0      # less than a probe round (2 s + 3 s) and the writes
+    report = sweep(deps, clock)[0]
+    assert report.confirmations == {} and report.moves == [] and report.health[A] == "UP"
+    deps.deadline = None
+    assert [(m["zone"], m["kind"]) for m in sweep(deps, clock)[0].moves] == [(A, "failover")]
 
 
 def test_targets_down_moves_nothing_and_alerts_once_per_incident(stack):
@@ -132,34 +171,136 @@ def test_refuses_a_table_without_the_stack_tag(stack):
     table = topo.zone(A).private_route_table_ids[0]
     ec2.delete_tags(Resources=[table], Tags=[{"Key": "hanat:stack"}])
     probes.failing = {A}
-    sweep(deps, clock)
     with pytest.raises(HanatError, match="refusing"):
-        sweep(deps, clock)
+        sweep(deps, clock)                     # confirmed at once: the move is due in this sweep
     assert default_targets(ec2, topo)[table] == topo.zone(A).nat_eni_id
     assert not any("pending_owner" in item for item in table_items(deps.clients.dynamodb, topo))  # claims released
 
 
-def test_lease_held_by_another_run_skips_at_once(stack):
+def remaining(clock, timeout_s: float = 60.0):
+    """The Lambda context's remaining time, on the test's fake clock, for an invocation starting now."""
+    end = clock() + timeout_s
+    return lambda: end - clock()
+
+
+def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_outwait_it(stack):
     topo, deps, clock, probes, _, _ = stack
-    other, _ = make_deps(topo, clock, owner="heartbeat:other")
-    other.sleep = lambda s: None
     from chalicelib.aws.state_table import acquire_lease
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:other", now=clock(), ttl_s=35).acquired
     assert run_sweep(deps).skipped == "lease held by heartbeat:other"
-    reports = run_heartbeat(deps)
+    reports = run_heartbeat(deps, remaining(clock, 40.0))     # expires in 35 s: no whole sweep would fit after
     assert len(reports) == 1 and reports[0].skipped and probes.calls == []
     clock.sleep(36)   # expired: ours now
     assert run_sweep(deps).skipped is None
 
 
-def test_heartbeat_sweeps_every_interval_within_budget_and_releases(stack):
+def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(stack):
+    """A run killed mid-invocation leaves its lease (interval + 30 s); the next invocation waits for it
+    to expire and sweeps for the rest of its budget instead of skipping the whole minute."""
+    topo, deps, clock, probes, _, _ = stack
+    from chalicelib.aws.state_table import acquire_lease
+    start = clock()
+    assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:killed", now=start, ttl_s=35).acquired
+    reports = run_heartbeat(deps, remaining(clock))
+    assert reports and all(r.skipped is None and r.error is None for r in reports)
+    assert 35.0 <= reports[0].at - start <= 36.0             # swept as soon as the lease expired
+    assert len(reports) == 4 and len(probes.calls) == 4       # at 35, 40, 45 and 50 s: the rest of the minute
+
+
+def test_a_lease_released_early_is_taken_at_once(stack):
+    topo, deps, clock, _probes, _, _ = stack
+    from chalicelib.aws.state_table import acquire_lease, release_lease
+    start = clock()
+    assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old", now=start, ttl_s=35).acquired
+    released = []
+
+    def sleep(seconds):
+        clock.sleep(seconds)
+        if clock() - start >= 3 and not released:   # the old run ends its loop and releases its lease
+            release_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old")
+            released.append(clock())
+    deps.sleep = sleep
+    reports = run_heartbeat(deps, remaining(clock))
+    assert 3.0 <= reports[0].at - start < 4.5 and reports[0].skipped is None
+
+
+def test_heartbeat_sweeps_every_interval_while_a_sweep_fits_in_the_remaining_time_and_releases(stack):
     topo, deps, clock, probes, _, _ = stack
     start = clock()
-    reports = run_heartbeat(deps, budget_s=55.0)
+    reports = run_heartbeat(deps, remaining(clock))
+    # a sweep needs probe.timeout_s + 3 s for the probe round and 3 s for the writes (8 s): the last one
+    # starts at 50 s with 10 s left, none at 55 s with 5 s left
     assert len(reports) == 11 and all(r.skipped is None and r.error is None for r in reports)
     assert [r.at - start for r in reports] == [5.0 * i for i in range(11)]
     assert len(probes.calls) == 11 and all(call == AZS for call in probes.calls)   # all zones, one call
     assert not any(i["pk"]["S"] == "lease" for i in table_items(deps.clients.dynamodb, topo))
+    clock.sleep(5)
+    shorter = run_heartbeat(deps, remaining(clock, 30.0))     # the budget is the invocation's, not a constant
+    assert [r.at - shorter[0].at for r in shorter] == [5.0 * i for i in range(5)]
+    calls = len(probes.calls)
+    too_short = run_heartbeat(deps, remaining(clock, 7.0))    # less than one sweep needs: nothing starts
+    assert len(too_short) == 1 and "not enough for a sweep" in too_short[0].skipped and len(probes.calls) == calls
+
+
+def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(stack, monkeypatch):
+    """Deps.deadline (a monotonic instant) = now + the context's remaining time - END_MARGIN_S: the
+    adapters stop every AWS call and retry there (tests/unit/test_aws_calls.py)."""
+    _topo, deps, clock, _probes, _, _ = stack
+    from chalicelib.service import sweep as sweep_module
+    deadlines = []
+    real_sweep_once = sweep_module.sweep_once
+
+    def spy(d, **kw):
+        deadlines.append(d.deadline)
+        return real_sweep_once(d, **kw)
+    monkeypatch.setattr(sweep_module, "sweep_once", spy)
+    before = time.monotonic()
+    run_heartbeat(deps, remaining(clock, 20.0))
+    assert len(deadlines) == 3 and len(set(deadlines)) == 1       # sweeps at 0, 5 and 10 s; one end for all
+    assert before + 20.0 - sweep_module.END_MARGIN_S <= deadlines[0] <= time.monotonic() + 18.0
+
+
+def test_no_evidence_moves_no_counter_is_counted_by_zone_and_raises_one_blind_alert(stack):
+    _topo, deps, clock, probes, alerts, metrics = stack
+    dims = []
+    deps.metric = lambda name, value, unit, dimensions=None: (metrics.append((name, value)),
+                                                              dims.append((name, dimensions)))
+    sweep(deps, clock)
+    probes.blind = set(AZS)            # Lambda throttles every probe invoke (TooManyRequestsException)
+    calls = len(probes.calls)
+    reports = sweep(deps, clock, n=5)
+    assert all(r.moves == [] and r.confirmations == {} for r in reports)    # no failover, no re-probe storm
+    assert len(probes.calls) == calls + 5
+    assert all(set(r.health.values()) == {"UP"} for r in reports)
+    assert reports[0].no_evidence == dict.fromkeys(AZS, "invoke failed: TooManyRequestsException: Rate exceeded")
+    assert dims.count(("ProbeNoEvidence", {"zone": A})) == 5
+    assert [a.type for a in alerts] == ["blind"]                 # one alert, at the 3rd sweep, for all zones
+    assert alerts[0].zone is None and alerts[0].details["zones"] == list(AZS)
+    assert "blind" in reports[2].outcomes and "blind" not in reports[3].outcomes
+    from chalicelib.service.status import collect_status
+    assert {r["az"]: r["blind_sweeps"] for r in collect_status(deps)} == dict.fromkeys(AZS, 5)
+    probes.blind = set()
+    sweep(deps, clock)                  # evidence is back: cleared
+    probes.blind = {C}
+    sweep(deps, clock, n=3)
+    assert [(a.type, a.zone) for a in alerts] == [("blind", None), ("blind", C)]   # a new incident, one zone
+
+
+def test_a_stale_route_table_id_does_not_blind_the_other_zones(stack):
+    """DescribeRouteTables with one unknown id fails the whole call (InvalidRouteTableID.NotFound): the
+    sweep reads the other tables by filter, reports the stale one and still moves the zones it can."""
+    topo, deps, clock, probes, _alerts, _ = stack
+    from dataclasses import replace as dc_replace
+    sweep(deps, clock)
+    za = topo.zone(A)
+    stale = "rtb-0123456789abcdef0"
+    deps.topology = dc_replace(topo, zones=(dc_replace(za, private_route_table_ids=(*za.private_route_table_ids,
+                                                                                    stale)), *topo.zones[1:]))
+    probes.failing = {C}
+    report = sweep(deps, clock)[0]
+    assert report.missing_route_tables == [stale]
+    assert [(m["zone"], m["kind"]) for m in report.moves] == [(C, "failover")]
+    assert serving(deps.clients.ec2, topo)[C] != C
 
 
 def test_adapters_guard_pinned_tables_and_report_vanished_instances(stack):

@@ -37,6 +37,11 @@ TOPOLOGY = Topology(stack="demo", region="ap-northeast-1", vpc_id="vpc-1", vpc_c
      "[hanat] FLAPPING ap-northeast-1a: 3 failovers in 15 min"),
     (Alert("critical", None, "all targets unreachable, control probe failed too", AT),
      "[hanat] CRITICAL all zones: all targets unreachable, control probe failed too"),
+    (Alert("blind", "ap-northeast-1a", "no evidence for 3 sweeps", AT),
+     "[hanat] BLIND ap-northeast-1a: no evidence for 3 sweeps"),
+    (Alert("blind", None, "no evidence for 3 sweeps", AT,
+           details={"zones": ["ap-northeast-1a", "ap-northeast-1c"]}),
+     "[hanat] BLIND ap-northeast-1a, ap-northeast-1c: no evidence for 3 sweeps"),
 ])
 def test_subject_wording(alert, expected):
     assert format_subject(alert, TOPOLOGY) == expected

@@ -164,3 +164,85 @@ def test_wait_until_gives_up_with_a_clear_error():
                    interval_s=0.001)
     assert polls and "instances i-1, i-2 terminated not reached after 0s" in str(info.value)
     assert info.value.code == "Timeout"
+
+
+class ThrottlingDynamoDB:
+    """A DynamoDB endpoint on 127.0.0.1 that throttles every request (HTTP 400 ThrottlingException, which
+    botocore's standard mode retries with exponential back-off), counting them."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.requests = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner.requests += 1
+                body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
+                self.send_response(400)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def client(self, config=CLIENT_CONFIG):
+        import boto3
+        return boto3.session.Session().client("dynamodb", region_name="ap-northeast-1", endpoint_url=self.url,
+                                              aws_access_key_id="testing", aws_secret_access_key="testing",
+                                              config=config)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def throttling_dynamodb():
+    fake = ThrottlingDynamoDB()
+    yield fake
+    fake.close()
+
+
+def test_a_deadline_also_stops_botocores_own_retries(throttling_dynamodb):
+    """botocore's standard mode would retry a throttled call 5 times with back-off up to 20 s (boto3 guide
+    "Retries"); with 0.5 s left no retry fits, so the call ends at once with AWS's own error."""
+    import time
+    ddb = throttling_dynamodb.client()
+    started = time.monotonic()
+    with pytest.raises(AwsError) as exc:
+        aws_call("dynamodb.GetItem lease", ddb.get_item, TableName="t", Key={"pk": {"S": "x"}},
+                 deadline=time.monotonic() + 0.5)
+    assert exc.value.code == "ThrottlingException"
+    assert throttling_dynamodb.requests == 1 and time.monotonic() - started < 0.5
+
+
+def test_botocores_retries_run_when_the_deadline_allows_them(throttling_dynamodb):
+    import time
+
+    from botocore.config import Config
+    ddb = throttling_dynamodb.client(CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})))
+    with pytest.raises(AwsError):
+        aws_call("dynamodb.GetItem lease", ddb.get_item, TableName="t", Key={"pk": {"S": "x"}},
+                 deadline=time.monotonic() + 30.0)
+    assert throttling_dynamodb.requests == 2          # the initial attempt and botocore's one retry
+    with pytest.raises(ClientError):                  # outside aws_call botocore is left alone
+        ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})
+    assert throttling_dynamodb.requests == 4
+
+
+def test_one_attempt_of_the_controllers_clients_ends_within_the_route_write_claim_margin():
+    """A route write starts only while its claim has CLAIM_MARGIN_S left and botocore's retries stop at
+    the write deadline, so one attempt (connect + read timeout) must fit in the margin."""
+    from chalicelib.aws.clients import CONTROLLER_CLIENT_CONFIG
+    from chalicelib.service.reconcile import CLAIM_MARGIN_S
+    assert CONTROLLER_CLIENT_CONFIG.connect_timeout + CONTROLLER_CLIENT_CONFIG.read_timeout < CLAIM_MARGIN_S
+    assert CONTROLLER_CLIENT_CONFIG.retries == CLIENT_CONFIG.retries     # the same one retry layer

@@ -16,6 +16,7 @@ NOW = 100_000.0   # 1970-01-02 03:46:40 UTC, a Friday
 OPEN_NOW = "Fri 03:00-04:00"      # contains NOW
 CLOSED_NOW = "Fri 04:00-05:00"    # opens 13 min 20 s after NOW
 ABC = ("a", "b", "c")
+NOEV = "no evidence"   # a probe Lambda could not run (throttled, not ready, function error, timeout)
 
 
 def up(az, **kw):
@@ -32,7 +33,7 @@ def down(az, **kw):
 class Case:
     id: str
     states: list[ZoneState]
-    probes: dict[str, bool | None]                 # az -> passed (None / absent: not probed)
+    probes: dict[str, bool | str | None]           # az -> passed, NOEV (None / absent: not probed)
     moves: list[tuple[str, str, str]] = field(default_factory=list)   # (zone, to_az, kind)
     health: dict[str, str] = field(default_factory=dict)
     alerts: list[str] | None = None                # None: exactly one alert per move
@@ -45,6 +46,7 @@ class Case:
     window: str = ""                              # maintenance.window ("" = never)
     reason: str | None = None                     # reason of the first move
     check: dict = field(default_factory=dict)     # az -> {field: value} on the new state
+    confirm: dict[str, list] = field(default_factory=dict)   # az -> re-probe verdicts (bool / NOEV) in order
 
 
 CASES = [
@@ -143,6 +145,41 @@ CASES = [
     Case("5 zones: the least-loaded NAT wins over ring order",
          [down("a", served_by="b"), up("b"), up("c", fails=1), up("d"), up("e")], {"c": False},
          moves=[("c", "d", "failover")]),
+    # --- confirmations: a failed probe re-probed at once in the same sweep
+    Case("confirmed at once: fail_after failed probes in one sweep fail over", [up(a) for a in ABC],
+         {"a": False, "b": True, "c": True}, confirm={"a": [False]}, moves=[("a", "b", "failover")],
+         health={"a": DOWN}, reason="2 failed probes", check={"a": {"fails": 2}}),
+    Case("a passing re-probe resets the count", [up(a) for a in ABC], {"a": False, "b": True, "c": True},
+         confirm={"a": [True]}, health={"a": UP}, check={"a": {"fails": 0, "passes": 1}}),
+    Case("a re-probe without evidence counts for nothing", [up(a) for a in ABC], {"a": False, "b": True, "c": True},
+         confirm={"a": [NOEV]}, health={"a": UP}, check={"a": {"fails": 1, "blind": 0}}),
+    Case("a recovering NAT counts every passed sample", [down("a", passes=1, served_by="b"), up("b"), up("c")],
+         dict.fromkeys(ABC, True), confirm={"a": [True]}, moves=[("a", "a", "revert")]),
+    # --- no evidence: Lambda could not run the probe; it says nothing about the NAT
+    Case("no evidence moves no counter", [up("a", fails=1, passes=0), up("b", passes=5), up("c")],
+         {"a": NOEV, "b": NOEV, "c": True}, check={"a": {"fails": 1, "blind": 1}, "b": {"passes": 5, "blind": 1}},
+         health={"a": UP}, outcomes=["no_change"]),
+    Case("no evidence never fails a zone over, even the fail_after-th time", [up("a", fails=1, blind=1), up("b"),
+                                                                               up("c")],
+         {"a": NOEV, "b": True, "c": True}, health={"a": UP}, check={"a": {"blind": 2}}),
+    Case("third sweep without evidence: one blind alert for every newly blind zone",
+         [up("a", blind=2), up("b", blind=2), up("c", blind=1)], dict.fromkeys(ABC, NOEV), alerts=["blind"],
+         outcomes=["blind"], check={"a": {"blind": 3, "blind_alerted": True}, "c": {"blind": 2, "blind_alerted": False}}),
+    Case("still blind: no second alert", [up("a", blind=5, blind_alerted=True), up("b"), up("c")],
+         {"a": NOEV, "b": True, "c": True}, alerts=[], check={"a": {"blind": 6, "blind_alerted": True}}),
+    Case("evidence back clears blind", [up("a", blind=5, blind_alerted=True), up("b"), up("c")],
+         dict.fromkeys(ABC, True), check={"a": {"blind": 0, "blind_alerted": False}}),
+    Case("a failed probe is evidence too: clears blind", [up("a", blind=2), up("b"), up("c")],
+         {"a": False, "b": True, "c": True}, alerts=[], check={"a": {"blind": 0, "fails": 1}}),
+    Case("event-driven (not probed): blind untouched", [up("a", blind=2), up("b"), up("c")], {},
+         instances={"b": "stopped"}, moves=[("b", "c", "failover")], check={"a": {"blind": 2}}),
+    Case("targets down judged on zones with evidence only", [up(a, fails=1) for a in ABC],
+         {"a": False, "b": NOEV, "c": False}, control=False, health=dict.fromkeys(ABC, UP), alerts=["critical"],
+         outcomes=["targets_down"], critical_after=True),
+    Case("no evidence anywhere is not targets down", [up(a) for a in ABC], dict.fromkeys(ABC, NOEV), control=False,
+         health=dict.fromkeys(ABC, UP), critical_after=False, alerts=[]),
+    Case("no evidence does not end a targets-down incident", [up(a) for a in ABC], dict.fromkeys(ABC, NOEV),
+         critical=True, critical_after=True),
     Case("5 zones: existing failovers are not reshuffled",
          [down("a", served_by="b"), down("e", served_by="b"), up("b"), up("c"), up("d")], {},
          outcomes=["no_change"]),
@@ -152,10 +189,16 @@ CASES = [
 BY_ID = {c.id: c for c in CASES}
 
 
+def sample(az: str, verdict) -> ProbeResult:
+    if verdict == NOEV:
+        return ProbeResult.no_evidence(az, NOW, "invoke failed: TooManyRequestsException: Rate exceeded")
+    return ProbeResult(zone=az, passed=verdict, at=NOW)
+
+
 def run(case: Case):
     zones = [ZoneInput(az=s.az, state=s, nat_instance_id=f"i-{s.az}", route_table_ids=(f"rtb-{s.az}",),
-                       probe=None if case.probes.get(s.az) is None
-                       else ProbeResult(zone=s.az, passed=case.probes[s.az], at=NOW),
+                       probe=None if case.probes.get(s.az) is None else sample(s.az, case.probes[s.az]),
+                       confirmations=tuple(sample(s.az, v) for v in case.confirm.get(s.az, ())),
                        instance_state=case.instances.get(s.az, "running"))
              for s in case.states]
     control = None if case.control is None else ProbeResult(zone="control", passed=case.control, at=NOW)
@@ -218,3 +261,12 @@ def test_decide_depends_only_on_its_arguments(monkeypatch):
 def test_unknown_health_is_not_a_revert():
     decision = run(Case("x", [ZoneState(az="a", served_by="b"), up("b"), up("c")], {}))
     assert decision.moves == () and decision.states["a"].health == UNKNOWN
+
+
+def test_blind_alert_names_the_zones_and_why():
+    decision = run(BY_ID["third sweep without evidence: one blind alert for every newly blind zone"])
+    alert = decision.alerts[0]
+    assert alert.type == "blind" and alert.zone is None and alert.details["zones"] == ["a", "b"]
+    assert "TooManyRequestsException" in alert.reason and "3 sweeps" in alert.reason
+    one = run(Case("x", [up("a", blind=2), up("b"), up("c")], {"a": NOEV, "b": True, "c": True})).alerts[0]
+    assert (one.zone, one.from_nat, one.details["zones"]) == ("a", "i-a", ["a"])

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -227,3 +229,133 @@ def test_handler_rejects_bad_event_naming_every_problem():
     text = str(exc.value)
     assert len(exc.value.problems) == 3
     assert "'extra'" in text and "timeout_s" in text and "targets" in text
+
+
+# --- one deadline, one address per attempt ------------------------------------------------------
+class FakeNet:
+    """A resolver and a connector on a fake monotonic clock: every connection attempt to a dead address
+    takes its whole timeout (a SYN into a dead NAT), to a live one it succeeds."""
+
+    def __init__(self, addresses, live=()):
+        self.now = 0.0
+        self.addresses = [(socket.AF_INET, (a, 443)) for a in addresses]
+        self.live = set(live)
+        self.resolved = 0
+        self.tried: list[tuple[str, float]] = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def resolve(self, host, port):
+        self.resolved += 1
+        return self.addresses
+
+    def connect(self, family, sockaddr, timeout):
+        self.tried.append((sockaddr[0], timeout))
+        if sockaddr[0] in self.live:
+            a, b = socket.socketpair()
+            b.close()
+            return a
+        self.now += timeout
+        raise TimeoutError("timed out")
+
+
+def _target(url):
+    return parse_targets([url])[0]
+
+
+def test_a_name_with_six_addresses_through_a_dead_nat_fails_within_one_timeout():
+    """create_connection would give each of the 6 addresses the whole attempt timeout (4 s for one
+    attempt of a 2 s probe); here each attempt tries one address and all of them share one deadline."""
+    from chalicelib.probes.checks import check_target
+    net = FakeNet([f"198.51.100.{i}" for i in range(1, 7)])
+    result = check_target(_target("tcp://probe.invalid:443"), 2.0, monotonic=net.monotonic, sleep=net.sleep,
+                          resolve=net.resolve, connect=net.connect)
+    assert not result.ok and result.error == "timeout"
+    assert net.now <= 2.0 and net.resolved == 1
+    assert [a for a, _ in net.tried] == ["198.51.100.1", "198.51.100.2", "198.51.100.3"]   # rotates
+    assert all(t <= 2.0 / 3 + 1e-9 for _, t in net.tried)
+
+
+def test_attempts_rotate_to_an_address_that_answers():
+    from chalicelib.probes.checks import check_target
+    net = FakeNet(["198.51.100.1", "198.51.100.2"], live={"198.51.100.2"})
+    result = check_target(_target("tcp://probe.invalid:443"), 2.0, monotonic=net.monotonic, sleep=net.sleep,
+                          resolve=net.resolve, connect=net.connect)
+    assert result.ok and result.attempts == 2
+
+
+def test_an_unresolvable_name_fails_that_target_naming_it():
+    from chalicelib.probes.checks import check_target
+
+    def resolve(host, port):
+        raise socket.gaierror(-2, "Name or service not known")
+    result = check_target(_target("tcp://probe.invalid:443"), 1.0, resolve=resolve)
+    assert not result.ok and "probe.invalid" in result.error
+
+
+def test_real_sockets_six_addresses_of_a_black_hole_end_on_time(blackhole_url):
+    """The same on loopback: a name resolving to 6 addresses that all drop SYNs (a full accept queue)."""
+    port = int(blackhole_url.rsplit(":", 1)[1])
+
+    def resolve(host, p):
+        return [(socket.AF_INET, ("127.0.0.1", port))] * 6
+    started = time.monotonic()
+    result = run_checks("az-a", [f"tcp://probe.invalid:{port}"], 0.9, clock, resolve=resolve)
+    assert not result.passed and time.monotonic() - started < 0.9 + 0.3
+
+
+def test_run_checks_answers_on_time_even_if_a_check_is_stuck():
+    release = threading.Event()
+
+    def resolve(host, port):   # a resolver that hangs
+        release.wait(5)
+        return []
+    started = time.monotonic()
+    result = run_checks("az-a", ["tcp://probe.invalid:443"], 0.4, clock, resolve=resolve)
+    release.set()
+    assert not result.passed and result.results[0].error == "timeout"
+    assert time.monotonic() - started < 0.4 + 0.4
+
+
+class _HostRecorder(BaseHTTPRequestHandler):
+    hosts: ClassVar[list[str]] = []
+
+    def do_GET(self):
+        _HostRecorder.hosts.append(self.headers["Host"])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_http_connects_to_the_resolved_address_and_sends_the_name_as_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        result = run_checks("az-a", [f"http://checkip.example.test:{port}/"], 1.0, clock,
+                            resolve=lambda host, p: [(socket.AF_INET, ("127.0.0.1", p))])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.passed and _HostRecorder.hosts[-1] == f"checkip.example.test:{port}"
+
+
+def test_https_uses_the_name_for_sni_and_the_certificate_check():
+    from chalicelib.probes.checks import check_target
+    seen = []
+
+    class Tls:
+        def wrap_socket(self, sock, server_hostname=None):
+            seen.append(server_hostname)
+            raise ssl.SSLCertVerificationError("certificate verify failed")
+    net = FakeNet(["198.51.100.7"], live={"198.51.100.7"})
+    result = check_target(_target("https://checkip.example.test/"), 1.0, monotonic=net.monotonic,
+                          sleep=net.sleep, resolve=net.resolve, connect=net.connect, tls=Tls())
+    assert not result.ok and "certificate verify failed" in result.error
+    assert seen and set(seen) == {"checkip.example.test"} and net.tried[0][0] == "198.51.100.7"

@@ -62,6 +62,17 @@ def test_blocks_carry_headline_reason_fields_and_tables():
     assert len(fields) <= 10 and all(f["type"] == "mrkdwn" for f in fields)
 
 
+def test_blind_alert_names_every_zone_and_says_what_to_do():
+    from chalicelib.alerts import Alert, format_body
+    alert = Alert("blind", None, "no evidence from the probe of zones ap-northeast-1a, ap-northeast-1c for 3 sweeps",
+                  1_767_225_600.0, stack="demo", details={"zones": ["ap-northeast-1a", "ap-northeast-1c"]})
+    payload = build_blocks(parse_alert_message(format_body(alert)))
+    text = json.dumps(payload["blocks"])
+    assert payload["text"].startswith("[hanat] BLIND ap-northeast-1a, ap-northeast-1c")
+    assert ":see_no_evil:" in text and "*Zones*\\nap-northeast-1a, ap-northeast-1c" in text
+    assert "What to do" in text and "Throttles" in text and "concurrency" in text
+
+
 def test_plain_text_message_is_wrapped():
     alert = parse_alert_message("not json at all", "a subject")
     assert alert == {"type": "message", "summary": "a subject", "reason": "not json at all"}
