@@ -14,9 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from chalicelib.errors import InputError
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
+from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
+from chalicelib.settings import ProbeSettings
 
+from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
 from . import SAMPLE_INTERVAL_S, EgressSample
 
 FLAKY_LOSS = 0.2
@@ -128,6 +132,24 @@ class ComputedDataPlane:
             slowest = max(slowest, cost)
         self._wait(slowest)
         return out
+
+    def invoke_probe(self, az: str, function: LabFunction, event, request_id: str) -> Outcome:
+        """Zone ``az``'s probe function: its event validated as the real handler does (bad input is
+        answered, as app.py answers it), the probe computed, its time spent; past the function's
+        timeout it is a timeout."""
+        started = time.monotonic()
+        try:
+            targets, timeout_s = validate_probe_event(event, ProbeSettings())
+        except InputError as err:
+            return Outcome("ok", {"ok": False, "error": err.title, "problems": err.problems})
+        with self._lock:
+            probe_cidr = self._spec.zone(az).probe_cidr
+        result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
+        if cost >= function.timeout_s:
+            self._wait(function.timeout_s)
+            return Outcome(TIMEOUT, None, time.monotonic() - started)
+        self._wait(cost)
+        return Outcome("ok", result.to_dict(), time.monotonic() - started)
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
         """The heartbeat's own check from AWS's network: fails only when the targets are down."""
