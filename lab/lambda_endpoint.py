@@ -191,11 +191,11 @@ class LambdaEndpoint:
     def clear(self) -> None:
         self.faults.clear()
 
-    def counts(self, since: float = 0.0) -> dict[str, int]:
-        """What the invokes since ``since`` were answered with: ``ok``, ``error`` (a real handler's),
-        ``timeout`` (a real one) or the injected fault kind."""
+    def counts(self, since: float = 0.0, until: float = float("inf")) -> dict[str, int]:
+        """What the invokes answered in [since, until] were answered with: ``ok``, ``error`` (a real
+        handler's), ``timeout`` (a real one) or the injected fault kind."""
         with self._lock:
-            return dict(Counter(what for t, _, what in self.log if t >= since))
+            return dict(Counter(what for t, _, what in self.log if since <= t <= until))
 
     def _note(self, function: str, what: str) -> None:
         with self._lock:

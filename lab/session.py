@@ -40,11 +40,11 @@ from .deployer import LAB_STAGE
 from .heartbeat import Heartbeat
 from .labconfig import LabSettings
 from .lambda_endpoint import LabFunction, LambdaEndpoint
+from .moto_server import OBSERVER_AGENT
 from .report import Timeline
 from .watch import Watcher
 
 SYNC_S = 0.2
-OBSERVER_AGENT = "hanat-lab-observer"   # user agent of the lab's own clients (never fault-injected)
 
 
 def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
@@ -142,7 +142,6 @@ class LabSession:
         from bootstrap.stack import build_stack
         from chalicelib.service.events import handle_instance_state
         from chalicelib.service.replacement import after_sweep
-        from chalicelib.service.status import collect_status
         from chalicelib.service.sweep import run_sweep
 
         self.emulator.reset()
@@ -196,7 +195,7 @@ class LabSession:
         self._cleanup.append(self.watcher.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
-                                   status=collect_status, interval_s=config.probe.interval_s,
+                                   status=self._status, interval_s=config.probe.interval_s,
                                    timeline=self.timeline).start()
         self._cleanup.append(self.heartbeat.stop)
 
@@ -241,6 +240,12 @@ class LabSession:
         deps = self.deps("heartbeat", refresh=True)
         hook = self.heartbeat_deps_hook
         return hook(deps) if hook is not None else deps
+
+    def _status(self, deps: Deps) -> list[dict]:
+        """The controller's own status rows (what `hanat status` shows), read with the lab's clients: the
+        lab's bookkeeping must not add API calls (or throttling) to the controller's runs."""
+        from chalicelib.service.status import collect_status
+        return collect_status(replace(deps, clients=self.lab_clients))
 
     def _run_function(self, function: LabFunction, event, request_id: str):
         """What the Lambda endpoint runs: the probe function in its zone's probe subnet."""

@@ -192,6 +192,14 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.targets_down(on)
 
+    def boot_offline(self, delay_s: float) -> None:
+        with self._lock:
+            self._plane.boot_offline(delay_s)
+
+    def boots(self) -> dict[str, dict]:
+        with self._lock:
+            return {i: b.to_dict() for i, b in self._plane.boot_gate.boots.items()}
+
     def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]:
         """Every zone's probe from its probe namespace, all at once."""
         futures = {az: self._pool.submit(self._agents[az].ask, az, targets, timeout_s) for az in azs}
