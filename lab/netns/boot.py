@@ -71,7 +71,9 @@ class BootGate:
 
 def offline_ruleset(on: bool, vpc_cidr: str) -> str:
     """In a booting NAT's namespace: count and drop what the NAT itself sends outside the VPC (loopback,
-    where its metadata service lives, and the VPC stay open)."""
+    where its metadata service lives, and the VPC stay open; so do IPv6 link-local and link-scope
+    multicast destinations — the kernel's own neighbour discovery and MLD when a link comes up, which
+    no router forwards)."""
     reset = f"table inet {OFFLINE_TABLE}\ndelete table inet {OFFLINE_TABLE}\n"
     if not on:
         return reset
@@ -82,6 +84,7 @@ def offline_ruleset(on: bool, vpc_cidr: str) -> str:
         "        type filter hook output priority filter - 10; policy accept;\n"
         '        oifname "lo" accept\n'
         f"        ip daddr {vpc_cidr} accept\n"
+        "        ip6 daddr { fe80::/10, ff02::/16 } accept\n"
         f'        counter name "{OFFLINE_COUNTER}" drop\n'
         "    }\n"
         "}\n")
