@@ -12,6 +12,7 @@ then calls its ``heartbeat`` handler with a scheduled event and a context that g
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,16 +51,25 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
+def cpu_s() -> float:
+    """CPU seconds this process has used (user + system)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def main(argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 10.0
     bare = peak_rss_mb()
+    cpu0 = cpu_s()
     import app  # the deployed function's whole import set, measured
-    imported = peak_rss_mb()
+    imported, cpu_imports = peak_rss_mb(), cpu_s() - cpu0
     answer = app.heartbeat(SCHEDULED_EVENT, Context(seconds))
+    cpu_run = cpu_s() - cpu0 - cpu_imports
     sweeps = answer.get("sweeps", [])
     errors = [s.get("error") for s in sweeps if s.get("error")]
     print(json.dumps({"peak_rss_mb": peak_rss_mb(), "imported_rss_mb": imported, "interpreter_rss_mb": bare,
-                      "sweeps": len(sweeps), "errors": errors[:3]}))
+                      "sweeps": len(sweeps), "errors": errors[:3],
+                      "cpu_imports_s": round(cpu_imports, 3), "cpu_run_s": round(cpu_run, 3)}))
     return 0
 
 

