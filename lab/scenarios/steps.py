@@ -17,6 +17,8 @@ class DrillOptions:
     outage_s: float | None = None    # how long targets-down / all-down last (default: from settings)
     lambda_faults_s: float = LAMBDA_FAULTS_S
     boot_delay_s: float = BOOT_DELAY_S
+    fault_phase_s: float = 0.0       # wait this long after steady state before the scenario starts (a fault
+                                     # at another moment of the sweep cycle; bench/failover.py --random-phase)
 
 
 @dataclass
