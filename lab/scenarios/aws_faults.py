@@ -81,23 +81,25 @@ def _blackhole_and_back(session, zone, note: str) -> float:
 
 def run_api_throttle(session, zone, opts, marks) -> None:
     """The plain blackhole first (the baseline), then the same with half of the controller's EC2 calls
-    answered RequestLimitExceeded until the zone is back on its own NAT."""
+    answered RequestLimitExceeded from the fault until it is lifted (after the failover); the revert is
+    the plain drill's. (Throttled through the revert as well, sweeps slowed by the retries' back-off may
+    keep the zone DOWN past ``replace_after_s``: the controller then replaces a NAT that is fine.)"""
     p = session.settings.config.probe
     baseline_at = _blackhole_and_back(session, zone, "baseline_fault")
     baseline = rp.rto(session.samples(zone), baseline_at)
     marks.affected = (zone,)
     before = session.emulator.faults(ec2_throttle=THROTTLE_RATE, seed=session.seed)
-    try:
+    try:   # throttled during the blackhole; the revert after it is the plain drill's
         session.dataplane.blackhole(zone, True)
         mark(session, marks, "fault", zone, kind="blackhole+ec2-throttle", rate=THROTTLE_RATE)
         wait_served_elsewhere(session, zone, 2 * detect_bound(p))
         wait_egress(session, zone, 15)
         time.sleep(1.0)
         session.dataplane.blackhole(zone, False)
-        mark(session, marks, "recover", zone, kind="blackhole")
-        steady(session)
     finally:
         after = session.emulator.faults(ec2_throttle=0.0)
+    mark(session, marks, "recover", zone, kind="blackhole, EC2 throttling off")
+    steady(session)
     marks.extra = {"baseline_rto_s": baseline, "ec2_calls": after["ec2_calls"] - before["ec2_calls"],
                    "ec2_throttled": after["ec2_throttled"] - before["ec2_throttled"]}
 
@@ -114,7 +116,7 @@ def judge_api_throttle(session, rep, marks, events) -> dict[str, bool]:
     share = throttled / calls if calls else 0.0
     return {"baseline_measured": baseline is not None,
             f"rto_s<=2x_plain_blackhole_bound({bound:g}s)": rep.rto_s is not None and rep.rto_s <= bound,
-            "about_half_of_ec2_calls_throttled": calls >= 20 and 0.2 <= share <= 0.8,
+            "ec2_calls_throttled_at_about_half": calls >= 10 and 0.1 <= share <= 0.9,
             "failed_over_once": rep.failovers == 1,
             "reverted": rep.reverts >= 1}
 
