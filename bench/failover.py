@@ -1,12 +1,17 @@
 """Failover benchmark: each drill N times (default 5), median and worst detection_s and rto_s.
 
     python bench/failover.py [--runs 5] [--dataplane netns|computed] [--scenario NAME ...] [--flaky-s 60]
+                             [--config F] [--random-phase] [--seed 0]
 
-Every run is a fresh lab session (emulator reset, stack, data plane), so runs are independent.
+Every run is a fresh lab session (emulator reset, stack, data plane), so runs are independent. A drill
+injects its fault as soon as steady state is seen, which is right after a sweep: the longest wait for the
+next sweep. ``--random-phase`` waits a random share of the probe interval first (seeded), as a real fault
+falls anywhere in the cycle. ``--config`` takes any hanat config, e.g. bench/production-defaults.toml.
 """
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import time
@@ -34,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flaky-s", type=float, default=60.0)
     parser.add_argument("--config", default=None)
     parser.add_argument("--deploy", action="store_true", help="also run chalice deploy in every session")
+    parser.add_argument("--random-phase", action="store_true",
+                        help="inject each fault at a random moment of the probe interval (seeded)")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs must be >= 1, got {args.runs}")
@@ -42,9 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     rows, notes, kind = [], [], "?"
     started = time.monotonic()
     for scenario in scenarios:
-        reports = run_scenarios([scenario] * args.runs, settings, dataplane=args.dataplane,
-                                options=DrillOptions(flaky_s=args.flaky_s), deploy=args.deploy,
-                                progress=lambda m: print(m, file=sys.stderr))
+        if args.random_phase:
+            rng = random.Random(args.seed)
+            phases = [round(rng.uniform(0, settings.config.probe.interval_s), 2) for _ in range(args.runs)]
+            reports = [r for phase in phases for r in run_scenarios(
+                [scenario], settings, dataplane=args.dataplane, deploy=args.deploy,
+                options=DrillOptions(flaky_s=args.flaky_s, fault_phase_s=phase),
+                progress=lambda m, p=phase: print(f"{m} (fault {p:g}s after a sweep)", file=sys.stderr))]
+            notes.append(f"{scenario}: faults {', '.join(f'{p:g}' for p in phases)} s after steady state")
+        else:
+            reports = run_scenarios([scenario] * args.runs, settings, dataplane=args.dataplane,
+                                    options=DrillOptions(flaky_s=args.flaky_s), deploy=args.deploy,
+                                    progress=lambda m: print(m, file=sys.stderr))
         kind = reports[0].dataplane
         det = summarise([r.detection_s for r in reports])
         rto = summarise([r.rto_s for r in reports])
@@ -54,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                 failed = [k for k, ok in r.checks.items() if not ok]
                 notes.append(f"{scenario}: failed {', '.join(failed) or '-'}"
                              + (f" ({r.error})" if r.error else ""))
-    print(f"failover benchmark: {args.runs} run(s) per drill, {kind} data plane, "
+    p = settings.config.probe
+    print(f"failover benchmark: {args.runs} run(s) per drill, {kind} data plane, config {settings.source} "
+          f"(probe interval {p.interval_s:g} s, timeout {p.timeout_s:g} s, fail_after {p.fail_after}), "
+          f"{'random' if args.random_phase else 'right after a sweep'} fault phase, "
           f"{time.monotonic() - started:.0f}s in all")
     header = ("scenario", "passed", "detect med", "detect worst", "rto med", "rto worst")
     print("  ".join(f"{h:>12}" for h in header))

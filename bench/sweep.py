@@ -6,7 +6,12 @@
   127.0.0.1 that answer after --latency-ms (an internet round trip), zones in parallel, so 6 zones
   should cost <= 1.5x one zone;
 - a zone with --tables private route tables failing over (target <= 2 s for the route moves);
-- the peak memory of a 6-zone sweep (tracemalloc peak, and the process's max RSS; target < 128 MB).
+- the peak memory of a 6-zone sweep (tracemalloc peak, and the process's max RSS; target < 128 MB);
+- the heartbeat as Lambda runs it (bench/heartbeat_lambda.py, a process of its own importing app.py's
+  whole module set: Chalice, Powertools, boto3 clients, chalicelib) for --heartbeat-s, probing 6 zones
+  through the lab's Invoke endpoint (lab.lambda_endpoint) with the production LambdaProbeRunner: its peak
+  RSS, the smallest Lambda memory with 30 % headroom over it, and a healthy probe's duration (the probe
+  handler's own call, ``handle_probe``, timed per invoke against targets answering after --latency-ms).
 
 Everything runs against a moto server on 127.0.0.1 (lab.emulator); nothing leaves loopback.
 us-east-1 is used because moto offers six AZs there.
@@ -14,10 +19,13 @@ us-east-1 is used because moto offers six AZs there.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import resource
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -32,17 +40,32 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # figures on stdout, n
 
 from chalicelib.aws.clients import make_client
 from chalicelib.aws.params import write_topology
-from chalicelib.naming import STACK_TAG, stack_tags, table_name, topology_parameter
+from chalicelib.naming import (
+    STACK_TAG,
+    probe_function_name,
+    probe_handler_name,
+    stack_tags,
+    table_name,
+    topology_parameter,
+)
 from chalicelib.probes import run_checks
+from chalicelib.probes.handler import handle_probe
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
+from controller.deploying.stage import environment as stage_environment
 from lab.emulator import Emulator, pointed_at
+from lab.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
 
 REGION = "us-east-1"
 AZS = tuple(f"us-east-1{c}" for c in "abcdef")
+STAGE = "bench"
+HEADROOM = 0.30            # the heartbeat's memory keeps 30 % over its measured peak
+LAMBDA_MIN_MB = 128        # Lambda's smallest memory size (128..10240 MB, 1 MB steps)
+LAMBDA_MB_PER_VCPU = 1769  # Lambda: CPU in proportion to memory, one full vCPU at 1,769 MB (Lambda docs)
+HEARTBEAT_CHILD = Path(__file__).resolve().parent / "heartbeat_lambda.py"
 
 
 class SlowTarget:
@@ -150,11 +173,54 @@ def timed_sweeps(deps: Deps, runs: int) -> tuple[list[float], list[float]]:
     return sweeps, probes
 
 
+def memory_with_headroom(peak_mb: float, headroom: float = HEADROOM) -> int:
+    """The smallest Lambda memory size (whole MB, >= 128) that leaves ``headroom`` over ``peak_mb``."""
+    return max(LAMBDA_MIN_MB, math.ceil(peak_mb * (1 + headroom)))
+
+
+def heartbeat_in_lambda(topo: Topology, seconds: float) -> tuple[dict, list[float]]:
+    """Run bench/heartbeat_lambda.py against ``topo`` (stored in the emulator) with the lab's Invoke
+    endpoint running the probe handler: (its JSON line, the healthy probes' durations in seconds)."""
+    durations: list[float] = []
+    lock = threading.Lock()
+    probe_timeout = max(3, math.ceil(topo.probe.timeout_s) + 3)   # the stage's probe lambda_timeout
+
+    def execute(function: LabFunction, event, request_id: str) -> Outcome:
+        started = time.perf_counter()
+        try:
+            body = handle_probe(function.zone, event, topo.probe, time.time)   # what app.py's probe_<zone> calls
+        except Exception as exc:  # noqa: BLE001 - answered as Lambda answers an unhandled error
+            return Outcome("error", error_object(exc, request_id), time.perf_counter() - started)
+        took = time.perf_counter() - started
+        if body.get("passed"):
+            with lock:
+                durations.append(took)
+        return Outcome("ok", body, took)
+
+    functions = {probe_function_name(STAGE, az): LabFunction(name=probe_function_name(STAGE, az),
+                                                             handler=probe_handler_name(az), zone=az,
+                                                             timeout_s=probe_timeout) for az in topo.azs}
+    endpoint = LambdaEndpoint(functions, execute, region=REGION).start()
+    try:
+        env = {**os.environ, **stage_environment(topo, STAGE), "AWS_ENDPOINT_URL_LAMBDA": endpoint.url,
+               "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(HEARTBEAT_CHILD.parent.parent)}
+        proc = subprocess.run([sys.executable, str(HEARTBEAT_CHILD), str(seconds)], env=env, capture_output=True,
+                              text=True, timeout=seconds + 120, check=False)
+    finally:
+        endpoint.stop()
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith('{"peak_rss_mb"')), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"the heartbeat process failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(line), durations
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--latency-ms", type=float, default=40.0)
     parser.add_argument("--tables", type=int, default=50)
+    parser.add_argument("--heartbeat-s", type=float, default=15.0,
+                        help="how long the Lambda-like heartbeat invocation runs (its remaining time)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.tables < 1 or args.latency_ms < 0:
         parser.error("--runs and --tables must be >= 1, --latency-ms >= 0")
@@ -173,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            lambda_run, probe_durations = heartbeat_in_lambda(six_deps.topology, args.heartbeat_s)
 
             big = build("big", AZS[:2], args.tables, probe)
             big_runner = LocalProbeRunner(probe.targets, 0.3, dead)
@@ -207,6 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failover, {args.tables} route tables: NOT OBSERVED within {probe.fail_after + 2} sweeps")
     print(f"peak memory, 6-zone sweep: tracemalloc {peak / 2**20:.1f} MB; process max RSS {rss_mb:.0f} MB "
           "(target < 128 MB)")
+    peak = lambda_run["peak_rss_mb"]
+    print(f"heartbeat as a Lambda (app.py imported, 6 zones, {lambda_run['sweeps']} sweeps in "
+          f"{args.heartbeat_s:g} s{', errors: ' + '; '.join(lambda_run['errors']) if lambda_run['errors'] else ''}): "
+          f"peak RSS {peak:.1f} MB (after imports {lambda_run['imported_rss_mb']:.1f} MB, bare interpreter "
+          f"{lambda_run['interpreter_rss_mb']:.1f} MB) -> memory with {HEADROOM:.0%} headroom: "
+          f"{memory_with_headroom(peak)} MB")
+    sweeps = max(1, lambda_run["sweeps"])
+    print(f"heartbeat CPU: imports {lambda_run['cpu_imports_s']:.2f} s, then {lambda_run['cpu_run_s'] / sweeps:.3f} s "
+          f"per sweep here; Lambda gives {memory_with_headroom(peak)} MB about "
+          f"{memory_with_headroom(peak) / LAMBDA_MB_PER_VCPU:.2f} vCPU")
+    if probe_durations:
+        ms = sorted(d * 1000 for d in probe_durations)
+        print(f"healthy probe duration (handle_probe via the Invoke endpoint, targets after "
+              f"{args.latency_ms:.0f} ms): median {statistics.median(ms):.1f} ms, p95 "
+              f"{ms[min(len(ms) - 1, int(0.95 * len(ms)))]:.1f} ms, max {ms[-1]:.1f} ms over {len(ms)} invokes "
+              f"(upper bound: the probe timeout {six_deps.topology.probe.timeout_s:g} s)")
+    else:
+        print("healthy probe duration: NO healthy probe answered")
     return 0
 
 

@@ -30,7 +30,7 @@ class AlertRecorder:
         self._metric = metric
         self._timeline = timeline
         self._lock = threading.Lock()
-        self.sent: list[dict] = []   # {"t", "type", "zone", "subject"}
+        self.sent: list[dict] = []   # {"t", "type", "zone", "zones", "subject"}
 
     def __call__(self, alert: Alert) -> None:
         topology = self._topology()
@@ -38,7 +38,8 @@ class AlertRecorder:
         SnsAlertSink(self._sns, topology.topic_arn, topology)(alert)
         now = time.time()
         with self._lock:
-            self.sent.append({"t": now, "type": alert.type, "zone": alert.zone, "subject": subject})
+            self.sent.append({"t": now, "type": alert.type, "zone": alert.zone, "subject": subject,
+                              "zones": list(alert.details.get("zones") or ([alert.zone] if alert.zone else []))})
         self._timeline.add("alert", alert.zone, at=now, type=alert.type, subject=subject)
         relay_alert(format_body(alert, topology), subject, webhook_parameter=topology.slack_webhook_parameter,
                     ssm_client=self._ssm, metric=self._metric)

@@ -76,6 +76,7 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     session.topology().zone(zone)   # an unknown zone is bad input
     rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
     steady(session)
+    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
     marks = Marks(start=time.time())
     try:
         scenarios.REGISTRY[scenario].run(session, zone, opts, marks)

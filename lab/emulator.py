@@ -4,6 +4,7 @@ Used by ``make demo``, the lab, the CLI tests and the benchmarks. Nothing here r
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -70,6 +71,15 @@ class Emulator:
         """Forget every resource (moto's reset API)."""
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(req, timeout=5).close()
+
+    def faults(self, **settings) -> dict:
+        """Switch the emulator's API faults at run time (lab.moto_server: ``ec2_throttle=0.5``, ``seed``);
+        with no settings, read them. Returns the switches and the counts (``ec2_calls``, ``ec2_throttled``)."""
+        data = json.dumps(settings).encode() if settings else None
+        req = urllib.request.Request(f"{self.endpoint}/lab-api/faults", data=data, method="POST" if data else "GET",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:

@@ -15,6 +15,12 @@ from chalicelib.errors import HanatError
 from .report import Timeline
 
 
+class RunKilled(BaseException):
+    """The lab stopped a controller run dead (a Lambda killed mid-run: timeout, crash, out of memory).
+    A BaseException, so nothing of the run handles it and nothing after the kill point runs as a
+    ``finally`` or ``except`` would in a live process (the lab's clients refuse every later call)."""
+
+
 class Heartbeat:
     def __init__(self, *, make_deps: Callable[[], object], sweep: Callable, status: Callable,
                  interval_s: float, timeline: Timeline):
@@ -55,11 +61,15 @@ class Heartbeat:
     def tick(self) -> None:
         """One heartbeat: sweep, then note health changes. Errors are recorded, never fatal (the
         next scheduled invocation tries again, as in AWS)."""
+        deps = None
         try:
             deps = self._make_deps()
             self._sweep(deps)
             self.sweeps += 1
             status = self._status(deps)
+        except RunKilled as killed:   # the next scheduled run goes on, as the next invocation would
+            self._timeline.add("run_killed", owner=getattr(deps, "owner", None), where=str(killed))
+            return
         except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next tick tries again
             text = str(exc) if isinstance(exc, HanatError) else f"{type(exc).__name__}: {exc}"
             self.errors.append(text)

@@ -10,17 +10,79 @@
   first call's instances instead of launching more (a retried request after a lost response, or a
   re-launch of a claimed attempt). moto ignores the token and launches again.
 
+And one of AWS's unkind sides, switched at run time (``POST /lab-api/faults`` with a JSON object;
+``GET`` reads the switches and the counts; moto's reset clears both): ``{"ec2_throttle": RATE}`` answers
+that share of EC2 API calls (picked at random, seeded with ``seed``) with ``RequestLimitExceeded`` —
+what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
+Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
+carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
+alone.
+
 Only loopback is served; nothing here reaches the internet.
 """
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
+import random
 import threading
+import uuid
 from urllib.parse import parse_qs
 
 RESET_PATH = "/moto-api/reset"
+FAULTS_PATH = "/lab-api/faults"
+OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
+THROTTLE_STATUS = "503 Service Unavailable"
+
+
+def is_ec2_call(environ) -> bool:
+    """An EC2 API request: SigV4 scoped to the ``ec2`` service (``Credential=<key>/<date>/<region>/ec2/...``)."""
+    return "/ec2/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
+def throttle_document() -> bytes:
+    """EC2's error response for RequestLimitExceeded (the query protocol's ``Response/Errors/Error``)."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+            '<Message>Request limit exceeded.</Message></Error></Errors>'
+            f'<RequestID>{uuid.uuid4()}</RequestID></Response>').encode()
+
+
+class ApiFaults:
+    """The run-time switches and what they did."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.ec2_throttle = 0.0
+        self.rng = random.Random(0)
+        self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
+
+    def configure(self, settings: dict) -> None:
+        if not isinstance(settings, dict):
+            raise TypeError(f"the faults must be a JSON object, got {settings!r}")
+        rate = settings.get("ec2_throttle", self.ec2_throttle)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
+        self.ec2_throttle = float(rate)
+        if "seed" in settings:
+            self.rng = random.Random(settings["seed"])
+
+    def throttle_now(self) -> bool:
+        """Count one EC2 call; True when it is to be throttled."""
+        with self.lock:
+            self.counts["ec2_calls"] += 1
+            hit = self.ec2_throttle > 0 and self.rng.random() < self.ec2_throttle
+            if hit:
+                self.counts["ec2_throttled"] += 1
+            return hit
+
+    def state(self) -> dict:
+        with self.lock:
+            return {"ec2_throttle": self.ec2_throttle, **self.counts}
 
 
 class FaithfulMoto:
@@ -31,12 +93,23 @@ class FaithfulMoto:
         self._dynamodb = threading.Lock()
         self._launch = threading.Lock()
         self._launched: dict[str, tuple[str, list, bytes]] = {}   # client token -> first response
+        self.faults = ApiFaults()
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").startswith(RESET_PATH):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(RESET_PATH):
             with self._launch:
                 self._launched.clear()
+            with self.faults.lock:
+                self.faults.reset()
             return self._app(environ, start_response)
+        if path == FAULTS_PATH:
+            return self._faults_api(environ, start_response)
+        if is_ec2_call(environ) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", "") \
+                and self.faults.throttle_now():
+            self._read_body(environ)   # the request is consumed, as a real endpoint would
+            return self._replay((THROTTLE_STATUS, [("Content-Type", "text/xml;charset=UTF-8")],
+                                 throttle_document()), start_response)
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
@@ -52,6 +125,18 @@ class FaithfulMoto:
                     self._launched[token] = (status, headers, payload)
                 return self._replay((status, headers, payload), start_response)
             return self._replay(self._launched[token], start_response)
+
+    def _faults_api(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                settings = json.loads(self._read_body(environ) or b"{}")
+                with self.faults.lock:
+                    self.faults.configure(settings)
+            except (TypeError, ValueError) as exc:
+                return self._replay(("400 Bad Request", [("Content-Type", "application/json")],
+                                     json.dumps({"error": str(exc)}).encode()), start_response)
+        return self._replay(("200 OK", [("Content-Type", "application/json")],
+                             json.dumps(self.faults.state()).encode()), start_response)
 
     @staticmethod
     def _read_body(environ) -> bytes:

@@ -134,6 +134,7 @@ class DrillReport:
     samples: dict[str, list[dict]] = field(default_factory=dict)  # for the plot; not in to_dict
     error: str | None = None
     errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
+    figures: dict[str, object] = field(default_factory=dict)   # a scenario's own measurements (named)
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
@@ -149,6 +150,6 @@ class DrillReport:
             "alerts": self.alerts, "egress_ip_before": self.egress_ip_before,
             "egress_ip_after": self.egress_ip_after, "egress_ips_during": self.egress_ips_during,
             "routes_ok": self.routes_ok, "duration_s": self.duration_s, "error": self.error,
-            "errors": self.errors,
+            "errors": self.errors, "figures": self.figures,
             "timeline": self.timeline,
         }

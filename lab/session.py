@@ -1,34 +1,82 @@
 """One lab session: a stack in the emulator, the controller running on the lab's clock, a data plane
 following the emulator, egress clients in every zone, and everything captured for the drill.
 
+The controller's probes go through Lambda's API as in AWS: ``Deps`` come from chalicelib.wiring's
+``deps_for_topology`` (the production ``LambdaProbeRunner`` and ``invoke_json``) with a boto3 Lambda
+client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (lab.lambda_endpoint),
+which runs each ``probe_<zone>`` handler in the zone's probe subnet within the function's timeout and can
+fail like Lambda. The controller's AWS clients carry the controller's client configuration; the lab's
+own look at the emulator (data plane sync, EventBridge emulation, the drills' checks) uses separate
+clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.moto_server).
+
 ``LabSession`` is a context manager; leaving it (normally, on error or on Ctrl-C) stops every thread,
 every process and every namespace it made.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Self
 
-from chalicelib.aws.clients import make_client
+from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
+from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
-from chalicelib.naming import topology_parameter
+from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
 from chalicelib.service.deps import Clients, Deps
+from chalicelib.wiring import INVOKE_MARGIN_S, deps_for_topology
 
 from .adapters import default_route_targets, describe_nats, put_secure_parameter
 from .alerting import AlertRecorder
 from .capture import SlackCapture
 from .dataplane import EgressSample, make_dataplane
+from .deployer import LAB_STAGE
 from .heartbeat import Heartbeat
 from .labconfig import LabSettings
+from .lambda_endpoint import LabFunction, LambdaEndpoint
+from .moto_server import OBSERVER_AGENT
 from .report import Timeline
 from .watch import Watcher
 
 SYNC_S = 0.2
+
+
+def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
+    """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
+    stage's timeout and environment (controller.deploying.stage: what Chalice deploys)."""
+    from controller.deploying.stage import environment, stage_settings
+
+    settings = stage_settings(topology, stage, reserve=False)["lambda_functions"]
+    env = environment(topology, stage)
+    out = {}
+    for az in topology.azs:
+        handler = probe_handler_name(az)
+        name = probe_function_name(stage, az)
+        out[name] = LabFunction(name=name, handler=handler, zone=az,
+                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env)
+    return out
+
+
+def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
+    """The production invoke client (``make_invoke_client``: no retries, the controller's read timeout),
+    its endpoint set the standard way, ``AWS_ENDPOINT_URL_LAMBDA``, for the moment it is made."""
+    key = "AWS_ENDPOINT_URL_LAMBDA"
+    saved = os.environ.get(key)
+    os.environ[key] = endpoint_url
+    try:
+        client = make_invoke_client(region, read_timeout_s)
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+    if client.meta.endpoint_url != endpoint_url:
+        raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
+    return client
 
 
 @dataclass
@@ -64,6 +112,8 @@ class LabSession:
         self.sync_errors: list[str] = []
         self._probe_lock = threading.Lock()
         self._probe_log: list[tuple[float, int]] = []
+        # A drill's hook on the heartbeat's Deps (e.g. a run that will be killed); None: as built.
+        self.heartbeat_deps_hook: Callable[[Deps], Deps] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -90,14 +140,18 @@ class LabSession:
         from bootstrap.stack import build_stack
         from chalicelib.service.events import handle_instance_state
         from chalicelib.service.replacement import after_sweep
-        from chalicelib.service.status import collect_status
         from chalicelib.service.sweep import run_sweep
 
         self.emulator.reset()
         config = self.settings.config
         region = config.stack.region
-        self.clients = Clients(ec2=make_client("ec2", region), dynamodb=make_client("dynamodb", region),
-                               sns=make_client("sns", region), ssm=make_client("ssm", region))
+        self.clients = Clients(**{name: make_client(service, region, config=CONTROLLER_CLIENT_CONFIG)
+                                  for name, service in (("ec2", "ec2"), ("dynamodb", "dynamodb"), ("sns", "sns"),
+                                                        ("ssm", "ssm"))})
+        # botocore's Config, reached through the adapters' (only chalicelib.aws imports botocore)
+        observer = CLIENT_CONFIG.merge(type(CLIENT_CONFIG)(user_agent_extra=OBSERVER_AGENT))
+        self.lab_clients = Clients(**{name: make_client(name, region, config=observer)
+                                      for name in ("ec2", "dynamodb", "ssm")})
         started = time.monotonic()
         build_stack(config, None, progress=lambda msg: None, wait_interval_s=0.2)
         self.progress(f"stack {config.stack.name} built in {time.monotonic() - started:.1f}s "
@@ -115,7 +169,7 @@ class LabSession:
 
         from lab.netns import spec_from_emulator
         self._spec_from_emulator = spec_from_emulator
-        spec = spec_from_emulator(self.clients.ec2, self._topology)
+        spec = spec_from_emulator(self.lab_clients.ec2, self._topology)
         self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed)
         self._cleanup.append(self.dataplane.down)
         started = time.monotonic()
@@ -123,18 +177,24 @@ class LabSession:
         self.progress(f"{self.kind} data plane up in {time.monotonic() - started:.1f}s")
         self.dataplane.start_clients()
 
+        self.functions = probe_functions(self._topology)
+        self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region).start()
+        self._cleanup.append(self.lambda_endpoint.stop)
+        self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
+                                                 self._topology.probe.timeout_s + INVOKE_MARGIN_S)
+
         sync = threading.Thread(target=self._sync_loop, name="lab-sync", daemon=True)
         sync.start()
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
-        self.watcher = Watcher(ec2=self.clients.ec2, stack=self.stack, region=region, topology=self.topology,
+        self.watcher = Watcher(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
                                timeline=self.timeline).start()
         self._cleanup.append(self.watcher.stop)
-        self.heartbeat = Heartbeat(make_deps=lambda: self.deps("heartbeat", refresh=True),
+        self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
-                                   status=collect_status, interval_s=config.probe.interval_s,
+                                   status=self._status, interval_s=config.probe.interval_s,
                                    timeline=self.timeline).start()
         self._cleanup.append(self.heartbeat.stop)
 
@@ -151,7 +211,7 @@ class LabSession:
         """Keep the data plane equal to the emulator's route tables and instance states."""
         while not self._stop_sync.wait(SYNC_S):
             try:
-                self.dataplane.sync(self._spec_from_emulator(self.clients.ec2, self.topology()))
+                self.dataplane.sync(self._spec_from_emulator(self.lab_clients.ec2, self.topology()))
             except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next sync retries
                 self.sync_errors.append(f"{type(exc).__name__}: {exc}")
                 self.timeline.add("sync_error", error=f"{type(exc).__name__}: {exc}")
@@ -161,21 +221,38 @@ class LabSession:
         return self._topology
 
     def deps(self, owner: str, *, refresh: bool = False) -> Deps:
-        """Deps as a Lambda invocation would build them, with the lab's probes and alert capture."""
+        """Deps as a Lambda invocation builds them (chalicelib.wiring.deps_for_topology: probes are
+        invokes of the stage's probe functions through the lab's Lambda endpoint), with the lab's control
+        probe (from the ``aws`` namespace), alert capture and metric counts."""
         if refresh:   # like every Lambda invocation: the topology parameter may have changed
             self._topology = read_topology(self.clients.ssm, topology_parameter(self.stack))
         topology = self._topology
         probe = topology.probe
-        return Deps(topology=topology, clients=self.clients,
-                    probe_runner=lambda azs: self._probe(list(azs), probe.targets, probe.timeout_s),
-                    control_probe=lambda: self.dataplane.control_probe(probe.targets, probe.timeout_s),
-                    alert_sink=self.alerts, metric=self.metrics, clock=time.time,
-                    owner=f"lab-{owner}:{uuid.uuid4().hex[:8]}")
+        deps = deps_for_topology(topology, self.clients, owner=f"lab-{owner}:{uuid.uuid4().hex[:8]}",
+                                 stage=LAB_STAGE, metric=self.metrics, clock=time.time)
+        runner = deps.probe_runner
+        return replace(deps, probe_runner=lambda azs: self._noted(runner(azs)),
+                       control_probe=lambda: self.dataplane.control_probe(probe.targets, probe.timeout_s),
+                       alert_sink=self.alerts)
 
-    def _probe(self, azs, targets, timeout_s):
-        """The zones' probes through the data plane, noting how many checks needed a retry or failed
-        (proof that a flaky fault really hit the probe paths)."""
-        results = self.dataplane.probe(azs, targets, timeout_s)
+    def _heartbeat_deps(self) -> Deps:
+        deps = self.deps("heartbeat", refresh=True)
+        hook = self.heartbeat_deps_hook
+        return hook(deps) if hook is not None else deps
+
+    def _status(self, deps: Deps) -> list[dict]:
+        """The controller's own status rows (what `hanat status` shows), read with the lab's clients: the
+        lab's bookkeeping must not add API calls (or throttling) to the controller's runs."""
+        from chalicelib.service.status import collect_status
+        return collect_status(replace(deps, clients=self.lab_clients))
+
+    def _run_function(self, function: LabFunction, event, request_id: str):
+        """What the Lambda endpoint runs: the probe function in its zone's probe subnet."""
+        return self.dataplane.invoke_probe(function.zone, function, event, request_id)
+
+    def _noted(self, results):
+        """Note how many checks of a probe round needed a retry or failed (proof that a flaky fault really
+        hit the probe paths); the results pass unchanged."""
         lossy = sum(1 for r in results.values() for t in r.results if not t.ok or t.attempts > 1)
         with self._probe_lock:
             self._probe_log.append((time.time(), lossy))
@@ -195,9 +272,9 @@ class LabSession:
     def served_by(self) -> dict[str, str | None]:
         """Each zone -> the zone whose NAT serves its (first) private route table, from the emulator."""
         topology = self.topology()
-        nats = describe_nats(self.clients.ec2, self.stack)
+        nats = describe_nats(self.lab_clients.ec2, self.stack)
         tables = [z.private_route_table_ids[0] for z in topology.zones]
-        targets = default_route_targets(self.clients.ec2, tables)
+        targets = default_route_targets(self.lab_clients.ec2, tables)
         out = {}
         for z in topology.zones:
             eni = targets.get(z.private_route_table_ids[0])
@@ -207,10 +284,10 @@ class LabSession:
     def routes_ok(self) -> bool:
         """Every private route table points at a running NAT the controller holds UP (proven)."""
         topology = self.topology()
-        nats = {n.instance_id: n for n in describe_nats(self.clients.ec2, self.stack)}
+        nats = {n.instance_id: n for n in describe_nats(self.lab_clients.ec2, self.stack)}
         health = {s["az"]: s for s in self.heartbeat.status()}
         tables = [rtb for z in topology.zones for rtb in z.private_route_table_ids]
-        for eni in default_route_targets(self.clients.ec2, tables).values():
+        for eni in default_route_targets(self.lab_clients.ec2, tables).values():
             nat = next((n for n in nats.values() if eni in n.eni_ids), None)
             if nat is None or nat.state != "running":
                 return False

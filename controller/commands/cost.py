@@ -7,7 +7,7 @@ from bootstrap.config import load_config
 
 from ..cost import estimate_for_config, load_prices
 from ..cost.render import print_estimate
-from ..deploying.stage import CONTROLLER_MEMORY_MB, PROBE_MEMORY_MB
+from ..deploying.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from ..output import emit_json, out_console
 
 
@@ -23,7 +23,7 @@ def register(cli: click.Group) -> None:
               help="Traffic from the private subnets to the internet, GB per month (all zones).")
 @click.option("--log-gb-per-month", type=float, default=0.0, show_default=True,
               help="CloudWatch Logs ingested by the controller, GB per month (optional line).")
-@click.option("--heartbeat-memory-mb", type=int, default=CONTROLLER_MEMORY_MB, show_default=True,
+@click.option("--heartbeat-memory-mb", type=int, default=HEARTBEAT_MEMORY_MB, show_default=True,
               help="Memory of the heartbeat Lambda (as `hanat deploy` sets it).")
 @click.option("--probe-memory-mb", type=int, default=PROBE_MEMORY_MB, show_default=True,
               help="Memory of each probe Lambda (as `hanat deploy` sets it).")

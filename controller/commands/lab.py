@@ -10,7 +10,10 @@ import click
 from chalicelib.errors import InputError
 from controller.output import emit_json, err_console, out_console, progress, warn
 
-SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "all")
+# lab.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
+# (tests/unit/test_lab_cli.py holds them equal)
+SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
+                    "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "all")
 # lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
 DATAPLANE_CHOICES = ("netns", "computed")
 
@@ -36,13 +39,18 @@ def summary_table(reports):
 
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
-                      as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool) -> int:
+                      as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
+                      lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0) -> int:
     from lab.drills import DrillOptions, expand_scenarios, run_scenarios
     from lab.labconfig import load_lab_settings
 
     problems = []
     if flaky_s <= 0:
         problems.append(f"--flaky-s must be > 0, got {flaky_s:g}")
+    if lambda_faults_s <= 0:
+        problems.append(f"--lambda-faults-s must be > 0, got {lambda_faults_s:g}")
+    if boot_delay_s < 0:
+        problems.append(f"--boot-delay-s must be >= 0, got {boot_delay_s:g}")
     if plot is not None and not plot.lower().endswith(".png"):
         problems.append(f"--plot {plot!r} must name a .png file")
     if problems:
@@ -51,7 +59,8 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
     settings = load_lab_settings(config)
     for note in settings.notes:
         warn(note)
-    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=DrillOptions(zone=zone, flaky_s=flaky_s),
+    options = DrillOptions(zone=zone, flaky_s=flaky_s, lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s)
+    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=options,
                             progress=progress, deploy=deploy, verbose=verbose,
                             on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
     if plot:
@@ -83,12 +92,19 @@ def lab_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a list for --scenario all).")
 @click.option("--plot", default=None, help="Write a connectivity plot (PNG).")
 @click.option("--flaky-s", default=60.0, show_default=True, type=float, help="How long the flaky drill lasts.")
+@click.option("--lambda-faults-s", default=30.0, show_default=True, type=float,
+              help="How long the lambda-errors drill's invoke faults last.")
+@click.option("--boot-delay-s", default=20.0, show_default=True, type=float,
+              help="nat-boot-offline: how long a new NAT takes to boot (a small instance's 20 s).")
 @click.option("--no-deploy", is_flag=True, help="Skip `chalice deploy` against the emulator (faster).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the controller's logs on stderr.")
 @click.pass_context
-def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, no_deploy, verbose):
-    """Rehearse a NAT failure end to end and report detection time, RTO, failovers and alerts."""
-    ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose))
+def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, lambda_faults_s, boot_delay_s,
+              no_deploy, verbose):
+    """Rehearse a NAT failure (or AWS failing the controller) end to end and report detection time, RTO,
+    failovers and alerts."""
+    ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose,
+                               lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s))
 
 
 @lab_group.command("down")

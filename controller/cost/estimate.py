@@ -6,14 +6,20 @@ import math
 from bootstrap.config.schema import HanatConfig
 from chalicelib.errors import InputError
 
-from ..deploying.stage import CONTROLLER_MEMORY_MB, PROBE_MEMORY_MB
+from ..deploying.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from .model import CostEstimate, Usage, estimate
 from .prices import PriceTable
 
+# A healthy probe's duration, as `python bench/sweep.py` measures it (the probe handler's call through the
+# lab's Invoke endpoint, targets answering after 40 ms, an internet round trip: median 50.4 ms, p95 71.6 ms
+# over 48 invokes). A failing probe runs up to its timeout, the stated upper bound.
+TYPICAL_PROBE_S = 0.051
+
 
 def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month: float = 0.0,
-                      heartbeat_memory_mb: int = CONTROLLER_MEMORY_MB,
-                      probe_memory_mb: int = PROBE_MEMORY_MB) -> Usage:
+                      heartbeat_memory_mb: int = HEARTBEAT_MEMORY_MB,
+                      probe_memory_mb: int = PROBE_MEMORY_MB,
+                      probe_run_s: float | None = TYPICAL_PROBE_S) -> Usage:
     """The stack's priced workload: zones, instance types, probe cadence, alert recipients."""
     return Usage(
         zones=len(cfg.zones),
@@ -26,6 +32,7 @@ def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month
         log_gb_per_month=log_gb_per_month,
         heartbeat_memory_mb=heartbeat_memory_mb,
         probe_memory_mb=probe_memory_mb,
+        probe_run_s=probe_run_s,
     )
 
 

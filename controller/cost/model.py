@@ -32,9 +32,17 @@ class Usage:
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
     heartbeat_memory_mb: int = 256           # what `hanat deploy` gives the controller functions
     probe_memory_mb: int = 128               # ... and each probe function (deploying/stage.py)
+    probe_run_s: float | None = None         # a healthy probe's billed duration (None: the full timeout)
     reads_per_sweep: int = 1                 # controller state item, strongly consistent, <= 4 KB
     writes_per_sweep: int = 2                # sweeper lease renewal + state record, each <= 1 KB
     alerts_per_month: int = 10
+
+    @property
+    def probe_billed_s(self) -> float:
+        """What one probe invocation is billed: its typical duration, never more than the timeout (Lambda
+        bills the duration rounded up to the millisecond)."""
+        typical = self.probe_timeout_s if self.probe_run_s is None else min(self.probe_run_s, self.probe_timeout_s)
+        return math.ceil(typical * 1000) / 1000
 
     @property
     def sweeps_per_minute(self) -> int:
@@ -125,7 +133,7 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
     sweeps = u.sweeps_per_minute * minutes
     probe_runs = n * sweeps
     heartbeat_gbs = heartbeat_runs * u.heartbeat_run_s * u.heartbeat_memory_mb / 1024
-    probe_gbs = probe_runs * u.probe_timeout_s * u.probe_memory_mb / 1024
+    probe_gbs = probe_runs * u.probe_billed_s * u.probe_memory_mb / 1024
     requests = heartbeat_runs + probe_runs
     reads, writes = sweeps * u.reads_per_sweep, sweeps * u.writes_per_sweep
     emails = u.alerts_per_month * u.alert_emails
@@ -145,8 +153,11 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f"{heartbeat_runs:,.0f} runs x {u.heartbeat_run_s:g} s x {u.heartbeat_memory_mb} MB"
              f" = {heartbeat_gbs:,.0f} GB-s x {_usd(p.lambda_gb_second)}"),
         Line("Lambda probe compute", probe_gbs * p.lambda_gb_second,
-             f"{n} zones x {u.sweeps_per_minute}/min = {probe_runs:,.0f} runs x {u.probe_timeout_s:g} s"
-             f" x {u.probe_memory_mb} MB = {probe_gbs:,.0f} GB-s x {_usd(p.lambda_gb_second)}"),
+             f"{n} zones x {u.sweeps_per_minute}/min = {probe_runs:,.0f} runs x {u.probe_billed_s:g} s"
+             f" x {u.probe_memory_mb} MB = {probe_gbs:,.0f} GB-s x {_usd(p.lambda_gb_second)}"
+             + ("" if u.probe_billed_s >= u.probe_timeout_s else
+                f" (at most {probe_runs * u.probe_timeout_s * u.probe_memory_mb / 1024 * p.lambda_gb_second:,.2f}"
+                f" if every probe ran its {u.probe_timeout_s:g} s timeout)")),
         Line("Lambda requests", requests / 1e6 * p.lambda_per_million_requests,
              f"{requests:,.0f} invocations x {_usd(p.lambda_per_million_requests)}/million"),
         Line("DynamoDB reads (on-demand)", reads / 1e6 * p.dynamodb_per_million_rru,
@@ -232,8 +243,11 @@ def assumptions(u: Usage, hours: float) -> tuple[str, ...]:
         f"each instance has a root volume of {u.root_volume_gb:g} GB gp3 and one public IPv4 address",
         (f"heartbeat: one run per minute lasting {u.heartbeat_run_s:g} s at {u.heartbeat_memory_mb} MB, "
          f"{u.sweeps_per_minute} sweeps per run (every {u.probe_interval_s:g} s)"),
-        (f"probes: one invocation per zone per sweep, each billed the full timeout "
-         f"{u.probe_timeout_s:g} s at {u.probe_memory_mb} MB (an upper bound; healthy probes end sooner)"),
+        (f"probes: one invocation per zone per sweep at {u.probe_memory_mb} MB, each billed the full timeout "
+         f"{u.probe_timeout_s:g} s (an upper bound; healthy probes end sooner)" if u.probe_run_s is None else
+         f"probes: one invocation per zone per sweep at {u.probe_memory_mb} MB, each billed a healthy probe's "
+         f"measured {u.probe_billed_s * 1000:g} ms (bench/sweep.py); the upper bound is the probe timeout "
+         f"{u.probe_timeout_s:g} s, reached only while a NAT's path is failing"),
         (f"DynamoDB on-demand: {u.reads_per_sweep} read and {u.writes_per_sweep} write request units "
          "per sweep"),
         f"SNS: {u.alerts_per_month} alerts per month to {u.alert_emails} email address(es)",

@@ -27,6 +27,10 @@ HEARTBEAT_TIMEOUT_S = 60
 CONTROLLER_TIMEOUT_S = 60
 # Memory the deploy gives the functions; `hanat cost` prices the same figures (tests/unit/test_cost_model.py).
 CONTROLLER_MEMORY_MB = 256
+# The heartbeat's own: the smallest Lambda size with 30 % headroom over its measured peak (`python
+# bench/sweep.py`: app.py's whole import set, 6 zones probed through the Invoke API; peak 113.1 MB, of
+# which 39 MB after the imports, the rest mostly botocore's service models as the clients are made).
+HEARTBEAT_MEMORY_MB = 148
 PROBE_MEMORY_MB = 128
 
 
@@ -62,7 +66,7 @@ def stage_settings(topology: Topology, stage: str, *, reserve: bool = True,
     controller_file, probe_file = policy_files(stage)
     probe_timeout = max(3, math.ceil(topology.probe.timeout_s) + 3)
     functions: dict[str, dict] = {
-        "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S},
+        "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S, "lambda_memory_size": HEARTBEAT_MEMORY_MB},
         "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "operate": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "notify_slack": {"lambda_timeout": 15},

@@ -14,9 +14,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from chalicelib.errors import InputError
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
+from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
+from chalicelib.settings import ProbeSettings
 
+from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
+from ..netns.boot import BootGate
 from . import SAMPLE_INTERVAL_S, EgressSample
 
 FLAKY_LOSS = 0.2
@@ -43,6 +48,7 @@ class ComputedDataPlane:
         self._stop = threading.Event()
         self._client: threading.Thread | None = None
         self._wait = wait or self._stop.wait
+        self._boot = BootGate()
 
     # --- lifecycle ------------------------------------------------------------------------
     def up(self) -> None:
@@ -57,6 +63,10 @@ class ComputedDataPlane:
     def sync(self, spec) -> None:
         with self._lock:
             self._spec = spec
+            now = time.time()
+            for nat in spec.nats:   # a booting NAT's clock starts when it is first seen running
+                if nat.running:
+                    self._boot.hold(nat.instance_id, now)
             for z in spec.zones:
                 self._samples.setdefault(z.az, [])
 
@@ -75,6 +85,16 @@ class ComputedDataPlane:
         with self._lock:
             self._targets_down = on
 
+    def boot_offline(self, delay_s: float) -> None:
+        """A NAT launched from now on forwards only ``delay_s`` after it was first seen (its boot); the
+        computed plane has no NAT script to run offline."""
+        with self._lock:
+            self._boot.arm(delay_s, {n.instance_id for n in self._spec.nats})
+
+    def boots(self) -> dict[str, dict]:
+        with self._lock:
+            return {i: b.to_dict() for i, b in self._boot.boots.items()}
+
     # --- reachability ---------------------------------------------------------------------
     def egress_of(self, subnet_cidr: str) -> str | None:
         """The address the internet sees for a host in ``subnet_cidr``; None when it cannot get out."""
@@ -85,6 +105,11 @@ class ComputedDataPlane:
             nat = spec.nat_by_eni(spec.routes.get(subnet_cidr))
             if nat is None or not nat.running or nat.instance_id in self._blackholed:
                 return None
+            if self._boot.hold(nat.instance_id, time.time()):
+                return None
+            boot = self._boot.boots.get(nat.instance_id)
+            if boot is not None and boot.created_at is None:
+                boot.created_at = time.time()
             return nat.lab_address
 
     def _attempts_lost(self, attempts: int) -> int:
@@ -128,6 +153,24 @@ class ComputedDataPlane:
             slowest = max(slowest, cost)
         self._wait(slowest)
         return out
+
+    def invoke_probe(self, az: str, function: LabFunction, event, request_id: str) -> Outcome:
+        """Zone ``az``'s probe function: its event validated as the real handler does (bad input is
+        answered, as app.py answers it), the probe computed, its time spent; past the function's
+        timeout it is a timeout."""
+        started = time.monotonic()
+        try:
+            targets, timeout_s = validate_probe_event(event, ProbeSettings())
+        except InputError as err:
+            return Outcome("ok", {"ok": False, "error": err.title, "problems": err.problems})
+        with self._lock:
+            probe_cidr = self._spec.zone(az).probe_cidr
+        result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
+        if cost >= function.timeout_s:
+            self._wait(function.timeout_s)
+            return Outcome(TIMEOUT, None, time.monotonic() - started)
+        self._wait(cost)
+        return Outcome("ok", result.to_dict(), time.monotonic() - started)
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
         """The heartbeat's own check from AWS's network: fails only when the targets are down."""

@@ -1,9 +1,11 @@
 """The netns data plane behind the lab's interface (lab.dataplane.LabDataPlane), root only.
 
 Wraps lab.netns.DataPlane (the namespaces, NATs configured by the real setup-nat.sh, faults in nft)
-and adds what the drills need: one long-lived probe agent per probe namespace and one in ``aws``
-(the REAL chalicelib.probes code, no process start per probe), and the egress clients' logs read
-incrementally. A lock serialises the sync thread and fault injection on the one DataPlane.
+and adds what the drills need: one long-lived probe agent per probe namespace (the execution environment
+of the zone's probe function: the lab's Lambda endpoint runs app.py's real handler in it, within the
+function's timeout; an agent that overran is replaced, as Lambda replaces a timed-out environment) and
+one in ``aws`` (the heartbeat's control probe: the REAL chalicelib.probes code), and the egress clients'
+logs read incrementally. A lock serialises the sync thread and fault injection on the one DataPlane.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from chalicelib.probes.results import ProbeResult
 
+from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
 from ..netns.client import EgressSample, parse_egress_lines
 from ..probe_agent import parse_answer
 
@@ -30,11 +33,12 @@ AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much 
 class ProbeAgent:
     """``python -m lab.probe_agent`` running in one namespace; one request at a time."""
 
-    def __init__(self, popen, role: str):
+    def __init__(self, popen, role: str, stderr=None):
         from lab.netns.shell import python_argv
         self.role = role
         self.proc: subprocess.Popen = popen(role, python_argv("lab.probe_agent"), stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, text=True, bufsize=1)
+                                            stdout=subprocess.PIPE, text=True, bufsize=1,
+                                            stderr=stderr if stderr is not None else subprocess.DEVNULL)
         self._answers: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -44,24 +48,50 @@ class ProbeAgent:
         for line in self.proc.stdout:
             self._answers.put(line)
 
-    def ask(self, zone: str, targets: Sequence[str], timeout_s: float) -> ProbeResult:
-        """Run the probe; a dead or silent agent is a failed ProbeResult with ``error`` set."""
+    def _request(self, request: dict, wait_s: float) -> str | None:
+        """Send one request, return its answer line (None: no answer within ``wait_s``); OSError when
+        the agent is gone."""
         with self._lock:
             req_id = next(self._ids)
-            try:
-                self.proc.stdin.write(json.dumps({"id": req_id, "zone": zone, "targets": list(targets),
-                                                  "timeout_s": timeout_s}) + "\n")
-                self.proc.stdin.flush()
-            except (BrokenPipeError, ValueError, OSError) as exc:
-                return ProbeResult(zone=zone, passed=False, at=time.time(), error=f"probe agent gone: {exc}")
-            deadline = time.monotonic() + timeout_s + AGENT_MARGIN_S
+            self.proc.stdin.write(json.dumps({**request, "id": req_id}) + "\n")
+            self.proc.stdin.flush()
+            deadline = time.monotonic() + wait_s
             while True:
                 try:
                     line = self._answers.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
-                    return ProbeResult(zone=zone, passed=False, at=time.time(), error="probe agent timed out")
+                    return None
                 if json.loads(line).get("id") == req_id:   # skip a late answer to an earlier request
-                    return parse_answer(line, zone)
+                    return line
+
+    def ask(self, zone: str, targets: Sequence[str], timeout_s: float) -> ProbeResult:
+        """Run the probe checks; a dead or silent agent is a failed ProbeResult with ``error`` set."""
+        try:
+            line = self._request({"zone": zone, "targets": list(targets), "timeout_s": timeout_s},
+                                 timeout_s + AGENT_MARGIN_S)
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            return ProbeResult(zone=zone, passed=False, at=time.time(), error=f"probe agent gone: {exc}")
+        if line is None:
+            return ProbeResult(zone=zone, passed=False, at=time.time(), error="probe agent timed out")
+        return parse_answer(line, zone)
+
+    def invoke(self, function: LabFunction, event, request_id: str) -> Outcome:
+        """One invoke of ``function``'s handler in this environment, within its timeout."""
+        started = time.monotonic()
+        request = {"invoke": function.handler, "event": event, "env": dict(function.environment),
+                   "request_id": request_id, "function_name": function.name, "timeout_s": function.timeout_s}
+        try:
+            line = self._request(request, function.timeout_s)
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            return Outcome("error", {"errorMessage": f"the execution environment is gone: {exc}",
+                                     "errorType": "Runtime.ExitError", "requestId": request_id},
+                           time.monotonic() - started)
+        if line is None:
+            return Outcome(TIMEOUT, None, time.monotonic() - started)
+        answer = json.loads(line)
+        if "ok" in answer:
+            return Outcome("ok", answer["ok"], time.monotonic() - started)
+        return Outcome("error", answer.get("error"), time.monotonic() - started)
 
     def close(self) -> None:
         try:
@@ -114,8 +144,27 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.up()
             for z in self._plane.spec.zones:
-                self._agents[z.az] = ProbeAgent(self._plane.popen, self._plane.probe_role(z.az))
+                self._agents[z.az] = self._new_agent(z.az)
             self._control = ProbeAgent(self._plane.popen, "aws")
+
+    def _new_agent(self, az: str) -> ProbeAgent:
+        """Zone ``az``'s probe environment; what its handler logs goes to a file (its CloudWatch Logs)."""
+        with open(self._dir / f"probe-{az}.log", "ab") as log:
+            return ProbeAgent(self._plane.popen, self._plane.probe_role(az), stderr=log)
+
+    def invoke_probe(self, az: str, function: LabFunction, event, request_id: str) -> Outcome:
+        """Run ``function`` (zone ``az``'s probe function) in the zone's probe namespace. An environment
+        that overran its timeout is stopped and replaced before the next invoke (as Lambda does)."""
+        agent = self._agents[az]
+        outcome = agent.invoke(function, event, request_id)
+        if outcome.kind == TIMEOUT:
+            with self._lock:
+                if self._agents.get(az) is agent:
+                    from lab.netns.shell import stop_process
+                    agent.close()
+                    stop_process(agent.proc)
+                    self._agents[az] = self._new_agent(az)
+        return outcome
 
     def down(self) -> None:
         with self._lock:
@@ -142,6 +191,14 @@ class NetnsDataPlane:
     def targets_down(self, on: bool = True) -> None:
         with self._lock:
             self._plane.targets_down(on)
+
+    def boot_offline(self, delay_s: float) -> None:
+        with self._lock:
+            self._plane.boot_offline(delay_s)
+
+    def boots(self) -> dict[str, dict]:
+        with self._lock:
+            return {i: b.to_dict() for i, b in self._plane.boot_gate.boots.items()}
 
     def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]:
         """Every zone's probe from its probe namespace, all at once."""

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Self
 
 from chalicelib.errors import InputError
 
-from . import faults, imds, layout
+from . import boot, faults, imds, layout
 from .client import EgressSample
 from .shell import (
     REPO_ROOT,
@@ -45,6 +46,7 @@ from .spec import DataPlaneSpec, NatPlane, validate_spec
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
 NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
+LAB_SCRIPT_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"}
 HTTP_PORT = 80
 
 
@@ -70,6 +72,11 @@ class DataPlane:
         self._is_up = False
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
+        self.boot_gate = boot.BootGate()         # armed: NATs launched from then on boot late and offline
+
+    def boot_offline(self, delay_s: float) -> None:
+        """From now on a newly launched NAT boots like a small instance with no way out (lab.netns.boot)."""
+        self.boot_gate.arm(delay_s, set(self._nats) | {n.instance_id for n in self.spec.nats})
 
     # --- names --------------------------------------------------------------------------
     def ns(self, role: str) -> str:
@@ -154,6 +161,9 @@ class DataPlane:
             raise InputError("sync cannot change zones or subnets; build a new DataPlane instead")
         self.spec = spec
         actions = layout.plan_nat_actions(spec, self._nats)
+        now = time.time()
+        booting = {a.instance_id for a in actions if a.kind == "create" and self.boot_gate.hold(a.instance_id, now)}
+        actions = [a for a in actions if a.instance_id not in booting]
         for action in actions:
             nat = spec.nat_by_id(action.instance_id)
             getattr(self, f"_nat_{action.kind}")(action, nat)
@@ -309,12 +319,22 @@ class DataPlane:
         ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                       nat.public_cidr, None, links_up=False)
-        self._nat_readdress(action, nat)
+        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.netns.boot)
+        if offline:
+            self.boot_gate.boots[nat.instance_id].created_at = time.time()
+            nft(ns, boot.offline_ruleset(True, self.spec.vpc_cidr))
+        else:   # offline, the Elastic IP's address comes with the next sync
+            self._nat_readdress(action, nat)
         self._nat_link_up(action, nat)
-        result = self.exec(role, ["bash", str(NAT_SCRIPT), self.spec.vpc_cidr], timeout=60,
-                           env={"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"})
+        started = time.monotonic()
+        result = self.exec(role, ["bash", str(NAT_SCRIPT), self.spec.vpc_cidr], timeout=120,
+                           env=boot.OFFLINE_SCRIPT_ENV if offline else LAB_SCRIPT_ENV)
+        if offline:
+            self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
+                                                      boot.sent_outside(ns))
+            nft(ns, boot.offline_ruleset(False, self.spec.vpc_cidr))
         if result.returncode != 0:
-            raise NetnsError(f"setup-nat.sh failed in {role} (exit {result.returncode}): {result.stderr.strip()}")
+            raise NetnsError(f"setup-nat.sh failed in {role} (exit {result.returncode}): {result.stderr.strip()[-500:]}")
         self._start_nat_agent(role, nat)
         if not nat.running:
             self._nat_link_down(action, nat)

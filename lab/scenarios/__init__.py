@@ -37,4 +37,9 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
+# The import order is the order of `--scenario all`.
+# isort: off
 from . import nat_faults  # noqa: F401 - registers the NAT-fault scenarios
+from . import aws_faults  # noqa: F401 - Lambda errors, EC2 throttling, a killed heartbeat run
+from . import nat_boot  # noqa: F401 - a replacement NAT booting late and offline
+# isort: on

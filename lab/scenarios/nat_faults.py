@@ -8,7 +8,15 @@ import time
 from .. import report as rp
 from ..adapters import start_instance, stop_instance, terminate_instance
 from . import Scenario, register
-from .steps import MIN_FLAKY_S, detect_bound, mark, steady, wait_egress, wait_served_elsewhere
+from .steps import (
+    MIN_FLAKY_S,
+    blackhole_rto_bound,
+    detect_bound,
+    mark,
+    steady,
+    wait_egress,
+    wait_served_elsewhere,
+)
 
 
 def run_blackhole(session, zone, opts, marks) -> None:
@@ -109,8 +117,7 @@ def run_revert(session, zone, opts, marks) -> None:
 
 # --- judges: (session, report, marks, events) -> {check: passed} ------------------------------------
 def judge_blackhole(session, rep, marks, events) -> dict[str, bool]:
-    p = session.settings.config.probe
-    bound = max(5.0, p.fail_after * (p.interval_s + p.timeout_s) + 1)
+    bound = blackhole_rto_bound(session.settings.config.probe)
     return {f"rto_s<={bound:g}": rep.rto_s is not None and rep.rto_s <= bound,
             "egress_via_other_nat_during_fault": any(ip != rep.egress_ip_before for ip in rep.egress_ips_during),
             "reverted": rep.reverts >= 1}

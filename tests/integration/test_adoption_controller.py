@@ -179,7 +179,7 @@ def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_s
     not proven yet is not refused but left to the controller; the follower is done once every zone is cut over."""
     from controller.follow import follow_cutover
 
-    foreign, topo, deps, clock, probes, alerts, before = adopted
+    _foreign, _topo, deps, clock, probes, _alerts, _before = adopted
     probes.failing = {C}                 # C's NAT fails its probes for now: not proven
     sweep(deps, clock, 3)                 # A and D proven and cut over by the controller; C still adopting
     payload = {"action": "cutover", "all": True, "wait": True}

@@ -100,7 +100,7 @@ def test_stage_settings(policies):
     assert config["app_name"] == "hanat"
     assert stage["autogen_policy"] is False and stage["iam_policy_file"] == f"policy-{STAGE}.json"
     functions = stage["lambda_functions"]
-    assert functions["heartbeat"] == {"reserved_concurrency": 1, "lambda_timeout": 60}
+    assert functions["heartbeat"] == {"reserved_concurrency": 1, "lambda_timeout": 60, "lambda_memory_size": 148}
     probe = functions["probe_ap_northeast_1c"]
     assert probe["subnet_ids"] == [topo.zone("ap-northeast-1c").probe_subnet_id]
     assert probe["security_group_ids"] == ["sg-probe"]

@@ -74,6 +74,7 @@ def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
     (["--scenario", "stop", "--zone", "nowhere"], "nowhere"),
     (["--scenario", "stop", "--flaky-s", "0", "--plot", "x.svg"], "x.svg"),
     (["--scenario", "stop", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+    (["--scenario", "lambda-errors", "--lambda-faults-s", "0", "--boot-delay-s", "-2"], "--boot-delay-s"),
 ])
 def test_cli_bad_input_exits_2_naming_the_value(args, needle):
     proc = run_cli("lab", "drill", "--dataplane", "computed", *args, timeout=60)
@@ -81,3 +82,5 @@ def test_cli_bad_input_exits_2_naming_the_value(args, needle):
     assert needle in proc.stderr
     if "--flaky-s" in args:
         assert "--flaky-s" in proc.stderr      # every problem is named
+    if "--lambda-faults-s" in args:
+        assert "--lambda-faults-s must be > 0, got 0" in proc.stderr and "got -2" in proc.stderr

@@ -79,10 +79,9 @@ def test_negative_traffic_is_bad_input(capsys):
 
 
 def test_default_lambda_memory_is_what_deploy_configures(capsys):
-    """The controller and probes are priced at the memory `hanat deploy` gives them."""
+    """The heartbeat and probes are priced at the memory `hanat deploy` gives them."""
     from chalicelib.naming import probe_handler_name
     from chalicelib.topology import Topology, ZoneTopology
-    from controller.cost.model import Usage
     from controller.deploying.stage import stage_settings
 
     zone = ZoneTopology(az="ap-northeast-1a", public_subnet_id="subnet-pub", private_subnet_id="subnet-prv",
@@ -93,10 +92,11 @@ def test_default_lambda_memory_is_what_deploy_configures(capsys):
                     table_name="hanat-demo-state", topic_arn="arn:aws:sns:ap-northeast-1:1:t",
                     topology_parameter="/hanat/demo/topology", zones=(zone,), probe_security_group_id="sg-1")
     deployed = stage_settings(topo, "demo")
-    controller_mb = deployed["lambda_memory_size"]
+    controller_mb = deployed["lambda_functions"]["heartbeat"]["lambda_memory_size"]   # its own (bench/sweep.py)
     probe_mb = deployed["lambda_functions"][probe_handler_name(zone.az)]["lambda_memory_size"]
-    assert "lambda_memory_size" not in deployed["lambda_functions"]["heartbeat"]   # heartbeat: stage default
-    usage = Usage(zones=1, nat_instance_type="t4g.nano", gb_per_month=0)
+    from bootstrap.config import load_config
+    from controller.cost.estimate import usage_from_config
+    usage = usage_from_config(load_config(str(EXAMPLE)), gb_per_month=0)
     assert (usage.heartbeat_memory_mb, usage.probe_memory_mb) == (controller_mb, probe_mb)
 
     rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "0", "--json")
@@ -104,3 +104,13 @@ def test_default_lambda_memory_is_what_deploy_configures(capsys):
     details = {line["item"]: line["detail"] for line in json.loads(out)["hanat"]["lines"]}
     assert f"x {controller_mb} MB" in details["Lambda heartbeat compute"]
     assert f"x {probe_mb} MB" in details["Lambda probe compute"]
+
+
+def test_probes_are_priced_at_the_measured_healthy_duration_with_the_timeout_as_bound(capsys):
+    from controller.cost.estimate import TYPICAL_PROBE_S
+    rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "0", "--json")
+    assert rc == 0, err
+    est = json.loads(out)
+    probe = next(line for line in est["hanat"]["lines"] if line["item"] == "Lambda probe compute")
+    assert f"runs x {TYPICAL_PROBE_S:g} s" in probe["detail"] and "at most" in probe["detail"]
+    assert any("upper bound is the probe timeout" in a for a in est["assumptions"])

@@ -1,6 +1,7 @@
 """The cost arithmetic on small hand-worked cases, and the checks on its inputs (no AWS)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -183,3 +184,20 @@ def test_incomplete_price_table_names_every_gap():
     for needle in ("regions.r-1.nat_gateway_hourly: 'cheap'", "regions.r-1.lambda_gb_second: missing",
                    "regions.r-1.bogus: unknown key", "regions.r-1.instance_hourly.t4g.nano: -1"):
         assert needle in text
+
+
+@pytest.mark.parametrize("case, run_s, billed_s", [
+    ("no-measure-full-timeout", None, 2.0),
+    ("measured", 0.0507, 0.051),       # Lambda bills duration rounded up to the millisecond
+    ("above-timeout-capped", 5.0, 2.0),
+])
+def test_probe_billed_duration(case, run_s, billed_s):
+    assert replace(BASE, probe_run_s=run_s).probe_billed_s == pytest.approx(billed_s), case
+
+
+def test_probe_compute_at_the_measured_duration_states_the_timeout_bound():
+    est = estimate(replace(BASE, probe_run_s=0.05), TOY, hours_per_month=730, as_of="2000-01-01")
+    line = next(x for x in est.hanat.lines if x.item == "Lambda probe compute")
+    # 963,600 runs x 0.05 s x 0.125 GB = 6,022.5 GB-s x 0.00001 = 0.060225; at most 2.409 at the 2 s timeout
+    assert line.monthly_usd == pytest.approx(0.060225)
+    assert "at most 2.41" in line.detail
