@@ -91,6 +91,11 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
 
 
 # --- running drills end to end ----------------------------------------------------------------
+def adopts_vpc(scenario: str) -> bool:
+    """Whether the scenario's session adopts a VPC with NAT gateways (else hanat builds the VPC)."""
+    return scenarios.REGISTRY[scenario].adopt
+
+
 def expand_scenarios(name: str) -> list[str]:
     if name == "all":
         return list(SCENARIOS)
@@ -144,7 +149,7 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                 for i, scenario in enumerate(scenarios):
                     progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
                     with LabSession(settings, dataplane=kind, emulator=emulator, progress=progress,
-                                    deploy=deploy, seed=seed + i) as session:
+                                    deploy=deploy, seed=seed + i, adopt=adopts_vpc(scenario)) as session:
                         report = run_drill(session, scenario, options)
                     reports.append(report)
                     if on_report:

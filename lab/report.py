@@ -83,6 +83,11 @@ def egress_addresses_between(samples: Sequence[EgressSample], start: float, end:
     return sorted(egress_addresses(s for s in samples if start <= s.t < end))
 
 
+def failed_between(samples: Sequence[EgressSample], start: float, end: float) -> int:
+    """How many requests started in [start, end) failed (each is one 100 ms client request)."""
+    return sum(1 for s in samples if start <= s.t < end and not s.ok)
+
+
 def detection(events: Sequence[Event], zones: Iterable[str], fault_at: float) -> float | None:
     """Fault -> the controller declared an affected NAT DOWN or moved a route, whichever came first."""
     wanted = set(zones)
@@ -134,6 +139,7 @@ class DrillReport:
     samples: dict[str, list[dict]] = field(default_factory=dict)  # for the plot; not in to_dict
     error: str | None = None
     errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
+    figures: dict = field(default_factory=dict)       # the scenario's own figures (e.g. per zone), from its judge
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
@@ -149,6 +155,6 @@ class DrillReport:
             "alerts": self.alerts, "egress_ip_before": self.egress_ip_before,
             "egress_ip_after": self.egress_ip_after, "egress_ips_during": self.egress_ips_during,
             "routes_ok": self.routes_ok, "duration_s": self.duration_s, "error": self.error,
-            "errors": self.errors,
+            "errors": self.errors, "figures": self.figures,
             "timeline": self.timeline,
         }

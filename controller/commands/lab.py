@@ -10,7 +10,8 @@ import click
 from chalicelib.errors import InputError
 from controller.output import emit_json, err_console, out_console, progress, warn
 
-SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "all")
+SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
+                    "cutover", "roll", "heartbeat-stopped", "all")
 # lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
 DATAPLANE_CHOICES = ("netns", "computed")
 

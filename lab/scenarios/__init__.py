@@ -20,6 +20,7 @@ class Scenario:
     name: str
     run: Run
     judge: Judge
+    adopt: bool = False    # its session adopts a VPC with NAT gateways (LabSession(adopt=True))
 
 
 REGISTRY: dict[str, Scenario] = {}
@@ -37,4 +38,6 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-from . import nat_faults  # noqa: F401 - registers the NAT-fault scenarios
+# each module registers its scenarios: the NAT faults; cutover (issue 11); roll and heartbeat-stopped (issue 12)
+from . import nat_faults  # noqa: I001, F401 - registration order is the order of `--scenario all`
+from . import adoption, day2  # noqa: F401
