@@ -117,9 +117,9 @@ def judge_cutover(session, rep, marks, events) -> dict[str, bool]:
         own_cutovers = [e for e in cutovers if e.zone == az]
         zones[az] = {
             **expect,
-            "egress_ip_before": rp.last_egress(samples, start),
-            "egress_ip_cut_over": rp.last_egress(samples, cut_done),
-            "egress_ip_after": rp.last_egress(samples, marks.end + 0.01),
+            "egress_ip_before": rp.last_egress(samples, start),              # before the cutover
+            "egress_ip_after": rp.last_egress(samples, cut_done),            # after the cutover
+            "egress_ip_after_release": rp.last_egress(samples, marks.end + 0.01),
             "cutover_at_s": round(own_cutovers[0].t - start, 3) if own_cutovers else None,
             "cutovers": len(own_cutovers),
             "failed_requests_at_cutover": rp.failed_between(samples, start, cut_done),
@@ -144,13 +144,13 @@ def judge_cutover(session, rep, marks, events) -> dict[str, bool]:
             for z in zones.values()),
         "cut_over_zone_by_zone_once_each": (all(z["cutovers"] == 1 for z in zones.values())
                                             and all(b - a >= p.interval_s / 2 for a, b in itertools.pairwise(times))),
-        "egress_via_nat_eip_after_cutover": all(z["egress_ip_cut_over"] == z["nat_eip_address"] for z in zones.values()),
+        "egress_via_nat_eip_after_cutover": all(z["egress_ip_after"] == z["nat_eip_address"] for z in zones.values()),
         f"failed_requests_at_cutover<={MAX_FAILED_PER_MOVE}_per_zone": all(
             z["failed_requests_at_cutover"] <= MAX_FAILED_PER_MOVE for z in zones.values()),
         "blackhole_failed_over_and_back": (rep.failovers == 1 and rep.reverts == 1 and rep.false_failovers == 0
                                            and bool(other_eips & set(during))),
         "released_to_nat_gateways": (all(session.on_original_targets(az) for az in azs)
-                                     and all(z["egress_ip_after"] == z["nat_gateway_address"] for z in zones.values())),
+                                     and all(z["egress_ip_after_release"] == z["nat_gateway_address"] for z in zones.values())),
         f"failed_requests_at_release<={MAX_FAILED_PER_MOVE}_per_zone": all(
             z["failed_requests_at_release"] <= MAX_FAILED_PER_MOVE for z in zones.values()),
         "released_zones_left_alone": not moves_after_release,

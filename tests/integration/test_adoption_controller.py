@@ -16,7 +16,7 @@ from chalicelib.errors import InputError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import run_sweep
-from tests.integration.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
+from lab.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
 from tests.integration.stackfixture import AZS, REGION, FakeClock, ScriptedProbes, make_deps
 
 A, C, D = AZS
@@ -179,7 +179,7 @@ def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_s
     not proven yet is not refused but left to the controller; the follower is done once every zone is cut over."""
     from controller.follow import follow_cutover
 
-    foreign, topo, deps, clock, probes, alerts, before = adopted
+    _foreign, _topo, deps, clock, probes, _alerts, _before = adopted
     probes.failing = {C}                 # C's NAT fails its probes for now: not proven
     sweep(deps, clock, 3)                 # A and D proven and cut over by the controller; C still adopting
     payload = {"action": "cutover", "all": True, "wait": True}
