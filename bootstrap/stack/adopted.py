@@ -43,7 +43,6 @@ if TYPE_CHECKING:   # the executor imports this module for its handlers
 
 ADOPT_TABLE = "adopt-route-table"
 BLOCK_INGRESS = "security-group-ingress-block"
-ALL_IPV4 = "0.0.0.0/0"
 
 
 # --- check (reads only) ---------------------------------------------------------------------------
@@ -88,14 +87,9 @@ def observe_network(ec2, d: Desired, obs: Observed, by_role_zone) -> None:
 
 
 # --- plan (pure) ----------------------------------------------------------------------------------
-def _allows_all(permissions: list[dict], cidr: str) -> bool:
-    return any(p.get("IpProtocol") == "-1" and any(r.get("CidrIp") == cidr for r in p.get("IpRanges", []))
-               for p in permissions)
-
-
 def plan_network(d: Desired, obs: Observed) -> list[Step]:
     """Probe subnets and the two security groups; the NAT group admits every CIDR block of the VPC."""
-    from .planner import CREATE, MODIFY, Step
+    from .planner import CREATE, MODIFY, Step, allows_all, egress_steps
 
     steps: list[Step] = []
     for s in d.subnets:
@@ -105,15 +99,9 @@ def plan_network(d: Desired, obs: Observed) -> list[Step]:
     if not nat_sg:
         steps.append(Step(CREATE, "security-group", name=ROLE_NAT_SG))
     for cidr in d.adopted.cidr_blocks:
-        if not _allows_all((nat_sg or {}).get("IpPermissions", []), cidr):
+        if not allows_all((nat_sg or {}).get("IpPermissions", []), cidr):
             steps.append(Step(MODIFY, BLOCK_INGRESS, name=ROLE_NAT_SG, detail=cidr))
-    if nat_sg and not _allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
-        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
-    if not probe_sg:
-        steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
-    elif not _allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
-        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
-    return steps
+    return steps + egress_steps(nat_sg, probe_sg)
 
 
 def plan_tables(d: Desired, obs: Observed) -> list[Step]:

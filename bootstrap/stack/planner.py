@@ -95,7 +95,7 @@ def _associated(table: dict | None, subnet: dict | None) -> bool:
     return any(a.get("SubnetId") == subnet["SubnetId"] for a in table.get("Associations", []))
 
 
-def _allows_all(permissions: list[dict], cidr: str) -> bool:
+def allows_all(permissions: list[dict], cidr: str) -> bool:
     return any(p.get("IpProtocol") == "-1" and any(r.get("CidrIp") == cidr for r in p.get("IpRanges", []))
                for p in permissions)
 
@@ -138,11 +138,17 @@ def _plan_network(d: Desired, obs: Observed, drift: list[str]) -> list[Step]:
         detail = "; ".join([*(f"allow {r.describe()}" for r in add), *(f"revoke {r.describe()}" for r in revoke)])
         steps.append(Step(MODIFY, "security-group-ingress", name=ROLE_NAT_SG,
                           detail=detail or f"TCP, UDP, ICMP from {d.vpc_cidr}; UDP {VXLAN_PORT} from the NAT group"))
-    if nat_sg and not _allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+    return steps + egress_steps(nat_sg, probe_sg)
+
+
+def egress_steps(nat_sg: dict | None, probe_sg: dict | None) -> list[Step]:
+    """Both groups let everything out; the probe group is created here (the NAT group by its ingress step)."""
+    steps: list[Step] = []
+    if nat_sg and not allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
     if not probe_sg:
         steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
-    elif not _allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+    elif not allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
         steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
     return steps
 

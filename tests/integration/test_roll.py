@@ -40,7 +40,9 @@ class FailingLaunches:
         self.subnets = subnets
 
     def run_instances(self, **kwargs):
-        if kwargs.get("SubnetId") in self.subnets:
+        # the NAT's subnet is on its network interface (RunInstances NetworkInterfaces[].SubnetId)
+        subnets = {kwargs.get("SubnetId"), *(i.get("SubnetId") for i in kwargs.get("NetworkInterfaces", []))}
+        if subnets & self.subnets:
             raise ClientError({"Error": {"Code": "InsufficientInstanceCapacity",
                                          "Message": "We currently do not have sufficient capacity"}}, "RunInstances")
         return self._ec2.run_instances(**kwargs)
