@@ -96,6 +96,15 @@ def adopts_vpc(scenario: str) -> bool:
     return scenarios.REGISTRY[scenario].adopt
 
 
+def figure_summary(report: rp.DrillReport) -> str:
+    """The scenario's own figures in one line ("" when it has none or the drill stopped early)."""
+    summary = scenarios.REGISTRY[report.scenario].summary
+    try:
+        return summary(report) if summary else ""
+    except (KeyError, TypeError):   # figures of a drill that stopped early
+        return ""
+
+
 def expand_scenarios(name: str) -> list[str]:
     if name == "all":
         return list(SCENARIOS)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 # run(session, zone, options, marks) -> None; judge(session, report, marks, events) -> {check: passed}
 Run = Callable[..., None]
 Judge = Callable[..., dict]
+Summary = Callable[..., str]   # summary(report) -> one line of the scenario's own figures (the demo table)
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Scenario:
     run: Run
     judge: Judge
     adopt: bool = False    # its session adopts a VPC with NAT gateways (LabSession(adopt=True))
+    summary: Summary | None = None
 
 
 REGISTRY: dict[str, Scenario] = {}

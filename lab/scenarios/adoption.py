@@ -157,4 +157,12 @@ def judge_cutover(session, rep, marks, events) -> dict[str, bool]:
     }
 
 
-register(Scenario("cutover", run_cutover, judge_cutover, adopt=True))
+def summary_cutover(rep) -> str:
+    """Per zone: failed requests at cutover/release and the egress address before -> after -> released."""
+    zones = (rep.figures or {}).get("zones", {})
+    return "; ".join(f"{az}: failed {z['failed_requests_at_cutover']}/{z['failed_requests_at_release']} "
+                     f"(cutover/release), egress {z['egress_ip_before']} -> {z['egress_ip_after']} -> "
+                     f"{z['egress_ip_after_release']}" for az, z in zones.items())
+
+
+register(Scenario("cutover", run_cutover, judge_cutover, adopt=True, summary=summary_cutover))

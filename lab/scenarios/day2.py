@@ -211,8 +211,23 @@ def judge_heartbeat_stopped(session, rep, marks, events) -> dict[str, bool]:
         "ok_again_after_restart": extra["ok_at"] > marks.recover,
     }
 
+def summary_roll(rep) -> str:
+    f = rep.figures or {}
+    zones = "; ".join(f"{az}: failed {z['failed_requests']}, egress {z['egress_ip_before']} -> {z['egress_ip_after']}"
+                      for az, z in f.get("zones", {}).items())
+    return f"roll {f.get('roll_s')} s; {zones}" if f else ""
+
+
+def summary_heartbeat_stopped(rep) -> str:
+    f = rep.figures or {}
+    if "alarm_after_first_empty_period_lab_minutes" not in f:
+        return ""
+    return (f"{f['alarm']} true {f['alarm_after_first_empty_period_lab_minutes']} lab-min after the first period "
+            f"without a sweep ({f['alarm_after_stop_s']} s after the stop; lab minute {f['lab_minute_s']} s)")
+
+
 for _scenario in (
-    Scenario("roll", run_roll, judge_roll),
-    Scenario("heartbeat-stopped", run_heartbeat_stopped, judge_heartbeat_stopped),
+    Scenario("roll", run_roll, judge_roll, summary=summary_roll),
+    Scenario("heartbeat-stopped", run_heartbeat_stopped, judge_heartbeat_stopped, summary=summary_heartbeat_stopped),
 ):
     register(_scenario)
