@@ -197,3 +197,14 @@ def test_failed_requests_are_counted_in_their_window():
             self.t, self.ok = t, ok
     samples = [S(0.0, True), S(0.1, False), S(0.2, False), S(0.3, True), S(0.4, False)]
     assert failed_between(samples, 0.0, 0.4) == 2 and failed_between(samples, 0.0, 1.0) == 3
+
+
+def test_the_cli_and_the_demo_offer_every_registered_drill():
+    """`hanat lab drill --scenario` (spelled out so `hanat` starts without the lab) and `--scenario all`
+    (what `make demo` runs) list every registered scenario, these three included."""
+    from controller.commands.lab import SCENARIO_CHOICES
+    from lab.drills import expand_scenarios
+    from lab.scenarios import names
+
+    assert SCENARIO_CHOICES == (*names(), "all")
+    assert {"cutover", "roll", "heartbeat-stopped"} <= set(expand_scenarios("all"))
