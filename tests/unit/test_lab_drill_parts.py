@@ -20,6 +20,7 @@ from lab.dataplane.computed import ComputedDataPlane
 from lab.netns import layout, natgw
 from lab.netns.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
 from lab.report import Event, failed_between
+from lab.scenarios.adoption import zone_moves
 from lab.scenarios.day2 import most_zones_away
 from lab.watch import classify
 
@@ -208,3 +209,27 @@ def test_the_cli_and_the_demo_offer_every_registered_drill():
 
     assert SCENARIO_CHOICES == (*names(), "all")
     assert {"cutover", "roll", "heartbeat-stopped"} <= set(expand_scenarios("all"))
+
+
+def move(t: float, kind: str, zone: str, frm, to, tables) -> Event:
+    return Event(t=t, event=kind, zone=zone, detail={"from": frm, "to": to, "route_tables": list(tables)})
+
+
+ZONE_MOVES = {
+    # seen in one poll, or a poll apart (an adopted zone's two tables, pointed one after the other): one move
+    "one_poll": ([move(1.0, "revert", "a", "b", "a", ["rtb-1", "rtb-2"])], 1),
+    "two_polls": ([move(1.0, "revert", "a", "b", "a", ["rtb-1"]), move(1.2, "revert", "a", "b", "a", ["rtb-2"])], 1),
+    # the same table again, or seconds later, or another zone: separate moves
+    "same_table_twice": ([move(1.0, "cutover", "a", None, "a", ["rtb-1"]),
+                          move(1.2, "cutover", "a", None, "a", ["rtb-1"])], 2),
+    "seconds_apart": ([move(1.0, "failover", "a", "a", "b", ["rtb-1"]),
+                       move(5.0, "failover", "a", "a", "b", ["rtb-2"])], 2),
+    "two_zones": ([move(1.0, "cutover", "a", None, "a", ["rtb-1"]), move(1.1, "cutover", "b", None, "b", ["rtb-3"])], 2),
+    "other_kinds_ignored": ([move(1.0, "release", "a", "a", None, ["rtb-1"])], 0),
+}
+
+
+@pytest.mark.parametrize("case", ZONE_MOVES, ids=list(ZONE_MOVES))
+def test_a_zone_move_seen_a_poll_apart_is_one_move(case):
+    events, count = ZONE_MOVES[case]
+    assert len(zone_moves(events, ("cutover", "failover", "revert"))) == count
