@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.aws import instances, params, routes
+from chalicelib.aws import adopted, instances, params, routes
 from chalicelib.aws.calls import aws_call
 from chalicelib.aws.tags import tag_map
 from chalicelib.engine.state import EC2_STATES
@@ -41,6 +41,18 @@ def describe_nats(ec2, stack: str) -> list[NatInstance]:
 def default_route_targets(ec2, route_table_ids: list[str]) -> dict[str, str | None]:
     """route table id -> the ENI its 0.0.0.0/0 route points at (None: none / not an ENI)."""
     return {t: view.default_eni for t, view in routes.describe_route_tables(ec2, route_table_ids).items()}
+
+
+def route_views(ec2, route_table_ids: list[str]) -> dict[str, routes.RouteTableView]:
+    """route table id -> its view (``default_eni``; ``default_target``: whatever 0.0.0.0/0 points at,
+    e.g. an adopted VPC's NAT gateway)."""
+    return routes.describe_route_tables(ec2, route_table_ids)
+
+
+def nat_gateway_states(ec2, nat_gateway_ids: list[str]) -> dict[str, str]:
+    """NAT gateway id -> its state (``available``, ``deleted``, ...) for the ids that exist (reads only: the
+    gateways are the user's, the lab never changes them)."""
+    return {gid: g.get("State", "") for gid, g in adopted.nat_gateways(ec2, nat_gateway_ids).items()}
 
 
 def _require_stack_nat(ec2, stack: str, instance_id: str) -> None:

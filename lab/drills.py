@@ -92,6 +92,20 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
 
 
 # --- running drills end to end ----------------------------------------------------------------
+def adopts_vpc(scenario: str) -> bool:
+    """Whether the scenario's session adopts a VPC with NAT gateways (else hanat builds the VPC)."""
+    return scenarios.REGISTRY[scenario].adopt
+
+
+def figure_summary(report: rp.DrillReport) -> str:
+    """The scenario's own figures in one line ("" when it has none or the drill stopped early)."""
+    summary = scenarios.REGISTRY[report.scenario].summary
+    try:
+        return summary(report) if summary else ""
+    except (KeyError, TypeError):   # figures of a drill that stopped early
+        return ""
+
+
 def expand_scenarios(name: str) -> list[str]:
     if name == "all":
         return list(SCENARIOS)
@@ -145,7 +159,7 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                 for i, scenario in enumerate(scenarios):
                     progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
                     with LabSession(settings, dataplane=kind, emulator=emulator, progress=progress,
-                                    deploy=deploy, seed=seed + i) as session:
+                                    deploy=deploy, seed=seed + i, adopt=adopts_vpc(scenario)) as session:
                         report = run_drill(session, scenario, options)
                     reports.append(report)
                     if on_report:

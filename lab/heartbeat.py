@@ -38,6 +38,10 @@ class Heartbeat:
         self._lock = threading.Lock()
 
     def start(self) -> Heartbeat:
+        """Start the schedule; after ``stop`` it starts again (a no-op while it runs)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="lab-heartbeat", daemon=True)
         self._thread.start()
         return self

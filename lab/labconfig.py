@@ -3,16 +3,24 @@
 Probe targets must live in the lab's own "internet" (documentation ranges inside its namespaces):
 targets elsewhere are replaced by the lab's and a note says so. A stack without a Slack webhook
 parameter gets one under its own prefix, so the Slack relay is exercised too.
+
+``adopting_config`` turns the lab's settings into the config of a stack that adopts a VPC the lab built
+like a VPC module would (``lab.foreignvpc``): ``[stack]`` and ``[[zones]]`` written by ``hanat adopt``'s own
+code from what that VPC holds, every other section the lab's.
 """
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bootstrap.adopt.discover import discover, render
+from bootstrap.adopt.facts import read_vpc_facts
 from bootstrap.config import load_config
 from bootstrap.config.schema import HanatConfig
+from bootstrap.config.toml_loader import parse_toml
+from bootstrap.config.validate import build_config
 from chalicelib.naming import parameter_prefix
 
 from .dataplane import LAB_NETWORKS, LAB_TARGETS
@@ -55,3 +63,19 @@ def load_lab_settings(path: str | None = None) -> LabSettings:
     """``path`` (any hanat config) or examples/lab.toml; bad config raises ConfigError (exit 2)."""
     source = str(path or DEFAULT_CONFIG)
     return for_the_lab(load_config(source), source)
+
+
+def adopting_config(config: HanatConfig, ec2, vpc_id: str) -> HanatConfig:
+    """The lab's ``config`` adopting ``vpc_id``: what ``hanat adopt --vpc-id`` writes (the stack named as
+    the lab's), with the lab's probe, failover, maintenance, alerts and NAT sections; validated as any
+    config is (ConfigError naming every problem)."""
+    region = config.stack.region
+    found = discover(read_vpc_facts(ec2, vpc_id, region), name=config.stack.name)
+    text = render(found, command=f"hanat adopt --vpc-id {vpc_id} --region {region} (lab)", at="lab")
+    raw = parse_toml(text, source="hanat adopt (lab)")
+    alerts = {"emails": list(config.alerts.emails), "slack_webhook_parameter": config.alerts.slack_webhook_parameter}
+    raw.update(probe=config.probe.to_dict(), failover=config.failover.to_dict(),
+               maintenance=config.maintenance.to_dict(), alerts=alerts, nat=asdict(config.nat))
+    if not config.nat.ami:
+        del raw["nat"]["ami"]
+    return build_config(raw, source=f"{config.source or 'lab'} adopting {vpc_id}")

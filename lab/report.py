@@ -83,6 +83,11 @@ def egress_addresses_between(samples: Sequence[EgressSample], start: float, end:
     return sorted(egress_addresses(s for s in samples if start <= s.t < end))
 
 
+def failed_between(samples: Sequence[EgressSample], start: float, end: float) -> int:
+    """How many requests started in [start, end) failed (each is one 100 ms client request)."""
+    return sum(1 for s in samples if start <= s.t < end and not s.ok)
+
+
 def detection(events: Sequence[Event], zones: Iterable[str], fault_at: float) -> float | None:
     """Fault -> the controller declared an affected NAT DOWN or moved a route, whichever came first."""
     wanted = set(zones)

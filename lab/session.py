@@ -11,6 +11,12 @@ clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (
 
 ``LabSession`` is a context manager; leaving it (normally, on error or on Ctrl-C) stops every thread,
 every process and every namespace it made.
+
+``adopt=True``: the session first builds a VPC the way a VPC module would (``lab.foreignvpc``: no hanat
+tags, a managed NAT gateway per zone), writes the config from it with ``hanat adopt``'s code and builds
+the stack in it (``hanat up`` in adopt mode: NATs in the user's public subnets, no route moved). The data
+plane carries the NAT gateways too. The controller starts only when the drill says so
+(``start_heartbeat``), as after ``hanat deploy``: until then the private hosts go out by the gateways.
 """
 from __future__ import annotations
 
@@ -30,7 +36,13 @@ from chalicelib.naming import probe_function_name, probe_handler_name, topology_
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.wiring import INVOKE_MARGIN_S, deps_for_topology
 
-from .adapters import default_route_targets, describe_nats, put_secure_parameter
+from .adapters import (
+    default_route_targets,
+    describe_nats,
+    nat_gateway_states,
+    put_secure_parameter,
+    route_views,
+)
 from .alerting import AlertRecorder
 from .capture import SlackCapture
 from .dataplane import EgressSample, make_dataplane
@@ -79,24 +91,45 @@ def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
     return client
 
 
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value the controller put, when (what CloudWatch would store as a datapoint)."""
+
+    t: float
+    name: str
+    value: float
+    unit: str
+
+
 @dataclass
 class Metrics:
-    """The controller's metrics, counted (the lab has no CloudWatch)."""
+    """The controller's metrics, counted and kept with their time (the lab has no CloudWatch: the alarms'
+    conditions are evaluated from these points, lab.alarms)."""
 
     counts: dict[str, float] = field(default_factory=dict)
+    points: list[MetricPoint] = field(default_factory=list)
+    clock: Callable[[], float] = time.time
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, name: str, value: float, unit: str, dimensions=None) -> None:   # by name, all zones
         with self._lock:
             self.counts[name] = self.counts.get(name, 0) + value
+            self.points.append(MetricPoint(self.clock(), name, value, unit))
+
+    def series(self, name: str) -> list[tuple[float, float]]:
+        """(time, value) of every point of ``name``, oldest first."""
+        with self._lock:
+            return [(p.t, p.value) for p in self.points if p.name == name]
 
 
 class LabSession:
     """Build with settings, enter to start, exit to tear everything down."""
 
     def __init__(self, settings: LabSettings, *, dataplane: str, emulator, progress: Callable[[str], None],
-                 deploy: bool = True, seed: int = 0):
+                 deploy: bool = True, seed: int = 0, adopt: bool = False):
         self.settings = settings
+        self.adopt = adopt
+        self.foreign = None        # adopt: the lab.foreignvpc.ForeignVpc the stack adopted
         self.kind = dataplane
         self.emulator = emulator
         self.progress = progress
@@ -152,10 +185,12 @@ class LabSession:
         observer = CLIENT_CONFIG.merge(type(CLIENT_CONFIG)(user_agent_extra=OBSERVER_AGENT))
         self.lab_clients = Clients(**{name: make_client(name, region, config=observer)
                                       for name in ("ec2", "dynamodb", "ssm")})
+        if self.adopt:
+            config = self._foreign_vpc(config)
         started = time.monotonic()
         build_stack(config, None, progress=lambda msg: None, wait_interval_s=0.2)
         self.progress(f"stack {config.stack.name} built in {time.monotonic() - started:.1f}s "
-                      f"({len(config.zones)} zones)")
+                      f"({len(config.zones)} zones{', adopting ' + config.stack.vpc_id if self.adopt else ''})")
         self.stack = config.stack.name
         self._topology = read_topology(self.clients.ssm, topology_parameter(self.stack))
         if self.deploy:
@@ -195,8 +230,29 @@ class LabSession:
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,
-                                   timeline=self.timeline).start()
+                                   timeline=self.timeline)
         self._cleanup.append(self.heartbeat.stop)
+        if not self.adopt:   # adopting: the drill starts the controller (start_heartbeat)
+            self.heartbeat.start()
+
+    def _foreign_vpc(self, config):
+        """Adopt mode: the user's VPC (built like a VPC module would), and the config adopting it."""
+        from .foreignvpc import build_foreign_vpc
+        from .labconfig import adopting_config
+        started = time.monotonic()
+        self.foreign = build_foreign_vpc(self.lab_clients.ec2, config.azs, name=config.stack.name)
+        adopting = adopting_config(config, self.lab_clients.ec2, self.foreign.vpc_id)
+        self.progress(f"foreign VPC {self.foreign.vpc_id} built in {time.monotonic() - started:.1f}s "
+                      f"(a NAT gateway per zone: {', '.join(z.nat_gateway_id for z in self.foreign.zones)})")
+        return adopting
+
+    def start_heartbeat(self) -> None:
+        """Start (or start again) the controller's heartbeat on the lab's clock."""
+        self.heartbeat.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat (as if its schedule were disabled): no sweep runs until ``start_heartbeat``."""
+        self.heartbeat.stop()
 
     def _deploy_controller(self) -> None:
         """``chalice deploy`` of the controller against the emulator, through ``hanat deploy``'s code."""
@@ -263,6 +319,11 @@ class LabSession:
             return sum(n for t, n in self._probe_log if start <= t <= end)
 
     # --- what drills use ------------------------------------------------------------------
+    def dataplane_spec(self):
+        """What the data plane follows now (lab.netns.spec.DataPlaneSpec, read from the emulator): e.g. the
+        lab address of each zone's Elastic IP and of an adopted VPC's NAT gateways."""
+        return self._spec_from_emulator(self.lab_clients.ec2, self.topology())
+
     def nat_of(self, az: str) -> str:
         return self.topology().zone(az).nat_instance_id
 
@@ -282,11 +343,15 @@ class LabSession:
         return out
 
     def routes_ok(self) -> bool:
-        """Every private route table points at a running NAT the controller holds UP (proven)."""
+        """Every private route table points at a running NAT the controller holds UP (proven); in an
+        adopted VPC a table may also point at its original target, an available NAT gateway (its zone
+        not cut over yet, or released)."""
         topology = self.topology()
         nats = {n.instance_id: n for n in describe_nats(self.lab_clients.ec2, self.stack)}
         health = {s["az"]: s for s in self.heartbeat.status()}
         tables = [rtb for z in topology.zones for rtb in z.private_route_table_ids]
+        if topology.adopts_vpc:
+            return self._adopted_routes_ok(topology, nats, health)
         for eni in default_route_targets(self.lab_clients.ec2, tables).values():
             nat = next((n for n in nats.values() if eni in n.eni_ids), None)
             if nat is None or nat.state != "running":
@@ -295,6 +360,30 @@ class LabSession:
             if zone_status.get("nat_health") != "UP" or zone_status.get("nat_instance_id") != nat.instance_id:
                 return False
         return True
+
+    def _adopted_routes_ok(self, topology, nats, health) -> bool:
+        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        originals = {t.route_table_id: t.original_target for z in topology.zones for t in z.adopted}
+        gateways = nat_gateway_states(self.lab_clients.ec2, [g for g in originals.values() if g.startswith("nat-")])
+        for table, view in views.items():
+            target = view.default_target
+            if target and target == originals.get(table):
+                if target.startswith("nat-") and gateways.get(target) != "available":
+                    return False
+                continue
+            nat = next((n for n in nats.values() if target in n.eni_ids), None)
+            if nat is None or nat.state != "running":
+                return False
+            zone_status = health.get(nat.az, {})
+            if zone_status.get("nat_health") != "UP" or zone_status.get("nat_instance_id") != nat.instance_id:
+                return False
+        return True
+
+    def on_original_targets(self, az: str) -> bool:
+        """Adopted VPC: every route table of zone ``az`` points at its original target again (released)."""
+        zone = self.topology().zone(az)
+        views = route_views(self.lab_clients.ec2, list(zone.private_route_table_ids))
+        return all(views[t.route_table_id].default_target == t.original_target for t in zone.adopted)
 
     def wait_until(self, what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> float:
         """Seconds it took for ``check`` to hold; RetryExhaustedError naming ``what`` after the bound."""
@@ -307,12 +396,38 @@ class LabSession:
             time.sleep(poll_s)
 
     def steady(self) -> bool:
-        """Every zone served by its own NAT, every NAT UP, every private host reaching the internet."""
+        """Every zone served by its own NAT, every NAT UP, every private host reaching the internet (in an
+        adopted VPC, a zone on its original NAT gateways is steady too: not cut over yet, or released)."""
+        if self.topology().adopts_vpc:
+            return self._adopted_steady()
         status = self.heartbeat.status()
         if len(status) != len(self.topology().zones) or any(s.get("nat_health") != "UP" for s in status):
             return False
         if any(zone != own for own, zone in self.served_by().items()):
             return False
+        now = time.time()
+        for z in self.topology().zones:
+            recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]
+            if not recent or not all(s.ok for s in recent):
+                return False
+        return True
+
+    def _adopted_steady(self) -> bool:
+        topology = self.topology()
+        health = {s["az"]: s for s in self.heartbeat.status()}
+        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        for z in topology.zones:
+            for table in z.private_route_table_ids:
+                target = views[table].default_target
+                if target and target == z.original_target(table):
+                    continue
+                zone_status = health.get(z.az, {})
+                if (target != z.nat_eni_id or zone_status.get("nat_health") != "UP"
+                        or zone_status.get("nat_instance_id") != z.nat_instance_id):
+                    return False
+        return self._egress_ok()
+
+    def _egress_ok(self) -> bool:
         now = time.time()
         for z in self.topology().zones:
             recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]

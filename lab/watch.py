@@ -3,7 +3,9 @@
 One thread polls the emulator every ~150 ms. An EC2 instance whose state changed becomes an
 EventBridge-shaped "EC2 Instance State-change Notification" (unique event id) handed to the
 controller's ``handle_instance_state``, as EventBridge would invoke ``on_instance_state``. Each
-private route table's default route is followed too: its moves are the drill's failovers and reverts.
+private route table's default route is followed too: its moves are the drill's failovers and reverts
+(in an adopted VPC also its ``cutover``, from the original NAT gateway to the zone's NAT, and its
+``release``, back to the original target).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 
 from chalicelib.errors import ConflictError
 
-from .adapters import NatInstance, default_route_targets, describe_nats
+from .adapters import NatInstance, describe_nats, route_views
 from .report import Timeline
 
 POLL_S = 0.15
@@ -47,8 +49,15 @@ def served_by(eni: str | None, nats: list[NatInstance]) -> tuple[str | None, str
     return None, None
 
 
-def classify(own_zone: str, before: str | None, after: str | None) -> str:
-    """A private route change, seen from the zone owning the table."""
+def classify(own_zone: str, before: str | None, after: str | None, *, original: str = "",
+             target_before: str | None = None, target_after: str | None = None) -> str:
+    """A private route change, seen from the zone owning the table. ``original``: an adopted table's
+    original target (its NAT gateway): leaving it for the zone's NAT is the ``cutover``, going back to it
+    the ``release``."""
+    if original and target_before == original and after == own_zone:
+        return "cutover"
+    if original and target_after == original:
+        return "release"
     if after == own_zone:
         return "revert"
     if before == own_zone:
@@ -70,6 +79,7 @@ class Watcher:
         self._poll_s = poll_s
         self._states: dict[str, str] | None = None
         self._served: dict[str, str | None] = {}     # route table -> zone whose NAT serves it
+        self._targets: dict[str, str | None] = {}    # route table -> what its 0.0.0.0/0 points at
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-event")
@@ -141,20 +151,24 @@ class Watcher:
     def _follow_routes(self, nats: list[NatInstance]) -> None:
         topology = self._topology()
         owner = {rtb: z.az for z in topology.zones for rtb in z.private_route_table_ids}
-        targets = default_route_targets(self._ec2, sorted(owner))
-        moved: dict[tuple[str, str | None, str | None], list[str]] = {}
+        original = {t.route_table_id: t.original_target for z in topology.zones for t in z.adopted}
+        views = route_views(self._ec2, sorted(owner))
+        moved: dict[tuple[str, str, str | None, str | None], list[str]] = {}
         nat_of: dict[str, str | None] = {}
-        for rtb, eni in targets.items():
-            zone, instance = served_by(eni, nats)
-            before = self._served.get(rtb, "")
-            self._served[rtb] = zone
-            if before == "" or before == zone:
+        for rtb, view in views.items():
+            zone, instance = served_by(view.default_eni, nats)
+            before, target_before = self._served.get(rtb, ""), self._targets.get(rtb)
+            self._served[rtb], self._targets[rtb] = zone, view.default_target
+            if before == "" or (before == zone and target_before == view.default_target):
                 continue
-            moved.setdefault((owner[rtb], before, zone), []).append(rtb)
+            kind = classify(owner[rtb], before, zone, original=original.get(rtb, ""),
+                            target_before=target_before, target_after=view.default_target)
+            if before == zone and kind not in ("cutover", "release"):
+                continue   # another target that is no NAT of the stack: not a move between NATs
+            moved.setdefault((kind, owner[rtb], before, zone), []).append(rtb)
             nat_of[rtb] = instance
-        for (own, before, after), tables in moved.items():
-            self._timeline.add(classify(own, before, after), own, **{"from": before, "to": after},
-                               nat=nat_of[tables[0]], route_tables=tables)
+        for (kind, own, before, after), tables in moved.items():
+            self._timeline.add(kind, own, **{"from": before, "to": after}, nat=nat_of[tables[0]], route_tables=tables)
 
     def served(self) -> dict[str, str | None]:
         """route table -> zone of the NAT serving it, as last seen."""

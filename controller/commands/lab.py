@@ -13,7 +13,8 @@ from controller.output import emit_json, err_console, out_console, progress, war
 # lab.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
 # (tests/unit/test_lab_cli.py holds them equal)
 SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
-                    "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "all")
+                    "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline",
+                    "cutover", "roll", "heartbeat-stopped", "all")
 # lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
 DATAPLANE_CHOICES = ("netns", "computed")
 
@@ -25,16 +26,19 @@ def summary_table(reports):
     def num(v):
         return "-" if v is None else f"{v:.2f}"
 
+    from lab.drills import figure_summary
+
     table = Table(title="hanat lab drills")
     for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
-                "false", "alerts", "egress before -> after", "routes ok"):
+                "false", "alerts", "egress before -> after", "routes ok", "figures"):
         table.add_column(col)
     for r in reports:
         failed = [name for name, ok in r.checks.items() if not ok]
         result = "[green]passed[/green]" if r.passed else "[red]FAILED[/red] " + ", ".join(failed + ([r.error] if r.error else []))
         table.add_row(r.scenario, r.dataplane, result, num(r.detection_s), num(r.rto_s), str(r.failovers),
                       str(r.reverts), str(r.false_failovers), str(len(r.alerts)),
-                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no")
+                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no",
+                      figure_summary(r))
     return table
 
 

@@ -2,8 +2,9 @@
 machines without root.
 
 A private (or probe) host of zone z reaches the internet iff its subnet's ``0.0.0.0/0`` route points
-at the ENI of a NAT instance that is running and not blackholed, and the targets are up. The egress
-address is that NAT's lab address (standing for its Elastic IP). ``flaky`` loses each probe attempt
+at the ENI of a NAT instance that is running and not blackholed (or at an available NAT gateway of an
+adopted VPC), and the targets are up. The egress address is that NAT's (or gateway's) lab address
+(standing for its Elastic IP). ``flaky`` loses each probe attempt
 with p=0.2 from a seeded RNG; a probe makes as many attempts per target as the real checks
 (chalicelib.probes) do, and a failed probe costs its timeout, like the real one.
 """
@@ -102,8 +103,12 @@ class ComputedDataPlane:
             spec = self._spec
             if self._targets_down:
                 return None
-            nat = spec.nat_by_eni(spec.routes.get(subnet_cidr))
-            if nat is None or not nat.running or nat.instance_id in self._blackholed:
+            target = spec.routes.get(subnet_cidr)
+            nat = spec.nat_by_eni(target)
+            if nat is None:   # an adopted VPC's NAT gateway goes out by its own address
+                gateway = spec.nat_gateway(target)
+                return gateway.lab_address if gateway is not None and gateway.available else None
+            if not nat.running or nat.instance_id in self._blackholed:
                 return None
             if self._boot.hold(nat.instance_id, time.time()):
                 return None

@@ -7,6 +7,8 @@ Namespaces (all ``hanat-<run_id>-<role>``, linked only to each other):
   nat-<n>    one per NAT instance: ``vpc0`` (private IP) and ``pub0`` (lab address on br-inet),
              configured by bootstrap/nat/setup-nat.sh, running bootstrap/nat/hanat-nat-agent against
              an IMDSv2 stand-in (lab.netns.imds on 169.254.169.254) that serves the spec's instance tags
+  ngw-<n>    one per managed NAT gateway of an adopted VPC: ``vpc0`` in its public subnet, ``pub0`` with
+             its own lab address; it masquerades the VPC's traffic (nftables), as AWS's NAT gateway does
   priv-<i>   a host in zone i's private subnet; probe-<i> one in its probe subnet
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Self
 
 from chalicelib.errors import InputError
 
-from . import boot, faults, imds, layout
+from . import boot, faults, imds, layout, natgw
 from .client import EgressSample
 from .shell import (
     REPO_ROOT,
@@ -42,7 +44,7 @@ from .shell import (
     stop_process,
     sysctl,
 )
-from .spec import DataPlaneSpec, NatPlane, validate_spec
+from .spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
 NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
@@ -73,6 +75,8 @@ class DataPlane:
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
         self.boot_gate = boot.BootGate()         # armed: NATs launched from then on boot late and offline
+        self._gateways: dict[str, int] = {}     # NAT gateway id -> n of its ngw-<n> namespace
+        self._next_gateway = 0
 
     def boot_offline(self, delay_s: float) -> None:
         """From now on a newly launched NAT boots like a small instance with no way out (lab.netns.boot)."""
@@ -135,6 +139,7 @@ class DataPlane:
         removed = [self.ns(r) for r in reversed(self._roles) if delete_namespace(self.ns(r))]
         self._roles.clear()
         self._nats.clear()
+        self._gateways.clear()
         self._faults.clear()
         if self._imds_dir is not None:
             shutil.rmtree(self._imds_dir, ignore_errors=True)
@@ -167,6 +172,7 @@ class DataPlane:
         for action in actions:
             nat = spec.nat_by_id(action.instance_id)
             getattr(self, f"_nat_{action.kind}")(action, nat)
+        self._sync_gateways(spec)
         for t in layout.router_tables(spec):
             if t.via:
                 ip(self.ns("vpc"), "route", "replace", "default", "via", t.via, "table", str(t.table))
@@ -385,6 +391,53 @@ class DataPlane:
         self._nats[nat.instance_id] = replace(rt, lab_address=nat.lab_address)
         if rt.links_up:  # the flush dropped the routes that used the address
             self._nat_link_up(action, nat)
+
+    # --- NAT gateways (an adopted VPC's) ------------------------------------------------------
+    def _sync_gateways(self, spec: DataPlaneSpec) -> None:
+        """A namespace per NAT gateway the spec lists (built once: a gateway never changes address);
+        one the spec no longer lists loses it. An unavailable gateway keeps its namespace: the router
+        blackholes the subnets that point at it (lab.netns.layout.router_tables)."""
+        wanted = {g.gateway_id: g for g in spec.nat_gateways}
+        for gateway_id in [g for g in self._gateways if g not in wanted]:
+            role = layout.host_role("ngw", self._gateways.pop(gateway_id))
+            delete_namespace(self.ns(role))
+            if role in self._roles:
+                self._roles.remove(role)
+        for gateway_id, gateway in wanted.items():
+            if gateway_id not in self._gateways:
+                self._gateway_create(gateway, self._next_gateway)
+                self._gateways[gateway_id] = self._next_gateway
+                self._next_gateway += 1
+
+    def _gateway_create(self, gateway: NatGatewayPlane, index: int) -> None:
+        role = layout.host_role("ngw", index)
+        ns = self._add_ns(role)
+        for key, value in natgw.SYSCTLS:   # before the links exist, so they take the defaults
+            sysctl(ns, key, value)
+        port = layout.router_port("ngw", index)
+        self._veth(role, layout.HOST_UPLINK, "vpc", port,
+                   layout.bridge_name("pub", self._public_zone_index_of(gateway.public_cidr, gateway.gateway_id)))
+        self._veth(role, layout.NAT_PUBLIC, "inet", port, layout.INET_BRIDGE)
+        ip(ns, "addr", "add", f"{gateway.private_ip}/{layout.prefixlen(gateway.public_cidr)}", "dev", layout.HOST_UPLINK)
+        ip(ns, "addr", "add", f"{gateway.lab_address}/24", "dev", layout.NAT_PUBLIC)
+        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
+            ip(ns, "link", "set", dev, "up")
+        ip(ns, "route", "replace", "default", "via", layout.INTERNET_GATEWAY, "dev", layout.NAT_PUBLIC, "onlink")
+        ip(ns, "route", "replace", self.spec.vpc_cidr, "via", layout.gateway(gateway.public_cidr),
+           "dev", layout.HOST_UPLINK)
+        nft(ns, natgw.ruleset(self.spec.vpc_cidr, layout.NAT_PUBLIC))
+
+    def _public_zone_index_of(self, public_cidr: str, what: str) -> int:
+        for i, z in enumerate(self.spec.zones):
+            if z.public_cidr == public_cidr:
+                return i
+        raise InputError(f"{what}: public_cidr={public_cidr} is no zone's public subnet")
+
+    def gateway_role(self, gateway_id: str) -> str:
+        """The namespace role of a NAT gateway (``ngw-<n>``)."""
+        if gateway_id not in self._gateways:
+            raise InputError(f"NAT gateway {gateway_id} has no namespace in this data plane")
+        return layout.host_role("ngw", self._gateways[gateway_id])
 
     def _nat_delete(self, action: layout.NatAction, nat: NatPlane | None) -> None:
         rt = self._nats.pop(action.instance_id)

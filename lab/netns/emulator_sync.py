@@ -5,17 +5,23 @@ resources carrying the stack's ``hanat:stack`` tag are read. Instances tagged ``
 NATs (the admin instance is not); the zone's NAT is the topology's, and the others (a NAT being
 replaced) are followed too so their namespaces track their state until they are terminated. Each
 NAT's instance tags come along: the lab's IMDS stand-in serves them to the NAT's agent (handoffs).
+
+In an adopted VPC the user's public and private subnets carry no hanat tag: the ones the topology
+names are read by id. Its managed NAT gateways (a default route's ``NatGatewayId``, and every adopted
+table's recorded original target, so the gateway is there again at release) become ``NatGatewayPlane``s
+with lab addresses of their own (203.0.113.51 on, in the topology's zone order).
 """
 from __future__ import annotations
 
+from chalicelib.aws import adopted
 from chalicelib.aws.calls import aws_call, paginate
 from chalicelib.aws.tags import stack_filter
 from chalicelib.errors import NotFoundError
 from chalicelib.naming import ROLE_TAG, STACK_TAG
 from chalicelib.topology import Topology
 
-from .layout import lab_addresses
-from .spec import DataPlaneSpec, NatPlane, ZonePlane, sorted_tags
+from .layout import lab_addresses, nat_gateway_lab_addresses, nat_gateway_private_ip
+from .spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, sorted_tags
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -37,6 +43,10 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
     stack = topology.stack
     subnets = {s["SubnetId"]: s["CidrBlock"] for s in paginate(
         "ec2.DescribeSubnets", ec2_client, "describe_subnets", "Subnets", Filters=stack_filter(stack))}
+    if topology.adopts_vpc:   # the user's own subnets carry no hanat tag
+        named = {sid for z in topology.zones for sid in (z.public_subnet_id, z.private_subnet_id) if sid}
+        subnets.update({sid: s["CidrBlock"] for sid, s in adopted.subnets_by_id(
+            ec2_client, sorted(named - set(subnets))).items()})
     instances = [i for r in paginate("ec2.DescribeInstances", ec2_client, "describe_instances",
                                      "Reservations", Filters=stack_filter(stack) + _nat_role_filter())
                  for i in r.get("Instances", [])]
@@ -95,10 +105,34 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
         target = None
         for route in table.get("Routes", []):
             if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
-                target = route.get("NetworkInterfaceId") or eni_by_instance.get(route.get("InstanceId", ""))
+                target = (route.get("NetworkInterfaceId") or eni_by_instance.get(route.get("InstanceId", ""))
+                          or route.get("NatGatewayId"))
         for assoc in table.get("Associations", []):
             if assoc.get("SubnetId") in subnets:
                 routes[subnets[assoc["SubnetId"]]] = target
     managed = {c for z in zones for c in (z.private_cidr, z.probe_cidr)}
-    return DataPlaneSpec(vpc_cidr=topology.vpc_cidr, zones=tuple(zones),
-                         routes={c: t for c, t in routes.items() if c in managed}, other_nats=others)
+    routes = {c: t for c, t in routes.items() if c in managed}
+    return DataPlaneSpec(vpc_cidr=topology.vpc_cidr, zones=tuple(zones), routes=routes, other_nats=others,
+                         nat_gateways=_nat_gateways(ec2_client, topology, routes.values(), subnets))
+
+
+def _nat_gateways(ec2_client, topology: Topology, targets, subnets: dict[str, str]) -> tuple[NatGatewayPlane, ...]:
+    """The NAT gateways a route points at or an adopted table goes back to at release (none for a stack
+    that built its VPC: nothing of it ever names one)."""
+    recorded = [t.original_target for z in topology.zones for t in z.adopted if t.original_target.startswith("nat-")]
+    ids = list(dict.fromkeys(recorded + sorted({t for t in targets if t and t.startswith("nat-")})))
+    if not ids:
+        return ()
+    lab_of = nat_gateway_lab_addresses(ids)
+    found = adopted.nat_gateways(ec2_client, ids)
+    out = []
+    for gateway_id in ids:
+        gateway = found.get(gateway_id)
+        public_cidr = subnets.get((gateway or {}).get("SubnetId", ""))
+        if gateway is None or public_cidr is None:   # deleted, or not in a subnet the lab builds
+            continue
+        reported = next((a.get("PrivateIp") for a in gateway.get("NatGatewayAddresses", [])), None)
+        out.append(NatGatewayPlane(gateway_id=gateway_id, private_ip=nat_gateway_private_ip(reported, public_cidr),
+                                   public_cidr=public_cidr, lab_address=lab_of[gateway_id],
+                                   state=gateway.get("State", "")))
+    return tuple(out)

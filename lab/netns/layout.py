@@ -23,6 +23,8 @@ INTERNET_GATEWAY = "203.0.113.1"
 AWS_NS_ADDRESS = "203.0.113.2"      # the control namespace standing for AWS's own network
 LAB_ADDRESS_FIRST = 101             # EIP n -> 203.0.113.(101 + n)
 LAB_ADDRESS_LAST = 250
+NAT_GATEWAY_ADDRESS_FIRST = 51      # an adopted VPC's NAT gateway n -> 203.0.113.(51 + n)
+NAT_GATEWAY_ADDRESS_LAST = 100
 TARGETS = ("198.51.100.10", "198.51.100.11", "203.0.113.10")
 EGRESS_URL = f"http://{TARGETS[0]}/"
 
@@ -129,6 +131,34 @@ def lab_addresses(allocation_ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def nat_gateway_lab_addresses(gateway_ids: Iterable[str]) -> dict[str, str]:
+    """NAT gateway id -> stable lab address standing for its Elastic IP, in first-seen order (a range of
+    its own, so an adopted VPC's gateways never take a NAT instance's address)."""
+    out: dict[str, str] = {}
+    for gateway_id in gateway_ids:
+        if gateway_id in out:
+            continue
+        n = len(out)
+        if n > NAT_GATEWAY_ADDRESS_LAST - NAT_GATEWAY_ADDRESS_FIRST:
+            raise InputError(f"NAT gateway {gateway_id}: more than "
+                             f"{NAT_GATEWAY_ADDRESS_LAST - NAT_GATEWAY_ADDRESS_FIRST + 1} NAT gateways in the lab")
+        out[gateway_id] = str(ipaddress.ip_address("203.0.113.0") + NAT_GATEWAY_ADDRESS_FIRST + n)
+    return out
+
+
+def nat_gateway_private_ip(reported: str | None, public_cidr: str) -> str:
+    """The NAT gateway's private address in its subnet: the one EC2 reports, or (moto reports one outside
+    the subnet; AWS never does) the subnet's last usable address, which moto, allocating upwards from .4,
+    gives an instance last."""
+    net = ipaddress.ip_network(public_cidr)
+    try:
+        if reported and ipaddress.ip_address(reported) in net:
+            return reported
+    except ValueError:
+        pass
+    return str(net.broadcast_address - 1)
+
+
 # --- routing ------------------------------------------------------------------------------
 def table_id(zone_index: int, kind: str) -> int:
     """Router policy-routing table of a zone's private (``prv``) or probe (``prb``) subnet."""
@@ -139,12 +169,13 @@ def table_id(zone_index: int, kind: str) -> int:
 
 @dataclass(frozen=True)
 class TableRoute:
-    """The default route of one router table: via a NAT's private IP, or a blackhole."""
+    """The default route of one router table: via a NAT's (or a NAT gateway's) private IP, or a blackhole."""
 
     subnet_cidr: str
     table: int
     via: str | None           # None -> blackhole (no target, or the target is not a known NAT)
     nat_instance_id: str | None = None
+    nat_gateway_id: str | None = None
 
 
 def router_tables(spec: DataPlaneSpec) -> list[TableRoute]:
@@ -153,7 +184,11 @@ def router_tables(spec: DataPlaneSpec) -> list[TableRoute]:
     for i, z in enumerate(spec.zones):
         for kind, cidr in (("prv", z.private_cidr), ("prb", z.probe_cidr)):
             key = str(ipaddress.ip_network(cidr))
-            nat = spec.nat_by_eni(spec.routes.get(key, spec.routes.get(cidr)))
+            target = spec.routes.get(key, spec.routes.get(cidr))
+            nat, gateway = spec.nat_by_eni(target), spec.nat_gateway(target)
+            if nat is None and gateway is not None and gateway.available:
+                out.append(TableRoute(key, table_id(i, kind), gateway.private_ip, nat_gateway_id=gateway.gateway_id))
+                continue
             out.append(TableRoute(key, table_id(i, kind), nat.private_ip if nat else None,
                                   nat.instance_id if nat else None))
     return out

@@ -2,7 +2,9 @@
 
 A ``DataPlaneSpec`` is the emulator's view of the VPC reduced to what the kernel needs: subnets,
 NAT instances (private IP, state, the lab address standing for their Elastic IP, the instance tags its
-agent reads from IMDS) and, per subnet, which NAT ENI its ``0.0.0.0/0`` route points at.
+agent reads from IMDS) and, per subnet, which NAT ENI its ``0.0.0.0/0`` route points at. In an adopted
+VPC the user's managed NAT gateways are there too (``NatGatewayPlane``): a subnet whose default route
+names a NAT gateway goes out through it.
 """
 from __future__ import annotations
 
@@ -35,6 +37,25 @@ class NatPlane:
         return dict(self.tags)
 
 
+NAT_GATEWAY_AVAILABLE = "available"
+
+
+@dataclass(frozen=True)
+class NatGatewayPlane:
+    """A managed NAT gateway of an adopted VPC (the user's, not hanat's): it translates the VPC's
+    traffic to its own public address, as AWS's NAT gateway does to its Elastic IP."""
+
+    gateway_id: str
+    private_ip: str            # in its public subnet
+    public_cidr: str           # the public subnet it lives in
+    lab_address: str           # stands for its Elastic IP
+    state: str = NAT_GATEWAY_AVAILABLE
+
+    @property
+    def available(self) -> bool:
+        return self.state == NAT_GATEWAY_AVAILABLE
+
+
 def sorted_tags(tags: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in tags.items()))
 
@@ -52,13 +73,14 @@ class ZonePlane:
 
 @dataclass(frozen=True)
 class DataPlaneSpec:
-    """The whole data plane. ``routes`` maps a subnet CIDR to the ENI of its default route's target
-    (None: no default route, or one pointing at something that is not a known NAT)."""
+    """The whole data plane. ``routes`` maps a subnet CIDR to its default route's target: a NAT's ENI
+    or a NAT gateway's id (None: no default route, or one pointing at something that is not a known NAT)."""
 
     vpc_cidr: str
     zones: tuple[ZonePlane, ...]
     routes: dict[str, str | None] = field(default_factory=dict)
     other_nats: tuple[NatPlane, ...] = ()  # NATs no zone owns any more (e.g. the one being replaced)
+    nat_gateways: tuple[NatGatewayPlane, ...] = ()  # an adopted VPC's managed NAT gateways
 
     # --- look-ups -------------------------------------------------------------------------
     @property
@@ -79,6 +101,9 @@ class DataPlaneSpec:
 
     def nat_by_id(self, instance_id: str) -> NatPlane | None:
         return next((n for n in self.nats if n.instance_id == instance_id), None)
+
+    def nat_gateway(self, gateway_id: str | None) -> NatGatewayPlane | None:
+        return next((g for g in self.nat_gateways if gateway_id and g.gateway_id == gateway_id), None)
 
     # --- edits (copies) -------------------------------------------------------------------
     def with_route(self, subnet_cidr: str, eni_id: str | None) -> DataPlaneSpec:
@@ -161,9 +186,34 @@ def validate_spec(spec: DataPlaneSpec) -> None:
                 ipaddress.ip_address(n.lab_address)
             except ValueError:
                 problems.append(f"{where}: lab_address={n.lab_address!r} is not an IP address")
+    problems += _nat_gateway_problems(spec)
     known_subnets = {str(net) for _, net in subnets}
     for cidr in spec.routes:
         if cidr not in known_subnets:
             problems.append(f"routes[{cidr}] is not a subnet of any zone")
     if problems:
         raise InputError(problems, title="invalid data plane spec")
+
+
+def _nat_gateway_problems(spec: DataPlaneSpec) -> list[str]:
+    problems: list[str] = []
+    public = {z.public_cidr for z in spec.zones}
+    taken = {n.private_ip: n.instance_id for n in spec.nats}
+    seen: set[str] = set()
+    for g in spec.nat_gateways:
+        where = f"nat gateway {g.gateway_id}"
+        if g.gateway_id in seen:
+            problems.append(f"{where} appears twice")
+        seen.add(g.gateway_id)
+        if g.public_cidr not in public:
+            problems.append(f"{where}: public_cidr={g.public_cidr!r} is no zone's public subnet")
+        try:
+            if ipaddress.ip_address(g.private_ip) not in ipaddress.ip_network(g.public_cidr):
+                problems.append(f"{where}: private_ip={g.private_ip} is outside its subnet {g.public_cidr}")
+            ipaddress.ip_address(g.lab_address)
+        except ValueError:
+            problems.append(f"{where}: private_ip={g.private_ip!r} / public_cidr={g.public_cidr!r} / "
+                            f"lab_address={g.lab_address!r} invalid")
+        if g.private_ip in taken:
+            problems.append(f"{where}: private_ip={g.private_ip} is also NAT {taken[g.private_ip]}'s")
+    return problems

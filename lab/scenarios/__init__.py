@@ -13,6 +13,7 @@ from dataclasses import dataclass
 # run(session, zone, options, marks) -> None; judge(session, report, marks, events) -> {check: passed}
 Run = Callable[..., None]
 Judge = Callable[..., dict]
+Summary = Callable[..., str]   # summary(report) -> one line of the scenario's own figures (the demo table)
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Scenario:
     name: str
     run: Run
     judge: Judge
+    adopt: bool = False    # its session adopts a VPC with NAT gateways (LabSession(adopt=True))
+    summary: Summary | None = None
 
 
 REGISTRY: dict[str, Scenario] = {}
@@ -37,9 +40,11 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-# The import order is the order of `--scenario all`.
+# Each module registers its scenarios; the import order is the order of `--scenario all`.
 # isort: off
 from . import nat_faults  # noqa: F401 - registers the NAT-fault scenarios
 from . import aws_faults  # noqa: F401 - Lambda errors, EC2 throttling, a killed heartbeat run
 from . import nat_boot  # noqa: F401 - a replacement NAT booting late and offline
+from . import adoption  # noqa: F401 - cutover from NAT gateways and release (issue 11)
+from . import day2  # noqa: F401 - roll and heartbeat-stopped (issue 12)
 # isort: on

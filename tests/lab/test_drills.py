@@ -18,8 +18,9 @@ from lab.netns.dataplane import new_run_id
 from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
 from lab.session import LabSession
 
-# run in tests/lab/test_drills_aws.py with shorter settings
-ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline")
+# run with shorter settings or their own checks in tests/lab/test_drills_aws.py and test_drills_day2.py
+ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "cutover", "roll",
+             "heartbeat-stopped")
 HERE = tuple(s for s in SCENARIOS if s not in ELSEWHERE)
 
 

@@ -4,7 +4,10 @@ IP, two private subnets each with its own route table (0.0.0.0/0 -> the zone's N
 network through a VPC peering connection); one public route table (0.0.0.0/0 -> the internet gateway);
 one database route table for the database subnets of every zone, with no default route.
 
-Works against in-process moto and the loopback moto server alike (it only uses a boto3 EC2 client).
+Works against in-process moto and the loopback moto server alike (it only uses the EC2 client it is
+given, as a user's own script would: these are the user's resources, not hanat's, so its calls do not go
+through chalicelib/aws). The integration tests build one to adopt; the lab builds one for the ``cutover``
+drill (``LabSession(..., adopt=True)``).
 """
 from __future__ import annotations
 

@@ -1,0 +1,73 @@
+"""The drills of issues 11 and 12 on the real netns data plane (root): ``cutover`` (adopt a VPC from its NAT
+gateways, fail over in it, give it back), ``roll`` (every NAT replaced, one zone at a time) and
+``heartbeat-stopped`` (the heartbeat-missing alarm's condition as CloudWatch would evaluate it). One run of
+the three (one emulator, a fresh session each, no ``chalice deploy``) at the lab's settings, which are the
+shortest that prove each point (probe interval 1 s, ``maintenance.drain_s`` 2 s, a 5 s lab minute); the
+checks read the report as ``hanat lab drill --json`` prints it."""
+from __future__ import annotations
+
+import pytest
+
+from lab.drills import DrillOptions, run_scenarios
+from lab.labconfig import load_lab_settings
+from lab.scenarios.day2 import LAB_MINUTE_S
+
+DRILLS = ("cutover", "roll", "heartbeat-stopped")
+
+
+@pytest.fixture(scope="module")
+def reports():
+    done = run_scenarios(list(DRILLS), load_lab_settings(), dataplane="netns", options=DrillOptions(),
+                         progress=lambda m: None, deploy=False)
+    return {r.scenario: r.to_dict() for r in done}
+
+
+def failed_checks(report: dict) -> dict:
+    return {"failed": [k for k, ok in report["checks"].items() if not ok], "error": report["error"],
+            "figures": report["figures"], "timeline": report["timeline"]}
+
+
+@pytest.mark.netns
+def test_netns_cutover_takes_over_from_nat_gateways_and_gives_back(reports):
+    r = reports["cutover"]
+    assert r["passed"] and r["error"] is None and r["dataplane"] == "netns", failed_checks(r)
+    zones = r["figures"]["zones"]
+    assert len(zones) == 2
+    for az, z in zones.items():
+        assert z["nat_gateway"].startswith("nat-") and z["nat_gateway_address"] != z["nat_eip_address"], az
+        assert z["egress_ip_before"] == z["nat_gateway_address"], az          # the NAT gateway's address
+        assert z["egress_ip_after"] == z["nat_eip_address"], az               # cut over: the NAT's EIP
+        assert z["egress_ip_after_release"] == z["nat_gateway_address"], az   # released: the gateway again
+        assert z["cutovers"] == 1, az
+        assert z["failed_requests_at_cutover"] <= 1 and z["failed_requests_at_release"] <= 1, az
+    cut_at = sorted(z["cutover_at_s"] for z in zones.values())
+    assert cut_at[1] > cut_at[0]                                              # zone by zone
+    assert r["failovers"] == 1 and r["reverts"] == 1 and r["false_failovers"] == 0   # the blackhole part
+    assert sum(1 for a in r["alerts"] if a.startswith("[hanat] CUTOVER")) == 2
+    assert sum(1 for a in r["alerts"] if a.startswith("[hanat] RELEASE")) == 2
+
+
+@pytest.mark.netns
+def test_netns_roll_replaces_every_nat_keeping_egress_addresses(reports):
+    r = reports["roll"]
+    assert r["passed"] and r["error"] is None, failed_checks(r)
+    f = r["figures"]
+    assert f["status"] == "done" and f["order"] == list(f["zones"]) and f["roll_s"] > 0
+    for az, z in f["zones"].items():
+        assert z["new_nat"] != z["old_nat"] and z["launched"] == 1, az
+        assert z["egress_ip_before"] == z["egress_ip_after"] and z["egress_ip_before"].startswith("203.0.113."), az
+        assert z["moves"] == 2 and z["failed_requests"] <= 4, az               # away and back; <= 2 per move
+    assert r["failovers"] == 2 and r["reverts"] == 2 and r["checks"]["one_zone_at_a_time"]
+
+
+@pytest.mark.netns
+def test_netns_heartbeat_stopped_alarm_condition_within_3_lab_minutes(reports):
+    r = reports["heartbeat-stopped"]
+    assert r["passed"] and r["error"] is None, failed_checks(r)
+    f = r["figures"]
+    assert f["lab_minute_s"] == LAB_MINUTE_S and f["rule"]["period_s"] == LAB_MINUTE_S
+    assert f["false_alarms"] == 0 and f["evaluations_while_sweeping"] >= 1 and f["sweeps_before_stop"] > 0
+    assert f["alarm_after_first_empty_period_lab_minutes"] <= 3
+    assert f["alarm_after_stop_lab_minutes"] <= 4                  # 3 empty periods after the last swept one
+    assert all(p["value"] is None and p["breaching"] for p in f["periods_at_alarm"])
+    assert f["ok_again_after_restart_s"] <= 2 * LAB_MINUTE_S
