@@ -19,11 +19,13 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.markup import escape
 
+from chalicelib.engine.state import CUT_OVER, RELEASED
 from chalicelib.errors import HanatError, InputError
 from chalicelib.replacement import machine as m
 from chalicelib.replacement import roll as r
-from chalicelib.service import replacement_steps, roll
+from chalicelib.service import reconcile, replacement_steps, roll
 from chalicelib.service.deps import Deps
+from chalicelib.service.history import list_history
 
 DEFAULT_POLL_S = 5.0
 MIN_POLL_S = 0.2
@@ -137,8 +139,33 @@ def follow_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
     return progress
 
 
+def follow_cutover(deps: Deps, payload: dict, answer: dict) -> Progress:
+    """The zones of a ``cutover --wait``: done when every one is cut over (by the command, or by the
+    controller once its NAT is proven); failed when one was released meanwhile."""
+    zones = list(answer.get("zones") or [])
+    started = min((m.get("at", 0.0) for m in answer.get("alerts") or []), default=0.0) or deps.clock() - 60
+    _, states = reconcile.load_states(deps)
+    steps = [Step(f"cutover:{e['at']}:{e.get('zone')}", e["at"], e.get("zone") or "", e.get("text", "cut over"))
+             for e in list_history(deps, since=started - 1)
+             if e.get("kind") == "cutover" and e.get("zone") in zones]
+    waiting = [az for az in zones if states[az].adoption != CUT_OVER]
+    released = [az for az in zones if states[az].adoption == RELEASED]
+    progress = Progress(steps=steps)
+    if released:
+        progress.done = progress.failed = True
+        progress.summary = f"released meanwhile: {', '.join(released)}"
+    elif not waiting:
+        progress.done, progress.summary = True, f"cut over: {', '.join(zones)}"
+    else:
+        probe = deps.topology.probe
+        progress.summary = "waiting for proof: " + ", ".join(
+            f"{az} ({states[az].health}, {states[az].passes}/{probe.recover_after} passed)" for az in waiting)
+    return progress
+
+
 register("replace", follow_replace)
 register("roll", follow_roll)
+register("cutover", follow_cutover)
 
 
 def wait_options(wait: bool, timeout: str | None, poll: str | None) -> tuple[float, float]:

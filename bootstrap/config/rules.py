@@ -64,6 +64,22 @@ def pv_only_problem(instance_type: str) -> str | None:
     return None
 
 
+# Xen-based (not Nitro) families. Instance tags in instance metadata are refreshed on a running instance only
+# on the Nitro System; elsewhere a tag change shows in IMDS after a stop and start (EC2 User Guide, "View tags
+# for your EC2 instances using instance metadata"). The NAT agent reads its handoff tags there.
+XEN_FAMILIES = frozenset({"t2", "m3", "m4", "c3", "c4", "r3", "r4", "i2", "i3", "d2", "x1", "x1e", "g2", "g3",
+                          "g3s", "p2", "p3", "f1", "h1", "cc2", "cr1", "hs1"})
+
+
+def handoff_note(instance_type: str) -> str | None:
+    """A warning for a NAT type whose running instances never see new tags in IMDS (not Nitro)."""
+    if instance_type.split(".", 1)[0] in XEN_FAMILIES:
+        return (f"nat.instance_type {instance_type!r} is not built on the Nitro System: its instance metadata "
+                "does not show new tags while it runs, so planned moves cannot hand open connections back "
+                "(they get a TCP reset instead); a Nitro type such as t4g.nano or t3.nano keeps them")
+    return None
+
+
 def ami_problem(ami: str) -> str | None:
     if ami == "" or _AMI_ID.fullmatch(ami):
         return None

@@ -29,6 +29,7 @@ from .rules import (
     az_problem,
     ec2_id_problem,
     email_problem,
+    handoff_note,
     iam_user_arn_problem,
     instance_type_problem,
     parse_cidr,
@@ -93,9 +94,10 @@ def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
     names = _names(p, raw, stack.name if stack else None, zones)
     if p.items:
         raise ConfigError(p.items, source=source)
+    notes = [note for note in (handoff_note(nat.instance_type),) if note]
     return HanatConfig(stack=stack, zones=zones, nat=nat, probe=probe, failover=failover, maintenance=maintenance,
                        alerts=alerts, admin=admin, permissions=permissions, names=names, source=source,
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings) + tuple(notes))
 
 
 def _stack(p: Problems, raw: Mapping) -> StackConfig | None:

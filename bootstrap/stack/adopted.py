@@ -201,7 +201,7 @@ def give_back(clients: StackClients, stack: str, release_to: str = "", progress=
         sns = clients.sns if topology.topic_arn else None    # people hear about the release as from the controller
         deps = deps_for_topology(topology, Clients(ec2=clients.ec2, dynamodb=clients.dynamodb, sns=sns,
                                                    ssm=clients.ssm),
-                                 owner=f"down:{stack}", stage=None, metric=lambda name, value, unit: None)
+                                 owner=f"down:{stack}", stage=None, metric=lambda name, value, unit, dimensions=None: None)
         changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
     else:
         changed = [table for pairs in targets.values() for table, target in pairs

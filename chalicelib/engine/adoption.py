@@ -11,6 +11,7 @@ proven. ``hanat cutover`` and ``hanat release`` are decided here too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from ..alerts import Alert
 from ..errors import InputError
@@ -79,10 +80,12 @@ def _pick(zones: Sequence[ZoneInput], azs: Sequence[str]) -> list[ZoneInput]:
 
 
 def decide_cutover(zones: Sequence[ZoneInput], azs: Sequence[str], *, probe: ProbeSettings, now: float,
-                   force: bool = False, reason: str = "", stack: str = "") -> Decision:
+                   force: bool = False, reason: str = "", stack: str = "", defer_unproven: bool = False) -> Decision:
     """Point the adopted tables of ``azs`` at their own NATs. Each zone's NAT must be running and, unless
-    ``force``, proven; a zone already cut over is left as it is. InputError names every refusal."""
-    problems, moves = [], []
+    ``force``, proven; a zone already cut over is left as it is. InputError names every refusal.
+    ``defer_unproven``: a zone whose running NAT is not proven yet is left to the controller (which cuts it
+    over once proven) and named in the decision's notes, instead of refused."""
+    problems, moves, deferred = [], [], []
     states = {z.az: z.state for z in zones}
     for z in _pick(zones, azs):
         s = z.state
@@ -93,6 +96,9 @@ def decide_cutover(zones: Sequence[ZoneInput], azs: Sequence[str], *, probe: Pro
         elif z.instance_state != RUNNING:
             problems.append(f"zone {z.az}: its NAT {z.nat_instance_id} is {z.instance_state or 'in an unknown state'}"
                             ", not running")
+        elif not force and not proven(s, probe) and defer_unproven:
+            deferred.append(f"{z.az}: waiting for the controller to prove NAT {z.nat_instance_id} ({s.passes} of "
+                            f"{probe.recover_after} passed probes)")
         elif not force and not proven(s, probe):
             problems.append(f"zone {z.az}: its NAT {z.nat_instance_id} is not proven yet ({s.health}, {s.passes} of "
                             f"{probe.recover_after} passed probes in a row): wait for the controller to cut it "
@@ -103,7 +109,8 @@ def decide_cutover(zones: Sequence[ZoneInput], azs: Sequence[str], *, probe: Pro
             moves.append(RouteMove(z.az, "", z.az, CUTOVER, why))
     if problems:
         raise InputError(problems, title="cannot cut over")
-    return _decided(zones, states, moves, now, stack, "cutover")
+    decision = _decided(zones, states, moves, now, stack, "cutover")
+    return replace(decision, notes=decision.notes + tuple(deferred)) if deferred else decision
 
 
 def decide_release(zones: Sequence[ZoneInput], targets: Mapping[str, Sequence[tuple[str, str]]], *, now: float,

@@ -21,7 +21,7 @@ from .deps import Deps
 from .reconcile import decide_and_apply, publish
 
 ACTIONS = ("cutover", "release")
-KEYS = ("action", "zone", "all", "force", "release_to", "reason")
+KEYS = ("action", "zone", "all", "force", "wait", "release_to", "reason")
 ReleaseTargets = dict[str, tuple[tuple[str, str], ...]]   # az -> ((route table id, target), ...)
 
 
@@ -37,6 +37,7 @@ def validate(deps: Deps, payload: object) -> dict:
                 for k in payload if k not in KEYS]
     action, zone, every = payload.get("action"), payload.get("zone"), payload.get("all", False)
     force, release_to, reason = payload.get("force", False), payload.get("release_to"), payload.get("reason")
+    wait = payload.get("wait", False)
     if action not in ACTIONS:
         problems.append(f"action: {action!r} is not one of {', '.join(ACTIONS)}")
     if not isinstance(every, bool):
@@ -50,6 +51,11 @@ def validate(deps: Deps, payload: object) -> dict:
         problems.append(f"force: must be true or false, got {force!r}")
     elif force and action != "cutover":
         problems.append(f"force: only applies to cutover, not {action!r}")
+    if not isinstance(wait, bool):
+        problems.append(f"wait: must be true or false, got {wait!r}")
+    elif wait and (action != "cutover" or force is True):
+        problems.append("wait: only applies to cutover without force (a zone whose NAT is not proven yet is "
+                        "left to the controller, which cuts it over once proven)")
     if release_to is not None:
         if action != "release":
             problems.append(f"release_to: only applies to release, not {action!r}")
@@ -66,7 +72,8 @@ def validate(deps: Deps, payload: object) -> dict:
         azs = [az for az in azs if topo.zone(az).is_adopted]
     if problems:
         raise InputError(problems + [hint], title="invalid operation")
-    return {"action": action, "zones": azs, "force": force, "release_to": release_to or "", "reason": reason or ""}
+    return {"action": action, "zones": azs, "force": force, "wait": wait is True, "release_to": release_to or "",
+            "reason": reason or ""}
 
 
 def operate(deps: Deps, payload: dict) -> dict:
@@ -74,7 +81,7 @@ def operate(deps: Deps, payload: dict) -> dict:
     op = validate(deps, payload)
     reason = op["reason"] or f"manual {op['action']} by {deps.owner}"
     if op["action"] == "cutover":
-        return cutover(deps, op["zones"], force=op["force"], reason=reason)
+        return cutover(deps, op["zones"], force=op["force"], reason=reason, defer_unproven=op["wait"])
     return release(deps, op["zones"], release_to=op["release_to"], reason=reason)
 
 
@@ -87,14 +94,18 @@ def _answer(deps: Deps, action: str, azs: Sequence[str], applied) -> dict:
             "moves": [m.to_dict() for m in applied.moves], "alerts": alerts}
 
 
-def cutover(deps: Deps, azs: Sequence[str], *, force: bool = False, reason: str = "manual cutover") -> dict:
-    """Point every adopted table of ``azs`` at its zone's NAT (proven, unless ``force``)."""
+def cutover(deps: Deps, azs: Sequence[str], *, force: bool = False, reason: str = "manual cutover",
+            defer_unproven: bool = False) -> dict:
+    """Point every adopted table of ``azs`` at its zone's NAT (proven, unless ``force``); with
+    ``defer_unproven`` a zone not proven yet is left to the controller and listed under ``waiting``."""
     topo = deps.topology
 
     def decider(snapshot, inputs, now):
-        return decide_cutover(inputs, azs, probe=topo.probe, now=now, force=force, reason=reason, stack=topo.stack)
+        return decide_cutover(inputs, azs, probe=topo.probe, now=now, force=force, reason=reason, stack=topo.stack,
+                              defer_unproven=defer_unproven)
 
-    return _answer(deps, "cutover", azs, decide_and_apply(deps, decider))
+    applied = decide_and_apply(deps, decider)
+    return {**_answer(deps, "cutover", azs, applied), "waiting": list(applied.decision.notes)}
 
 
 def release(deps: Deps, azs: Sequence[str], *, release_to: str = "", reason: str = "manual release") -> dict:

@@ -19,8 +19,9 @@ from bootstrap.config.validate import build_config
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import InputError
 
+from .. import logview
 from ..output import emit_json, out_console, progress
-from .ops import common_options, run_operation
+from .ops import common_options, run_operation, wait_flags, wait_for
 
 
 @click.command("adopt")
@@ -68,6 +69,8 @@ def _print(result: dict, as_json: bool) -> None:
                       f"changed{' (' + ', '.join(changed) + ')' if changed else ''}", soft_wrap=True)
     for table, target in (result.get("targets") or {}).items():
         out_console.print(f"  {table}: 0.0.0.0/0 -> {target or 'no default route'}", soft_wrap=True)
+    for note in result.get("waiting") or []:
+        out_console.print(f"  {note}", soft_wrap=True)
 
 
 @click.command("cutover")
@@ -76,14 +79,25 @@ def _print(result: dict, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Do not wait for the NAT to be proven (a stack with no controller yet).")
 @click.option("--reason", default=None, help="Why (recorded and sent with the alert).")
 @common_options
-def cutover_cmd(zone, every, force, reason, config, via_lambda, stage, as_json):
-    """Point a zone's adopted route tables (0.0.0.0/0) at the zone's NAT instance."""
+@wait_flags
+def cutover_cmd(zone, every, force, reason, config, via_lambda, stage, as_json, wait, timeout, poll):
+    """Point a zone's adopted route tables (0.0.0.0/0) at the zone's NAT instance. With --wait, a zone whose
+    NAT is not proven yet is left to the controller, and the command follows until every zone is cut over."""
     payload = _zones_payload("cutover", zone, every)
+    if force and wait:
+        raise InputError("--wait: not with --force (a forced cutover happens at once; --wait follows the "
+                         "controller's cutover of zones whose NAT is not proven yet)")
     if force:
         payload["force"] = True
+    if wait:
+        payload["wait"] = True
+        logview.mute_steps()      # --wait prints every step from the records, in one shape
     if reason is not None:
         payload["reason"] = reason
-    _print(run_operation(config, payload, via_lambda=via_lambda, stage=stage), as_json)
+    result = run_operation(config, payload, via_lambda=via_lambda, stage=stage)
+    _print(result, as_json)
+    if wait:
+        wait_for(config, "cutover", payload, result, timeout, poll)
 
 
 @click.command("release")

@@ -60,7 +60,7 @@ def _direct_deps(cfg, topology: Topology) -> Deps:
                       sns=make_client("sns", region) if topology.topic_arn else None,
                       ssm=make_client("ssm", region), cloudwatch=make_client("cloudwatch", region))
     return deps_for_topology(topology, clients, owner=f"cli:{operator_name()}", stage=None,
-                             metric=lambda name, value, unit: None)
+                             metric=lambda name, value, unit, dimensions=None: None)
 
 
 def _invoke_operate(cfg, payload: dict, stage: str | None) -> dict:

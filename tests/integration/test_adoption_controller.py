@@ -90,8 +90,8 @@ def test_failover_and_revert_work_on_adopted_tables(adopted):
     operate(deps, {"action": "cutover", "all": True, "force": True})
     sweep(deps, clock, 2)                                  # every NAT proven UP
     probes.failing = {A}
-    reports = sweep(deps, clock, 2)
-    assert moved(reports[-1]) == [(A, C, "failover")]
+    reports = sweep(deps, clock, 2)     # the failed probe is confirmed at once: DOWN and moved in one sweep
+    assert [m for r in reports for m in moved(r)] == [(A, C, "failover")]
     table_ids = foreign.zones[0].private_route_table_ids
     assert default_targets(deps.clients.ec2, table_ids) == dict.fromkeys(table_ids, nat_eni(topo, C))
     probes.failing = set()
@@ -118,7 +118,7 @@ def test_release_gives_routes_back_and_the_controller_leaves_them(adopted):
                                                                              za.nat_gateway_id)
     probes.failing = {C}                                                # C fails over: A's NAT is proven, may serve
     reports = sweep(deps, clock, 2)
-    assert moved(reports[-1]) in ([(C, A, "failover")], [(C, D, "failover")])
+    assert [m for r in reports for m in moved(r)] in ([(C, A, "failover")], [(C, D, "failover")])
     again = operate(deps, {"action": "release", "zone": A})            # idempotent
     assert again["changed"] == []
 
@@ -172,3 +172,25 @@ def test_bad_cutover_and_release_payloads_change_nothing(adopted, payload, expec
         operate(deps, payload)
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
     assert routes_of(deps.clients.ec2, foreign.vpc_id) == before
+
+
+def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_sees_them_cut_over(adopted):
+    """`hanat cutover --all --wait` (issue 12: `cutover … --wait` follows the operation): a zone whose NAT is
+    not proven yet is not refused but left to the controller; the follower is done once every zone is cut over."""
+    from controller.follow import follow_cutover
+
+    foreign, topo, deps, clock, probes, alerts, before = adopted
+    probes.failing = {C}                 # C's NAT fails its probes for now: not proven
+    sweep(deps, clock, 3)                 # A and D proven and cut over by the controller; C still adopting
+    payload = {"action": "cutover", "all": True, "wait": True}
+    answer = operate(deps, payload)
+    assert answer["changed"] == [] and [n.split(":")[0] for n in answer["waiting"]] == [C]
+    progress = follow_cutover(deps, payload, answer)
+    assert not progress.done and C in progress.summary and "waiting for proof" in progress.summary
+    probes.failing = set()
+    sweep(deps, clock, 4)                 # C proven, cut over by the controller
+    progress = follow_cutover(deps, payload, answer)
+    assert progress.done and not progress.failed
+    assert {s.zone for s in progress.steps} >= {C}
+    with pytest.raises(InputError, match="wait: only applies to cutover without force"):
+        operate(deps, {"action": "cutover", "zone": A, "force": True, "wait": True})

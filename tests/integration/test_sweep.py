@@ -31,7 +31,7 @@ def stack(aws_env):
         probes = ScriptedProbes(clock)
         deps, alerts = make_deps(topo, clock, probes, control_passes=True)
         metrics: list[tuple[str, float]] = []
-        deps.metric = lambda name, value, unit: metrics.append((name, value))
+        deps.metric = lambda name, value, unit, dimensions=None: metrics.append((name, value))
         yield topo, deps, clock, probes, alerts, metrics
 
 

@@ -306,3 +306,18 @@ def test_config_is_frozen():
     cfg = build_config(BASE, source="t")
     with pytest.raises(AttributeError):
         cfg.stack.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("instance_type, warned", [
+    pytest.param("t4g.nano", False, id="graviton-nitro"),
+    pytest.param("t3.nano", False, id="t3-nitro"),
+    pytest.param("c6gn.medium", False, id="c6gn-nitro"),
+    pytest.param("t2.micro", True, id="t2-xen"),
+    pytest.param("m4.large", True, id="m4-xen"),
+])
+def test_a_nat_type_that_cannot_see_new_tags_in_imds_is_warned_about(instance_type, warned):
+    raw = {"stack": {"name": "d", "region": "ap-northeast-1", "vpc_cidr": "10.0.0.0/16"},
+           "zones": [{"az": "ap-northeast-1a"}, {"az": "ap-northeast-1c"}], "nat": {"instance_type": instance_type}}
+    cfg = build_config(raw, source="t.toml")
+    notes = [w for w in cfg.warnings if "Nitro" in w]
+    assert bool(notes) is warned and all(instance_type in n for n in notes)

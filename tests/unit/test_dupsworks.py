@@ -119,10 +119,12 @@ def test_target_warnings_say_what_each_host_became():
         assert note in warnings
 
 
-def test_minimal_seed_file_has_no_warnings_beyond_target_conversion():
+def test_minimal_seed_file_warns_only_of_target_conversion_and_its_non_nitro_nat_type():
     cfg = import_dupsworks(MINIMAL, source="s.cfg")
     assert cfg.stack.name == "seed" and cfg.admin.enabled is False
-    assert len(cfg.warnings) == 1 and "tcp://www.google.com:443" in cfg.warnings[0]
+    assert len(cfg.warnings) == 2
+    assert "tcp://www.google.com:443" in cfg.warnings[0]
+    assert "t2.micro" in cfg.warnings[1] and "Nitro" in cfg.warnings[1]
     assert cfg.names == NameTemplates()
 
 

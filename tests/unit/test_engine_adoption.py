@@ -139,6 +139,15 @@ def test_manual_cutover(states, force, instances, expected):
     assert all(d.states[az].adoption == CUT_OVER for az in "ab")
 
 
+def test_cutover_wait_leaves_an_unproven_zone_to_the_controller():
+    """`cutover --wait`: the proven zone moves now, the unproven one is noted (not refused) and stays adopting."""
+    zs = inputs([z("a", passes=1), z("b")], {}, {})
+    d = decide_cutover(zs, ["a", "b"], probe=P, now=NOW, defer_unproven=True)
+    assert [(m.zone, m.kind) for m in d.moves] == [("b", "cutover")]
+    assert d.states["a"].adoption != CUT_OVER and d.states["b"].adoption == CUT_OVER
+    assert d.notes == ("a: waiting for the controller to prove NAT i-a (1 of 3 passed probes)",)
+
+
 def test_release_records_targets_and_frees_the_zone():
     zs = inputs([z("a", adoption=CUT_OVER, served_by="b", mode="manual-failover"), z("b", adoption=CUT_OVER)], {})
     targets = {"a": (("rtb-a1", "nat-0a"), ("rtb-a2", ""))}
