@@ -8,6 +8,7 @@ so the caller can carry on with it; nothing here changes ``deps``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from ..alerts import Alert, iso
@@ -241,6 +242,7 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
                         if rec.planned else 0.0)
                 fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold,
                                           planned=rec.planned)
+                now = max(now, deps.clock())   # a planned move waited for the NATs' agents (handoff)
                 failover_asked = True
                 actions.append(step.action)
                 continue
@@ -252,7 +254,16 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
             rec, topo = _act(deps, rec, step, facts, topo, zone, now, policy)
         except ConflictError:
             return Outcome(load(deps, az), actions, "another run advanced this replacement", topo)
+        if step.action == m.END_HANDOFF and _time_left(deps, policy.handoff_settle_s):
+            # the agents drop the handoff within a poll or two: wait here rather than a whole heartbeat
+            deps.sleep(policy.handoff_settle_s)
+            now = max(deps.clock(), now + policy.handoff_settle_s)
     return Outcome(rec, actions, "step budget of this run used up", topo)
+
+
+def _time_left(deps: Deps, wait_s: float) -> bool:
+    """Is there time for a wait of ``wait_s`` and the steps after it before ``deps.deadline``?"""
+    return deps.deadline is None or deps.deadline - time.monotonic() > wait_s + reconcile.MIN_WRITE_S
 
 
 def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: Topology, zone: ZoneTopology,

@@ -10,7 +10,8 @@ import click
 from chalicelib.errors import InputError
 from controller.output import emit_json, err_console, out_console, progress, warn
 
-SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "all")
+SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert", "manual-failover",
+                    "all")
 # lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
 DATAPLANE_CHOICES = ("netns", "computed")
 
@@ -36,7 +37,8 @@ def summary_table(reports):
 
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
-                      as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool) -> int:
+                      as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
+                      nat_reset: str = "on") -> int:
     from lab.drills import DrillOptions, expand_scenarios, run_scenarios
     from lab.labconfig import load_lab_settings
 
@@ -51,7 +53,8 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
     settings = load_lab_settings(config)
     for note in settings.notes:
         warn(note)
-    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=DrillOptions(zone=zone, flaky_s=flaky_s),
+    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=DrillOptions(zone=zone, flaky_s=flaky_s,
+                                                                                   nat_reset=nat_reset == "on"),
                             progress=progress, deploy=deploy, verbose=verbose,
                             on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
     if plot:
@@ -85,10 +88,15 @@ def lab_group() -> None:
 @click.option("--flaky-s", default=60.0, show_default=True, type=float, help="How long the flaky drill lasts.")
 @click.option("--no-deploy", is_flag=True, help="Skip `chalice deploy` against the emulator (faster).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the controller's logs on stderr.")
+@click.option("--nat-reset", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="off: the NATs drop the packets of connections they do not know instead of resetting them "
+                   "(how NAT instances behave without hanat's reset; netns data plane only), to compare.")
 @click.pass_context
-def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, no_deploy, verbose):
-    """Rehearse a NAT failure end to end and report detection time, RTO, failovers and alerts."""
-    ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose))
+def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, no_deploy, verbose, nat_reset):
+    """Rehearse a NAT failure end to end and report detection time, RTO, failovers, alerts and what the
+    open connections saw (connections_open/broken, reset_after_s, max_stall_s)."""
+    ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose,
+                               nat_reset))
 
 
 @lab_group.command("down")

@@ -37,4 +37,5 @@ def names() -> tuple[str, ...]:
     return tuple(REGISTRY)
 
 
-from . import nat_faults  # noqa: F401 - registers the NAT-fault scenarios
+# the NAT-fault scenarios; manual-failover and the connection checks of every drill (issue 13)
+from . import connections, nat_faults  # noqa: F401

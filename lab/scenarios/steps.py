@@ -13,6 +13,7 @@ class DrillOptions:
     zone: str | None = None          # the affected zone (default: the first)
     flaky_s: float = MIN_FLAKY_S     # how long the flaky fault lasts
     outage_s: float | None = None    # how long targets-down / all-down last (default: from settings)
+    nat_reset: bool = True           # False: NATs drop unknown mid-stream TCP instead of resetting it (before issue 13)
 
 
 @dataclass
