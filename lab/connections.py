@@ -17,7 +17,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-HUNG_S = 10.0   # a wait this long without an answer or a reset is a hang (the lab answers in ~1 ms)
+HUNG_S = 5.0   # a wait this long without an answer or a reset is a hang (the lab answers in ~1 ms; a
+#               connection that lost a packet retransmits within 1 s: TCP_RTO_MAX_MS, lab.netns.conns)
 
 
 @dataclass

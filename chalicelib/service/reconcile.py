@@ -200,6 +200,10 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
         plan = handoff.plan(deps, decision=decision, moves=moves, before=before,
                             instance_states=seen.instance_states, tables=seen.tables, now=now, vouched=vouched)
         if plan.handoffs and left is not None and left < HANDOFF_WRITE_S:
+            if {m.zone for m in moves} <= {h.zone for h in plan.handoffs}:
+                # only planned moves, which can wait: the next run makes them with their handoff
+                raise OutOfTimeError(f"{left:.1f}s left: not moving zone(s) {', '.join(claim)} without their "
+                                     "connection handoff; nothing changed, the next run decides again")
             logger.warning("no time left to hand connections off: moving without it (they get a reset)",
                            extra={"zone": [h.zone for h in plan.handoffs]})
             plan = plan.without_handoffs()

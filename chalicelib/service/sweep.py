@@ -31,16 +31,16 @@ from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
 from .deps import Deps
-from .reconcile import HANDOFF_WRITE_S, Applied, decide_and_apply, engine_decider, load_states, publish
+from .reconcile import Applied, decide_and_apply, engine_decider, load_states, publish
 
 LEASE_MARGIN_S = 30.0   # a lease outlives one interval by this much, so a crashed run frees it soon
 LEASE_POLL_S = 1.0      # how often a run waiting for a stale lease tries to take it
 # Time a probe round may take on top of probe.timeout_s (the probe function's cold start, the invoke):
 # the LambdaProbeRunner's margin; the probe function's own Lambda timeout is ceil(timeout_s) + 3 s.
 PROBE_ROUND_MARGIN_S = PROBE_WAIT_MARGIN_S
-# deciding, claiming, writing and verifying routes after the probes, and for a planned move (a revert)
-# the wait for the NATs' agents to apply its connection handoff (reconcile.HANDOFF_WRITE_S)
-WRITE_RESERVE_S = HANDOFF_WRITE_S
+# deciding, claiming, writing and verifying routes after the probes (a planned move, a revert, also
+# waits for the NATs' agents: with less than reconcile.HANDOFF_WRITE_S left it is left to the next sweep)
+WRITE_RESERVE_S = 3.0
 END_MARGIN_S = 2.0      # the heartbeat's AWS calls end this long before the Lambda's timeout
 
 # What runs after each sweep: (deps, the zone states the sweep stored) -> the topology of the next sweep.

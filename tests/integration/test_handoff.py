@@ -187,3 +187,21 @@ def test_adapter_writes_only_handoff_tags_and_only_on_the_stacks_instances(stack
     with pytest.raises(HanatError, match="hanat:stack=other-stack"):
         nat_tags.delete_handoff_tags(ec2, foreign, {f"{PREFIX}{A}": "x"}, "other-stack")
     assert nat_info(ec2, nat)[1] == {}
+
+
+def test_a_planned_move_without_time_for_the_handoff_waits_for_the_next_run(stack):
+    """With less than HANDOFF_WRITE_S left, a move that only hands off (a revert) is not made at all
+    rather than made without its handoff (that would reset every connection): nothing changes."""
+    import time
+
+    from chalicelib.errors import OutOfTimeError
+    from chalicelib.service.reconcile import HANDOFF_WRITE_S, MIN_WRITE_S
+
+    topo, deps, clock, _ = stack
+    operate(deps, {"action": "failover", "zone": A, "to_zone": D})
+    tags_before = {z.az: nat_info(deps.clients.ec2, z.nat_instance_id)[1] for z in topo.zones}
+    deps.deadline = time.monotonic() + (MIN_WRITE_S + HANDOFF_WRITE_S) / 2
+    with pytest.raises(OutOfTimeError, match="without their connection handoff"):
+        operate(deps, {"action": "revert", "zone": A})
+    assert serving(deps.clients.ec2, topo)[A] == D
+    assert {z.az: nat_info(deps.clients.ec2, z.nat_instance_id)[1] for z in topo.zones} == tags_before
