@@ -197,7 +197,7 @@ def test_a_planned_move_without_time_for_the_handoff_waits_for_the_next_run(stac
     from chalicelib.errors import OutOfTimeError
     from chalicelib.service.reconcile import HANDOFF_WRITE_S, MIN_WRITE_S
 
-    topo, deps, clock, _ = stack
+    topo, deps, _, _ = stack
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     tags_before = {z.az: nat_info(deps.clients.ec2, z.nat_instance_id)[1] for z in topo.zones}
     deps.deadline = time.monotonic() + (MIN_WRITE_S + HANDOFF_WRITE_S) / 2
