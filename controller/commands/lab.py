@@ -25,14 +25,16 @@ def summary_table(reports):
 
     table = Table(title="hanat lab drills")
     for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
-                "false", "alerts", "egress before -> after", "routes ok"):
+                "false", "alerts", "egress before -> after", "routes ok", "conns open/broken", "max stall s"):
         table.add_column(col)
     for r in reports:
         failed = [name for name, ok in r.checks.items() if not ok]
         result = "[green]passed[/green]" if r.passed else "[red]FAILED[/red] " + ", ".join(failed + ([r.error] if r.error else []))
         table.add_row(r.scenario, r.dataplane, result, num(r.detection_s), num(r.rto_s), str(r.failovers),
                       str(r.reverts), str(r.false_failovers), str(len(r.alerts)),
-                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no")
+                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no",
+                      "-" if r.connections_open is None else f"{r.connections_open}/{r.connections_broken}",
+                      num(r.max_stall_s))
     return table
 
 
