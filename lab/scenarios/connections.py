@@ -64,12 +64,16 @@ def _revert_checks(session, rep, marks, events, conns) -> dict[str, bool]:
     if revert is None:
         return {"connections_broken_on_revert==0": False}
     since = revert.t - WATCH_LAG_S
-    new_after = [s.you for s in session.samples(zone) if s.t >= revert.t + WATCH_LAG_S and s.ok]
+    # new flows (the egress client opens one per request): once one reaches the recovered NAT (the lab's
+    # sync thread applies the emulator's route to the kernel a moment after the move), all do
+    after = [s.you for s in session.samples(zone) if s.t >= revert.t and s.ok]
+    own = rep.egress_ip_before
+    new_after = after[after.index(own):] if own in after else []
     return {"connections_broken_on_revert==0": cx.broken_since(conns, since, marks.end, zone=zone) == 0,
             "old_connections_stay_on_backup": cx.old_flows_stay(conns, revert.t, zone) is True
                                               and rep.egress_ip_before not in cx.addresses_after(
                                                   conns, revert.t + WATCH_LAG_S, opened_before=True, zone=zone),
-            "recovered_nat_carries_only_new_flows": bool(new_after) and set(new_after) == {rep.egress_ip_before}}
+            "recovered_nat_carries_only_new_flows": bool(new_after) and set(new_after) == {own}}
 
 
 def _manual_checks(session, rep, marks, events, conns) -> dict[str, bool]:
