@@ -217,7 +217,7 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
             if attempt == attempts:
                 raise
             logger.info("state changed under us; deciding again", extra={"attempt": attempt})
-            deps.sleep(random.uniform(0.005, 0.03) * attempt)
+            deps.sleep(_backoff(deps, seen, attempt))
             continue
         changed_tables = (_write_claimed(deps, moves, token, claim_until=now + CLAIM_TTL_S, plan=plan)
                           if moves else [])
@@ -225,6 +225,18 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
                        attempts=attempt, missing_tables=seen.missing_tables,
                        handoffs=[h.to_dict() for h in plan.handoffs if h.zone not in plan.failed])
     raise ConflictError("unreachable")  # pragma: no cover
+
+
+def _backoff(deps: Deps, seen: Observation, attempt: int) -> float:
+    """The pause before deciding again: a moment, or, while another run holds a zone's claim (a planned
+    move holds it through its AGENT_SETTLE_S wait for the NATs' agents), long enough for it to finish;
+    never past the time a write still needs before ``deps.deadline``."""
+    if any(rec.is_pending(seen.now) for rec in seen.snapshot.zones.values()):
+        pause = AGENT_SETTLE_S / 2 * attempt
+    else:
+        pause = random.uniform(0.005, 0.03) * attempt
+    left = deps.time_left()
+    return pause if left is None else max(0.0, min(pause, left - MIN_WRITE_S))
 
 
 def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_until: float,
