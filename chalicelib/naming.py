@@ -7,6 +7,9 @@ ZONE_TAG = "hanat:zone"
 # On a route table hanat adopted (it did not build it): with STACK_TAG, the only tags hanat puts on a
 # resource it did not create; they let the controller's tag-scoped policy change its default route.
 ADOPTED_TAG = "hanat:adopted"
+# Connection handoff between NATs on a planned move (the controller writes them on the stack's NAT
+# instances; each NAT's agent reads its own from IMDSv2): ``hanat:handoff:<az>[:...]``.
+HANDOFF_TAG_PREFIX = "hanat:handoff:"
 
 
 def topology_parameter(stack: str) -> str:

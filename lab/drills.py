@@ -25,6 +25,7 @@ from . import scenarios
 from .dataplane import choose_dataplane
 from .emulator import Emulator, pointed_at
 from .labconfig import LabSettings
+from .scenarios import connections
 from .scenarios.steps import DrillOptions, Marks, steady
 from .session import LabSession
 
@@ -65,6 +66,7 @@ def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[rp.Event])
     own = rep.egress_ip_before
     checks = {"routes_ok": rep.routes_ok, "egress_restored": bool(own) and rep.egress_ip_after == own}
     checks.update(scenarios.REGISTRY[rep.scenario].judge(session, rep, marks, events))
+    checks.update(connections.checks(session, rep, marks, events))
     return checks
 
 
@@ -75,6 +77,8 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     zone = opts.zone or session.topology().azs[0]
     session.topology().zone(zone)   # an unknown zone is bad input
     rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
+    if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
+        session.dataplane.nat_reset(False)
     steady(session)
     time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
     marks = Marks(start=time.time())
@@ -87,6 +91,7 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     if not marks.fault:
         marks.fault = marks.end
     events = measure(session, rep, marks)
+    connections.measure(session, rep, marks, events, nat_reset=opts.nat_reset)
     rep.judge(criteria(session, rep, marks, events))
     return rep
 
@@ -146,6 +151,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                   on_report: Callable[[rp.DrillReport], None] | None = None) -> list[rp.DrillReport]:
     """Each scenario in a fresh lab session against one emulator; the reports in order."""
     kind = choose_dataplane(dataplane)
+    if not options.nat_reset and kind != "netns":
+        raise InputError(f"--nat-reset off needs the netns data plane (the {kind} data plane has no NAT to change)")
     if options.zone is not None and options.zone not in settings.config.azs:
         raise InputError(f"--zone {options.zone!r} is not in the config (zones: {', '.join(settings.config.azs)})")
     import chalicelib.observability  # noqa: F401 - creates the controller's logger, rerouted next

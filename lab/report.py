@@ -140,6 +140,12 @@ class DrillReport:
     error: str | None = None
     errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
     figures: dict[str, object] = field(default_factory=dict)   # a scenario's own measurements (named)
+    # long-lived connections (lab.connections; None on a data plane without them)
+    connections_open: int | None = None
+    connections_broken: int | None = None
+    reset_after_s: list[float] | None = None
+    max_stall_s: float | None = None
+    connections: dict = field(default_factory=dict)    # broken_by_move, nat_reset, ...
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
@@ -156,5 +162,8 @@ class DrillReport:
             "egress_ip_after": self.egress_ip_after, "egress_ips_during": self.egress_ips_during,
             "routes_ok": self.routes_ok, "duration_s": self.duration_s, "error": self.error,
             "errors": self.errors, "figures": self.figures,
+            "connections_open": self.connections_open, "connections_broken": self.connections_broken,
+            "reset_after_s": self.reset_after_s, "max_stall_s": self.max_stall_s,
+            "connections": self.connections,
             "timeline": self.timeline,
         }

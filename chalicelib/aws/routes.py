@@ -46,6 +46,8 @@ class RouteTableView:
     default_instance: str | None
     default_target: str | None = None   # whatever 0.0.0.0/0 points at (None: no default route)
     default_state: str = ""             # "active" | "blackhole" ("" when no default route)
+    subnet_ids: tuple[str, ...] = ()    # the subnets explicitly associated with it
+    main: bool = False                  # the VPC's main table (it also serves every unassociated subnet)
 
     @property
     def has_default(self) -> bool:
@@ -69,7 +71,9 @@ def _view(table: dict) -> RouteTableView:
                           default_eni=default.get("NetworkInterfaceId"),
                           default_instance=default.get("InstanceId"),
                           default_target=route_target(default) if default else None,
-                          default_state=default.get("State", "active") if default else "")
+                          default_state=default.get("State", "active") if default else "",
+                          subnet_ids=tuple(a["SubnetId"] for a in table.get("Associations", []) if a.get("SubnetId")),
+                          main=any(a.get("Main") for a in table.get("Associations", [])))
 
 
 def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,

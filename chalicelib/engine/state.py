@@ -58,6 +58,12 @@ class ZoneState:
     adoption: str = ""        # "" (a zone hanat built) or one of ADOPTIONS
     blind: int = 0            # consecutive sweeps whose probe of this zone gave no evidence
     blind_alerted: bool = False
+    # A planned move's connection handoff (chalicelib/engine/handoff.py): the zone's NAT now
+    # (``handoff_to``) sends the open flows it does not know to the NAT that held the zone
+    # (``handoff_from``) until ``handoff_until`` (epoch seconds; 0 = no handoff).
+    handoff_from: str = ""
+    handoff_to: str = ""
+    handoff_until: float = 0.0
     version: int = 0
 
     @property
@@ -68,6 +74,13 @@ class ZoneState:
     @property
     def is_home(self) -> bool:
         return self.server == self.az
+
+    @property
+    def has_handoff(self) -> bool:
+        return bool(self.handoff_until)
+
+    def without_handoff(self) -> ZoneState:
+        return replace(self, handoff_from="", handoff_to="", handoff_until=0.0)
 
     def evolve(self, **changes) -> ZoneState:
         return replace(self, **changes)
@@ -84,7 +97,7 @@ class ZoneState:
         for key in ("fails", "passes", "blind", "version"):
             if key in known:
                 known[key] = int(known[key])
-        for key in ("since", "hold_until", "last_change"):
+        for key in ("since", "hold_until", "last_change", "handoff_until"):
             if key in known:
                 known[key] = float(known[key])
         for key in ("flap_alerted", "blind_alerted"):

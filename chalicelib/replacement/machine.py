@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..engine.handoff import AGENT_SETTLE_S
 from ..engine.state import GONE_STATES, LEAVING_STATES, RUNNING
 
 # record.status
@@ -37,6 +38,7 @@ ABANDON = "abandon"               # terminate the new instance (never healthy / 
 DISABLE_SOURCE_DEST_CHECK = "disable_source_dest_check"
 AWAIT_FAILOVER = "await_failover"  # old NAT still serves the zone: it must be failed over first
 START_DRAIN = "start_drain"       # planned: record when the zone left the old NAT (the drain starts)
+END_HANDOFF = "end_handoff"       # planned: the drain is over; the old NAT's handed-off flows get a reset
 MOVE_EIP = "move_eip"
 REPIN_PROBE_ROUTE = "repin_probe_route"
 PUBLISH = "publish"               # topology parameter -> new instance, zone health -> unproven
@@ -57,6 +59,7 @@ class ReplacementPolicy:
     backoff_max_s: float = 1800.0
     max_attempts: int = 5              # launches per replacement before it is marked failed
     launch_claim_grace_s: float = 120.0  # a claimed launch with no visible instance is retried after
+    handoff_settle_s: float = AGENT_SETTLE_S  # the Elastic IP moves this long after the handoff ended
 
     @classmethod
     def for_replace_after(cls, replace_after_s: float) -> ReplacementPolicy:
@@ -95,6 +98,7 @@ class Record:
     planned: bool = False
     drain_until: float = 0.0
     roll_id: str = ""                  # the roll this replacement is a step of ("" = none)
+    handoff_ended_at: float = 0.0      # planned: when the drain's connection handoff was ended
     console_tail: tuple[str, ...] = ()  # last lines of the console of the last instance given up on
 
     @property
@@ -149,6 +153,7 @@ class Facts:
     nat_up: bool = False               # the zone's (topology) NAT is proven UP by the sweep
     served_by_own: bool = False        # the zone's private routes point at its own (topology) NAT
     revert_auto: bool = True
+    handing_off: bool = False          # a zone's open flows are still handed back to the old NAT
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,11 @@ def _decide_wiring(rec: Record, facts: Facts, now: float, policy: ReplacementPol
             return NextAction(START_DRAIN, "the zone left the old NAT: its open connections finish through it")
         if rec.planned and old_runs and now < rec.drain_until:
             return NextAction(WAIT, f"draining the old NAT until {rec.drain_until:.0f}")
+        if facts.handing_off:
+            return NextAction(END_HANDOFF, "the drain is over: connections still open through the old NAT "
+                                           "get a reset before its Elastic IP moves")
+        if rec.handoff_ended_at and now < rec.handoff_ended_at + policy.handoff_settle_s:
+            return NextAction(WAIT, "the NATs' agents are ending the connection handoff")
         return NextAction(MOVE_EIP, "the zone keeps its egress IP")
     if facts.probe_route_eni_id != inst.eni_id:
         return NextAction(REPIN_PROBE_ROUTE, "probes must test the new NAT")

@@ -1,11 +1,12 @@
-"""EC2 instance state-change events: a NAT that stops or terminates fails over at once."""
+"""EC2 instance state-change events: a NAT that stops or terminates fails over at once, and the
+connection handoffs it took part in end."""
 from __future__ import annotations
 
 from ..aws import state_table as store
 from ..engine.state import EC2_STATES, LEAVING_STATES, TERMINATED
 from ..errors import InputError
 from ..observability import logger
-from . import replacement
+from . import handoff_end, replacement
 from .deps import Deps
 from .reconcile import decide_and_apply, engine_decider, publish
 
@@ -63,6 +64,8 @@ def handle_instance_state(deps: Deps, event: dict) -> dict:
                   "state": ec2_state, "moves": [m.to_dict() for m in applied.moves],
                   "changed": applied.changed_tables, "outcomes": list(applied.decision.outcomes),
                   "served_by": applied.states[zone.az].server}
+        # it can serve no handed-off flow any more: the NAT now serving those zones resets them instead
+        result["handoffs_ended"] = handoff_end.end_for_instance(deps, instance_id, f"NAT {instance_id} is {ec2_state}")
         if ec2_state == TERMINATED:
             result["replacement"] = replacement.on_nat_terminated(deps, zone.az, f"NAT {instance_id} terminated")
         return result

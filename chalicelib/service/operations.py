@@ -83,4 +83,4 @@ def operate(deps: Deps, payload: dict) -> dict:
     logger.info("manual operation", extra={"zone": az, "action": action, "route_table": applied.changed_tables})
     return {"ok": True, "action": action, "zone": az, "changed": applied.changed_tables,
             "served_by": state.server, "mode": state.mode, "moves": [m.to_dict() for m in applied.moves],
-            "alerts": alerts}
+            "handoffs": applied.handoffs, "alerts": alerts}

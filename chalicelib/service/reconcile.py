@@ -11,6 +11,11 @@ means another run acted first: observe and decide again, a bounded number of tim
 disagree with the recorded ``served_by`` of an unclaimed zone are drift (a crashed run, a hand edit)
 and are repaired under the same protocol. ``publish`` sends a decision's alerts and outcome metrics.
 
+A planned move (away from a NAT that is alive: a revert, an operator's failover of a healthy NAT, a
+roll's step) hands the zone's open flows back to that NAT (``handoff``): its tags are planned before the
+claim, written once the zone is claimed, and the route moves ``AGENT_SETTLE_S`` later, so both NATs'
+agents have applied them; an automatic failover away from a dead NAT writes none and loses no time.
+
 The sweep, the instance-state events and the manual operations all act through ``decide_and_apply``;
 the first two with ``engine_decider``.
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,12 +33,13 @@ from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..engine.adoption import moves_routes, with_adoption
 from ..engine.decision import RELEASE
+from ..engine.handoff import AGENT_SETTLE_S
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
-from . import history
+from . import handoff, history
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
@@ -43,6 +49,9 @@ CLAIM_TTL_S = 60.0
 CLAIM_MARGIN_S = 15.0
 # No claim is taken with less than this left before Deps.deadline: writing needs the time.
 MIN_WRITE_S = 3.0
+# A move that hands connections off also waits for the NATs' agents: with less than this left, it moves
+# without the handoff (open flows get a reset, not a hang) rather than not at all.
+HANDOFF_WRITE_S = MIN_WRITE_S + AGENT_SETTLE_S
 ATTEMPTS = 5
 
 Decider = Callable[[store.Snapshot, list[ZoneInput], float], Decision]
@@ -105,6 +114,7 @@ class Applied:
     states: dict[str, ZoneState] = field(default_factory=dict)
     attempts: int = 1
     missing_tables: list[str] = field(default_factory=list)
+    handoffs: list[dict] = field(default_factory=list)   # connection handoffs written for planned moves
 
 
 def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
@@ -169,8 +179,11 @@ def find_drift(deps: Deps, seen: Observation, states: Mapping[str, ZoneState], s
 # --- claim, write, verify -----------------------------------------------------------------------
 def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
                      instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS,
-                     confirmations: Mapping[str, Sequence[ProbeResult]] | None = None) -> Applied:
-    """Observe, decide, commit with version checks, write routes; retry on a lost condition."""
+                     confirmations: Mapping[str, Sequence[ProbeResult]] | None = None,
+                     vouched: Collection[str] = ()) -> Applied:
+    """Observe, decide, commit with version checks, write routes; retry on a lost condition.
+    ``vouched``: zones whose NAT the caller knows to be healthy although its record says DOWN (a
+    planned replacement): moving away from it hands the open flows back like any planned move."""
     for attempt in range(1, attempts + 1):
         now = deps.clock()
         seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides,
@@ -184,6 +197,17 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
             raise OutOfTimeError(f"{left:.1f}s left: not claiming zone(s) {', '.join(claim)} for route writes "
                                  "that could not finish in time; nothing changed, the next run decides again")
         before = {z.az: z.state for z in seen.inputs}
+        plan = handoff.plan(deps, decision=decision, moves=moves, before=before,
+                            instance_states=seen.instance_states, tables=seen.tables, now=now, vouched=vouched)
+        if plan.handoffs and left is not None and left < HANDOFF_WRITE_S:
+            if {m.zone for m in moves} <= {h.zone for h in plan.handoffs}:
+                # only planned moves, which can wait: the next run makes them with their handoff
+                raise OutOfTimeError(f"{left:.1f}s left: not moving zone(s) {', '.join(claim)} without their "
+                                     "connection handoff; nothing changed, the next run decides again")
+            logger.warning("no time left to hand connections off: moving without it (they get a reset)",
+                           extra={"zone": [h.zone for h in plan.handoffs]})
+            plan = plan.without_handoffs()
+        plan.record(decision.states)
         changed = set(decision.changed_zones(before))
         token = uuid.uuid4().hex
         try:
@@ -193,20 +217,40 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
             if attempt == attempts:
                 raise
             logger.info("state changed under us; deciding again", extra={"attempt": attempt})
-            deps.sleep(random.uniform(0.005, 0.03) * attempt)
+            deps.sleep(_backoff(deps, seen, attempt))
             continue
-        changed_tables = _write_claimed(deps, moves, token, claim_until=now + CLAIM_TTL_S) if moves else []
+        changed_tables = (_write_claimed(deps, moves, token, claim_until=now + CLAIM_TTL_S, plan=plan)
+                          if moves else [])
         return Applied(decision=decision, moves=moves, changed_tables=changed_tables, states=states,
-                       attempts=attempt, missing_tables=seen.missing_tables)
+                       attempts=attempt, missing_tables=seen.missing_tables,
+                       handoffs=[h.to_dict() for h in plan.handoffs if h.zone not in plan.failed])
     raise ConflictError("unreachable")  # pragma: no cover
 
 
-def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_until: float) -> list[str]:
-    """Write the routes of the claimed zones (each write starting while the claim has more than
-    CLAIM_MARGIN_S left), then release the claims (also on failure)."""
+def _backoff(deps: Deps, seen: Observation, attempt: int) -> float:
+    """The pause before deciding again: a moment, or, while another run holds a zone's claim (a planned
+    move holds it through its AGENT_SETTLE_S wait for the NATs' agents), long enough for it to finish;
+    never past the time a write still needs before ``deps.deadline``."""
+    if any(rec.is_pending(seen.now) for rec in seen.snapshot.zones.values()):
+        pause = AGENT_SETTLE_S / 2 * attempt
+    else:
+        pause = random.uniform(0.005, 0.03) * attempt
+    left = deps.time_left()
+    return pause if left is None else max(0.0, min(pause, left - MIN_WRITE_S))
+
+
+def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_until: float,
+                   plan: handoff.Plan | None = None) -> list[str]:
+    """Write the handoff tags (then wait for the NATs' agents) and the routes of the claimed zones
+    (each route write starting while the claim has more than CLAIM_MARGIN_S left), clean up the
+    handoffs the move ended, then release the claims (also on failure)."""
     zones = [m.zone for m in moves]
+    plan = plan or handoff.Plan()
     try:
+        if handoff.start(deps, plan):
+            deps.sleep(AGENT_SETTLE_S)
         changed = write_routes(deps, moves, write_by=claim_until - CLAIM_MARGIN_S)
+        handoff.finish(deps, plan)
     except BaseException:
         try:
             store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token,

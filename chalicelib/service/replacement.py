@@ -6,7 +6,8 @@ and gets traffic back only after the sweep has proven it; an operator can ask fo
 - ``after_sweep``: the heartbeat's replacement pass, run after each sweep: advances replacements in
   progress and starts the ones that are due (NAT DOWN/stopped for longer than replace_after_s), then
   the roll pass (``chalicelib.service.roll``: a rolling replacement in progress, or a stale NAT inside
-  ``maintenance.window``); returns the topology the next sweep must use (a replaced NAT is published there);
+  ``maintenance.window``), then the end of connection handoffs that are over (``handoff_end.end_stale``);
+  returns the topology the next sweep must use (a replaced NAT is published there);
 - ``status_for``: the progress ``hanat status`` shows.
 
 The steps themselves live in ``replacement_steps``; the decisions in the pure ``chalicelib.replacement``.
@@ -22,7 +23,7 @@ from ..errors import HanatError, InputError
 from ..observability import logger
 from ..replacement import triggers
 from ..topology import Topology
-from . import reconcile, roll
+from . import handoff_end, reconcile, roll
 from .deps import Deps
 from .replacement_steps import Outcome, advance, load, load_all, start, summary
 
@@ -92,6 +93,10 @@ def after_sweep(deps: Deps, zone_states: Mapping[str, ZoneState]) -> Topology:
         outcomes += rolled.replacements
     except HanatError as err:
         logger.exception("roll pass failed", extra={"error": str(err)})
+    try:
+        handoff_end.end_stale(deps, zone_states, deps.clock())
+    except HanatError as err:
+        logger.exception("connection handoff cleanup failed", extra={"error": str(err)})
     return _newest(topology, outcomes)
 
 

@@ -8,6 +8,7 @@ so the caller can carry on with it; nothing here changes ``deps``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 from ..alerts import Alert, iso
@@ -20,7 +21,7 @@ from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
 from ..topology import Topology, ZoneTopology
-from . import history, nat_watch, reconcile
+from . import handoff_end, history, nat_watch, reconcile
 from .deps import Deps
 
 MAX_STEPS_PER_RUN = 16
@@ -66,11 +67,6 @@ def save(deps: Deps, rec: m.Record, *, starting: bool = False) -> m.Record:
 
 
 # --- the zone's health, as the replacement needs it -----------------------------------------------
-def nat_up(deps: Deps, az: str) -> bool:
-    """True when the sweep has proven the zone's (topology) NAT UP."""
-    return reconcile.load_states(deps)[1][az].health == UP
-
-
 def _released(deps: Deps, az: str) -> bool:
     return reconcile.load_states(deps)[1][az].adoption == RELEASED
 
@@ -94,11 +90,14 @@ def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bo
             deps.sleep(0.2 * (attempt + 1))
 
 
-def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, hold_until: float = 0.0) -> None:
+def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, hold_until: float = 0.0,
+                              planned: bool = False) -> None:
     """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
     healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
     proven). ``hold_until``: the sweep gives the zone back no earlier (a planned replacement keeps it
-    away while the old NAT drains and passes its probes again, until the new NAT is published)."""
+    away while the old NAT drains and passes its probes again, until the new NAT is published).
+    ``planned``: the old NAT is healthy (only marked DOWN to move the zone): the move hands its open
+    flows back to it (a connection handoff) until the drain ends."""
     reset_health(deps, az, deps.clock(), reason)
     engine = reconcile.engine_decider(deps.topology)
 
@@ -109,7 +108,7 @@ def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, hold_until: f
             decision.states[az] = state.evolve(hold_until=max(state.hold_until, hold_until))
         return decision
 
-    applied = reconcile.decide_and_apply(deps, decider)
+    applied = reconcile.decide_and_apply(deps, decider, vouched=(az,) if planned else ())
     reconcile.publish(deps, applied, [])
 
 
@@ -196,6 +195,7 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         ec2, [rt for z in topo.zones for rt in z.private_route_table_ids] + [zone.probe_route_table_id])
     eni_of = {t: (view.default_eni or "") for t, view in tables.items()}
     private_enis = [eni_of.get(rt, "") for rt in zone.private_route_table_ids]
+    states = reconcile.load_states(deps)[1]
     old_serves = False
     if old is not None and old.state == RUNNING and old.eni_id and old.eni_id != (new.eni_id if new else ""):
         # any zone (this one, or one it served) still routed through the old, running NAT
@@ -208,7 +208,9 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         probe_route_eni_id=eni_of.get(zone.probe_route_table_id, "") if new else "",
         topology_instance_id=zone.nat_instance_id,
         old_serves_zone=old_serves,
-        nat_up=nat_up(deps, rec.az),
+        nat_up=states[rec.az].health == UP,
+        handing_off=bool(rec.old_instance_id) and any(
+            s.has_handoff and s.handoff_from == rec.old_instance_id for s in states.values()),
         served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
         # will the sweep give the zone back by itself now? (revert = window: only inside the window; a
         # released zone of an adopted VPC never gets its routes back from the sweep: do not wait for it)
@@ -238,7 +240,9 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
             if not failover_asked:
                 hold = (now + float(deps.topology.maintenance.drain_s) + policy.proving_timeout_s
                         if rec.planned else 0.0)
-                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold)
+                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold,
+                                          planned=rec.planned)
+                now = max(now, deps.clock())   # a planned move waited for the NATs' agents (handoff)
                 failover_asked = True
                 actions.append(step.action)
                 continue
@@ -250,7 +254,16 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
             rec, topo = _act(deps, rec, step, facts, topo, zone, now, policy)
         except ConflictError:
             return Outcome(load(deps, az), actions, "another run advanced this replacement", topo)
+        if step.action == m.END_HANDOFF and _time_left(deps, policy.handoff_settle_s):
+            # the agents drop the handoff within a poll or two: wait here rather than a whole heartbeat
+            deps.sleep(policy.handoff_settle_s)
+            now = max(deps.clock(), now + policy.handoff_settle_s)
     return Outcome(rec, actions, "step budget of this run used up", topo)
+
+
+def _time_left(deps: Deps, wait_s: float) -> bool:
+    """Is there time for a wait of ``wait_s`` and the steps after it before ``deps.deadline``?"""
+    return deps.deadline is None or deps.deadline - time.monotonic() > wait_s + reconcile.MIN_WRITE_S
 
 
 def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: Topology, zone: ZoneTopology,
@@ -288,6 +301,10 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
+    if action == m.END_HANDOFF:
+        zones = handoff_end.end_for_instance(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
+        return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
+                                    + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:
         instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",

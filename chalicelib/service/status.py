@@ -20,7 +20,8 @@ def collect_status(deps: Deps) -> list[dict]:
     """One dict per zone: az, nat_instance_id, nat_health, served_by (from the route tables' actual
     targets; "mixed" when they disagree, the NAT gateway's id for an adopted table still on it,
     "unknown" when they point at no NAT of the stack), mode, adoption (None unless the VPC is adopted),
-    last_change (ISO-8601), last_reason, blind_sweeps, plus the instance state, the per-table targets and the
+    last_change (ISO-8601), last_reason, blind_sweeps, handoff (None unless a planned move's connection handoff is
+    in force), plus the instance state, the per-table targets and the
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too, and
     ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is stale."""
     topo = deps.topology
@@ -52,6 +53,10 @@ def collect_status(deps: Deps) -> list[dict]:
             "last_reason": state.last_reason,
             "route_targets": targets,
             "pending": seen.snapshot.zones[z.az].is_pending(seen.now),
+            # a planned move's connection handoff in force: the NAT that held the zone still serves its
+            # old connections, through the zone's NAT now, until then
+            "handoff": ({"from_nat": state.handoff_from, "to_nat": state.handoff_to,
+                         "until": iso(state.handoff_until)} if state.has_handoff else None),
             "replacement": summary(replacements[z.az]) if z.az in replacements else None,
             "nat": builds[z.az].to_dict() if z.az in builds else None,
         })

@@ -38,7 +38,9 @@ LEASE_POLL_S = 1.0      # how often a run waiting for a stale lease tries to tak
 # Time a probe round may take on top of probe.timeout_s (the probe function's cold start, the invoke):
 # the LambdaProbeRunner's margin; the probe function's own Lambda timeout is ceil(timeout_s) + 3 s.
 PROBE_ROUND_MARGIN_S = PROBE_WAIT_MARGIN_S
-WRITE_RESERVE_S = 3.0   # deciding, claiming, writing and verifying routes after the probes
+# deciding, claiming, writing and verifying routes after the probes (a planned move, a revert, also
+# waits for the NATs' agents: with less than reconcile.HANDOFF_WRITE_S left it is left to the next sweep)
+WRITE_RESERVE_S = 3.0
 END_MARGIN_S = 2.0      # the heartbeat's AWS calls end this long before the Lambda's timeout
 
 # What runs after each sweep: (deps, the zone states the sweep stored) -> the topology of the next sweep.

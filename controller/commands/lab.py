@@ -13,7 +13,7 @@ from controller.output import emit_json, err_console, out_console, progress, war
 # lab.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
 # (tests/unit/test_lab_cli.py holds them equal)
 SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
-                    "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline",
+                    "manual-failover", "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline",
                     "cutover", "roll", "heartbeat-stopped", "all")
 # lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
 DATAPLANE_CHOICES = ("netns", "computed")
@@ -30,7 +30,8 @@ def summary_table(reports):
 
     table = Table(title="hanat lab drills")
     for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
-                "false", "alerts", "egress before -> after", "routes ok", "figures"):
+                "false", "alerts", "egress before -> after", "routes ok", "conns open/broken", "max stall s",
+                "figures"):
         table.add_column(col)
     for r in reports:
         failed = [name for name, ok in r.checks.items() if not ok]
@@ -38,13 +39,14 @@ def summary_table(reports):
         table.add_row(r.scenario, r.dataplane, result, num(r.detection_s), num(r.rto_s), str(r.failovers),
                       str(r.reverts), str(r.false_failovers), str(len(r.alerts)),
                       f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no",
-                      figure_summary(r))
+                      "-" if r.connections_open is None else f"{r.connections_open}/{r.connections_broken}",
+                      num(r.max_stall_s), figure_summary(r))
     return table
 
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
                       as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
-                      lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0) -> int:
+                      lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0, nat_reset: str = "on") -> int:
     from lab.drills import DrillOptions, expand_scenarios, run_scenarios
     from lab.labconfig import load_lab_settings
 
@@ -63,7 +65,8 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
     settings = load_lab_settings(config)
     for note in settings.notes:
         warn(note)
-    options = DrillOptions(zone=zone, flaky_s=flaky_s, lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s)
+    options = DrillOptions(zone=zone, flaky_s=flaky_s, lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s,
+                           nat_reset=nat_reset == "on")
     reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=options,
                             progress=progress, deploy=deploy, verbose=verbose,
                             on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
@@ -102,13 +105,17 @@ def lab_group() -> None:
               help="nat-boot-offline: how long a new NAT takes to boot (a small instance's 20 s).")
 @click.option("--no-deploy", is_flag=True, help="Skip `chalice deploy` against the emulator (faster).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the controller's logs on stderr.")
+@click.option("--nat-reset", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="off: the NATs drop the packets of connections they do not know instead of resetting them "
+                   "(how NAT instances behave without hanat's reset; netns data plane only), to compare.")
 @click.pass_context
 def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, lambda_faults_s, boot_delay_s,
-              no_deploy, verbose):
+              no_deploy, verbose, nat_reset):
     """Rehearse a NAT failure (or AWS failing the controller) end to end and report detection time, RTO,
-    failovers and alerts."""
+    failovers, alerts and what the open connections saw (connections_open/broken, reset_after_s,
+    max_stall_s)."""
     ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose,
-                               lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s))
+                               lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s, nat_reset=nat_reset))
 
 
 @lab_group.command("down")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from chalicelib.naming import (
     ADOPTED_TAG,
     APP_NAME,
+    HANDOFF_TAG_PREFIX,
     STACK_TAG,
     instance_role_name,
     legacy_instance_role_name,
@@ -91,6 +92,12 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
         {"Sid": "ReadNetwork", "Effect": "Allow", "Action": ["ec2:Describe*"], "Resource": "*"},
         {"Sid": "MoveRoutesOfThisStack", "Effect": "Allow", "Action": ["ec2:ReplaceRoute", "ec2:CreateRoute"],
          "Resource": f"{ec2}:route-table/*", "Condition": tagged},
+        # planned moves hand open connections back to the old NAT: its handoff tags on the stack's NAT
+        # instances, no other key (an empty key list, which DeleteTags reads as "every tag", is refused)
+        {"Sid": "HandOffConnectionsOnStackNats", "Effect": "Allow", "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+         "Resource": f"{ec2}:instance/*",
+         "Condition": {**tagged, "ForAllValues:StringLike": {"aws:TagKeys": [f"{HANDOFF_TAG_PREFIX}*"]},
+                       "Null": {"aws:TagKeys": "false"}}},
         {"Sid": "ControllerState", "Effect": "Allow",
          "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
                     "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"],

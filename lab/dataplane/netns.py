@@ -27,6 +27,8 @@ from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
 from ..netns.client import EgressSample, parse_egress_lines
 from ..probe_agent import parse_answer
 
+CONNS_PER_ZONE = 4                     # long-lived connections per private host (issue 13)
+NO_RESET_TABLE = "hanat_lab_no_reset"  # --nat-reset off
 AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much more before failing
 
 
@@ -132,6 +134,7 @@ class NetnsDataPlane:
         self._agents: dict[str, ProbeAgent] = {}
         self._control: ProbeAgent | None = None
         self._logs: dict[str, _LogReader] = {}
+        self._conn_logs: dict[str, _ConnLogReader] = {}
         self._log_lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="hanat-lab-"))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netns-probe")
@@ -214,8 +217,82 @@ class NetnsDataPlane:
                 path = self._dir / f"egress-{z.az}.jsonl"
                 self._logs[z.az] = _LogReader(path)
                 self._plane.start_egress_client(z.az, str(path))
+        self.start_connections()
 
     def samples(self, az: str) -> list[EgressSample]:
         with self._log_lock:
             reader = self._logs.get(az)
             return list(reader.read()) if reader else []
+
+    # --- long-lived connections (issue 13): lab.netns.conns, measured by lab.connections ---------
+    def start_connections(self, count: int = CONNS_PER_ZONE, interval_s: float = 0.1,
+                          rto_max_ms: int = 1000) -> None:
+        """The connection server in ``inet``, then ``count`` connections from each private host."""
+        from lab.netns.conns import PORT
+        from lab.netns.layout import TARGETS
+        from lab.netns.shell import NetnsError, python_argv
+        with self._lock:
+            server = self._plane.popen("inet", python_argv("lab.netns.conns", "serve", "--port", str(PORT)),
+                                       stdout=subprocess.PIPE, text=True)
+            if server.stdout.readline().strip() != "ready":
+                raise NetnsError(f"the connection server did not start (exit {server.poll()})")
+            for z in self._plane.spec.zones:
+                path = self._dir / f"conns-{z.az}.jsonl"
+                self._conn_logs[z.az] = _ConnLogReader(path, z.az)
+                self._plane.popen(self._plane.priv_role(z.az), python_argv(
+                    "lab.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
+                    "--out", str(path), "--interval", str(interval_s), "--rto-max-ms", str(rto_max_ms)))
+
+    def connection_events(self, az: str) -> list[dict]:
+        with self._log_lock:
+            reader = self._conn_logs.get(az)
+            return list(reader.read()) if reader else []
+
+    def nat_reset(self, on: bool) -> None:
+        """``on=False``: every NAT silently drops the mid-stream packets of flows it does not know instead
+        of resetting them (NATs without hanat's reset: the "before" of issue 13); ``on=True`` undoes it.
+        Applies to the NATs that exist now."""
+        from lab.netns import layout
+        from lab.netns.shell import nft
+        ruleset = no_reset_ruleset(on)
+        with self._lock:
+            for nat in self._plane.spec.nats:
+                rt = self._plane.nat_runtime(nat.instance_id)
+                if rt is not None:
+                    nft(self._plane.ns(layout.host_role("nat", rt.index)), ruleset)
+
+
+
+def no_reset_ruleset(on: bool) -> str:
+    """A table of its own before hanat_nat's forward chain: drop (a verdict no later chain overrides)
+    forwarded TCP of unknown flows, so they never reach setup-nat.sh's reset. ``on=True``: removed."""
+    reset = f"table inet {NO_RESET_TABLE}\ndelete table inet {NO_RESET_TABLE}\n"
+    if on:
+        return reset
+    return reset + (f"table inet {NO_RESET_TABLE} {{\n"
+                    "    chain forward {\n"
+                    "        type filter hook forward priority filter - 20; policy accept;\n"
+                    "        ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 counter drop\n"
+                    "    }\n"
+                    "}\n")
+
+
+class _ConnLogReader(_LogReader):
+    """A connection clients' log, read as it grows (lab.connections parses the lines)."""
+
+    def __init__(self, path: Path, zone: str):
+        super().__init__(path)
+        self.zone = zone
+        self.events: list[dict] = []
+
+    def read(self) -> list[dict]:
+        from lab.connections import parse_lines
+        if self.path.exists():
+            with self.path.open() as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+                self._offset = fh.tell()
+            lines = (self._partial + chunk).split("\n")
+            self._partial = lines.pop()
+            self.events.extend(parse_lines(lines, self.zone))
+        return self.events

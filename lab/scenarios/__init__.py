@@ -43,6 +43,7 @@ def names() -> tuple[str, ...]:
 # Each module registers its scenarios; the import order is the order of `--scenario all`.
 # isort: off
 from . import nat_faults  # noqa: F401 - registers the NAT-fault scenarios
+from . import connections  # noqa: F401 - manual-failover, and the connection checks of every drill (issue 13)
 from . import aws_faults  # noqa: F401 - Lambda errors, EC2 throttling, a killed heartbeat run
 from . import nat_boot  # noqa: F401 - a replacement NAT booting late and offline
 from . import adoption  # noqa: F401 - cutover from NAT gateways and release (issue 11)

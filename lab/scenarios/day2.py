@@ -15,12 +15,11 @@ only one). The evaluation moments are CloudWatch's: each period boundary, over t
 periods (lab.alarms). While the heartbeat sweeps the condition stays false; once it stops (its schedule disabled) the condition must be
 true once 3 lab minutes have passed without a sweep; when it runs again the condition clears.
 
-A connection judge for the roll (issue 13) plugs in through ``ROLL_JUDGES``.
+The roll's connection checks (issue 13) are lab.scenarios.connections's, as for every drill.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from chalicelib.errors import HanatError
 from chalicelib.replacement import roll as roll_machine
@@ -43,10 +42,6 @@ POLL_S = 0.1
 
 
 # --- roll -------------------------------------------------------------------------------------
-# More checks of the roll, each ``judge(report) -> {check: passed}`` and run after the roll's own (the
-# report's ``figures`` are set by then): the hook for a connection judge (open connections kept across a
-# planned move, issue 13) from the branch that measures connections -- ``ROLL_JUDGES.append(judge)``.
-ROLL_JUDGES: list[Callable[[rp.DrillReport], dict[str, bool]]] = []
 
 def _roll_record(session):
     return roll.load_roll(session.deps("lab-roll-watch"))
@@ -127,8 +122,6 @@ def judge_roll(session, rep, marks, events) -> dict[str, bool]:
             for z in zones.values()),
         "one_zone_at_a_time": most_zones_away(moves, azs) <= 1,
     }
-    for judge in ROLL_JUDGES:
-        checks.update(judge(rep))
     return checks
 
 

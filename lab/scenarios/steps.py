@@ -19,6 +19,7 @@ class DrillOptions:
     boot_delay_s: float = BOOT_DELAY_S
     fault_phase_s: float = 0.0       # wait this long after steady state before the scenario starts (a fault
                                      # at another moment of the sweep cycle; bench/failover.py --random-phase)
+    nat_reset: bool = True           # False: NATs drop unknown mid-stream TCP instead of resetting it (before issue 13)
 
 
 @dataclass

@@ -71,6 +71,30 @@ def test_netns_targets_down_one_critical_alert_and_slack(reports):
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("scenario", ["blackhole", "stop"])
+def test_netns_dead_nat_resets_its_connections_within_a_second_of_the_move(reports, scenario):
+    """Issue 13: every connection through the dead NAT gets the new NAT's reset (no hang)."""
+    r = reports[scenario]
+    assert r.connections_open >= 8 and r.connections_broken >= 1, r.connections
+    assert r.checks["connections_through_dead_nat_reset"], r.reset_after_s
+    assert r.max_stall_s <= r.rto_s + 1, (r.max_stall_s, r.rto_s)
+
+
+@pytest.mark.netns
+def test_netns_revert_breaks_no_connection_and_old_ones_stay_on_the_backup(reports):
+    r = reports["revert"]
+    assert r.checks["connections_broken_on_revert==0"], r.connections
+    assert r.checks["old_connections_stay_on_backup"] and r.checks["recovered_nat_carries_only_new_flows"]
+
+
+@pytest.mark.netns
+def test_netns_manual_failover_and_back_break_no_connection(reports):
+    r = reports["manual-failover"]
+    assert r.connections_open >= 8 and r.connections_broken == 0 and r.max_stall_s < 1.0, r.connections
+    assert r.checks["old_connections_stay_on_their_nat"] and r.checks["new_flows_took_the_other_nat"]
+
+
+@pytest.mark.netns
 def test_interrupted_session_removes_its_namespaces_and_processes():
     emulator = Emulator().start()
     try:
