@@ -122,6 +122,15 @@ class Metrics:
             return [(p.t, p.value) for p in self.points if p.name == name]
 
 
+def _proven_nat(eni: str, nats: dict, health: dict) -> bool:
+    """``eni`` is a running NAT's, and the controller holds that NAT UP as its zone's."""
+    nat = next((n for n in nats.values() if eni in n.eni_ids), None)
+    if nat is None or nat.state != "running":
+        return False
+    zone_status = health.get(nat.az, {})
+    return zone_status.get("nat_health") == "UP" and zone_status.get("nat_instance_id") == nat.instance_id
+
+
 class LabSession:
     """Build with settings, enter to start, exit to tear everything down."""
 
@@ -353,11 +362,7 @@ class LabSession:
         if topology.adopts_vpc:
             return self._adopted_routes_ok(topology, nats, health)
         for eni in default_route_targets(self.lab_clients.ec2, tables).values():
-            nat = next((n for n in nats.values() if eni in n.eni_ids), None)
-            if nat is None or nat.state != "running":
-                return False
-            zone_status = health.get(nat.az, {})
-            if zone_status.get("nat_health") != "UP" or zone_status.get("nat_instance_id") != nat.instance_id:
+            if not _proven_nat(eni, nats, health):
                 return False
         return True
 
@@ -371,11 +376,7 @@ class LabSession:
                 if target.startswith("nat-") and gateways.get(target) != "available":
                     return False
                 continue
-            nat = next((n for n in nats.values() if target in n.eni_ids), None)
-            if nat is None or nat.state != "running":
-                return False
-            zone_status = health.get(nat.az, {})
-            if zone_status.get("nat_health") != "UP" or zone_status.get("nat_instance_id") != nat.instance_id:
+            if not _proven_nat(target, nats, health):
                 return False
         return True
 

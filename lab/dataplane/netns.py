@@ -112,15 +112,20 @@ class _LogReader:
         self._partial = ""
         self.samples: list[EgressSample] = []
 
+    def new_lines(self) -> list[str]:
+        """The complete lines written since the last call."""
+        if not self.path.exists():
+            return []
+        with self.path.open() as fh:
+            fh.seek(self._offset)
+            chunk = fh.read()
+            self._offset = fh.tell()
+        lines = (self._partial + chunk).split("\n")
+        self._partial = lines.pop()
+        return lines
+
     def read(self) -> list[EgressSample]:
-        if self.path.exists():
-            with self.path.open() as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-                self._offset = fh.tell()
-            lines = (self._partial + chunk).split("\n")
-            self._partial = lines.pop()
-            self.samples.extend(parse_egress_lines(lines))
+        self.samples.extend(parse_egress_lines(self.new_lines()))
         return self.samples
 
 
@@ -287,12 +292,5 @@ class _ConnLogReader(_LogReader):
 
     def read(self) -> list[dict]:
         from lab.connections import parse_lines
-        if self.path.exists():
-            with self.path.open() as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-                self._offset = fh.tell()
-            lines = (self._partial + chunk).split("\n")
-            self._partial = lines.pop()
-            self.events.extend(parse_lines(lines, self.zone))
+        self.events.extend(parse_lines(self.new_lines(), self.zone))
         return self.events
