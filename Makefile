@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-tools demo test test-unit lint clean bench
+.PHONY: install system-tools demo test test-long test-unit lint clean bench
 
 install: $(STAMP) system-tools
 
@@ -37,7 +37,10 @@ demo: install
 	$(BIN)/python -m lab.demo
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider -m "not long_drill" tests
+
+test-long: install
+	$(BIN)/pytest -q -p no:cacheprovider -m long_drill tests
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit

@@ -165,3 +165,43 @@ def test_no_claim_is_taken_without_time_to_write(aws_env):
             run_sweep(deps)
         after = [i for i in table_items(deps.clients.dynamodb, topo) if i["pk"]["S"] != "lease"]
         assert after == [i for i in before if i["pk"]["S"] != "lease"] and serving(deps.clients.ec2, topo)[A] == A
+
+
+class _Killed(BaseException):
+    """The Lambda's process dies (timeout, out of memory): nothing of the run's own cleanup runs."""
+
+
+def test_a_run_killed_between_claim_and_route_write_is_completed_once_its_claim_expires(aws_env):
+    """The heartbeat-crash drill's promise, on moto with the clock passed in (the lab drill waits the real
+    60 s): a killed run's claim blocks the zone until it expires, then the next sweep completes the move."""
+    from chalicelib.service.reconcile import CLAIM_TTL_S
+    with mock_aws():
+        topo = build_stack(tables_per_zone=2)
+        clock = FakeClock()
+        probes = ScriptedProbes(clock)
+        deps, _ = make_deps(topo, clock, probes)
+        run_sweep(deps)
+        ec2, ddb = deps.clients.ec2, deps.clients.dynamodb
+
+        def die(**_):            # right after the claim is committed, the run's process is gone
+            raise _Killed()
+        ddb.meta.events.register("after-call.dynamodb.TransactWriteItems", die)
+        probes.failing = {A}
+        clock.sleep(5)
+        claimed_at = clock()
+        with pytest.raises(_Killed):
+            run_sweep(deps)
+        ddb.meta.events.unregister("after-call.dynamodb.TransactWriteItems", die)
+        assert serving(ec2, topo)[A] == A
+        assert any("pending_owner" in i for i in table_items(ddb, topo))   # the dead run's claim stays
+        while clock() < claimed_at + CLAIM_TTL_S:                       # sweeps meanwhile leave the zone alone
+            clock.sleep(5)
+            try:
+                run_sweep(deps)
+            except ConflictError:
+                pass
+            if clock() < claimed_at + CLAIM_TTL_S:
+                assert serving(ec2, topo)[A] == A
+        clock.sleep(5)
+        done = run_sweep(deps)
+        assert serving(ec2, topo)[A] != A, done

@@ -15,6 +15,7 @@ import pytest
 
 from lab.drills import DrillOptions, run_scenarios
 from lab.labconfig import load_lab_settings
+from lab.watch import POLL_S
 
 COMPUTED_SCENARIOS = ("blackhole", "terminate")
 
@@ -39,7 +40,9 @@ def test_drill_passes_its_criteria(reports, scenario):
 def test_blackhole_fails_over_then_back_with_measured_times(reports):
     r = reports["blackhole"]
     assert r.failovers == 1 and r.reverts == 1 and r.false_failovers == 0
-    assert 0 < r.detection_s <= r.rto_s <= 5
+    # the route move is seen by the lab's watcher up to one poll late; the computed plane serves the new
+    # route at once, so egress may come back a moment before the move is on the timeline
+    assert 0 < r.detection_s <= r.rto_s + POLL_S and r.rto_s <= 5
     assert r.egress_ips_during and r.egress_ip_before not in r.egress_ips_during
     assert any("FAILOVER" in a for a in r.alerts) and any(a.startswith("slack: ") for a in r.alerts)
     kinds = [e["event"] for e in r.timeline]
