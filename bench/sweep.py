@@ -56,6 +56,7 @@ from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
 from controller.deploying.stage import environment as stage_environment
+from controller.deploying.stage import stage_settings
 from lab.emulator import Emulator, pointed_at
 from lab.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
 
@@ -183,7 +184,7 @@ def heartbeat_in_lambda(topo: Topology, seconds: float) -> tuple[dict, list[floa
     endpoint running the probe handler: (its JSON line, the healthy probes' durations in seconds)."""
     durations: list[float] = []
     lock = threading.Lock()
-    probe_timeout = max(3, math.ceil(topo.probe.timeout_s) + 3)   # the stage's probe lambda_timeout
+    probe_timeout = stage_settings(topo, "bench")["lambda_functions"][probe_handler_name(topo.azs[0])]["lambda_timeout"]
 
     def execute(function: LabFunction, event, request_id: str) -> Outcome:
         started = time.perf_counter()

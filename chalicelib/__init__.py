@@ -9,7 +9,8 @@ How one scheduled failover runs, file by file (eight files, each named once):
    SSM, and makes the boto3 clients, the probe runner (one Lambda invoke per zone) and the SNS alert sink.
 3. ``chalicelib/service/sweep.py`` — ``run_heartbeat`` takes the sweeper lease and sweeps every
    ``probe.interval_s`` while a sweep fits, every AWS call bounded by ``Deps.deadline``; ``sweep_once``
-   probes every zone at once, re-probes a failed zone right away (confirmation), then hands the results
+   probes every zone at once (``service/probing.py``: a failed zone is re-probed right away, and a probe
+   unanswered after half its timeout has its confirmation started alongside), then hands the results
    to reconcile.
 4. ``chalicelib/aws/lambda_invoke.py`` — ``LambdaProbeRunner`` invokes every zone's ``probe_<zone>``
    function in parallel (the probe runs in the zone's probe subnet, whose only way out is that NAT)

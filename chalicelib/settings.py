@@ -17,9 +17,10 @@ DEFAULT_PROBE_TARGETS = (
 )
 
 # The one limit of probe.timeout_s: the config validator (bootstrap/config/validate.py) and the
-# probe function (chalicelib/probes/handler.py) both import it. The probe Lambda gets
-# ceil(timeout_s) + 3 s (controller/deploying/stage.py), and the heartbeat (60 s) must still get the
-# answer of every zone and the confirmation probe within one invocation.
+# probe function (chalicelib/probes/handler.py) both import it. The probe Lambda gets its samples'
+# time (a probe and its hedged confirmation: 1.5 x timeout_s, chalicelib/probes/samples.py) + 3 s
+# (controller/deploying/stage.py), and the heartbeat (60 s) must still get every zone's answer within
+# one invocation.
 MAX_PROBE_TIMEOUT_S = 25.0
 
 

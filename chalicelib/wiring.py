@@ -24,6 +24,7 @@ from .errors import ConfigError
 from .naming import probe_function_name
 from .observability import flush_metrics, logger, metric_sink, set_stack
 from .probes import run_checks
+from .probes.samples import probe_chain_s, probe_samples
 from .service.deps import Clients, Deps
 from .settings import ProbeSettings
 from .topology import Topology
@@ -36,7 +37,7 @@ ENV_TOPIC_ARN = "HANAT_TOPIC_ARN"          # the alerts topic notify_slack subsc
 ENV_PROBE_TARGETS = "HANAT_PROBE_TARGETS"  # JSON list: the probe functions' defaults
 ENV_PROBE_TIMEOUT = "HANAT_PROBE_TIMEOUT_S"
 REQUIRED_ENV = (ENV_STACK, ENV_STAGE, ENV_TOPOLOGY_PARAMETER)
-INVOKE_MARGIN_S = 5.0  # probe cold start + network on top of the probe's own timeout
+INVOKE_MARGIN_S = 5.0  # probe cold start + network on top of the probe's own time (its samples)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
         names = {az: probe_function_name(stage, az) for az in topology.azs}
         probe_runner = LambdaProbeRunner(
             lambda name, payload: invoke_json(clients.lambda_, name, payload), names,
-            targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock)
+            targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock,
+            samples=probe_samples(topology.probe))
 
     def control_probe():
         return run_checks("control", topology.probe.targets, topology.probe.timeout_s, clock)
@@ -115,7 +117,7 @@ def default_deps(owner: str) -> Deps:
                       dynamodb=make_client("dynamodb", env.region, config=CONTROLLER_CLIENT_CONFIG),
                       sns=make_client("sns", env.region, config=CONTROLLER_CLIENT_CONFIG), ssm=ssm,
                       cloudwatch=make_client("cloudwatch", env.region, config=CONTROLLER_CLIENT_CONFIG),
-                      lambda_=make_invoke_client(env.region, topology.probe.timeout_s + INVOKE_MARGIN_S))
+                      lambda_=make_invoke_client(env.region, probe_chain_s(topology.probe) + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 
 

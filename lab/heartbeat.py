@@ -68,8 +68,10 @@ class Heartbeat:
         deps = None
         try:
             deps = self._make_deps()
-            self._sweep(deps)
+            report = self._sweep(deps)
             self.sweeps += 1
+            for az, count in (getattr(report, "hedged", None) or {}).items():   # confirmations started early
+                self._timeline.add("probe_hedged", az, count=count)
             status = self._status(deps)
         except RunKilled as killed:   # the next scheduled run goes on, as the next invocation would
             self._timeline.add("run_killed", owner=getattr(deps, "owner", None), where=str(killed))

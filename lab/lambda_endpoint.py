@@ -22,6 +22,10 @@ operation Invoke, protocol rest-json):
   SubnetIPAddressLimitReachedException (``Message``), all 502; an unknown function is
   ResourceNotFoundException 404; a body that is not JSON is InvalidRequestContentException 400.
 
+A function with reserved concurrency runs at most that many invokes at once; one more is throttled as
+Lambda throttles it: TooManyRequestsException, ``Reason`` ReservedFunctionConcurrentInvocationLimitExceeded
+(Lambda Developer Guide, "Configuring reserved concurrency"; botocore's model lists the reason).
+
 ``inject(kinds)`` makes every invoke (or those of some functions) answer with the next fault of
 ``kinds`` in turn, until ``clear()``; ``counts()`` says what was answered. Only loopback is served.
 """
@@ -78,6 +82,7 @@ class LabFunction:
     zone: str
     timeout_s: float              # the stage's lambda_timeout
     environment: Mapping[str, str] = field(default_factory=dict)   # the stage's environment variables
+    reserved: int | None = None   # the stage's reserved_concurrency: more invokes at once are throttled
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ class LambdaEndpoint:
         self._execute = execute
         self.faults = FaultPlan()
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._running: Counter[str] = Counter()    # function -> invokes running now
         self.log: list[tuple[float, str, str]] = []     # (epoch, function, what was answered)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -197,6 +202,11 @@ class LambdaEndpoint:
         with self._lock:
             return dict(Counter(what for t, _, what in self.log if since <= t <= until))
 
+    def running(self, function: str) -> int:
+        """How many invokes of ``function`` run now."""
+        with self._lock:
+            return self._running[function]
+
     def _note(self, function: str, what: str) -> None:
         with self._lock:
             self.log.append((time.time(), function, what))
@@ -209,6 +219,26 @@ class LambdaEndpoint:
         except ValueError as exc:
             return self.error(400, "InvalidRequestContentException",
                               {"Type": "User", "message": f"Could not parse request body into json: {exc}"})
+        if not self._enter(function):
+            self._note(function.name, "throttle")
+            return self.error(429, "TooManyRequestsException", INVOKE_ERRORS["throttle"][2], {"Retry-After": "1"})
+        try:
+            return self._invoke(function, event, request_id)
+        finally:
+            self._leave(function)
+
+    def _enter(self, function: LabFunction) -> bool:
+        with self._lock:
+            if function.reserved is not None and self._running[function.name] >= function.reserved:
+                return False
+            self._running[function.name] += 1
+            return True
+
+    def _leave(self, function: LabFunction) -> None:
+        with self._lock:
+            self._running[function.name] -= 1
+
+    def _invoke(self, function: LabFunction, event, request_id: str) -> tuple[int, dict, bytes]:
         fault = self.faults.next_for(function.name)
         if fault in INVOKE_ERRORS:
             self._note(function.name, fault)

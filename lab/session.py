@@ -33,6 +33,7 @@ from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
 from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
+from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.wiring import INVOKE_MARGIN_S, deps_for_topology
 
@@ -59,17 +60,18 @@ SYNC_S = 0.2
 
 def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
     """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
-    stage's timeout and environment (controller.deploying.stage: what Chalice deploys)."""
+    stage's timeout, environment and reserved concurrency (controller.deploying.stage: what Chalice deploys)."""
     from controller.deploying.stage import environment, stage_settings
 
-    settings = stage_settings(topology, stage, reserve=False)["lambda_functions"]
+    settings = stage_settings(topology, stage)["lambda_functions"]
     env = environment(topology, stage)
     out = {}
     for az in topology.azs:
         handler = probe_handler_name(az)
         name = probe_function_name(stage, az)
         out[name] = LabFunction(name=name, handler=handler, zone=az,
-                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env)
+                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env,
+                                reserved=settings[handler].get("reserved_concurrency"))
     return out
 
 
@@ -225,7 +227,7 @@ class LabSession:
         self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region).start()
         self._cleanup.append(self.lambda_endpoint.stop)
         self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
-                                                 self._topology.probe.timeout_s + INVOKE_MARGIN_S)
+                                                 probe_chain_s(self._topology.probe) + INVOKE_MARGIN_S)
 
         sync = threading.Thread(target=self._sync_loop, name="lab-sync", daemon=True)
         sync.start()
@@ -318,7 +320,8 @@ class LabSession:
     def _noted(self, results):
         """Note how many checks of a probe round needed a retry or failed (proof that a flaky fault really
         hit the probe paths); the results pass unchanged."""
-        lossy = sum(1 for r in results.values() for t in r.results if not t.ok or t.attempts > 1)
+        lossy = sum(1 for r in results.values() for sample in r.samples for t in sample.results
+                    if not t.ok or t.attempts > 1)
         with self._probe_lock:
             self._probe_log.append((time.time(), lossy))
         return results
@@ -435,3 +438,4 @@ class LabSession:
             if not recent or not all(s.ok for s in recent):
                 return False
         return True
+

@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..errors import AwsError
 from ..probes.results import ProbeResult
+from ..probes.samples import chain_s
 from .calls import aws_call
 
 # (function_name, payload) -> decoded JSON answer; raises on failure
@@ -58,14 +59,17 @@ def make_invoke_client(region: str | None, read_timeout_s: float):
 
 
 class LambdaProbeRunner:
-    """Callable ProbeRunner: azs -> {az: ProbeResult}, all zones at once."""
+    """Callable ProbeRunner: azs -> {az: ProbeResult}, all zones at once; each result carries the
+    confirmations the probe function made in the same invoke (``samples``, probes/samples.py)."""
 
     def __init__(self, invoke: Invoke, function_names: Mapping[str, str], *, targets: Sequence[str],
-                 timeout_s: float, clock: Callable[[], float], margin_s: float = PROBE_WAIT_MARGIN_S):
+                 timeout_s: float, clock: Callable[[], float], samples: int = 1,
+                 margin_s: float = PROBE_WAIT_MARGIN_S):
         self._invoke = invoke
         self._names = dict(function_names)
-        self._payload = {"targets": list(targets), "timeout_s": timeout_s}
-        self._wait_s = timeout_s + margin_s   # cold start / network slack on top of the checks
+        # samples: how many times each probe function may probe its path (a failure confirmed at once)
+        self._payload = {"targets": list(targets), "timeout_s": timeout_s, "samples": samples}
+        self._wait_s = chain_s(timeout_s, samples) + margin_s   # cold start / network slack on top
         self._clock = clock
 
     def _one(self, az: str) -> ProbeResult:

@@ -8,7 +8,7 @@ the target's overall deadline. The first answer wins.
 A path through a dead NAT must fail fast and on time: the target's name is resolved once, each
 attempt connects to ONE address (attempts rotate through them), and everything ends at one deadline.
 (``socket.create_connection`` would try every resolved address with the full timeout each: 6
-addresses x 2 s, past the probe function's Lambda timeout of ceil(timeout_s) + 3 s.) HTTP(S) checks
+addresses x 2 s, past the probe function's Lambda timeout.) HTTP(S) checks
 connect to the resolved address themselves and keep the name for the Host header and TLS (SNI and
 certificate check). ``run_checks`` returns by ``timeout_s`` + FINISH_MARGIN_S whatever a check is
 stuck in (a slow resolver, a server that drips bytes).

@@ -1,7 +1,9 @@
 """What ``probe_<zone>`` does with its event: validate, run the checks, answer with a ProbeResult.
 
-The heartbeat always sends ``targets`` and ``timeout_s``; the defaults (the topology's probe
-settings, baked into the function's environment at deploy time) serve manual invokes. The probe
+The heartbeat always sends ``targets``, ``timeout_s`` and ``samples`` (how many times the path may be
+probed in this invoke: a failure is confirmed at once, a slow sample hedged — probes/samples.py); the
+defaults (the topology's probe settings, baked into the function's environment at deploy time; one
+sample) serve manual invokes. The probe
 makes no AWS call: it runs in the probe subnet, whose only way out is the NAT under test.
 """
 from __future__ import annotations
@@ -10,14 +12,15 @@ from collections.abc import Callable
 
 from ..errors import InputError
 from ..settings import MAX_PROBE_TIMEOUT_S, ProbeSettings
-from .checks import run_checks
+from .samples import MAX_CHAIN_S, MAX_SAMPLES, chain_s, run_samples
 from .targets import parse_targets
 
-EVENT_KEYS = ("targets", "timeout_s")
+EVENT_KEYS = ("targets", "timeout_s", "samples")
 
 
-def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], float]:
-    """(targets, timeout_s) from the event or the defaults; every bad value named in one InputError."""
+def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], float, int]:
+    """(targets, timeout_s, samples) from the event or the defaults; every bad value named in one
+    InputError."""
     if event is None:
         event = {}
     if not isinstance(event, dict):
@@ -28,6 +31,12 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) \
             or not 0 < timeout_s <= MAX_PROBE_TIMEOUT_S:
         problems.append(f"timeout_s must be a number in (0, {MAX_PROBE_TIMEOUT_S:g}], got {timeout_s!r}")
+    samples = event.get("samples", 1)
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+        problems.append(f"samples must be a whole number from 1 to {MAX_SAMPLES}, got {samples!r}")
+    elif not problems and chain_s(timeout_s, samples) > MAX_CHAIN_S:
+        problems.append(f"samples {samples} of timeout_s {timeout_s:g} take up to {chain_s(timeout_s, samples):g}s, "
+                        f"more than the {MAX_CHAIN_S:g}s one probe invoke may take")
     if not isinstance(targets, list) or not targets:
         problems.append(f"targets must be a non-empty list of URLs, got {targets!r}")
     else:
@@ -37,10 +46,11 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
             problems += err.problems
     if problems:
         raise InputError(problems, title="invalid probe event")
-    return targets, float(timeout_s)
+    return targets, float(timeout_s), samples
 
 
 def handle_probe(zone: str, event, defaults: ProbeSettings, clock: Callable[[], float]) -> dict:
-    """Run the zone's checks; the answer is ``ProbeResult.to_dict()``."""
-    targets, timeout_s = validate_probe_event(event, defaults)
-    return run_checks(zone, targets, timeout_s, clock).to_dict()
+    """Probe the zone's path (up to ``samples`` times); the answer is ``ProbeResult.to_dict()``, the
+    confirmations included."""
+    targets, timeout_s, samples = validate_probe_event(event, defaults)
+    return run_samples(zone, targets, timeout_s, samples, clock).to_dict()

@@ -40,6 +40,9 @@ class ProbeResult:
     at: float = 0.0      # epoch seconds
     error: str | None = None  # the probe itself could not run (invoke failed, timeout)
     evidence: bool = True
+    hedged: bool = False      # a confirmation started while the sample before it still waited
+    # the same path probed again in the same invoke (probes/samples.py), in the order started
+    confirmations: tuple[ProbeResult, ...] = ()
 
     def __post_init__(self) -> None:
         if self.passed and not self.evidence:
@@ -55,12 +58,23 @@ class ProbeResult:
         """The probe ran and no target answered: evidence that the path is broken."""
         return self.evidence and not self.passed
 
+    @property
+    def samples(self) -> tuple[ProbeResult, ...]:
+        """This result and its confirmations, in the order they started."""
+        return (self, *self.confirmations)
+
     def to_dict(self) -> dict:
-        return {"zone": self.zone, "passed": self.passed, "at": self.at, "error": self.error,
-                "evidence": self.evidence, "results": [r.to_dict() for r in self.results]}
+        d = {"zone": self.zone, "passed": self.passed, "at": self.at, "error": self.error,
+             "evidence": self.evidence, "results": [r.to_dict() for r in self.results]}
+        if self.hedged:
+            d["hedged"] = True
+        if self.confirmations:
+            d["confirmations"] = [c.to_dict() for c in self.confirmations]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeResult:
         return cls(zone=d["zone"], passed=bool(d["passed"]), at=float(d.get("at", 0.0)),
-                   error=d.get("error"), evidence=bool(d.get("evidence", True)),
-                   results=tuple(TargetResult(**r) for r in d.get("results", ())))
+                   error=d.get("error"), evidence=bool(d.get("evidence", True)), hedged=bool(d.get("hedged", False)),
+                   results=tuple(TargetResult(**r) for r in d.get("results", ())),
+                   confirmations=tuple(cls.from_dict({**c, "zone": d["zone"]}) for c in d.get("confirmations", ())))

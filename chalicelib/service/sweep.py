@@ -1,12 +1,10 @@
 """The sweep: probe every NAT path, decide, act, record, alert (one pass = one sweep), under the
 sweeper lease; and the heartbeat's loop of sweeps.
 
-A failed probe is confirmed at once: the zones whose probe failed are probed again right away (all of
-them in one parallel call), up to ``probe.fail_after`` probes in the same sweep, so a dead NAT is DOWN
-after ``fail_after`` probe timeouts instead of ``fail_after`` intervals. Each re-probe is an
-independent sample and every one must fail; passing zones are not probed again (no extra cost in the
-steady state), and a probe without evidence (Lambda could not run it) is not re-probed (no storm of
-invokes while Lambda throttles).
+A failed probe is confirmed in the same sweep, and a probe that has gone half its timeout without an
+answer has its confirmation started alongside (service/probing.py), so a dead NAT is DOWN after about
+``timeout x (1 + (fail_after - 1) / 2)`` instead of ``fail_after`` intervals; passing zones are not
+probed again (no extra cost in the steady state).
 
 The heartbeat's time comes from the Lambda: ``run_heartbeat(deps, remaining_s)`` sweeps every
 ``probe.interval_s`` while a whole sweep still fits in the invocation's remaining time, and sets
@@ -20,27 +18,20 @@ sweep, so a NAT replaced in one sweep is probed as such in the next.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..aws import state_table as store
-from ..aws.lambda_invoke import PROBE_WAIT_MARGIN_S
 from ..engine import DOWN, ZoneState
 from ..errors import ConflictError, HanatError, InputError
 from ..observability import logger
-from ..probes.results import ProbeResult
 from ..topology import Topology
 from .deps import Deps
+from .probing import Probed, probe_zones, sweep_reserve_s
 from .reconcile import Applied, decide_and_apply, engine_decider, load_states, publish
 
 LEASE_MARGIN_S = 30.0   # a lease outlives one interval by this much, so a crashed run frees it soon
 LEASE_POLL_S = 1.0      # how often a run waiting for a stale lease tries to take it
-# Time a probe round may take on top of probe.timeout_s (the probe function's cold start, the invoke):
-# the LambdaProbeRunner's margin; the probe function's own Lambda timeout is ceil(timeout_s) + 3 s.
-PROBE_ROUND_MARGIN_S = PROBE_WAIT_MARGIN_S
-# deciding, claiming, writing and verifying routes after the probes (a planned move, a revert, also
-# waits for the NATs' agents: with less than reconcile.HANDOFF_WRITE_S left it is left to the next sweep)
-WRITE_RESERVE_S = 3.0
 END_MARGIN_S = 2.0      # the heartbeat's AWS calls end this long before the Lambda's timeout
 
 # What runs after each sweep: (deps, the zone states the sweep stored) -> the topology of the next sweep.
@@ -57,6 +48,7 @@ class SweepReport:
     probes: dict[str, bool] = field(default_factory=dict)   # zone -> its last probe this sweep passed
     control: bool | None = None         # control probe verdict (None: not run)
     confirmations: dict[str, list[bool]] = field(default_factory=dict)  # zone -> re-probe verdicts
+    hedged: dict[str, int] = field(default_factory=dict)   # zone -> re-probes started before an answer
     no_evidence: dict[str, str] = field(default_factory=dict)   # zone -> why its probe could not run
     outcomes: list[str] = field(default_factory=list)
     moves: list[dict] = field(default_factory=list)
@@ -73,79 +65,8 @@ class SweepReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def probe_round_s(topology: Topology) -> float:
-    """The longest one probe round (every zone at once) may take."""
-    return float(topology.probe.timeout_s) + PROBE_ROUND_MARGIN_S
-
-
-def sweep_reserve_s(topology: Topology) -> float:
-    """Time a sweep needs: one probe round, then the route writes (re-probes only run when they fit)."""
-    return probe_round_s(topology) + WRITE_RESERVE_S
-
-
 def _lease_ttl(deps: Deps) -> float:
     return float(deps.topology.probe.interval_s) + LEASE_MARGIN_S
-
-
-# --- probing ----------------------------------------------------------------------------------
-@dataclass
-class Probed:
-    """One sweep's probe results: per zone, the probe and its confirmations (re-probes), in order."""
-
-    samples: dict[str, list[ProbeResult]]
-    control: ProbeResult | None = None
-
-    @property
-    def first(self) -> dict[str, ProbeResult]:
-        return {az: results[0] for az, results in self.samples.items()}
-
-    @property
-    def confirmations(self) -> dict[str, tuple[ProbeResult, ...]]:
-        return {az: tuple(results[1:]) for az, results in self.samples.items() if len(results) > 1}
-
-
-def _run_probes(deps: Deps, azs: Sequence[str]) -> dict[str, ProbeResult]:
-    """One round: ``azs`` probed in one (parallel) call; a zone the runner gave no answer for has no
-    evidence."""
-    if deps.probe_runner is None:
-        raise InputError("no probe runner configured for the sweep")
-    results = dict(deps.probe_runner(list(azs)))
-    now = deps.clock()
-    for az in azs:
-        if az not in results:
-            results[az] = ProbeResult.no_evidence(az, now, "no result from probe")
-    return results
-
-
-def _time_for_round(deps: Deps) -> bool:
-    left = deps.time_left()
-    return left is None or left >= sweep_reserve_s(deps.topology)
-
-
-def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple) -> Probed:
-    """Probe every zone; run the control probe when every zone that gave evidence failed; then confirm
-    each failure at once: re-probe the failing zones (together) until each passed, gave no evidence or
-    failed ``fail_after`` times in this sweep. No re-probe when the targets are down (the control probe
-    failed too), for zones already DOWN (``known_down()``, asked only when a probe failed: a failure
-    changes nothing there), or when the round would not fit before ``deps.deadline``."""
-    topo = deps.topology
-    first = _run_probes(deps, topo.azs)
-    samples = {az: [first[az]] for az in topo.azs}
-    evidence = [r for r in first.values() if r.evidence]
-    control = None
-    if deps.control_probe is not None and evidence and not any(r.passed for r in evidence):
-        control = deps.control_probe()
-    if control is not None and not control.passed:
-        return Probed(samples, control)
-    down: Collection[str] = known_down() if any(r.failed for r in first.values()) else ()
-    for _ in range(int(topo.probe.fail_after) - 1):
-        failing = [az for az in topo.azs if az not in down and samples[az][-1].failed]
-        if not failing or not _time_for_round(deps):
-            break
-        again = _run_probes(deps, failing)
-        for az in failing:
-            samples[az].append(again[az])
-    return Probed(samples, control)
 
 
 def _report_probes(deps: Deps, report: SweepReport, probed: Probed) -> None:
@@ -162,8 +83,10 @@ def _report_probes(deps: Deps, report: SweepReport, probed: Probed) -> None:
             report.no_evidence[az] = blind[-1].error or "no evidence"
             deps.metric("ProbeNoEvidence", float(len(blind)), "Count", {"zone": az})
     report.control = None if probed.control is None else probed.control.passed
+    report.hedged = dict(probed.hedged)
     deps.metric("ProbeFailures", float(failures), "Count")
     deps.metric("ProbeConfirmations", float(sum(len(v) for v in report.confirmations.values())), "Count")
+    deps.metric("ProbeHedges", float(sum(probed.hedged.values())), "Count")
 
 
 # --- one sweep --------------------------------------------------------------------------------

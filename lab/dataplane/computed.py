@@ -19,6 +19,7 @@ from chalicelib.errors import InputError
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
 from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
+from chalicelib.probes.samples import run_samples
 from chalicelib.settings import ProbeSettings
 
 from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
@@ -165,16 +166,20 @@ class ComputedDataPlane:
         timeout it is a timeout."""
         started = time.monotonic()
         try:
-            targets, timeout_s = validate_probe_event(event, ProbeSettings())
+            targets, timeout_s, samples = validate_probe_event(event, ProbeSettings())
         except InputError as err:
             return Outcome("ok", {"ok": False, "error": err.title, "problems": err.problems})
-        with self._lock:
-            probe_cidr = self._spec.zone(az).probe_cidr
-        result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
-        if cost >= function.timeout_s:
-            self._wait(function.timeout_s)
+
+        def check(zone, targets, timeout_s, clock) -> ProbeResult:   # one computed round, its time spent
+            with self._lock:
+                probe_cidr = self._spec.zone(az).probe_cidr
+            result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
+            self._wait(cost)
+            return result
+
+        result = run_samples(az, targets, timeout_s, samples, time.time, check=check)   # as the handler chains
+        if time.monotonic() - started >= function.timeout_s:
             return Outcome(TIMEOUT, None, time.monotonic() - started)
-        self._wait(cost)
         return Outcome("ok", result.to_dict(), time.monotonic() - started)
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:

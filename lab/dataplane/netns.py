@@ -43,6 +43,7 @@ class ProbeAgent:
                                             stderr=stderr if stderr is not None else subprocess.DEVNULL)
         self._answers: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
+        self._busy = threading.Lock()   # held by the invoke this environment runs (claim / release)
         self._ids = itertools.count(1)
         threading.Thread(target=self._read, name=f"agent-{role}", daemon=True).start()
 
@@ -95,6 +96,13 @@ class ProbeAgent:
             return Outcome("ok", answer["ok"], time.monotonic() - started)
         return Outcome("error", answer.get("error"), time.monotonic() - started)
 
+    def claim(self) -> bool:
+        """Take this environment for one invoke; False while it runs another."""
+        return self._busy.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._busy.release()
+
     def close(self) -> None:
         try:
             self.proc.stdin.close()
@@ -136,7 +144,7 @@ class NetnsDataPlane:
         from lab.netns import DataPlane
         self._plane = DataPlane(spec, run_id)
         self._lock = threading.RLock()
-        self._agents: dict[str, ProbeAgent] = {}
+        self._agents: dict[str, list[ProbeAgent]] = {}   # zone -> its probe function's execution environments
         self._control: ProbeAgent | None = None
         self._logs: dict[str, _LogReader] = {}
         self._conn_logs: dict[str, _ConnLogReader] = {}
@@ -152,7 +160,7 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.up()
             for z in self._plane.spec.zones:
-                self._agents[z.az] = self._new_agent(z.az)
+                self._agents[z.az] = [self._new_agent(z.az)]
             self._control = ProbeAgent(self._plane.popen, "aws")
 
     def _new_agent(self, az: str) -> ProbeAgent:
@@ -161,22 +169,39 @@ class NetnsDataPlane:
             return ProbeAgent(self._plane.popen, self._plane.probe_role(az), stderr=log)
 
     def invoke_probe(self, az: str, function: LabFunction, event, request_id: str) -> Outcome:
-        """Run ``function`` (zone ``az``'s probe function) in the zone's probe namespace. An environment
-        that overran its timeout is stopped and replaced before the next invoke (as Lambda does)."""
-        agent = self._agents[az]
-        outcome = agent.invoke(function, event, request_id)
+        """Run ``function`` (zone ``az``'s probe function) in the zone's probe namespace, in an idle
+        execution environment; when all are busy Lambda starts another one (a cold start: a new agent),
+        so two invokes at once run side by side (the endpoint enforces the reserved concurrency). An
+        environment that overran its timeout is stopped and dropped (as Lambda does)."""
+        agent = self._environment(az)
+        try:
+            outcome = agent.invoke(function, event, request_id)
+        finally:
+            agent.release()
         if outcome.kind == TIMEOUT:
             with self._lock:
-                if self._agents.get(az) is agent:
+                if agent in self._agents.get(az, []):
                     from lab.netns.shell import stop_process
+                    self._agents[az].remove(agent)
                     agent.close()
                     stop_process(agent.proc)
-                    self._agents[az] = self._new_agent(az)
         return outcome
+
+    def _environment(self, az: str) -> ProbeAgent:
+        with self._lock:
+            agents = self._agents.setdefault(az, [])
+            for agent in agents:
+                if agent.claim():
+                    return agent
+            agent = self._new_agent(az)
+            agent.claim()
+            agents.append(agent)
+            return agent
 
     def down(self) -> None:
         with self._lock:
-            for agent in [*self._agents.values(), *([self._control] if self._control else [])]:
+            for agent in [*(a for agents in self._agents.values() for a in agents),
+                          *([self._control] if self._control else [])]:
                 agent.close()
             self._agents.clear()
             self._control = None
@@ -210,8 +235,15 @@ class NetnsDataPlane:
 
     def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]:
         """Every zone's probe from its probe namespace, all at once."""
-        futures = {az: self._pool.submit(self._agents[az].ask, az, targets, timeout_s) for az in azs}
+        futures = {az: self._pool.submit(self._ask, az, targets, timeout_s) for az in azs}
         return {az: f.result() for az, f in futures.items()}
+
+    def _ask(self, az: str, targets: Sequence[str], timeout_s: float) -> ProbeResult:
+        agent = self._environment(az)
+        try:
+            return agent.ask(az, targets, timeout_s)
+        finally:
+            agent.release()
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
         return self._control.ask("control", targets, timeout_s)

@@ -120,6 +120,9 @@ def judge_blackhole(session, rep, marks, events) -> dict[str, bool]:
     bound = blackhole_rto_bound(session.settings.config.probe)
     return {f"rto_s<={bound:g}": rep.rto_s is not None and rep.rto_s <= bound,
             "egress_via_other_nat_during_fault": any(ip != rep.egress_ip_before for ip in rep.egress_ips_during),
+            # the dead path's confirmation started while its first probe still waited (service/probing.py)
+            "confirmation_hedged": any(e.event == "probe_hedged" and e.zone == rep.zone and e.t >= marks.fault
+                                       for e in events),
             "reverted": rep.reverts >= 1}
 
 

@@ -90,3 +90,40 @@ def test_invoke_faults_raise_aws_error_through_invoke_json(endpoint):
     with pytest.raises(AwsError) as caught:
         invoke_json(client, NAME, {})
     assert caught.value.code == "TooManyRequestsException"
+
+
+def test_reserved_concurrency_throttles_the_invoke_one_past_it_as_lambda_does(monkeypatch):
+    """Lambda Developer Guide, "Configuring reserved concurrency": invokes beyond a function's reserved
+    concurrency are throttled (TooManyRequestsException, Reason ReservedFunctionConcurrentInvocationLimitExceeded).
+    hanat reserves 2 per probe function: one sweep's invoke and one still running when the next starts."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    release = threading.Event()
+
+    def slow(function, event, request_id) -> Outcome:
+        release.wait(5)
+        return Outcome("ok", ANSWER)
+
+    reserved = LabFunction(name=NAME, handler="probe_a", zone="zone-a", timeout_s=5.0, reserved=2)
+    ep = LambdaEndpoint({NAME: reserved}, slow).start()
+    try:
+        client = lab_invoke_client(ep.url, "ap-northeast-1", read_timeout_s=8)
+        runner = LambdaProbeRunner(lambda name, payload: invoke_json(client, name, payload), {"zone-a": NAME},
+                                   targets=["http://198.51.100.10/"], timeout_s=1.0, clock=time.time)
+        pool = ThreadPoolExecutor(max_workers=2)
+        running = [pool.submit(runner, ["zone-a"]) for _ in range(2)]
+        deadline = time.monotonic() + 5
+        while ep.running(NAME) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        throttled = runner(["zone-a"])["zone-a"]                 # the third at once
+        assert not throttled.evidence and "TooManyRequestsException" in throttled.error
+        release.set()
+        assert all(f.result(timeout=5)["zone-a"].passed for f in running)
+        pool.shutdown()
+        assert runner(["zone-a"])["zone-a"].passed               # room again once they ended
+        assert ep.counts() == {"ok": 3, "throttle": 1}
+    finally:
+        release.set()
+        ep.stop()

@@ -221,6 +221,16 @@ def test_handler_uses_defaults_and_event(tcp_url, closed_url):
     assert answer["passed"] and answer["zone"] == "az-a"
     answer = handle_probe("az-a", {"targets": [closed_url], "timeout_s": 0.3}, defaults, clock)
     assert not answer["passed"] and answer["results"][0]["target"] == closed_url
+    assert "confirmations" not in answer                    # one sample unless the heartbeat asks for more
+
+
+def test_handler_confirms_a_failure_in_the_same_invoke_and_a_pass_needs_no_confirmation(tcp_url, closed_url):
+    """The heartbeat sends samples = fail_after: a refused path is probed again at once (probes/samples.py)."""
+    answer = handle_probe("az-a", {"targets": [closed_url], "timeout_s": 0.3, "samples": 2}, ProbeSettings(), clock)
+    assert not answer["passed"] and [c["passed"] for c in answer["confirmations"]] == [False]
+    assert answer["confirmations"][0]["hedged"]   # refused attempts retry to the deadline: confirmed alongside
+    answer = handle_probe("az-a", {"targets": [tcp_url], "timeout_s": 0.3, "samples": 2}, ProbeSettings(), clock)
+    assert answer["passed"] and "confirmations" not in answer
 
 
 def test_handler_rejects_bad_event_naming_every_problem():

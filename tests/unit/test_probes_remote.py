@@ -25,7 +25,7 @@ def test_only_answers_are_evidence_errors_and_timeouts_are_not():
     release = threading.Event()
 
     def invoke(name, payload):
-        assert payload == {"targets": ["tcp://127.0.0.1:1"], "timeout_s": 0.2}
+        assert payload == {"targets": ["tcp://127.0.0.1:1"], "timeout_s": 0.2, "samples": 1}
         if name.endswith("1a"):
             return {"zone": "ignored", "passed": True, "at": 5.0,
                     "results": [{"target": "tcp://127.0.0.1:1", "ok": True, "latency_ms": 1.0}]}
