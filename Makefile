@@ -36,8 +36,13 @@ system-tools:
 demo: install
 	$(BIN)/python -m lab.demo
 
+# The unit and moto tiers run on TEST_WORKERS pytest-xdist workers (each with its own moto server); the
+# lab tier runs alone after them, one drill at a time, as its timings assume.
+TEST_WORKERS ?= 2
+
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider -m "not long_drill" tests
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/unit tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider -m "not long_drill" tests/lab
 
 test-long: install
 	$(BIN)/pytest -q -p no:cacheprovider -m long_drill tests
