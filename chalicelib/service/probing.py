@@ -9,8 +9,9 @@ a path that answers costs one round. A zone's samples are its result and the con
 When the probe functions could not take every sample (``fail_after`` above what fits one invoke, or a
 runner that answers one sample per zone: tests' scripted probes, the bench's local runner), the zones
 whose samples all failed are probed again at once (together), up to ``probe.fail_after`` samples in
-the sweep. No re-probe when the targets are down (the control probe, run when every zone that gave
-evidence failed, failed too), for zones already DOWN (``known_down()``, asked only when a probe
+the sweep. When every zone that gave evidence failed, the control probe runs; if the targets answer
+it, the zones' own confirmations (taken before it) do not count and each zone is re-probed after it (the
+targets may have come back meanwhile). No re-probe when the targets are down (the control probe failed too), for zones already DOWN (``known_down()``, asked only when a probe
 failed), for a result without evidence (no storm of invokes while Lambda throttles), or when the
 round would not fit before ``deps.deadline``.
 """
@@ -97,8 +98,12 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
     control = None
     if deps.control_probe is not None and evidence and not any(r.passed for r in evidence):
         control = deps.control_probe()
-    if control is not None and not control.passed:
-        return Probed({az: s[:1] for az, s in samples.items()}, control)
+    if control is not None:
+        samples = {az: s[:1] for az, s in samples.items()}
+        if not control.passed:
+            return Probed(samples, control)
+        # every path failed but the targets answer the control probe, which ran after the paths'
+        # confirmations: the targets may have just come back, so a zone is confirmed only by re-probes
     down: Collection[str] = known_down() if any(s[0].failed for s in samples.values()) else ()
     while True:
         failing = [az for az in topo.azs if az not in down and len(samples[az]) < limit

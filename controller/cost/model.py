@@ -157,7 +157,7 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f" x {u.probe_memory_mb} MB = {probe_gbs:,.0f} GB-s x {_usd(p.lambda_gb_second)}"
              + ("" if u.probe_billed_s >= u.probe_timeout_s else
                 f" (at most {probe_runs * u.probe_timeout_s * u.probe_memory_mb / 1024 * p.lambda_gb_second:,.2f}"
-                f" if every probe ran its {u.probe_timeout_s:g} s timeout)")),
+                f" if every probe ran its {u.probe_timeout_s:g} s timeout and confirmation)")),
         Line("Lambda requests", requests / 1e6 * p.lambda_per_million_requests,
              f"{requests:,.0f} invocations x {_usd(p.lambda_per_million_requests)}/million"),
         Line("DynamoDB reads (on-demand)", reads / 1e6 * p.dynamodb_per_million_rru,
@@ -244,10 +244,11 @@ def assumptions(u: Usage, hours: float) -> tuple[str, ...]:
         (f"heartbeat: one run per minute lasting {u.heartbeat_run_s:g} s at {u.heartbeat_memory_mb} MB, "
          f"{u.sweeps_per_minute} sweeps per run (every {u.probe_interval_s:g} s)"),
         (f"probes: one invocation per zone per sweep at {u.probe_memory_mb} MB, each billed the full timeout "
-         f"{u.probe_timeout_s:g} s (an upper bound; healthy probes end sooner)" if u.probe_run_s is None else
+         f"{u.probe_timeout_s:g} s with its confirmation (an upper bound; healthy probes end sooner)"
+         if u.probe_run_s is None else
          f"probes: one invocation per zone per sweep at {u.probe_memory_mb} MB, each billed a healthy probe's "
          f"measured {u.probe_billed_s * 1000:g} ms (bench/sweep.py); the upper bound is the probe timeout "
-         f"{u.probe_timeout_s:g} s, reached only while a NAT's path is failing"),
+         f"with its confirmation, {u.probe_timeout_s:g} s, reached only while a NAT's path is failing"),
         (f"DynamoDB on-demand: {u.reads_per_sweep} read and {u.writes_per_sweep} write request units "
          "per sweep"),
         f"SNS: {u.alerts_per_month} alerts per month to {u.alert_emails} email address(es)",

@@ -181,6 +181,15 @@ def test_targets_down_every_path_and_the_control_probe_fail_nothing_is_confirmed
     assert {az: _verdicts(s) for az, s in probed.samples.items()} == {A: ["fail"], B: ["fail"]}
 
 
+def test_targets_back_by_the_control_probe_only_re_probes_after_it_confirm():
+    """targets-down drill: every path failed with its confirmation, then the targets came back before the
+    control probe ran: the confirmations taken before it must not make every zone DOWN."""
+    runner = Rounds({A: [["fail", "fail"], ["pass"]], B: [["fail", "fail"], ["pass"]]})
+    probed = probe_zones(_deps(runner, control=ProbeResult(zone="control", passed=True, at=0.0)))
+    assert {az: _verdicts(s) for az, s in probed.samples.items()} == {A: ["fail", "pass"], B: ["fail", "pass"]}
+    assert runner.calls == [(A, B), (A, B)]
+
+
 def test_no_re_probe_when_it_would_not_fit_before_the_deadline():
     runner = Rounds({A: [["fail"]]})
     probed = probe_zones(replace(_deps(runner), deadline=time.monotonic() + 1.0))
