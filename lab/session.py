@@ -400,8 +400,12 @@ class LabSession:
             time.sleep(poll_s)
 
     def steady(self) -> bool:
-        """Every zone served by its own NAT, every NAT UP, every private host reaching the internet (in an
-        adopted VPC, a zone on its original NAT gateways is steady too: not cut over yet, or released)."""
+        """Every zone served by its own NAT, every NAT UP, every private host reaching the internet and
+        keeping its long-lived connections open (in an adopted VPC, a zone on its original NAT gateways is
+        steady too: not cut over yet, or released)."""
+        missing = getattr(self.dataplane, "connections_missing", None)
+        if missing is not None and missing():   # a fault before they are up would count them wrong
+            return False
         if self.topology().adopts_vpc:
             return self._adopted_steady()
         status = self.heartbeat.status()

@@ -148,6 +148,7 @@ class NetnsDataPlane:
         self._control: ProbeAgent | None = None
         self._logs: dict[str, _LogReader] = {}
         self._conn_logs: dict[str, _ConnLogReader] = {}
+        self._conns_started: dict[str, int] = {}   # zone -> long-lived connections its clients keep
         self._log_lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="hanat-lab-"))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netns-probe")
@@ -276,6 +277,7 @@ class NetnsDataPlane:
             for z in self._plane.spec.zones:
                 path = self._dir / f"conns-{z.az}.jsonl"
                 self._conn_logs[z.az] = _ConnLogReader(path, z.az)
+                self._conns_started[z.az] = count
                 self._plane.popen(self._plane.priv_role(z.az), python_argv(
                     "lab.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
                     "--out", str(path), "--interval", str(interval_s), "--rto-max-ms", str(rto_max_ms)))
@@ -284,6 +286,19 @@ class NetnsDataPlane:
         with self._log_lock:
             reader = self._conn_logs.get(az)
             return list(reader.read()) if reader else []
+
+    def connections_missing(self) -> dict[str, int]:
+        """Per zone whose long-lived connections were started: how many of them are not open now (not
+        connected yet, or reset and not reconnected yet)."""
+        from lab.connections import build
+        with self._lock:
+            started = dict(self._conns_started)
+        out = {}
+        for az, count in started.items():
+            open_now = sum(1 for c in build(self.connection_events(az)) if c.ended is None)
+            if open_now < count:
+                out[az] = count - open_now
+        return out
 
     def nat_reset(self, on: bool) -> None:
         """``on=False``: every NAT silently drops the mid-stream packets of flows it does not know instead
