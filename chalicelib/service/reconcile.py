@@ -26,9 +26,9 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..aws import adopted, instances, routes
+from ..aws import adopted, instances, params, routes
 from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..engine.adoption import moves_routes, with_adoption
@@ -89,6 +89,15 @@ def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
     snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock(),
                                    deadline=deps.deadline)
     return snapshot, zone_states(snapshot)
+
+
+def with_live_topology(deps: Deps) -> Deps:
+    """``deps`` with the topology parameter as it is now (another run may have published a new NAT
+    since ``deps`` was made; its old NAT may be terminated already); unchanged without SSM."""
+    if deps.clients.ssm is None:
+        return deps
+    live = params.read_topology(deps.clients.ssm, deps.topology.topology_parameter)
+    return deps if live == deps.topology else replace(deps, topology=live)
 
 
 # --- observe ----------------------------------------------------------------------------------
@@ -183,8 +192,11 @@ def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, P
                      vouched: Collection[str] = ()) -> Applied:
     """Observe, decide, commit with version checks, write routes; retry on a lost condition.
     ``vouched``: zones whose NAT the caller knows to be healthy although its record says DOWN (a
-    planned replacement): moving away from it hands the open flows back like any planned move."""
+    planned replacement): moving away from it hands the open flows back like any planned move.
+    A retry decides on the topology published now: the run that won may have replaced a NAT."""
     for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            deps = with_live_topology(deps)
         now = deps.clock()
         seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides,
                              confirmations=confirmations)

@@ -90,18 +90,23 @@ def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bo
             deps.sleep(0.2 * (attempt + 1))
 
 
-def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, hold_until: float = 0.0,
+def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_id: str, hold_until: float = 0.0,
                               planned: bool = False) -> None:
     """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
     healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
     proven). ``hold_until``: the sweep gives the zone back no earlier (a planned replacement keeps it
     away while the old NAT drains and passes its probes again, until the new NAT is published).
     ``planned``: the old NAT is healthy (only marked DOWN to move the zone): the move hands its open
-    flows back to it (a connection handoff) until the drain ends."""
-    reset_health(deps, az, deps.clock(), reason)
+    flows back to it (a connection handoff) until the drain ends.
+
+    The mark and the move are one decision, committed at once: a sweep in between would find the zone
+    DOWN and fail it over by itself, without the handoff. Only while ``old_instance_id`` is still the
+    zone's NAT (a run that lost a race may decide again after another run has replaced it)."""
     engine = reconcile.engine_decider(deps.topology)
 
     def decider(snapshot, inputs, now):
+        inputs = [replace(z, state=z.state.evolve(health=DOWN, fails=0, passes=0, since=now, health_reason=reason))
+                  if z.az == az and z.nat_instance_id == old_instance_id else z for z in inputs]
         decision = engine(snapshot, inputs, now)
         if hold_until and decision.states[az].server != az:
             state = decision.states[az]
@@ -166,9 +171,7 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
 # --- facts ----------------------------------------------------------------------------------
 def _live_topology(deps: Deps, known: Topology) -> Topology:
     """The topology parameter now (another run may have published a new NAT); ``known`` without SSM."""
-    if deps.clients.ssm is None:
-        return known
-    return params.read_topology(deps.clients.ssm, deps.topology.topology_parameter)
+    return known if deps.clients.ssm is None else reconcile.with_live_topology(deps).topology
 
 
 def _view(inst: instances.NatInstance | None) -> m.InstanceView | None:
@@ -241,7 +244,7 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
                 hold = (now + float(deps.topology.maintenance.drain_s) + policy.proving_timeout_s
                         if rec.planned else 0.0)
                 fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold,
-                                          planned=rec.planned)
+                                          old_instance_id=rec.old_instance_id, planned=rec.planned)
                 now = max(now, deps.clock())   # a planned move waited for the NATs' agents (handoff)
                 failover_asked = True
                 actions.append(step.action)

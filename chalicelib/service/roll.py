@@ -196,10 +196,12 @@ def advance_roll(deps: Deps, now: float, rec: r.RollRecord | None = None) -> Rol
     outcome = RollOutcome(rec)
     policy = policy_for(deps)
     returned = False
-    for _ in range(MAX_STEPS_PER_RUN):
+    for step_no in range(MAX_STEPS_PER_RUN):
         if rec is None or not rec.active:
             outcome.waiting_for = "no roll in progress"
             break
+        if step_no:   # a step (or a run racing this one) may have published a new NAT
+            deps = reconcile.with_live_topology(deps)
         step = r.decide_roll(rec, _facts(deps, rec, now), now, policy)
         if step.action in (r.WAIT, r.IDLE) or (step.action == r.RETURN_ZONE and returned):
             outcome.waiting_for = step.why
