@@ -93,7 +93,8 @@ def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
 
 def with_live_topology(deps: Deps) -> Deps:
     """``deps`` with the topology parameter as it is now (another run may have published a new NAT
-    since ``deps`` was made; its old NAT may be terminated already); unchanged without SSM."""
+    since ``deps`` was made; its old NAT may be terminated already); unchanged without SSM. GetParameter
+    without a version returns the latest one (SSM user guide, "Working with parameter versions")."""
     if deps.clients.ssm is None:
         return deps
     live = params.read_topology(deps.clients.ssm, deps.topology.topology_parameter)
