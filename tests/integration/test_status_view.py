@@ -142,10 +142,17 @@ def test_bad_watch_options_exit_2_naming_each(emulator_env, tmp_path, capsys):
         assert needle in err, err
 
 
+# The CLI as a terminal's foreground process runs it: Ctrl-C raises KeyboardInterrupt. A process started
+# with SIGINT ignored (a job put in the background by a shell without job control, nohup) inherits that,
+# and Python then installs no handler (signal module docs: "if the handler was not SIG_DFL at startup").
+AS_IN_A_TERMINAL = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "runpy.run_module('controller.cli', run_name='__main__')")
+
+
 def test_ctrl_c_ends_watch_with_exit_0(stack):
     """A real SIGINT to a real `hanat status --watch` process (as Ctrl-C sends it)."""
     config, _ = stack
-    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "status", "--config", config, "--watch",
+    proc = subprocess.Popen([sys.executable, "-c", AS_IN_A_TERMINAL, "status", "--config", config, "--watch",
                              "--interval", "1"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
