@@ -442,4 +442,3 @@ class LabSession:
             if not recent or not all(s.ok for s in recent):
                 return False
         return True
-
