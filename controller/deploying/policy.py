@@ -7,6 +7,7 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 """
 from __future__ import annotations
 
+from chalicelib import watch
 from chalicelib.naming import (
     ADOPTED_TAG,
     APP_NAME,
@@ -118,9 +119,38 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
     if ami_parameter:
         statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
                            "Resource": ami_parameter})
+    statements += _watch(topology, partition, region, account)
     if topology.adopts_vpc:
-        statements.append(_give_back(topology, ec2))
+        statements += [_give_back(topology, ec2), _launch_into_adopted_subnets(topology, ec2)]
     return {"Version": VERSION, "Statement": statements}
+
+
+def _watch(topology: Topology, partition: str, region: str, account: str) -> list[dict]:
+    """After a replacement the controller re-points its zone's NAT alarm and the dashboard at the new NAT
+    (service/nat_watch.py): read and put the stack's NAT alarms, whose actions may only be the stack's
+    topic (an alarm action can also stop or terminate an instance: cloudwatch:AlarmActions, Service
+    Authorization Reference, Amazon CloudWatch, PutMetricAlarm), and the stack's one dashboard
+    (dashboard ARNs have no region: arn:aws:cloudwatch::account:dashboard/name)."""
+    alarms = f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{watch.alarm_prefix(topology.stack)}"
+    return [
+        {"Sid": "FindStackAlarms", "Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"],
+         "Resource": f"{alarms}*"},
+        {"Sid": "RepointStackNatAlarms", "Effect": "Allow", "Action": ["cloudwatch:PutMetricAlarm"],
+         "Resource": f"{alarms}nat-*",
+         "Condition": {"ForAllValues:StringEquals": {"cloudwatch:AlarmActions": [topology.topic_arn]}}},
+        {"Sid": "RepointStackDashboard", "Effect": "Allow",
+         "Action": ["cloudwatch:GetDashboard", "cloudwatch:PutDashboard"],
+         "Resource": f"arn:{partition}:cloudwatch::{account}:dashboard/"
+                     f"{watch.dashboard_name(topology.stack, topology.region)}"},
+    ]
+
+
+def _launch_into_adopted_subnets(topology: Topology, ec2: str) -> dict:
+    """A replacement NAT in an adopted VPC goes into the user's public subnet, which carries no stack tag
+    (RunInstances authorizes the subnet, whose keys are its tags, ec2:SubnetID and ec2:Vpc: Service
+    Authorization Reference, Amazon EC2): exactly the stack's public subnets, by ARN."""
+    return {"Sid": "LaunchIntoAdoptedPublicSubnets", "Effect": "Allow", "Action": ["ec2:RunInstances"],
+            "Resource": sorted({f"{ec2}:subnet/{z.public_subnet_id}" for z in topology.zones})}
 
 
 def _give_back(topology: Topology, ec2: str) -> dict:
@@ -151,6 +181,9 @@ def _replacement(topology: Topology, partition: str, region: str, account: str, 
         {"Sid": "TagOnLaunchOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*"],
          "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
+        # a failed replacement's alert quotes the setup script's FAILED line from the NAT's console
+        {"Sid": "ReadStackNatConsole", "Effect": "Allow", "Action": ["ec2:GetConsoleOutput"],
+         "Resource": f"{ec2}:instance/*", "Condition": tagged},
         {"Sid": "ManageStackNats", "Effect": "Allow",
          "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],

@@ -1,7 +1,8 @@
 """parliament (the IAM policy linter) over every IAM policy hanat writes; `make lint` and a test run it.
 
-The policies: the operator example (examples/iam-policy-operator.json), the controller's and the
-probes' (``hanat deploy``, for a sample topology with every optional part on), the NAT/admin instance
+The policies: the operator examples (examples/iam-policy-operator.json, and -adopt.json for adoption),
+the controller's and the probes' (``hanat deploy``, for a sample topology with every optional part on, and
+the controller's again in an adopted VPC), the NAT/admin instance
 role's inline policy and the users' Session Manager policies (``hanat up``). Every finding must be
 fixed or be listed in ``ALLOWED`` with the reason it is right as it is.
 
@@ -9,18 +10,20 @@ fixed or be listed in ``ALLOWED`` with the reason it is right as it is.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.settings import ProbeSettings
-from chalicelib.topology import Topology, ZoneTopology
+from chalicelib.topology import AdoptedRouteTable, Topology, ZoneTopology
 
 from .policy import controller_policy, probe_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_EXAMPLE = ROOT / "examples" / "iam-policy-operator.json"
+OPERATOR_ADOPT_EXAMPLE = ROOT / "examples" / "iam-policy-operator-adopt.json"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ ALLOWED = (
     Allowed("controller", "LaunchFromStackTemplate", "RESOURCE_MISMATCH", SPLIT_RUN_INSTANCES),
     Allowed("controller", "LaunchIntoStackNetwork", "RESOURCE_MISMATCH", SPLIT_RUN_INSTANCES),
     Allowed("controller", "LaunchTaggedResources", "RESOURCE_MISMATCH", SPLIT_RUN_INSTANCES),
+    Allowed("operator", "Ec2BuildHanatPartsInAdoptedVpc", "RESOURCE_MISMATCH",
+            "the adopted VPC (untagged, the user's) that CreateSubnet/CreateRouteTable/CreateSecurityGroup also "
+            "authorize; the new subnet, table or group needs aws:RequestTag/hanat:stack (Ec2CreateTagged). "
+            + SPLIT_RUN_INSTANCES),
+    Allowed("operator", "Ec2LaunchIntoAdoptedPublicSubnets", "RESOURCE_MISMATCH",
+            "the adopted VPC's public subnet (untagged, the user's); what the launch creates needs the stack's "
+            "request tag (Ec2CreateTagged). " + SPLIT_RUN_INSTANCES),
+    Allowed("controller", "LaunchIntoAdoptedPublicSubnets", "RESOURCE_MISMATCH", SPLIT_RUN_INSTANCES),
     Allowed("probe", "VpcNetworkInterfaces", "RESOURCE_STAR",
             "Lambda creates a VPC function's network interfaces with its role on Resource \"*\" "
             "(AWSLambdaVPCAccessExecutionRole); aws:RequestedRegion limits them to the stack's region"),
@@ -75,6 +86,13 @@ def sample_topology() -> Topology:
         slack_webhook_parameter="/team/slack-webhook")
 
 
+def adopted_topology() -> Topology:
+    """The sample topology in an adopted VPC (each zone's private table taken over from a NAT gateway)."""
+    topology = sample_topology()
+    return dataclasses.replace(topology, zones=tuple(dataclasses.replace(z, adopted=(AdoptedRouteTable(
+        z.private_route_table_ids[0], "nat-0123456789abcdef0"),)) for z in topology.zones))
+
+
 def policies() -> dict[str, dict]:
     """name -> policy document, for every policy hanat writes."""
     from bootstrap.stack.desired import SESSION_MANAGER_INSTANCE_POLICY, user_policy
@@ -82,8 +100,10 @@ def policies() -> dict[str, dict]:
     topology = sample_topology()
     return {
         "operator": json.loads(OPERATOR_EXAMPLE.read_text()),
+        "operator-adopt": json.loads(OPERATOR_ADOPT_EXAMPLE.read_text()),
         "controller": controller_policy(topology, "lint", nat_ami="resolve:ssm:/aws/service/canonical/ubuntu/x"),
         "controller-own-ami-parameter": controller_policy(topology, "lint", nat_ami="resolve:ssm:/team/nat-ami"),
+        "controller-adopted": controller_policy(adopted_topology(), "lint"),
         "probe": probe_policy(topology, "lint"),
         "instance": SESSION_MANAGER_INSTANCE_POLICY,
         "user-ssh": user_policy("lint", allow_ssh=True),

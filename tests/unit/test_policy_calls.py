@@ -1,0 +1,144 @@
+"""The calls hanat makes in an ADOPTED VPC, evaluated under the policies it ships or writes (lab/iam).
+
+The adopted VPC, its subnets and its route tables carry no hanat tag: they are the user's. The controller
+(``hanat deploy``'s policy) must launch a replacement NAT into the user's public subnet, re-point the
+stack's alarm and dashboard, and read a stack NAT's console; the operator (examples/iam-policy-operator.json
+with examples/iam-policy-operator-adopt.json) must build hanat's own parts in the user's VPC (issue 18,
+faults 2, 4, 5, 6). Which resources each action authorizes, and which keys each carries, is the Service
+Authorization Reference's (Amazon EC2, Amazon CloudWatch, IAM:
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib import watch
+from chalicelib.naming import instance_role_name, stack_tags
+from chalicelib.topology import AdoptedRouteTable
+from controller.deploying.policy import controller_policy
+from lab.iam.evaluate import Request, Resource, evaluate
+from tests.unit.test_alerts import TOPOLOGY
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT, REGION = "123456789012", TOPOLOGY.region
+EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+ADOPTED = dataclasses.replace(TOPOLOGY, launch_template_id="lt-0123456789abcdef0", nat_security_group_id="sg-nat",
+                              zones=tuple(dataclasses.replace(z, adopted=(AdoptedRouteTable(
+                                  z.private_route_table_ids[0], "nat-0123456789abcdef0"),)) for z in TOPOLOGY.zones))
+STACK, ZONE = ADOPTED.stack, ADOPTED.zones[0]
+USER_VPC = f"{EC2}:vpc/{ADOPTED.vpc_id}"                         # no tag at all
+USER_PUBLIC_SUBNET = f"{EC2}:subnet/{ZONE.public_subnet_id}"      # no tag at all
+OWN = {"hanat:stack": STACK}
+
+
+def tags(role: str, zone: str | None = None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in stack_tags(STACK, role, zone)}
+
+
+def run_nat_instance(role_tags: dict[str, str]) -> Request:
+    """RunInstances from the stack's launch template into the user's public subnet with the stack's group;
+    the instance, its interface and its volume are tagged at launch (chalicelib/aws/instances.py)."""
+    on_net = {"ec2:Vpc": USER_VPC}
+    return Request("ec2:RunInstances", [
+        Resource(f"{EC2}:launch-template/{ADOPTED.launch_template_id}", tags=OWN),
+        Resource(f"arn:aws:ec2:{REGION}::image/ami-0123456789abcdef0"),
+        Resource(USER_PUBLIC_SUBNET, keys=on_net),
+        Resource(f"{EC2}:security-group/{ADOPTED.nat_security_group_id}", tags=OWN, keys=on_net),
+        Resource(f"{EC2}:network-interface/*", request_tags=role_tags,
+                 keys={**on_net, "ec2:Subnet": USER_PUBLIC_SUBNET}),
+        Resource(f"{EC2}:instance/*", request_tags=role_tags),
+        Resource(f"{EC2}:volume/*", request_tags=role_tags)])
+
+
+def tag_on_launch(role_tags: dict[str, str]) -> Request:
+    return Request("ec2:CreateTags", [Resource(f"{EC2}:{kind}/*", request_tags=role_tags)
+                                      for kind in ("instance", "network-interface", "volume")],
+                   {"ec2:CreateAction": "RunInstances"})
+
+
+def create_in_user_vpc(action: str, kind: str, role: str) -> Request:
+    """CreateSubnet/CreateRouteTable/CreateSecurityGroup: the new, tagged resource and the user's VPC."""
+    return Request(action, [Resource(f"{EC2}:{kind}/*", request_tags=tags(role, ZONE.az)), Resource(USER_VPC)])
+
+
+def pass_nat_role(name: str) -> Request:
+    return Request("iam:PassRole", [Resource(f"arn:aws:iam::{ACCOUNT}:role/{name}")],
+                   {"iam:PassedToService": "ec2.amazonaws.com", "iam:AssociatedResourceArn": None})
+
+
+ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{watch.nat_alarm_name(STACK, ZONE.az)}"
+DASHBOARD = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{watch.dashboard_name(STACK, REGION)}"
+NAT = f"{EC2}:instance/{ZONE.nat_instance_id}"
+
+CONTROLLER_CALLS = [
+    ("fault2-replacement-launch-into-user-public-subnet", run_nat_instance(tags("nat", ZONE.az))),
+    ("replacement-tags-on-launch", tag_on_launch(tags("nat", ZONE.az))),
+    ("replacement-passes-nat-role", pass_nat_role(instance_role_name(STACK, REGION))),
+    ("replacement-moves-eip", Request("ec2:AssociateAddress", [
+        Resource(NAT, tags=OWN), Resource(f"{EC2}:elastic-ip/{ZONE.nat_eip_allocation_id}", tags=OWN)])),
+    # service/nat_watch.py: find the zone's alarm, re-point it (no Tags on update), then the dashboard
+    ("fault5-describe-nat-alarm", Request("cloudwatch:DescribeAlarms", [Resource(ALARM)])),
+    ("fault5-put-nat-alarm", Request("cloudwatch:PutMetricAlarm", [Resource(ALARM)], {
+        "cloudwatch:AlarmActions": [ADOPTED.topic_arn]})),
+    ("fault5-get-dashboard", Request("cloudwatch:GetDashboard", [Resource(DASHBOARD)])),
+    ("fault5-put-dashboard", Request("cloudwatch:PutDashboard", [Resource(DASHBOARD)])),
+    ("fault6-console-of-stack-nat", Request("ec2:GetConsoleOutput", [Resource(NAT, tags=OWN)])),
+]
+OPERATOR_CALLS = [
+    ("fault4-probe-subnet-in-user-vpc", create_in_user_vpc("ec2:CreateSubnet", "subnet", "probe")),
+    ("fault4-probe-route-table-in-user-vpc", create_in_user_vpc("ec2:CreateRouteTable", "route-table", "probe")),
+    ("fault4-security-group-in-user-vpc", create_in_user_vpc("ec2:CreateSecurityGroup", "security-group", "nat-sg")),
+    ("fault4-nat-into-user-public-subnet", run_nat_instance(tags("nat", ZONE.az))),
+    ("tags-on-create", Request("ec2:CreateTags", [Resource(f"{EC2}:subnet/*", request_tags=tags("probe", ZONE.az))],
+                               {"ec2:CreateAction": "CreateSubnet"})),
+    ("passes-nat-role", pass_nat_role(instance_role_name(STACK, REGION))),
+]
+
+
+def operator_policies() -> dict[str, dict]:
+    return {name: json.loads((ROOT / "examples" / f"{name}.json").read_text())
+            for name in ("iam-policy-operator", "iam-policy-operator-adopt")}
+
+
+@pytest.mark.parametrize("request_", [c[1] for c in CONTROLLER_CALLS], ids=[c[0] for c in CONTROLLER_CALLS])
+def test_controller_policy_allows_its_calls_in_an_adopted_vpc(request_):
+    decision = evaluate({"controller": controller_policy(ADOPTED, "dev")}, request_)
+    assert decision.allowed, decision.reason
+
+
+@pytest.mark.parametrize("request_", [c[1] for c in OPERATOR_CALLS], ids=[c[0] for c in OPERATOR_CALLS])
+def test_operator_adopt_policies_allow_building_in_an_adopted_vpc(request_):
+    decision = evaluate(operator_policies(), request_)
+    assert decision.allowed, decision.reason
+
+
+OTHER_VPC = f"{EC2}:vpc/vpc-someone-else"
+NOT_THE_STACKS = [
+    ("launch-into-another-subnet", dataclasses.replace(run_nat_instance(tags("nat", ZONE.az)), resources=[
+        r if "subnet/" not in r.arn else Resource(f"{EC2}:subnet/subnet-other", keys={"ec2:Vpc": OTHER_VPC})
+        for r in run_nat_instance(tags("nat", ZONE.az)).resources])),
+    ("launch-untagged-instance", run_nat_instance({"Name": "x"})),
+    ("alarm-of-another-stack", Request("cloudwatch:PutMetricAlarm", [Resource(
+        f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:hanat-other-nat-a-status-check")],
+        {"cloudwatch:AlarmActions": [ADOPTED.topic_arn]})),
+    ("alarm-that-terminates", Request("cloudwatch:PutMetricAlarm", [Resource(ALARM)], {
+        "cloudwatch:AlarmActions": [f"arn:aws:automate:{REGION}:ec2:terminate"]})),
+    ("dashboard-of-another-stack", Request("cloudwatch:PutDashboard", [Resource(
+        f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/hanat-other-{REGION}")])),
+    ("console-of-another-instance", Request("ec2:GetConsoleOutput", [Resource(f"{EC2}:instance/i-0theirs")])),
+]
+
+
+@pytest.mark.parametrize("request_", [c[1] for c in NOT_THE_STACKS], ids=[c[0] for c in NOT_THE_STACKS])
+def test_controller_policy_stays_on_the_stacks_own_resources(request_):
+    decision = evaluate({"controller": controller_policy(ADOPTED, "dev")}, request_)
+    assert not decision.allowed, decision.reason
+
+
+def test_operator_cannot_launch_an_untagged_instance_into_the_user_vpc():
+    decision = evaluate(operator_policies(), run_nat_instance({"Name": "x"}))
+    assert not decision.allowed, decision.reason
