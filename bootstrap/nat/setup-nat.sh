@@ -25,13 +25,19 @@
 #                       and the pause between them (default 20 s), each attempt bounded to 300 s.
 #
 # What it does (idempotent: a second run leaves the same state), in this order:
-#   1. sysctls, first and whatever else fails: net.ipv4.ip_forward=1; rp_filter=0 on all, default
-#      and every interface; conntrack (values below; a key this kernel or network namespace does not
-#      let us set is a warning, never a failure).
+#   1. sysctls, first and whatever else fails: net.ipv4.ip_forward=1; rp_filter=0 and
+#      send_redirects=0 on all, default and every interface (a NAT on AWS has ONE interface: client
+#      packets arrive and leave on it, and Linux would answer each forwarded one with an ICMP redirect
+#      to the internet gateway's address; AWS's own NAT AMI turns them off the same way:
+#      `sysctl -q -w net.ipv4.ip_forward=1 net.ipv4.conf.eth0.send_redirects=0` in its
+#      /usr/sbin/configure-pat.sh, amzn-ami-vpc-nat); conntrack (values below; a key this kernel or
+#      network namespace does not let us set is a warning, never a failure).
 #   2. firewall with what the image has: `nft` (preferred), else `iptables` (iptables-nft or legacy):
 #        masquerade ip saddr VPC_CIDR (to outside VPC_CIDR) out of the default-route interface;
 #        a forwarded TCP packet of a flow this NAT does not know (ct state invalid, neither SYN nor RST)
-#        is answered with a TCP reset to the client, so it reconnects at once through this NAT
+#        from the VPC (source in VPC_CIDR: told apart by address, not by interface, since on AWS the
+#        client side and the internet side are the same one interface) is answered with a TCP reset
+#        to the client, so it reconnects at once through this NAT
 #        (mid-stream packets are never adopted: nf_conntrack_tcp_loose=0); other invalid packets drop.
 #      nft only (table `inet hanat_nat`, deleted and recreated atomically): the handoff hooks that
 #      hanat-nat-agent fills from the instance's tags (see hanat-nat-agent and the handoff contract):
@@ -150,7 +156,11 @@ apply_forwarding_sysctls() {
         { echo 0 > "$conf"; } 2>/dev/null || warn "cannot set $conf to 0"
         names+=("$(basename "$(dirname "$conf")")")
     done
-    log "net.ipv4.ip_forward=1; rp_filter=0 on: ${names[*]}"
+    # The kernel sends a redirect when `all` OR the interface says so: both off, on every interface.
+    for conf in /proc/sys/net/ipv4/conf/*/send_redirects; do
+        { echo 0 > "$conf"; } 2>/dev/null || warn "cannot set $conf to 0"
+    done
+    log "net.ipv4.ip_forward=1; rp_filter=0 and send_redirects=0 on: ${names[*]}"
 }
 
 conntrack_max_for_memory() {
@@ -243,7 +253,7 @@ table inet $NFT_TABLE {
     chain forward {
         type filter hook forward priority filter; policy accept;
         meta mark & 0xff000000 == ${HANDOFF_MARK%/*} accept
-        ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 iifname != "$out_if" counter reject with tcp reset
+        ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 ip saddr $vpc counter reject with tcp reset
         ct state invalid counter drop
     }
     chain postrouting {
@@ -270,6 +280,15 @@ ipt_masquerade() {
     for cidr in "${VPC_CIDRS[@]}"; do ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$cidr" -j MASQUERADE || return 1; done
 }
 
+# ipt_resets: a TCP reset for unknown mid-stream packets from the VPC, one rule per VPC block.
+ipt_resets() {
+    local cidr
+    for cidr in "${VPC_CIDRS[@]}"; do
+        ipt filter -A "$IPT_CHAIN" -s "$cidr" -p tcp --tcp-flags SYN,RST NONE \
+            -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset || return 1
+    done
+}
+
 apply_iptables() {
     local out_if="$1"
     log "iptables ($(iptables -V 2>/dev/null || echo '?')): chain $IPT_CHAIN, masquerade $VPC_CIDR out of" \
@@ -280,8 +299,7 @@ apply_iptables() {
         && ipt_masquerade "$out_if" \
         && { ipt nat -C POSTROUTING -j "$IPT_CHAIN" 2>/dev/null || ipt nat -A POSTROUTING -j "$IPT_CHAIN"; } \
         && ipt filter -F "$IPT_CHAIN" \
-        && ipt filter -A "$IPT_CHAIN" ! -i "$out_if" -p tcp --tcp-flags SYN,RST NONE \
-               -m conntrack --ctstate INVALID -j REJECT --reject-with tcp-reset \
+        && ipt_resets \
         && ipt filter -A "$IPT_CHAIN" -m conntrack --ctstate INVALID -j DROP \
         && { ipt filter -C FORWARD -j "$IPT_CHAIN" 2>/dev/null || ipt filter -A FORWARD -j "$IPT_CHAIN"; }
 }
