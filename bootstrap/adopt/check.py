@@ -8,6 +8,13 @@ route table belongs to the VPC, is listed for one zone only, is not a public one
 route goes to a NAT gateway, a NAT instance/interface, a blackhole or nowhere (never a transit
 gateway, peering connection, virtual private gateway, internet gateway or anything else); the probe
 CIDR is free and inside the VPC, or a free /28 exists for it.
+
+NAT gateways (issue 18): a PRIVATE one (``ConnectivityType=private``) is refused: it routes to other
+networks, not the internet, so hanat's NATs would change where the table's traffic goes. A REGIONAL
+one (``AvailabilityMode=regional``: one gateway for all AZs, no subnet) is taken over like a zonal one,
+table by table; several zones may record the same gateway, and give-back points each table back at it.
+A VPC that relies on one usually has no public subnets and one table for all AZs: the public-subnet and
+one-zone-per-table rules then say what to add (a public subnet per zone, a route table per AZ).
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chalicelib import naming
+from chalicelib.aws.adopted import REGIONAL_MODE, is_private_nat_gateway
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 from chalicelib.topology import AdoptedRouteTable, Topology
@@ -66,8 +74,13 @@ class AdoptedVpc:
         return next(z for z in self.zones if z.az == az)
 
 
-def kind_of(target: str) -> str:
-    """A readable name of what a route target id is."""
+def kind_of(target: str, nat_gateways: Mapping[str, dict] | None = None) -> str:
+    """A readable name of what a route target id is (a NAT gateway's kind from ``nat_gateways`` when given)."""
+    gateway = (nat_gateways or {}).get(target)
+    if gateway is not None and is_private_nat_gateway(gateway):
+        return "private NAT gateway"
+    if gateway is not None and gateway.get("AvailabilityMode") == REGIONAL_MODE:
+        return "regional NAT gateway"
     for prefix, kind in {**TAKEOVER_KINDS, **REFUSED_KINDS}.items():
         if target.startswith(prefix):
             return kind
@@ -176,6 +189,10 @@ def _private_table(key: str, table_id: str, facts: VpcFacts, stack: str, public_
     elif target and state != "blackhole" and not target.startswith(tuple(TAKEOVER_KINDS)):
         problems.append(f"{key} {table_id} sends 0.0.0.0/0 to {kind_of(target)} {target}: hanat takes over only "
                         "a default route to a NAT gateway, a NAT instance or interface, a blackhole, or none")
+    elif state != "blackhole" and is_private_nat_gateway(facts.nat_gateways.get(target)):
+        problems.append(f"{key} {table_id} sends 0.0.0.0/0 to private NAT gateway {target} (ConnectivityType "
+                        "private): it reaches other networks, not the internet; hanat takes over only a table "
+                        "whose default route is internet egress")
     if table_id in originals:
         original = originals[table_id]
     elif target in stack_enis:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.aws.adopted import is_private_nat_gateway
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 
@@ -89,12 +90,15 @@ def discover(facts: VpcFacts, *, name: str | None = None) -> Discovery:
             continue                                      # public: never a candidate, not worth a line
         if owner:
             found.left_out.append(f"{label}: already belongs to hanat stack {owner!r}")
-        elif target and not target.startswith("nat-"):
-            found.left_out.append(f"{label}: 0.0.0.0/0 -> {kind_of(target)} {target}")
+        elif (target and not target.startswith("nat-")) or is_private_nat_gateway(facts.nat_gateways.get(target)):
+            found.left_out.append(f"{label}: 0.0.0.0/0 -> {kind_of(target, facts.nat_gateways)} {target}")
         elif not subnets:
             found.left_out.append(f"{label}: no subnet uses it")
         elif len(azs) > 1:
-            found.left_out.append(f"{label}: its subnets are in {', '.join(azs)} (a zone's tables serve one AZ)")
+            via, hint = (f", through {kind_of(target, facts.nat_gateways)} {target}",    # a regional one
+                         ": give each AZ its own table to adopt them") if target else ("", "")
+            found.left_out.append(f"{label}: its subnets are in {', '.join(azs)}{via} (a zone's tables serve one "
+                                  f"AZ{hint})")
         elif azs[0] not in public:
             found.left_out.append(f"{label}: {azs[0]} has no public subnet for a NAT instance")
         else:

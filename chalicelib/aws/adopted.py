@@ -18,6 +18,25 @@ from .tags import tag_map
 # The route target fields a give-back writes, by the id's prefix (EC2 API Reference, ReplaceRoute).
 GIVE_BACK_FIELDS = {"nat-": "NatGatewayId", "eni-": "NetworkInterfaceId", "i-": "InstanceId"}
 NAT_GATEWAY_AVAILABLE = "available"   # "able to process traffic" (EC2 API Reference, NatGateway.State)
+# NatGateway.ConnectivityType private|public: a private NAT gateway reaches other VPCs or on-premises
+# networks, never the internet ("if you route traffic from the private NAT gateway to the internet
+# gateway, the internet gateway drops the traffic": Amazon VPC User Guide, NAT gateways,
+# https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html).
+PRIVATE_CONNECTIVITY = "private"
+# NatGateway.AvailabilityMode zonal|regional (botocore ec2 2016-11-15 model): a regional NAT gateway is one
+# gateway for every AZ of the VPC, with no subnet of its own (announced 2025-11-19; Amazon VPC User Guide,
+# Regional NAT gateways: https://docs.aws.amazon.com/vpc/latest/userguide/nat-gateways-regional.html).
+REGIONAL_MODE = "regional"
+
+
+def is_private_nat_gateway(gateway: dict | None) -> bool:
+    return (gateway or {}).get("ConnectivityType") == PRIVATE_CONNECTIVITY
+
+
+def nat_gateway_label(gateway: dict) -> str:
+    """``nat-... (subnet-...)`` for a zonal NAT gateway, ``nat-... (regional)`` for a regional one."""
+    where = "regional" if gateway.get("AvailabilityMode") == REGIONAL_MODE else gateway.get("SubnetId")
+    return f"{gateway['NatGatewayId']} ({where})"
 
 
 def _vpc_filter(vpc_id: str) -> list[dict]:

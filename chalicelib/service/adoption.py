@@ -143,8 +143,8 @@ def plan_release(ec2, topology: Topology, azs: Sequence[str], release_to: str = 
         else:
             out[az].append((table.route_table_id, table.original_target))
     if missing:
-        available = sorted(f"{g['NatGatewayId']} ({g.get('SubnetId')})" for g in adopted.vpc_nat_gateways(
-            ec2, topology.vpc_id) if g.get("State") == adopted.NAT_GATEWAY_AVAILABLE)
+        available = sorted(adopted.nat_gateway_label(g) for g in adopted.vpc_nat_gateways(ec2, topology.vpc_id)
+                           if g.get("State") == adopted.NAT_GATEWAY_AVAILABLE and not adopted.is_private_nat_gateway(g))
         hint = (f"name another available NAT gateway of {topology.vpc_id} with --release-to nat-... "
                 f"(available now: {', '.join(available) or 'none'})")
         problems += [*missing, hint]
@@ -182,4 +182,7 @@ def _release_to_problems(topology: Topology, release_to: str, gateways: Mapping[
         return [f"release_to: NAT gateway {release_to} is in {gateway.get('VpcId')}, not {topology.vpc_id}"]
     if gateway.get("State") != adopted.NAT_GATEWAY_AVAILABLE:
         return [f"release_to: NAT gateway {release_to} is {gateway.get('State')}, not available"]
+    if adopted.is_private_nat_gateway(gateway):
+        return [(f"release_to: NAT gateway {release_to} is a private NAT gateway (ConnectivityType private): "
+                 "it does not reach the internet")]
     return []

@@ -194,3 +194,25 @@ def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_s
     assert {s.zone for s in progress.steps} >= {C}
     with pytest.raises(InputError, match="wait: only applies to cutover without force"):
         operate(deps, {"action": "cutover", "zone": A, "force": True, "wait": True})
+
+
+def test_release_never_goes_to_a_private_nat_gateway(adopted):
+    """A private NAT gateway does not reach the internet (Amazon VPC User Guide, NAT gateways, connectivity
+    type: https://docs.aws.amazon.com/vpc/latest/userguide/vpc-nat-gateway.html): `--release-to` refuses it
+    and the hint lists only the VPC's public NAT gateways (issue 18, fault 8)."""
+    foreign, _topo, deps, _clock, _probes, _alerts, _before = adopted
+    ec2 = deps.clients.ec2
+    operate(deps, {"action": "cutover", "all": True, "force": True})
+    za = foreign.zones[0]
+    private = ec2.create_nat_gateway(SubnetId=za.public_subnet_id, ConnectivityType="private")["NatGateway"]
+    assert private["ConnectivityType"] == "private"
+    ec2.delete_nat_gateway(NatGatewayId=za.nat_gateway_id)
+    cut = routes_of(ec2, foreign.vpc_id)
+    with pytest.raises(InputError) as info:
+        operate(deps, {"action": "release", "zone": A})
+    hint = next(p for p in info.value.problems if p.startswith("name another available NAT gateway"))
+    assert private["NatGatewayId"] not in hint and foreign.zones[1].nat_gateway_id in hint
+    with pytest.raises(InputError, match=f"release_to: NAT gateway {private['NatGatewayId']} is a private NAT "
+                                         r"gateway \(ConnectivityType private\): it does not reach the internet"):
+        operate(deps, {"action": "release", "zone": A, "release_to": private["NatGatewayId"]})
+    assert routes_of(ec2, foreign.vpc_id) == cut                        # nothing changed

@@ -34,8 +34,8 @@ SERVER = "198.51.100.10"
 IDLE_TIMEOUT_S = 2          # the NAT's nf_conntrack_tcp_timeout_established for this test (350 on AWS)
 CLIENT = """
 import json, socket, sys, time
-idle_s, wait_s = float(sys.argv[1]), float(sys.argv[2])
-sock = socket.create_connection(("%s", %d), timeout=wait_s)
+idle_s, wait_s, server, port = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+sock = socket.create_connection((server, port), timeout=wait_s)
 f = sock.makefile("rwb")
 f.write(b"one\\n"); f.flush()
 first = f.readline().decode().strip()
@@ -48,7 +48,7 @@ except ConnectionResetError:
 except (socket.timeout, TimeoutError):
     second = "timeout"
 print(json.dumps({"first": first, "second": second}))
-""" % (SERVER, PORT)
+"""
 
 
 def icmp_out_redirects(ns: str) -> int:
@@ -100,7 +100,7 @@ def test_an_expired_flow_gets_a_reset_and_no_icmp_redirect_leaves_the_nat(one_en
     sysctl(nat, "net.netfilter.nf_conntrack_tcp_timeout_established", IDLE_TIMEOUT_S)
     redirects_before = icmp_out_redirects(nat)
 
-    run = ns_exec(client, [sys.executable, "-c", CLIENT, str(IDLE_TIMEOUT_S + 2), "4"], timeout=30)
+    run = ns_exec(client, [sys.executable, "-c", CLIENT, str(IDLE_TIMEOUT_S + 2), "4", SERVER, str(PORT)], timeout=30)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["first"] == f"one {NAT_IP}"          # masqueraded behind the NAT's one address
