@@ -142,3 +142,14 @@ def test_controller_policy_stays_on_the_stacks_own_resources(request_):
 def test_operator_cannot_launch_an_untagged_instance_into_the_user_vpc():
     decision = evaluate(operator_policies(), run_nat_instance({"Name": "x"}))
     assert not decision.allowed, decision.reason
+
+
+def test_in_a_vpc_hanat_built_the_launch_still_goes_by_the_stack_tag():
+    owned = dataclasses.replace(ADOPTED, zones=TOPOLOGY.zones)
+    launch = run_nat_instance(tags("nat", ZONE.az))
+    tagged = dataclasses.replace(launch, resources=[
+        dataclasses.replace(r, tags=OWN) if "subnet/" in r.arn else r for r in launch.resources])
+    policy = {"controller": controller_policy(owned, "dev")}
+    assert "LaunchIntoAdoptedPublicSubnets" not in {s["Sid"] for s in policy["controller"]["Statement"]}
+    assert evaluate(policy, tagged).allowed
+    assert not evaluate(policy, launch).allowed      # an untagged subnet is not the stack's
