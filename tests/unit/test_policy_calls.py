@@ -87,6 +87,11 @@ CONTROLLER_CALLS = [
     ("fault5-get-dashboard", Request("cloudwatch:GetDashboard", [Resource(DASHBOARD)])),
     ("fault5-put-dashboard", Request("cloudwatch:PutDashboard", [Resource(DASHBOARD)])),
     ("fault6-console-of-stack-nat", Request("ec2:GetConsoleOutput", [Resource(NAT, tags=OWN)])),
+    # planned moves: handoff tags on the stack's NAT (chalicelib/aws/nat_tags.py), not at creation
+    ("handoff-tag-on-stack-nat", Request("ec2:CreateTags", [Resource(NAT, tags=OWN, request_tags={
+        "hanat:handoff:10.0.1.0/24": "eni-2"})], {"ec2:CreateAction": None})),
+    ("handoff-untag-on-stack-nat", Request("ec2:DeleteTags", [Resource(NAT, tags=OWN, keys={
+        "aws:TagKeys": ["hanat:handoff:10.0.1.0/24"]})], {"ec2:CreateAction": None})),
 ]
 OPERATOR_CALLS = [
     ("fault4-probe-subnet-in-user-vpc", create_in_user_vpc("ec2:CreateSubnet", "subnet", "probe")),
@@ -130,6 +135,10 @@ NOT_THE_STACKS = [
     ("dashboard-of-another-stack", Request("cloudwatch:PutDashboard", [Resource(
         f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/hanat-other-{REGION}")])),
     ("console-of-another-instance", Request("ec2:GetConsoleOutput", [Resource(f"{EC2}:instance/i-0theirs")])),
+    ("tag-other-keys-on-stack-nat", Request("ec2:CreateTags", [Resource(NAT, tags=OWN, request_tags={
+        "hanat:stack": "other"})], {"ec2:CreateAction": None})),
+    ("delete-every-tag-of-stack-nat", Request("ec2:DeleteTags", [Resource(NAT, tags=OWN, keys={"aws:TagKeys": None})],
+                                              {"ec2:CreateAction": None})),
 ]
 
 
