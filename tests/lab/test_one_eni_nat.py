@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from lab.netns.conns import PORT
-from lab.netns.dataplane import new_run_id
+from lab.netns.dataplane import NAT_SCRIPT, new_run_id
 from lab.netns.shell import add_namespace, cleanup_leftovers, ip, ns_exec, ns_popen, python_argv, sysctl
-from tests.lab.test_setup_nat import LAB_ENV, NAT_SCRIPT
+from tests.lab.test_setup_nat import LAB_ENV, fake_bin, path_env
 
 pytestmark = pytest.mark.netns
 
@@ -92,10 +93,16 @@ def one_eni():
         cleanup_leftovers(prefix)
 
 
-def test_an_expired_flow_gets_a_reset_and_no_icmp_redirect_leaves_the_nat(one_eni):
+@pytest.mark.parametrize("backend", ["nft", pytest.param("iptables", marks=pytest.mark.skipif(
+    not Path("/usr/sbin/iptables").exists(), reason="iptables missing: apt-get install iptables"))])
+def test_an_expired_flow_gets_a_reset_and_no_icmp_redirect_leaves_the_nat(one_eni, backend, tmp_path):
     client, nat = one_eni
-    setup = ns_exec(nat, ["bash", str(NAT_SCRIPT), VPC_CIDR], env=LAB_ENV, timeout=60)
+    env = dict(LAB_ENV)
+    if backend == "iptables":     # an image without nft: the script's iptables rules (PATH hides nft)
+        env.update(path_env(fake_bin(tmp_path, offer=("iptables", "iptables-save")), tmp_path / "console"))
+    setup = ns_exec(nat, ["bash", str(NAT_SCRIPT), VPC_CIDR], env=env, timeout=60)
     assert setup.returncode == 0, setup.stderr
+    assert (f"with {backend}" in setup.stderr), setup.stderr
     assert ip(nat, "-o", "link", "show").stdout.count("eth0") == 1     # one interface (and lo)
     sysctl(nat, "net.netfilter.nf_conntrack_tcp_timeout_established", IDLE_TIMEOUT_S)
     redirects_before = icmp_out_redirects(nat)
