@@ -10,7 +10,7 @@ import click
 from chalicelib.errors import InputError
 from controller.output import emit_json, err_console, out_console, progress, warn
 
-# lab.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
+# lab.drills.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
 # (tests/unit/test_lab_cli.py holds them equal)
 SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
                     "manual-failover", "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline",
@@ -26,7 +26,7 @@ def summary_table(reports):
     def num(v):
         return "-" if v is None else f"{v:.2f}"
 
-    from lab.drills import figure_summary
+    from lab.drills.runner import figure_summary
 
     table = Table(title="hanat lab drills")
     for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
@@ -47,8 +47,8 @@ def summary_table(reports):
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
                       as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
                       lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0, nat_reset: str = "on") -> int:
-    from lab.drills import DrillOptions, expand_scenarios, run_scenarios
-    from lab.labconfig import load_lab_settings
+    from lab.config import load_lab_settings
+    from lab.drills.runner import DrillOptions, expand_scenarios, run_scenarios
 
     problems = []
     if flaky_s <= 0:
@@ -71,7 +71,7 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
                             progress=progress, deploy=deploy, verbose=verbose,
                             on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
     if plot:
-        from lab.plot import plot_reports
+        from lab.drills.plot import plot_reports
         progress(f"plot written to {plot_reports(reports, plot)}")
     if as_json:
         dicts = [r.to_dict() for r in reports]
@@ -137,7 +137,7 @@ def down_cmd(older_than_s, as_json):
         removed: list[str] = []
         err_console.print(f"no namespaces to look at ({why})")
     else:
-        from lab.netns import cleanup_orphans
+        from lab.dataplane.netns.shell import cleanup_orphans
         removed = cleanup_orphans(min_age_s=older_than_s)
     if as_json:
         emit_json({"removed": removed})

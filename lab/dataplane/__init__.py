@@ -3,7 +3,7 @@
 Two kinds implement it: ``netns`` (real Linux namespaces and nftables, needs root:
 lab/dataplane/netns.py around lab/netns) and ``computed`` (reachability computed from the route
 tables, runs anywhere: lab/dataplane/computed.py). The drills, the heartbeat emulation and the
-reports only ever see this Protocol, its ``EgressSample`` (lab.netns.client writes and reads them)
+reports only ever see this Protocol, its ``EgressSample`` (lab.dataplane.netns.client writes and reads them)
 and ``make_dataplane``.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Protocol
 from chalicelib.errors import InputError
 from chalicelib.probes.results import ProbeResult
 
-from ..netns.client import EgressSample
+from .netns.client import EgressSample
 
 __all__ = ["DATAPLANE_KINDS", "LAB_NETWORKS", "LAB_TARGETS", "SAMPLE_INTERVAL_S", "EgressSample",
            "LabDataPlane", "choose_dataplane", "make_dataplane", "netns_available"]
@@ -30,7 +30,7 @@ SAMPLE_INTERVAL_S = 0.1
 
 
 class LabDataPlane(Protocol):
-    """What a lab data plane offers. ``spec`` values are lab.netns.spec.DataPlaneSpec."""
+    """What a lab data plane offers. ``spec`` values are lab.dataplane.spec.DataPlaneSpec."""
 
     kind: str
 
@@ -41,9 +41,9 @@ class LabDataPlane(Protocol):
     def flaky(self, on: bool = True) -> None: ...
     def targets_down(self, on: bool = True) -> None: ...
     def boot_offline(self, delay_s: float) -> None: ...    # NATs launched from now on boot late, offline
-    def boots(self) -> dict[str, dict]: ...                # instance id -> lab.netns.boot.Boot.to_dict()
+    def boots(self) -> dict[str, dict]: ...                # instance id -> lab.dataplane.netns.boot.Boot.to_dict()
     def probe(self, azs: Sequence[str], targets: Sequence[str], timeout_s: float) -> dict[str, ProbeResult]: ...
-    # run zone az's probe function (lab.lambda_endpoint.LabFunction) from its probe subnet: lab.lambda_endpoint.Outcome
+    # run zone az's probe function (lab.aws.lambda_endpoint.LabFunction) from its probe subnet: lab.aws.lambda_endpoint.Outcome
     def invoke_probe(self, az: str, function, event, request_id: str): ...
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult: ...
     def start_clients(self) -> None: ...
@@ -78,6 +78,6 @@ def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPla
         from .computed import ComputedDataPlane
         return ComputedDataPlane(spec, seed=seed)
     if kind == "netns":
-        from .netns import NetnsDataPlane
+        from .netns.plane import NetnsDataPlane
         return NetnsDataPlane(spec, run_id)
     raise InputError(f"dataplane {kind!r} is not one of {', '.join(DATAPLANE_KINDS)}")

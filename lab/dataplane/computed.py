@@ -21,10 +21,10 @@ from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
 from chalicelib.probes.samples import run_samples
 from chalicelib.settings import ProbeSettings
+from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
 
-from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
-from ..netns.boot import BootGate
 from . import SAMPLE_INTERVAL_S, EgressSample
+from .netns.boot import BootGate
 
 FLAKY_LOSS = 0.2
 CONTROL_ZONE = "control"

@@ -1,4 +1,4 @@
-"""The connection figures and judges of the lab (pure, lab.connections): built from synthetic client
+"""The connection figures and judges of the lab (pure, lab.drills.connections): built from synthetic client
 logs, so the edges (a reset, a hang, a wait still open, a roll's drain) are pinned without namespaces."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lab import connections as cx
+from lab.drills import connections as cx
 
 
 def replies(c, g, start, end, you, step=0.1, rtt=0.001):

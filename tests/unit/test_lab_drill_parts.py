@@ -15,14 +15,14 @@ import pytest
 
 from chalicelib.errors import InputError
 from chalicelib.watch import heartbeat_alarm
-from lab import alarms
+from lab.aws import alarms
+from lab.aws.eventbridge import classify
 from lab.dataplane.computed import ComputedDataPlane
-from lab.netns import layout, natgw
-from lab.netns.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
-from lab.report import Event, failed_between
-from lab.scenarios.adoption import zone_moves
-from lab.scenarios.day2 import most_zones_away
-from lab.watch import classify
+from lab.dataplane.netns import layout, natgw
+from lab.dataplane.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
+from lab.drills.report import Event, failed_between
+from lab.drills.scenarios.adoption import zone_moves
+from lab.drills.scenarios.day2 import most_zones_away
 
 # --- the heartbeat-missing alarm, evaluated as CloudWatch would --------------------------------------
 HEARTBEAT = {"AlarmName": "hanat-x-heartbeat-missing", "MetricName": "SweepsCompleted", "Period": 60,
@@ -204,8 +204,8 @@ def test_the_cli_and_the_demo_offer_every_registered_drill():
     """`hanat lab drill --scenario` (spelled out so `hanat` starts without the lab) and `--scenario all`
     (what `make demo` runs) list every registered scenario, these three included."""
     from controller.commands.lab import SCENARIO_CHOICES
-    from lab.drills import expand_scenarios
-    from lab.scenarios import names
+    from lab.drills.runner import expand_scenarios
+    from lab.drills.scenarios import names
 
     assert SCENARIO_CHOICES == (*names(), "all")
     assert {"cutover", "roll", "heartbeat-stopped"} <= set(expand_scenarios("all"))

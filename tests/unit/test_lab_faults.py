@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from controller.commands.lab import SCENARIO_CHOICES
-from lab import scenarios
-from lab.lambda_endpoint import FAULT_KINDS, FaultPlan, function_name_of, timeout_message
-from lab.moto_server import ApiFaults, is_ec2_call, throttle_document
-from lab.netns.boot import OFFLINE_COUNTER, BootGate, counted_packets, offline_ruleset
+from lab.aws.lambda_endpoint import FAULT_KINDS, FaultPlan, function_name_of, timeout_message
+from lab.aws.moto_server import ApiFaults, is_ec2_call, throttle_document
+from lab.dataplane.netns.boot import OFFLINE_COUNTER, BootGate, counted_packets, offline_ruleset
+from lab.drills import scenarios
 
 
 def test_cli_offers_every_registered_scenario_and_all():

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InputError
-from lab.netns import faults, layout
-from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
+from lab.dataplane.netns import faults, layout
+from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
 
 
 def nat(i: int, state: str = "running", lab: str | None = "auto", suffix: str = "") -> NatPlane:

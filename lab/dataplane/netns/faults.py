@@ -1,5 +1,5 @@
 """Fault rulesets: each fault is an nftables table of its own, so adding or removing it never
-touches the NAT's own ``hanat_nat`` table (or another fault). Pure text builders; ``DataPlane``
+touches the NAT's own ``hanat_nat`` table (or another fault). Pure text builders; ``Namespaces``
 loads them. Every ruleset deletes its table first, so applying one twice changes nothing and
 ``on=False`` simply removes it.
 """

@@ -1,6 +1,6 @@
 """An IMDSv2 stand-in for the lab's NAT namespaces: what hanat-nat-agent reads on an instance.
 
-Run inside a NAT namespace (``python -m lab.netns.imds --state FILE``) with 169.254.169.254 on its
+Run inside a NAT namespace (``python -m lab.dataplane.netns.imds --state FILE``) with 169.254.169.254 on its
 ``lo``; it listens there on port 80 and serves, from the JSON file ``FILE`` (re-read on every request,
 so the lab changes tags by rewriting it; write it atomically)::
 

@@ -13,10 +13,10 @@ from chalicelib.aws import routes
 from chalicelib.aws import state_table as store
 from chalicelib.service.deps import Clients
 from chalicelib.service.reconcile import CLAIM_TTL_S
+from lab.aws.heartbeat import RunKilled
+from lab.aws.lambda_endpoint import FAULT_KINDS
 
 from .. import report as rp
-from ..heartbeat import RunKilled
-from ..lambda_endpoint import FAULT_KINDS
 from . import Scenario, register
 from .steps import blackhole_rto_bound, detect_bound, mark, steady, wait_egress, wait_served_elsewhere
 

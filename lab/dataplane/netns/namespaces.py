@@ -6,7 +6,7 @@ Namespaces (all ``hanat-<run_id>-<role>``, linked only to each other):
   vpc        the VPC router: one bridge per subnet holding its .1, policy routing per subnet
   nat-<n>    one per NAT instance: ``vpc0`` (private IP) and ``pub0`` (lab address on br-inet),
              configured by bootstrap/nat/setup-nat.sh, running bootstrap/nat/hanat-nat-agent against
-             an IMDSv2 stand-in (lab.netns.imds on 169.254.169.254) that serves the spec's instance tags
+             an IMDSv2 stand-in (lab.dataplane.netns.imds on 169.254.169.254) that serves the spec's instance tags
   ngw-<n>    one per managed NAT gateway of an adopted VPC: ``vpc0`` in its public subnet, ``pub0`` with
              its own lab address; it masquerades the VPC's traffic (nftables), as AWS's NAT gateway does
   priv-<i>   a host in zone i's private subnet; probe-<i> one in its probe subnet
@@ -29,6 +29,7 @@ from typing import Self
 
 from chalicelib.errors import InputError
 
+from ..spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
 from . import boot, faults, imds, layout, natgw
 from .client import EgressSample
 from .shell import (
@@ -44,7 +45,6 @@ from .shell import (
     stop_process,
     sysctl,
 )
-from .spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
 NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
@@ -56,7 +56,7 @@ def new_run_id() -> str:
     return secrets.token_hex(3)
 
 
-class DataPlane:
+class Namespaces:
     """Build with ``up()``, follow the emulator with ``sync(spec)``, inject faults, ``down()``.
 
     ``exec``/``popen``/``http_get`` take a logical role (``inet``, ``aws``, ``vpc``, ``priv-0``,
@@ -79,7 +79,7 @@ class DataPlane:
         self._next_gateway = 0
 
     def boot_offline(self, delay_s: float) -> None:
-        """From now on a newly launched NAT boots like a small instance with no way out (lab.netns.boot)."""
+        """From now on a newly launched NAT boots like a small instance with no way out (lab.dataplane.netns.boot)."""
         self.boot_gate.arm(delay_s, set(self._nats) | {n.instance_id for n in self.spec.nats})
 
     # --- names --------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class DataPlane:
         return frozenset(self._faults)
 
     # --- life cycle -----------------------------------------------------------------------
-    def up(self) -> DataPlane:
+    def up(self) -> Namespaces:
         """Build every namespace and link, start the internet's server, configure the NATs.
         On any failure everything built so far is removed before the error propagates."""
         if self._is_up:
@@ -163,7 +163,7 @@ class DataPlane:
         validate_spec(spec)
         shape = [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in spec.zones]
         if shape != [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in self.spec.zones]:
-            raise InputError("sync cannot change zones or subnets; build a new DataPlane instead")
+            raise InputError("sync cannot change zones or subnets; build a new Namespaces instead")
         self.spec = spec
         actions = layout.plan_nat_actions(spec, self._nats)
         now = time.time()
@@ -213,7 +213,7 @@ class DataPlane:
 
     def http_get(self, role: str, url: str = layout.EGRESS_URL, timeout: float = 1.0) -> EgressSample:
         """One HTTP request from a namespace, as the egress client would make it."""
-        proc = self.exec(role, python_argv("lab.netns.client", "--once", "--url", url, "--timeout", str(timeout)),
+        proc = self.exec(role, python_argv("lab.dataplane.netns.client", "--once", "--url", url, "--timeout", str(timeout)),
                          timeout=timeout + 15)
         try:
             return EgressSample(**json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -224,7 +224,7 @@ class DataPlane:
                             interval_s: float = 0.1, timeout_s: float = 0.5) -> subprocess.Popen:
         """Start the egress client in zone ``az``'s private host, logging to ``out_path``."""
         return self.popen(self.priv_role(az), python_argv(
-            "lab.netns.client", "--out", str(out_path), "--url", url,
+            "lab.dataplane.netns.client", "--out", str(out_path), "--url", url,
             "--interval", str(interval_s), "--timeout", str(timeout_s)))
 
     # --- faults ---------------------------------------------------------------------------
@@ -271,7 +271,7 @@ class DataPlane:
         ip(inet, "link", "set", layout.INET_BRIDGE, "up")
         for target in layout.TARGETS:
             ip(inet, "addr", "add", f"{target}/32", "dev", "lo")
-        server = self.popen("inet", python_argv("lab.netns.httpserver", "--port", str(HTTP_PORT)),
+        server = self.popen("inet", python_argv("lab.dataplane.netns.httpserver", "--port", str(HTTP_PORT)),
                             stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the internet's HTTP server did not start (exit {server.poll()})")
@@ -325,7 +325,7 @@ class DataPlane:
         ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                       nat.public_cidr, None, links_up=False)
-        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.netns.boot)
+        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.netns.boot)
         if offline:
             self.boot_gate.boots[nat.instance_id].created_at = time.time()
             nft(ns, boot.offline_ruleset(True, self.spec.vpc_cidr))
@@ -355,7 +355,7 @@ class DataPlane:
     def _start_nat_agent(self, role: str, nat: NatPlane) -> None:
         """The instance's metadata service on 169.254.169.254, then the real agent reading it."""
         ip(self.ns(role), "addr", "add", f"{imds.IMDS_ADDRESS}/32", "dev", "lo")
-        server = self.popen(role, python_argv("lab.netns.imds", "--state", str(self._write_imds(nat))),
+        server = self.popen(role, python_argv("lab.dataplane.netns.imds", "--state", str(self._write_imds(nat))),
                             stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
@@ -396,7 +396,7 @@ class DataPlane:
     def _sync_gateways(self, spec: DataPlaneSpec) -> None:
         """A namespace per NAT gateway the spec lists (built once: a gateway never changes address);
         one the spec no longer lists loses it. An unavailable gateway keeps its namespace: the router
-        blackholes the subnets that point at it (lab.netns.layout.router_tables)."""
+        blackholes the subnets that point at it (lab.dataplane.netns.layout.router_tables)."""
         wanted = {g.gateway_id: g for g in spec.nat_gateways}
         for gateway_id in [g for g in self._gateways if g not in wanted]:
             role = layout.host_role("ngw", self._gateways.pop(gateway_id))
@@ -451,7 +451,7 @@ class DataPlane:
         self._imds_written.pop(action.instance_id, None)
 
 
-def cleanup_on_signals(*planes: DataPlane) -> None:
+def cleanup_on_signals(*planes: Namespaces) -> None:
     """Install SIGINT/SIGTERM handlers that take ``planes`` down before the process ends."""
     def handler(signum, _frame):
         for p in planes:

@@ -49,8 +49,8 @@ class Emulator:
         }
 
     def start(self, timeout_s: float = 30.0) -> Self:
-        # moto's server with atomic DynamoDB writes and idempotent RunInstances (lab/moto_server.py)
-        cmd = [sys.executable, "-m", "lab.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
+        # moto's server with atomic DynamoDB writes and idempotent RunInstances (lab/aws/moto_server.py)
+        cmd = [sys.executable, "-m", "lab.aws.moto_server", "-H", "127.0.0.1", "-p", str(self.port)]
         pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       env={**os.environ, **FAKE_CREDENTIALS, "PYTHONPATH": pythonpath},
@@ -73,7 +73,7 @@ class Emulator:
         urllib.request.urlopen(req, timeout=5).close()
 
     def faults(self, **settings) -> dict:
-        """Switch the emulator's API faults at run time (lab.moto_server: ``ec2_throttle=0.5``, ``seed``);
+        """Switch the emulator's API faults at run time (lab.aws.moto_server: ``ec2_throttle=0.5``, ``seed``);
         with no settings, read them. Returns the switches and the counts (``ec2_calls``, ``ec2_throttled``)."""
         data = json.dumps(settings).encode() if settings else None
         req = urllib.request.Request(f"{self.endpoint}/lab-api/faults", data=data, method="POST" if data else "GET",

@@ -1,6 +1,6 @@
 """The drills: inject a real failure, let the controller handle it, recover, and measure.
 
-The scenarios (``lab.scenarios``: a script and its judge each) run against a steady ``LabSession``; this
+The scenarios (``lab.drills.scenarios``: a script and its judge each) run against a steady ``LabSession``; this
 module measures what happened and judges it, with the checks every drill shares. Bounds scale with the
 probe settings; at the lab defaults (interval 1 s, timeout 1 s, fail_after 2) the blackhole bound is the
 5 s of the acceptance criteria.
@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from chalicelib.errors import HanatError, InputError
+from lab.aws.emulator import Emulator, pointed_at
+from lab.config import LabSettings
+from lab.dataplane import choose_dataplane
+from lab.session import LabSession
 
 from . import report as rp
 from . import scenarios
-from .dataplane import choose_dataplane
-from .emulator import Emulator, pointed_at
-from .labconfig import LabSettings
 from .scenarios import connections
 from .scenarios.steps import DrillOptions, Marks, steady
-from .session import LabSession
 
 SETTLE_S = 1.0   # after steady state: let the clients show where egress ends up
 SCENARIOS = scenarios.names()

@@ -1,6 +1,6 @@
 """The lab internet's web server: answers ``{"you": "<source ip>"}`` to any GET/HEAD on any path.
 
-Run inside the ``inet`` namespace (``python -m lab.netns.httpserver --port 80``); binding 0.0.0.0
+Run inside the ``inet`` namespace (``python -m lab.dataplane.netns.httpserver --port 80``); binding 0.0.0.0
 there means the namespace's own addresses only. The source it reports is how tests see which NAT
 (which lab public address) a request came through. Prints ``ready`` once listening.
 """

@@ -1,11 +1,11 @@
 """The netns data plane behind the lab's interface (lab.dataplane.LabDataPlane), root only.
 
-Wraps lab.netns.DataPlane (the namespaces, NATs configured by the real setup-nat.sh, faults in nft)
+Wraps lab.dataplane.netns.Namespaces (the namespaces, NATs configured by the real setup-nat.sh, faults in nft)
 and adds what the drills need: one long-lived probe agent per probe namespace (the execution environment
 of the zone's probe function: the lab's Lambda endpoint runs app.py's real handler in it, within the
 function's timeout; an agent that overran is replaced, as Lambda replaces a timed-out environment) and
 one in ``aws`` (the heartbeat's control probe: the REAL chalicelib.probes code), and the egress clients'
-logs read incrementally. A lock serialises the sync thread and fault injection on the one DataPlane.
+logs read incrementally. A lock serialises the sync thread and fault injection on the one Namespaces.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chalicelib.probes.results import ProbeResult
+from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
 
-from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
-from ..netns.client import EgressSample, parse_egress_lines
-from ..probe_agent import parse_answer
+from .client import EgressSample, parse_egress_lines
+from .probe_agent import parse_answer
 
 CONNS_PER_ZONE = 4                     # long-lived connections per private host (issue 13)
 NO_RESET_TABLE = "hanat_lab_no_reset"  # --nat-reset off
@@ -33,12 +33,12 @@ AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much 
 
 
 class ProbeAgent:
-    """``python -m lab.probe_agent`` running in one namespace; one request at a time."""
+    """``python -m lab.dataplane.netns.probe_agent`` running in one namespace; one request at a time."""
 
     def __init__(self, popen, role: str, stderr=None):
-        from lab.netns.shell import python_argv
+        from lab.dataplane.netns.shell import python_argv
         self.role = role
-        self.proc: subprocess.Popen = popen(role, python_argv("lab.probe_agent"), stdin=subprocess.PIPE,
+        self.proc: subprocess.Popen = popen(role, python_argv("lab.dataplane.netns.probe_agent"), stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, text=True, bufsize=1,
                                             stderr=stderr if stderr is not None else subprocess.DEVNULL)
         self._answers: queue.Queue[str] = queue.Queue()
@@ -112,7 +112,7 @@ class ProbeAgent:
 
 class _LogReader:
     """Reads an egress client's log as it grows (a torn last line waits for the next read); the lines
-    are parsed by the client's own reader (lab.netns.client)."""
+    are parsed by the client's own reader (lab.dataplane.netns.client)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -141,8 +141,8 @@ class NetnsDataPlane:
     kind = "netns"
 
     def __init__(self, spec, run_id: str):
-        from lab.netns import DataPlane
-        self._plane = DataPlane(spec, run_id)
+        from .namespaces import Namespaces
+        self._plane = Namespaces(spec, run_id)
         self._lock = threading.RLock()
         self._agents: dict[str, list[ProbeAgent]] = {}   # zone -> its probe function's execution environments
         self._control: ProbeAgent | None = None
@@ -182,7 +182,7 @@ class NetnsDataPlane:
         if outcome.kind == TIMEOUT:
             with self._lock:
                 if agent in self._agents.get(az, []):
-                    from lab.netns.shell import stop_process
+                    from lab.dataplane.netns.shell import stop_process
                     self._agents[az].remove(agent)
                     agent.close()
                     stop_process(agent.proc)
@@ -262,15 +262,15 @@ class NetnsDataPlane:
             reader = self._logs.get(az)
             return list(reader.read()) if reader else []
 
-    # --- long-lived connections (issue 13): lab.netns.conns, measured by lab.connections ---------
+    # --- long-lived connections (issue 13): lab.dataplane.netns.conns, measured by lab.drills.connections ---------
     def start_connections(self, count: int = CONNS_PER_ZONE, interval_s: float = 0.1,
                           rto_max_ms: int = 1000) -> None:
         """The connection server in ``inet``, then ``count`` connections from each private host."""
-        from lab.netns.conns import PORT
-        from lab.netns.layout import TARGETS
-        from lab.netns.shell import NetnsError, python_argv
+        from lab.dataplane.netns.conns import PORT
+        from lab.dataplane.netns.layout import TARGETS
+        from lab.dataplane.netns.shell import NetnsError, python_argv
         with self._lock:
-            server = self._plane.popen("inet", python_argv("lab.netns.conns", "serve", "--port", str(PORT)),
+            server = self._plane.popen("inet", python_argv("lab.dataplane.netns.conns", "serve", "--port", str(PORT)),
                                        stdout=subprocess.PIPE, text=True)
             if server.stdout.readline().strip() != "ready":
                 raise NetnsError(f"the connection server did not start (exit {server.poll()})")
@@ -279,7 +279,7 @@ class NetnsDataPlane:
                 self._conn_logs[z.az] = _ConnLogReader(path, z.az)
                 self._conns_started[z.az] = count
                 self._plane.popen(self._plane.priv_role(z.az), python_argv(
-                    "lab.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
+                    "lab.dataplane.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
                     "--out", str(path), "--interval", str(interval_s), "--rto-max-ms", str(rto_max_ms)))
 
     def connection_events(self, az: str) -> list[dict]:
@@ -290,7 +290,7 @@ class NetnsDataPlane:
     def connections_missing(self) -> dict[str, int]:
         """Per zone whose long-lived connections were started: how many of them are not open now (not
         connected yet, or reset and not reconnected yet)."""
-        from lab.connections import build
+        from lab.drills.connections import build
         with self._lock:
             started = dict(self._conns_started)
         out = {}
@@ -304,8 +304,9 @@ class NetnsDataPlane:
         """``on=False``: every NAT silently drops the mid-stream packets of flows it does not know instead
         of resetting them (NATs without hanat's reset: the "before" of issue 13); ``on=True`` undoes it.
         Applies to the NATs that exist now."""
-        from lab.netns import layout
-        from lab.netns.shell import nft
+        from lab.dataplane.netns.shell import nft
+
+        from . import layout
         ruleset = no_reset_ruleset(on)
         with self._lock:
             for nat in self._plane.spec.nats:
@@ -330,7 +331,7 @@ def no_reset_ruleset(on: bool) -> str:
 
 
 class _ConnLogReader(_LogReader):
-    """A connection clients' log, read as it grows (lab.connections parses the lines)."""
+    """A connection clients' log, read as it grows (lab.drills.connections parses the lines)."""
 
     def __init__(self, path: Path, zone: str):
         super().__init__(path)
@@ -338,6 +339,6 @@ class _ConnLogReader(_LogReader):
         self.events: list[dict] = []
 
     def read(self) -> list[dict]:
-        from lab.connections import parse_lines
+        from lab.drills.connections import parse_lines
         self.events.extend(parse_lines(self.new_lines(), self.zone))
         return self.events

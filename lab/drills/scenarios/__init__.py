@@ -1,7 +1,7 @@
 """The drill scenarios, one registry. A scenario is a script run against a steady ``LabSession`` (inject a
 fault, wait for the controller, recover, wait for steady state, noting the moments in ``Marks``) and a judge
 (its acceptance checks, computed from what was measured — never hard-coded). Each module of this package
-registers its scenarios; ``lab.drills`` runs them and adds the checks every drill shares.
+registers its scenarios; ``lab.drills.runner`` runs them and adds the checks every drill shares.
 
 Adding a scenario: a new module here with ``register(Scenario(name, run, judge))`` for each, imported below.
 """

@@ -19,9 +19,9 @@ import itertools
 import time
 
 from chalicelib.service.operations import operate
+from lab.aws.adapters import route_views
 
 from .. import report as rp
-from ..adapters import route_views
 from . import Scenario, register
 from .steps import detect_bound, mark, steady, wait_egress, wait_served_elsewhere
 

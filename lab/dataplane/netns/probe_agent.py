@@ -1,4 +1,4 @@
-"""A long-lived probe process inside one namespace: ``ip netns exec <ns> python -m lab.probe_agent``.
+"""A long-lived probe process inside one namespace: ``ip netns exec <ns> python -m lab.dataplane.netns.probe_agent``.
 
 Reads one JSON request per line on stdin and writes one JSON answer per request on stdout:
 

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalicelib.errors import ConflictError
+from lab.drills.report import Timeline
 
 from .adapters import NatInstance, describe_nats, route_views
-from .report import Timeline
 
 POLL_S = 0.15
 EVENT_RETRIES = 3   # EventBridge retries a failed async invoke; so does the lab on a lost race

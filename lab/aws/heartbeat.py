@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 
 from chalicelib.errors import HanatError
-
-from .report import Timeline
+from lab.drills.report import Timeline
 
 
 class RunKilled(BaseException):

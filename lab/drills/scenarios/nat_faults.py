@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
+from lab.aws.adapters import start_instance, stop_instance, terminate_instance
+
 from .. import report as rp
-from ..adapters import start_instance, stop_instance, terminate_instance
 from . import Scenario, register
 from .steps import (
     MIN_FLAKY_S,

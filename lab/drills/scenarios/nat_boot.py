@@ -1,10 +1,11 @@
 """A replacement NAT that boots like a small instance with no way out (``nat-boot-offline``): the old NAT
 is terminated; its replacement's namespace appears only after ``boot_delay_s``, with no public address until
-the Elastic IP's association reaches it and no package repository anywhere (lab.netns.boot). It must still
+the Elastic IP's association reaches it and no package repository anywhere (lab.dataplane.netns.boot). It must still
 forward, be proven and get its zone back; the drill reports launch -> proven seconds."""
 from __future__ import annotations
 
-from ..adapters import terminate_instance
+from lab.aws.adapters import terminate_instance
+
 from . import Scenario, register
 from .steps import mark, steady, wait_egress, wait_served_elsewhere
 

@@ -9,13 +9,13 @@ never two zones away from their own NAT at once.
 
 ``heartbeat-stopped``: the lab keeps the time of every ``SweepsCompleted`` point and evaluates the
 heartbeat-missing alarm exactly as ``hanat deploy`` creates it (chalicelib/watch.py ``heartbeat_alarm``)
-with lab.alarms, on lab time: ``TIME_SCALE`` = 12, so its 60 s period is a 5 s lab minute (the lab sweeps
+with lab.aws.alarms, on lab time: ``TIME_SCALE`` = 12, so its 60 s period is a 5 s lab minute (the lab sweeps
 every second, 5 sweeps a lab minute; AWS's heartbeat at the 5 s default sweeps 12 a minute: the alarm needs
 only one). The evaluation moments are CloudWatch's: each period boundary, over the 3 newest complete
-periods (lab.alarms). While the heartbeat sweeps the condition stays false; once it stops (its schedule disabled) the condition must be
+periods (lab.aws.alarms). While the heartbeat sweeps the condition stays false; once it stops (its schedule disabled) the condition must be
 true once 3 lab minutes have passed without a sweep; when it runs again the condition clears.
 
-The roll's connection checks (issue 13) are lab.scenarios.connections's, as for every drill.
+The roll's connection checks (issue 13) are lab.drills.scenarios.connections's, as for every drill.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from chalicelib.errors import HanatError
 from chalicelib.replacement import roll as roll_machine
 from chalicelib.service import roll
 from chalicelib.watch import PERIOD_S, heartbeat_alarm
+from lab.aws import alarms
 
-from .. import alarms
 from .. import report as rp
 from . import Scenario, register
 from .steps import mark, steady

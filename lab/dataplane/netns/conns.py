@@ -1,8 +1,8 @@
 """Long-lived TCP connections through the NATs: a server in the lab internet, clients in each private host.
 
-``python -m lab.netns.conns serve --port 7000`` (in ``inet``) answers each line ``<seq>`` with
+``python -m lab.dataplane.netns.conns serve --port 7000`` (in ``inet``) answers each line ``<seq>`` with
 ``<seq> <source address it sees>``, so the lab knows which NAT (which lab public address) carries each
-connection. ``python -m lab.netns.conns clients --server 198.51.100.10:7000 --count 4 --out FILE`` (in a
+connection. ``python -m lab.dataplane.netns.conns clients --server 198.51.100.10:7000 --count 4 --out FILE`` (in a
 private host) keeps ``count`` connections open, each sending a small request every ``interval`` seconds
 and timing the reply; a connection that gets a reset (or is closed) logs it and reconnects at once. A
 connection never gives up by itself: a hang is what is measured. Each event is one JSON line:

@@ -1,6 +1,6 @@
 """What the long-lived connections saw (pure): figures every drill reports and the connection judges.
 
-The clients (lab.netns.conns) log one JSON line per event; ``parse_lines`` reads them and ``build``
+The clients (lab.dataplane.netns.conns) log one JSON line per event; ``parse_lines`` reads them and ``build``
 groups them into ``Conn`` (one per connection: its requests, how it ended). From those and the route
 moves the lab's watcher saw:
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 HUNG_S = 5.0   # a wait this long without an answer or a reset is a hang (the lab answers in ~1 ms; a
-#               connection that lost a packet retransmits within 1 s: TCP_RTO_MAX_MS, lab.netns.conns)
+#               connection that lost a packet retransmits within 1 s: TCP_RTO_MAX_MS, lab.dataplane.netns.conns)
 
 
 @dataclass

@@ -5,7 +5,7 @@ targets elsewhere are replaced by the lab's and a note says so. A stack without 
 parameter gets one under its own prefix, so the Slack relay is exercised too.
 
 ``adopting_config`` turns the lab's settings into the config of a stack that adopts a VPC the lab built
-like a VPC module would (``lab.foreignvpc``): ``[stack]`` and ``[[zones]]`` written by ``hanat adopt``'s own
+like a VPC module would (``lab.aws.foreignvpc``): ``[stack]`` and ``[[zones]]`` written by ``hanat adopt``'s own
 code from what that VPC holds, every other section the lab's.
 """
 from __future__ import annotations
@@ -22,8 +22,7 @@ from bootstrap.config.schema import HanatConfig
 from bootstrap.config.toml_loader import parse_toml
 from bootstrap.config.validate import build_config
 from chalicelib.naming import parameter_prefix
-
-from .dataplane import LAB_NETWORKS, LAB_TARGETS
+from lab.dataplane import LAB_NETWORKS, LAB_TARGETS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "lab.toml"
 

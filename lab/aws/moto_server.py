@@ -1,6 +1,6 @@
 """The lab's moto server, made faithful where the controller's safety depends on AWS guarantees.
 
-``python -m lab.moto_server -H 127.0.0.1 -p PORT`` runs moto's own WSGI app with two fixes:
+``python -m lab.aws.moto_server -H 127.0.0.1 -p PORT`` runs moto's own WSGI app with two fixes:
 
 - DynamoDB requests are served one at a time. In AWS a conditional write is atomic; moto checks the
   condition and stores the item as separate steps, so two racing requests (two controller runs

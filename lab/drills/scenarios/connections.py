@@ -4,7 +4,7 @@ drill reports (``measure``) and the connection checks of the drills that make a 
 zone's route move: ``max_stall_s <= rto_s + 1``), ``revert`` and ``manual-failover`` (no connection
 broken by a planned move, old connections stay on the NAT that holds them, new flows take the new one).
 
-The connection clients run on the netns data plane only (lab.netns.conns); on another data plane the
+The connection clients run on the netns data plane only (lab.dataplane.netns.conns); on another data plane the
 figures stay None and no connection check is made.
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ AGENT_POLL_S = 1.0
 def _roll_checks(session, rep, marks, events, conns) -> dict[str, bool]:
     """Each zone's roll move (away to another NAT, its old NAT draining ``maintenance.drain_s``):
     connections that end within the drain are not broken, longer ones get a reset soon after it, none hangs
-    (lab.connections.judge_roll, zone by zone)."""
+    (lab.drills.connections.judge_roll, zone by zone)."""
     topology = session.topology()
     drain_s, interval_s = topology.maintenance.drain_s, topology.probe.interval_s
     out: dict[str, bool] = {}

@@ -1,9 +1,9 @@
 """Egress client: a private host's view of the internet, sampled every 100 ms.
 
-Run inside ``priv-<i>``: ``python -m lab.netns.client --out FILE [--url U] [--interval 0.1]``. Each
+Run inside ``priv-<i>``: ``python -m lab.dataplane.netns.client --out FILE [--url U] [--interval 0.1]``. Each
 request appends one JSON line ``{t, ok, you, latency_ms, error}`` (``you`` = the source address the
 internet saw: the NAT's lab public address). ``--once`` prints one sample on stdout instead (used by
-``DataPlane.http_get`` for probes). The lab reads the logs with ``read_egress_log`` to measure the
+``Namespaces.http_get`` for probes). The lab reads the logs with ``read_egress_log`` to measure the
 outage (RTO) and which addresses carried the traffic (``parse_egress_lines`` for a log read as it grows).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Pure decisions of the data plane: names, addresses, routing tables and what ``sync`` must do.
 
-Nothing here runs a command; ``DataPlane`` turns these plans into ``ip``/``nft`` calls.
+Nothing here runs a command; ``Namespaces`` turns these plans into ``ip``/``nft`` calls.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from chalicelib.engine.state import TERMINATED
 from chalicelib.errors import InputError
 
-from .spec import DataPlaneSpec
+from ..spec import DataPlaneSpec
 
 NS_PREFIX = "hanat-"
 IFNAME_MAX = 15  # IFNAMSIZ - 1

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .dataplane import EgressSample
-from .netns.client import egress_addresses
+from lab.dataplane import EgressSample
+from lab.dataplane.netns.client import egress_addresses
 
 # Route changes of a zone, as seen by the lab's watcher: the zone's private routes left its own NAT
 # (failover), came back to its own NAT (revert), or went from one backup to another (move).
@@ -140,7 +140,7 @@ class DrillReport:
     error: str | None = None
     errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
     figures: dict[str, object] = field(default_factory=dict)   # a scenario's own measurements (named)
-    # long-lived connections (lab.connections; None on a data plane without them)
+    # long-lived connections (lab.drills.connections; None on a data plane without them)
     connections_open: int | None = None
     connections_broken: int | None = None
     reset_after_s: list[float] | None = None
