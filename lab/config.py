@@ -22,7 +22,7 @@ from bootstrap.config.schema import HanatConfig
 from bootstrap.config.toml_loader import parse_toml
 from bootstrap.config.validate import build_config
 from chalicelib.naming import parameter_prefix
-from lab.dataplane import LAB_NETWORKS, LAB_TARGETS
+from lab.dataplane.base import LAB_NETWORKS, LAB_TARGETS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "lab.toml"
 

@@ -46,13 +46,14 @@ from lab.aws.adapters import (
 from lab.aws.alerting import AlertRecorder
 from lab.aws.capture import SlackCapture
 from lab.aws.deployer import LAB_STAGE
-from lab.aws.eventbridge import Watcher
+from lab.aws.eventbridge import EventBridge
 from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
 from lab.aws.moto_server import OBSERVER_AGENT
 from lab.config import LabSettings
-from lab.dataplane import EgressSample, make_dataplane
-from lab.drills.report import Timeline
+from lab.dataplane.base import make_dataplane
+from lab.dataplane.egress import EgressSample
+from lab.timeline import Timeline
 
 SYNC_S = 0.2
 
@@ -232,11 +233,11 @@ class LabSession:
         sync.start()
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
-        self.watcher = Watcher(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
+        self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
                                timeline=self.timeline).start()
-        self._cleanup.append(self.watcher.stop)
+        self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,

@@ -128,7 +128,7 @@ def down_cmd(older_than_s, as_json):
     Only orphans go: namespaces of runs whose owning process is dead (each run records its pid in
     /run/hanat-lab), and unrecorded ones older than --older-than. A lab run still going is never touched.
     """
-    from lab.dataplane import netns_available
+    from lab.dataplane.base import netns_available
 
     if older_than_s < 0:
         raise InputError(f"--older-than must be >= 0 seconds, got {older_than_s:g}")

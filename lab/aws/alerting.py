@@ -13,7 +13,7 @@ from collections.abc import Callable
 from chalicelib.alerts import Alert, format_body, format_subject
 from chalicelib.slack import relay_alert
 from chalicelib.wiring import SnsAlertSink
-from lab.drills.report import Timeline
+from lab.timeline import Timeline
 
 from .capture import SlackCapture
 

@@ -1,4 +1,4 @@
-"""EventBridge emulation and the route watcher: what changed in the emulator, and when.
+"""EventBridge emulation: EC2 state changes delivered to the controller, and route moves, as they happen.
 
 One thread polls the emulator every ~150 ms. An EC2 instance whose state changed becomes an
 EventBridge-shaped "EC2 Instance State-change Notification" (unique event id) handed to the
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalicelib.errors import ConflictError
-from lab.drills.report import Timeline
+from lab.timeline import Timeline
 
 from .adapters import NatInstance, describe_nats, route_views
 
@@ -65,7 +65,7 @@ def classify(own_zone: str, before: str | None, after: str | None, *, original: 
     return "move"
 
 
-class Watcher:
+class EventBridge:
     """Polls the emulator; emits instance-state events and records route moves on the timeline."""
 
     def __init__(self, *, ec2, stack: str, region: str, topology: Callable[[], object],
@@ -86,9 +86,9 @@ class Watcher:
         self.events_sent = 0
         self.errors: list[str] = []
 
-    def start(self) -> Watcher:
+    def start(self) -> EventBridge:
         self.poll_once()   # the baseline: no events for what already is
-        self._thread = threading.Thread(target=self._run, name="lab-watcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="lab-eventbridge", daemon=True)
         self._thread.start()
         return self
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from chalicelib.errors import HanatError
-from lab.drills.report import Timeline
+from lab.timeline import Timeline
 
 
 class RunKilled(BaseException):

@@ -23,8 +23,9 @@ from chalicelib.probes.samples import run_samples
 from chalicelib.settings import ProbeSettings
 from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
 
-from . import SAMPLE_INTERVAL_S, EgressSample
-from .netns.boot import BootGate
+from .base import SAMPLE_INTERVAL_S
+from .boot import BootGate
+from .egress import EgressSample
 
 FLAKY_LOSS = 0.2
 CONTROL_ZONE = "control"

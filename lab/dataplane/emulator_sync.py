@@ -20,7 +20,7 @@ from chalicelib.errors import NotFoundError
 from chalicelib.naming import ROLE_TAG, STACK_TAG
 from chalicelib.topology import Topology
 
-from .netns.layout import lab_addresses, nat_gateway_lab_addresses, nat_gateway_private_ip
+from .addresses import lab_addresses, nat_gateway_lab_addresses, nat_gateway_private_ip
 from .spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, sorted_tags
 
 DEFAULT_ROUTE = "0.0.0.0/0"

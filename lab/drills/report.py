@@ -1,4 +1,4 @@
-"""What a drill measured: the timeline it recorded and the figures computed from it (pure).
+"""What a drill measured: the figures computed from its timeline and its egress samples (pure).
 
 Everything here is plain data in, numbers out, so the figures a drill reports are tested on their own
 (tests/lab/test_lab_computed.py drives them end to end, the unit-style cases pin the edges).
@@ -6,50 +6,16 @@ Everything here is plain data in, numbers out, so the figures a drill reports ar
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from lab.dataplane import EgressSample
-from lab.dataplane.netns.client import egress_addresses
+from lab.dataplane.egress import EgressSample, egress_addresses
+from lab.timeline import Event
 
-# Route changes of a zone, as seen by the lab's watcher: the zone's private routes left its own NAT
+# Route changes of a zone, as seen by the lab's EventBridge emulation: the zone's private routes left its own NAT
 # (failover), came back to its own NAT (revert), or went from one backup to another (move).
 ROUTE_EVENTS = ("failover", "revert", "move")
-
-
-@dataclass(frozen=True)
-class Event:
-    t: float                 # epoch seconds
-    event: str               # fault, recover, failover, revert, move, health, instance_state, ...
-    zone: str | None = None
-    detail: dict = field(default_factory=dict)
-
-    def to_dict(self, origin: float) -> dict:
-        return {"t": round(self.t - origin, 3), "event": self.event, "zone": self.zone, **self.detail}
-
-
-class Timeline:
-    """Thread-safe list of timestamped events (the watcher, the heartbeat and the drill all write)."""
-
-    def __init__(self, clock=time.time):
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._events: list[Event] = []
-
-    def add(self, event: str, zone: str | None = None, at: float | None = None, **detail) -> Event:
-        e = Event(t=self._clock() if at is None else at, event=event, zone=zone, detail=detail)
-        with self._lock:
-            self._events.append(e)
-        return e
-
-    def events(self, since: float = 0.0, kinds: Iterable[str] | None = None) -> list[Event]:
-        wanted = set(kinds) if kinds is not None else None
-        with self._lock:
-            return sorted((e for e in self._events if e.t >= since and (wanted is None or e.event in wanted)),
-                          key=lambda e: e.t)
 
 
 # --- figures (pure) ---------------------------------------------------------------------------
@@ -138,7 +104,7 @@ class DrillReport:
     timeline: list[dict] = field(default_factory=list)
     samples: dict[str, list[dict]] = field(default_factory=dict)  # for the plot; not in to_dict
     error: str | None = None
-    errors: list[str] = field(default_factory=list)   # controller/watcher/sync errors seen (recorded, not fatal)
+    errors: list[str] = field(default_factory=list)   # controller/eventbridge/sync errors seen (recorded, not fatal)
     figures: dict[str, object] = field(default_factory=dict)   # a scenario's own measurements (named)
     # long-lived connections (lab.drills.connections; None on a data plane without them)
     connections_open: int | None = None

@@ -21,8 +21,9 @@ from contextlib import contextmanager
 from chalicelib.errors import HanatError, InputError
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane import choose_dataplane
+from lab.dataplane.base import choose_dataplane
 from lab.session import LabSession
+from lab.timeline import Event
 
 from . import report as rp
 from . import scenarios
@@ -34,7 +35,7 @@ SCENARIOS = scenarios.names()
 
 
 # --- measuring and judging -------------------------------------------------------------------
-def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
+def measure(session, rep: rp.DrillReport, marks: Marks) -> list[Event]:
     events = session.timeline.events(since=marks.start)
     zone = rep.zone
     samples = session.samples(zone)
@@ -60,7 +61,7 @@ def measure(session, rep: rp.DrillReport, marks: Marks) -> list[rp.Event]:
     return events
 
 
-def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[rp.Event]) -> dict[str, bool]:
+def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[Event]) -> dict[str, bool]:
     """The checks every drill shares (routes on proven NATs, egress back on the zone's own address), then
     the scenario's own."""
     own = rep.egress_ip_before

@@ -17,7 +17,7 @@ from chalicelib.service.deps import Clients, Deps
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
 from lab.aws.emulator import FAKE_CREDENTIALS
-from lab.dataplane import LAB_TARGETS
+from lab.dataplane.base import LAB_TARGETS
 
 REGION = "ap-northeast-1"
 MOTO_AMI = "ami-03cf127a"  # one of moto's built-in images (listing them all is slow)

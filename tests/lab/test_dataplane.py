@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chalicelib.errors import InputError
-from lab.dataplane.netns.client import egress_addresses, read_egress_log
+from lab.dataplane.egress import egress_addresses, read_egress_log
 from lab.dataplane.netns.layout import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
 from lab.dataplane.netns.namespaces import Namespaces
 from lab.dataplane.netns.shell import list_namespaces, python_argv, stop_process

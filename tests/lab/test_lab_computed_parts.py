@@ -6,10 +6,12 @@ import pytest
 from chalicelib.errors import InputError
 from lab.aws.eventbridge import classify, state_change_event
 from lab.config import for_the_lab, is_lab_target
-from lab.dataplane import DATAPLANE_KINDS, EgressSample, choose_dataplane
+from lab.dataplane.base import DATAPLANE_KINDS, choose_dataplane
 from lab.dataplane.computed import ComputedDataPlane
+from lab.dataplane.egress import EgressSample
 from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
-from lab.drills.report import Event, detection, last_egress, ping_pong, rto
+from lab.drills.report import detection, last_egress, ping_pong, rto
+from lab.timeline import Event
 
 TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
 

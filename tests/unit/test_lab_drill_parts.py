@@ -17,12 +17,14 @@ from chalicelib.errors import InputError
 from chalicelib.watch import heartbeat_alarm
 from lab.aws import alarms
 from lab.aws.eventbridge import classify
+from lab.dataplane import addresses
 from lab.dataplane.computed import ComputedDataPlane
 from lab.dataplane.netns import layout, natgw
 from lab.dataplane.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
-from lab.drills.report import Event, failed_between
+from lab.drills.report import failed_between
 from lab.drills.scenarios.adoption import zone_moves
 from lab.drills.scenarios.day2 import most_zones_away
+from lab.timeline import Event
 
 # --- the heartbeat-missing alarm, evaluated as CloudWatch would --------------------------------------
 HEARTBEAT = {"AlarmName": "hanat-x-heartbeat-missing", "MetricName": "SweepsCompleted", "Period": 60,
@@ -142,11 +144,11 @@ def test_nat_gateway_spec_problems_are_named():
 
 
 def test_nat_gateway_addresses_and_private_ip():
-    assert layout.nat_gateway_lab_addresses(["nat-1", "nat-2", "nat-1"]) == {"nat-1": "203.0.113.51",
+    assert addresses.nat_gateway_lab_addresses(["nat-1", "nat-2", "nat-1"]) == {"nat-1": "203.0.113.51",
                                                                               "nat-2": "203.0.113.52"}
-    assert layout.nat_gateway_private_ip("10.0.0.77", "10.0.0.0/24") == "10.0.0.77"
-    assert layout.nat_gateway_private_ip("10.9.0.7", "10.0.0.0/24") == "10.0.0.254"   # moto's, outside: last usable
-    assert layout.nat_gateway_private_ip(None, "10.0.0.0/24") == "10.0.0.254"
+    assert addresses.nat_gateway_private_ip("10.0.0.77", "10.0.0.0/24") == "10.0.0.77"
+    assert addresses.nat_gateway_private_ip("10.9.0.7", "10.0.0.0/24") == "10.0.0.254"   # moto's, outside: last usable
+    assert addresses.nat_gateway_private_ip(None, "10.0.0.0/24") == "10.0.0.254"
 
 
 def test_nat_gateway_ruleset_masquerades_the_vpc_only():

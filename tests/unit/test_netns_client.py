@@ -5,14 +5,8 @@ import json
 
 import pytest
 
-from lab.dataplane.netns.client import (
-    EgressSample,
-    egress_addresses,
-    main,
-    outages,
-    parse_egress_lines,
-    read_egress_log,
-)
+from lab.dataplane.egress import EgressSample, egress_addresses, outages, parse_egress_lines, read_egress_log
+from lab.dataplane.netns.client import main
 
 
 def s(t: float, ok: bool, you: str | None = None) -> EgressSample:

@@ -3,7 +3,7 @@
 Typical use (a drill)::
 
     from lab.dataplane.emulator_sync import spec_from_emulator
-    from lab.dataplane.netns.client import read_egress_log, outages
+    from lab.dataplane.egress import read_egress_log, outages
     from lab.dataplane.netns.namespaces import Namespaces
 
     spec = spec_from_emulator(ec2_client, topology)   # or build a lab.dataplane.spec.DataPlaneSpec by hand

@@ -3,8 +3,7 @@
 Run inside ``priv-<i>``: ``python -m lab.dataplane.netns.client --out FILE [--url U] [--interval 0.1]``. Each
 request appends one JSON line ``{t, ok, you, latency_ms, error}`` (``you`` = the source address the
 internet saw: the NAT's lab public address). ``--once`` prints one sample on stdout instead (used by
-``Namespaces.http_get`` for probes). The lab reads the logs with ``read_egress_log`` to measure the
-outage (RTO) and which addresses carried the traffic (``parse_egress_lines`` for a log read as it grows).
+``Namespaces.http_get`` for probes). The lab reads the logs back with lab.dataplane.egress.
 """
 from __future__ import annotations
 
@@ -14,31 +13,13 @@ import signal
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from lab.dataplane.egress import EgressSample
 
 DEFAULT_URL = "http://198.51.100.10/"
 # No proxy, ever: the lab internet is reached only through the namespace's own routes.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass(frozen=True)
-class EgressSample:
-    """One request of a zone's egress client: did it reach the internet, and as whom. Every lab data
-    plane reports these (lab.dataplane.LabDataPlane.samples); this module writes and reads them."""
-
-    t: float                  # epoch seconds when the request started
-    ok: bool
-    you: str | None = None    # the source address the server saw
-    latency_ms: float | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
 
 def fetch(url: str, timeout_s: float) -> EgressSample:
@@ -75,57 +56,6 @@ def run_loop(url: str, out: Path, interval_s: float, timeout_s: float,
                 break
             time.sleep(max(0.0, interval_s - (time.monotonic() - tick)))
     return 0
-
-
-def parse_egress_lines(lines: Iterable[str]) -> list[EgressSample]:
-    """Samples from a client's log lines, in the order given; a line that is not JSON (a torn last
-    line, the client killed mid-write) is skipped."""
-    samples = []
-    for line in lines:
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        samples.append(EgressSample(float(d["t"]), bool(d["ok"]), d.get("you"), d.get("latency_ms"), d.get("error")))
-    return samples
-
-
-def read_egress_log(path: str | Path) -> list[EgressSample]:
-    """Samples from a client's log, oldest first; a torn last line (client killed) is skipped."""
-    return sorted(parse_egress_lines(Path(path).read_text().splitlines()), key=lambda s: s.t)
-
-
-@dataclass(frozen=True)
-class Outage:
-    start: float              # first failed sample
-    end: float | None         # first good sample after it (None: still failing at the end)
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.end is None else self.end - self.start
-
-
-def outages(samples: Iterable[EgressSample]) -> list[Outage]:
-    """Runs of failed samples, each from its first failure to the next success."""
-    found, start = [], None
-    for s in samples:
-        if not s.ok and start is None:
-            start = s.t
-        elif s.ok and start is not None:
-            found.append(Outage(start, s.t))
-            start = None
-    if start is not None:
-        found.append(Outage(start, None))
-    return found
-
-
-def egress_addresses(samples: Iterable[EgressSample]) -> list[str]:
-    """The distinct source addresses the internet saw, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for s in samples:
-        if s.ok and s.you:
-            seen.setdefault(s.you, None)
-    return list(seen)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,10 @@ from typing import Self
 
 from chalicelib.errors import InputError
 
+from ..boot import BootGate
+from ..egress import EgressSample
 from ..spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
-from . import boot, faults, imds, layout, natgw
-from .client import EgressSample
+from . import faults, imds, layout, natgw
 from .shell import (
     REPO_ROOT,
     NetnsError,
@@ -74,12 +75,12 @@ class Namespaces:
         self._is_up = False
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
-        self.boot_gate = boot.BootGate()         # armed: NATs launched from then on boot late and offline
+        self.boot_gate = BootGate()         # armed: NATs launched from then on boot late and offline
         self._gateways: dict[str, int] = {}     # NAT gateway id -> n of its ngw-<n> namespace
         self._next_gateway = 0
 
     def boot_offline(self, delay_s: float) -> None:
-        """From now on a newly launched NAT boots like a small instance with no way out (lab.dataplane.netns.boot)."""
+        """From now on a newly launched NAT boots like a small instance with no way out (lab.dataplane.boot)."""
         self.boot_gate.arm(delay_s, set(self._nats) | {n.instance_id for n in self.spec.nats})
 
     # --- names --------------------------------------------------------------------------
@@ -325,20 +326,20 @@ class Namespaces:
         ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                       nat.public_cidr, None, links_up=False)
-        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.netns.boot)
+        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.boot)
         if offline:
             self.boot_gate.boots[nat.instance_id].created_at = time.time()
-            nft(ns, boot.offline_ruleset(True, self.spec.vpc_cidr))
+            nft(ns, offline.offline_ruleset(True, self.spec.vpc_cidr))
         else:   # offline, the Elastic IP's address comes with the next sync
             self._nat_readdress(action, nat)
         self._nat_link_up(action, nat)
         started = time.monotonic()
         result = self.exec(role, ["bash", str(NAT_SCRIPT), self.spec.vpc_cidr], timeout=120,
-                           env=boot.OFFLINE_SCRIPT_ENV if offline else LAB_SCRIPT_ENV)
+                           env=offline.OFFLINE_SCRIPT_ENV if offline else LAB_SCRIPT_ENV)
         if offline:
             self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
-                                                      boot.sent_outside(ns))
-            nft(ns, boot.offline_ruleset(False, self.spec.vpc_cidr))
+                                                      offline.sent_outside(ns))
+            nft(ns, offline.offline_ruleset(False, self.spec.vpc_cidr))
         if result.returncode != 0:
             raise NetnsError(f"setup-nat.sh failed in {role} (exit {result.returncode}): {result.stderr.strip()[-500:]}")
         self._start_nat_agent(role, nat)

@@ -24,7 +24,7 @@ from pathlib import Path
 from chalicelib.probes.results import ProbeResult
 from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
 
-from .client import EgressSample, parse_egress_lines
+from ..egress import EgressSample, parse_egress_lines
 from .probe_agent import parse_answer
 
 CONNS_PER_ZONE = 4                     # long-lived connections per private host (issue 13)
@@ -290,7 +290,7 @@ class NetnsDataPlane:
     def connections_missing(self) -> dict[str, int]:
         """Per zone whose long-lived connections were started: how many of them are not open now (not
         connected yet, or reset and not reconnected yet)."""
-        from lab.drills.connections import build
+        from lab.dataplane.connlog import build
         with self._lock:
             started = dict(self._conns_started)
         out = {}
@@ -339,6 +339,6 @@ class _ConnLogReader(_LogReader):
         self.events: list[dict] = []
 
     def read(self) -> list[dict]:
-        from lab.drills.connections import parse_lines
+        from lab.dataplane.connlog import parse_lines
         self.events.extend(parse_lines(self.new_lines(), self.zone))
         return self.events

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from lab.dataplane import connlog
+
 from .. import connections as cx
 from .. import report as rp
 from . import Scenario, register
@@ -21,11 +23,11 @@ RESET_WITHIN_S = 1.0
 WATCH_LAG_S = 1.0   # the lab's watcher sees a route move up to one poll (0.15 s) late: margin
 
 
-def conns_of(session) -> list[cx.Conn] | None:
+def conns_of(session) -> list[connlog.Conn] | None:
     events_of = getattr(session.dataplane, "connection_events", None)
     if events_of is None:
         return None
-    return cx.build(e for az in session.topology().azs for e in events_of(az))
+    return connlog.build(e for az in session.topology().azs for e in events_of(az))
 
 
 def moves_of(events) -> list[cx.Move]:
@@ -42,7 +44,7 @@ def measure(session, rep: rp.DrillReport, marks, events, *, nat_reset: bool = Tr
     rep.reset_after_s = fig.reset_after_s
     rep.max_stall_s = fig.max_stall_s
     rep.connections = {"broken_by_move": fig.broken_by_move, "nat_reset": nat_reset,
-                       "hung_after_s": cx.HUNG_S}
+                       "hung_after_s": connlog.HUNG_S}
 
 
 # --- checks -------------------------------------------------------------------------------------

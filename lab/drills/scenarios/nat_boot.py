@@ -1,6 +1,6 @@
 """A replacement NAT that boots like a small instance with no way out (``nat-boot-offline``): the old NAT
 is terminated; its replacement's namespace appears only after ``boot_delay_s``, with no public address until
-the Elastic IP's association reaches it and no package repository anywhere (lab.dataplane.netns.boot). It must still
+the Elastic IP's association reaches it and no package repository anywhere (lab.dataplane.boot). It must still
 forward, be proven and get its zone back; the drill reports launch -> proven seconds."""
 from __future__ import annotations
 

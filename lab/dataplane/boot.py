@@ -5,23 +5,15 @@ Once armed (``BootGate.arm(delay_s, known)``), a NAT instance the lab has not se
   the OS has booted and user data has run: a t4g.nano takes tens of seconds);
 - boots with no public address (its Elastic IP is associated after ``running``; the data plane's next
   sync gives it the address) and with no package repository anywhere: every packet the NAT itself sends
-  outside the VPC while its setup runs is counted and dropped (``offline_ruleset``);
+  outside the VPC while its setup runs is counted and dropped (lab.dataplane.netns.offline);
 - runs the NAT script as it ships (``HANAT_NAT_INSTALL`` at its default: it may try to install, and
   must not need to).
-NATs known when the gate is armed (the stack's own) are not affected. The clock is passed in; only
-``sent_outside`` runs a command.
+NATs known when the gate is armed (the stack's own) are not affected. The clock is passed in.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-OFFLINE_TABLE = "hanat_lab_offline"
-OFFLINE_COUNTER = "outside"
-# What the lab sets for the NAT script of an offline boot: persist stays off (the lab shares the host's
-# /etc), everything else is the shipped default.
-OFFLINE_SCRIPT_ENV = {"HANAT_NAT_PERSIST": "0"}
 
 
 @dataclass
@@ -69,38 +61,3 @@ class BootGate:
         return now - boot.seen_at < self.delay_s
 
 
-def offline_ruleset(on: bool, vpc_cidr: str) -> str:
-    """In a booting NAT's namespace: count and drop what the NAT itself sends outside the VPC (loopback,
-    where its metadata service lives, and the VPC stay open; so do IPv6 link-local and link-scope
-    multicast destinations — the kernel's own neighbour discovery and MLD when a link comes up, which
-    no router forwards)."""
-    reset = f"table inet {OFFLINE_TABLE}\ndelete table inet {OFFLINE_TABLE}\n"
-    if not on:
-        return reset
-    return reset + (
-        f"table inet {OFFLINE_TABLE} {{\n"
-        f"    counter {OFFLINE_COUNTER} {{ }}\n"
-        "    chain output {\n"
-        "        type filter hook output priority filter - 10; policy accept;\n"
-        '        oifname "lo" accept\n'
-        f"        ip daddr {vpc_cidr} accept\n"
-        "        ip6 daddr { fe80::/10, ff02::/16 } accept\n"
-        f'        counter name "{OFFLINE_COUNTER}" drop\n'
-        "    }\n"
-        "}\n")
-
-
-def counted_packets(nft_json: dict) -> int:
-    """The packet count of the offline counter in ``nft -j list counter ...`` output."""
-    for item in nft_json.get("nftables", []):
-        counter = item.get("counter")
-        if counter and counter.get("name") == OFFLINE_COUNTER:
-            return int(counter.get("packets", 0))
-    raise ValueError(f"no counter {OFFLINE_COUNTER!r} in the nft output")
-
-
-def sent_outside(ns: str) -> int:
-    """Packets the NAT in ``ns`` has sent outside the VPC since its offline ruleset was loaded."""
-    from .shell import ns_exec
-    listed = ns_exec(ns, ["nft", "-j", "list", "counter", "inet", OFFLINE_TABLE, OFFLINE_COUNTER], timeout=10)
-    return counted_packets(json.loads(listed.stdout or "{}"))
