@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab.config import load_lab_settings
-from lab.dataplane.base import DATAPLANE_KINDS
+from lab.dataplane.kinds import DATAPLANE_KINDS
 from lab.drills.runner import SCENARIOS, DrillOptions, run_scenarios
 
 

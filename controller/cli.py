@@ -11,9 +11,10 @@ import click
 from rich.markup import escape
 
 from chalicelib.errors import HanatError
+from lab import cli as lab
 
 from . import logview
-from .commands import adopt, cost, deploy, lab, logs, ops, roll, stack
+from .commands import adopt, cost, deploy, logs, ops, roll, stack
 from .output import err_console
 
 

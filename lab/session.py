@@ -51,8 +51,8 @@ from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
 from lab.aws.moto_server import OBSERVER_AGENT
 from lab.config import LabSettings
-from lab.dataplane.base import make_dataplane
 from lab.dataplane.egress import EgressSample
+from lab.dataplane.kinds import make_dataplane
 from lab.timeline import Timeline
 
 SYNC_S = 0.2

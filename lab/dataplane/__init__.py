@@ -1,6 +1,6 @@
 """The lab's data plane: what carries the private hosts' packets, behind one interface.
 
-- ``base``: the interface the drills use (``LabDataPlane``), ``make_dataplane`` and ``choose_dataplane``;
+- ``base``: the interface the drills use (``LabDataPlane``); ``kinds``: which one runs here, and building it;
 - ``computed``: reachability computed from the emulator's route tables and NAT states (no root);
 - ``netns/``: real Linux namespaces and nftables, NATs running the shipped setup-nat.sh (root);
 - shared by both: ``spec`` (what the plane should look like) read from the emulator by ``emulator_sync``,

@@ -1,27 +1,21 @@
-"""The data plane interface: what every lab data plane offers the drills, and which one to build.
+"""The data plane interface: what every lab data plane offers the drills.
 
 Two kinds implement it: ``netns`` (real Linux namespaces and nftables, needs root:
 lab/dataplane/netns/plane.py around lab/dataplane/netns/namespaces.py) and ``computed`` (reachability
 computed from the route tables, runs anywhere: lab/dataplane/computed.py). The drills, the heartbeat
-emulation and the reports only ever see this Protocol, its ``EgressSample`` (lab.dataplane.egress) and
-``make_dataplane``.
+emulation and the reports only ever see this Protocol and its ``EgressSample`` (lab.dataplane.egress);
+lab.dataplane.kinds builds one.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Sequence
 from typing import Protocol
 
-from chalicelib.errors import InputError
 from chalicelib.probes.results import ProbeResult
 
 from .egress import EgressSample
 
-__all__ = ["DATAPLANE_KINDS", "LAB_NETWORKS", "LAB_TARGETS", "SAMPLE_INTERVAL_S", "LabDataPlane",
-           "choose_dataplane", "make_dataplane", "netns_available"]
-
-DATAPLANE_KINDS = ("netns", "computed")
+__all__ = ["LAB_NETWORKS", "LAB_TARGETS", "SAMPLE_INTERVAL_S", "LabDataPlane"]
 
 # The lab's own "internet": addresses that exist only inside the lab (documentation ranges).
 LAB_NETWORKS = ("198.51.100.0/24", "203.0.113.0/24")
@@ -48,36 +42,3 @@ class LabDataPlane(Protocol):
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult: ...
     def start_clients(self) -> None: ...
     def samples(self, az: str) -> list[EgressSample]: ...
-
-
-def netns_available() -> str | None:
-    """None when the netns data plane can run here, else why not."""
-    if os.geteuid() != 0:
-        return "not root"
-    for tool in ("ip", "nft"):
-        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
-            return f"`{tool}` is not installed"
-    return None
-
-
-def choose_dataplane(requested: str | None) -> str:
-    """``netns`` when root with ip/nft (or asked for), else ``computed``; a bad or impossible request
-    is bad input."""
-    if requested is None:
-        return "netns" if netns_available() is None else "computed"
-    if requested not in DATAPLANE_KINDS:
-        raise InputError(f"--dataplane {requested!r} is not one of {', '.join(DATAPLANE_KINDS)}")
-    if requested == "netns" and (why := netns_available()) is not None:
-        raise InputError(f"--dataplane netns needs root with ip and nft ({why}); use --dataplane computed")
-    return requested
-
-
-def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPlane:
-    """Build (not start) a data plane of ``kind`` for ``spec``."""
-    if kind == "computed":
-        from .computed import ComputedDataPlane
-        return ComputedDataPlane(spec, seed=seed)
-    if kind == "netns":
-        from .netns.plane import NetnsDataPlane
-        return NetnsDataPlane(spec, run_id)
-    raise InputError(f"dataplane {kind!r} is not one of {', '.join(DATAPLANE_KINDS)}")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from chalicelib.errors import HanatError, InputError
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane.base import choose_dataplane
+from lab.dataplane.kinds import choose_dataplane
 from lab.session import LabSession
 from lab.timeline import Event
 
@@ -101,15 +101,6 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
 def adopts_vpc(scenario: str) -> bool:
     """Whether the scenario's session adopts a VPC with NAT gateways (else hanat builds the VPC)."""
     return scenarios.REGISTRY[scenario].adopt
-
-
-def figure_summary(report: rp.DrillReport) -> str:
-    """The scenario's own figures in one line ("" when it has none or the drill stopped early)."""
-    summary = scenarios.REGISTRY[report.scenario].summary
-    try:
-        return summary(report) if summary else ""
-    except (KeyError, TypeError):   # figures of a drill that stopped early
-        return ""
 
 
 def expand_scenarios(name: str) -> list[str]:

@@ -6,9 +6,9 @@ import pytest
 from chalicelib.errors import InputError
 from lab.aws.eventbridge import classify, state_change_event
 from lab.config import for_the_lab, is_lab_target
-from lab.dataplane.base import DATAPLANE_KINDS, choose_dataplane
 from lab.dataplane.computed import ComputedDataPlane
 from lab.dataplane.egress import EgressSample
+from lab.dataplane.kinds import DATAPLANE_KINDS, choose_dataplane
 from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 from lab.drills.report import detection, last_egress, ping_pong, rto
 from lab.timeline import Event
@@ -160,7 +160,7 @@ def test_a_bad_dataplane_request_is_bad_input():
 
 
 def test_the_cli_offers_every_dataplane_kind():
-    from controller.commands.lab import DATAPLANE_CHOICES
+    from lab.cli import DATAPLANE_CHOICES
     assert DATAPLANE_CHOICES == DATAPLANE_KINDS
 
 

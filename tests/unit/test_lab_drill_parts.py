@@ -203,9 +203,9 @@ def test_failed_requests_are_counted_in_their_window():
 
 
 def test_the_cli_and_the_demo_offer_every_registered_drill():
-    """`hanat lab drill --scenario` (spelled out so `hanat` starts without the lab) and `--scenario all`
+    """`hanat lab drill --scenario` (its choices read from the registry) and `--scenario all`
     (what `make demo` runs) list every registered scenario, these three included."""
-    from controller.commands.lab import SCENARIO_CHOICES
+    from lab.cli import SCENARIO_CHOICES
     from lab.drills.runner import expand_scenarios
     from lab.drills.scenarios import names
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.commands.lab import SCENARIO_CHOICES
 from lab.aws.lambda_endpoint import FAULT_KINDS, FaultPlan, function_name_of, timeout_message
 from lab.aws.moto_server import ApiFaults, is_ec2_call, throttle_document
+from lab.cli import SCENARIO_CHOICES
 from lab.dataplane.boot import BootGate
 from lab.dataplane.netns.offline import OFFLINE_COUNTER, counted_packets, offline_ruleset
 from lab.drills import scenarios

@@ -1,47 +1,53 @@
-"""``hanat lab drill`` and ``hanat lab down``: rehearse NAT failures locally and clean up after.
+"""The lab's commands, ``hanat lab drill`` and ``hanat lab down``: rehearse NAT failures locally and clean
+up after. ``controller/cli.py`` registers this group; ``main`` runs it on its own (``python -m lab.demo``).
 
 ``drill`` prints one JSON object per drill with ``--json`` (a list for ``--scenario all``), else a
-summary table; it exits 1 when a drill did not pass, 2 on bad input (nothing started).
+summary (lab.drills.summary); it exits 1 when a drill did not pass, 2 on bad input (nothing started).
 """
 from __future__ import annotations
 
+import json
+import sys
+
 import click
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
 
-from chalicelib.errors import InputError
-from controller.output import emit_json, err_console, out_console, progress, warn
+from chalicelib.errors import HanatError, InputError
+from lab.dataplane.kinds import DATAPLANE_KINDS
+from lab.drills.scenarios import names
 
-# lab.drills.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
-# (tests/unit/test_lab_cli.py holds them equal)
-SCENARIO_CHOICES = ("blackhole", "stop", "terminate", "flaky", "targets-down", "all-down", "revert",
-                    "manual-failover", "lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline",
-                    "cutover", "roll", "heartbeat-stopped", "all")
-# lab.dataplane.DATAPLANE_KINDS, spelled out so `hanat` starts without importing the lab
-DATAPLANE_CHOICES = ("netns", "computed")
+SCENARIO_CHOICES = (*names(), "all")
+DATAPLANE_CHOICES = DATAPLANE_KINDS
+
+# results on stdout (one JSON document with --json), progress and warnings on stderr
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
 
 
-def summary_table(reports):
-    """A rich table of the drills' figures (what `make demo` shows)."""
-    from rich.table import Table
+def emit_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()
 
-    def num(v):
-        return "-" if v is None else f"{v:.2f}"
 
-    from lab.drills.runner import figure_summary
+def progress(message: str) -> None:
+    err_console.print(escape(message))
 
-    table = Table(title="hanat lab drills")
-    for col in ("scenario", "data plane", "result", "detection s", "RTO s", "failovers", "reverts",
-                "false", "alerts", "egress before -> after", "routes ok", "conns open/broken", "max stall s",
-                "figures"):
-        table.add_column(col)
-    for r in reports:
-        failed = [name for name, ok in r.checks.items() if not ok]
-        result = "[green]passed[/green]" if r.passed else "[red]FAILED[/red] " + ", ".join(failed + ([r.error] if r.error else []))
-        table.add_row(r.scenario, r.dataplane, result, num(r.detection_s), num(r.rto_s), str(r.failovers),
-                      str(r.reverts), str(r.false_failovers), str(len(r.alerts)),
-                      f"{r.egress_ip_before or '-'} -> {r.egress_ip_after or '-'}", "yes" if r.routes_ok else "no",
-                      "-" if r.connections_open is None else f"{r.connections_open}/{r.connections_broken}",
-                      num(r.max_stall_s), figure_summary(r))
-    return table
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def print_summary(reports) -> None:
+    """The drills' summary (100 columns), results coloured."""
+    from lab.drills.summary import summary_lines
+
+    for line in summary_lines(reports):
+        text = Text(line)
+        text.highlight_words([" passed "], "green")
+        text.highlight_words([" FAILED "], "red")
+        out_console.print(text, soft_wrap=True)
 
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
@@ -77,10 +83,7 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
         dicts = [r.to_dict() for r in reports]
         emit_json(dicts if scenario == "all" else dicts[0])
     else:
-        from rich.console import Console
-        # a pipe gets rich's 80 columns by default: too narrow for the figures
-        console = out_console if out_console.is_terminal else Console(highlight=False, width=160)
-        console.print(summary_table(reports))
+        print_summary(reports)
     return 0 if all(r.passed for r in reports) else 1
 
 
@@ -128,7 +131,7 @@ def down_cmd(older_than_s, as_json):
     Only orphans go: namespaces of runs whose owning process is dead (each run records its pid in
     /run/hanat-lab), and unrecorded ones older than --older-than. A lab run still going is never touched.
     """
-    from lab.dataplane.base import netns_available
+    from lab.dataplane.kinds import netns_available
 
     if older_than_s < 0:
         raise InputError(f"--older-than must be >= 0 seconds, got {older_than_s:g}")
@@ -146,5 +149,22 @@ def down_cmd(older_than_s, as_json):
 
 
 def register(cli: click.Group) -> None:
-    """Add the `lab` group."""
+    """Add the `lab` group (to `hanat`)."""
     cli.add_command(lab_group)
+
+
+def main(argv: list[str]) -> None:
+    """Run the `lab` group on its own, with `hanat`'s exit codes: 0 done, 1 a drill failed, 2 bad input,
+    130 interrupted."""
+    try:
+        rc = lab_group.main(args=argv, prog_name="hanat lab", standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HanatError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)
