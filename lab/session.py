@@ -413,12 +413,7 @@ class LabSession:
             return False
         if any(zone != own for own, zone in self.served_by().items()):
             return False
-        now = time.time()
-        for z in self.topology().zones:
-            recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]
-            if not recent or not all(s.ok for s in recent):
-                return False
-        return True
+        return self._egress_ok()
 
     def _adopted_steady(self) -> bool:
         topology = self.topology()

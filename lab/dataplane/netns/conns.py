@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from .serving import serve_until_terminated
+
 PORT = 7000
 TCP_RTO_MAX_MS = getattr(socket, "TCP_RTO_MAX_MS", 44)   # include/uapi/linux/tcp.h
 
@@ -48,14 +50,7 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 def serve(port: int) -> int:
-    server = _Server(("0.0.0.0", port), _Echo)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("ready", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_terminated(_Server(("0.0.0.0", port), _Echo))
 
 
 # --- clients ---------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .serving import serve_until_terminated
 
 
 class WhoAmIHandler(BaseHTTPRequestHandler):
@@ -44,17 +45,6 @@ def main(argv: list[str] | None = None) -> int:
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     return serve_until_terminated(ThreadingHTTPServer((args.bind, args.port), WhoAmIHandler))
-
-
-def serve_until_terminated(server) -> int:
-    """Say "ready" on stdout (the lab waits for it), serve until SIGTERM, close the socket."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("ready", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
-from .httpserver import serve_until_terminated
+from .serving import serve_until_terminated
 
 IMDS_ADDRESS = "169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
