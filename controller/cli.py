@@ -1,4 +1,5 @@
-"""``hanat``: the command-line entry point. Subcommands live in ``controller/commands/``.
+"""``hanat``: the command-line entry point. Subcommands live in ``controller/commands/``, the lab's
+commands in ``lab/cli.py``.
 
 Exit codes: 0 done, 1 the action failed, 2 bad input (nothing changed).
 """

@@ -19,7 +19,7 @@ from chalicelib.errors import HanatError
 from . import registry
 from .layout import NS_PREFIX
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 class NetnsError(HanatError):
