@@ -7,5 +7,7 @@
 - ``dataplane/``: the interface (``base.py``), the computed plane, the namespaces plane (``netns/``) and
   what both share;
 - ``drills/``: the runner, the scenarios, what a drill measured (report, connections), summary and plot;
-- ``timeline.py``: the events every part writes and the drills measure.
+- ``timeline.py``: the events every part writes and the drills measure;
+- ``iam/``: IAM's evaluation of identity policies for the calls hanat makes (Service Authorization
+  Reference data from parliament), so a call a shipped policy would deny fails a test.
 """

@@ -22,9 +22,17 @@ from pathlib import Path
 
 import pytest
 
-from lab.netns.conns import PORT
-from lab.netns.dataplane import NAT_SCRIPT, new_run_id
-from lab.netns.shell import add_namespace, cleanup_leftovers, ip, ns_exec, ns_popen, python_argv, sysctl
+from lab.dataplane.netns.conns import PORT
+from lab.dataplane.netns.namespaces import NAT_SCRIPT, new_run_id
+from lab.dataplane.netns.shell import (
+    add_namespace,
+    cleanup_leftovers,
+    ip,
+    ns_exec,
+    ns_popen,
+    python_argv,
+    sysctl,
+)
 from tests.lab.test_setup_nat import LAB_ENV, fake_bin, path_env
 
 pytestmark = pytest.mark.netns
@@ -82,7 +90,7 @@ def one_eni():
         ip(nat, "route", "add", "default", "via", GATEWAY_IP)
         for conf in ("all", "eth0"):   # a host takes a redirect if `all` OR the interface says so
             sysctl(client, f"net.ipv4.conf.{conf}.accept_redirects", 0)   # the path stays through the NAT
-        server = ns_popen(gateway, python_argv("lab.netns.conns", "serve", "--port", str(PORT)),
+        server = ns_popen(gateway, python_argv("lab.dataplane.netns.conns", "serve", "--port", str(PORT)),
                           stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
         yield client, nat
