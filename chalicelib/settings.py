@@ -52,7 +52,7 @@ class ProbeSettings:
 
 @dataclass(frozen=True)
 class FailoverSettings:
-    revert: str = "auto"          # auto | manual | window (give back only inside maintenance.window)
+    revert: str = "auto"          # auto | manual | window (revert only inside maintenance.window)
     replace_after_s: float = 300
     handoff_s: float = 900        # planned moves hand open flows back to the old NAT this long
 

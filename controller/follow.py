@@ -22,7 +22,7 @@ from rich.markup import escape
 from chalicelib.engine.state import CUT_OVER, RELEASED
 from chalicelib.errors import HanatError, InputError
 from chalicelib.replacement import machine as m
-from chalicelib.replacement import roll as r
+from chalicelib.replacement import roll_machine as r
 from chalicelib.service import reconcile, replacement_steps, roll
 from chalicelib.service.deps import Deps
 from chalicelib.service.history import list_history

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalicelib.aws import adopted as api
+from chalicelib.aws import adopted_vpc as api
 from chalicelib.aws import instances, network, params, state_table
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError, NotFoundError
@@ -193,7 +193,7 @@ def give_back(clients: StackClients, stack: str, release_to: str = "", progress=
         changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
     else:
         changed = [table for pairs in targets.values() for table, target in pairs
-                   if api.give_back_default_route(clients.ec2, table, target, stack=stack)]
+                   if api.release_default_route(clients.ec2, table, target, stack=stack)]
     for az, pairs in targets.items():
         for table, target in pairs:
             if table in changed:

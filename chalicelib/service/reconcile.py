@@ -28,10 +28,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from ..aws import adopted, instances, params, routes
+from ..aws import adopted_vpc, instances, params, routes
 from ..aws import state_table as store
 from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
-from ..engine.adoption import moves_routes, with_adoption
+from ..engine.cutover import moves_routes, with_adoption
 from ..engine.decision import RELEASE
 from ..engine.handoff import AGENT_SETTLE_S
 from ..engine.window import parse_window
@@ -301,7 +301,7 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
                                  f"ends within {CLAIM_MARGIN_S:g}s or the run's time is up; the next sweep "
                                  "repairs it")
         if move.kind == RELEASE:   # back to the adopted table's own target (a NAT gateway, usually)
-            changed = adopted.give_back_default_route(deps.clients.ec2, table, target, stack=topo.stack)
+            changed = adopted_vpc.release_default_route(deps.clients.ec2, table, target, stack=topo.stack)
         else:
             changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack,
                                                  deadline=deadline)

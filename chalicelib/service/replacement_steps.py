@@ -21,7 +21,7 @@ from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
 from ..topology import Topology, ZoneTopology
-from . import handoff_end, history, nat_watch, reconcile
+from . import handoff_end, history, nat_alarms, reconcile
 from .deps import Deps
 
 MAX_STEPS_PER_RUN = 16
@@ -278,7 +278,7 @@ def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: To
         if deps.clients.ssm is not None:
             params.write_topology(deps.clients.ssm, new_topo)
         reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet", clear_hold=rec.planned)
-        nat_watch.refresh_nat_watch(deps, new_topo, rec.az)
+        nat_alarms.refresh_nat_watch(deps, new_topo, rec.az)
         return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
     return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
 

@@ -5,12 +5,12 @@ controller rolls a stale NAT by itself (one zone per window opening).
 - ``start_roll``: refuse (HanatError, exit 1, nothing changed) while any NAT is not UP, any zone is not
   on its own NAT, a rolled zone is paused or a replacement runs; else record the roll (or continue a
   stopped roll of the same zones) and advance it;
-- ``advance_roll``: ask the pure ``chalicelib.replacement.roll`` machine, act, record; repeat until wait;
+- ``advance_roll``: ask the pure ``chalicelib.replacement.roll_machine`` machine, act, record; repeat until wait;
 - ``roll_pass``: the heartbeat's part (after the replacement pass): advance, or start a window roll;
 - ``roll_summary``: what ``hanat status`` and ``hanat roll --wait`` show.
 
 Each zone's NAT is replaced by a *planned* replacement (``replacement_steps``): launched first, the zone
-failed over, the old NAT drained, the Elastic IP moved, the new NAT proven, the zone given back.
+failed over, the old NAT drained, the Elastic IP moved, the new NAT proven, the zone reverted.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, InputError
 from ..observability import logger
 from ..replacement import machine as m
-from ..replacement import roll as r
+from ..replacement import roll_machine as r
 from ..replacement.drift import first_stale
 from . import drift, history, reconcile, replacement_steps
 from .deps import Deps
@@ -234,9 +234,9 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
             outcome.replacements.append(replacement_steps.advance(deps, az, now, rec=started))
         return rec, returned
     if step.action == r.RETURN_ZONE:
-        _give_back(deps, rec, az, now)
+        _revert(deps, rec, az, now)
         if rec.phase != r.PHASE_RETURNING:
-            rec = _save(deps, rec.moved(now, f"{az}: given back to its new NAT", phase=r.PHASE_RETURNING,
+            rec = _save(deps, rec.moved(now, f"{az}: reverted to its new NAT", phase=r.PHASE_RETURNING,
                                         phase_since=now))
         return rec, True
     if step.action == r.ZONE_DONE:
@@ -260,7 +260,7 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
     raise HanatError(f"roll machine returned an unknown action {step.action!r}")
 
 
-def _give_back(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
+def _revert(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
     """Point the zone home again (its NAT is new and UP): the operator's revert, for the roll."""
     why = f"roll {rec.roll_id}: {az} back on its new NAT"
 

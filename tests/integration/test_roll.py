@@ -14,7 +14,7 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.errors import HanatError
 from chalicelib.replacement import machine as m
-from chalicelib.replacement import roll as r
+from chalicelib.replacement import roll_machine as r
 from chalicelib.service import history, replacement, roll
 from chalicelib.service.operations import operate
 from chalicelib.settings import MaintenanceSettings

@@ -3,7 +3,7 @@
 A roll replaces the NAT of each of its zones in turn, never two at once, and only while every other NAT
 is UP and every zone is served by its own NAT. For one zone: a planned replacement (``machine``) fails
 the zone over to a proven NAT, lets the old NAT drain, moves the Elastic IP to a new NAT launched from
-the template's default version and proves it; then the zone is given back (by the sweep, or by the roll
+the template's default version and proves it; then the zone is reverted (by the sweep, or by the roll
 itself when ``failover.revert`` is not ``auto``), and only once the zone is home on a NAT that is UP does
 the roll go on. It stops at the first zone that does not come back, with every zone still served, and
 says where; a re-run of the same roll continues from there.

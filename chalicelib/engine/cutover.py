@@ -122,7 +122,7 @@ def decide_release(zones: Sequence[ZoneInput], targets: Mapping[str, Sequence[tu
     states = {z.az: z.state for z in zones}
     for z in _pick(zones, list(targets)):
         if not z.state.adoption:
-            problems.append(f"zone {z.az}: its route tables were built by hanat, there is nothing to give back")
+            problems.append(f"zone {z.az}: its route tables were built by hanat, there is nothing to release")
             continue
         moves.append(RouteMove(z.az, z.state.server, z.az, RELEASE, reason or "manual release",
                                targets=tuple(targets[z.az])))
