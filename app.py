@@ -17,9 +17,9 @@ from chalicelib.naming import APP_NAME, probe_handler_name, topic_name
 from chalicelib.observability import logger, metric_sink
 from chalicelib.probes.handler import handle_probe
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_heartbeat
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate as operate_service
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_heartbeat
 
 app = Chalice(app_name=APP_NAME)
 ALERT_TOPIC = os.environ.get(wiring.ENV_TOPIC_ARN) or topic_name(os.environ.get(wiring.ENV_STACK, "hanat"))

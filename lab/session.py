@@ -183,8 +183,8 @@ class LabSession:
     def _start(self) -> None:
         from bootstrap.stack import build_stack
         from chalicelib.service.events import handle_instance_state
-        from chalicelib.service.replacement import after_sweep
-        from chalicelib.service.sweep import run_sweep
+        from chalicelib.service.heartbeat import run_sweep
+        from chalicelib.service.maintenance import after_sweep
 
         self.emulator.reset()
         config = self.settings.config

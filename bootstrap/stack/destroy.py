@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import naming, monitoring
+from chalicelib import monitoring, naming
 from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags

@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..observability import logger
 from ..topology import Topology
 from .deps import Deps
-from .reconcile import decide_and_apply, publish
+from .publish import publish
+from .reconcile import decide_and_apply
 
 ACTIONS = ("cutover", "release")
 KEYS = ("action", "zone", "all", "force", "wait", "release_to", "reason")

@@ -12,7 +12,7 @@ from ..topology import Topology
 from .deps import Deps
 
 
-def refresh_nat_watch(deps: Deps, topology: Topology, az: str) -> bool:
+def repoint_nat_alarms(deps: Deps, topology: Topology, az: str) -> bool:
     """Re-point zone ``az``'s NAT alarm and the dashboard at the topology's NAT; True if anything changed."""
     cloudwatch = deps.clients.cloudwatch
     if cloudwatch is None:

@@ -12,8 +12,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import Alert, iso
-from ..aws import instances, params, routes
-from ..aws import state_table as store
+from ..aws import instances, params, replacement_records, routes
 from ..engine import DOWN, RELEASED, RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
@@ -21,8 +20,9 @@ from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
 from ..topology import Topology, ZoneTopology
-from . import handoff_end, history, nat_alarms, reconcile
+from . import handoff_close, history, nat_alarms, reconcile
 from .deps import Deps
+from .publish import publish
 
 MAX_STEPS_PER_RUN = 16
 RESET_ATTEMPTS = 5
@@ -51,17 +51,17 @@ def policy_for(topology: Topology) -> m.ReplacementPolicy:
 
 # --- records --------------------------------------------------------------------------------
 def load(deps: Deps, az: str) -> m.Record | None:
-    raw = store.load_record(deps.clients.dynamodb, deps.topology.table_name, az)
+    raw = replacement_records.load_record(deps.clients.dynamodb, deps.topology.table_name, az)
     return m.Record.from_dict(raw) if raw else None
 
 
 def load_all(deps: Deps) -> dict[str, m.Record]:
-    raws = store.list_records(deps.clients.dynamodb, deps.topology.table_name)
+    raws = replacement_records.list_records(deps.clients.dynamodb, deps.topology.table_name)
     return {r["az"]: m.Record.from_dict(r) for r in raws}
 
 
 def save(deps: Deps, rec: m.Record, *, starting: bool = False) -> m.Record:
-    version = store.put_record(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
+    version = replacement_records.put_record(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
                                expected_version=None if starting else rec.version)
     return replace(rec, version=version)
 
@@ -114,7 +114,7 @@ def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_
         return decision
 
     applied = reconcile.decide_and_apply(deps, decider, vouched=(az,) if planned else ())
-    reconcile.publish(deps, applied, [])
+    publish(deps, applied, [])
 
 
 def _alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float,
@@ -278,7 +278,7 @@ def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: To
         if deps.clients.ssm is not None:
             params.write_topology(deps.clients.ssm, new_topo)
         reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet", clear_hold=rec.planned)
-        nat_alarms.refresh_nat_watch(deps, new_topo, rec.az)
+        nat_alarms.repoint_nat_alarms(deps, new_topo, rec.az)
         return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
     return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
 
@@ -305,7 +305,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
     if action == m.END_HANDOFF:
-        zones = handoff_end.end_for_instance(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
+        zones = handoff_close.close_handoffs_of_nat(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
         return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from ..alerts import Alert
-from ..aws import state_table as store
+from ..aws import roll_records
 from ..engine import decide_revert
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, InputError
@@ -28,6 +28,7 @@ from ..replacement import roll_machine as r
 from ..replacement.drift import first_stale
 from . import drift, history, reconcile, replacement_steps
 from .deps import Deps
+from .publish import publish
 
 MAX_STEPS_PER_RUN = 12
 WINDOW_CHECK_EVERY_S = 300.0   # inside the window, look for stale NATs at most this often
@@ -64,12 +65,12 @@ def policy_for(deps: Deps) -> r.RollPolicy:
 
 # --- records --------------------------------------------------------------------------------
 def load_roll(deps: Deps) -> r.RollRecord | None:
-    raw = store.load_roll(deps.clients.dynamodb, deps.topology.table_name)
+    raw = roll_records.load_roll(deps.clients.dynamodb, deps.topology.table_name)
     return r.RollRecord.from_dict(raw) if raw else None
 
 
 def _save(deps: Deps, rec: r.RollRecord, *, starting: bool = False) -> r.RollRecord:
-    version = store.put_roll(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
+    version = roll_records.put_roll(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
                              expected_version=None if starting else rec.version, final_statuses=r.FINAL_STATUSES)
     return replace(rec, version=version)
 
@@ -268,7 +269,7 @@ def _revert(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
         return decide_revert(inputs, az, now=at, reason=why, stack=deps.topology.stack)
 
     applied = reconcile.decide_and_apply(deps, decider)
-    reconcile.publish(deps, applied, [])
+    publish(deps, applied, [])
 
 
 def _stop(deps: Deps, rec: r.RollRecord, az: str, why: str, now: float) -> r.RollRecord:
@@ -296,7 +297,7 @@ def _window_roll(deps: Deps, now: float) -> RollOutcome:
     if opened is None:
         return RollOutcome(None, waiting_for="outside the maintenance window")
     ddb, table = deps.clients.dynamodb, topo.table_name
-    memo = store.load_roll_window(ddb, table)
+    memo = roll_records.load_roll_window(ddb, table)
     if memo.get("opened_at") == opened and (memo.get("rolled") or now - memo.get("checked_at", 0) < WINDOW_CHECK_EVERY_S):
         return RollOutcome(None, waiting_for=f"window opened at {opened:.0f}: "
                                              + (f"already rolled {memo['rolled']}" if memo.get("rolled")
@@ -305,13 +306,13 @@ def _window_roll(deps: Deps, now: float) -> RollOutcome:
     az = first_stale(topo.azs, stale)
     memo = {"opened_at": opened, "checked_at": now, "rolled": ""}
     if az is None:
-        store.put_roll_window(ddb, table, memo)
+        roll_records.put_roll_window(ddb, table, memo)
         return RollOutcome(None, waiting_for="no stale NAT")
     try:
         outcome = start_roll(deps, [az], f"stale NAT: {'; '.join(stale[az])}", automatic=True, now=now)
     except RollRefused as err:
-        store.put_roll_window(ddb, table, memo)
+        roll_records.put_roll_window(ddb, table, memo)
         logger.info("stale NAT not rolled now", extra={"zone": az, "why": str(err)})
         return RollOutcome(None, waiting_for=str(err))
-    store.put_roll_window(ddb, table, {**memo, "rolled": az})
+    roll_records.put_roll_window(ddb, table, {**memo, "rolled": az})
     return outcome

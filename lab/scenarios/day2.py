@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 
 from chalicelib.errors import HanatError
+from chalicelib.monitoring import PERIOD_S, heartbeat_alarm
 from chalicelib.replacement import roll_machine
 from chalicelib.service import roll
-from chalicelib.monitoring import PERIOD_S, heartbeat_alarm
 
 from .. import alarms
 from .. import report as rp

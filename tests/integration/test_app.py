@@ -97,7 +97,7 @@ def test_heartbeat_fails_a_zone_over_and_gives_it_back(client, scripted, stack):
 def test_heartbeat_budgets_its_sweeps_from_the_lambda_context(client, scripted, stack, clock):
     """The loop runs on get_remaining_time_in_millis (the Lambda context), not on a fixed 55 s: every
     sweep starts with a whole sweep's time left, and a shorter invocation sweeps less."""
-    from chalicelib.service.sweep import sweep_reserve_s
+    from chalicelib.service.probing import sweep_reserve_s
     start = clock()
     full = _heartbeat(client, timeout_s=60.0)["sweeps"]
     assert len(full) == 11 and all(60.0 - (s["at"] - start) >= sweep_reserve_s(stack) for s in full)

@@ -18,8 +18,8 @@ from moto import mock_aws
 from chalicelib.aws import instances
 from chalicelib.replacement import machine as m
 from chalicelib.service import reconcile, replacement, replacement_steps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import MaintenanceSettings
 from tests.integration.test_replacement import A, World
 
