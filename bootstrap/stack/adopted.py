@@ -19,8 +19,8 @@ from chalicelib.errors import InputError, NotFoundError
 from chalicelib.naming import topology_parameter
 from chalicelib.service.adoption import plan_release, release
 from chalicelib.service.deps import Clients
+from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.topology import Topology, ZoneTopology
-from chalicelib.wiring import deps_for_topology
 
 from ..adopt.check import AdoptedVpc, check_adoption, kind_of
 from ..adopt.facts import default_target, read_vpc_facts

@@ -21,6 +21,7 @@ from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
+from chalicelib import naming
 from tests.integration import stackfixture as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +67,7 @@ class PathTracer:
 
 
 def _load_app(monkeypatch, stack):
-    from chalicelib import wiring
-    monkeypatch.setenv(wiring.ENV_ZONES, ",".join(stack.azs))
+    monkeypatch.setenv(naming.ENV_ZONES, ",".join(stack.azs))
     spec = importlib.util.spec_from_file_location("hanat_app_traced", APP)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -81,7 +81,6 @@ class _ClockSource:
 
 @pytest.fixture
 def traced_heartbeat(aws_env, monkeypatch, tmp_path):
-    from chalicelib import wiring
     from chalicelib.service.probing import sweep_reserve_s
     with mock_aws():
         stack = sf.build_stack(stack="path", tables_per_zone=2)
@@ -96,32 +95,29 @@ def traced_heartbeat(aws_env, monkeypatch, tmp_path):
             deps.clients.ec2 = ec2
             return deps
 
-        wiring.set_deps_factory(factory)
-        try:
-            module = _load_app(monkeypatch, stack)
-            with Client(module.app, project_dir=str(tmp_path)) as client:
-                handler = module.app.handler_map["heartbeat"]
-                # a budget for exactly one sweep: the next one would not fit after one interval
-                budget = sweep_reserve_s(stack) + stack.probe.interval_s / 2
-                context = LambdaContext("heartbeat", memory_size=256, max_runtime_ms=int(budget * 1000),
-                                        time_source=_ClockSource(clock))
-                event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
-                                                        detail={}, resources=[])
-                handler(event, context)       # steady state: every NAT seen healthy first
-                probes.failing = {stack.azs[0]}
-                clock.sleep(stack.probe.interval_s)
-                context = LambdaContext("heartbeat", memory_size=256, max_runtime_ms=int(budget * 1000),
-                                        time_source=_ClockSource(clock))
-                threading.setprofile(tracer.profile)
-                sys.setprofile(tracer.profile)
-                try:
-                    result = handler(event, context)
-                finally:
-                    sys.setprofile(None)
-                    threading.setprofile(None)
-                yield stack, tracer, result
-        finally:
-            wiring.reset_deps_factory()
+        module = _load_app(monkeypatch, stack)
+        module.make_deps = factory
+        with Client(module.app, project_dir=str(tmp_path)) as client:
+            handler = module.app.handler_map["heartbeat"]
+            # a budget for exactly one sweep: the next one would not fit after one interval
+            budget = sweep_reserve_s(stack) + stack.probe.interval_s / 2
+            context = LambdaContext("heartbeat", memory_size=256, max_runtime_ms=int(budget * 1000),
+                                    time_source=_ClockSource(clock))
+            event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
+                                                    detail={}, resources=[])
+            handler(event, context)       # steady state: every NAT seen healthy first
+            probes.failing = {stack.azs[0]}
+            clock.sleep(stack.probe.interval_s)
+            context = LambdaContext("heartbeat", memory_size=256, max_runtime_ms=int(budget * 1000),
+                                    time_source=_ClockSource(clock))
+            threading.setprofile(tracer.profile)
+            sys.setprofile(tracer.profile)
+            try:
+                result = handler(event, context)
+            finally:
+                sys.setprofile(None)
+                threading.setprofile(None)
+            yield stack, tracer, result
 
 
 def test_the_failover_path_crosses_at_most_10_files_each_entered_at_most_3_times(traced_heartbeat):
