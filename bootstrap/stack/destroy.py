@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from chalicelib import monitoring, naming
 from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
+from chalicelib.aws import instances, lambda_functions, network, params, route_tables, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import HanatError, InputError, RetryExhaustedError
@@ -226,8 +226,8 @@ def _delete_addresses_and_route_tables(ec2, stack: str, gone) -> None:
             continue
         for association in table.get("Associations", []):
             if not association.get("Main"):
-                routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])
-        if routes.delete_route_table(ec2, table["RouteTableId"]):
+                route_tables.disassociate_route_table(ec2, association["RouteTableAssociationId"])
+        if route_tables.delete_route_table(ec2, table["RouteTableId"]):
             gone("route-table", table["RouteTableId"])
 
 
