@@ -23,7 +23,8 @@ from ..replacement import triggers
 from ..topology import Topology
 from . import reconcile
 from .deps import Deps
-from .replacement_steps import Outcome, advance, load, load_all, start, summary
+from .replacement_steps import Outcome, advance, start
+from .replacement_store import load, load_all, summary
 
 __all__ = ["Outcome", "begin", "newest_topology", "on_nat_terminated", "paused_zones_on", "request_replacement",
            "run_pass", "status_for", "summary"]

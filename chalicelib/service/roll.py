@@ -26,7 +26,7 @@ from ..observability import logger
 from ..replacement import machine as m
 from ..replacement import roll_machine as r
 from ..replacement.drift import first_stale
-from . import drift, history, reconcile, replacement_steps
+from . import drift, history, reconcile, replacement_steps, replacement_store
 from .deps import Deps
 from .publish import publish
 
@@ -111,7 +111,7 @@ def zone_facts(deps: Deps, now: float) -> dict[str, r.ZoneFacts]:
 
 
 def _replacement_view(deps: Deps, az: str) -> r.ReplacementView | None:
-    rec = replacement_steps.load(deps, az)
+    rec = replacement_store.load(deps, az)
     if rec is None:
         return None
     return r.ReplacementView(status=rec.status, step=rec.step, started_at=rec.started_at, failures=rec.failures,
@@ -151,7 +151,7 @@ def start_roll(deps: Deps, zones: list[str] | None, reason: str, *, automatic: b
         roll_id=uuid.uuid4().hex[:8], zones=wanted, reason=reason, requested_by=deps.owner, automatic=automatic,
         started_at=now, version=previous.version if previous else 0)
     problems = r.blockers(zone_facts(deps, now), rec.remaining)
-    running = [rep for rep in replacement_steps.load_all(deps).values() if rep.active]
+    running = [rep for rep in replacement_store.load_all(deps).values() if rep.active]
     problems += [f"zone {rep.az}: a replacement of its NAT is in progress (step {rep.step})" for rep in running]
     if problems:
         raise RollRefused(problems)
@@ -174,7 +174,7 @@ def _resume(deps: Deps, rec: r.RollRecord, now: float) -> r.RollRecord:
     """A stopped roll continues: a zone whose replacement (of this roll) has finished since counts as
     rolled; one whose replacement still runs must finish first."""
     az = rec.stopped_zone
-    rep = replacement_steps.load(deps, az) if az else None
+    rep = replacement_store.load(deps, az) if az else None
     if rep is not None and rep.roll_id == rec.roll_id and az not in rec.done:
         if rep.active:
             raise RollRefused([(f"zone {az}: the replacement this roll started is still running (step {rep.step}); "
@@ -241,7 +241,7 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
                                         phase_since=now))
         return rec, True
     if step.action == r.ZONE_DONE:
-        rep = replacement_steps.load(deps, az)
+        rep = replacement_store.load(deps, az)
         rec = _save(deps, _zone_done(rec, az, rep.old_instance_id if rep else "", rep.new_instance_id if rep else "",
                                      rec.zone_started_at, now))
         history.record(deps, "roll", at=now, zone=az, text=f"ROLL {az}: NAT replaced, zone back on it",

@@ -8,7 +8,7 @@ from ..observability import logger
 from .deps import Deps
 from .drift import nat_drift
 from .reconcile import observe_zones
-from .replacement_steps import load_all, summary
+from .replacement_store import load_all, summary
 from .roll import load_roll, roll_summary
 
 
