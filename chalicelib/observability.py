@@ -58,7 +58,7 @@ def set_stack(stack: str) -> None:
         return
     _stack[STACK_DIMENSION] = stack
     metrics.clear_default_dimensions()
-    metrics.dimension_set.pop(STACK_DIMENSION, None)   # a metric not flushed yet keeps no stale stack
+    metrics.dimension_set.pop(STACK_DIMENSION, None)   # a metric not flushed yet keeps no previous stack
     metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
 
 

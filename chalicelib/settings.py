@@ -67,7 +67,7 @@ class FailoverSettings:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     window: str = ""                  # UTC, grammar in chalicelib/engine/window.py; "" = never automatically
-    max_instance_age_days: int = 30   # a NAT older than this is stale (rolled inside the window); 0 = never
+    max_instance_age_days: int = 30   # a NAT older than this is outdated (rolled inside the window); 0 = never
     drain_s: float = 300              # a roll moves a zone's Elastic IP only after this long of handoff
 
     def to_dict(self) -> dict:

@@ -10,7 +10,7 @@ from .state_table import CONDITION_FAILED, ZONE_PK, key
 def drop_claims(ddb, table: str, azs: list[str] | tuple[str, ...], token: str, *,
                    deadline: float | None = None) -> None:
     """End this run's route-write claims (the routes are written, or the write failed and the next
-    sweep repairs the drift). A claim someone else took over raises ConflictError."""
+    sweep repairs the route drift). A claim someone else took over raises ConflictError."""
     lost = []
     for az in azs:
         try:

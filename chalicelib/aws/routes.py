@@ -79,7 +79,7 @@ def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,
                           deadline: float | None = None) -> dict[str, RouteTableView]:
     """Every listed table that exists, with its tags and default-route target (one call).
 
-    One stale id (a table deleted by hand, a topology older than the VPC) must not blind every zone:
+    One unknown id (a table deleted by hand, a topology older than the VPC) must not blind every zone:
     when EC2 refuses the batch for an unknown id, the same tables are read with a ``route-table-id``
     filter (which skips ids that do not exist) and the missing ids are logged; they are absent from
     the answer."""
@@ -95,7 +95,7 @@ def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,
         tables = paginate("ec2.DescribeRouteTables (by filter)", ec2, "describe_route_tables", "RouteTables",
                           Filters=[{"Name": "route-table-id", "Values": list(route_table_ids)}], deadline=deadline)
         missing = sorted(set(route_table_ids) - {t["RouteTableId"] for t in tables})
-        log.warning("[WARN] route table(s) %s not found (deleted, or the topology is stale); "
+        log.warning("[WARN] route table(s) %s not found (deleted, or the topology is out of date); "
                     "read the others", ", ".join(missing))
     return {t["RouteTableId"]: _view(t) for t in tables}
 

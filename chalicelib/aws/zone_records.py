@@ -78,7 +78,7 @@ def commit(ddb, table: str, snapshot: Snapshot, new_bodies: dict[str, dict], *, 
            critical_active: bool | None = None, deadline: float | None = None) -> dict[str, int]:
     """Write ``new_bodies`` (az -> zone state data) in one transaction, each conditioned on the version
     read in ``snapshot`` and on nobody else holding a route-write claim; zones in ``claim`` get this
-    run's claim. Every other zone is condition-checked too, so a decision made on stale facts never
+    run's claim. Every other zone is condition-checked too, so a decision made on out-of-date facts never
     lands. Returns az -> new version of every record written. A lost condition raises ConflictError
     (re-read and re-decide)."""
     ops: list[dict] = []

@@ -161,7 +161,7 @@ class _Writes:
     nat: nat_tags.NatView
     prev: dict[str, str] = field(default_factory=dict)     # the previous direction, kept while the route moves
     new: dict[str, str] = field(default_factory=dict)
-    stale: dict[str, str] = field(default_factory=dict)    # old numbered values the new handoff does not reuse
+    unwanted: dict[str, str] = field(default_factory=dict)    # old numbered values the new handoff does not reuse
 
 
 def _writes(h: ZoneHandoff, nat: nat_tags.NatView, new: dict[str, str]) -> _Writes:
@@ -171,7 +171,7 @@ def _writes(h: ZoneHandoff, nat: nat_tags.NatView, new: dict[str, str]) -> _Writ
             continue
         w.prev[as_prev(key, h.zone)] = value
         if key not in new:
-            w.stale[key] = value
+            w.unwanted[key] = value
     return w
 
 
@@ -192,7 +192,7 @@ def open_handoffs(deps: Deps, p: Plan) -> bool:
             for w in (on_x, on_y):
                 nat_tags.put_handoff_tags(ec2, w.nat, w.new, stack, deadline=deps.deadline)
                 wrote = True
-                nat_tags.delete_handoff_tags(ec2, w.nat, w.stale, stack, deadline=deps.deadline)
+                nat_tags.delete_handoff_tags(ec2, w.nat, w.unwanted, stack, deadline=deps.deadline)
         except HanatError as err:
             p.failed.append(h.zone)
             logger.warning("connection handoff not written: open connections get a reset",

@@ -41,7 +41,7 @@ def record_alert(deps: Deps, alert: Alert) -> None:
 
 
 def record_repair(deps: Deps, move: RouteMove, at: float) -> None:
-    """A route repaired back to the recorded NAT (drift: a crashed run, a hand edit); it sends no alert."""
+    """A route repaired back to the recorded NAT (route drift: a crashed run, a hand edit); it sends no alert."""
     record(deps, "repair", at=at, zone=move.zone, text=f"REPAIR {move.zone} -> NAT of {move.to_az}: {move.reason}",
            to_zone=move.to_az, reason=move.reason)
 

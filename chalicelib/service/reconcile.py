@@ -6,8 +6,8 @@ versions, claiming every zone whose routes move (no one else may write a claimed
 routes in parallel -> verify by reading back -> drop the claims. A route is written only while its
 claim has more than ``CLAIM_MARGIN_S`` left (and before ``Deps.deadline``): a slow run gives its write
 up (``OutOfTimeError``, logged) rather than write after its claim could have expired and been taken
-by another run; the record is already committed, so the next sweep repairs the routes as drift. A lost condition (ConflictError)
-means another run acted first: observe and decide again, a bounded number of times. Routes that
+by another run; the record is already committed, so the next sweep repairs the routes (route drift).
+A lost condition (ConflictError) means another run acted first: observe and decide again, a bounded number of times. Routes that
 disagree with the recorded ``served_by`` of an unclaimed zone are route drift (a crashed run, a hand
 edit): ``service/repair.py`` finds them and they are repaired under the same protocol.
 ``service/publish.py`` sends a run's alerts and outcome metrics.
@@ -119,7 +119,7 @@ class Applied:
     """What a decide-and-apply run did."""
 
     decision: Decision
-    moves: list[RouteMove] = field(default_factory=list)   # including drift repairs
+    moves: list[RouteMove] = field(default_factory=list)   # including route repairs
     changed_tables: list[str] = field(default_factory=list)
     states: dict[str, ZoneState] = field(default_factory=dict)
     attempts: int = 1

@@ -1,6 +1,6 @@
 """Rolling replacement of the stack's NATs (use-cases): ``hanat roll`` / operate ``roll`` start one, the
 heartbeat's replacement pass carries it on, one zone at a time; inside ``maintenance.window`` the
-controller rolls a stale NAT by itself (one zone per window opening).
+controller rolls an outdated NAT by itself (one zone per window opening).
 
 - ``start_roll``: refuse (HanatError, exit 1, nothing changed) while any NAT is not UP, any zone is not
   on its own NAT, a rolled zone is paused or a replacement runs; else record the roll (or continue a
@@ -25,13 +25,13 @@ from ..errors import ConflictError, HanatError, InputError
 from ..observability import logger
 from ..replacement import machine as m
 from ..replacement import roll_machine as r
-from ..replacement.drift import first_stale
-from . import drift, history, reconcile, replacement_steps, replacement_store
+from ..replacement.outdated import first_outdated
+from . import history, outdated, reconcile, replacement_steps, replacement_store
 from .deps import Deps
 from .publish import publish
 
 MAX_STEPS_PER_RUN = 12
-WINDOW_CHECK_EVERY_S = 300.0   # inside the window, look for stale NATs at most this often
+WINDOW_CHECK_EVERY_S = 300.0   # inside the window, look for outdated NATs at most this often
 
 
 @dataclass
@@ -284,7 +284,7 @@ def _stop(deps: Deps, rec: r.RollRecord, az: str, why: str, now: float) -> r.Rol
 # --- the heartbeat's roll pass --------------------------------------------------------------
 def roll_pass(deps: Deps, now: float) -> RollOutcome:
     """Advance the roll in progress; with none, inside ``maintenance.window``, start rolling the first
-    stale NAT (one zone per window opening, only when nothing blocks it)."""
+    outdated NAT (one zone per window opening, only when nothing blocks it)."""
     rec = load_roll(deps)
     if rec is not None and rec.active:
         return advance_roll(deps, now, rec=rec)
@@ -302,17 +302,17 @@ def _window_roll(deps: Deps, now: float) -> RollOutcome:
         return RollOutcome(None, waiting_for=f"window opened at {opened:.0f}: "
                                              + (f"already rolled {memo['rolled']}" if memo.get("rolled")
                                                 else "checked recently"))
-    stale = {az: d.stale for az, d in drift.nat_drift(deps.clients.ec2, deps.clients.ssm, topo, now).items()}
-    az = first_stale(topo.azs, stale)
+    reasons = {az: d.outdated for az, d in outdated.check_nat_builds(deps.clients.ec2, deps.clients.ssm, topo, now).items()}
+    az = first_outdated(topo.azs, reasons)
     memo = {"opened_at": opened, "checked_at": now, "rolled": ""}
     if az is None:
         roll_records.put_roll_window(ddb, table, memo)
-        return RollOutcome(None, waiting_for="no stale NAT")
+        return RollOutcome(None, waiting_for="no outdated NAT")
     try:
-        outcome = start_roll(deps, [az], f"stale NAT: {'; '.join(stale[az])}", automatic=True, now=now)
+        outcome = start_roll(deps, [az], f"outdated NAT: {'; '.join(reasons[az])}", automatic=True, now=now)
     except RollRefused as err:
         roll_records.put_roll_window(ddb, table, memo)
-        logger.info("stale NAT not rolled now", extra={"zone": az, "why": str(err)})
+        logger.info("outdated NAT not rolled now", extra={"zone": az, "why": str(err)})
         return RollOutcome(None, waiting_for=str(err))
     roll_records.put_roll_window(ddb, table, {**memo, "rolled": az})
     return outcome
