@@ -1,5 +1,5 @@
-"""Use-cases of an adopted VPC: cut zones over to their NATs and give their routes back (the operate
-actions ``cutover`` and ``release``; ``hanat cutover|release``; ``hanat down`` through ``plan_release``).
+"""Use-cases of an adopted VPC: cut zones over to their NATs and release their routes to their original
+targets (the operate actions ``cutover`` and ``release``; ``hanat cutover|release``; ``hanat down`` through ``plan_release``).
 
 Both go through the same version-checked protocol as the sweep (``reconcile.decide_and_apply``): the
 zones are claimed, their tables written, every write read back. A release first checks, before
@@ -150,7 +150,7 @@ def plan_release(ec2, topology: Topology, azs: Sequence[str], release_to: str = 
                 f"(available now: {', '.join(available) or 'none'})")
         problems += [*missing, hint]
     if problems:
-        raise InputError(problems, title="cannot give the routes back; nothing was changed")
+        raise InputError(problems, title="cannot release the routes; nothing was changed")
     return {az: tuple(pairs) for az, pairs in out.items()}
 
 

@@ -126,7 +126,7 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         handing_off=bool(rec.old_instance_id) and any(
             s.has_handoff and s.handoff_from == rec.old_instance_id for s in states.values()),
         served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
-        # will the sweep give the zone back by itself now? (revert = window: only inside the window; a
+        # will the sweep revert the zone by itself now? (revert = window: only inside the window; a
         # released zone of an adopted VPC never gets its routes back from the sweep: do not wait for it)
         revert_auto=(revert_allowed(topo.failover, parse_window(topo.maintenance.window),
                                     deps.clock() if now is None else now)

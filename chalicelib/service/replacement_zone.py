@@ -47,7 +47,7 @@ def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_
                               planned: bool = False) -> None:
     """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
     healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
-    proven). ``hold_until``: the sweep gives the zone back no earlier (a planned replacement keeps it
+    proven). ``hold_until``: the sweep reverts the zone no earlier (a planned replacement keeps it
     away while the old NAT drains and passes its probes again, until the new NAT is published).
     ``planned``: the old NAT is healthy (only marked DOWN to move the zone): the move hands its open
     flows back to it (a connection handoff) until the drain ends.
