@@ -1,5 +1,5 @@
-"""Which NATs are outdated (old builds), read from AWS (use-case): each NAT's build (AMI, type, launch time, launch
-template version) against the stack's launch template now, judged by the pure
+"""Which NATs are outdated (old builds), read from AWS (use-case): each NAT's build (AMI, type, launch
+time, launch template version) against the stack's launch template now, judged by the pure
 ``chalicelib.replacement.outdated``. Shown by ``hanat up`` and ``hanat status``; the roll pass uses it to
 roll outdated NATs inside ``maintenance.window``."""
 from __future__ import annotations
