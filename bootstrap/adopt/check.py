@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chalicelib import naming
-from chalicelib.aws.adopted import REGIONAL_MODE, is_private_nat_gateway
+from chalicelib.aws.adopted_vpc import REGIONAL_MODE, is_private_nat_gateway
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 from chalicelib.topology import AdoptedRouteTable, Topology

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chalicelib import naming
-from chalicelib.aws.adopted import is_private_nat_gateway
+from chalicelib.aws.adopted_vpc import is_private_nat_gateway
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 

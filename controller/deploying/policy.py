@@ -7,7 +7,7 @@ writes, Lambda's VPC ENI management, kms:Decrypt via SSM) carry a region or serv
 """
 from __future__ import annotations
 
-from chalicelib import watch
+from chalicelib import monitoring
 from chalicelib.naming import (
     ADOPTED_TAG,
     APP_NAME,
@@ -127,11 +127,11 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
 
 def _watch(topology: Topology, partition: str, region: str, account: str) -> list[dict]:
     """After a replacement the controller re-points its zone's NAT alarm and the dashboard at the new NAT
-    (service/nat_watch.py): read and put the stack's NAT alarms, whose actions may only be the stack's
+    (service/nat_alarms.py): read and put the stack's NAT alarms, whose actions may only be the stack's
     topic (an alarm action can also stop or terminate an instance: cloudwatch:AlarmActions, Service
     Authorization Reference, Amazon CloudWatch, PutMetricAlarm), and the stack's one dashboard
     (dashboard ARNs have no region: arn:aws:cloudwatch::account:dashboard/name)."""
-    alarms = f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{watch.alarm_prefix(topology.stack)}"
+    alarms = f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{monitoring.alarm_prefix(topology.stack)}"
     return [
         {"Sid": "FindStackAlarms", "Effect": "Allow", "Action": ["cloudwatch:DescribeAlarms"],
          "Resource": f"{alarms}*"},
@@ -141,7 +141,7 @@ def _watch(topology: Topology, partition: str, region: str, account: str) -> lis
         {"Sid": "RepointStackDashboard", "Effect": "Allow",
          "Action": ["cloudwatch:GetDashboard", "cloudwatch:PutDashboard"],
          "Resource": f"arn:{partition}:cloudwatch::{account}:dashboard/"
-                     f"{watch.dashboard_name(topology.stack, topology.region)}"},
+                     f"{monitoring.dashboard_name(topology.stack, topology.region)}"},
     ]
 
 

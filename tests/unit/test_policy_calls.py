@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import watch
+from chalicelib import monitoring
 from chalicelib.naming import instance_role_name, stack_tags
 from chalicelib.topology import AdoptedRouteTable
 from controller.deploying.policy import controller_policy
@@ -70,8 +70,8 @@ def pass_nat_role(name: str) -> Request:
                    {"iam:PassedToService": "ec2.amazonaws.com", "iam:AssociatedResourceArn": None})
 
 
-ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{watch.nat_alarm_name(STACK, ZONE.az)}"
-DASHBOARD = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{watch.dashboard_name(STACK, REGION)}"
+ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{monitoring.nat_alarm_name(STACK, ZONE.az)}"
+DASHBOARD = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{monitoring.dashboard_name(STACK, REGION)}"
 NAT = f"{EC2}:instance/{ZONE.nat_instance_id}"
 
 CONTROLLER_CALLS = [
@@ -80,7 +80,7 @@ CONTROLLER_CALLS = [
     ("replacement-passes-nat-role", pass_nat_role(instance_role_name(STACK, REGION))),
     ("replacement-moves-eip", Request("ec2:AssociateAddress", [
         Resource(NAT, tags=OWN), Resource(f"{EC2}:elastic-ip/{ZONE.nat_eip_allocation_id}", tags=OWN)])),
-    # service/nat_watch.py: find the zone's alarm, re-point it (no Tags on update), then the dashboard
+    # service/nat_alarms.py: find the zone's alarm, re-point it (no Tags on update), then the dashboard
     ("fault5-describe-nat-alarm", Request("cloudwatch:DescribeAlarms", [Resource(ALARM)])),
     ("fault5-put-nat-alarm", Request("cloudwatch:PutMetricAlarm", [Resource(ALARM)], {
         "cloudwatch:AlarmActions": [ADOPTED.topic_arn]})),
