@@ -55,8 +55,8 @@ from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
-from controller.deploying.stage import environment as stage_environment
-from controller.deploying.stage import stage_settings
+from bootstrap.deploy.stage import environment as stage_environment
+from bootstrap.deploy.stage import stage_settings
 from lab.emulator import Emulator, pointed_at
 from lab.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
 

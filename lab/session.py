@@ -60,8 +60,8 @@ SYNC_S = 0.2
 
 def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
     """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
-    stage's timeout, environment and reserved concurrency (controller.deploying.stage: what Chalice deploys)."""
-    from controller.deploying.stage import environment, stage_settings
+    stage's timeout, environment and reserved concurrency (bootstrap.deploy.stage: what Chalice deploys)."""
+    from bootstrap.deploy.stage import environment, stage_settings
 
     settings = stage_settings(topology, stage)["lambda_functions"]
     env = environment(topology, stage)

@@ -7,7 +7,7 @@ from bootstrap.config import load_config
 
 from ..cost import estimate_for_config, load_prices
 from ..cost.render import print_estimate
-from ..deploying.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
+from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from ..output import emit_json, out_console
 
 

@@ -18,8 +18,8 @@ from chalicelib.aws.clients import make_client
 from chalicelib.errors import InputError
 from chalicelib.naming import function_name, probe_handler_name
 from controller import logview
-from controller.deploying.project import load_stack, resolve_config_path
-from controller.deploying.stage import check_stage_name
+from bootstrap.deploy.project import load_stack, resolve_config_path
+from bootstrap.deploy.stage import check_stage_name
 from controller.output import out_console
 from controller.status_view import parse_since
 

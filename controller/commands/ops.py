@@ -25,8 +25,8 @@ from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
 from chalicelib.wiring import deps_for_topology
 from controller import follow, logview
-from controller.deploying.project import load_stack, resolve_config_path
-from controller.deploying.stage import CONTROLLER_TIMEOUT_S
+from bootstrap.deploy.project import load_stack, resolve_config_path
+from bootstrap.deploy.stage import CONTROLLER_TIMEOUT_S
 from controller.output import emit_json, err_console, out_console, progress
 from controller.status_view import (
     DEFAULT_INTERVAL_S,

@@ -27,9 +27,9 @@ from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError
 from chalicelib.service.drift import nat_drift
 
-from ..deploying.chalice_cli import run_chalice
-from ..deploying.project import default_project_dir
-from ..deploying.stage import check_stage_name, deployment_record_path, recorded_function_arns
+from bootstrap.deploy.chalice_cli import run_chalice
+from bootstrap.deploy.project import default_project_dir
+from bootstrap.deploy.stage import check_stage_name, deployment_record_path, recorded_function_arns
 from ..output import emit_json, err_console, out_console, progress, warn
 
 config_option = click.option(

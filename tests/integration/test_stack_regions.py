@@ -12,8 +12,8 @@ from bootstrap.config.schema import PermissionConfig
 from bootstrap.stack import StackClients, build_stack, destroy_stack
 from bootstrap.stack.api import remove_controller_roles
 from chalicelib import naming
-from controller.deploying.roles import ensure_roles
-from controller.deploying.stage import policies_for
+from bootstrap.deploy.roles import ensure_roles
+from bootstrap.deploy.stage import policies_for
 from tests.integration.test_stack_up import ACCOUNT, make_config
 
 REGIONS = ("ap-northeast-1", "eu-west-1")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.topology import AdoptedRouteTable
-from controller.deploying.policy import controller_policy, unconditioned_mutations_on_star
+from bootstrap.deploy.policy import controller_policy, unconditioned_mutations_on_star
 from tests.unit.test_alerts import TOPOLOGY
 
 ROOT = Path(__file__).resolve().parents[2]
