@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from chalicelib.errors import InputError
-from controller.output import emit_json, err_console, out_console, progress, warn
+from controller.views.output import emit_json, err_console, out_console, progress, warn
 
 # lab.scenarios.names() and "all", spelled out so `hanat` starts without importing the lab
 # (tests/unit/test_lab_cli.py holds them equal)

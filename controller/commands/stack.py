@@ -14,6 +14,9 @@ import click
 from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
+from bootstrap.deploy.chalice_cli import run_chalice
+from bootstrap.deploy.project import default_project_dir
+from bootstrap.deploy.stage import check_stage_name, deployment_record_path, recorded_function_arns
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
 from bootstrap.stack.api import (
     LAMBDA_ENI_WAIT_S,
@@ -27,10 +30,7 @@ from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError
 from chalicelib.service.drift import nat_drift
 
-from bootstrap.deploy.chalice_cli import run_chalice
-from bootstrap.deploy.project import default_project_dir
-from bootstrap.deploy.stage import check_stage_name, deployment_record_path, recorded_function_arns
-from ..output import emit_json, err_console, out_console, progress, warn
+from ..views.output import emit_json, err_console, out_console, progress, warn
 
 config_option = click.option(
     "--config", "config_path", envvar="HANAT_CONFIG", required=True,
