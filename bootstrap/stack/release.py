@@ -1,4 +1,4 @@
-"""Give an adopted VPC's route tables back (``hanat release``, first step of ``down``): check, then point back.
+"""Release an adopted VPC's route tables (the first step of ``down``): check where each goes, then point it back.
 
 Each listed table's default route goes back to the target recorded when it was adopted (or to
 ``release_to``), through the controller's own release when the state table is there, so a running
