@@ -6,14 +6,14 @@ controller sees the zones released and leaves them alone.
 """
 from __future__ import annotations
 
-from chalicelib.aws import adopted as api
+from chalicelib.aws import adopted_vpc as api
 from chalicelib.aws import instances, network, params, state_table
 from chalicelib.errors import InputError
 from chalicelib.naming import topology_parameter
 from chalicelib.service.adoption import plan_release, release
 from chalicelib.service.deps import Clients
+from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.topology import Topology
-from chalicelib.wiring import deps_for_topology
 
 from ..adopt.facts import default_target
 from .clients import StackClients
@@ -59,7 +59,7 @@ def release_tables(clients: StackClients, stack: str, release_to: str = "", prog
         changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
     else:
         changed = [table for pairs in targets.values() for table, target in pairs
-                   if api.give_back_default_route(clients.ec2, table, target, stack=stack)]
+                   if api.release_default_route(clients.ec2, table, target, stack=stack)]
     for az, pairs in targets.items():
         for table, target in pairs:
             if table in changed:

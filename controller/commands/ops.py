@@ -23,9 +23,9 @@ from chalicelib.errors import InputError
 from chalicelib.naming import function_name
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.history import list_history
+from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
-from chalicelib.wiring import deps_for_topology
 from controller.views import logs as logview
 from controller.views import operation
 from controller.views.output import emit_json, err_console, out_console, progress

@@ -11,7 +11,7 @@ NAT is proven). It never deletes, re-associates or re-routes anything it did not
 """
 from __future__ import annotations
 
-from chalicelib.aws import adopted as api
+from chalicelib.aws import adopted_vpc as api
 from chalicelib.aws import instances, network, params
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import NotFoundError
