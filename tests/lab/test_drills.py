@@ -1,7 +1,8 @@
 """Every drill on the real netns data plane (root): NATs configured by setup-nat.sh in namespaces,
 the real probe code in each zone's probe namespace, egress clients in the private hosts, the real
-controller on the lab's clock against the emulator. One run of all scenarios serves the checks; the
-flaky drill runs its full 60 s."""
+controller on the lab's clock against the emulator. One run of all scenarios serves the checks (a drill
+runs on the session of the one before unless that one replaced a NAT: lab.session_reset); the flaky drill
+runs its full 60 s."""
 from __future__ import annotations
 
 import json
@@ -39,6 +40,15 @@ def test_netns_drill_passes(reports, scenario):
     assert r.dataplane == "netns" and r.error is None
     assert r.passed, ({k: v for k, v in r.checks.items() if not v}, r.timeline)
     assert r.egress_ip_before == r.egress_ip_after and r.egress_ip_before.startswith("203.0.113.")
+
+
+@pytest.mark.netns
+def test_netns_no_drill_counts_an_earlier_drills_failovers(reports):
+    """blackhole, stop and terminate share a session and each fails the first zone over: without the reset
+    between them terminate's would be the zone's third failover in the flap window (FLAPPING, and a
+    doubled revert hold)."""
+    flapping = {s: [a for a in r.alerts if "FLAPPING" in a.upper()] for s, r in reports.items()}
+    assert not any(flapping.values()), flapping
 
 
 @pytest.mark.netns
