@@ -1,7 +1,7 @@
 """Reset a lab session that ran a drill, so the next drill finds it as a fresh session would be.
 
 A fresh session (emulator reset, ``hanat up``, ``chalice deploy``, data plane up) costs far more than the
-drill that follows it; ``lab.drills.run_scenarios`` runs the next drill on the same session when the last
+drill that follows it; ``lab.drills.runner.run_scenarios`` runs the next drill on the same session when the last
 one replaced no NAT, adopted no VPC and ended steady. What one drill leaves behind must not count in the
 next one's judgement, so the reset puts back what a fresh session starts with:
 
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from chalicelib.aws.params import read_topology
 from chalicelib.naming import topology_parameter
-
-from .adapters import clear_handoff_tags, point_home, restore_table, table_items
+from lab.aws.adapters import clear_handoff_tags, point_home, restore_table, table_items
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lab.emulator import FAKE_CREDENTIALS, Emulator
+from lab.aws.emulator import FAKE_CREDENTIALS, Emulator
 
 REGION = "ap-northeast-1"
 
