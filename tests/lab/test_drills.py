@@ -137,10 +137,13 @@ def running(pid: int) -> bool:
 
 KILLED_RUN = """
 import sys, time
-from lab.dataplane.netns.shell import add_namespace, ns_popen
+from lab.dataplane.netns.shell import add_namespace, ns_pids, ns_popen
 for role in ("inet", "vpc"):
     add_namespace(f"hanat-{run_id}-{role}")
 ns_popen(f"hanat-{run_id}-inet", ["sleep", "120"])
+waited = time.monotonic()   # `ip netns exec` enters the namespace a moment after Popen returns
+while not ns_pids(f"hanat-{run_id}-inet") and time.monotonic() - waited < 10:
+    time.sleep(0.05)
 print("up", flush=True)
 time.sleep(120)
 """
