@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
 from controller.cli import main
 from tests.integration import stackfixture as sf
 

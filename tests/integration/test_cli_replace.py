@@ -19,8 +19,8 @@ from chalicelib.naming import topology_parameter
 from chalicelib.replacement import machine as m
 from chalicelib.service import replacement
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from moto import mock_aws
 
 from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
 from tests.integration.stackfixture import (
     AZS,
     FakeClock,
