@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.deploy.policy import controller_policy
 from chalicelib import monitoring
 from chalicelib.naming import instance_role_name, stack_tags
 from chalicelib.topology import AdoptedRouteTable
-from controller.deploying.policy import controller_policy
 from lab.iam.evaluate import Request, Resource, evaluate
 from tests.unit.test_alerts import TOPOLOGY
 

@@ -119,13 +119,13 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
     if ami_parameter:
         statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
                            "Resource": ami_parameter})
-    statements += _watch(topology, partition, region, account)
+    statements += _nat_alarms(topology, partition, region, account)
     if topology.adopts_vpc:
         statements += [_give_back(topology, ec2), _launch_into_adopted_subnets(topology, ec2)]
     return {"Version": VERSION, "Statement": statements}
 
 
-def _watch(topology: Topology, partition: str, region: str, account: str) -> list[dict]:
+def _nat_alarms(topology: Topology, partition: str, region: str, account: str) -> list[dict]:
     """After a replacement the controller re-points its zone's NAT alarm and the dashboard at the new NAT
     (service/nat_alarms.py): read and put the stack's NAT alarms, whose actions may only be the stack's
     topic (an alarm action can also stop or terminate an instance: cloudwatch:AlarmActions, Service
