@@ -2,7 +2,7 @@
 ``Decision`` (new zone states, route moves, alerts, outcomes)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..alerts import Alert
 from ..probes.results import ProbeResult
@@ -74,7 +74,7 @@ class Decision:
         out = []
         for az, new in self.states.items():
             old = before.get(az)
-            if old is None or new.evolve(version=old.version) != old:
+            if old is None or replace(new, version=old.version) != old:
                 out.append(az)
         return out
 

@@ -79,7 +79,7 @@ def store_states(deps: Deps, snapshot: zone_records.Snapshot, states: Mapping[st
                             deadline=deps.deadline)
     out = zone_states(snapshot)
     for az, version in versions.items():
-        out[az] = states.get(az, out[az]).evolve(version=version)
+        out[az] = replace(states.get(az, out[az]), version=version)
     return out
 
 
