@@ -10,18 +10,24 @@ from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
 from .cutover import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
-from .decision import CUTOVER, FAILOVER, RELEASE, REVERT, Decision, RouteMove, ZoneInput
-from .state import (
+from .model import (
     BLIND_AFTER_SWEEPS,
+    CUTOVER,
     DOWN,
+    FAILOVER,
     FLAP_THRESHOLD,
     FLAP_WINDOW_S,
     MANUAL_FAILOVER,
     NORMAL,
     PAUSED,
+    RELEASE,
+    REVERT,
     RUNNING,
     UNKNOWN,
     UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
     ZoneState,
 )
 from .window import Window

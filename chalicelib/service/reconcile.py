@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from ..aws import adopted_vpc, claims, instances, params, routes, zone_records
 from ..engine import Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..engine.cutover import with_adoption
-from ..engine.decision import RELEASE
 from ..engine.handoff import AGENT_SETTLE_S
+from ..engine.model import RELEASE
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger

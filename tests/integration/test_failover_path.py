@@ -136,7 +136,7 @@ def test_the_traced_heartbeat_fails_the_zone_over_and_reads_the_state_table_once
 
 
 @pytest.mark.xfail(strict=True, reason="issue 17's target is not met yet: the path crosses 25 files (the pure "
-                   "engine's value objects engine/state.py 35 entries, probes/results.py 22, the per-call wrapper "
+                   "engine's value objects engine/model.py 35 entries, probes/results.py 22, the per-call wrapper "
                    "aws/calls.py 16); docs/architecture.md has the figures")
 def test_the_failover_path_crosses_at_most_10_files_each_entered_at_most_3_times(traced_heartbeat):
     _stack, tracer, _result = traced_heartbeat
