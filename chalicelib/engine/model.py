@@ -132,17 +132,17 @@ class ZoneInput:
     # re-probes made at once after ``probe`` failed, in order (each an independent sample)
     confirmations: tuple[ProbeResult, ...] = ()
     instance_state: str | None = None     # None: unknown (do not judge on it)
+    # Set when the input is made (plain fields the engine reads without a call):
+    # this round's probe results that are evidence about the NAT path, in the order taken ...
+    samples: tuple[ProbeResult, ...] = field(init=False, repr=False, compare=False)
+    # ... and whether it was probed this round but nothing came back that says anything about the NAT.
+    no_evidence: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def samples(self) -> tuple[ProbeResult, ...]:
-        """This round's probe results that are evidence about the NAT path, in the order taken."""
+    def __post_init__(self) -> None:
         taken = (self.probe, *self.confirmations) if self.probe is not None else self.confirmations
-        return tuple(p for p in taken if p.evidence)
-
-    @property
-    def no_evidence(self) -> bool:
-        """Probed this round, but nothing came back that says anything about the NAT."""
-        return (self.probe is not None or bool(self.confirmations)) and not self.samples
+        samples = tuple(p for p in taken if p.evidence)
+        object.__setattr__(self, "samples", samples)
+        object.__setattr__(self, "no_evidence", (self.probe is not None or bool(self.confirmations)) and not samples)
 
 
 @dataclass(frozen=True)
