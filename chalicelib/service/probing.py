@@ -91,8 +91,8 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
     """Probe every zone, run the control probe when every zone that gave evidence failed, then
     re-probe as the module says; each zone's samples in order, at most ``fail_after``."""
     topo = deps.topology
-    limit = int(topo.probe.fail_after)
-    samples = {az: found[:limit] for az, found in _run_probes(deps, topo.azs).items()}
+    azs, limit = topo.azs, int(topo.probe.fail_after)
+    samples = {az: found[:limit] for az, found in _run_probes(deps, azs).items()}
     evidence = [s[0] for s in samples.values() if s[0].evidence]
     control = None
     if deps.control_probe is not None and evidence and not any(r.passed for r in evidence):
@@ -105,7 +105,7 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
         # confirmations: the targets may have just come back, so a zone is confirmed only by re-probes
     down: Collection[str] = known_down() if any(s[0].failed for s in samples.values()) else ()
     while True:
-        failing = [az for az in topo.azs if az not in down and len(samples[az]) < limit
+        failing = [az for az in azs if az not in down and len(samples[az]) < limit
                    and _unconfirmed(samples[az])]
         if not failing or not _time_for_round(deps):
             break

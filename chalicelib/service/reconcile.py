@@ -272,8 +272,14 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
     ``write_by`` (epoch seconds, ``deps.clock``): no write starts at or after it, and none (nor any AWS
     retry inside it) runs past it or ``deps.deadline``; a write given up raises OutOfTimeError."""
     topo = deps.topology
-    jobs = [(move, table, target) for move in moves for table, target in
-            (move.targets or [(t, topo.zone(move.to_az).nat_eni_id) for t in topo.zone(move.zone).private_route_table_ids])]
+    jobs: list[tuple[RouteMove, str, str]] = []
+    for move in moves:
+        if move.targets:
+            jobs += [(move, table, target) for table, target in move.targets]
+        else:
+            tables = topo.zone(move.zone).private_route_table_ids
+            eni = topo.zone(move.to_az).nat_eni_id if tables else ""
+            jobs += [(move, table, eni) for table in tables]
     if not jobs:
         return []
     deadline = deps.deadline
