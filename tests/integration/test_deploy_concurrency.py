@@ -14,11 +14,11 @@ import pytest
 from moto import mock_aws
 
 from bootstrap.config import load_config
+from bootstrap.deploy import chalice_cli
+from bootstrap.deploy.concurrency import PROBE_RESERVED, floor_refusal
 from chalicelib.aws import lambda_functions
 from chalicelib.aws.params import write_topology
 from controller.commands import deploy
-from controller.deploying import chalice_cli
-from controller.deploying.concurrency import PROBE_RESERVED, floor_refusal
 from tests.integration import stackfixture as sf
 
 FLOOR_ERROR = ("An error occurred (InvalidParameterValueException) when calling the PutFunctionConcurrency "

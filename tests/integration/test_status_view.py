@@ -23,7 +23,7 @@ from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
 from controller.cli import main
-from controller.status_view import COLUMNS
+from controller.views.status import COLUMNS
 from tests.integration.stackfixture import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
