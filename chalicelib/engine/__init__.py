@@ -12,14 +12,15 @@ from .decide import (
     serving_loads,
     targets_down,
 )
-from .decision import CUTOVER, FAILOVER, RELEASE, REPAIR, REVERT, Decision, RouteMove, ZoneInput
 from .manual import decide_manual_failover, decide_pause, decide_resume, decide_revert
-from .state import (
+from .model import (
     ADOPTING,
     ADOPTIONS,
     CUT_OVER,
+    CUTOVER,
     DOWN,
     EC2_STATES,
+    FAILOVER,
     GONE_STATES,
     HEALTHS,
     LEAVING_STATES,
@@ -27,10 +28,16 @@ from .state import (
     MODES,
     NORMAL,
     PAUSED,
+    RELEASE,
     RELEASED,
+    REPAIR,
+    REVERT,
     RUNNING,
     UNKNOWN,
     UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
     ZoneState,
 )
 

@@ -16,8 +16,21 @@ from dataclasses import replace
 from ..alerts import Alert
 from ..errors import InputError
 from ..settings import ProbeSettings
-from .decision import CUTOVER, RELEASE, Decision, RouteMove, ZoneInput
-from .state import ADOPTING, CUT_OVER, NORMAL, PAUSED, RELEASED, RUNNING, UP, ZoneState
+from .model import (
+    ADOPTING,
+    CUT_OVER,
+    CUTOVER,
+    NORMAL,
+    PAUSED,
+    RELEASE,
+    RELEASED,
+    RUNNING,
+    UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
+    ZoneState,
+)
 
 
 def with_adoption(state: ZoneState, adopted: bool) -> ZoneState:

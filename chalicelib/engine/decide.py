@@ -4,23 +4,30 @@ Placement (which healthy NAT takes a zone) is deterministic and spreads load acr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
 from .cutover import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
-from .decision import CUTOVER, FAILOVER, RELEASE, REVERT, Decision, RouteMove, ZoneInput
-from .state import (
+from .model import (
     BLIND_AFTER_SWEEPS,
+    CUTOVER,
     DOWN,
+    FAILOVER,
     FLAP_THRESHOLD,
     FLAP_WINDOW_S,
     MANUAL_FAILOVER,
     NORMAL,
     PAUSED,
+    RELEASE,
+    REVERT,
     RUNNING,
     UNKNOWN,
     UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
     ZoneState,
 )
 from .window import Window
@@ -58,8 +65,8 @@ def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe:
     s = z.state
     if z.instance_state is not None and z.instance_state != RUNNING:
         if s.health != DOWN:
-            return s.evolve(health=DOWN, since=now, health_reason=f"instance {z.instance_state}", passes=0)
-        return s.evolve(passes=0)
+            return replace(s, health=DOWN, since=now, health_reason=f"instance {z.instance_state}", passes=0)
+        return replace(s, passes=0)
     if not count_probe:
         return s
     for sample in z.samples:
@@ -70,16 +77,16 @@ def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe:
 def _count_sample(s: ZoneState, passed: bool, probe: ProbeSettings, now: float) -> ZoneState:
     if passed:
         passes = s.passes + 1
-        s = s.evolve(passes=passes, fails=0)
+        s = replace(s, passes=passes, fails=0)
         if s.health == UNKNOWN:
-            return s.evolve(health=UP, since=now, health_reason="probe passed")
+            return replace(s, health=UP, since=now, health_reason="probe passed")
         if s.health == DOWN and passes >= probe.recover_after and now - s.since >= probe.min_hold_s:
-            return s.evolve(health=UP, since=now, health_reason=f"{passes} passed probes")
+            return replace(s, health=UP, since=now, health_reason=f"{passes} passed probes")
         return s
     fails = s.fails + 1
-    s = s.evolve(fails=fails, passes=0)
+    s = replace(s, fails=fails, passes=0)
     if s.health != DOWN and fails >= probe.fail_after:
-        return s.evolve(health=DOWN, since=now, health_reason=f"{fails} failed probes")
+        return replace(s, health=DOWN, since=now, health_reason=f"{fails} failed probes")
     return s
 
 
@@ -87,12 +94,12 @@ def track_evidence(z: ZoneInput, s: ZoneState) -> tuple[ZoneState, bool]:
     """Count sweeps without evidence; (new state, True when this round makes the zone newly blind:
     ``BLIND_AFTER_SWEEPS`` in a row and not alerted yet). Evidence coming back clears both."""
     if z.no_evidence:
-        s = s.evolve(blind=s.blind + 1)
+        s = replace(s, blind=s.blind + 1)
         if s.blind >= BLIND_AFTER_SWEEPS and not s.blind_alerted:
-            return s.evolve(blind_alerted=True), True
+            return replace(s, blind_alerted=True), True
         return s, False
     if z.samples and (s.blind or s.blind_alerted):
-        return s.evolve(blind=0, blind_alerted=False), False
+        return replace(s, blind=0, blind_alerted=False), False
     return s, False
 
 
@@ -160,9 +167,8 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
     servers = {az: states[az].server for az in ring if moves_routes(states[az])}
     moves: list[RouteMove] = []
     movers: list[tuple[str, str]] = []  # (zone, reason) needing a new healthy NAT
-    for az in servers:
+    for az, server in servers.items():
         s = states[az]
-        server = s.server
         if s.mode == PAUSED:
             if s.health == DOWN or not usable(server):
                 outcomes.append("paused")
@@ -216,7 +222,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
         flap = _flap_alert(states[move.zone], by_az[move.zone], now, stack)
         if flap is not None:
             alerts.append(flap)
-            states[move.zone] = states[move.zone].evolve(flap_alerted=True)
+            states[move.zone] = replace(states[move.zone], flap_alerted=True)
             outcomes.append("flapping")
     if newly_blind:
         alerts.append(blind_alert(newly_blind, now, stack))
@@ -233,15 +239,15 @@ def _prune_flaps(s: ZoneState, now: float) -> ZoneState:
     recent = tuple(t for t in s.failovers if now - t < FLAP_WINDOW_S)
     if recent == s.failovers:
         return s
-    return s.evolve(failovers=recent, flap_alerted=s.flap_alerted and len(recent) >= FLAP_THRESHOLD)
+    return replace(s, failovers=recent, flap_alerted=s.flap_alerted and len(recent) >= FLAP_THRESHOLD)
 
 
 def _apply_move(s: ZoneState, move: RouteMove, probe: ProbeSettings, now: float) -> ZoneState:
-    s = s.evolve(served_by="" if move.to_az == s.az else move.to_az, last_change=now,
+    s = replace(s, served_by="" if move.to_az == s.az else move.to_az, last_change=now,
                  last_reason=move.reason, mode=NORMAL)
     if move.kind == FAILOVER and move.from_az == s.az:  # a flap is leaving home, not a second hop
         failovers = s.failovers + (now,)
-        s = s.evolve(failovers=failovers, hold_until=now + revert_hold_s(probe.min_hold_s, len(failovers)))
+        s = replace(s, failovers=failovers, hold_until=now + revert_hold_s(probe.min_hold_s, len(failovers)))
     return s
 
 

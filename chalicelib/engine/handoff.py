@@ -25,8 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from ..naming import HANDOFF_TAG_PREFIX
-from .decision import FAILOVER, REVERT, RouteMove
-from .state import RUNNING, UP, ZoneState
+from .model import FAILOVER, REVERT, RUNNING, UP, RouteMove, ZoneState
 
 TO, FROM = "to", "from"
 PREV = "prev"

@@ -6,8 +6,20 @@ from collections.abc import Sequence
 from ..errors import HanatError, InputError
 from .cutover import moves_routes
 from .decide import choose_target, move_alert, serving_loads
-from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
-from .state import DOWN, MANUAL_FAILOVER, NORMAL, PAUSED, RUNNING, UNKNOWN, UP
+from .model import (
+    DOWN,
+    FAILOVER,
+    MANUAL_FAILOVER,
+    NORMAL,
+    PAUSED,
+    REVERT,
+    RUNNING,
+    UNKNOWN,
+    UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
+)
 
 
 def _zone(zones: Sequence[ZoneInput], az: str) -> ZoneInput:

@@ -9,7 +9,7 @@ the NAT, so the engine treats it like "not probed" and the zone's counters do no
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,19 @@ class ProbeResult:
     hedged: bool = False      # a confirmation started while the sample before it still waited
     # the same path probed again in the same invoke (probes/samples.py), in the order started
     confirmations: tuple[ProbeResult, ...] = ()
+    # The probe ran and no target answered: evidence that the path is broken (set from ``evidence``
+    # and ``passed`` when the result is made: a plain field, read without a call).
+    failed: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.passed and not self.evidence:
             raise ValueError("a probe without evidence cannot have passed")
+        object.__setattr__(self, "failed", self.evidence and not self.passed)
 
     @classmethod
     def no_evidence(cls, zone: str, at: float, error: str) -> ProbeResult:
         """The probe could not run: nothing is known about the NAT path."""
         return cls(zone=zone, passed=False, at=at, error=error, evidence=False)
-
-    @property
-    def failed(self) -> bool:
-        """The probe ran and no target answered: evidence that the path is broken."""
-        return self.evidence and not self.passed
 
     @property
     def samples(self) -> tuple[ProbeResult, ...]:

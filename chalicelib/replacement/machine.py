@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..engine.handoff import AGENT_SETTLE_S
-from ..engine.state import GONE_STATES, LEAVING_STATES, RUNNING
+from ..engine.model import GONE_STATES, LEAVING_STATES, RUNNING
 
 # record.status
 REPLACING = "replacing"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ..engine.state import PAUSED, RUNNING, UP
+from ..engine.model import PAUSED, RUNNING, UP
 from .machine import DONE, FAILED
 
 # record.status

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..engine.state import DOWN, PAUSED, RUNNING, ZoneState
+from ..engine.model import DOWN, PAUSED, RUNNING, ZoneState
 from .machine import FAILED, Record
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from ..aws import adopted_vpc, instances
 from ..engine import decide_cutover, decide_release
-from ..engine.state import GONE_STATES
+from ..engine.model import GONE_STATES
 from ..errors import InputError
 from ..observability import logger
 from ..topology import Topology

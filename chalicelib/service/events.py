@@ -3,7 +3,7 @@ connection handoffs it took part in end."""
 from __future__ import annotations
 
 from ..aws import event_markers
-from ..engine.state import EC2_STATES, LEAVING_STATES, TERMINATED
+from ..engine.model import EC2_STATES, LEAVING_STATES, TERMINATED
 from ..errors import InputError
 from ..observability import logger
 from . import handoff_close, replacement

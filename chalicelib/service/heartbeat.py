@@ -64,10 +64,11 @@ def run_sweep(deps: Deps, then: AfterSweep | None = None) -> SweepReport:
 
 
 # --- the heartbeat ----------------------------------------------------------------------------
-def take_lease(deps: Deps, remaining_s: Callable[[], float]) -> leases.LeaseStatus:
+def take_lease(deps: Deps, remaining_s: Callable[[], float], reserve: float) -> leases.LeaseStatus:
     """Take the sweeper lease; when another run holds it and it ends (expires, or is dropped) while a
-    sweep still fits in the budget, wait for it, trying every LEASE_POLL_S. Otherwise report who holds it."""
-    ddb, table, reserve = deps.clients.dynamodb, deps.topology.table_name, sweep_reserve_s(deps.topology)
+    sweep (``reserve`` seconds) still fits in the budget, wait for it, trying every LEASE_POLL_S.
+    Otherwise report who holds it."""
+    ddb, table = deps.clients.dynamodb, deps.topology.table_name
     while True:
         lease = leases.acquire_lease(ddb, table, deps.owner, now=deps.clock(), ttl_s=_lease_ttl(deps),
                                     deadline=deps.deadline)
@@ -86,13 +87,15 @@ def run_heartbeat(deps: Deps, remaining_s: Callable[[], float],
     time (``remaining_s()``: the Lambda context's ``get_remaining_time_in_millis() / 1000``), each
     sweep followed by ``then`` (whose topology the next sweep uses). Every AWS call ends before the
     invocation does (``Deps.deadline``). A failed sweep is recorded in its report and the loop goes on."""
-    deps = replace(deps, deadline=time.monotonic() + remaining_s() - END_MARGIN_S)
+    left = remaining_s()
+    deps = replace(deps, deadline=time.monotonic() + left - END_MARGIN_S)
     interval = float(deps.topology.probe.interval_s)
     start = deps.clock()
-    if remaining_s() < sweep_reserve_s(deps.topology):
+    reserve = sweep_reserve_s(deps.topology)
+    if left < reserve:
         return [SweepReport(at=start, owner=deps.owner,
-                            skipped=f"only {remaining_s():.1f}s left: not enough for a sweep")]
-    lease = take_lease(deps, remaining_s)
+                            skipped=f"only {left:.1f}s left: not enough for a sweep")]
+    lease = take_lease(deps, remaining_s, reserve)
     if not lease.acquired:
         logger.info("another run holds the sweeper lease", extra={"holder": lease.holder})
         return [SweepReport(at=start, owner=deps.owner, skipped=f"lease held by {lease.holder}")]

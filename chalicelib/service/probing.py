@@ -18,7 +18,7 @@ round would not fit before ``deps.deadline``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..aws.lambda_invoke import PROBE_WAIT_MARGIN_S
 from ..errors import InputError
@@ -47,24 +47,23 @@ def sweep_reserve_s(topology: Topology) -> float:
 
 @dataclass
 class Probed:
-    """One sweep's probe results: per zone, the probe and its confirmations, in the order started."""
+    """One sweep's probe results: per zone, the probe and its confirmations, in the order started.
+    ``first``, ``confirmations`` and ``hedged`` are derived from ``samples`` when made (``probed()``)."""
 
     samples: dict[str, list[ProbeResult]]
     control: ProbeResult | None = None
+    first: dict[str, ProbeResult] = field(default_factory=dict)   # per zone, its first sample
+    confirmations: dict[str, tuple[ProbeResult, ...]] = field(default_factory=dict)   # the samples after it
+    # per zone, the confirmations started while the sample before them still waited (zones with any)
+    hedged: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def first(self) -> dict[str, ProbeResult]:
-        return {az: results[0] for az, results in self.samples.items()}
 
-    @property
-    def confirmations(self) -> dict[str, tuple[ProbeResult, ...]]:
-        return {az: tuple(results[1:]) for az, results in self.samples.items() if len(results) > 1}
-
-    @property
-    def hedged(self) -> dict[str, int]:
-        """Per zone, the confirmations started while the sample before them still waited."""
-        counts = {az: sum(1 for r in results if r.hedged) for az, results in self.samples.items()}
-        return {az: n for az, n in counts.items() if n}
+def probed(samples: dict[str, list[ProbeResult]], control: ProbeResult | None = None) -> Probed:
+    """A sweep's ``Probed`` from its samples, the derived views filled in."""
+    counts = {az: sum(1 for r in results if r.hedged) for az, results in samples.items()}
+    return Probed(samples, control, first={az: results[0] for az, results in samples.items()},
+                  confirmations={az: tuple(results[1:]) for az, results in samples.items() if len(results) > 1},
+                  hedged={az: n for az, n in counts.items() if n})
 
 
 def _run_probes(deps: Deps, azs: Sequence[str]) -> dict[str, list[ProbeResult]]:
@@ -92,8 +91,8 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
     """Probe every zone, run the control probe when every zone that gave evidence failed, then
     re-probe as the module says; each zone's samples in order, at most ``fail_after``."""
     topo = deps.topology
-    limit = int(topo.probe.fail_after)
-    samples = {az: found[:limit] for az, found in _run_probes(deps, topo.azs).items()}
+    azs, limit = topo.azs, int(topo.probe.fail_after)
+    samples = {az: found[:limit] for az, found in _run_probes(deps, azs).items()}
     evidence = [s[0] for s in samples.values() if s[0].evidence]
     control = None
     if deps.control_probe is not None and evidence and not any(r.passed for r in evidence):
@@ -101,15 +100,15 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
     if control is not None:
         samples = {az: s[:1] for az, s in samples.items()}
         if not control.passed:
-            return Probed(samples, control)
+            return probed(samples, control)
         # every path failed but the targets answer the control probe, which ran after the paths'
         # confirmations: the targets may have just come back, so a zone is confirmed only by re-probes
     down: Collection[str] = known_down() if any(s[0].failed for s in samples.values()) else ()
     while True:
-        failing = [az for az in topo.azs if az not in down and len(samples[az]) < limit
+        failing = [az for az in azs if az not in down and len(samples[az]) < limit
                    and _unconfirmed(samples[az])]
         if not failing or not _time_for_round(deps):
             break
         for az, found in _run_probes(deps, failing).items():
             samples[az] = (samples[az] + found)[:limit]
-    return Probed(samples, control)
+    return probed(samples, control)

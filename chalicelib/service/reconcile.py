@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from ..aws import adopted_vpc, claims, instances, params, routes, zone_records
 from ..engine import Decision, RouteMove, ZoneInput, ZoneState, decide
 from ..engine.cutover import with_adoption
-from ..engine.decision import RELEASE
 from ..engine.handoff import AGENT_SETTLE_S
+from ..engine.model import RELEASE
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger
@@ -79,7 +79,7 @@ def store_states(deps: Deps, snapshot: zone_records.Snapshot, states: Mapping[st
                             deadline=deps.deadline)
     out = zone_states(snapshot)
     for az, version in versions.items():
-        out[az] = states.get(az, out[az]).evolve(version=version)
+        out[az] = replace(states.get(az, out[az]), version=version)
     return out
 
 
@@ -272,8 +272,14 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
     ``write_by`` (epoch seconds, ``deps.clock``): no write starts at or after it, and none (nor any AWS
     retry inside it) runs past it or ``deps.deadline``; a write given up raises OutOfTimeError."""
     topo = deps.topology
-    jobs = [(move, table, target) for move in moves for table, target in
-            (move.targets or [(t, topo.zone(move.to_az).nat_eni_id) for t in topo.zone(move.zone).private_route_table_ids])]
+    jobs: list[tuple[RouteMove, str, str]] = []
+    for move in moves:
+        if move.targets:
+            jobs += [(move, table, target) for table, target in move.targets]
+        else:
+            tables = topo.zone(move.zone).private_route_table_ids
+            eni = topo.zone(move.to_az).nat_eni_id if tables else ""
+            jobs += [(move, table, eni) for table in tables]
     if not jobs:
         return []
     deadline = deps.deadline

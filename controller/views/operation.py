@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.markup import escape
 
-from chalicelib.engine.state import CUT_OVER, RELEASED
+from chalicelib.engine.model import CUT_OVER, RELEASED
 from chalicelib.errors import HanatError, InputError
 from chalicelib.replacement import machine as m
 from chalicelib.replacement import roll_machine as r

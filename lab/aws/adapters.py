@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from chalicelib.aws import adopted_vpc, instances, nat_tags, params, routes
 from chalicelib.aws.calls import aws_call, paginate
 from chalicelib.aws.tags import tag_map
-from chalicelib.engine.state import EC2_STATES
+from chalicelib.engine.model import EC2_STATES
 from chalicelib.errors import InputError
 from chalicelib.naming import ROLE_TAG, STACK_TAG, ZONE_TAG
 

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from chalicelib.engine.state import EC2_STATES, RUNNING
+from chalicelib.engine.model import EC2_STATES, RUNNING
 from chalicelib.errors import InputError
 
 

@@ -81,7 +81,7 @@ def moments(r) -> dict[str, float]:
 
 def test_a_reused_session_judges_a_drill_as_a_fresh_session_does(runs):
     """Three blackholes of one zone, back to back on one session: without the reset the third would be the
-    zone's third failover inside the flap window (chalicelib.engine.state.FLAP_THRESHOLD): a FLAPPING
+    zone's third failover inside the flap window (chalicelib.engine.model.FLAP_THRESHOLD): a FLAPPING
     alert, and a revert hold doubled. Its figures equal the first's (a fresh session's) within one probe
     round (interval + timeout: where the fault falls in the sweep cycle)."""
     done, notes = runs

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.engine import DOWN, UP, ZoneState
-from chalicelib.engine.decision import RouteMove
 from chalicelib.engine.handoff import (
     MAX_TAG_VALUE,
     as_prev,
@@ -15,6 +14,7 @@ from chalicelib.engine.handoff import (
     parse_value,
     tag_values,
 )
+from chalicelib.engine.model import RouteMove
 
 NAT_OF = {"a": "i-a", "b": "i-b"}
 RUNNING = {"i-a": "running", "i-b": "running"}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.engine.state import DOWN, PAUSED, UP, ZoneState
+from chalicelib.engine.model import DOWN, PAUSED, UP, ZoneState
 from chalicelib.replacement import machine as m
 from chalicelib.replacement.triggers import zones_to_replace
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.engine.state import TERMINATED
+from chalicelib.engine.model import TERMINATED
 from chalicelib.errors import InputError
 
 from ..spec import DataPlaneSpec
