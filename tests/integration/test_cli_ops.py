@@ -7,7 +7,7 @@ import pytest
 
 from chalicelib.service.sweep import run_sweep
 from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 STACK = "ops"
 

@@ -16,7 +16,7 @@ import pytest
 from chalicelib.errors import InputError
 from chalicelib.service.operations import operate
 from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 STACK = "vialambda"
 

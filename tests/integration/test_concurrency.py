@@ -18,7 +18,7 @@ from chalicelib.errors import ConflictError, HanatError, InputError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import run_sweep, sweep_once
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     AtomicDynamoDB,
     FakeClock,

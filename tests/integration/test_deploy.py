@@ -19,7 +19,7 @@ import pytest
 
 from chalicelib.aws.params import write_topology
 from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "dep"

@@ -19,7 +19,7 @@ from chalicelib.aws.params import write_topology
 from controller.commands import deploy
 from controller.deploying import chalice_cli
 from controller.deploying.concurrency import PROBE_RESERVED, floor_refusal
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 FLOOR_ERROR = ("An error occurred (InvalidParameterValueException) when calling the PutFunctionConcurrency "
                "operation: Specified ReservedConcurrentExecutions for function decreases account's "

@@ -7,7 +7,7 @@ from moto import mock_aws
 from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.sweep import run_sweep
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     build_stack,

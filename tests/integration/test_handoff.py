@@ -21,7 +21,7 @@ from chalicelib.service.operations import operate
 from chalicelib.service.reconcile import load_states
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
-from tests.integration.stackfixture import AZS, FakeClock, ScriptedProbes, build_stack, make_deps, serving
+from tests.support.stack import AZS, FakeClock, ScriptedProbes, build_stack, make_deps, serving
 
 A, C, D = AZS
 PREFIX = "hanat:handoff:"

@@ -8,7 +8,7 @@ from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import run_sweep
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,

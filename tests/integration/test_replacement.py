@@ -24,7 +24,7 @@ from chalicelib.service.replacement import after_sweep
 from chalicelib.service.status import collect_status
 from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings, MaintenanceSettings
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,

@@ -24,7 +24,7 @@ from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
 from controller.cli import main
 from controller.status_view import COLUMNS
-from tests.integration.stackfixture import FakeClock, ScriptedProbes
+from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"

@@ -9,7 +9,7 @@ from moto import mock_aws
 from chalicelib.errors import HanatError
 from chalicelib.probes.results import ProbeResult
 from chalicelib.service.sweep import run_heartbeat, run_sweep
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,
