@@ -6,8 +6,8 @@ import json
 import pytest
 
 from chalicelib.service.sweep import run_sweep
-from controller.cli import main
 from tests.support import stack as sf
+from tests.support.cli import hanat
 
 STACK = "ops"
 
@@ -17,13 +17,6 @@ def stack(emulator_env, tmp_path, monkeypatch):
     topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
     monkeypatch.setenv("HANAT_CONFIG", sf.write_config(topo, tmp_path / "hanat.toml"))
     return topo
-
-
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def establish_health(topo) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from chalicelib.errors import InputError
 from chalicelib.service.operations import operate
-from controller.cli import main
 from tests.support import stack as sf
+from tests.support.cli import hanat
 
 STACK = "vialambda"
 
@@ -75,13 +75,6 @@ def stack(emulator_env, tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
     yield topo, fake
     fake.close()
-
-
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_failover_via_lambda_invokes_operate_and_prints_its_answer(stack, capsys):

@@ -22,8 +22,8 @@ from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.replacement import after_sweep
 from chalicelib.service.sweep import run_sweep
-from controller.cli import main
 from controller.status_view import COLUMNS
+from tests.support.cli import hanat
 from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +50,6 @@ targets = ["tcp://203.0.113.10:443"]
 [maintenance]
 drain_s = 0      # an operator's replace moves the Elastic IP at once (no draining)
 """
-
-
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def table_lines(out: str) -> list[str]:
