@@ -1,22 +1,17 @@
 """Shared fixtures. Tests never reach a real AWS endpoint or a real internet address."""
 from __future__ import annotations
 
-import functools
 import os
 
-import botocore.loaders
-import botocore.session
+from tests.support import emulation
+
+emulation.prepare()  # before moto is imported: the tests' AMI catalogue, one botocore loader
+
 import pytest
 
 from lab.emulator import FAKE_CREDENTIALS, Emulator
 
 REGION = "ap-northeast-1"
-
-# Every boto3 Session hanat makes (one per client, chalicelib/aws/clients.py) builds a botocore session
-# whose loader parses endpoints.json and the service models again: ~0.1 s of JSON per client, most of
-# an in-process CLI call's time. The tests' processes share one loader per data path (the files are
-# read-only, and botocore caches their parsed form per loader), so each is parsed once per process.
-botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 
 @pytest.fixture
