@@ -10,13 +10,7 @@ from tests.support import stack as sf
 from tests.support.cli import hanat
 
 STACK = "ops"
-
-
-@pytest.fixture
-def stack(emulator_env, tmp_path, monkeypatch):
-    topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
-    monkeypatch.setenv("HANAT_CONFIG", sf.write_config(topo, tmp_path / "hanat.toml"))
-    return topo
+pytestmark = pytest.mark.stack(server=True, stack=STACK, azs=sf.AZS[:2])
 
 
 def establish_health(topo) -> None:
