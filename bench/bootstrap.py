@@ -1,6 +1,6 @@
 """Benchmark `hanat up`: wall time and AWS API calls for 2, 3 and 6 zones, a no-op re-run, and down.
 
-Runs against its own moto server on 127.0.0.1 (lab.emulator.Emulator); nothing leaves the machine.
+Runs against its own moto server on 127.0.0.1 (lab.aws.emulator.Emulator); nothing leaves the machine.
     .venv/bin/python -m bench.bootstrap [--json]
 Figures are moto's, so they measure hanat's own work and call count, not AWS latency.
 """
@@ -22,7 +22,7 @@ sys.path[:] = [str(_BENCH_DIR.parent)] + [p for p in sys.path if Path(p or ".").
 from bootstrap.config import load_config
 from bootstrap.stack import StackClients, build_stack, destroy_stack
 from chalicelib.aws.clients import make_client, make_session
-from lab.emulator import Emulator, pointed_at
+from lab.aws.emulator import Emulator, pointed_at
 
 SCENARIOS = (("ap-northeast-1", 2), ("ap-northeast-1", 3), ("us-east-1", 6))
 

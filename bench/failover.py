@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.dataplane import DATAPLANE_KINDS
-from lab.drills import SCENARIOS, DrillOptions, run_scenarios
-from lab.labconfig import load_lab_settings
+from lab.config import load_lab_settings
+from lab.dataplane.kinds import DATAPLANE_KINDS
+from lab.drills.runner import SCENARIOS, DrillOptions, run_scenarios
 
 
 def summarise(values: list[float | None]) -> tuple[str, str]:

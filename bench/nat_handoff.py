@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import time
 
-from lab.netns.shell import nft, python_argv, stop_process, sysctl
+from lab.dataplane.netns.shell import nft, python_argv, stop_process, sysctl
 from tests.lab import test_nat_handoff as t
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args(argv)
-    plane = t.DataPlane(t.two_zone_spec())
+    plane = t.Namespaces(t.two_zone_spec())
     try:
         plane.up()
         sysctl(plane.ns("inet"), "net.netfilter.nf_conntrack_tcp_loose", 0)

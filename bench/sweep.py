@@ -9,11 +9,11 @@
 - the peak memory of a 6-zone sweep (tracemalloc peak, and the process's max RSS; target < 128 MB);
 - the heartbeat as Lambda runs it (bench/heartbeat_lambda.py, a process of its own importing app.py's
   whole module set: Chalice, Powertools, boto3 clients, chalicelib) for --heartbeat-s, probing 6 zones
-  through the lab's Invoke endpoint (lab.lambda_endpoint) with the production LambdaProbeRunner: its peak
+  through the lab's Invoke endpoint (lab.aws.lambda_endpoint) with the production LambdaProbeRunner: its peak
   RSS, the smallest Lambda memory with 30 % headroom over it, and a healthy probe's duration (the probe
   handler's own call, ``handle_probe``, timed per invoke against targets answering after --latency-ms).
 
-Everything runs against a moto server on 127.0.0.1 (lab.emulator); nothing leaves loopback.
+Everything runs against a moto server on 127.0.0.1 (lab.aws.emulator); nothing leaves loopback.
 us-east-1 is used because moto offers six AZs there.
 """
 from __future__ import annotations
@@ -49,8 +49,8 @@ from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology
 from controller.deploying.stage import environment as stage_environment
 from controller.deploying.stage import stage_settings
-from lab.emulator import Emulator, pointed_at
-from lab.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
+from lab.aws.emulator import Emulator, pointed_at
+from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
 from tests.support.stack import build_stack
 
 REGION = "us-east-1"

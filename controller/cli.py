@@ -1,4 +1,5 @@
-"""``hanat``: the command-line entry point. Subcommands live in ``controller/commands/``.
+"""``hanat``: the command-line entry point. Subcommands live in ``controller/commands/``, the lab's
+commands in ``lab/cli.py``.
 
 Exit codes: 0 done, 1 the action failed, 2 bad input (nothing changed).
 """
@@ -11,9 +12,10 @@ import click
 from rich.markup import escape
 
 from chalicelib.errors import HanatError
+from lab import cli as lab
 
 from . import logview
-from .commands import adopt, cost, deploy, lab, logs, ops, roll, stack
+from .commands import adopt, cost, deploy, logs, ops, roll, stack
 from .output import err_console
 
 

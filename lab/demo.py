@@ -1,4 +1,4 @@
-"""``make demo``: every drill against the local lab, a summary table and a plot (drill.png).
+"""``make demo``: every drill against the local lab, a summary and a plot (drill.png).
 
 The same as ``hanat lab drill --scenario all --plot drill.png``: a moto server on 127.0.0.1, the
 stack built by ``hanat up``'s code, the controller deployed with ``chalice deploy`` and run on the
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from controller.cli import main as hanat
+from lab.cli import main as lab_main
 
-DEMO_ARGS = ["lab", "drill", "--scenario", "all", "--plot", "drill.png"]
+DEMO_ARGS = ["drill", "--scenario", "all", "--plot", "drill.png"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    hanat(DEMO_ARGS + list(sys.argv[1:] if argv is None else argv))
+    lab_main(DEMO_ARGS + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

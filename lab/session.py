@@ -3,16 +3,16 @@ following the emulator, egress clients in every zone, and everything captured fo
 
 The controller's probes go through Lambda's API as in AWS: ``Deps`` come from chalicelib.wiring's
 ``deps_for_topology`` (the production ``LambdaProbeRunner`` and ``invoke_json``) with a boto3 Lambda
-client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (lab.lambda_endpoint),
+client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (lab.aws.lambda_endpoint),
 which runs each ``probe_<zone>`` handler in the zone's probe subnet within the function's timeout and can
 fail like Lambda. The controller's AWS clients carry the controller's client configuration; the lab's
 own look at the emulator (data plane sync, EventBridge emulation, the drills' checks) uses separate
-clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.moto_server).
+clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server).
 
 ``LabSession`` is a context manager; leaving it (normally, on error or on Ctrl-C) stops every thread,
 every process and every namespace it made.
 
-``adopt=True``: the session first builds a VPC the way a VPC module would (``lab.foreignvpc``: no hanat
+``adopt=True``: the session first builds a VPC the way a VPC module would (``lab.aws.foreignvpc``: no hanat
 tags, a managed NAT gateway per zone), writes the config from it with ``hanat adopt``'s code and builds
 the stack in it (``hanat up`` in adopt mode: NATs in the user's public subnets, no route moved). The data
 plane carries the NAT gateways too. The controller starts only when the drill says so
@@ -36,24 +36,24 @@ from chalicelib.naming import probe_function_name, probe_handler_name, topology_
 from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.wiring import INVOKE_MARGIN_S, deps_for_topology
-
-from .adapters import (
+from lab.aws.adapters import (
     default_route_targets,
     describe_nats,
     nat_gateway_states,
     put_secure_parameter,
     route_views,
 )
-from .alerting import AlertRecorder
-from .capture import SlackCapture
-from .dataplane import EgressSample, make_dataplane
-from .deployer import LAB_STAGE
-from .heartbeat import Heartbeat
-from .labconfig import LabSettings
-from .lambda_endpoint import LabFunction, LambdaEndpoint
-from .moto_server import OBSERVER_AGENT
-from .report import Timeline
-from .watch import Watcher
+from lab.aws.alerting import AlertRecorder
+from lab.aws.capture import SlackCapture
+from lab.aws.deployer import LAB_STAGE
+from lab.aws.eventbridge import EventBridge
+from lab.aws.heartbeat import Heartbeat
+from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
+from lab.aws.moto_server import OBSERVER_AGENT
+from lab.config import LabSettings
+from lab.dataplane.egress import EgressSample
+from lab.dataplane.kinds import make_dataplane
+from lab.timeline import Timeline
 
 SYNC_S = 0.2
 
@@ -106,7 +106,7 @@ class MetricPoint:
 @dataclass
 class Metrics:
     """The controller's metrics, counted and kept with their time (the lab has no CloudWatch: the alarms'
-    conditions are evaluated from these points, lab.alarms)."""
+    conditions are evaluated from these points, lab.aws.alarms)."""
 
     counts: dict[str, float] = field(default_factory=dict)
     points: list[MetricPoint] = field(default_factory=list)
@@ -140,7 +140,7 @@ class LabSession:
                  deploy: bool = True, seed: int = 0, adopt: bool = False):
         self.settings = settings
         self.adopt = adopt
-        self.foreign = None        # adopt: the lab.foreignvpc.ForeignVpc the stack adopted
+        self.foreign = None        # adopt: the lab.aws.foreignvpc.ForeignVpc the stack adopted
         self.kind = dataplane
         self.emulator = emulator
         self.progress = progress
@@ -213,7 +213,7 @@ class LabSession:
         self.alerts = AlertRecorder(sns=self.clients.sns, ssm=self.clients.ssm, topology=self.topology,
                                     slack=self.slack, metric=self.metrics, timeline=self.timeline)
 
-        from lab.netns import spec_from_emulator
+        from lab.dataplane.emulator_sync import spec_from_emulator
         self._spec_from_emulator = spec_from_emulator
         spec = spec_from_emulator(self.lab_clients.ec2, self._topology)
         self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed)
@@ -233,11 +233,11 @@ class LabSession:
         sync.start()
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
-        self.watcher = Watcher(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
+        self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
                                timeline=self.timeline).start()
-        self._cleanup.append(self.watcher.stop)
+        self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,
@@ -248,8 +248,8 @@ class LabSession:
 
     def _foreign_vpc(self, config):
         """Adopt mode: the user's VPC (built like a VPC module would), and the config adopting it."""
-        from .foreignvpc import build_foreign_vpc
-        from .labconfig import adopting_config
+        from lab.aws.foreignvpc import build_foreign_vpc
+        from lab.config import adopting_config
         started = time.monotonic()
         self.foreign = build_foreign_vpc(self.lab_clients.ec2, config.azs, name=config.stack.name)
         adopting = adopting_config(config, self.lab_clients.ec2, self.foreign.vpc_id)
@@ -267,7 +267,7 @@ class LabSession:
 
     def _deploy_controller(self) -> None:
         """``chalice deploy`` of the controller against the emulator, through ``hanat deploy``'s code."""
-        from .deployer import deploy_controller
+        from lab.aws.deployer import deploy_controller
         deployed = deploy_controller(self._topology, self.settings.config.stack.region)
         self.deploy_s = deployed["seconds"]
         self.deployed_functions = deployed["functions"]
@@ -332,7 +332,7 @@ class LabSession:
 
     # --- what drills use ------------------------------------------------------------------
     def dataplane_spec(self):
-        """What the data plane follows now (lab.netns.spec.DataPlaneSpec, read from the emulator): e.g. the
+        """What the data plane follows now (lab.dataplane.spec.DataPlaneSpec, read from the emulator): e.g. the
         lab address of each zone's Elastic IP and of an adopted VPC's NAT gateways."""
         return self._spec_from_emulator(self.lab_clients.ec2, self.topology())
 
@@ -413,12 +413,7 @@ class LabSession:
             return False
         if any(zone != own for own, zone in self.served_by().items()):
             return False
-        now = time.time()
-        for z in self.topology().zones:
-            recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]
-            if not recent or not all(s.ok for s in recent):
-                return False
-        return True
+        return self._egress_ok()
 
     def _adopted_steady(self) -> bool:
         topology = self.topology()

@@ -9,7 +9,7 @@ emulation.prepare()  # before moto is imported: the tests' AMI catalogue, one bo
 
 import pytest
 
-from lab.emulator import FAKE_CREDENTIALS, Emulator
+from lab.aws.emulator import FAKE_CREDENTIALS, Emulator
 
 REGION = "ap-northeast-1"
 

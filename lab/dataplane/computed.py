@@ -21,10 +21,11 @@ from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
 from chalicelib.probes.samples import run_samples
 from chalicelib.settings import ProbeSettings
+from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
 
-from ..lambda_endpoint import TIMEOUT, LabFunction, Outcome
-from ..netns.boot import BootGate
-from . import SAMPLE_INTERVAL_S, EgressSample
+from .base import SAMPLE_INTERVAL_S
+from .boot import BootGate
+from .egress import EgressSample
 
 FLAKY_LOSS = 0.2
 CONTROL_ZONE = "control"

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from controller.cli import main
-from lab.foreignvpc import build_foreign_vpc, routes_of
+from lab.aws.foreignvpc import build_foreign_vpc, routes_of
 from tests.support.stack import REGION
 
 AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")

@@ -16,7 +16,7 @@ from chalicelib.errors import InputError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import run_sweep
-from lab.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
+from lab.aws.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
 from tests.support.stack import AZS, REGION, FakeClock, ScriptedProbes, make_deps
 
 A, C, D = AZS

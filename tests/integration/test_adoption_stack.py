@@ -14,7 +14,7 @@ from bootstrap.config.toml_loader import parse_toml
 from bootstrap.config.validate import build_config
 from bootstrap.stack import StackClients, build_stack, destroy_stack, plan_stack
 from chalicelib.errors import InputError
-from lab.foreignvpc import adopt_config, build_foreign_vpc, routes_of
+from lab.aws.foreignvpc import adopt_config, build_foreign_vpc, routes_of
 from tests.support.stack import AZS, REGION
 
 

@@ -12,7 +12,7 @@ import tomllib
 
 import boto3
 
-from lab.foreignvpc import build_foreign_vpc, default_targets, routes_of
+from lab.aws.foreignvpc import build_foreign_vpc, default_targets, routes_of
 from tests.integration.test_cli_stack import REGION
 from tests.support.cli import hanat
 

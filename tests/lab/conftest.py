@@ -46,7 +46,7 @@ def no_namespace_left_behind():
     if os.geteuid() != 0:
         yield
         return
-    from lab.netns.registry import owned_by_other_live_process, read_records
+    from lab.dataplane.netns.registry import owned_by_other_live_process, read_records
 
     before = _hanat_namespaces()
     yield

@@ -8,10 +8,11 @@ import time
 import pytest
 
 from chalicelib.errors import InputError
-from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, read_egress_log
-from lab.netns.client import egress_addresses
-from lab.netns.layout import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
-from lab.netns.shell import list_namespaces, python_argv, stop_process
+from lab.dataplane.egress import egress_addresses, read_egress_log
+from lab.dataplane.netns.layout import INET_BRIDGE, INET_BRIDGE_MAC, TARGETS, bridge_mac
+from lab.dataplane.netns.namespaces import Namespaces
+from lab.dataplane.netns.shell import list_namespaces, python_argv, stop_process
+from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 
 pytestmark = pytest.mark.netns
 
@@ -36,7 +37,7 @@ def host_links() -> set[str]:
     return {line.split(":")[1].strip() for line in out.splitlines()}
 
 
-def bridge_macs(dp: DataPlane) -> dict[str, str]:
+def bridge_macs(dp: Namespaces) -> dict[str, str]:
     """``<role>/<bridge>`` -> MAC for every bridge of the internet and the VPC router."""
     out = {}
     for role in ("inet", "vpc"):
@@ -47,7 +48,7 @@ def bridge_macs(dp: DataPlane) -> dict[str, str]:
 
 @pytest.fixture
 def dp():
-    plane = DataPlane(two_zone_spec())
+    plane = Namespaces(two_zone_spec())
     try:
         yield plane.up()
     finally:
@@ -68,7 +69,7 @@ def test_each_private_host_egresses_through_its_own_nat(dp):
 
 def test_up_links_nothing_to_the_host_and_down_removes_everything():
     before = host_links()
-    plane = DataPlane(two_zone_spec())
+    plane = Namespaces(two_zone_spec())
     try:
         plane.up()
         assert len(list_namespaces(plane.ns(""))) == 9  # inet aws vpc + 2x(priv probe nat)
@@ -113,7 +114,7 @@ def test_targets_down_silences_everyone_including_the_aws_namespace(dp):
 
 def test_flaky_loses_some_probe_requests_but_not_all(dp):
     dp.flaky(loss=0.2)
-    proc = dp.exec(dp.probe_role(A), python_argv("lab.netns.client", "--out", "-", "--count", "20",
+    proc = dp.exec(dp.probe_role(A), python_argv("lab.dataplane.netns.client", "--out", "-", "--count", "20",
                                                  "--interval", "0.01", "--timeout", "0.2"), timeout=60)
     samples = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert len(samples) == 20

@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from lab.netns.dataplane import new_run_id
-from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_popen
+from lab.dataplane.netns.namespaces import new_run_id
+from lab.dataplane.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_popen
 
 pytestmark = pytest.mark.netns
 
@@ -18,8 +18,8 @@ DRILL = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from test_dataplane import two_zone_spec
-    from lab.netns import DataPlane, cleanup_on_signals
-    dp = DataPlane(two_zone_spec(), {run_id!r}).up()
+    from lab.dataplane.netns.namespaces import Namespaces, cleanup_on_signals
+    dp = Namespaces(two_zone_spec(), {run_id!r}).up()
     cleanup_on_signals(dp)
     dp.popen(dp.priv_role("az-a"), ["sleep", "60"])
     print("up", flush=True)

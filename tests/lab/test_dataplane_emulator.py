@@ -8,7 +8,8 @@ from moto import mock_aws
 from chalicelib.errors import NotFoundError
 from chalicelib.naming import STACK_TAG
 from chalicelib.topology import Topology, ZoneTopology
-from lab.netns import DataPlane, spec_from_emulator
+from lab.dataplane.emulator_sync import spec_from_emulator
+from lab.dataplane.netns.namespaces import Namespaces
 
 STACK, REGION = "lab", "ap-northeast-1"
 AZS = ("ap-northeast-1a", "ap-northeast-1c")
@@ -94,7 +95,7 @@ def test_missing_resources_are_named(ec2):
 def test_dataplane_follows_route_moves_stops_and_replacement_in_the_emulator(ec2):
     topo = build_stack(ec2)
     a, b = topo.zones
-    with DataPlane(spec_from_emulator(ec2, topo)) as dp:
+    with Namespaces(spec_from_emulator(ec2, topo)) as dp:
         assert dp.http_get(dp.priv_role(a.az)).you == "203.0.113.101"
 
         # Failover as the controller does it: zone A's private route -> NAT B's ENI.

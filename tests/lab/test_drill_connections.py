@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.drills import DrillOptions, run_scenarios
-from lab.labconfig import load_lab_settings
+from lab.config import load_lab_settings
+from lab.drills.runner import DrillOptions, run_scenarios
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from lab.drills import SCENARIOS, DrillOptions, run_scenarios
-from lab.emulator import Emulator, pointed_at
-from lab.labconfig import load_lab_settings
-from lab.netns.dataplane import new_run_id
-from lab.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
+from lab.aws.emulator import Emulator, pointed_at
+from lab.aws.eventbridge import POLL_S
+from lab.config import load_lab_settings
+from lab.dataplane.netns.namespaces import new_run_id
+from lab.dataplane.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
+from lab.drills.runner import SCENARIOS, DrillOptions, run_scenarios
 from lab.session import LabSession
-from lab.watch import POLL_S
 
 # run with shorter settings or their own checks in tests/lab/test_drills_aws.py and test_drills_day2.py
 ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "cutover", "roll",
@@ -126,7 +126,7 @@ def running(pid: int) -> bool:
 
 KILLED_RUN = """
 import sys, time
-from lab.netns.shell import add_namespace, ns_popen
+from lab.dataplane.netns.shell import add_namespace, ns_popen
 for role in ("inet", "vpc"):
     add_namespace(f"hanat-{run_id}-{role}")
 ns_popen(f"hanat-{run_id}-inet", ["sleep", "120"])

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.drills import DrillOptions, run_scenarios
-from lab.labconfig import load_lab_settings
-from lab.lambda_endpoint import FAULT_KINDS
+from lab.aws.lambda_endpoint import FAULT_KINDS
+from lab.config import load_lab_settings
+from lab.drills.runner import DrillOptions, run_scenarios
 
 AWS_SCENARIOS = ("lambda-errors", "api-throttle", "nat-boot-offline")
 OPTIONS = DrillOptions(lambda_faults_s=10.0, boot_delay_s=5.0)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from lab.drills import DrillOptions, run_scenarios
-from lab.labconfig import load_lab_settings
-from lab.scenarios.day2 import LAB_MINUTE_S
+from lab.config import load_lab_settings
+from lab.drills.runner import DrillOptions, run_scenarios
+from lab.drills.scenarios.day2 import LAB_MINUTE_S
 
 DRILLS = ("cutover", "roll", "heartbeat-stopped")
 

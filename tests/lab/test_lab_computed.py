@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from lab.drills import DrillOptions, run_scenarios
-from lab.labconfig import load_lab_settings
-from lab.watch import POLL_S
+from lab.aws.eventbridge import POLL_S
+from lab.config import load_lab_settings
+from lab.drills.runner import DrillOptions, run_scenarios
 
 COMPUTED_SCENARIOS = ("blackhole", "terminate")
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InputError
-from lab.dataplane import DATAPLANE_KINDS, EgressSample, choose_dataplane
+from lab.aws.eventbridge import classify, state_change_event
+from lab.config import for_the_lab, is_lab_target
 from lab.dataplane.computed import ComputedDataPlane
-from lab.labconfig import for_the_lab, is_lab_target
-from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane
-from lab.report import Event, detection, last_egress, ping_pong, rto
-from lab.watch import classify, state_change_event
+from lab.dataplane.egress import EgressSample
+from lab.dataplane.kinds import DATAPLANE_KINDS, choose_dataplane
+from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
+from lab.drills.report import detection, last_egress, ping_pong, rto
+from lab.timeline import Event
 
 TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
 
@@ -158,12 +160,14 @@ def test_a_bad_dataplane_request_is_bad_input():
 
 
 def test_the_cli_offers_every_dataplane_kind():
-    from controller.commands.lab import DATAPLANE_CHOICES
-    assert DATAPLANE_CHOICES == DATAPLANE_KINDS
+    from controller.cli import cli
+    drill = cli.commands["lab"].commands["drill"]   # as `hanat lab drill --help` shows it
+    dataplane = next(p for p in drill.params if p.name == "dataplane")
+    assert tuple(dataplane.type.choices) == tuple(DATAPLANE_KINDS)
 
 
 def test_plot_lanes_tell_own_address_from_the_backups_and_no_egress():
-    from lab.plot import own_address, segments
+    from lab.drills.plot import own_address, segments
     pts = [{"t": 0.0, "ok": True, "you": "203.0.113.101"}, {"t": 1.0, "ok": True, "you": "203.0.113.101"},
            {"t": 2.0, "ok": False}, {"t": 3.0, "ok": True, "you": "203.0.113.102"},
            {"t": 4.0, "ok": True, "you": "203.0.113.101"}, {"t": 5.0, "ok": True, "you": "203.0.113.101"}]

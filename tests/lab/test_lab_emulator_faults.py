@@ -1,4 +1,4 @@
-"""The emulator's EC2 throttling switch (lab.moto_server), as botocore sees it: RequestLimitExceeded is
+"""The emulator's EC2 throttling switch (lab.aws.moto_server), as botocore sees it: RequestLimitExceeded is
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
 Developer Guide), and botocore's standard retry mode retries it (it is in botocore's throttling error codes).
 Only EC2 is throttled, the lab's observer clients never, and moto's reset switches it off."""
@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.clients import CLIENT_CONFIG
-from lab.moto_server import FAULTS_PATH, OBSERVER_AGENT
+from lab.aws.moto_server import FAULTS_PATH, OBSERVER_AGENT
 
 REGION = "ap-northeast-1"
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})   # botocore: max_attempts counts retries

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aws.lambda_invoke import LambdaProbeRunner, invoke_json
 from chalicelib.errors import AwsError
-from lab.lambda_endpoint import FAULT_KINDS, INVOKE_ERRORS, LabFunction, LambdaEndpoint, Outcome
+from lab.aws.lambda_endpoint import FAULT_KINDS, INVOKE_ERRORS, LabFunction, LambdaEndpoint, Outcome
 from lab.session import lab_invoke_client
 
 NAME = "hanat-lab-probe_a"

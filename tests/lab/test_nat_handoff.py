@@ -1,4 +1,4 @@
-"""Orphaned flows get a reset; planned moves hand open flows back (issue 13), on lab.netns.DataPlane.
+"""Orphaned flows get a reset; planned moves hand open flows back (issue 13), on lab.dataplane.netns.Namespaces.
 
 Each NAT namespace runs setup-nat.sh, the IMDSv2 stand-in serving the spec's tags, and the real
 hanat-nat-agent. The internet server sits behind a stateful firewall (it drops packets of connections
@@ -15,8 +15,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lab.netns import DataPlane, DataPlaneSpec, NatPlane, ZonePlane, spec_from_emulator
-from lab.netns.shell import nft, python_argv, sysctl
+from lab.dataplane.emulator_sync import spec_from_emulator
+from lab.dataplane.netns.namespaces import Namespaces
+from lab.dataplane.netns.shell import nft, python_argv, sysctl
+from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 
 from .test_dataplane_emulator import REGION, build_stack
 
@@ -54,7 +56,7 @@ table inet natlab_stateful {
 
 @pytest.fixture
 def dp():
-    plane = DataPlane(two_zone_spec())
+    plane = Namespaces(two_zone_spec())
     try:
         plane.up()
         inet = plane.ns("inet")
@@ -71,7 +73,7 @@ def dp():
 class Flow:
     """One TCP connection held open by a private host; ``send()`` is one line there and back."""
 
-    def __init__(self, dp: DataPlane, az: str, timeout_s: float = 3.0):
+    def __init__(self, dp: Namespaces, az: str, timeout_s: float = 3.0):
         self.proc = dp.popen(dp.priv_role(az), python_argv("tests.lab.natflow", "client", "--host", TARGET,
                                                            "--port", str(PORT), "--timeout", str(timeout_s)),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -106,24 +108,24 @@ def tunnel(ip: str) -> str:
     return "hvx" + "".join(f"{int(o):02x}" for o in ip.split("."))
 
 
-def has_link(dp: DataPlane, role: str, name: str) -> bool:
+def has_link(dp: Namespaces, role: str, name: str) -> bool:
     return dp.exec(role, ["ip", "link", "show", "dev", name]).returncode == 0
 
 
-def handoff_applied(dp: DataPlane) -> bool:
+def handoff_applied(dp: Namespaces) -> bool:
     to_map = dp.exec("nat-1", ["nft", "list", "map", "inet", "hanat_nat", "handoff_to"]).stdout
     peers = dp.exec("nat-0", ["nft", "list", "set", "inet", "hanat_nat", "handoff_peers"]).stdout
     return (PRIVATE[A] in to_map and NAT_IP[B] in peers
             and has_link(dp, "nat-1", tunnel(NAT_IP[A])) and has_link(dp, "nat-0", tunnel(NAT_IP[B])))
 
 
-def handoff_gone(dp: DataPlane) -> bool:
+def handoff_gone(dp: Namespaces) -> bool:
     to_map = dp.exec("nat-1", ["nft", "list", "map", "inet", "hanat_nat", "handoff_to"]).stdout
     return PRIVATE[A] not in to_map and not has_link(dp, "nat-1", tunnel(NAT_IP[A])) \
         and not has_link(dp, "nat-0", tunnel(NAT_IP[B]))
 
 
-def counter(dp: DataPlane, role: str, chain: str, verdict: str) -> int:
+def counter(dp: Namespaces, role: str, chain: str, verdict: str) -> int:
     rules = json.loads(dp.exec(role, ["nft", "-j", "list", "chain", "inet", "hanat_nat", chain]).stdout)["nftables"]
     for item in rules:
         expr = item.get("rule", {}).get("expr", [])
@@ -216,7 +218,7 @@ def test_tags_written_in_the_emulator_reach_the_agents():
         x, y = topo.zones
         ips = {z.az: ec2.describe_instances(InstanceIds=[z.nat_instance_id])["Reservations"][0]["Instances"][0]
                ["PrivateIpAddress"] for z in topo.zones}
-        with DataPlane(spec_from_emulator(ec2, topo)) as plane:
+        with Namespaces(spec_from_emulator(ec2, topo)) as plane:
             until = int(time.time()) + 120
             private_x = plane.spec.zone(x.az).private_cidr
             key = f"hanat:handoff:{x.az}"

@@ -1,4 +1,4 @@
-"""The IMDSv2 stand-in (lab.netns.imds) answers as the EC2 User Guide documents IMDSv2.
+"""The IMDSv2 stand-in (lab.dataplane.netns.imds) answers as the EC2 User Guide documents IMDSv2.
 
 Instance metadata, "Responses and error messages": 400 - Missing or Invalid Parameters (the PUT is not
 valid), 401 - Unauthorized (the GET uses an invalid token), 404 - Not Found; tokens live 1..21600 s;
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.netns import imds
+from lab.dataplane.netns import imds
 
 
 @pytest.fixture

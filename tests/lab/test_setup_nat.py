@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.netns.dataplane import NAT_SCRIPT, new_run_id
-from lab.netns.shell import (
+from lab.dataplane.netns.namespaces import NAT_SCRIPT, new_run_id
+from lab.dataplane.netns.shell import (
     add_namespace,
     cleanup_leftovers,
     ip,
@@ -50,7 +50,7 @@ class Lab:
         return ns_exec(ns, ["cat", path]).stdout.strip()
 
     def get(self) -> dict:
-        proc = ns_exec(self.priv, python_argv("lab.netns.client", "--once", "--url", f"http://{TARGET}/",
+        proc = ns_exec(self.priv, python_argv("lab.dataplane.netns.client", "--once", "--url", f"http://{TARGET}/",
                                               "--timeout", "1"), timeout=20)
         return json.loads(proc.stdout)
 
@@ -73,7 +73,7 @@ def lab():
         ip(lab.inet, "addr", "add", f"{TARGET}/32", "dev", "lo")
         ip(lab.priv, "route", "add", "default", "via", ROUTER_IP)
         ip(lab.nat, "route", "add", "default", "via", INET_GW)
-        server = ns_popen(lab.inet, python_argv("lab.netns.httpserver", "--port", "80"),
+        server = ns_popen(lab.inet, python_argv("lab.dataplane.netns.httpserver", "--port", "80"),
                           stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
         yield lab

@@ -9,7 +9,7 @@ import pytest
 
 from bootstrap.nat import render
 from chalicelib.errors import InputError
-from lab.netns.shell import ns_exec
+from lab.dataplane.netns.shell import ns_exec
 
 from .test_setup_nat import NAT_PUBLIC_IP, fake_bin, lab, path_env  # noqa: F401  (fixture)
 

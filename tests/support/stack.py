@@ -20,8 +20,8 @@ from chalicelib.probes.results import ProbeResult
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.settings import FailoverSettings, ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
-from lab.dataplane import LAB_TARGETS
-from lab.emulator import FAKE_CREDENTIALS
+from lab.aws.emulator import FAKE_CREDENTIALS
+from lab.dataplane.base import LAB_TARGETS
 
 REGION = "ap-northeast-1"
 MOTO_AMI = "ami-03cf127a"  # one of moto's built-in images (listing them all is slow)
@@ -156,7 +156,7 @@ class AtomicDynamoDB:
     moto applies a transaction item by item and rolls a failed one back by restoring a copy of the whole
     table taken before it started, which erases what other threads wrote meanwhile (a claim vanishes
     and its owner sees it "taken over"). The lab's moto server serializes DynamoDB the same way
-    (lab/moto_server.py)."""
+    (lab/aws/moto_server.py)."""
 
     _lock = threading.Lock()
 

@@ -1,5 +1,5 @@
 """The lab deploys with Chalice without downloading anything: runtime deps are vendored."""
-from lab.deployer import VENDORED_PACKAGES, prepare_project
+from lab.aws.deployer import VENDORED_PACKAGES, prepare_project
 
 
 def test_lab_project_vendors_runtime_dependencies_and_needs_no_download(tmp_path):

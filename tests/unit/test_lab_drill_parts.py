@@ -15,14 +15,16 @@ import pytest
 
 from chalicelib.errors import InputError
 from chalicelib.watch import heartbeat_alarm
-from lab import alarms
+from lab.aws import alarms
+from lab.aws.eventbridge import classify
+from lab.dataplane import addresses
 from lab.dataplane.computed import ComputedDataPlane
-from lab.netns import layout, natgw
-from lab.netns.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
-from lab.report import Event, failed_between
-from lab.scenarios.adoption import zone_moves
-from lab.scenarios.day2 import most_zones_away
-from lab.watch import classify
+from lab.dataplane.netns import layout, natgw
+from lab.dataplane.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
+from lab.drills.report import failed_between
+from lab.drills.scenarios.adoption import zone_moves
+from lab.drills.scenarios.day2 import most_zones_away
+from lab.timeline import Event
 
 # --- the heartbeat-missing alarm, evaluated as CloudWatch would --------------------------------------
 HEARTBEAT = {"AlarmName": "hanat-x-heartbeat-missing", "MetricName": "SweepsCompleted", "Period": 60,
@@ -142,11 +144,11 @@ def test_nat_gateway_spec_problems_are_named():
 
 
 def test_nat_gateway_addresses_and_private_ip():
-    assert layout.nat_gateway_lab_addresses(["nat-1", "nat-2", "nat-1"]) == {"nat-1": "203.0.113.51",
+    assert addresses.nat_gateway_lab_addresses(["nat-1", "nat-2", "nat-1"]) == {"nat-1": "203.0.113.51",
                                                                               "nat-2": "203.0.113.52"}
-    assert layout.nat_gateway_private_ip("10.0.0.77", "10.0.0.0/24") == "10.0.0.77"
-    assert layout.nat_gateway_private_ip("10.9.0.7", "10.0.0.0/24") == "10.0.0.254"   # moto's, outside: last usable
-    assert layout.nat_gateway_private_ip(None, "10.0.0.0/24") == "10.0.0.254"
+    assert addresses.nat_gateway_private_ip("10.0.0.77", "10.0.0.0/24") == "10.0.0.77"
+    assert addresses.nat_gateway_private_ip("10.9.0.7", "10.0.0.0/24") == "10.0.0.254"   # moto's, outside: last usable
+    assert addresses.nat_gateway_private_ip(None, "10.0.0.0/24") == "10.0.0.254"
 
 
 def test_nat_gateway_ruleset_masquerades_the_vpc_only():
@@ -201,13 +203,15 @@ def test_failed_requests_are_counted_in_their_window():
 
 
 def test_the_cli_and_the_demo_offer_every_registered_drill():
-    """`hanat lab drill --scenario` (spelled out so `hanat` starts without the lab) and `--scenario all`
+    """`hanat lab drill --scenario` (its choices read from the registry) and `--scenario all`
     (what `make demo` runs) list every registered scenario, these three included."""
-    from controller.commands.lab import SCENARIO_CHOICES
-    from lab.drills import expand_scenarios
-    from lab.scenarios import names
+    from controller.cli import cli
+    from lab.drills.runner import expand_scenarios
+    from lab.drills.scenarios import names
 
-    assert SCENARIO_CHOICES == (*names(), "all")
+    drill = cli.commands["lab"].commands["drill"]   # as `hanat lab drill --help` shows it
+    scenario = next(p for p in drill.params if p.name == "scenario")
+    assert tuple(scenario.type.choices) == (*names(), "all")
     assert {"cutover", "roll", "heartbeat-stopped"} <= set(expand_scenarios("all"))
 
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from lab.netns import registry
-from lab.netns.registry import RunRecord, orphans, run_id_of
+from lab.dataplane.netns import registry
+from lab.dataplane.netns.registry import RunRecord, orphans, run_id_of
 
 LIVE = RunRecord("live01", pid=100, start_ticks=5, created_at=0.0)
 DEAD = RunRecord("dead01", pid=200, start_ticks=7, created_at=0.0)

@@ -5,14 +5,8 @@ import json
 
 import pytest
 
-from lab.netns.client import (
-    EgressSample,
-    egress_addresses,
-    main,
-    outages,
-    parse_egress_lines,
-    read_egress_log,
-)
+from lab.dataplane.egress import EgressSample, egress_addresses, outages, parse_egress_lines, read_egress_log
+from lab.dataplane.netns.client import main
 
 
 def s(t: float, ok: bool, you: str | None = None) -> EgressSample:
@@ -44,7 +38,7 @@ def test_reader_sorts_and_skips_a_torn_last_line(tmp_path):
 
 
 def test_a_log_read_as_it_grows_parses_to_the_samples_written():
-    """Lines arrive in chunks (lab.dataplane.netns reads the log while the client writes it): each
+    """Lines arrive in chunks (lab.dataplane.netns.plane reads the log while the client writes it): each
     complete line is the sample written, in file order; what is not JSON yet is skipped."""
     written = [s(1, True, "203.0.113.101"), s(1.1, False), s(1.2, True, "203.0.113.102")]
     lines = [x.to_json() for x in written]

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.errors import InputError
-from lab.netns import faults, layout
-from lab.netns.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
+from lab.dataplane import addresses
+from lab.dataplane.netns import faults, layout
+from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
 
 
 def nat(i: int, state: str = "running", lab: str | None = "auto", suffix: str = "") -> NatPlane:
@@ -73,11 +74,11 @@ def test_subnet_addresses(cidr, gw, host, prefix):
 
 
 def test_lab_addresses_are_stable_in_first_seen_order_and_in_the_lab_range():
-    assert layout.lab_addresses(["eipalloc-b", "eipalloc-a", "eipalloc-b", "eipalloc-c"]) == {
+    assert addresses.lab_addresses(["eipalloc-b", "eipalloc-a", "eipalloc-b", "eipalloc-c"]) == {
         "eipalloc-b": "203.0.113.101", "eipalloc-a": "203.0.113.102", "eipalloc-c": "203.0.113.103"}
-    assert layout.lab_address(149) == "203.0.113.250"
+    assert addresses.lab_address(149) == "203.0.113.250"
     with pytest.raises(InputError, match="EIP index 150"):
-        layout.lab_address(150)
+        addresses.lab_address(150)
 
 
 # --- tables ---------------------------------------------------------------------------------

@@ -1,0 +1,196 @@
+"""The lab's moto server, made faithful where the controller's safety depends on AWS guarantees.
+
+``python -m lab.aws.moto_server -H 127.0.0.1 -p PORT`` runs moto's own WSGI app with two fixes:
+
+- DynamoDB requests are served one at a time. In AWS a conditional write is atomic; moto checks the
+  condition and stores the item as separate steps, so two racing requests (two controller runs
+  claiming the same replacement version) could both "win". The controller's one-launch guarantee
+  rests on that atomicity.
+- ``RunInstances`` honours ``ClientToken``: in AWS a repeated call with the same token returns the
+  first call's instances instead of launching more (a retried request after a lost response, or a
+  re-launch of a claimed attempt). moto ignores the token and launches again.
+
+And one of AWS's unkind sides, switched at run time (``POST /lab-api/faults`` with a JSON object;
+``GET`` reads the switches and the counts; moto's reset clears both): ``{"ec2_throttle": RATE}`` answers
+that share of EC2 API calls (picked at random, seeded with ``seed``) with ``RequestLimitExceeded`` —
+what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
+Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
+carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
+alone.
+
+Only loopback is served; nothing here reaches the internet.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import threading
+import uuid
+from urllib.parse import parse_qs
+
+RESET_PATH = "/moto-api/reset"
+FAULTS_PATH = "/lab-api/faults"
+OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
+THROTTLE_STATUS = "503 Service Unavailable"
+
+
+def is_ec2_call(environ) -> bool:
+    """An EC2 API request: SigV4 scoped to the ``ec2`` service (``Credential=<key>/<date>/<region>/ec2/...``)."""
+    return "/ec2/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
+def throttle_document() -> bytes:
+    """EC2's error response for RequestLimitExceeded (the query protocol's ``Response/Errors/Error``)."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code>'
+            '<Message>Request limit exceeded.</Message></Error></Errors>'
+            f'<RequestID>{uuid.uuid4()}</RequestID></Response>').encode()
+
+
+class ApiFaults:
+    """The run-time switches and what they did."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.ec2_throttle = 0.0
+        self.rng = random.Random(0)
+        self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
+
+    def configure(self, settings: dict) -> None:
+        if not isinstance(settings, dict):
+            raise TypeError(f"the faults must be a JSON object, got {settings!r}")
+        rate = settings.get("ec2_throttle", self.ec2_throttle)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
+        self.ec2_throttle = float(rate)
+        if "seed" in settings:
+            self.rng = random.Random(settings["seed"])
+
+    def throttle_now(self) -> bool:
+        """Count one EC2 call; True when it is to be throttled."""
+        with self.lock:
+            self.counts["ec2_calls"] += 1
+            hit = self.ec2_throttle > 0 and self.rng.random() < self.ec2_throttle
+            if hit:
+                self.counts["ec2_throttled"] += 1
+            return hit
+
+    def state(self) -> dict:
+        with self.lock:
+            return {"ec2_throttle": self.ec2_throttle, **self.counts}
+
+
+class FaithfulMoto:
+    """WSGI middleware around moto's app (see the module doc)."""
+
+    def __init__(self, app):
+        self._app = app
+        self._dynamodb = threading.Lock()
+        self._launch = threading.Lock()
+        self._launched: dict[str, tuple[str, list, bytes]] = {}   # client token -> first response
+        self.faults = ApiFaults()
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(RESET_PATH):
+            with self._launch:
+                self._launched.clear()
+            with self.faults.lock:
+                self.faults.reset()
+            return self._app(environ, start_response)
+        if path == FAULTS_PATH:
+            return self._faults_api(environ, start_response)
+        if is_ec2_call(environ) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", "") \
+                and self.faults.throttle_now():
+            self._read_body(environ)   # the request is consumed, as a real endpoint would
+            return self._replay((THROTTLE_STATUS, [("Content-Type", "text/xml;charset=UTF-8")],
+                                 throttle_document()), start_response)
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with self._dynamodb:
+                return self._replay(self._call(environ), start_response)
+        body = self._read_body(environ)
+        form = parse_qs(body.decode("utf-8", "replace")) if b"Action=RunInstances" in body else {}
+        token = (form.get("ClientToken") or [""])[0]
+        if not token:
+            return self._app(environ, start_response)
+        with self._launch:
+            if token not in self._launched:
+                status, headers, payload = self._call(environ)
+                if status.startswith("200"):
+                    self._launched[token] = (status, headers, payload)
+                return self._replay((status, headers, payload), start_response)
+            return self._replay(self._launched[token], start_response)
+
+    def _faults_api(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                settings = json.loads(self._read_body(environ) or b"{}")
+                with self.faults.lock:
+                    self.faults.configure(settings)
+            except (TypeError, ValueError) as exc:
+                return self._replay(("400 Bad Request", [("Content-Type", "application/json")],
+                                     json.dumps({"error": str(exc)}).encode()), start_response)
+        return self._replay(("200 OK", [("Content-Type", "application/json")],
+                             json.dumps(self.faults.state()).encode()), start_response)
+
+    @staticmethod
+    def _read_body(environ) -> bytes:
+        """The request body, put back so moto can read it again."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def _call(self, environ) -> tuple[str, list, bytes]:
+        """Run moto's app to completion (so a lock covers the whole request)."""
+        captured: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self._app(environ, start_response)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return captured["status"], captured["headers"], payload
+
+    @staticmethod
+    def _replay(response: tuple[str, list, bytes], start_response):
+        status, headers, payload = response
+        start_response(status, headers)
+        return [payload]
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description="moto server with atomic DynamoDB writes and idempotent launches")
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost"):
+        parser.error(f"--host {args.host!r}: the lab emulator listens on loopback only")
+    os.environ.setdefault("MOTO_PORT", str(args.port))   # as moto.server does: some responses embed it
+    app = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    run_simple(args.host, args.port, FaithfulMoto(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

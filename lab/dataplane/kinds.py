@@ -1,0 +1,44 @@
+"""The data plane kinds: which one can run here, which one a run uses, and building it."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from chalicelib.errors import InputError
+
+from .base import LabDataPlane
+
+DATAPLANE_KINDS = ("netns", "computed")
+
+
+def netns_available() -> str | None:
+    """None when the netns data plane can run here, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("ip", "nft"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            return f"`{tool}` is not installed"
+    return None
+
+
+def choose_dataplane(requested: str | None) -> str:
+    """``netns`` when root with ip/nft (or asked for), else ``computed``; a bad or impossible request
+    is bad input."""
+    if requested is None:
+        return "netns" if netns_available() is None else "computed"
+    if requested not in DATAPLANE_KINDS:
+        raise InputError(f"--dataplane {requested!r} is not one of {', '.join(DATAPLANE_KINDS)}")
+    if requested == "netns" and (why := netns_available()) is not None:
+        raise InputError(f"--dataplane netns needs root with ip and nft ({why}); use --dataplane computed")
+    return requested
+
+
+def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPlane:
+    """Build (not start) a data plane of ``kind`` for ``spec``."""
+    if kind == "computed":
+        from .computed import ComputedDataPlane
+        return ComputedDataPlane(spec, seed=seed)
+    if kind == "netns":
+        from .netns.plane import NetnsDataPlane
+        return NetnsDataPlane(spec, run_id)
+    raise InputError(f"dataplane {kind!r} is not one of {', '.join(DATAPLANE_KINDS)}")

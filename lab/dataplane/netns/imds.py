@@ -1,0 +1,144 @@
+"""An IMDSv2 stand-in for the lab's NAT namespaces: what hanat-nat-agent reads on an instance.
+
+Run inside a NAT namespace (``python -m lab.dataplane.netns.imds --state FILE``) with 169.254.169.254 on its
+``lo``; it listens there on port 80 and serves, from the JSON file ``FILE`` (re-read on every request,
+so the lab changes tags by rewriting it; write it atomically)::
+
+    {"instance_id": "i-...", "local_ipv4": "10.0.0.20", "tags": {"key": "value", ...}}
+
+Behaviour, as the EC2 User Guide documents it (Instance metadata, "Responses and error messages";
+"Work with instance tags in instance metadata"):
+- ``PUT /latest/api/token`` with ``X-aws-ec2-metadata-token-ttl-seconds`` 1..21600 returns a token;
+  a missing or out-of-range TTL is ``400 - Missing or Invalid Parameters``; a PUT carrying
+  ``X-Forwarded-For`` is refused (403), as IMDS refuses proxied token requests.
+- Every GET needs ``X-aws-ec2-metadata-token`` with a live token (IMDSv2 required, as the launch
+  template sets ``HttpTokens=required``): otherwise ``401 - Unauthorized``.
+- ``GET /latest/meta-data/instance-id``, ``/local-ipv4``; ``/tags/instance`` lists the tag keys one per
+  line; ``/tags/instance/<key>`` is the value. Anything absent (no tags, unknown key) is ``404 - Not Found``.
+- All answers are ``text/plain``. Prints ``ready`` once listening.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from .serving import serve_until_terminated
+
+IMDS_ADDRESS = "169.254.169.254"
+TOKEN_PATH = "/latest/api/token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+TTL_MIN_S, TTL_MAX_S = 1, 21600
+TAGS_PATH = "/latest/meta-data/tags/instance"
+
+
+def write_state(path: Path, instance_id: str, local_ipv4: str, tags: dict[str, str]) -> None:
+    """Write the stand-in's state atomically (the server may be reading it at the same moment)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({"instance_id": instance_id, "local_ipv4": local_ipv4, "tags": dict(tags)}))
+    tmp.replace(path)
+
+
+class Tokens:
+    """Issued tokens and their expiry (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expiry: dict[str, float] = {}
+
+    def issue(self, ttl_s: int) -> str:
+        token = secrets.token_urlsafe(32)
+        now = time.monotonic()
+        with self._lock:
+            self._expiry = {t: e for t, e in self._expiry.items() if e > now}
+            self._expiry[token] = now + ttl_s
+        return token
+
+    def valid(self, token: str | None) -> bool:
+        with self._lock:
+            return bool(token) and self._expiry.get(token, 0.0) > time.monotonic()
+
+
+class ImdsHandler(BaseHTTPRequestHandler):
+    server_version = "EC2ws"
+    state_path: Path
+    tokens: Tokens
+
+    def _send(self, code: int, body: str = "") -> None:
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_PUT(self) -> None:
+        if self.path != TOKEN_PATH:
+            return self._send(404, "Not Found")
+        if self.headers.get("X-Forwarded-For"):
+            return self._send(403, "Forbidden")
+        raw = self.headers.get(TTL_HEADER, "")
+        if not raw.isdigit() or not TTL_MIN_S <= int(raw) <= TTL_MAX_S:
+            return self._send(400, "Missing or Invalid Parameters")
+        self._send(200, self.tokens.issue(int(raw)))
+
+    def do_GET(self) -> None:
+        if not self.tokens.valid(self.headers.get(TOKEN_HEADER)):
+            return self._send(401, "Unauthorized")
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return self._send(503, "Service Unavailable")
+        path = self.path.rstrip("/")
+        tags: dict[str, str] = state.get("tags") or {}
+        if path == "/latest/meta-data/instance-id":
+            return self._send(200, state.get("instance_id", ""))
+        if path == "/latest/meta-data/local-ipv4":
+            return self._send(200, state.get("local_ipv4", ""))
+        if path == TAGS_PATH and tags:
+            return self._send(200, "\n".join(tags))
+        if path.startswith(TAGS_PATH + "/"):
+            key = unquote(path[len(TAGS_PATH) + 1:])
+            if key in tags:
+                return self._send(200, tags[key])
+        self._send(404, "Not Found")
+
+    def log_message(self, format: str, *args) -> None:  # quiet: the agent's log is the record
+        pass
+
+
+class ImdsServer(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves its own name (getfqdn): in a namespace without DNS that
+        # waits out a resolver timeout. The stand-in needs no name.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+def serve(state_path: Path, bind: str = IMDS_ADDRESS, port: int = 80) -> ImdsServer:
+    handler = type("BoundImdsHandler", (ImdsHandler,), {"state_path": state_path, "tokens": Tokens()})
+    return ImdsServer((bind, port), handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--state", required=True, type=Path, help="JSON file with instance_id, local_ipv4, tags")
+    parser.add_argument("--bind", default=IMDS_ADDRESS)
+    parser.add_argument("--port", type=int, default=80)
+    args = parser.parse_args(argv)
+    return serve_until_terminated(serve(args.state, args.bind, args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

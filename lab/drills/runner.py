@@ -1,0 +1,168 @@
+"""The drills: inject a real failure, let the controller handle it, recover, and measure.
+
+The scenarios (``lab.drills.scenarios``: a script and its judge each) run against a steady ``LabSession``; this
+module measures what happened and judges it, with the checks every drill shares. Bounds scale with the
+probe settings; at the lab defaults (interval 1 s, timeout 1 s, fail_after 2) the blackhole bound is the
+5 s of the acceptance criteria.
+
+``run_scenarios`` runs drills end to end: emulator up, one fresh lab session per drill, everything
+down after. A fresh session per drill (emulator reset, ``hanat up``, ``chalice deploy``, data plane)
+keeps the drills independent: one drill's failovers never count towards the next one's flap damping.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+from chalicelib.errors import HanatError, InputError
+from lab.aws.emulator import Emulator, pointed_at
+from lab.config import LabSettings
+from lab.dataplane.kinds import choose_dataplane
+from lab.session import LabSession
+from lab.timeline import Event
+
+from . import report as rp
+from . import scenarios
+from .scenarios import connections
+from .scenarios.steps import DrillOptions, Marks, steady
+
+SETTLE_S = 1.0   # after steady state: let the clients show where egress ends up
+SCENARIOS = scenarios.names()
+
+
+# --- measuring and judging -------------------------------------------------------------------
+def measure(session, rep: rp.DrillReport, marks: Marks) -> list[Event]:
+    events = session.timeline.events(since=marks.start)
+    zone = rep.zone
+    samples = session.samples(zone)
+    fault, end = marks.fault, marks.end
+    recover = marks.recover or end
+    moves = [e for e in rp.route_events(events) if e.t >= fault]
+    rep.failovers = sum(1 for e in moves if e.event == "failover")
+    rep.reverts = sum(1 for e in moves if e.event == "revert")
+    rep.false_failovers = sum(1 for e in moves if e.event == "failover" and e.zone not in marks.affected)
+    rep.detection_s = rp.detection(events, marks.affected, fault) if marks.affected else None
+    rep.rto_s = rp.rto(samples, fault)
+    rep.egress_ip_before = rp.last_egress(samples, fault)
+    rep.egress_ip_after = rp.last_egress(samples, end + 0.01)
+    rep.egress_ips_during = rp.egress_addresses_between(samples, fault, recover)
+    rep.alerts = session.alerts.report(marks.start)
+    rep.routes_ok = session.routes_ok()
+    rep.duration_s = round(end - marks.start, 2)
+    rep.fault_at = fault
+    rep.timeline = [e.to_dict(fault) for e in events]
+    rep.errors = sorted({e.detail.get("error", "") for e in events if e.event.endswith("_error")})
+    rep.samples = {az: [s.to_dict() for s in session.samples(az) if s.t >= marks.start - 1]
+                   for az in session.topology().azs}
+    return events
+
+
+def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[Event]) -> dict[str, bool]:
+    """The checks every drill shares (routes on proven NATs, egress back on the zone's own address), then
+    the scenario's own."""
+    own = rep.egress_ip_before
+    checks = {"routes_ok": rep.routes_ok, "egress_restored": bool(own) and rep.egress_ip_after == own}
+    checks.update(scenarios.REGISTRY[rep.scenario].judge(session, rep, marks, events))
+    checks.update(connections.checks(session, rep, marks, events))
+    return checks
+
+
+def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
+    """Run one scenario on a steady session and return its report (errors end up in ``error``)."""
+    if scenario not in scenarios.REGISTRY:
+        raise InputError(f"--scenario {scenario!r} is not one of {', '.join(SCENARIOS)}, all")
+    zone = opts.zone or session.topology().azs[0]
+    session.topology().zone(zone)   # an unknown zone is bad input
+    rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
+    if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
+        session.dataplane.nat_reset(False)
+    steady(session)
+    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
+    marks = Marks(start=time.time())
+    try:
+        scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
+        time.sleep(SETTLE_S)
+    except HanatError as exc:
+        rep.error = str(exc)
+    marks.end = time.time()
+    if not marks.fault:
+        marks.fault = marks.end
+    events = measure(session, rep, marks)
+    connections.measure(session, rep, marks, events, nat_reset=opts.nat_reset)
+    rep.judge(criteria(session, rep, marks, events))
+    return rep
+
+
+# --- running drills end to end ----------------------------------------------------------------
+def adopts_vpc(scenario: str) -> bool:
+    """Whether the scenario's session adopts a VPC with NAT gateways (else hanat builds the VPC)."""
+    return scenarios.REGISTRY[scenario].adopt
+
+
+def expand_scenarios(name: str) -> list[str]:
+    if name == "all":
+        return list(SCENARIOS)
+    if name not in SCENARIOS:
+        raise InputError(f"--scenario {name!r} is not one of {', '.join(SCENARIOS)}, all")
+    return [name]
+
+
+def route_controller_logs(verbose: bool) -> None:
+    """The controller logs (Powertools, to stdout in Lambda) go to stderr in the lab, so stdout stays
+    one JSON document; without ``verbose`` only warnings and errors are shown."""
+    log = logging.getLogger("hanat")
+    for handler in log.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` (namespaces, processes) still runs."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:   # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane: str | None,
+                  options: DrillOptions, progress: Callable[[str], None], deploy: bool = True,
+                  seed: int = 0, verbose: bool = False,
+                  on_report: Callable[[rp.DrillReport], None] | None = None) -> list[rp.DrillReport]:
+    """Each scenario in a fresh lab session against one emulator; the reports in order."""
+    kind = choose_dataplane(dataplane)
+    if not options.nat_reset and kind != "netns":
+        raise InputError(f"--nat-reset off needs the netns data plane (the {kind} data plane has no NAT to change)")
+    if options.zone is not None and options.zone not in settings.config.azs:
+        raise InputError(f"--zone {options.zone!r} is not in the config (zones: {', '.join(settings.config.azs)})")
+    import chalicelib.observability  # noqa: F401 - creates the controller's logger, rerouted next
+    route_controller_logs(verbose)
+    reports: list[rp.DrillReport] = []
+    with sigterm_as_interrupt():
+        emulator = Emulator(region=settings.config.stack.region)
+        emulator.start()
+        try:
+            with pointed_at(emulator):
+                for i, scenario in enumerate(scenarios):
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    with LabSession(settings, dataplane=kind, emulator=emulator, progress=progress,
+                                    deploy=deploy, seed=seed + i, adopt=adopts_vpc(scenario)) as session:
+                        report = run_drill(session, scenario, options)
+                    reports.append(report)
+                    if on_report:
+                        on_report(report)
+        finally:
+            emulator.stop()
+    return reports
