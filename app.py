@@ -13,16 +13,18 @@ from chalice import Chalice
 
 from chalicelib import slack, wiring
 from chalicelib.errors import InputError
-from chalicelib.naming import APP_NAME, probe_handler_name, topic_name
+from chalicelib.naming import APP_NAME, ENV_STACK, ENV_TOPIC_ARN, probe_handler_name, topic_name
 from chalicelib.observability import logger, metric_sink
 from chalicelib.probes.handler import handle_probe
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_heartbeat
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate as operate_service
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_heartbeat
 
 app = Chalice(app_name=APP_NAME)
-ALERT_TOPIC = os.environ.get(wiring.ENV_TOPIC_ARN) or topic_name(os.environ.get(wiring.ENV_STACK, "hanat"))
+ALERT_TOPIC = os.environ.get(ENV_TOPIC_ARN) or topic_name(os.environ.get(ENV_STACK, "hanat"))
+# Where every handler's Deps come from (owner -> Deps); a test that loads this file sets its own.
+make_deps: wiring.DepsFactory = wiring.default_deps
 
 
 def _input_error(err: InputError) -> dict:
@@ -34,8 +36,8 @@ def _input_error(err: InputError) -> dict:
 @app.schedule("rate(1 minute)")
 @wiring.entry_point
 def heartbeat(event):
-    deps = wiring.build_deps(f"heartbeat:{wiring.request_id(event.context)}")
-    # sweeps while one still fits in the invocation's remaining time; each sweep, then the replacement pass
+    deps = make_deps(f"heartbeat:{wiring.request_id(event.context)}")
+    # sweeps while one still fits in the invocation's remaining time; each sweep, then what follows it
     reports = run_heartbeat(deps, wiring.remaining_time(event.context), then=after_sweep)
     return {"sweeps": [report.to_dict() for report in reports]}
 
@@ -43,7 +45,7 @@ def heartbeat(event):
 @app.on_cw_event({"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]})
 @wiring.entry_point
 def on_instance_state(event):
-    deps = wiring.build_deps(f"event:{wiring.request_id(event.context)}")
+    deps = make_deps(f"event:{wiring.request_id(event.context)}")
     try:
         return handle_instance_state(deps, event.to_dict())
     except InputError as err:
@@ -54,7 +56,7 @@ def on_instance_state(event):
 @wiring.entry_point
 def operate(event, context):
     try:
-        return operate_service(wiring.build_deps(f"operate:{wiring.request_id(context)}"), event)
+        return operate_service(make_deps(f"operate:{wiring.request_id(context)}"), event)
     except InputError as err:
         return _input_error(err)
 
@@ -62,7 +64,7 @@ def operate(event, context):
 @app.on_sns_message(topic=ALERT_TOPIC)
 @wiring.entry_point
 def notify_slack(event):
-    deps = wiring.build_deps(f"slack:{wiring.request_id(event.context)}")
+    deps = make_deps(f"slack:{wiring.request_id(event.context)}")
     outcome = slack.relay_alert(event.message, event.subject, ssm_client=deps.clients.ssm, metric=metric_sink,
                                 webhook_parameter=deps.topology.slack_webhook_parameter)
     return {"posted": outcome.posted, "error": outcome.error}

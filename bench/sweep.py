@@ -43,8 +43,8 @@ from chalicelib.naming import probe_function_name, probe_handler_name
 from chalicelib.probes import run_checks
 from chalicelib.probes.handler import handle_probe
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology
 from controller.deploying.stage import environment as stage_environment

@@ -85,3 +85,14 @@ def function_name(stage: str, handler: str) -> str:
 
 def probe_function_name(stage: str, zone: str) -> str:
     return function_name(stage, probe_handler_name(zone))
+
+
+# --- the controller functions' environment (written by ``hanat deploy``, read by chalicelib.wiring) -----
+ENV_STACK = "HANAT_STACK"
+ENV_STAGE = "HANAT_STAGE"
+ENV_TOPOLOGY_PARAMETER = "HANAT_TOPOLOGY_PARAMETER"
+ENV_ZONES = "HANAT_ZONES"                  # comma-separated azs: one probe function each
+ENV_TOPIC_ARN = "HANAT_TOPIC_ARN"          # the alerts topic notify_slack subscribes to
+ENV_PROBE_TARGETS = "HANAT_PROBE_TARGETS"  # JSON list: the probe functions' defaults
+ENV_PROBE_TIMEOUT = "HANAT_PROBE_TIMEOUT_S"
+REQUIRED_ENV = (ENV_STACK, ENV_STAGE, ENV_TOPOLOGY_PARAMETER)

@@ -23,7 +23,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE)
 logger = Logger(service=SERVICE, stream=sys.stderr)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 # Dimensions every metric carries: {service, stack} (``set_stack``), and per-zone metrics add "zone".
-# The CloudWatch alarms `hanat deploy` creates name exactly these (chalicelib/watch.py).
+# The CloudWatch alarms `hanat deploy` creates name exactly these (chalicelib/monitoring.py).
 STACK_DIMENSION, ZONE_DIMENSION = "stack", "zone"
 _stack: dict[str, str] = {}
 _narrowed_metrics: dict[tuple, EphemeralMetrics] = {}   # one EMF line per dimension set
@@ -58,7 +58,7 @@ def set_stack(stack: str) -> None:
         return
     _stack[STACK_DIMENSION] = stack
     metrics.clear_default_dimensions()
-    metrics.dimension_set.pop(STACK_DIMENSION, None)   # a metric not flushed yet keeps no stale stack
+    metrics.dimension_set.pop(STACK_DIMENSION, None)   # a metric not flushed yet keeps no previous stack
     metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
 
 

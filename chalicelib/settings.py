@@ -52,7 +52,7 @@ class ProbeSettings:
 
 @dataclass(frozen=True)
 class FailoverSettings:
-    revert: str = "auto"          # auto | manual | window (give back only inside maintenance.window)
+    revert: str = "auto"          # auto | manual | window (revert only inside maintenance.window)
     replace_after_s: float = 300
     handoff_s: float = 900        # planned moves hand open flows back to the old NAT this long
 
@@ -67,7 +67,7 @@ class FailoverSettings:
 @dataclass(frozen=True)
 class MaintenanceSettings:
     window: str = ""                  # UTC, grammar in chalicelib/engine/window.py; "" = never automatically
-    max_instance_age_days: int = 30   # a NAT older than this is stale (rolled inside the window); 0 = never
+    max_instance_age_days: int = 30   # a NAT older than this is outdated (rolled inside the window); 0 = never
     drain_s: float = 300              # a roll moves a zone's Elastic IP only after this long of handoff
 
     def to_dict(self) -> dict:

@@ -22,8 +22,8 @@ from rich.markup import escape
 from chalicelib.engine.state import CUT_OVER, RELEASED
 from chalicelib.errors import HanatError, InputError
 from chalicelib.replacement import machine as m
-from chalicelib.replacement import roll as r
-from chalicelib.service import reconcile, replacement_steps, roll
+from chalicelib.replacement import roll_machine as r
+from chalicelib.service import reconcile, replacement_store, roll
 from chalicelib.service.deps import Deps
 from chalicelib.service.history import list_history
 
@@ -86,7 +86,7 @@ def _history_steps(zone: str, history: Iterable[str], prefix: str, rank: tuple =
 
 
 def replacement_progress(deps: Deps, zone: str, started_after: float = 0.0) -> Progress:
-    rec = replacement_steps.load(deps, zone)
+    rec = replacement_store.load(deps, zone)
     if rec is None or rec.started_at < started_after:
         return Progress(summary=f"{zone}: no replacement recorded yet")
     progress = Progress(steps=_history_steps(zone, rec.history, f"replace:{rec.started_at}"))
@@ -121,7 +121,7 @@ def follow_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
             rank = (-1,) if note.startswith(("started", "resumed")) else (len(rec.zones),)
         steps.append(Step(f"roll:{entry}", _epoch(entry), zone, f"roll: {rest}" if zone else f"roll {note}", rank))
     # every replacement this roll started (a zone's last steps land while the roll moves on)
-    for az, rep in replacement_steps.load_all(deps).items():
+    for az, rep in replacement_store.load_all(deps).items():
         if rep.roll_id == rec.roll_id and az in rec.zones:
             steps += _history_steps(az, rep.history, f"replace:{rep.started_at}", (rec.zones.index(az), 1))
     progress = Progress(steps=steps)

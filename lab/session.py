@@ -1,7 +1,7 @@
 """One lab session: a stack in the emulator, the controller running on the lab's clock, a data plane
 following the emulator, egress clients in every zone, and everything captured for the drill.
 
-The controller's probes go through Lambda's API as in AWS: ``Deps`` come from chalicelib.wiring's
+The controller's probes go through Lambda's API as in AWS: ``Deps`` come from chalicelib.service.make_deps'
 ``deps_for_topology`` (the production ``LambdaProbeRunner`` and ``invoke_json``) with a boto3 Lambda
 client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (lab.aws.lambda_endpoint),
 which runs each ``probe_<zone>`` handler in the zone's probe subnet within the function's timeout and can
@@ -35,7 +35,7 @@ from chalicelib.errors import RetryExhaustedError
 from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
 from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.wiring import INVOKE_MARGIN_S, deps_for_topology
+from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from lab.aws.adapters import (
     default_route_targets,
     describe_nats,
@@ -183,8 +183,8 @@ class LabSession:
     def _start(self) -> None:
         from bootstrap.stack import build_stack
         from chalicelib.service.events import handle_instance_state
-        from chalicelib.service.replacement import after_sweep
-        from chalicelib.service.sweep import run_sweep
+        from chalicelib.service.heartbeat import run_sweep
+        from chalicelib.service.maintenance import after_sweep
 
         self.emulator.reset()
         config = self.settings.config
@@ -288,7 +288,7 @@ class LabSession:
         return self._topology
 
     def deps(self, owner: str, *, refresh: bool = False) -> Deps:
-        """Deps as a Lambda invocation builds them (chalicelib.wiring.deps_for_topology: probes are
+        """Deps as a Lambda invocation builds them (chalicelib.service.make_deps.deps_for_topology: probes are
         invokes of the stage's probe functions through the lab's Lambda endpoint), with the lab's control
         probe (from the ``aws`` namespace), alert capture and metric counts."""
         if refresh:   # like every Lambda invocation: the topology parameter may have changed

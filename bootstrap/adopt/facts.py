@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from chalicelib.aws import adopted as api
+from chalicelib.aws import adopted_vpc as api
 from chalicelib.aws.routes import DEFAULT_ROUTE, route_target
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chalicelib.aws import adopted as api
+from chalicelib.aws import adopted_vpc as api
 from chalicelib.aws import instances, network, params, state_table
 from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError, NotFoundError
 from chalicelib.naming import topology_parameter
 from chalicelib.service.adoption import plan_release, release
 from chalicelib.service.deps import Clients
+from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.topology import Topology, ZoneTopology
-from chalicelib.wiring import deps_for_topology
 
 from ..adopt.check import AdoptedVpc, check_adoption, kind_of
 from ..adopt.facts import default_target, read_vpc_facts
@@ -193,7 +193,7 @@ def give_back(clients: StackClients, stack: str, release_to: str = "", progress=
         changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
     else:
         changed = [table for pairs in targets.values() for table, target in pairs
-                   if api.give_back_default_route(clients.ec2, table, target, stack=stack)]
+                   if api.release_default_route(clients.ec2, table, target, stack=stack)]
     for az, pairs in targets.items():
         for table, target in pairs:
             if table in changed:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import naming, watch
+from chalicelib import monitoring, naming
 from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, lambda_functions, network, params, routes, state_table, tags
+from chalicelib.aws import instances, lambda_functions, network, params, route_tables, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import HanatError, InputError, RetryExhaustedError
@@ -184,15 +184,15 @@ def await_lambda_interfaces(ec2, stack: str, progress: Callable[[str], None], *,
 
 def _delete_watch(cloudwatch, stack: str, region: str, gone) -> None:
     """The alarms `hanat deploy` made (named hanat-<stack>-*, tagged with the stack) and the dashboard
-    (untaggable: deleted only when it carries the stack's marker, chalicelib/watch.py)."""
-    names = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, watch.alarm_prefix(stack), stack)]
+    (untaggable: deleted only when it carries the stack's marker, chalicelib/monitoring.py)."""
+    names = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, monitoring.alarm_prefix(stack), stack)]
     if names:
         cw_api.delete_alarms(cloudwatch, names)
         for name in names:
             gone("alarm", name)
-    dashboard = watch.dashboard_name(stack, region)
+    dashboard = monitoring.dashboard_name(stack, region)
     body = cw_api.dashboard_body(cloudwatch, dashboard)
-    if body is not None and watch.marker(stack, region) in body:
+    if body is not None and monitoring.marker(stack, region) in body:
         cw_api.delete_dashboard(cloudwatch, dashboard)
         gone("dashboard", dashboard)
 
@@ -226,8 +226,8 @@ def _delete_addresses_and_route_tables(ec2, stack: str, gone) -> None:
             continue
         for association in table.get("Associations", []):
             if not association.get("Main"):
-                routes.disassociate_route_table(ec2, association["RouteTableAssociationId"])
-        if routes.delete_route_table(ec2, table["RouteTableId"]):
+                route_tables.disassociate_route_table(ec2, association["RouteTableAssociationId"])
+        if route_tables.delete_route_table(ec2, table["RouteTableId"]):
             gone("route-table", table["RouteTableId"])
 
 

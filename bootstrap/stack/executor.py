@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, network, params, routes, state_table
+from chalicelib.aws import instances, network, params, route_tables, state_table
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
@@ -112,13 +112,13 @@ def _route_table(ctx: Context, step: Step) -> None:
     tags = ctx.desired.tags(f"{step.name}{ROUTE_TABLE_SUFFIX}", step.zone or None)
     if step.name == ROLE_PROBE:  # the heartbeat route: the controller never moves it
         tags.append({"Key": PINNED_TAG, "Value": "true"})
-    ctx.obs.route_tables[(step.name, step.zone)] = routes.create_route_table(ctx.ec2, ctx.vpc_id, tags)
+    ctx.obs.route_tables[(step.name, step.zone)] = route_tables.create_route_table(ctx.ec2, ctx.vpc_id, tags)
 
 
 def _associate_route_table(ctx: Context, step: Step) -> None:
     table = ctx.obs.route_tables[(step.name, "" if step.name == ROLE_PUBLIC else step.zone)]
     subnet_id = ctx.obs.subnet_id(step.name, step.zone)
-    association = routes.associate_route_table(ctx.ec2, table["RouteTableId"], subnet_id)
+    association = route_tables.associate_route_table(ctx.ec2, table["RouteTableId"], subnet_id)
     table.setdefault("Associations", []).append({"SubnetId": subnet_id, "RouteTableAssociationId": association})
 
 
@@ -130,7 +130,7 @@ def _default_route(ctx: Context, step: Step) -> None:
         target = {"eni_id": ctx.obs.nat_eni(step.zone)}
     table_routes = table.setdefault("Routes", [])
     existing = [r for r in table_routes if r.get("DestinationCidrBlock") == ALL_IPV4]
-    routes.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
+    route_tables.put_default_route(ctx.ec2, table["RouteTableId"], replace=bool(existing), **target)
     table_routes[:] = [r for r in table_routes if r.get("DestinationCidrBlock") != ALL_IPV4]
     table_routes.append({"DestinationCidrBlock": ALL_IPV4, "GatewayId": target.get("gateway_id"),
                          "NetworkInterfaceId": target.get("eni_id")})

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from chalicelib import naming
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, network, params, state_table, tags
+from chalicelib.aws import instances, network, params, replacement_records, state_table, tags
 from chalicelib.aws import sns as sns_api
 from chalicelib.errors import InputError
 from chalicelib.replacement.machine import REPLACING
@@ -179,7 +179,7 @@ def _observe_services(clients: StackClients, desired: Desired, obs: Observed, pr
                                   state_table.table_tags(clients.dynamodb, table["TableArn"]), stack, problems):
         obs.table = table
         obs.table_ttl = state_table.table_ttl(clients.dynamodb, desired.table_name)
-        obs.replacing = {r["az"]: r.get("step", "?") for r in state_table.list_records(clients.dynamodb,
+        obs.replacing = {r["az"]: r.get("step", "?") for r in replacement_records.list_records(clients.dynamodb,
                                                                                       desired.table_name)
                          if r.get("status") == REPLACING}
     topic_arn = sns_api.find_topic(clients.sns, desired.topic_name)

@@ -1,6 +1,6 @@
 """CloudWatch adapter: the stack's alarms and dashboard (created by ``hanat deploy``, re-pointed at a
 replaced NAT by the controller, removed by ``hanat down``). The alarm and dashboard contents are
-built in ``chalicelib.watch``; this module only calls the API."""
+built in ``chalicelib.monitoring``; this module only calls the API."""
 from __future__ import annotations
 
 from ..errors import AwsError

@@ -14,7 +14,7 @@ from .tags import stack_filter, tag_map, tag_spec
 
 LAUNCH_TOKEN_TAG = "hanat:launch-token"
 # EC2 tags every instance launched from a launch template with the template's id and version
-# ("aws:" tags, set by EC2 itself); drift compares the version with the template's default.
+# ("aws:" tags, set by EC2 itself); the outdated-NAT check compares the version with the template's default.
 LAUNCH_TEMPLATE_ID_TAG = "aws:ec2launchtemplate:id"
 LAUNCH_TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:version"
 # EC2 is eventually consistent: a just-launched instance may be unknown for a moment.

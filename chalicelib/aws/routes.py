@@ -1,5 +1,5 @@
-"""EC2 route-table adapter: read the default routes, move one safely (tag-checked, verified), and
-re-pin a zone's probe route to its (new) NAT."""
+"""Moving default routes at run time (adapter): read the default routes, move one safely (tag-checked,
+verified), and re-pin a zone's probe route to its (new) NAT. Building the tables is ``route_tables``."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from ..errors import AwsError, HanatError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import RetryPolicy, aws_call, paginate
-from .network import delete_quietly, ec2_call
-from .tags import tag_map, tag_spec
+from .tags import tag_map
 
 log = logging.getLogger("hanat.aws")
 
@@ -80,7 +79,7 @@ def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,
                           deadline: float | None = None) -> dict[str, RouteTableView]:
     """Every listed table that exists, with its tags and default-route target (one call).
 
-    One stale id (a table deleted by hand, a topology older than the VPC) must not blind every zone:
+    One unknown id (a table deleted by hand, a topology older than the VPC) must not blind every zone:
     when EC2 refuses the batch for an unknown id, the same tables are read with a ``route-table-id``
     filter (which skips ids that do not exist) and the missing ids are logged; they are absent from
     the answer."""
@@ -96,7 +95,7 @@ def describe_route_tables(ec2, route_table_ids: list[str] | tuple[str, ...], *,
         tables = paginate("ec2.DescribeRouteTables (by filter)", ec2, "describe_route_tables", "RouteTables",
                           Filters=[{"Name": "route-table-id", "Values": list(route_table_ids)}], deadline=deadline)
         missing = sorted(set(route_table_ids) - {t["RouteTableId"] for t in tables})
-        log.warning("[WARN] route table(s) %s not found (deleted, or the topology is stale); "
+        log.warning("[WARN] route table(s) %s not found (deleted, or the topology is out of date); "
                     "read the others", ", ".join(missing))
     return {t["RouteTableId"]: _view(t) for t in tables}
 
@@ -189,34 +188,3 @@ def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None
     after = default_route_eni(ec2, route_table_id)
     if after != eni_id:
         raise AwsError(op, "VerifyFailed", f"read back {after or None}, expected {eni_id}")
-
-
-# --- building a stack's route tables ----------------------------------------------------------
-def create_route_table(ec2, vpc_id: str, tags: list[dict]) -> dict:
-    return ec2_call("ec2.CreateRouteTable", ec2.create_route_table, VpcId=vpc_id,
-                 TagSpecifications=tag_spec("route-table", tags))["RouteTable"]
-
-
-def associate_route_table(ec2, route_table_id: str, subnet_id: str) -> str:
-    return ec2_call(f"ec2.AssociateRouteTable {route_table_id} {subnet_id}", ec2.associate_route_table,
-                 RouteTableId=route_table_id, SubnetId=subnet_id)["AssociationId"]
-
-
-def put_default_route(ec2, route_table_id: str, *, replace: bool, gateway_id: str = "",
-                      eni_id: str = "") -> None:
-    """0.0.0.0/0 to an internet gateway or an ENI; ``replace`` when a default route exists."""
-    target = {"GatewayId": gateway_id} if gateway_id else {"NetworkInterfaceId": eni_id}
-    fn = ec2.replace_route if replace else ec2.create_route
-    verb = "ReplaceRoute" if replace else "CreateRoute"
-    ec2_call(f"ec2.{verb} {route_table_id}", fn, RouteTableId=route_table_id,
-          DestinationCidrBlock="0.0.0.0/0", **target)
-
-
-def disassociate_route_table(ec2, association_id: str) -> bool:
-    return delete_quietly(f"ec2.DisassociateRouteTable {association_id}", ec2.disassociate_route_table,
-                          AssociationId=association_id)
-
-
-def delete_route_table(ec2, route_table_id: str) -> bool:
-    return delete_quietly(f"ec2.DeleteRouteTable {route_table_id}", ec2.delete_route_table,
-                          RouteTableId=route_table_id)

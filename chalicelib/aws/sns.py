@@ -1,6 +1,9 @@
-"""SNS adapter: publish to the stack's alert topic; the topic and its e-mail subscriptions (stack builder)."""
+"""SNS adapter: publish to the stack's alert topic (and the alert sink that does it); the topic and its
+e-mail subscriptions (stack builder)."""
 from __future__ import annotations
 
+from ..alerts import Alert, format_body, format_subject
+from ..topology import Topology
 from .calls import absent_is_none, aws_call, paginate
 
 
@@ -12,6 +15,21 @@ def publish(sns_client, topic_arn: str, subject: str, message: str,
         kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v}
                                        for k, v in attributes.items()}
     return aws_call(f"sns.Publish {topic_arn}", sns_client.publish, **kwargs)["MessageId"]
+
+
+class SnsAlertSink:
+    """AlertSink (chalicelib.service.deps) publishing each alert to the stack's topic, with the
+    attribute ``alert_type`` to filter on. Publish failures raise AwsError: the caller decides
+    whether a lost alert stops its run."""
+
+    def __init__(self, sns_client, topic_arn: str, topology: Topology | None = None):
+        self.sns = sns_client
+        self.topic_arn = topic_arn
+        self.topology = topology
+
+    def __call__(self, alert: Alert) -> None:
+        publish(self.sns, self.topic_arn, format_subject(alert, self.topology),
+                format_body(alert, self.topology), attributes={"alert_type": alert.type})
 
 
 def find_topic(sns, name: str) -> str | None:

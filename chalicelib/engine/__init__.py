@@ -2,7 +2,7 @@
 
 No boto3, no clock reads, no I/O: every function takes plain data (and ``now``) and returns a Decision.
 """
-from .adoption import decide_cutover, decide_release, may_serve, moves_routes, proven, with_adoption
+from .cutover import decide_cutover, decide_release, may_serve, moves_routes, proven, with_adoption
 from .decide import (
     choose_target,
     decide,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
-from .adoption import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
+from .cutover import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
 from .decision import CUTOVER, FAILOVER, RELEASE, REVERT, Decision, RouteMove, ZoneInput
 from .state import (
     BLIND_AFTER_SWEEPS,
@@ -106,7 +106,7 @@ def targets_down(zones: Sequence[ZoneInput], control: ProbeResult | None) -> boo
 
 
 def revert_allowed(failover: FailoverSettings, window: Window | None, now: float) -> bool:
-    """May a healthy zone be given back automatically now? ``auto``: yes; ``window``: only inside the
+    """May a healthy zone be reverted automatically now? ``auto``: yes; ``window``: only inside the
     maintenance window; ``manual``: never (the operator reverts)."""
     if failover.revert == "auto":
         return True
@@ -127,7 +127,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
            window: Window | None = None) -> Decision:
     """Decide one round. ``zones`` is in ring order; ``critical_active`` remembers an open
     targets-down alert so it is raised once per incident, not once per sweep. ``window`` is the parsed
-    ``maintenance.window``: with ``failover.revert = "window"`` a zone is given back only inside it
+    ``maintenance.window``: with ``failover.revert = "window"`` a zone is reverted only inside it
     (None = never open)."""
     by_az = {z.az: z for z in zones}
     ring = [z.az for z in zones]
@@ -156,7 +156,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
     def usable(az: str) -> bool:
         return az in states and may_serve(states[az], probe)
 
-    # an adopting or released zone's routes are not hanat's to move (chalicelib/engine/adoption.py)
+    # an adopting or released zone's routes are not hanat's to move (chalicelib/engine/cutover.py)
     servers = {az: states[az].server for az in ring if moves_routes(states[az])}
     moves: list[RouteMove] = []
     movers: list[tuple[str, str]] = []  # (zone, reason) needing a new healthy NAT

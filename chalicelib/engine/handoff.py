@@ -121,7 +121,7 @@ def hands_off(move: RouteMove, states: Mapping[str, ZoneState], instance_states:
     return move.from_az in vouched or (source is not None and source.health == UP)
 
 
-def handoff_over(state: ZoneState, now: float, instance_states: Mapping[str, str | None],
+def close_reason(state: ZoneState, now: float, instance_states: Mapping[str, str | None],
                  failing: Collection[str] = ()) -> str | None:
     """Why the zone's handoff is over (None: it goes on, or there is none). ``instance_states``: the
     handoff NATs' EC2 states (absent = not known: not judged); ``failing``: NATs whose probes fail now

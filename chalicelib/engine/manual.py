@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import HanatError, InputError
-from .adoption import moves_routes
+from .cutover import moves_routes
 from .decide import choose_target, move_alert, serving_loads
 from .decision import FAILOVER, REVERT, Decision, RouteMove, ZoneInput
 from .state import DOWN, MANUAL_FAILOVER, NORMAL, PAUSED, RUNNING, UNKNOWN, UP

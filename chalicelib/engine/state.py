@@ -10,7 +10,8 @@ NORMAL, PAUSED, MANUAL_FAILOVER = "normal", "paused", "manual-failover"
 MODES = (NORMAL, PAUSED, MANUAL_FAILOVER)
 
 # A zone of an adopted VPC (its route tables are the user's): ``adopting`` until its NAT is proven and
-# the routes move (cutover), then ``cut-over`` (managed like any zone), ``released`` once given back.
+# the routes move (cutover), then ``cut-over`` (managed like any zone), ``released`` once its tables
+# point at their original targets again (release).
 # "" = a zone whose tables hanat built. Only ``cut-over`` zones have routes the controller moves.
 ADOPTING, CUT_OVER, RELEASED = "adopting", "cut-over", "released"
 ADOPTIONS = (ADOPTING, CUT_OVER, RELEASED)

@@ -24,7 +24,7 @@ STEP_LAUNCHING = "launching"      # run-instances claimed (token recorded), inst
 STEP_STARTING = "starting"        # instance launched, waiting for it to run and be wired in
 STEP_DRAINING = "draining"        # planned: the zone left the old NAT, whose open flows finish before the EIP moves
 STEP_PROVING = "proving"          # wired in (EIP, probe route, topology); waiting for probes to prove it
-STEP_AWAIT_ROUTES = "await_routes"  # proven UP; waiting for the sweep to give the zone its routes back
+STEP_AWAIT_ROUTES = "await_routes"  # proven UP; waiting for the sweep to revert the zone to it
 STEP_RETIRING = "retiring"        # terminating the old instance
 STEP_DONE = "done"
 STEP_FAILED = "failed"
@@ -224,7 +224,7 @@ def _decide_wiring(rec: Record, facts: Facts, now: float, policy: ReplacementPol
     if proven and not rec.proven_at:
         return NextAction(MARK_PROVEN, "the probes passed through the new NAT")
     if facts.revert_auto and not facts.served_by_own:
-        return NextAction(WAIT, "proven; waiting for the sweep to give the routes back")
+        return NextAction(WAIT, "proven; waiting for the sweep to revert the zone")
     old = facts.old_instance
     if old is not None and old.tagged and old.state not in GONE_STATES:
         return NextAction(RETIRE_OLD, f"old instance {old.instance_id} is {old.state}")

@@ -1,2 +1,3 @@
-"""The controller's use-cases: the sweep and the heartbeat loop, reconcile (observe, decide, claim,
-write, verify, publish), instance-state events, manual operations, status, and NAT replacement."""
+"""The controller's use-cases: the heartbeat loop and one sweep, reconcile (observe, decide, claim, write,
+verify) with route repair and publishing beside it, what runs after a sweep (replacement, roll, closing
+expired handoffs), instance-state events, manual operations, adoption and status."""

@@ -1,5 +1,5 @@
-"""Use-cases of an adopted VPC: cut zones over to their NATs and give their routes back (the operate
-actions ``cutover`` and ``release``; ``hanat cutover|release``; ``hanat down`` through ``plan_release``).
+"""Use-cases of an adopted VPC: cut zones over to their NATs and release their routes to their original
+targets (the operate actions ``cutover`` and ``release``; ``hanat cutover|release``; ``hanat down`` through ``plan_release``).
 
 Both go through the same version-checked protocol as the sweep (``reconcile.decide_and_apply``): the
 zones are claimed, their tables written, every write read back. A release first checks, before
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..aws import adopted, instances
+from ..aws import adopted_vpc, instances
 from ..engine import decide_cutover, decide_release
 from ..engine.state import GONE_STATES
 from ..errors import InputError
 from ..observability import logger
 from ..topology import Topology
 from .deps import Deps
-from .reconcile import decide_and_apply, publish
+from .publish import publish
+from .reconcile import decide_and_apply
 
 ACTIONS = ("cutover", "release")
 KEYS = ("action", "zone", "all", "force", "wait", "release_to", "reason")
@@ -128,8 +129,8 @@ def plan_release(ec2, topology: Topology, azs: Sequence[str], release_to: str = 
     and target, with the VPC's available NAT gateways, and nothing is changed."""
     tables = [(z.az, t) for z in map(topology.zone, azs) for t in z.adopted]
     originals = {t.original_target for _, t in tables}
-    gateways = adopted.nat_gateways(ec2, [g for g in (*originals, release_to) if g.startswith("nat-")])
-    interfaces = adopted.network_interfaces(ec2, [e for e in originals if e.startswith("eni-")])
+    gateways = adopted_vpc.nat_gateways(ec2, [g for g in (*originals, release_to) if g.startswith("nat-")])
+    interfaces = adopted_vpc.network_interfaces(ec2, [e for e in originals if e.startswith("eni-")])
     instance_states = instances.describe_instance_states(ec2, [i for i in originals if i.startswith("i-")])
     problems = _release_to_problems(topology, release_to, gateways)
     out: dict[str, list[tuple[str, str]]] = {az: [] for az in azs}
@@ -143,13 +144,13 @@ def plan_release(ec2, topology: Topology, azs: Sequence[str], release_to: str = 
         else:
             out[az].append((table.route_table_id, table.original_target))
     if missing:
-        available = sorted(f"{g['NatGatewayId']} ({g.get('SubnetId')})" for g in adopted.vpc_nat_gateways(
-            ec2, topology.vpc_id) if g.get("State") == adopted.NAT_GATEWAY_AVAILABLE)
+        available = sorted(f"{g['NatGatewayId']} ({g.get('SubnetId')})" for g in adopted_vpc.vpc_nat_gateways(
+            ec2, topology.vpc_id) if g.get("State") == adopted_vpc.NAT_GATEWAY_AVAILABLE)
         hint = (f"name another available NAT gateway of {topology.vpc_id} with --release-to nat-... "
                 f"(available now: {', '.join(available) or 'none'})")
         problems += [*missing, hint]
     if problems:
-        raise InputError(problems, title="cannot give the routes back; nothing was changed")
+        raise InputError(problems, title="cannot release the routes; nothing was changed")
     return {az: tuple(pairs) for az, pairs in out.items()}
 
 
@@ -163,7 +164,7 @@ def _gone(target: str, gateways: Mapping[str, dict], interfaces: Mapping[str, di
         if gateway is None:
             return f"NAT gateway {target} does not exist"
         state = gateway.get("State")
-        return "" if state == adopted.NAT_GATEWAY_AVAILABLE else f"NAT gateway {target} is {state}, not available"
+        return "" if state == adopted_vpc.NAT_GATEWAY_AVAILABLE else f"NAT gateway {target} is {state}, not available"
     if target.startswith("eni-"):
         return "" if target in interfaces else f"network interface {target} does not exist"
     if target.startswith("i-"):
@@ -180,6 +181,6 @@ def _release_to_problems(topology: Topology, release_to: str, gateways: Mapping[
         return [f"release_to: NAT gateway {release_to} does not exist"]
     if gateway.get("VpcId") != topology.vpc_id:
         return [f"release_to: NAT gateway {release_to} is in {gateway.get('VpcId')}, not {topology.vpc_id}"]
-    if gateway.get("State") != adopted.NAT_GATEWAY_AVAILABLE:
+    if gateway.get("State") != adopted_vpc.NAT_GATEWAY_AVAILABLE:
         return [f"release_to: NAT gateway {release_to} is {gateway.get('State')}, not available"]
     return []

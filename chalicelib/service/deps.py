@@ -39,7 +39,7 @@ class Clients:
     sns: Any = None
     ssm: Any = None
     lambda_: Any = None
-    cloudwatch: Any = None   # the stack's alarms and dashboard follow a replaced NAT (service/watch.py)
+    cloudwatch: Any = None   # the stack's alarms and dashboard follow a replaced NAT (service/nat_alarms.py)
 
 
 @dataclass

@@ -2,13 +2,14 @@
 connection handoffs it took part in end."""
 from __future__ import annotations
 
-from ..aws import state_table as store
+from ..aws import event_markers
 from ..engine.state import EC2_STATES, LEAVING_STATES, TERMINATED
 from ..errors import InputError
 from ..observability import logger
-from . import handoff_end, replacement
+from . import handoff_close, replacement
 from .deps import Deps
-from .reconcile import decide_and_apply, engine_decider, publish
+from .publish import publish
+from .reconcile import decide_and_apply, engine_decider
 
 EVENT_MARKER_TTL_S = 24 * 3600
 
@@ -51,7 +52,7 @@ def handle_instance_state(deps: Deps, event: dict) -> dict:
     if ec2_state not in LEAVING_STATES:
         return {"ignored": f"NAT {instance_id} ({zone.az}) is {ec2_state}: nothing to do"}
     ddb = deps.clients.dynamodb
-    if not store.put_event_marker(ddb, topo.table_name, event_id, now=deps.clock(), ttl_s=EVENT_MARKER_TTL_S,
+    if not event_markers.put_event_marker(ddb, topo.table_name, event_id, now=deps.clock(), ttl_s=EVENT_MARKER_TTL_S,
                                   owner=deps.owner):
         return {"duplicate": True, "event_id": event_id, "zone": zone.az}
     try:
@@ -65,10 +66,10 @@ def handle_instance_state(deps: Deps, event: dict) -> dict:
                   "changed": applied.changed_tables, "outcomes": list(applied.decision.outcomes),
                   "served_by": applied.states[zone.az].server}
         # it can serve no handed-off flow any more: the NAT now serving those zones resets them instead
-        result["handoffs_ended"] = handoff_end.end_for_instance(deps, instance_id, f"NAT {instance_id} is {ec2_state}")
+        result["handoffs_ended"] = handoff_close.close_handoffs_of_nat(deps, instance_id, f"NAT {instance_id} is {ec2_state}")
         if ec2_state == TERMINATED:
             result["replacement"] = replacement.on_nat_terminated(deps, zone.az, f"NAT {instance_id} terminated")
         return result
     except BaseException:
-        store.delete_event_marker(ddb, topo.table_name, event_id)  # let EventBridge's retry act
+        event_markers.delete_event_marker(ddb, topo.table_name, event_id)  # let EventBridge's retry act
         raise

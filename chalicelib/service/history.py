@@ -10,7 +10,7 @@ import time
 import uuid
 
 from ..alerts import Alert, summary
-from ..aws import state_table as store
+from ..aws import history_records
 from ..engine import RouteMove
 from ..errors import HanatError
 from ..observability import logger
@@ -27,7 +27,7 @@ def record(deps: Deps, kind: str, *, at: float, zone: str | None, text: str, **d
     try:
         # entries of one moment (one decision's alerts) keep the order they were recorded in
         ident = f"{time.time_ns():x}-{uuid.uuid4().hex[:6]}"
-        store.put_history(deps.clients.dynamodb, deps.topology.table_name, at=at, ident=ident, data=entry,
+        history_records.put_history(deps.clients.dynamodb, deps.topology.table_name, at=at, ident=ident, data=entry,
                           ttl_s=HISTORY_TTL_S)
     except HanatError as err:
         logger.warning("history entry not recorded", extra={"zone": zone, "kind": kind, "error": str(err)})
@@ -41,7 +41,7 @@ def record_alert(deps: Deps, alert: Alert) -> None:
 
 
 def record_repair(deps: Deps, move: RouteMove, at: float) -> None:
-    """A route repaired back to the recorded NAT (drift: a crashed run, a hand edit); it sends no alert."""
+    """A route repaired back to the recorded NAT (route drift: a crashed run, a hand edit); it sends no alert."""
     record(deps, "repair", at=at, zone=move.zone, text=f"REPAIR {move.zone} -> NAT of {move.to_az}: {move.reason}",
            to_zone=move.to_az, reason=move.reason)
 
@@ -49,5 +49,5 @@ def record_repair(deps: Deps, move: RouteMove, at: float) -> None:
 def list_history(deps: Deps, *, since: float, until: float | None = None, limit: int = DEFAULT_LIMIT) -> list[dict]:
     """Entries from ``since`` (epoch seconds) to ``until`` (default now), newest first."""
     until = deps.clock() if until is None else until
-    return store.query_history(deps.clients.dynamodb, deps.topology.table_name, since=since, until=until,
+    return history_records.query_history(deps.clients.dynamodb, deps.topology.table_name, since=since, until=until,
                                limit=limit)

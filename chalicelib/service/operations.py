@@ -7,7 +7,8 @@ from ..errors import InputError
 from ..observability import logger
 from . import adoption, replacement, roll
 from .deps import Deps
-from .reconcile import decide_and_apply, observe_zones, publish
+from .publish import publish
+from .reconcile import decide_and_apply, observe_zones
 from .status import collect_status, roll_status
 
 ACTIONS = ("status", "failover", "revert", "replace", "roll", "pause", "resume", *adoption.ACTIONS)

@@ -3,18 +3,19 @@
 Protocol, per attempt: observe the zones (records with their versions, NAT instance states, route tables)
 -> decide (the engine) -> claim: commit the new states in ONE DynamoDB transaction conditioned on those
 versions, claiming every zone whose routes move (no one else may write a claimed zone) -> write the
-routes in parallel -> verify by reading back -> release the claims. A route is written only while its
+routes in parallel -> verify by reading back -> drop the claims. A route is written only while its
 claim has more than ``CLAIM_MARGIN_S`` left (and before ``Deps.deadline``): a slow run gives its write
 up (``OutOfTimeError``, logged) rather than write after its claim could have expired and been taken
-by another run; the record is already committed, so the next sweep repairs the routes as drift. A lost condition (ConflictError)
-means another run acted first: observe and decide again, a bounded number of times. Routes that
-disagree with the recorded ``served_by`` of an unclaimed zone are drift (a crashed run, a hand edit)
-and are repaired under the same protocol. ``publish`` sends a decision's alerts and outcome metrics.
+by another run; the record is already committed, so the next sweep repairs the routes (route drift).
+A lost condition (ConflictError) means another run acted first: observe and decide again, a bounded number of times. Routes that
+disagree with the recorded ``served_by`` of an unclaimed zone are route drift (a crashed run, a hand
+edit): ``service/repair.py`` finds them and they are repaired under the same protocol.
+``service/publish.py`` sends a run's alerts and outcome metrics.
 
 A planned move (away from a NAT that is alive: a revert, an operator's failover of a healthy NAT, a
-roll's step) hands the zone's open flows back to that NAT (``handoff``): its tags are planned before the
-claim, written once the zone is claimed, and the route moves ``AGENT_SETTLE_S`` later, so both NATs'
-agents have applied them; an automatic failover away from a dead NAT writes none and loses no time.
+roll's step) hands the zone's open flows back to that NAT (opens a connection handoff,
+``service/handoff_open.py``): its tags are planned before the claim, written once the zone is claimed,
+and the route moves ``AGENT_SETTLE_S`` later, so both NATs' agents have applied them; an automatic failover away from a dead NAT writes none and loses no time.
 
 The sweep, the instance-state events and the manual operations all act through ``decide_and_apply``;
 the first two with ``engine_decider``.
@@ -28,10 +29,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from ..aws import adopted, instances, params, routes
-from ..aws import state_table as store
-from ..engine import REPAIR, Decision, RouteMove, ZoneInput, ZoneState, decide
-from ..engine.adoption import moves_routes, with_adoption
+from ..aws import adopted_vpc, claims, instances, params, routes, zone_records
+from ..engine import Decision, RouteMove, ZoneInput, ZoneState, decide
+from ..engine.cutover import with_adoption
 from ..engine.decision import RELEASE
 from ..engine.handoff import AGENT_SETTLE_S
 from ..engine.window import parse_window
@@ -39,7 +39,7 @@ from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
-from . import handoff, history
+from . import handoff_open, repair
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
@@ -54,11 +54,11 @@ MIN_WRITE_S = 3.0
 HANDOFF_WRITE_S = MIN_WRITE_S + AGENT_SETTLE_S
 ATTEMPTS = 5
 
-Decider = Callable[[store.Snapshot, list[ZoneInput], float], Decision]
+Decider = Callable[[zone_records.Snapshot, list[ZoneInput], float], Decision]
 
 
 # --- zone states <-> the state table's plain records ------------------------------------------
-def zone_states(snapshot: store.Snapshot) -> dict[str, ZoneState]:
+def zone_states(snapshot: zone_records.Snapshot) -> dict[str, ZoneState]:
     """The engine's zone states from the stored records (a zone never written is a fresh UNKNOWN)."""
     return {az: ZoneState.from_dict({**rec.body, "az": az, "version": rec.version})
             for az, rec in snapshot.zones.items()}
@@ -68,12 +68,12 @@ def _body(state: ZoneState) -> dict:
     return {k: v for k, v in state.to_dict().items() if k not in ("az", "version")}
 
 
-def store_states(deps: Deps, snapshot: store.Snapshot, states: Mapping[str, ZoneState], *, now: float,
+def store_states(deps: Deps, snapshot: zone_records.Snapshot, states: Mapping[str, ZoneState], *, now: float,
                  claim: list[str] | tuple[str, ...] = (), token: str = "",
                  critical_active: bool | None = None) -> dict[str, ZoneState]:
     """Commit ``states`` (and claims) against ``snapshot``'s versions; every zone's state afterwards.
     ConflictError when another run wrote first."""
-    versions = store.commit(deps.clients.dynamodb, deps.topology.table_name, snapshot,
+    versions = zone_records.commit(deps.clients.dynamodb, deps.topology.table_name, snapshot,
                             {az: _body(s) for az, s in states.items()}, now=now, claim=claim, owner=deps.owner,
                             token=token, claim_ttl_s=CLAIM_TTL_S, critical_active=critical_active,
                             deadline=deps.deadline)
@@ -83,10 +83,10 @@ def store_states(deps: Deps, snapshot: store.Snapshot, states: Mapping[str, Zone
     return out
 
 
-def load_states(deps: Deps) -> tuple[store.Snapshot, dict[str, ZoneState]]:
+def load_states(deps: Deps) -> tuple[zone_records.Snapshot, dict[str, ZoneState]]:
     """The zone records now (consistent read), as the engine sees them."""
     topo = deps.topology
-    snapshot = store.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock(),
+    snapshot = zone_records.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock(),
                                    deadline=deps.deadline)
     return snapshot, zone_states(snapshot)
 
@@ -106,7 +106,7 @@ def with_live_topology(deps: Deps) -> Deps:
 class Observation:
     """One consistent look at the world: stored records, zone inputs, route tables."""
 
-    snapshot: store.Snapshot
+    snapshot: zone_records.Snapshot
     inputs: list[ZoneInput]
     tables: dict[str, routes.RouteTableView]
     instance_states: dict[str, str]
@@ -119,7 +119,7 @@ class Applied:
     """What a decide-and-apply run did."""
 
     decision: Decision
-    moves: list[RouteMove] = field(default_factory=list)   # including drift repairs
+    moves: list[RouteMove] = field(default_factory=list)   # including route repairs
     changed_tables: list[str] = field(default_factory=list)
     states: dict[str, ZoneState] = field(default_factory=dict)
     attempts: int = 1
@@ -129,20 +129,24 @@ class Applied:
 
 def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] | None = None,
                   instance_overrides: Mapping[str, str] | None = None,
-                  confirmations: Mapping[str, Sequence[ProbeResult]] | None = None) -> Observation:
+                  confirmations: Mapping[str, Sequence[ProbeResult]] | None = None,
+                  snapshot: zone_records.Snapshot | None = None) -> Observation:
     """Read the zone records, the NAT instance states and the private route tables: one batched
     read each, all three at once (they are independent), so the time is the slowest, not the sum.
-    ``confirmations``: per zone, the re-probes made at once after its probe failed (in order)."""
+    ``confirmations``: per zone, the re-probes made at once after its probe failed (in order).
+    ``snapshot``: the zone records the caller read already in this run (not read again)."""
     topo = deps.topology
     wanted_tables = [t for z in topo.zones for t in z.private_route_table_ids]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        snapshot_f = pool.submit(store.load_snapshot, deps.clients.dynamodb, topo.table_name, topo.azs, now,
-                                 deadline=deps.deadline)
+        snapshot_f = None if snapshot is not None else pool.submit(
+            zone_records.load_snapshot, deps.clients.dynamodb, topo.table_name, topo.azs, now, deadline=deps.deadline)
         inst_f = pool.submit(instances.describe_instance_states, deps.clients.ec2,
                              [z.nat_instance_id for z in topo.zones], deadline=deps.deadline)
         tables_f = pool.submit(routes.describe_route_tables, deps.clients.ec2, wanted_tables,
                                deadline=deps.deadline)
-        snapshot, inst, tables = snapshot_f.result(), inst_f.result(), tables_f.result()
+        inst, tables = inst_f.result(), tables_f.result()
+        if snapshot_f is not None:
+            snapshot = snapshot_f.result()
     inst.update(instance_overrides or {})
     states = zone_states(snapshot)
     inputs = [ZoneInput(az=z.az, state=with_adoption(states[z.az], z.is_adopted), nat_instance_id=z.nat_instance_id,
@@ -161,56 +165,43 @@ def engine_decider(topology: Topology, control: ProbeResult | None = None) -> De
     remembered targets-down incident."""
     window = parse_window(topology.maintenance.window)
 
-    def decider(snapshot: store.Snapshot, inputs: list[ZoneInput], now: float) -> Decision:
+    def decider(snapshot: zone_records.Snapshot, inputs: list[ZoneInput], now: float) -> Decision:
         return decide(inputs, topology.probe, topology.failover, now=now, control=control,
                       critical_active=snapshot.critical_active, stack=topology.stack, window=window)
     return decider
 
 
-def find_drift(deps: Deps, seen: Observation, states: Mapping[str, ZoneState], skip: set[str]) -> list[RouteMove]:
-    """Zones (not in ``skip``, not claimed by another run) whose writable tables point elsewhere
-    than their recorded NAT."""
-    topo = deps.topology
-    enis = {z.az: z.nat_eni_id for z in topo.zones}
-    repairs = []
-    for zone in topo.zones:
-        if zone.az in skip or seen.snapshot.zones[zone.az].is_pending(seen.now) or not moves_routes(states[zone.az]):
-            continue   # an adopting or released zone's routes are the user's
-        server = states[zone.az].server
-        wrong = [t for t in zone.private_route_table_ids
-                 if t in seen.tables and seen.tables[t].guard_problem(topo.stack) is None
-                 and seen.tables[t].default_eni != enis.get(server)]
-        if wrong:
-            repairs.append(RouteMove(zone.az, server, server, REPAIR,
-                                     f"route drift: {', '.join(wrong)} not at NAT {server}"))
-    return repairs
-
-
 # --- claim, write, verify -----------------------------------------------------------------------
-def decide_and_apply(deps: Deps, decide_with: Decider, *, probes: Mapping[str, ProbeResult] | None = None,
+def decide_and_apply(deps: Deps, decide_with: Decider | None = None, *,
+                     probes: Mapping[str, ProbeResult] | None = None, control: ProbeResult | None = None,
                      instance_overrides: Mapping[str, str] | None = None, attempts: int = ATTEMPTS,
                      confirmations: Mapping[str, Sequence[ProbeResult]] | None = None,
-                     vouched: Collection[str] = ()) -> Applied:
+                     vouched: Collection[str] = (), snapshot: zone_records.Snapshot | None = None) -> Applied:
     """Observe, decide, commit with version checks, write routes; retry on a lost condition.
+    ``decide_with``: the decision (default: ``engine_decider`` with the ``control`` probe's verdict).
     ``vouched``: zones whose NAT the caller knows to be healthy although its record says DOWN (a
     planned replacement): moving away from it hands the open flows back like any planned move.
+    ``snapshot``: zone records the caller read in this run: the first attempt starts from them.
     A retry decides on the topology published now: the run that won may have replaced a NAT."""
+    decide_with = decide_with or engine_decider(deps.topology, control)
     for attempt in range(1, attempts + 1):
         if attempt > 1:
             deps = with_live_topology(deps)
+            snapshot = None
         now = deps.clock()
         seen = observe_zones(deps, now, probes=probes, instance_overrides=instance_overrides,
-                             confirmations=confirmations)
+                             confirmations=confirmations, snapshot=snapshot)
         decision = decide_with(seen.snapshot, seen.inputs, now)
         moved = {m.zone for m in decision.moves}
-        moves = list(decision.moves) + find_drift(deps, seen, decision.states, moved)
+        moves = list(decision.moves) + repair.find_drift(deps.topology, seen.snapshot, seen.tables, decision.states,
+                                                       moved, now=seen.now)
         claim = [m.zone for m in moves]
         left = deps.time_left()
         if moves and left is not None and left < MIN_WRITE_S:
             raise OutOfTimeError(f"{left:.1f}s left: not claiming zone(s) {', '.join(claim)} for route writes "
                                  "that could not finish in time; nothing changed, the next run decides again")
         before = {z.az: z.state for z in seen.inputs}
-        plan = handoff.plan(deps, decision=decision, moves=moves, before=before,
+        plan = handoff_open.plan(deps, decision=decision, moves=moves, before=before,
                             instance_states=seen.instance_states, tables=seen.tables, now=now, vouched=vouched)
         if plan.handoffs and left is not None and left < HANDOFF_WRITE_S:
             if {m.zone for m in moves} <= {h.zone for h in plan.handoffs}:
@@ -253,25 +244,25 @@ def _backoff(deps: Deps, seen: Observation, attempt: int) -> float:
 
 
 def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_until: float,
-                   plan: handoff.Plan | None = None) -> list[str]:
+                   plan: handoff_open.Plan | None = None) -> list[str]:
     """Write the handoff tags (then wait for the NATs' agents) and the routes of the claimed zones
     (each route write starting while the claim has more than CLAIM_MARGIN_S left), clean up the
-    handoffs the move ended, then release the claims (also on failure)."""
+    handoffs the move ended, then drop the claims (also on failure)."""
     zones = [m.zone for m in moves]
-    plan = plan or handoff.Plan()
+    plan = plan or handoff_open.Plan()
     try:
-        if handoff.start(deps, plan):
+        if handoff_open.open_handoffs(deps, plan):
             deps.sleep(AGENT_SETTLE_S)
         changed = write_routes(deps, moves, write_by=claim_until - CLAIM_MARGIN_S)
-        handoff.finish(deps, plan)
+        handoff_open.drop_prev_tags(deps, plan)
     except BaseException:
         try:
-            store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token,
+            claims.drop_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token,
                                  deadline=deps.deadline)
         except HanatError as err:
-            logger.warning("could not release claims after a failed route write", extra={"error": str(err)})
+            logger.warning("could not drop claims after a failed route write", extra={"error": str(err)})
         raise
-    store.release_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token, deadline=deps.deadline)
+    claims.drop_claims(deps.clients.dynamodb, deps.topology.table_name, zones, token, deadline=deps.deadline)
     return changed
 
 
@@ -301,7 +292,7 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
                                  f"ends within {CLAIM_MARGIN_S:g}s or the run's time is up; the next sweep "
                                  "repairs it")
         if move.kind == RELEASE:   # back to the adopted table's own target (a NAT gateway, usually)
-            changed = adopted.give_back_default_route(deps.clients.ec2, table, target, stack=topo.stack)
+            changed = adopted_vpc.release_default_route(deps.clients.ec2, table, target, stack=topo.stack)
         else:
             changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack,
                                                  deadline=deadline)
@@ -318,28 +309,3 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
             logger.error("route write failed", extra={"error": str(extra)})
         raise errors[0]
     return [table for table, changed in (f.result() for f in futures) if changed]
-
-
-# --- tell -------------------------------------------------------------------------------------
-def publish(deps: Deps, applied: Applied, sent: list[dict]) -> None:
-    """Alerts to the sink (and the history), outcome counts to the metric sink; a failing sink is
-    logged, not fatal."""
-    for move in applied.moves:
-        if move.kind == REPAIR:
-            history.record_repair(deps, move, deps.clock())
-        deps.metric("RouteMoves", 1.0, "Count", {"zone": move.zone})
-    for alert in applied.decision.alerts:
-        history.record_alert(deps, alert)
-        try:
-            deps.alert_sink(alert)
-            sent.append(alert.to_dict())
-        except HanatError as err:
-            logger.error("alert not delivered", extra={"zone": alert.zone, "type": alert.type, "error": str(err)})
-    counts: dict[str, int] = {}
-    for name in applied.decision.outcomes:
-        counts[name] = counts.get(name, 0) + 1
-    for move in applied.moves:
-        if move.kind == REPAIR:
-            counts[REPAIR] = counts.get(REPAIR, 0) + 1
-    for name, n in counts.items():
-        deps.metric(name, float(n), "Count")

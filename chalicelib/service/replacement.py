@@ -3,11 +3,10 @@ and gets traffic back only after the sweep has proven it; an operator can ask fo
 
 - ``on_nat_terminated``: the instance-state event handler, after the zone failed over;
 - ``request_replacement``: an operator's ``replace`` (CLI / operate Lambda);
-- ``after_sweep``: the heartbeat's replacement pass, run after each sweep: advances replacements in
-  progress and starts the ones that are due (NAT DOWN/stopped for longer than replace_after_s), then
-  the roll pass (``chalicelib.service.roll``: a rolling replacement in progress, or a stale NAT inside
-  ``maintenance.window``), then the end of connection handoffs that are over (``handoff_end.end_stale``);
-  returns the topology the next sweep must use (a replaced NAT is published there);
+- ``run_pass``: the replacement pass run after each sweep (``service/maintenance.py``): advances
+  replacements in progress and starts the ones that are due (NAT DOWN/stopped for longer than
+  replace_after_s);
+- ``newest_topology``: the topology the next sweep must use (a replaced NAT is published there);
 - ``status_for``: the progress ``hanat status`` shows.
 
 The steps themselves live in ``replacement_steps``; the decisions in the pure ``chalicelib.replacement``.
@@ -15,7 +14,6 @@ The steps themselves live in ``replacement_steps``; the decisions in the pure ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from ..aws import instances
 from ..engine import DOWN, PAUSED, ZoneState
@@ -23,11 +21,12 @@ from ..errors import HanatError, InputError
 from ..observability import logger
 from ..replacement import triggers
 from ..topology import Topology
-from . import handoff_end, reconcile, roll
+from . import reconcile
 from .deps import Deps
-from .replacement_steps import Outcome, advance, load, load_all, start, summary
+from .replacement_steps import Outcome, advance, start
+from .replacement_store import load, load_all, summary
 
-__all__ = ["Outcome", "after_sweep", "begin", "on_nat_terminated", "paused_zones_on", "request_replacement",
+__all__ = ["Outcome", "begin", "newest_topology", "on_nat_terminated", "paused_zones_on", "request_replacement",
            "run_pass", "status_for", "summary"]
 
 
@@ -79,28 +78,7 @@ def _guarded(az: str, step) -> Outcome:
         return Outcome(None, [], f"error: {err}")
 
 
-def after_sweep(deps: Deps, zone_states: Mapping[str, ZoneState]) -> Topology:
-    """The heartbeat's replacement pass; never lets a replacement problem fail the heartbeat. Returns
-    the topology to sweep with next (the newest one a step published, else the one it was given)."""
-    topology = deps.topology
-    try:
-        outcomes = list(run_pass(deps, zone_states, deps.clock()).values())
-    except HanatError as err:
-        logger.exception("replacement pass failed", extra={"error": str(err)})
-        outcomes = []
-    try:
-        rolled = roll.roll_pass(replace(deps, topology=_newest(deps.topology, outcomes)), deps.clock())
-        outcomes += rolled.replacements
-    except HanatError as err:
-        logger.exception("roll pass failed", extra={"error": str(err)})
-    try:
-        handoff_end.end_stale(deps, zone_states, deps.clock())
-    except HanatError as err:
-        logger.exception("connection handoff cleanup failed", extra={"error": str(err)})
-    return _newest(topology, outcomes)
-
-
-def _newest(topology: Topology, outcomes: list[Outcome]) -> Topology:
+def newest_topology(topology: Topology, outcomes: list[Outcome]) -> Topology:
     """The topology a step published last (a replaced NAT), else ``topology``."""
     for outcome in outcomes:
         if outcome.topology is not None and outcome.topology != topology:

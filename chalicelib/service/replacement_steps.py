@@ -11,22 +11,27 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from ..alerts import Alert, iso
+from ..alerts import iso
 from ..aws import instances, params, routes
-from ..aws import state_table as store
-from ..engine import DOWN, RELEASED, RUNNING, UP, revert_allowed
+from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
 from ..topology import Topology, ZoneTopology
-from . import handoff_end, history, nat_watch, reconcile
+from . import handoff_close, nat_alarms, reconcile
 from .deps import Deps
+from .replacement_store import load, save
+from .replacement_zone import (
+    console_tail,
+    fail_over_for_replacement,
+    replace_alert,
+    reset_health,
+    zone_released,
+)
 
 MAX_STEPS_PER_RUN = 16
-RESET_ATTEMPTS = 5
-CONSOLE_LINES = 20   # of the console output carried by a replace alert (retry/failed)
 
 
 @dataclass
@@ -47,100 +52,6 @@ class Outcome:
 
 def policy_for(topology: Topology) -> m.ReplacementPolicy:
     return m.ReplacementPolicy.for_replace_after(topology.failover.replace_after_s)
-
-
-# --- records --------------------------------------------------------------------------------
-def load(deps: Deps, az: str) -> m.Record | None:
-    raw = store.load_record(deps.clients.dynamodb, deps.topology.table_name, az)
-    return m.Record.from_dict(raw) if raw else None
-
-
-def load_all(deps: Deps) -> dict[str, m.Record]:
-    raws = store.list_records(deps.clients.dynamodb, deps.topology.table_name)
-    return {r["az"]: m.Record.from_dict(r) for r in raws}
-
-
-def save(deps: Deps, rec: m.Record, *, starting: bool = False) -> m.Record:
-    version = store.put_record(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
-                               expected_version=None if starting else rec.version)
-    return replace(rec, version=version)
-
-
-# --- the zone's health, as the replacement needs it -----------------------------------------------
-def _released(deps: Deps, az: str) -> bool:
-    return reconcile.load_states(deps)[1][az].adoption == RELEASED
-
-
-def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bool = False) -> None:
-    """A new NAT must earn its routes like a recovering one: store the zone DOWN with zero passes
-    (since = now), so the sweep's hysteresis (recover_after passes + min_hold) applies. Versioned, so a
-    concurrent sweep cannot overwrite the reset. ``clear_hold`` ends the hold a planned failover put on
-    the zone (the new NAT is published: it may have the zone back once proven)."""
-    for attempt in range(RESET_ATTEMPTS):
-        snapshot, states = reconcile.load_states(deps)
-        fresh = states[az].evolve(health=DOWN, fails=0, passes=0, since=now, health_reason=reason)
-        if clear_hold:
-            fresh = fresh.evolve(hold_until=0.0)
-        try:
-            reconcile.store_states(deps, snapshot, {az: fresh}, now=now)
-            return
-        except ConflictError:
-            if attempt == RESET_ATTEMPTS - 1:
-                raise
-            deps.sleep(0.2 * (attempt + 1))
-
-
-def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_id: str, hold_until: float = 0.0,
-                              planned: bool = False) -> None:
-    """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
-    healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
-    proven). ``hold_until``: the sweep gives the zone back no earlier (a planned replacement keeps it
-    away while the old NAT drains and passes its probes again, until the new NAT is published).
-    ``planned``: the old NAT is healthy (only marked DOWN to move the zone): the move hands its open
-    flows back to it (a connection handoff) until the drain ends.
-
-    The mark and the move are one decision, committed at once: a sweep in between would find the zone
-    DOWN and fail it over by itself, without the handoff. Only while ``old_instance_id`` is still the
-    zone's NAT (a run that lost a race may decide again after another run has replaced it)."""
-    engine = reconcile.engine_decider(deps.topology)
-
-    def decider(snapshot, inputs, now):
-        inputs = [replace(z, state=z.state.evolve(health=DOWN, fails=0, passes=0, since=now, health_reason=reason))
-                  if z.az == az and z.nat_instance_id == old_instance_id else z for z in inputs]
-        decision = engine(snapshot, inputs, now)
-        if hold_until and decision.states[az].server != az:
-            state = decision.states[az]
-            decision.states[az] = state.evolve(hold_until=max(state.hold_until, hold_until))
-        return decision
-
-    applied = reconcile.decide_and_apply(deps, decider, vouched=(az,) if planned else ())
-    reconcile.publish(deps, applied, [])
-
-
-def _alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float,
-           console: list[str] | tuple[str, ...] = ()) -> None:
-    details = {"phase": phase, "attempts": rec.attempts, "step": rec.step, "last_error": rec.last_error}
-    if rec.roll_id:
-        details["roll_id"] = rec.roll_id
-    if console:
-        details["console"] = list(console)   # where setup-nat.sh prints its "hanat-setup-nat: FAILED" line
-    alert = Alert(type="replace", zone=rec.az, reason=reason, at=now, from_nat=rec.old_instance_id or None,
-                  to_nat=rec.new_instance_id or None, stack=deps.topology.stack, details=details)
-    history.record_alert(deps, alert)
-    try:
-        deps.alert_sink(alert)
-    except HanatError as err:   # a lost alert must not undo a recorded step
-        logger.error("alert not delivered", extra={"zone": rec.az, "type": "replace", "error": str(err)})
-
-
-def console_tail(deps: Deps, instance_id: str) -> list[str]:
-    """The last lines of the instance's console output, or one line saying why there are none (the
-    output may be empty for a while after a launch: EC2 posts it shortly after a state transition)."""
-    try:
-        lines = instances.console_output_tail(deps.clients.ec2, instance_id, CONSOLE_LINES)
-    except HanatError as err:
-        return [f"(console output of {instance_id} not available: {err})"]
-    return lines or [f"(console output of {instance_id} is empty so far)"]
 
 
 # --- starting -------------------------------------------------------------------------------
@@ -164,7 +75,7 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
     except ConflictError:
         return None
     logger.info("replacement started", extra={"zone": az, "nat": zone.nat_instance_id, "reason": reason})
-    _alert(deps, rec, "started", f"replacing NAT {zone.nat_instance_id} of {az}: {reason}", now)
+    replace_alert(deps, rec, "started", f"replacing NAT {zone.nat_instance_id} of {az}: {reason}", now)
     return rec
 
 
@@ -215,11 +126,11 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         handing_off=bool(rec.old_instance_id) and any(
             s.has_handoff and s.handoff_from == rec.old_instance_id for s in states.values()),
         served_by_own=bool(new and private_enis and all(e == new.eni_id for e in private_enis)),
-        # will the sweep give the zone back by itself now? (revert = window: only inside the window; a
+        # will the sweep revert the zone by itself now? (revert = window: only inside the window; a
         # released zone of an adopted VPC never gets its routes back from the sweep: do not wait for it)
         revert_auto=(revert_allowed(topo.failover, parse_window(topo.maintenance.window),
                                     deps.clock() if now is None else now)
-                     and not (zone.is_adopted and _released(deps, rec.az))),
+                     and not (zone.is_adopted and zone_released(deps, rec.az))),
     )
     return facts, topo, zone
 
@@ -278,7 +189,7 @@ def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: To
         if deps.clients.ssm is not None:
             params.write_topology(deps.clients.ssm, new_topo)
         reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet", clear_hold=rec.planned)
-        nat_watch.refresh_nat_watch(deps, new_topo, rec.az)
+        nat_alarms.repoint_nat_alarms(deps, new_topo, rec.az)
         return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
     return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
 
@@ -305,7 +216,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
     if action == m.END_HANDOFF:
-        zones = handoff_end.end_for_instance(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
+        zones = handoff_close.close_handoffs_of_nat(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
         return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:
@@ -324,14 +235,14 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         done = save(deps, rec.moved(m.STEP_DONE, now, decision.why, status=m.DONE, finished_at=now,
                                      last_error=""))
         took = now - rec.started_at
-        _alert(deps, done, "done", f"{rec.az} replaced NAT {rec.old_instance_id} with {rec.new_instance_id} "
+        replace_alert(deps, done, "done", f"{rec.az} replaced NAT {rec.old_instance_id} with {rec.new_instance_id} "
                                    f"in {took:.0f}s ({decision.why})", now)
         deps.metric("ReplacementSeconds", took, "Seconds")
         return done
     if action == m.GIVE_UP:
         failed = save(deps, rec.moved(m.STEP_FAILED, now, decision.why, status=m.FAILED, finished_at=now,
                                        next_attempt_at=now + policy.backoff_max_s))
-        _alert(deps, failed, "failed", f"gave up replacing NAT {rec.old_instance_id} of {rec.az}: "
+        replace_alert(deps, failed, "failed", f"gave up replacing NAT {rec.old_instance_id} of {rec.az}: "
                                        f"{decision.why}; last error: {rec.last_error}", now,
                console=rec.console_tail)
         return failed
@@ -364,7 +275,7 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
         rec = save(deps, rec.moved(m.STEP_BACKOFF, now, f"launch failed: {err}", failures=failures,
                                     launch_token="", next_attempt_at=now + wait_s, last_error=str(err)))
         logger.warning("replacement launch failed", extra={"zone": rec.az, "error": str(err)})
-        _alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
+        replace_alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
                                    f"backup, retrying in {wait_s:.0f}s", now)
         return rec
     return save(deps, rec.moved(m.STEP_STARTING, now, inst.instance_id, new_instance_id=inst.instance_id,
@@ -380,7 +291,7 @@ def _abandon(deps: Deps, rec: m.Record, why: str, now: float, policy: m.Replacem
     rec = save(deps, rec.moved(m.STEP_BACKOFF, now, why, failures=failures, launch_token="",
                                 new_instance_id="", new_eni_id="", next_attempt_at=now + wait_s,
                                 last_error=why, console_tail=tuple(console)))
-    _alert(deps, replace(rec, new_instance_id=gave_up.new_instance_id), "retry",
+    replace_alert(deps, replace(rec, new_instance_id=gave_up.new_instance_id), "retry",
            f"{why}: terminated it; the zone stays on its backup, retrying in {wait_s:.0f}s", now, console=console)
     return rec
 
@@ -400,15 +311,3 @@ def cancel(deps: Deps, az: str, why: str, now: float) -> m.Record | None:
         instances.terminate_tagged_instance(deps.clients.ec2, new_id, deps.topology.stack)
     return save(deps, rec.moved(m.STEP_CANCELLED, now, why, status=m.FAILED, finished_at=now, last_error=why,
                                 next_attempt_at=now))
-
-
-# --- status ---------------------------------------------------------------------------------
-def summary(rec: m.Record) -> dict:
-    """The view ``hanat status`` shows for a zone's replacement."""
-    return {"az": rec.az, "status": rec.status, "step": rec.step, "reason": rec.reason,
-            "old_instance_id": rec.old_instance_id, "new_instance_id": rec.new_instance_id or None,
-            "attempts": rec.attempts, "failures": rec.failures, "started_at": rec.started_at,
-            "planned": rec.planned, "drain_until": rec.drain_until or None, "roll_id": rec.roll_id or None,
-            "left_old": rec.left_old, "console_tail": list(rec.console_tail),
-            "next_attempt_at": rec.next_attempt_at or None, "finished_at": rec.finished_at or None,
-            "last_error": rec.last_error or None, "history": list(rec.history)}

@@ -1,16 +1,16 @@
 """Rolling replacement of the stack's NATs (use-cases): ``hanat roll`` / operate ``roll`` start one, the
 heartbeat's replacement pass carries it on, one zone at a time; inside ``maintenance.window`` the
-controller rolls a stale NAT by itself (one zone per window opening).
+controller rolls an outdated NAT by itself (one zone per window opening).
 
 - ``start_roll``: refuse (HanatError, exit 1, nothing changed) while any NAT is not UP, any zone is not
   on its own NAT, a rolled zone is paused or a replacement runs; else record the roll (or continue a
   stopped roll of the same zones) and advance it;
-- ``advance_roll``: ask the pure ``chalicelib.replacement.roll`` machine, act, record; repeat until wait;
+- ``advance_roll``: ask the pure ``chalicelib.replacement.roll_machine`` machine, act, record; repeat until wait;
 - ``roll_pass``: the heartbeat's part (after the replacement pass): advance, or start a window roll;
 - ``roll_summary``: what ``hanat status`` and ``hanat roll --wait`` show.
 
 Each zone's NAT is replaced by a *planned* replacement (``replacement_steps``): launched first, the zone
-failed over, the old NAT drained, the Elastic IP moved, the new NAT proven, the zone given back.
+failed over, the old NAT drained, the Elastic IP moved, the new NAT proven, the zone reverted.
 """
 from __future__ import annotations
 
@@ -18,19 +18,20 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from ..alerts import Alert
-from ..aws import state_table as store
+from ..aws import roll_records
 from ..engine import decide_revert
 from ..engine.window import parse_window
 from ..errors import ConflictError, HanatError, InputError
 from ..observability import logger
 from ..replacement import machine as m
-from ..replacement import roll as r
-from ..replacement.drift import first_stale
-from . import drift, history, reconcile, replacement_steps
+from ..replacement import roll_machine as r
+from ..replacement.outdated import first_outdated
+from . import history, outdated, reconcile, replacement_steps, replacement_store
 from .deps import Deps
+from .publish import publish
 
 MAX_STEPS_PER_RUN = 12
-WINDOW_CHECK_EVERY_S = 300.0   # inside the window, look for stale NATs at most this often
+WINDOW_CHECK_EVERY_S = 300.0   # inside the window, look for outdated NATs at most this often
 
 
 @dataclass
@@ -64,12 +65,12 @@ def policy_for(deps: Deps) -> r.RollPolicy:
 
 # --- records --------------------------------------------------------------------------------
 def load_roll(deps: Deps) -> r.RollRecord | None:
-    raw = store.load_roll(deps.clients.dynamodb, deps.topology.table_name)
+    raw = roll_records.load_roll(deps.clients.dynamodb, deps.topology.table_name)
     return r.RollRecord.from_dict(raw) if raw else None
 
 
 def _save(deps: Deps, rec: r.RollRecord, *, starting: bool = False) -> r.RollRecord:
-    version = store.put_roll(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
+    version = roll_records.put_roll(deps.clients.dynamodb, deps.topology.table_name, rec.to_dict(),
                              expected_version=None if starting else rec.version, final_statuses=r.FINAL_STATUSES)
     return replace(rec, version=version)
 
@@ -110,7 +111,7 @@ def zone_facts(deps: Deps, now: float) -> dict[str, r.ZoneFacts]:
 
 
 def _replacement_view(deps: Deps, az: str) -> r.ReplacementView | None:
-    rec = replacement_steps.load(deps, az)
+    rec = replacement_store.load(deps, az)
     if rec is None:
         return None
     return r.ReplacementView(status=rec.status, step=rec.step, started_at=rec.started_at, failures=rec.failures,
@@ -150,7 +151,7 @@ def start_roll(deps: Deps, zones: list[str] | None, reason: str, *, automatic: b
         roll_id=uuid.uuid4().hex[:8], zones=wanted, reason=reason, requested_by=deps.owner, automatic=automatic,
         started_at=now, version=previous.version if previous else 0)
     problems = r.blockers(zone_facts(deps, now), rec.remaining)
-    running = [rep for rep in replacement_steps.load_all(deps).values() if rep.active]
+    running = [rep for rep in replacement_store.load_all(deps).values() if rep.active]
     problems += [f"zone {rep.az}: a replacement of its NAT is in progress (step {rep.step})" for rep in running]
     if problems:
         raise RollRefused(problems)
@@ -173,7 +174,7 @@ def _resume(deps: Deps, rec: r.RollRecord, now: float) -> r.RollRecord:
     """A stopped roll continues: a zone whose replacement (of this roll) has finished since counts as
     rolled; one whose replacement still runs must finish first."""
     az = rec.stopped_zone
-    rep = replacement_steps.load(deps, az) if az else None
+    rep = replacement_store.load(deps, az) if az else None
     if rep is not None and rep.roll_id == rec.roll_id and az not in rec.done:
         if rep.active:
             raise RollRefused([(f"zone {az}: the replacement this roll started is still running (step {rep.step}); "
@@ -234,13 +235,13 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
             outcome.replacements.append(replacement_steps.advance(deps, az, now, rec=started))
         return rec, returned
     if step.action == r.RETURN_ZONE:
-        _give_back(deps, rec, az, now)
+        _revert(deps, rec, az, now)
         if rec.phase != r.PHASE_RETURNING:
-            rec = _save(deps, rec.moved(now, f"{az}: given back to its new NAT", phase=r.PHASE_RETURNING,
+            rec = _save(deps, rec.moved(now, f"{az}: reverted to its new NAT", phase=r.PHASE_RETURNING,
                                         phase_since=now))
         return rec, True
     if step.action == r.ZONE_DONE:
-        rep = replacement_steps.load(deps, az)
+        rep = replacement_store.load(deps, az)
         rec = _save(deps, _zone_done(rec, az, rep.old_instance_id if rep else "", rep.new_instance_id if rep else "",
                                      rec.zone_started_at, now))
         history.record(deps, "roll", at=now, zone=az, text=f"ROLL {az}: NAT replaced, zone back on it",
@@ -260,7 +261,7 @@ def _act(deps: Deps, rec: r.RollRecord, step: r.RollAction, now: float, outcome:
     raise HanatError(f"roll machine returned an unknown action {step.action!r}")
 
 
-def _give_back(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
+def _revert(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
     """Point the zone home again (its NAT is new and UP): the operator's revert, for the roll."""
     why = f"roll {rec.roll_id}: {az} back on its new NAT"
 
@@ -268,7 +269,7 @@ def _give_back(deps: Deps, rec: r.RollRecord, az: str, now: float) -> None:
         return decide_revert(inputs, az, now=at, reason=why, stack=deps.topology.stack)
 
     applied = reconcile.decide_and_apply(deps, decider)
-    reconcile.publish(deps, applied, [])
+    publish(deps, applied, [])
 
 
 def _stop(deps: Deps, rec: r.RollRecord, az: str, why: str, now: float) -> r.RollRecord:
@@ -283,7 +284,7 @@ def _stop(deps: Deps, rec: r.RollRecord, az: str, why: str, now: float) -> r.Rol
 # --- the heartbeat's roll pass --------------------------------------------------------------
 def roll_pass(deps: Deps, now: float) -> RollOutcome:
     """Advance the roll in progress; with none, inside ``maintenance.window``, start rolling the first
-    stale NAT (one zone per window opening, only when nothing blocks it)."""
+    outdated NAT (one zone per window opening, only when nothing blocks it)."""
     rec = load_roll(deps)
     if rec is not None and rec.active:
         return advance_roll(deps, now, rec=rec)
@@ -296,22 +297,22 @@ def _window_roll(deps: Deps, now: float) -> RollOutcome:
     if opened is None:
         return RollOutcome(None, waiting_for="outside the maintenance window")
     ddb, table = deps.clients.dynamodb, topo.table_name
-    memo = store.load_roll_window(ddb, table)
+    memo = roll_records.load_roll_window(ddb, table)
     if memo.get("opened_at") == opened and (memo.get("rolled") or now - memo.get("checked_at", 0) < WINDOW_CHECK_EVERY_S):
         return RollOutcome(None, waiting_for=f"window opened at {opened:.0f}: "
                                              + (f"already rolled {memo['rolled']}" if memo.get("rolled")
                                                 else "checked recently"))
-    stale = {az: d.stale for az, d in drift.nat_drift(deps.clients.ec2, deps.clients.ssm, topo, now).items()}
-    az = first_stale(topo.azs, stale)
+    reasons = {az: d.outdated for az, d in outdated.check_nat_builds(deps.clients.ec2, deps.clients.ssm, topo, now).items()}
+    az = first_outdated(topo.azs, reasons)
     memo = {"opened_at": opened, "checked_at": now, "rolled": ""}
     if az is None:
-        store.put_roll_window(ddb, table, memo)
-        return RollOutcome(None, waiting_for="no stale NAT")
+        roll_records.put_roll_window(ddb, table, memo)
+        return RollOutcome(None, waiting_for="no outdated NAT")
     try:
-        outcome = start_roll(deps, [az], f"stale NAT: {'; '.join(stale[az])}", automatic=True, now=now)
+        outcome = start_roll(deps, [az], f"outdated NAT: {'; '.join(reasons[az])}", automatic=True, now=now)
     except RollRefused as err:
-        store.put_roll_window(ddb, table, memo)
-        logger.info("stale NAT not rolled now", extra={"zone": az, "why": str(err)})
+        roll_records.put_roll_window(ddb, table, memo)
+        logger.info("outdated NAT not rolled now", extra={"zone": az, "why": str(err)})
         return RollOutcome(None, waiting_for=str(err))
-    store.put_roll_window(ddb, table, {**memo, "rolled": az})
+    roll_records.put_roll_window(ddb, table, {**memo, "rolled": az})
     return outcome

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from ..errors import HanatError
 from ..observability import logger
 from .deps import Deps
-from .drift import nat_drift
+from .outdated import check_nat_builds
 from .reconcile import observe_zones
-from .replacement_steps import load_all, summary
+from .replacement_store import load_all, summary
 from .roll import load_roll, roll_summary
 
 
@@ -23,11 +23,11 @@ def collect_status(deps: Deps) -> list[dict]:
     last_change (ISO-8601), last_reason, blind_sweeps, handoff (None unless a planned move's connection handoff is
     in force), plus the instance state, the per-table targets and the
     zone's latest replacement (None when it never had one), so `--via-lambda` shows progress too, and
-    ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is stale."""
+    ``nat``: what the NAT runs (AMI, type, age, launch-template version) and why it is outdated."""
     topo = deps.topology
     seen = observe_zones(deps, deps.clock())
     replacements = load_all(deps)
-    builds = _drift(deps, seen.now)
+    builds = _builds(deps, seen.now)
     az_of_eni = {z.nat_eni_id: z.az for z in topo.zones}
     rows = []
     for z, zin in zip(topo.zones, seen.inputs, strict=True):
@@ -63,10 +63,10 @@ def collect_status(deps: Deps) -> list[dict]:
     return rows
 
 
-def _drift(deps: Deps, now: float) -> dict:
-    """Each NAT's build and staleness; a failure to read it costs only these columns, not the status."""
+def _builds(deps: Deps, now: float) -> dict:
+    """Each NAT's build and why it is outdated; a failure to read it costs only these columns, not the status."""
     try:
-        return nat_drift(deps.clients.ec2, deps.clients.ssm, deps.topology, now)
+        return check_nat_builds(deps.clients.ec2, deps.clients.ssm, deps.topology, now)
     except HanatError as err:
         logger.warning("NAT builds not read", extra={"error": str(err)})
         return {}

@@ -21,9 +21,9 @@ from chalicelib.errors import InputError
 from chalicelib.naming import function_name
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.history import list_history
+from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
-from chalicelib.wiring import deps_for_topology
 from controller import follow, logview
 from controller.deploying.project import load_stack, resolve_config_path
 from controller.deploying.stage import CONTROLLER_TIMEOUT_S

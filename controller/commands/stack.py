@@ -25,7 +25,7 @@ from bootstrap.stack.api import (
 )
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError
-from chalicelib.service.drift import nat_drift
+from chalicelib.service.outdated import check_nat_builds
 
 from ..deploying.chalice_cli import run_chalice
 from ..deploying.project import default_project_dir
@@ -85,12 +85,12 @@ def _stale_nats(result: UpResult) -> dict[str, list[str]]:
     """az -> why its NAT is stale, for the NATs that are (drift is reported, never fatal)."""
     topology = result.topology
     try:
-        drift = nat_drift(make_client("ec2", topology.region), make_client("ssm", topology.region), topology,
+        drift = check_nat_builds(make_client("ec2", topology.region), make_client("ssm", topology.region), topology,
                           time.time())
     except HanatError as err:
         warn(f"could not check the NATs for drift: {err}")
         return {}
-    return {az: list(d.stale) for az, d in drift.items() if d.stale}
+    return {az: list(d.outdated) for az, d in drift.items() if d.outdated}
 
 
 def _print_down(result: DownResult) -> None:

@@ -1,5 +1,5 @@
 """``hanat deploy`` watches the watcher: it creates the stack's CloudWatch alarms and dashboard
-(contents in ``chalicelib.watch``), all notifying the alert topic. ``check_watch`` runs before anything
+(contents in ``chalicelib.monitoring``), all notifying the alert topic. ``check_watch`` runs before anything
 is deployed and refuses (exit 2, nothing changed) when an alarm or dashboard of the same name exists
 that is not the stack's; ``create_watch`` creates or updates them and removes the stack's alarms no
 longer wanted (a zone removed). ``hanat down`` removes them (bootstrap/stack/destroy.py)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib import watch
+from chalicelib import monitoring
 from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws.tags import has_stack_tag
 from chalicelib.errors import InputError
@@ -31,14 +31,14 @@ def check_watch(topology: Topology, cloudwatch) -> None:
     not the stack's (hanat never takes over someone else's resource)."""
     stack, region = topology.stack, topology.region
     problems = []
-    wanted = set(watch.alarm_names(topology))
-    for alarm in cw_api.alarms_named(cloudwatch, watch.alarm_prefix(stack)):
+    wanted = set(monitoring.alarm_names(topology))
+    for alarm in cw_api.alarms_named(cloudwatch, monitoring.alarm_prefix(stack)):
         if alarm["AlarmName"] in wanted and not has_stack_tag(cw_api.alarm_tags(cloudwatch, alarm["AlarmArn"]), stack):
             problems.append(f"CloudWatch alarm {alarm['AlarmName']} exists but is not tagged {STACK_TAG}={stack}")
-    name = watch.dashboard_name(stack, region)
+    name = monitoring.dashboard_name(stack, region)
     body = cw_api.dashboard_body(cloudwatch, name)
-    if body is not None and watch.marker(stack, region) not in body:
-        problems.append(f"CloudWatch dashboard {name} exists but is not this stack's (no {watch.marker(stack, region)!r})")
+    if body is not None and monitoring.marker(stack, region) not in body:
+        problems.append(f"CloudWatch dashboard {name} exists but is not this stack's (no {monitoring.marker(stack, region)!r})")
     if problems:
         raise InputError(problems + ["rename the stack, or delete or rename those resources"],
                          title=f"stack {stack!r}: cannot create its alarms")
@@ -50,17 +50,17 @@ def create_watch(topology: Topology, stage: str, cloudwatch,
     stack = topology.stack
     tags = [{"Key": STACK_TAG, "Value": stack}]
     result = WatchResult()
-    for spec in watch.alarms(topology, stage):
+    for spec in monitoring.alarms(topology, stage):
         cw_api.put_alarm(cloudwatch, spec, tags=tags)
         result.alarms.append(spec["AlarmName"])
     wanted = set(result.alarms)
-    stale = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, watch.alarm_prefix(stack), stack)
+    stale = [a["AlarmName"] for a in cw_api.stack_alarms(cloudwatch, monitoring.alarm_prefix(stack), stack)
              if a["AlarmName"] not in wanted]
     if stale:
         cw_api.delete_alarms(cloudwatch, stale)
         result.removed = stale
-    result.dashboard = watch.dashboard_name(stack, topology.region)
-    cw_api.put_dashboard(cloudwatch, result.dashboard, watch.dashboard_body(topology))
+    result.dashboard = monitoring.dashboard_name(stack, topology.region)
+    cw_api.put_dashboard(cloudwatch, result.dashboard, monitoring.dashboard_body(topology))
     progress(f"alarms: {len(result.alarms)} notifying {topology.topic_arn}"
              + (f" ({len(stale)} obsolete removed)" if stale else "") + f"; dashboard {result.dashboard}")
     return result

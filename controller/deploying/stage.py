@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from chalicelib import wiring
+from chalicelib import naming
 from chalicelib.errors import InputError
 from chalicelib.naming import APP_NAME, STACK_TAG, probe_handler_name
 from chalicelib.probes.samples import probe_chain_s
@@ -46,13 +46,13 @@ def policy_files(stage: str) -> tuple[str, str]:
 
 def environment(topology: Topology, stage: str) -> dict[str, str]:
     return {
-        wiring.ENV_STACK: topology.stack,
-        wiring.ENV_STAGE: stage,
-        wiring.ENV_TOPOLOGY_PARAMETER: topology.topology_parameter,
-        wiring.ENV_ZONES: ",".join(topology.azs),
-        wiring.ENV_TOPIC_ARN: topology.topic_arn,
-        wiring.ENV_PROBE_TARGETS: json.dumps(list(topology.probe.targets)),
-        wiring.ENV_PROBE_TIMEOUT: str(topology.probe.timeout_s),
+        naming.ENV_STACK: topology.stack,
+        naming.ENV_STAGE: stage,
+        naming.ENV_TOPOLOGY_PARAMETER: topology.topology_parameter,
+        naming.ENV_ZONES: ",".join(topology.azs),
+        naming.ENV_TOPIC_ARN: topology.topic_arn,
+        naming.ENV_PROBE_TARGETS: json.dumps(list(topology.probe.targets)),
+        naming.ENV_PROBE_TIMEOUT: str(topology.probe.timeout_s),
         "POWERTOOLS_SERVICE_NAME": "hanat",
         "POWERTOOLS_METRICS_NAMESPACE": "hanat",
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.aws import adopted, instances, params, routes
+from chalicelib.aws import adopted_vpc, instances, params, routes
 from chalicelib.aws.calls import aws_call
 from chalicelib.aws.tags import tag_map
 from chalicelib.engine.state import EC2_STATES
@@ -52,7 +52,7 @@ def route_views(ec2, route_table_ids: list[str]) -> dict[str, routes.RouteTableV
 def nat_gateway_states(ec2, nat_gateway_ids: list[str]) -> dict[str, str]:
     """NAT gateway id -> its state (``available``, ``deleted``, ...) for the ids that exist (reads only: the
     gateways are the user's, the lab never changes them)."""
-    return {gid: g.get("State", "") for gid, g in adopted.nat_gateways(ec2, nat_gateway_ids).items()}
+    return {gid: g.get("State", "") for gid, g in adopted_vpc.nat_gateways(ec2, nat_gateway_ids).items()}
 
 
 def _require_stack_nat(ec2, stack: str, instance_id: str) -> None:

@@ -1,7 +1,7 @@
 """What a CloudWatch metric alarm would say, from the metric points the lab kept (pure).
 
 The lab has no CloudWatch, so it evaluates an alarm's condition itself, from the very ``PutMetricAlarm``
-arguments ``hanat deploy`` sends (chalicelib/watch.py) and the points the controller put
+arguments ``hanat deploy`` sends (chalicelib/monitoring.py) and the points the controller put
 (lab.session.Metrics), the way CloudWatch documents it (Amazon CloudWatch User Guide, "Alarm evaluation"):
 
 - the points are aggregated into periods of ``Period`` seconds with ``Statistic``; periods are aligned

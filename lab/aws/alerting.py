@@ -1,6 +1,6 @@
 """The lab's alert sink: production's path (SNS publish, then the topic's Slack relay), recorded.
 
-Each alert is published to the stack's topic in the emulator with chalicelib.wiring's SnsAlertSink,
+Each alert is published to the stack's topic in the emulator with chalicelib.aws.sns's SnsAlertSink,
 then relayed with chalicelib.slack.relay_alert — what the ``notify_slack`` subscription does — to the
 lab's webhook stand-in. The drill's ``alerts`` are the subjects published and the Slack texts received.
 """
@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 from chalicelib.alerts import Alert, format_body, format_subject
+from chalicelib.aws.sns import SnsAlertSink
 from chalicelib.slack import relay_alert
-from chalicelib.wiring import SnsAlertSink
 from lab.timeline import Timeline
 
 from .capture import SlackCapture

@@ -13,7 +13,7 @@ with lab addresses of their own (203.0.113.51 on, in the topology's zone order).
 """
 from __future__ import annotations
 
-from chalicelib.aws import adopted
+from chalicelib.aws import adopted_vpc
 from chalicelib.aws.calls import aws_call, paginate
 from chalicelib.aws.tags import stack_filter
 from chalicelib.errors import NotFoundError
@@ -45,7 +45,7 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
         "ec2.DescribeSubnets", ec2_client, "describe_subnets", "Subnets", Filters=stack_filter(stack))}
     if topology.adopts_vpc:   # the user's own subnets carry no hanat tag
         named = {sid for z in topology.zones for sid in (z.public_subnet_id, z.private_subnet_id) if sid}
-        subnets.update({sid: s["CidrBlock"] for sid, s in adopted.subnets_by_id(
+        subnets.update({sid: s["CidrBlock"] for sid, s in adopted_vpc.subnets_by_id(
             ec2_client, sorted(named - set(subnets))).items()})
     instances = [i for r in paginate("ec2.DescribeInstances", ec2_client, "describe_instances",
                                      "Reservations", Filters=stack_filter(stack) + _nat_role_filter())
@@ -124,7 +124,7 @@ def _nat_gateways(ec2_client, topology: Topology, targets, subnets: dict[str, st
     if not ids:
         return ()
     lab_of = nat_gateway_lab_addresses(ids)
-    found = adopted.nat_gateways(ec2_client, ids)
+    found = adopted_vpc.nat_gateways(ec2_client, ids)
     out = []
     for gateway_id in ids:
         gateway = found.get(gateway_id)

@@ -14,8 +14,8 @@ from bootstrap.config.validate import build_config
 from bootstrap.stack import StackClients, build_stack
 from chalicelib.errors import InputError
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
-from chalicelib.service.sweep import run_sweep
 from lab.aws.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
 from tests.support.stack import AZS, REGION, FakeClock, ScriptedProbes, make_deps
 

@@ -1,7 +1,7 @@
 """The Chalice entry points through chalice.test.Client over in-process moto (mock_aws).
 
-Deps come from the documented hook ``wiring.set_deps_factory`` (scripted probes, fake clock);
-no import of boto3 is patched.
+Deps come from the freshly loaded app's ``make_deps`` (scripted probes, fake clock); no import of
+boto3 is patched.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from chalice.local import LambdaContext
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import wiring
+from chalicelib import naming, wiring
 from tests.support import stack as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.stack(stack="app", azs=sf.AZS[:2])
 
 def load_app(monkeypatch, zones):
     """A fresh import of app.py with HANAT_ZONES set (as Chalice does with the stage environment)."""
-    monkeypatch.setenv(wiring.ENV_ZONES, ",".join(zones))
+    monkeypatch.setenv(naming.ENV_ZONES, ",".join(zones))
     spec = importlib.util.spec_from_file_location("hanat_app_under_test", ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -37,7 +37,13 @@ def clock():
 
 
 @pytest.fixture
-def scripted(stack, clock):
+def factories():
+    """The Deps factory the loaded app's handlers use (its own ``default_deps`` unless one is set)."""
+    return []
+
+
+@pytest.fixture
+def scripted(stack, clock, factories):
     """Deps for every handler: moto clients, scripted probes, a fake clock."""
     probes = sf.ScriptedProbes(clock)
     alerts: list = []
@@ -47,14 +53,14 @@ def scripted(stack, clock):
         deps.alert_sink = alerts.append
         return deps
 
-    wiring.set_deps_factory(factory)
+    factories.append(factory)
     yield probes, alerts
-    wiring.reset_deps_factory()
 
 
 @pytest.fixture
-def client(monkeypatch, stack, tmp_path, clock):
+def client(monkeypatch, stack, tmp_path, clock, factories):
     app_module = load_app(monkeypatch, stack.azs)
+    app_module.make_deps = lambda owner: (factories[-1] if factories else wiring.default_deps)(owner)
     with Client(app_module.app, project_dir=str(tmp_path)) as c:
         c.hanat_app, c.hanat_clock = app_module.app, clock   # for _heartbeat
         yield c
@@ -92,7 +98,7 @@ def test_heartbeat_fails_a_zone_over_and_gives_it_back(client, scripted, stack):
 def test_heartbeat_budgets_its_sweeps_from_the_lambda_context(client, scripted, stack, clock):
     """The loop runs on get_remaining_time_in_millis (the Lambda context), not on a fixed 55 s: every
     sweep starts with a whole sweep's time left, and a shorter invocation sweeps less."""
-    from chalicelib.service.sweep import sweep_reserve_s
+    from chalicelib.service.probing import sweep_reserve_s
     start = clock()
     full = _heartbeat(client, timeout_s=60.0)["sweeps"]
     assert len(full) == 11 and all(60.0 - (s["at"] - start) >= sweep_reserve_s(stack) for s in full)
@@ -186,21 +192,21 @@ def test_probe_function_checks_local_targets(client, stack):
 
 
 def test_real_factory_reads_topology_from_the_environment(monkeypatch, stack):
-    """wiring.build_deps without the hook: env vars -> SSM topology -> clients and SNS sink."""
-    monkeypatch.setenv(wiring.ENV_STACK, stack.stack)
-    monkeypatch.setenv(wiring.ENV_STAGE, "app")
-    monkeypatch.setenv(wiring.ENV_TOPOLOGY_PARAMETER, stack.topology_parameter)
-    deps = wiring.build_deps("heartbeat:test")
+    """wiring.default_deps (what app.make_deps is): env vars -> SSM topology -> clients and SNS sink."""
+    monkeypatch.setenv(naming.ENV_STACK, stack.stack)
+    monkeypatch.setenv(naming.ENV_STAGE, "app")
+    monkeypatch.setenv(naming.ENV_TOPOLOGY_PARAMETER, stack.topology_parameter)
+    deps = wiring.default_deps("heartbeat:test")
     assert deps.topology == stack and deps.owner == "heartbeat:test"
     assert deps.probe_runner is not None and deps.control_probe is not None
 
 
 def test_missing_environment_names_every_variable(monkeypatch):
-    for name in wiring.REQUIRED_ENV:
+    for name in naming.REQUIRED_ENV:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(Exception) as exc:
         wiring.read_env()
-    assert all(name in str(exc.value) for name in wiring.REQUIRED_ENV)
+    assert all(name in str(exc.value) for name in naming.REQUIRED_ENV)
     assert getattr(exc.value, "exit_code", None) == 2
 
 
@@ -209,7 +215,7 @@ def test_alerts_published_to_sns_reach_a_queue(aws_env):
     import boto3
 
     from chalicelib.alerts import Alert
-    from chalicelib.wiring import SnsAlertSink
+    from chalicelib.aws.sns import SnsAlertSink
 
     with mock_aws():
         sns, sqs = boto3.client("sns"), boto3.client("sqs")

@@ -19,8 +19,8 @@ from chalicelib.errors import ConflictError
 from chalicelib.naming import topology_parameter
 from chalicelib.service import roll
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from tests.support.cli import hanat, hanat_process
 from tests.support.stack import FakeClock, ScriptedProbes
 

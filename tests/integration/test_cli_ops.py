@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
 from tests.support import stack as sf
 from tests.support.cli import hanat
 

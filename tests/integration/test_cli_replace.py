@@ -16,8 +16,8 @@ from chalicelib.naming import topology_parameter
 from chalicelib.replacement import machine as m
 from chalicelib.service import replacement
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from tests.support.cli import hanat
 from tests.support.stack import FakeClock, ScriptedProbes
 

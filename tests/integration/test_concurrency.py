@@ -16,8 +16,9 @@ from moto import mock_aws
 
 from chalicelib.errors import ConflictError, HanatError, InputError
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
-from chalicelib.service.sweep import run_sweep, sweep_once
+from chalicelib.service.sweep import sweep_once
 from tests.support.stack import (
     AZS,
     AtomicDynamoDB,

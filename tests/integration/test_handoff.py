@@ -14,12 +14,12 @@ import pytest
 from chalicelib.aws import nat_tags
 from chalicelib.engine.handoff import AGENT_SETTLE_S, tag_values
 from chalicelib.errors import HanatError
-from chalicelib.service import handoff_end
+from chalicelib.service import handoff_close
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate
 from chalicelib.service.reconcile import load_states
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
 from tests.support.stack import AZS, FakeClock, ScriptedProbes, make_deps, serving
 
 A, C, D = AZS
@@ -167,7 +167,7 @@ def test_handoff_ends_only_its_own_tags(harness):
     newer = tag_values(A, "to", "10.0.0.99", int(clock() + 5000), ["10.0.1.0/24"])
     view = nat_tags.describe_nats(ec2, [topo.zone(D).nat_instance_id], topo.stack)[topo.zone(D).nat_instance_id]
     nat_tags.put_handoff_tags(ec2, view, newer, topo.stack)
-    handoff_end.end_handoffs(deps, [A], "test", states=states)
+    handoff_close.close_handoffs(deps, [A], "test", states=states)
     assert nat_info(ec2, topo.zone(D).nat_instance_id)[1] == newer
     assert nat_info(ec2, topo.zone(A).nat_instance_id)[1] == {}
 

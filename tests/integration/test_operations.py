@@ -5,8 +5,8 @@ import pytest
 
 from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
-from chalicelib.service.sweep import run_sweep
 from tests.support.stack import (
     AZS,
     FakeClock,

@@ -19,10 +19,10 @@ from chalicelib.replacement import machine as m
 from chalicelib.service import replacement, replacement_steps
 from chalicelib.service.deps import Deps
 from chalicelib.service.events import handle_instance_state
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate
-from chalicelib.service.replacement import after_sweep
 from chalicelib.service.status import collect_status
-from chalicelib.service.sweep import run_sweep
 from chalicelib.settings import FailoverSettings, MaintenanceSettings
 from tests.support.stack import (
     AZS,

@@ -17,9 +17,9 @@ from moto import mock_aws
 
 from chalicelib.aws import instances
 from chalicelib.replacement import machine as m
-from chalicelib.service import reconcile, replacement, replacement_steps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service import reconcile, replacement, replacement_steps, replacement_store, replacement_zone
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import MaintenanceSettings
 from tests.integration.test_replacement import A, World
 
@@ -166,7 +166,7 @@ def test_relaunch_of_an_expired_claim_adopts_the_instance_it_already_made(moto):
     deps = w.deps()
     rec = replacement_steps.start(deps, A, "operator request", w.clock())
     token = m.launch_token(w.topo0.stack, A, rec.started_at, 1)
-    rec = replacement_steps.save(deps, rec.moved(m.STEP_LAUNCHING, w.clock(), token, attempts=1,
+    rec = replacement_store.save(deps, rec.moved(m.STEP_LAUNCHING, w.clock(), token, attempts=1,
                                                 launch_token=token, launched_at=w.clock()))
     zone = w.topo0.zone(A)
     first = instances.launch_from_template(w.ec2, launch_template_id=w.topo0.launch_template_id,
@@ -222,7 +222,7 @@ def test_a_run_that_lost_its_commit_decides_again_on_the_nat_published_meanwhile
 
     stale = w.deps(owner="operator")
     stale.clients = replace(stale.clients, dynamodb=LateClaim(w.clients.dynamodb, heartbeat_replaces_the_nat))
-    replacement_steps.fail_over_for_replacement(stale, A, f"replacing NAT {old.nat_instance_id}",
+    replacement_zone.fail_over_for_replacement(stale, A, f"replacing NAT {old.nat_instance_id}",
                                                 old_instance_id=old.nat_instance_id, planned=True)
 
     new = w.topo().zone(A)
@@ -243,7 +243,7 @@ def test_a_sweep_racing_a_planned_replacement_never_moves_the_zone_without_its_h
         w.sweep()
     operator = w.deps(owner="operator")
     operator.clients = replace(operator.clients, dynamodb=LateClaim(w.clients.dynamodb, lambda: w.sweep(0.5)))
-    replacement_steps.fail_over_for_replacement(operator, A, f"replacing NAT {old.nat_instance_id}",
+    replacement_zone.fail_over_for_replacement(operator, A, f"replacing NAT {old.nat_instance_id}",
                                                 old_instance_id=old.nat_instance_id, planned=True)
 
     assert old.nat_eni_id not in w.private_enis()                     # the zone left its NAT

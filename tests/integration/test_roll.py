@@ -14,7 +14,7 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.errors import HanatError
 from chalicelib.replacement import machine as m
-from chalicelib.replacement import roll as r
+from chalicelib.replacement import roll_machine as r
 from chalicelib.service import history, replacement, roll
 from chalicelib.service.operations import operate
 from chalicelib.settings import MaintenanceSettings
@@ -290,7 +290,7 @@ def test_status_shows_the_roll_and_each_nats_build(moto):
 def test_a_template_that_resolves_the_ami_alias_at_launch_makes_nats_on_an_older_ami_stale(moto):
     """nat.ami = "resolve:ssm:<alias>": EC2 resolves the parameter at each launch (a launch template may
     name an SSM parameter instead of an AMI id), so drift compares each NAT with the alias's AMI now."""
-    from chalicelib.service.drift import nat_drift
+    from chalicelib.service.outdated import check_nat_builds
 
     w = RollWorld()
     alias = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
@@ -300,9 +300,9 @@ def test_a_template_that_resolves_the_ami_alias_at_launch_makes_nats_on_an_older
         LaunchTemplateData={"ImageId": f"resolve:ssm:{alias}", "InstanceType": "t4g.nano"})
     w.ec2.modify_launch_template(LaunchTemplateId=w.topo0.launch_template_id,
                                  DefaultVersion=str(version["LaunchTemplateVersion"]["VersionNumber"]))
-    drift = nat_drift(w.clients.ec2, w.clients.ssm, w.topo(), w.clock())
+    drift = check_nat_builds(w.clients.ec2, w.clients.ssm, w.topo(), w.clock())
     for az in AZS:
         assert drift[az].current.image_id == latest and drift[az].current.version == 2
         nat_ami = drift[az].build.image_id
-        assert (f"AMI {nat_ami} (current {latest})" in drift[az].stale) is (nat_ami != latest)
-        assert not any("instance type" in s for s in drift[az].stale)          # t4g.nano both
+        assert (f"AMI {nat_ami} (current {latest})" in drift[az].outdated) is (nat_ami != latest)
+        assert not any("instance type" in s for s in drift[az].outdated)          # t4g.nano both

@@ -43,8 +43,8 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.naming import STACK_TAG, topology_parameter
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
 from controller.cli import main
 from tests.support.stack import FakeClock, ScriptedProbes

@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import wiring
+from chalicelib import naming
 from chalicelib.alerts import Alert, format_body, format_subject
 from chalicelib.aws.params import write_topology
 from tests.integration.test_app import load_app
@@ -26,10 +26,9 @@ def env(aws_env, monkeypatch, tmp_path):
         topo = dataclasses.replace(sf.build_stack(stack="slk", azs=sf.AZS[:2]),
                                    slack_webhook_parameter=WEBHOOK_PARAMETER)
         write_topology(boto3.client("ssm"), topo)
-        for name, value in ((wiring.ENV_STACK, topo.stack), (wiring.ENV_STAGE, "slk"),
-                            (wiring.ENV_TOPOLOGY_PARAMETER, topo.topology_parameter)):
+        for name, value in ((naming.ENV_STACK, topo.stack), (naming.ENV_STAGE, "slk"),
+                            (naming.ENV_TOPOLOGY_PARAMETER, topo.topology_parameter)):
             monkeypatch.setenv(name, value)
-        wiring.reset_deps_factory()
         app = load_app(monkeypatch, topo.azs).app
         with Client(app, project_dir=str(tmp_path)) as client:
             yield topo, client

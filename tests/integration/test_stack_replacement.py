@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from bootstrap.stack import StackClients, build_stack, plan_stack, read_topology
-from chalicelib.aws import state_table
+from chalicelib.aws import replacement_records
 from chalicelib.aws.params import write_topology
 from chalicelib.errors import InputError
 from chalicelib.naming import stack_tags
@@ -65,7 +65,7 @@ def test_up_follows_the_nat_the_topology_names(aws):
 def test_up_and_plan_refuse_while_a_replacement_is_in_progress(aws, step):
     config, topology, current, other = replaced_zone(aws)
     zone = topology.zones[0]
-    state_table.put_record(aws.dynamodb, topology.table_name,
+    replacement_records.put_record(aws.dynamodb, topology.table_name,
                            {"az": zone.az, "status": "replacing", "step": step, "old_instance_id": other,
                             "new_instance_id": current}, expected_version=None)
     before = (eip_instance(aws, zone.nat_eip_allocation_id), aws.ssm.get_parameter(Name="/hanat/t/topology")["Parameter"]["Value"])
@@ -77,6 +77,6 @@ def test_up_and_plan_refuse_while_a_replacement_is_in_progress(aws, step):
     after = (eip_instance(aws, zone.nat_eip_allocation_id), aws.ssm.get_parameter(Name="/hanat/t/topology")["Parameter"]["Value"])
     assert json.dumps(after, default=str) == json.dumps(before, default=str)
 
-    state_table.put_record(aws.dynamodb, topology.table_name,   # finished: up works again
+    replacement_records.put_record(aws.dynamodb, topology.table_name,   # finished: up works again
                            {"az": zone.az, "status": "done", "step": "done"}, expected_version=1)
     assert build_stack(config, aws, wait_interval_s=0).changes == 0

@@ -20,8 +20,8 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
-from chalicelib.service.replacement import after_sweep
-from chalicelib.service.sweep import run_sweep
+from chalicelib.service.heartbeat import run_sweep
+from chalicelib.service.maintenance import after_sweep
 from controller.status_view import COLUMNS
 from tests.support.cli import hanat
 from tests.support.stack import FakeClock, ScriptedProbes

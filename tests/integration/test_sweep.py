@@ -8,7 +8,7 @@ from moto import mock_aws
 
 from chalicelib.errors import HanatError
 from chalicelib.probes.results import ProbeResult
-from chalicelib.service.sweep import run_heartbeat, run_sweep
+from chalicelib.service.heartbeat import run_heartbeat, run_sweep
 from tests.support.stack import (
     AZS,
     FakeClock,
@@ -186,7 +186,7 @@ def remaining(clock, timeout_s: float = 60.0):
 
 def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_outwait_it(harness):
     topo, deps, clock, probes, _, _ = harness
-    from chalicelib.aws.state_table import acquire_lease
+    from chalicelib.aws.lease import acquire_lease
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:other", now=clock(), ttl_s=35).acquired
     assert run_sweep(deps).skipped == "lease held by heartbeat:other"
     reports = run_heartbeat(deps, remaining(clock, 40.0))     # expires in 35 s: no whole sweep would fit after
@@ -199,7 +199,7 @@ def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(harnes
     """A run killed mid-invocation leaves its lease (interval + 30 s); the next invocation waits for it
     to expire and sweeps for the rest of its budget instead of skipping the whole minute."""
     topo, deps, clock, probes, _, _ = harness
-    from chalicelib.aws.state_table import acquire_lease
+    from chalicelib.aws.lease import acquire_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:killed", now=start, ttl_s=35).acquired
     reports = run_heartbeat(deps, remaining(clock))
@@ -210,7 +210,7 @@ def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(harnes
 
 def test_a_lease_released_early_is_taken_at_once(harness):
     topo, deps, clock, _probes, _, _ = harness
-    from chalicelib.aws.state_table import acquire_lease, release_lease
+    from chalicelib.aws.lease import acquire_lease, drop_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old", now=start, ttl_s=35).acquired
     released = []
@@ -218,7 +218,7 @@ def test_a_lease_released_early_is_taken_at_once(harness):
     def sleep(seconds):
         clock.sleep(seconds)
         if clock() - start >= 3 and not released:   # the old run ends its loop and releases its lease
-            release_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old")
+            drop_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old")
             released.append(clock())
     deps.sleep = sleep
     reports = run_heartbeat(deps, remaining(clock))
@@ -247,7 +247,7 @@ def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(harnes
     """Deps.deadline (a monotonic instant) = now + the context's remaining time - END_MARGIN_S: the
     adapters stop every AWS call and retry there (tests/unit/test_aws_calls.py)."""
     _topo, deps, clock, _probes, _, _ = harness
-    from chalicelib.service import sweep as sweep_module
+    from chalicelib.service import heartbeat as sweep_module
     deadlines = []
     real_sweep_once = sweep_module.sweep_once
 

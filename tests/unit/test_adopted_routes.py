@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.adopted import give_back_default_route, untag_adopted_table
+from chalicelib.aws.adopted_vpc import release_default_route, untag_adopted_table
 from chalicelib.aws.routes import point_default_route
 from chalicelib.errors import AwsError, HanatError
 
@@ -78,7 +78,7 @@ def test_cutover_write_replaces_any_existing_default_route_and_creates_a_missing
     assert ec2.routes["10.99.0.0/16"] == {"VpcPeeringConnectionId": "pcx-1"}     # only 0.0.0.0/0 changes
 
 
-GIVE_BACK = [
+RELEASE_CASES = [
     # (id, current default route, target, expected call, expected default route after)
     ("eni-to-nat-gateway", {"NetworkInterfaceId": "eni-0b"}, "nat-0a", ("ReplaceRoute", {"NatGatewayId": "nat-0a"}),
      {"NatGatewayId": "nat-0a"}),
@@ -91,14 +91,14 @@ GIVE_BACK = [
 ]
 
 
-@pytest.mark.parametrize("current,target,call,after", [c[1:] for c in GIVE_BACK], ids=[c[0] for c in GIVE_BACK])
-def test_give_back_uses_the_call_aws_accepts_and_verifies(current, target, call, after):
+@pytest.mark.parametrize("current,target,call,after", [c[1:] for c in RELEASE_CASES], ids=[c[0] for c in RELEASE_CASES])
+def test_release_uses_the_call_aws_accepts_and_verifies(current, target, call, after):
     ec2 = AwsLikeEc2(current)
-    assert give_back_default_route(ec2, "rtb-0a", target, stack=STACK) is True
+    assert release_default_route(ec2, "rtb-0a", target, stack=STACK) is True
     assert ec2.calls == [call]
     assert ec2.routes.get("0.0.0.0/0") == after
     assert ec2.routes["10.99.0.0/16"] == {"VpcPeeringConnectionId": "pcx-1"}
-    assert give_back_default_route(ec2, "rtb-0a", target, stack=STACK) is False     # idempotent: no call
+    assert release_default_route(ec2, "rtb-0a", target, stack=STACK) is False     # idempotent: no call
     assert len(ec2.calls) == 1
 
 
@@ -106,18 +106,18 @@ def test_give_back_uses_the_call_aws_accepts_and_verifies(current, target, call,
                                       ([{"Key": "hanat:stack", "Value": STACK}], "not a route table this stack adopted"),
                                       ([{"Key": "hanat:stack", "Value": "other"}, {"Key": "hanat:adopted", "Value": "true"}],
                                        "does not carry hanat:stack=payments")])
-def test_give_back_refuses_a_table_the_stack_did_not_adopt(tags, why):
+def test_release_refuses_a_table_the_stack_did_not_adopt(tags, why):
     ec2 = AwsLikeEc2({"NetworkInterfaceId": "eni-0b"}, tags=tags)
     with pytest.raises(HanatError, match=why):
-        give_back_default_route(ec2, "rtb-0a", "nat-0a", stack=STACK)
+        release_default_route(ec2, "rtb-0a", "nat-0a", stack=STACK)
     assert ec2.calls == []
 
 
-def test_give_back_that_does_not_read_back_fails():
+def test_release_that_does_not_read_back_fails():
     ec2 = AwsLikeEc2({"NetworkInterfaceId": "eni-0b"})
     ec2.ignore_writes = True
     with pytest.raises(AwsError, match="VerifyFailed: read back eni-0b, expected nat-0a"):
-        give_back_default_route(ec2, "rtb-0a", "nat-0a", stack=STACK)
+        release_default_route(ec2, "rtb-0a", "nat-0a", stack=STACK)
 
 
 def test_untag_removes_both_keys_in_one_call_and_only_from_this_stacks_table():

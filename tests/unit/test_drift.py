@@ -1,11 +1,11 @@
-"""Drift (chalicelib/replacement/drift.py), table-driven with the clock passed in: which NATs are stale."""
+"""Drift (chalicelib/replacement/outdated.py), table-driven with the clock passed in: which NATs are stale."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.replacement.drift import CurrentBuild, NatBuild, first_stale, stale_reasons
+from chalicelib.replacement.outdated import CurrentBuild, NatBuild, first_outdated, outdated_reasons
 
 NOW = 1_800_000_000.0
 DAY = 86_400.0
@@ -53,7 +53,7 @@ BY_ID = {c.id: c for c in CASES}
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_stale_reasons(case: Case):
-    reasons = stale_reasons(case.nat, case.current, NOW, case.max_age_days)
+    reasons = outdated_reasons(case.nat, case.current, NOW, case.max_age_days)
     assert len(reasons) == len(case.expected), reasons
     for got, want in zip(reasons, case.expected, strict=True):
         assert want in got
@@ -65,12 +65,12 @@ def test_case_ids_are_unique():
 
 def test_age_counts_with_the_clock_passed_in():
     young = nat(launched_at=NOW - 29 * DAY)
-    assert stale_reasons(young, CURRENT, NOW, 30) == ()
-    assert stale_reasons(young, CURRENT, NOW + 2 * DAY, 30) == ("31 days old (max 30)",)
+    assert outdated_reasons(young, CURRENT, NOW, 30) == ()
+    assert outdated_reasons(young, CURRENT, NOW + 2 * DAY, 30) == ("31 days old (max 30)",)
 
 
 def test_first_stale_follows_the_zone_order():
     reasons = {"a": (), "b": ("old",), "c": ("old",)}
-    assert first_stale(["a", "b", "c"], reasons) == "b"
-    assert first_stale(["c", "b"], reasons) == "c"
-    assert first_stale(["a"], reasons) is None
+    assert first_outdated(["a", "b", "c"], reasons) == "b"
+    assert first_outdated(["c", "b"], reasons) == "c"
+    assert first_outdated(["a"], reasons) is None

@@ -169,7 +169,7 @@ def test_a_second_release_rewrites_the_routes_without_a_second_alert():
 
 
 def test_release_of_a_zone_hanat_built_is_refused():
-    with pytest.raises(InputError, match="zone a: its route tables were built by hanat, there is nothing to give back"):
+    with pytest.raises(InputError, match="zone a: its route tables were built by hanat, there is nothing to release"):
         decide_release(inputs([z("a", adoption="")], {}), {"a": ()}, now=NOW)
 
 

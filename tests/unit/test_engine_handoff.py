@@ -8,7 +8,7 @@ from chalicelib.engine.decision import RouteMove
 from chalicelib.engine.handoff import (
     MAX_TAG_VALUE,
     as_prev,
-    handoff_over,
+    close_reason,
     hands_off,
     is_prev_key,
     is_zone_key,
@@ -98,7 +98,7 @@ OVER = {
 @pytest.mark.parametrize("case", OVER, ids=list(OVER))
 def test_handoff_over(case):
     state, now, states, failing, why = OVER[case]
-    assert handoff_over(state, now, states, failing) == why
+    assert close_reason(state, now, states, failing) == why
 
 
 def test_zone_state_keeps_its_handoff_through_its_stored_form():

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from chalicelib.errors import InputError
-from chalicelib.watch import heartbeat_alarm
+from chalicelib.monitoring import heartbeat_alarm
 from lab.aws import alarms
 from lab.aws.eventbridge import classify
 from lab.dataplane import addresses
@@ -75,7 +75,7 @@ def test_time_scale_makes_lab_minutes():
 
 
 def test_the_deployed_heartbeat_alarm_is_what_the_lab_evaluates():
-    """The drill reads chalicelib.watch.heartbeat_alarm itself: 60 s, 3 of 3, < 1, missing = breaching."""
+    """The drill reads chalicelib.monitoring.heartbeat_alarm itself: 60 s, 3 of 3, < 1, missing = breaching."""
     topology = SimpleNamespace(stack="x", topic_arn="arn:aws:sns:eu-west-1:123456789012:hanat-x-alerts")
     rule = alarms.AlarmRule.from_put_metric_alarm(heartbeat_alarm(topology))
     assert (rule.period_s, rule.evaluation_periods, rule.datapoints_to_alarm, rule.threshold, rule.comparison,

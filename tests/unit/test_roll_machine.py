@@ -1,4 +1,4 @@
-"""The roll machine (chalicelib/replacement/roll.py): pure, table-driven, cases looked up by id."""
+"""The roll machine (chalicelib/replacement/roll_machine.py): pure, table-driven, cases looked up by id."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from chalicelib.replacement import machine as m
-from chalicelib.replacement import roll as r
+from chalicelib.replacement import roll_machine as r
 
 T0 = 10_000.0
 POLICY = r.RollPolicy(zone_timeout_s=1000)

@@ -6,7 +6,7 @@ script, each phase measured on every zone's private host (one request every 100 
 
 1. before: every zone goes out by its NAT gateway's address;
 2. the controller starts (the drill's ``fault`` moment): it proves each zone's NAT and cuts the zones over
-   by itself, one per sweep (chalicelib/service/adoption.py, engine/adoption.py); egress now leaves by
+   by itself, one per sweep (chalicelib/service/adoption.py, engine/cutover.py); egress now leaves by
    each zone's NAT Elastic IP, with at most one failed request per zone;
 3. a blackhole of the drill's zone then fails over and reverts as in a VPC hanat built;
 4. ``release`` of every zone (operate ``release``, what ``hanat release --all`` runs) points every table

@@ -8,7 +8,7 @@ before and after, at most 2 failed 100 ms requests per move of the zone (at most
 never two zones away from their own NAT at once.
 
 ``heartbeat-stopped``: the lab keeps the time of every ``SweepsCompleted`` point and evaluates the
-heartbeat-missing alarm exactly as ``hanat deploy`` creates it (chalicelib/watch.py ``heartbeat_alarm``)
+heartbeat-missing alarm exactly as ``hanat deploy`` creates it (chalicelib/monitoring.py ``heartbeat_alarm``)
 with lab.aws.alarms, on lab time: ``TIME_SCALE`` = 12, so its 60 s period is a 5 s lab minute (the lab sweeps
 every second, 5 sweeps a lab minute; AWS's heartbeat at the 5 s default sweeps 12 a minute: the alarm needs
 only one). The evaluation moments are CloudWatch's: each period boundary, over the 3 newest complete
@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 
 from chalicelib.errors import HanatError
-from chalicelib.replacement import roll as roll_machine
+from chalicelib.monitoring import PERIOD_S, heartbeat_alarm
+from chalicelib.replacement import roll_machine
 from chalicelib.service import roll
-from chalicelib.watch import PERIOD_S, heartbeat_alarm
 from lab.aws import alarms
 
 from .. import report as rp

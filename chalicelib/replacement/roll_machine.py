@@ -3,7 +3,7 @@
 A roll replaces the NAT of each of its zones in turn, never two at once, and only while every other NAT
 is UP and every zone is served by its own NAT. For one zone: a planned replacement (``machine``) fails
 the zone over to a proven NAT, lets the old NAT drain, moves the Elastic IP to a new NAT launched from
-the template's default version and proves it; then the zone is given back (by the sweep, or by the roll
+the template's default version and proves it; then the zone is reverted (by the sweep, or by the roll
 itself when ``failover.revert`` is not ``auto``), and only once the zone is home on a NAT that is UP does
 the roll go on. It stops at the first zone that does not come back, with every zone still served, and
 says where; a re-run of the same roll continues from there.
@@ -30,7 +30,7 @@ PHASE_RETURNING = "returning"     # replaced; waiting for the zone to be home on
 IDLE = "idle"
 WAIT = "wait"
 START_ZONE = "start_zone"         # start the zone's planned replacement
-RETURN_ZONE = "return_zone"       # the replacement is done but the zone is not home: give it back
+RETURN_ZONE = "return_zone"       # the replacement is done but the zone is not home: revert it
 ZONE_DONE = "zone_done"
 CANCEL_AND_STOP = "cancel_and_stop"  # nothing moved yet: end the zone's replacement, stop the roll
 STOP = "stop"                     # stop the roll; the zone's replacement (if any) carries on
@@ -182,7 +182,7 @@ def decide_roll(rec: RollRecord | None, facts: RollFacts, now: float, policy: Ro
         return RollAction(STOP, f"{az} did not come back on its new NAT within {policy.zone_timeout_s:.0f}s "
                                 f"(served by {zone.served_by}, NAT {zone.health})", az)
     if zone.health == UP and not zone.home:
-        return RollAction(RETURN_ZONE, f"{az}'s new NAT is UP: give the zone back", az)
+        return RollAction(RETURN_ZONE, f"{az}'s new NAT is UP: revert the zone", az)
     return RollAction(WAIT, f"{az}: waiting for its new NAT to be UP (now {zone.health})", az)
 
 
@@ -201,7 +201,7 @@ def _replacing(rec: RollRecord, zone: ZoneFacts, rep: ReplacementView | None, no
     if rep.status == DONE:
         if zone.home and zone.health == UP:
             return RollAction(ZONE_DONE, f"{az} is back on its new NAT {rep.new_instance_id}", az)
-        return RollAction(RETURN_ZONE, f"{az}: replaced by {rep.new_instance_id}; give the zone back", az)
+        return RollAction(RETURN_ZONE, f"{az}: replaced by {rep.new_instance_id}; revert the zone", az)
     if now - rec.phase_since > policy.zone_timeout_s:
         return RollAction(STOP, f"{az}: its replacement is still at {rep.step!r} after "
                                 f"{policy.zone_timeout_s:.0f}s", az)

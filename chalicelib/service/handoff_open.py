@@ -1,17 +1,17 @@
-"""Connection handoff on planned moves (use-case, inside ``reconcile.decide_and_apply``).
+"""Opening connection handoffs on planned moves (use-case, inside ``reconcile.decide_and_apply``).
 
 Per attempt: ``plan`` (before the claim) picks the moves that hand open flows back (the pure rule in
 ``chalicelib.engine.handoff``) and reads what their tags need: both NATs' private addresses (and the
 handoff tags they carry) and the CIDRs of the subnets the zone's route tables serve; ``Plan.record``
 puts each handoff in the moved zone's record (committed with the claim). Once the zones are claimed,
-``start`` writes the tags (the old NAT's ``from`` first, so a half-written handoff never sends flows to
+``open_handoffs`` writes the tags (the old NAT's ``from`` first, so a half-written handoff never sends flows to
 a NAT that would drop them) and the caller waits ``AGENT_SETTLE_S`` for the agents; then the routes
-move and ``finish`` removes what the move ended: the previous direction kept during the move
+move and ``drop_prev_tags`` removes what the move ended: the previous direction kept during the move
 (``:prev`` keys) and the zone's earlier handoff on NATs it no longer involves.
 
 A handoff that cannot be planned or written (an AWS error, a NAT without the stack tag, no CIDR) is
 logged and the move goes on without it: open flows then get the new NAT's TCP reset, never a hang.
-Ending handoffs later (time up, a NAT stopped, a roll's drain over) is ``handoff_end``.
+Closing handoffs later (time up, a NAT stopped, a roll's drain over) is ``handoff_close``.
 """
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ class _Writes:
     nat: nat_tags.NatView
     prev: dict[str, str] = field(default_factory=dict)     # the previous direction, kept while the route moves
     new: dict[str, str] = field(default_factory=dict)
-    stale: dict[str, str] = field(default_factory=dict)    # old numbered values the new handoff does not reuse
+    unwanted: dict[str, str] = field(default_factory=dict)    # old numbered values the new handoff does not reuse
 
 
 def _writes(h: ZoneHandoff, nat: nat_tags.NatView, new: dict[str, str]) -> _Writes:
@@ -171,11 +171,11 @@ def _writes(h: ZoneHandoff, nat: nat_tags.NatView, new: dict[str, str]) -> _Writ
             continue
         w.prev[as_prev(key, h.zone)] = value
         if key not in new:
-            w.stale[key] = value
+            w.unwanted[key] = value
     return w
 
 
-def start(deps: Deps, p: Plan) -> bool:
+def open_handoffs(deps: Deps, p: Plan) -> bool:
     """Write the handoff tags of ``p``; True when any were written (the caller then waits
     ``AGENT_SETTLE_S`` before moving the routes). Per zone: the previous direction is kept under
     ``:prev`` keys on both NATs, then X's ``from`` is written, then Y's ``to``."""
@@ -192,7 +192,7 @@ def start(deps: Deps, p: Plan) -> bool:
             for w in (on_x, on_y):
                 nat_tags.put_handoff_tags(ec2, w.nat, w.new, stack, deadline=deps.deadline)
                 wrote = True
-                nat_tags.delete_handoff_tags(ec2, w.nat, w.stale, stack, deadline=deps.deadline)
+                nat_tags.delete_handoff_tags(ec2, w.nat, w.unwanted, stack, deadline=deps.deadline)
         except HanatError as err:
             p.failed.append(h.zone)
             logger.warning("connection handoff not written: open connections get a reset",
@@ -204,8 +204,8 @@ def start(deps: Deps, p: Plan) -> bool:
     return wrote
 
 
-def finish(deps: Deps, p: Plan) -> None:
-    """After the routes moved: remove the ``:prev`` tags ``start`` kept, and the moved zones' earlier
+def drop_prev_tags(deps: Deps, p: Plan) -> None:
+    """After the routes moved: remove the ``:prev`` tags ``open_handoffs`` kept, and the moved zones' earlier
     handoffs from NATs the new one does not involve. Failures are logged (the tags expire by
     themselves at their ``until``; the sweep's cleanup retries)."""
     ec2, stack = deps.clients.ec2, deps.topology.stack

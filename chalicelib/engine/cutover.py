@@ -4,7 +4,7 @@ An adopted zone's route tables are the user's. Until cutover its default routes 
 had them (a NAT gateway, usually) and the zone is ``adopting``: the engine never moves them, but the
 zone's NAT is probed like any other. Once that NAT is proven (UP with ``recover_after`` passes in a
 row) the engine cuts the zone over, one zone per sweep; from then on (``cut-over``) the zone fails
-over and reverts like one hanat built. ``release`` gives the routes back (``released``): the engine
+over and reverts like one hanat built. ``release`` points the routes at their original targets again (``released``): the engine
 never moves them again. An adopting or released zone's NAT serves other zones' failovers only while
 proven. ``hanat cutover`` and ``hanat release`` are decided here too.
 """
@@ -122,7 +122,7 @@ def decide_release(zones: Sequence[ZoneInput], targets: Mapping[str, Sequence[tu
     states = {z.az: z.state for z in zones}
     for z in _pick(zones, list(targets)):
         if not z.state.adoption:
-            problems.append(f"zone {z.az}: its route tables were built by hanat, there is nothing to give back")
+            problems.append(f"zone {z.az}: its route tables were built by hanat, there is nothing to release")
             continue
         moves.append(RouteMove(z.az, z.state.server, z.az, RELEASE, reason or "manual release",
                                targets=tuple(targets[z.az])))

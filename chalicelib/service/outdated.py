@@ -1,7 +1,7 @@
-"""Which NATs are stale, read from AWS (use-case): each NAT's build (AMI, type, launch time, launch
-template version) against the stack's launch template now, judged by the pure
-``chalicelib.replacement.drift``. Shown by ``hanat up`` and ``hanat status``; the roll pass uses it to
-roll stale NATs inside ``maintenance.window``."""
+"""Which NATs are outdated (old builds), read from AWS (use-case): each NAT's build (AMI, type, launch
+time, launch template version) against the stack's launch template now, judged by the pure
+``chalicelib.replacement.outdated``. Shown by ``hanat up`` and ``hanat status``; the roll pass uses it to
+roll outdated NATs inside ``maintenance.window``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,20 +9,20 @@ from dataclasses import dataclass
 from ..aws import instances, params
 from ..errors import AwsError
 from ..observability import logger
-from ..replacement.drift import CurrentBuild, NatBuild, stale_reasons
+from ..replacement.outdated import CurrentBuild, NatBuild, outdated_reasons
 from ..topology import Topology
 
 RESOLVE_SSM = "resolve:ssm:"   # a launch template's ImageId may name an SSM parameter, resolved at each launch
 
 
 @dataclass(frozen=True)
-class NatDrift:
-    """One zone's NAT: what it runs, what a new one would get, and why it is stale (empty: it is not)."""
+class NatBuildCheck:
+    """One zone's NAT: what it runs, what a new one would get, and why it is outdated (empty: it is not)."""
 
     az: str
     build: NatBuild | None          # None: EC2 does not know the instance (terminated long ago)
     current: CurrentBuild | None
-    stale: tuple[str, ...]
+    outdated: tuple[str, ...]     # why (the JSON key stays "stale": hanat status --json reads it)
     age_s: float | None
 
     def to_dict(self) -> dict:
@@ -37,7 +37,7 @@ class NatDrift:
             "current_template_version": current.version if current else None,
             "current_image_id": current.image_id if current else None,
             "current_instance_type": current.instance_type if current else None,
-            "stale": list(self.stale),
+            "stale": list(self.outdated),
         }
 
 
@@ -58,8 +58,8 @@ def current_build(ec2, ssm, topology: Topology) -> CurrentBuild | None:
                         instance_type=data.get("InstanceType", "") or "")
 
 
-def nat_drift(ec2, ssm, topology: Topology, now: float) -> dict[str, NatDrift]:
-    """az -> its NAT's drift, for every zone of the topology (two EC2 reads, one SSM read at most)."""
+def check_nat_builds(ec2, ssm, topology: Topology, now: float) -> dict[str, NatBuildCheck]:
+    """az -> its NAT's build check, for every zone of the topology (two EC2 reads, one SSM read at most)."""
     current = current_build(ec2, ssm, topology)
     builds = instances.describe_builds(ec2, [z.nat_instance_id for z in topology.zones])
     max_days = topology.maintenance.max_instance_age_days
@@ -69,7 +69,7 @@ def nat_drift(ec2, ssm, topology: Topology, now: float) -> dict[str, NatDrift]:
         build = None if raw is None else NatBuild(
             instance_id=raw.instance_id, image_id=raw.image_id, instance_type=raw.instance_type,
             launched_at=raw.launched_at, template_id=raw.template_id, template_version=raw.template_version)
-        stale = stale_reasons(build, current, now, max_days) if build else ()
+        reasons = outdated_reasons(build, current, now, max_days) if build else ()
         age = (now - build.launched_at) if build and build.launched_at else None
-        out[zone.az] = NatDrift(az=zone.az, build=build, current=current, stale=stale, age_s=age)
+        out[zone.az] = NatBuildCheck(az=zone.az, build=build, current=current, outdated=reasons, age_s=age)
     return out

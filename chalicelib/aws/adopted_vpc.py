@@ -1,5 +1,5 @@
 """Adapter for a VPC hanat adopts (did not build): read what is there, tag the route tables it takes
-over, give their default route back, and take its two tags off again.
+over, release their default route to its original target, and take its two tags off again.
 
 These are the only calls hanat makes on resources without its ``hanat:stack`` tag: reads, and
 ``CreateTags`` of the two hanat keys on a route table the operator listed. Every write to an adopted
@@ -15,8 +15,8 @@ from .network import ec2_call
 from .routes import DEFAULT_ROUTE, describe_route_tables
 from .tags import tag_map
 
-# The route target fields a give-back writes, by the id's prefix (EC2 API Reference, ReplaceRoute).
-GIVE_BACK_FIELDS = {"nat-": "NatGatewayId", "eni-": "NetworkInterfaceId", "i-": "InstanceId"}
+# The route target fields a release writes, by the id's prefix (EC2 API Reference, ReplaceRoute).
+RELEASE_FIELDS = {"nat-": "NatGatewayId", "eni-": "NetworkInterfaceId", "i-": "InstanceId"}
 NAT_GATEWAY_AVAILABLE = "available"   # "able to process traffic" (EC2 API Reference, NatGateway.State)
 
 
@@ -118,7 +118,7 @@ def untag_adopted_table(ec2, route_table_id: str, stack: str) -> bool:
 
 
 # --- giving a default route back ---------------------------------------------------------------------
-def give_back_default_route(ec2, route_table_id: str, target: str, *, stack: str) -> bool:
+def release_default_route(ec2, route_table_id: str, target: str, *, stack: str) -> bool:
     """Point the adopted table's ``0.0.0.0/0`` at ``target`` (a NAT gateway ``nat-...``, a network
     interface ``eni-...`` or an instance ``i-...``), or delete it (``target`` ""); True when it changed.
 
@@ -136,7 +136,7 @@ def give_back_default_route(ec2, route_table_id: str, target: str, *, stack: str
         aws_call(f"ec2.DeleteRoute {route_table_id} {DEFAULT_ROUTE}", ec2.delete_route,
                  RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE)
     else:
-        field = next((f for prefix, f in GIVE_BACK_FIELDS.items() if target.startswith(prefix)), None)
+        field = next((f for prefix, f in RELEASE_FIELDS.items() if target.startswith(prefix)), None)
         if field is None:
             raise HanatError(f"cannot point {route_table_id} at {target!r}: not a NAT gateway, network "
                              "interface or instance id")

@@ -1,8 +1,9 @@
-"""Drift: is a NAT instance stale? (pure: what it runs + what the launch template says now + now).
+"""Outdated NATs: is a NAT instance an old build? (pure: what it runs + what the launch template says
+now + now).
 
-A NAT is stale when it was launched from another launch-template version than the template's current
+A NAT is outdated when it was launched from another launch-template version than the template's current
 default, runs another AMI or instance type than that version, or is older than
-``maintenance.max_instance_age_days``. Stale NATs are shown by ``hanat up`` and ``hanat status`` and
+``maintenance.max_instance_age_days``. Outdated NATs are shown by ``hanat up`` and ``hanat status`` and
 rolled by the controller inside ``maintenance.window``. Nothing here talks to AWS or reads the clock.
 """
 from __future__ import annotations
@@ -40,8 +41,8 @@ class CurrentBuild:
     instance_type: str = ""
 
 
-def stale_reasons(nat: NatBuild, current: CurrentBuild | None, now: float, max_age_days: int) -> tuple[str, ...]:
-    """Why ``nat`` is stale (empty: it is not). ``current`` None: the template is unknown, only age counts."""
+def outdated_reasons(nat: NatBuild, current: CurrentBuild | None, now: float, max_age_days: int) -> tuple[str, ...]:
+    """Why ``nat`` is outdated (empty: it is not). ``current`` None: the template is unknown, only age counts."""
     reasons: list[str] = []
     if current is not None:
         if not nat.template_version:
@@ -60,6 +61,6 @@ def stale_reasons(nat: NatBuild, current: CurrentBuild | None, now: float, max_a
     return tuple(reasons)
 
 
-def first_stale(order: Sequence[str], reasons: Mapping[str, Sequence[str]]) -> str | None:
-    """The first zone (in ``order``) whose NAT is stale: the one an automatic roll takes next."""
+def first_outdated(order: Sequence[str], reasons: Mapping[str, Sequence[str]]) -> str | None:
+    """The first zone (in ``order``) whose NAT is outdated: the one an automatic roll takes next."""
     return next((az for az in order if reasons.get(az)), None)

@@ -1,11 +1,11 @@
-"""Ending connection handoffs (use-cases): remove a zone's handoff tags from both NATs, then forget the
+"""Closing connection handoffs (use-cases): remove a zone's handoff tags from both NATs, then forget the
 handoff in the zone's record. After that the new NAT resets the flows it does not know (setup-nat.sh).
 
-- ``end_handoffs``: the handoffs of the given zones (a roll's drain is over, a NAT left ``running``);
-- ``end_for_instance``: every handoff a NAT takes part in (the instance-state event of a NAT leaving
+- ``close_handoffs``: the handoffs of the given zones (a roll's drain is over, a NAT left ``running``);
+- ``close_handoffs_of_nat``: every handoff a NAT takes part in (the instance-state event of a NAT leaving
   ``running``: it can serve no flow);
-- ``end_stale``: the sweep's cleanup: handoffs whose ``until`` passed, with a NAT that is not running,
-  or whose old NAT fails its probes (handed-off flows would hang there; the reset is better).
+- ``close_expired_handoffs``: the cleanup after a sweep: expired handoffs (their ``until`` passed),
+  and those with a NAT that is not running or whose old NAT fails its probes (handed-off flows would hang there; the reset is better).
 
 Tags are deleted only while they still carry this handoff's values (a newer handoff of the zone is
 left alone), and the record is cleared only while it still names this handoff.
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ..aws import instances, nat_tags
 from ..engine import ZoneState
-from ..engine.handoff import handoff_over, is_zone_key, parse_value
+from ..engine.handoff import close_reason, is_zone_key, parse_value
 from ..errors import ConflictError, HanatError
 from ..observability import logger
 from .deps import Deps
@@ -35,9 +35,9 @@ def _tags_of(nat: nat_tags.NatView, az: str, until: float) -> dict[str, str]:
     return out
 
 
-def end_handoffs(deps: Deps, zones: Iterable[str], reason: str, *,
+def close_handoffs(deps: Deps, zones: Iterable[str], reason: str, *,
                  states: Mapping[str, ZoneState] | None = None) -> list[str]:
-    """End the handoffs of ``zones`` (those without one are skipped); the zones ended."""
+    """Close the handoffs of ``zones`` (those without one are skipped); the zones closed."""
     if states is None:
         states = load_states(deps)[1]
     ending = {az: states[az] for az in dict.fromkeys(zones) if az in states and states[az].has_handoff}
@@ -82,14 +82,14 @@ def zones_where(states: Mapping[str, ZoneState], test: Callable[[ZoneState], boo
     return [az for az, s in states.items() if s.has_handoff and test(s)]
 
 
-def end_for_instance(deps: Deps, instance_id: str, reason: str) -> list[str]:
+def close_handoffs_of_nat(deps: Deps, instance_id: str, reason: str) -> list[str]:
     """End every handoff NAT ``instance_id`` takes part in."""
     states = load_states(deps)[1]
     zones = zones_where(states, lambda s: instance_id in (s.handoff_from, s.handoff_to))
-    return end_handoffs(deps, zones, reason, states=states) if zones else []
+    return close_handoffs(deps, zones, reason, states=states) if zones else []
 
 
-def end_stale(deps: Deps, states: Mapping[str, ZoneState], now: float) -> list[str]:
+def close_expired_handoffs(deps: Deps, states: Mapping[str, ZoneState], now: float) -> list[str]:
     """The sweep's cleanup (``states``: the zone states the sweep stored). No AWS call unless a zone
     has a handoff."""
     active = {az: s for az, s in states.items() if s.has_handoff}
@@ -102,12 +102,12 @@ def end_stale(deps: Deps, states: Mapping[str, ZoneState], now: float) -> list[s
     failing = {nat_of[az] for az, s in states.items() if az in nat_of and s.fails >= topo.probe.fail_after}
     over: dict[str, str] = {}
     for az, s in active.items():
-        why = handoff_over(s, now, ec2_states, failing)
+        why = close_reason(s, now, ec2_states, failing)
         if why:
             over[az] = why
     for az, why in over.items():
         try:
-            end_handoffs(deps, [az], why, states=states)
+            close_handoffs(deps, [az], why, states=states)
         except HanatError as err:
             logger.warning("connection handoff not ended yet", extra={"zone": az, "error": str(err)})
     return list(over)
