@@ -55,7 +55,7 @@ SHELL_FILES := bootstrap/nat/setup-nat.sh bootstrap/nat/admin-setup.sh bootstrap
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m controller.deploying.policy_lint
+	$(BIN)/python -m bootstrap.deploy.policy_lint
 	shellcheck --shell=bash $(SHELL_FILES)
 
 bench: install

@@ -3,7 +3,8 @@
     python bench/failover.py [--runs 5] [--dataplane netns|computed] [--scenario NAME ...] [--flaky-s 60]
                              [--config F] [--random-phase] [--seed 0]
 
-Every run is a fresh lab session (emulator reset, stack, data plane), so runs are independent. A drill
+Runs are independent: each starts on a fresh lab session (emulator reset, stack, data plane) or, after a
+run that replaced no NAT, on that session reset to what a fresh one holds (lab.session_reset). A drill
 injects its fault as soon as steady state is seen, which is right after a sweep: the longest wait for the
 next sweep. ``--random-phase`` waits a random share of the probe interval first (seeded), as a real fault
 falls anywhere in the cycle. ``--config`` takes any hanat config, e.g. bench/production-defaults.toml.

@@ -38,6 +38,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # figures on stdout, not per-sweep log lines
 
+from bootstrap.deploy.stage import environment as stage_environment
+from bootstrap.deploy.stage import stage_settings
 from chalicelib.aws.clients import make_client
 from chalicelib.naming import probe_function_name, probe_handler_name
 from chalicelib.probes import run_checks
@@ -47,8 +49,6 @@ from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology
-from controller.deploying.stage import environment as stage_environment
-from controller.deploying.stage import stage_settings
 from lab.aws.emulator import Emulator, pointed_at
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
 from tests.support.stack import build_stack

@@ -1,1 +1,1 @@
-"""The stack builder: configuration, plan -> apply -> destroy, and the NAT setup script."""
+"""The stack builder: configuration, plan -> apply -> destroy, the deploy planning (``deploy/``), and the NAT setup script."""

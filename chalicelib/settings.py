@@ -19,7 +19,7 @@ DEFAULT_PROBE_TARGETS = (
 # The one limit of probe.timeout_s: the config validator (bootstrap/config/validate.py) and the
 # probe function (chalicelib/probes/handler.py) both import it. The probe Lambda gets its samples'
 # time (a probe and its hedged confirmation: 1.5 x timeout_s, chalicelib/probes/samples.py) + 3 s
-# (controller/deploying/stage.py), and the heartbeat (60 s) must still get every zone's answer within
+# (bootstrap/deploy/stage.py), and the heartbeat (60 s) must still get every zone's answer within
 # one invocation.
 MAX_PROBE_TIMEOUT_S = 25.0
 

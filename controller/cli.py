@@ -14,9 +14,9 @@ from rich.markup import escape
 from chalicelib.errors import HanatError
 from lab import cli as lab
 
-from . import logview
 from .commands import adopt, cost, deploy, logs, ops, roll, stack
-from .output import err_console
+from .views import logs as logview
+from .views.output import err_console
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

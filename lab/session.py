@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Self
 
 from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
@@ -36,6 +36,7 @@ from chalicelib.naming import probe_function_name, probe_handler_name, topology_
 from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
+from lab import session_reset
 from lab.aws.adapters import (
     default_route_targets,
     describe_nats,
@@ -53,6 +54,7 @@ from lab.aws.moto_server import OBSERVER_AGENT
 from lab.config import LabSettings
 from lab.dataplane.egress import EgressSample
 from lab.dataplane.kinds import make_dataplane
+from lab.metrics import Metrics
 from lab.timeline import Timeline
 
 SYNC_S = 0.2
@@ -60,8 +62,8 @@ SYNC_S = 0.2
 
 def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
     """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
-    stage's timeout, environment and reserved concurrency (controller.deploying.stage: what Chalice deploys)."""
-    from controller.deploying.stage import environment, stage_settings
+    stage's timeout, environment and reserved concurrency (bootstrap.deploy.stage: what Chalice deploys)."""
+    from bootstrap.deploy.stage import environment, stage_settings
 
     settings = stage_settings(topology, stage)["lambda_functions"]
     env = environment(topology, stage)
@@ -91,37 +93,6 @@ def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
     if client.meta.endpoint_url != endpoint_url:
         raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
     return client
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One value the controller put, when (what CloudWatch would store as a datapoint)."""
-
-    t: float
-    name: str
-    value: float
-    unit: str
-
-
-@dataclass
-class Metrics:
-    """The controller's metrics, counted and kept with their time (the lab has no CloudWatch: the alarms'
-    conditions are evaluated from these points, lab.aws.alarms)."""
-
-    counts: dict[str, float] = field(default_factory=dict)
-    points: list[MetricPoint] = field(default_factory=list)
-    clock: Callable[[], float] = time.time
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, name: str, value: float, unit: str, dimensions=None) -> None:   # by name, all zones
-        with self._lock:
-            self.counts[name] = self.counts.get(name, 0) + value
-            self.points.append(MetricPoint(self.clock(), name, value, unit))
-
-    def series(self, name: str) -> list[tuple[float, float]]:
-        """(time, value) of every point of ``name``, oldest first."""
-        with self._lock:
-            return [(p.t, p.value) for p in self.points if p.name == name]
 
 
 def _proven_nat(eni: str, nats: dict, health: dict) -> bool:
@@ -158,6 +129,7 @@ class LabSession:
         self._probe_log: list[tuple[float, int]] = []
         # A drill's hook on the heartbeat's Deps (e.g. a run that will be killed); None: as built.
         self.heartbeat_deps_hook: Callable[[Deps], Deps] | None = None
+        self.fresh: session_reset.FreshState | None = None   # what a reused session is reset to
 
     # --- lifecycle ------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -244,7 +216,24 @@ class LabSession:
                                    timeline=self.timeline)
         self._cleanup.append(self.heartbeat.stop)
         if not self.adopt:   # adopting: the drill starts the controller (start_heartbeat)
+            self.fresh = session_reset.capture(self)
             self.heartbeat.start()
+
+    def reset_for_drill(self, seed: int) -> bool:
+        """Make this session, which ran a drill, what a fresh one is for the next drill (lab.session_reset);
+        False, and nothing changed, when it cannot be (it adopted a VPC, or a NAT was replaced)."""
+        if not session_reset.reusable(self, self.fresh):
+            return False
+        started = time.monotonic()
+        moved = session_reset.reset(self, self.fresh, seed)
+        self.seed = seed
+        with self._probe_lock:
+            self._probe_log.clear()
+        self.sync_errors.clear()
+        self.heartbeat.start()
+        self.progress(f"session reused: reset in {time.monotonic() - started:.1f}s"
+                      + (f", {len(moved)} route(s) pointed home" if moved else ""))
+        return True
 
     def _foreign_vpc(self, config):
         """Adopt mode: the user's VPC (built like a VPC module would), and the config adopting it."""

@@ -32,6 +32,11 @@ class Timeline:
             self._events.append(e)
         return e
 
+    def clear(self) -> None:
+        """Forget every event (a session reused for the next drill starts with an empty timeline)."""
+        with self._lock:
+            self._events.clear()
+
     def events(self, since: float = 0.0, kinds: Iterable[str] | None = None) -> list[Event]:
         wanted = set(kinds) if kinds is not None else None
         with self._lock:

@@ -18,7 +18,7 @@ from chalicelib.aws.tags import tag_map
 from chalicelib.errors import InputError
 
 from ..config.derive import MAX_ZONES, MIN_ZONES, free_block
-from ..config.rules import STACK_NAME_RULE, stack_name_problem
+from ..config.value_checks import STACK_NAME_RULE, stack_name_problem
 from .check import kind_of
 from .facts import VpcFacts, default_target
 

@@ -27,9 +27,9 @@ from chalicelib.errors import ConfigError
 
 from . import dupsworks_keys as keys
 from .names import from_dupsworks
-from .rules import STACK_NAME_RULE, pv_only_problem
 from .schema import AdminConfig, HanatConfig, NatConfig
 from .validate import build_config
+from .value_checks import STACK_NAME_RULE, pv_only_problem
 
 SEED_PROBE_PORT = 443
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")

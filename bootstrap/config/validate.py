@@ -21,10 +21,21 @@ from chalicelib.settings import (
     ProbeSettings,
 )
 
-from .adopted import ADOPT_ZONE_KEYS, adopted_zones, reject_adopt_keys
+from .adopt_zones import ADOPT_ZONE_KEYS, adopted_zones, reject_adopt_keys
 from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, derive_missing, layout_prefix
 from .names import PLACEHOLDERS, name_problem, render_name, template_problem
-from .rules import (
+from .schema import (
+    AdminConfig,
+    AlertsConfig,
+    HanatConfig,
+    NameTemplates,
+    NatConfig,
+    PermissionConfig,
+    StackConfig,
+    ZoneConfig,
+)
+from .table import Problems, Table, describe
+from .value_checks import (
     ami_problem,
     az_problem,
     ec2_id_problem,
@@ -38,17 +49,6 @@ from .rules import (
     ssm_parameter_problem,
     stack_name_problem,
 )
-from .schema import (
-    AdminConfig,
-    AlertsConfig,
-    HanatConfig,
-    NameTemplates,
-    NatConfig,
-    PermissionConfig,
-    StackConfig,
-    ZoneConfig,
-)
-from .table import Problems, Table, describe
 
 SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr", "vpc_id"},
@@ -153,7 +153,7 @@ def _zones(p: Problems, raw: Mapping, region: str | None, vpc: Net | None,
         elif az is not None:
             seen_azs[az] = t.key("az")
         azs.append(az)
-        if adopting:   # the subnets exist (bootstrap/config/adopted.py)
+        if adopting:   # the subnets exist (bootstrap/config/adopt_zones.py)
             continue
         for kind in SUBNET_KINDS:
             if f"{kind}_cidr" in t.data or vpc is None:

@@ -15,7 +15,6 @@ from chalicelib.errors import HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
-from .adopted import check_give_back, give_back, inspect_adoption
 from .clients import StackClients, as_clients
 from .desired import desired_state
 from .destroy import (
@@ -27,12 +26,14 @@ from .destroy import (
     delete_tagged,
     plan_controller_removal,
 )
-from .executor import Context, execute
+from .executor import execute
+from .model import Context, Progress, Step
+from .network.adopted import inspect_adoption
 from .observe import observe
-from .planner import Step, plan_changes, topology_from
+from .planner import plan_changes
+from .release import check_release_tables, release_tables
 from .runas import check_run_as
-
-Progress = Callable[[str], None]
+from .topology import topology_from
 
 
 def _quiet(_message: str) -> None:
@@ -110,17 +111,17 @@ def destroy_stack(config_or_stack: HanatConfig | str, session_or_clients: Any = 
                   wait_interval_s: float = 2.0, eni_wait_s: float = LAMBDA_ENI_WAIT_S,
                   eni_interval_s: float = 15.0, clock: Callable[[], float] | None = None,
                   sleep: Callable[[float], None] | None = None, release_to: str = "") -> DownResult:
-    """Give an adopted VPC's route tables back first (refused, nothing changed, when a recorded NAT
+    """Release an adopted VPC's route tables first (refused, nothing changed, when a recorded NAT
     gateway is gone and ``release_to`` names no other), then delete every resource tagged with the
     stack (and only those; an adopted table only loses hanat's two tags), waiting up to ``eni_wait_s``
     for Lambda to release a deleted controller's network interfaces (DownIncomplete past it; re-run)."""
     stack, region = _stack_and_region(config_or_stack, region)
     clients = as_clients(session_or_clients, region)
-    given_back = give_back(clients, stack, release_to, progress or _quiet)
+    released = release_tables(clients, stack, release_to, progress or _quiet)
     timing = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
     result = delete_tagged(stack, clients, progress or _quiet, wait_interval_s=wait_interval_s,
                            eni_wait_s=eni_wait_s, eni_interval_s=eni_interval_s, region=region, **timing)
-    result.given_back = given_back
+    result.released = released
     return result
 
 
@@ -129,7 +130,7 @@ def release_adopted(config_or_stack: HanatConfig | str, session_or_clients: Any 
     """Point an adopted VPC's route tables back at their original targets now (``down`` does it first);
     the tables changed."""
     stack, region = _stack_and_region(config_or_stack, region)
-    return give_back(as_clients(session_or_clients, region), stack, release_to, progress or _quiet)
+    return release_tables(as_clients(session_or_clients, region), stack, release_to, progress or _quiet)
 
 
 def check_release(config_or_stack: HanatConfig | str, session_or_clients: Any = None, *, region: str | None = None,
@@ -137,7 +138,7 @@ def check_release(config_or_stack: HanatConfig | str, session_or_clients: Any = 
     """Reads only: where ``down`` points an adopted VPC's route tables back to (az -> ((table, target), ...));
     InputError when it cannot (a recorded NAT gateway is gone, and ``release_to`` names no other)."""
     stack, region = _stack_and_region(config_or_stack, region)
-    return check_give_back(as_clients(session_or_clients, region), stack, release_to)
+    return check_release_tables(as_clients(session_or_clients, region), stack, release_to)
 
 
 class ControllerNotRemoved(HanatError):

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from chalicelib import naming
 
+from ..adopt.check import AdoptedVpc
 from ..config.names import render_name
 from ..config.schema import HanatConfig, NameTemplates
 from ..nat import render
-
-if TYPE_CHECKING:
-    from ..adopt.check import AdoptedVpc
 
 AL2023_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 # Session Manager runs a session as this OS user when the IAM user carries the tag

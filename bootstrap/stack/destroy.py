@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib import monitoring, naming
+from chalicelib.aws import adopted_vpc as adopted_api
 from chalicelib.aws import cloudwatch as cw_api
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, lambda_functions, network, params, route_tables, state_table, tags
@@ -25,7 +26,6 @@ from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.errors import HanatError, InputError, RetryExhaustedError
 
-from . import adopted
 from .clients import StackClients
 from .desired import RUN_AS_TAG, RUN_AS_USER
 
@@ -58,13 +58,13 @@ class DownResult:
     stack: str
     deleted: list[str] = field(default_factory=list)
     controller_deleted: list[str] = field(default_factory=list)   # Lambda functions, by name
-    given_back: list[str] = field(default_factory=list)           # adopted route tables pointed back
+    released: list[str] = field(default_factory=list)   # adopted route tables pointed back (JSON: given_back)
 
     def to_dict(self) -> dict:
         out = {"stack": self.stack, "deleted": len(self.deleted), "resources": self.deleted,
                "controller": {"deleted": self.controller_deleted}}
-        if self.given_back:       # an adopted VPC: the route tables pointed back at their original targets
-            out["given_back"] = self.given_back
+        if self.released:       # an adopted VPC: the route tables pointed back at their original targets
+            out["given_back"] = self.released
         return out
 
 
@@ -220,8 +220,8 @@ def _delete_addresses_and_route_tables(ec2, stack: str, gone) -> None:
         if instances.release_address(ec2, address["AllocationId"]):
             gone("elastic-ip", address["AllocationId"])
     for table in network.describe_tagged(ec2, "route-table", stack):
-        if adopted.api.is_adopted_by(table, stack):   # the user's table (given back before): only our tags go
-            if adopted.untag(ec2, table, stack):
+        if adopted_api.is_adopted_by(table, stack):   # the user's table (released before): only our tags go
+            if adopted_api.untag_adopted_table(ec2, table["RouteTableId"], stack):
                 gone("hanat tags of route-table", table["RouteTableId"])
             continue
         for association in table.get("Associations", []):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, network, params, route_tables, state_table
@@ -17,58 +16,35 @@ from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 
-from ..config.schema import HanatConfig
-from . import adopted
-from .clients import StackClients
 from .desired import (
     EC2_TRUST_POLICY,
     METADATA_OPTIONS,
     PINNED_TAG,
     ROLE_ADMIN,
     ROLE_EIP,
-    ROLE_IGW,
     ROLE_LAUNCH_TEMPLATE,
     ROLE_NAT,
     ROLE_NAT_SG,
     ROLE_PROBE,
     ROLE_PROBE_SG,
     ROLE_PUBLIC,
-    ROLE_VPC,
     ROUTE_TABLE_SUFFIX,
     RUN_AS_TAG,
     RUN_AS_USER,
-    Desired,
     launch_template_data,
     nat_network_interface,
     run_instances_tags,
 )
-from .observe import Observed, observe
-from .planner import ALL_IPV4, Step, named_resources, topology_from
-from .rules import ingress_changes, ingress_rules
+from .model import ALL_IPV4, Context, Progress, Step
+from .network import adopted, built
+from .observe import observe
+from .topology import topology_from
 
-Progress = Callable[[str], None]
 INSTANCE_WAIT_S = 300.0
 SG_DESCRIPTIONS = {
     ROLE_NAT_SG: "hanat NAT instances: TCP, UDP and ICMP from the VPC, VXLAN only from NATs, all egress",
     ROLE_PROBE_SG: "hanat probe Lambdas: no ingress, all egress",
 }
-
-
-@dataclass
-class Context:
-    clients: StackClients
-    config: HanatConfig
-    desired: Desired
-    obs: Observed
-    wait_interval_s: float = 2.0
-
-    @property
-    def ec2(self):
-        return self.clients.ec2
-
-    @property
-    def vpc_id(self) -> str:
-        return self.obs.vpc["VpcId"]
 
 
 def execute(ctx: Context, steps: list[Step], progress: Progress) -> int:
@@ -79,29 +55,7 @@ def execute(ctx: Context, steps: list[Step], progress: Progress) -> int:
     return len(steps)
 
 
-# --- network -------------------------------------------------------------------------------------
-def _vpc(ctx: Context, step: Step) -> None:
-    d = ctx.desired
-    ctx.obs.vpc = network.create_vpc(ctx.ec2, d.vpc_cidr, d.tags(ROLE_VPC))
-
-
-def _vpc_attribute(ctx: Context, step: Step) -> None:
-    network.set_vpc_attribute(ctx.ec2, ctx.vpc_id, step.name, True)
-    ctx.obs.vpc_dns[step.name] = True
-
-
-def _internet_gateway(ctx: Context, step: Step) -> None:
-    ctx.obs.igw = network.create_internet_gateway(ctx.ec2, ctx.desired.tags(ROLE_IGW))
-
-
-def _attach_internet_gateway(ctx: Context, step: Step) -> None:
-    igw = ctx.obs.igw
-    for attachment in igw.get("Attachments", []):  # attached to a VPC we no longer use
-        network.detach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], attachment["VpcId"])
-    network.attach_internet_gateway(ctx.ec2, igw["InternetGatewayId"], ctx.vpc_id)
-    igw["Attachments"] = [{"VpcId": ctx.vpc_id, "State": "available"}]
-
-
+# --- subnets, route tables, security groups (both networks) ------------------------------------
 def _subnet(ctx: Context, step: Step) -> None:
     cidr = next(s.cidr for s in ctx.desired.subnets if (s.role, s.az) == (step.name, step.zone))
     ctx.obs.subnets[(step.name, step.zone)] = network.create_subnet(
@@ -146,25 +100,13 @@ def _security_group(ctx: Context, step: Step) -> None:
     }
 
 
-def _security_group_ingress(ctx: Context, step: Step) -> None:
-    """Add the NAT group's missing rules, then drop the all-traffic rule older stacks had."""
-    group = ctx.obs.security_groups[step.name]
-    add, revoke = ingress_changes(ctx.desired.vpc_cidr, group["GroupId"], group.get("IpPermissions", []))
-    if add:
-        network.authorize_ingress_rules(ctx.ec2, group["GroupId"], [r.permission() for r in add])
-    if revoke:
-        network.revoke_ingress_rules(ctx.ec2, group["GroupId"], [r.permission() for r in revoke])
-    kept = ingress_rules(group.get("IpPermissions", [])) - set(revoke)
-    group["IpPermissions"] = [r.permission() for r in (*kept, *add)]
-
-
 def _security_group_egress(ctx: Context, step: Step) -> None:
     network.authorize_egress(ctx.ec2, ctx.obs.security_groups[step.name]["GroupId"], ALL_IPV4)
 
 
 def _name_tag(ctx: Context, step: Step) -> None:
     """Re-apply the Name a template gives a resource the stack already has (found by role/zone, never Name)."""
-    for resource_id, role, zone, resource in named_resources(ctx.desired, ctx.obs):
+    for resource_id, role, zone, resource in ctx.obs.named_resources():
         if resource_id == step.name:
             name = ctx.desired.name_of(role, zone or None)
             network.set_tags(ctx.ec2, resource_id, [{"Key": "Name", "Value": name}])
@@ -342,11 +284,9 @@ def _topology_parameter(ctx: Context, step: Step) -> None:
 
 
 HANDLERS: dict[str, Callable[[Context, Step], None]] = {
-    "vpc": _vpc, "vpc-attribute": _vpc_attribute, "internet-gateway": _internet_gateway,
-    "attach-internet-gateway": _attach_internet_gateway, "subnet": _subnet, "route-table": _route_table,
+    "subnet": _subnet, "route-table": _route_table,
     "associate-route-table": _associate_route_table, "default-route": _default_route,
-    "security-group": _security_group, "security-group-ingress": _security_group_ingress,
-    "security-group-egress": _security_group_egress, "name-tag": _name_tag,
+    "security-group": _security_group, "security-group-egress": _security_group_egress, "name-tag": _name_tag,
     "iam-role": _iam_role, "role-policy": _role_policy,
     "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
     "launch-template": _launch_template, "nat-instance": _nat_instance,
@@ -355,5 +295,6 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
     "table": _table, "table-ttl": _table_ttl, "topic": _topic, "subscription": _subscription,
     "topology-parameter": _topology_parameter,
-    **adopted.HANDLERS,   # an adopted VPC's steps (bootstrap/stack/adopted.py)
+    **built.HANDLERS,     # the steps of a VPC hanat builds (network/built.py)
+    **adopted.HANDLERS,   # an adopted VPC's steps (network/adopted.py)
 }

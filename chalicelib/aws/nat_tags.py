@@ -4,7 +4,7 @@ the subnets a zone's route tables serve.
 Only ``hanat:handoff:*`` tags are ever written or deleted, and only on instances that carry the stack's
 ``hanat:stack`` tag (checked on the instance as just described, before every write). The controller's
 IAM policy allows exactly that: CreateTags/DeleteTags on instances tagged with its stack, for keys under
-``hanat:handoff:`` (controller/deploying/policy.py).
+``hanat:handoff:`` (bootstrap/deploy/policy.py).
 """
 from __future__ import annotations
 

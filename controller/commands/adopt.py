@@ -19,8 +19,8 @@ from bootstrap.config.validate import build_config
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import InputError
 
-from .. import logview
-from ..output import emit_json, out_console, progress
+from ..views import logs as logview
+from ..views.output import emit_json, out_console, progress
 from .ops import common_options, run_operation, wait_flags, wait_for
 
 

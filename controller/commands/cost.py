@@ -4,11 +4,11 @@ from __future__ import annotations
 import click
 
 from bootstrap.config import load_config
+from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 
 from ..cost import estimate_for_config, load_prices
 from ..cost.render import print_estimate
-from ..deploying.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
-from ..output import emit_json, out_console
+from ..views.output import emit_json, out_console
 
 
 def register(cli: click.Group) -> None:

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import click
 
+from bootstrap.deploy import chalice_cli
+from bootstrap.deploy.alarms import check_watch, create_watch
+from bootstrap.deploy.chalice_cli import ChaliceFailed, run_chalice
+from bootstrap.deploy.concurrency import floor_refusal, unreserved_warning
+from bootstrap.deploy.project import default_project_dir, load_stack, resolve_config_path
+from bootstrap.deploy.roles import ensure_roles
+from bootstrap.deploy.stage import check_stage_name, policies_for, write_stage
 from chalicelib.aws import lambda_functions
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import AwsError
-from controller.deploying import chalice_cli
-from controller.deploying.alarms import check_watch, create_watch
-from controller.deploying.chalice_cli import ChaliceFailed, run_chalice
-from controller.deploying.concurrency import floor_refusal, unreserved_warning
-from controller.deploying.project import default_project_dir, load_stack, resolve_config_path
-from controller.deploying.roles import ensure_roles
-from controller.deploying.stage import check_stage_name, policies_for, write_stage
-from controller.output import emit_json, progress, warn
+from controller.views.output import emit_json, progress, warn
 
 
 def _prepare(config: str | None, stage: str | None, project_dir: str | None):

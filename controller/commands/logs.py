@@ -1,7 +1,7 @@
 """``hanat logs [--function F] [--since 10m] [--follow]``: the controller's CloudWatch Logs, readable.
 
 Reads the log groups ``/aws/lambda/hanat-<stage>-<function>`` (every controller function by default,
-or the one named), merges their events by time and prints each as one short line (controller/logview.py):
+or the one named), merges their events by time and prints each as one short line (controller/views/logs.py):
 ``--verbose`` adds every key and Lambda's own lines, ``--log-json`` prints the raw lines. ``--follow``
 keeps reading every few seconds until Ctrl-C (exit 0).
 """
@@ -13,15 +13,15 @@ from collections.abc import Callable
 import click
 from rich.markup import escape
 
+from bootstrap.deploy.project import load_stack, resolve_config_path
+from bootstrap.deploy.stage import check_stage_name
 from chalicelib.aws import logs as logs_api
 from chalicelib.aws.clients import make_client
 from chalicelib.errors import InputError
 from chalicelib.naming import function_name, probe_handler_name
-from controller import logview
-from controller.deploying.project import load_stack, resolve_config_path
-from controller.deploying.stage import check_stage_name
-from controller.output import out_console
-from controller.status_view import parse_since
+from controller.views import logs as logview
+from controller.views.output import out_console
+from controller.views.status import parse_since
 
 CONTROLLER_HANDLERS = ("heartbeat", "on_instance_state", "operate", "notify_slack")
 FOLLOW_POLL_S = 2.0

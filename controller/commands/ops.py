@@ -4,8 +4,8 @@ controller/commands/roll.py).
 By default they run the controller's own ``operate`` with the operator's credentials (same
 validation, same version-checked route writes as the Lambda); ``--via-lambda`` invokes the
 deployed ``hanat-<stage>-operate`` function instead. Bad input exits 2 with nothing changed.
-``--wait`` (replace, roll) follows the operation through the state table until it ends
-(controller/follow.py).
+``--wait`` (replace, roll) shows the operation's progress from the state table until it ends
+(controller/views/operation.py).
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import time
 import click
 from rich.console import Console, Group
 
+from bootstrap.deploy.project import load_stack, resolve_config_path
+from bootstrap.deploy.stage import CONTROLLER_TIMEOUT_S
 from chalicelib.aws.clients import make_client
 from chalicelib.aws.lambda_invoke import invoke_json, make_invoke_client
 from chalicelib.errors import InputError
@@ -24,11 +26,10 @@ from chalicelib.service.history import list_history
 from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
-from controller import follow, logview
-from controller.deploying.project import load_stack, resolve_config_path
-from controller.deploying.stage import CONTROLLER_TIMEOUT_S
-from controller.output import emit_json, err_console, out_console, progress
-from controller.status_view import (
+from controller.views import logs as logview
+from controller.views import operation
+from controller.views.output import emit_json, err_console, out_console, progress
+from controller.views.status import (
     DEFAULT_INTERVAL_S,
     history_table,
     nat_table,
@@ -108,23 +109,23 @@ def wait_for(config: str | None, action: str, payload: dict, answer: dict, timeo
     """Follow ``action`` (started with ``payload``, answered ``answer``) until it ends; WaitFailed (exit 1)
     when it fails or stops. Reads the state table with the operator's credentials; prints every step
     of the operation from its records (the command's own step log lines were muted, ``mute_steps``)."""
-    timeout_s, poll_s = follow.wait_options(True, timeout, poll)
-    follower = follow.FOLLOWERS[action]
+    timeout_s, poll_s = operation.wait_options(True, timeout, poll)
+    reader = operation.PROGRESS_READERS[action]
     cfg, _ = load_stack(resolve_config_path(config))
 
     def read():
         _, topology = load_stack(resolve_config_path(config))   # a replaced NAT is published there
-        return follower(_direct_deps(cfg, topology), payload, answer)
+        return reader(_direct_deps(cfg, topology), payload, answer)
 
-    follow.follow(read, err_console, timeout_s=timeout_s, poll_s=poll_s)
+    operation.show_until_done(read, err_console, timeout_s=timeout_s, poll_s=poll_s)
 
 
 def wait_flags(func):
     """``--wait [--timeout S] [--poll S]`` for operations the controller carries on."""
     func = click.option("--poll", default=None, metavar="S",
-                        help=f"With --wait: seconds between looks (default {follow.DEFAULT_POLL_S:g}).")(func)
+                        help=f"With --wait: seconds between looks (default {operation.DEFAULT_POLL_S:g}).")(func)
     func = click.option("--timeout", default=None, metavar="S",
-                        help=f"With --wait: give up following after S seconds (default {follow.DEFAULT_TIMEOUT_S:g}).")(func)
+                        help=f"With --wait: give up following after S seconds (default {operation.DEFAULT_TIMEOUT_S:g}).")(func)
     return click.option("--wait", is_flag=True, help="Follow it until it ends; exit 1 if it fails.")(func)
 
 
@@ -193,7 +194,7 @@ def _operation(action: str, help_text: str, with_to: bool = False, with_wait: bo
     @click.option("--reason", default=None, help="Why (recorded and sent with the alert).")
     @common_options
     def command(zone, reason, config, via_lambda, stage, as_json, to=None, wait=False, timeout=None, poll=None):
-        follow.wait_options(wait, timeout, poll)        # bad --timeout/--poll: exit 2 before anything
+        operation.wait_options(wait, timeout, poll)        # bad --timeout/--poll: exit 2 before anything
         if wait:
             logview.mute_steps()
         payload = {"action": action, "zone": zone}

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import click
 
-from controller import follow, logview
 from controller.commands.ops import common_options, run_operation, wait_flags, wait_for
-from controller.output import emit_json, out_console
+from controller.views import logs as logview
+from controller.views import operation
+from controller.views.output import emit_json, out_console
 
 
 def describe(result: dict) -> str:
@@ -34,7 +35,7 @@ def describe(result: dict) -> str:
 def roll_cmd(zone, reason, wait, timeout, poll, config, via_lambda, stage, as_json):
     """Replace the NATs one zone at a time from the launch template's current version (new AMI, type),
     each zone failed over to a proven NAT, drained, and given back to its new NAT with its Elastic IP."""
-    follow.wait_options(wait, timeout, poll)
+    operation.wait_options(wait, timeout, poll)
     if wait:
         logview.mute_steps()      # --wait prints every step from the records, in one shape
     payload = {"action": "roll"}

@@ -14,6 +14,9 @@ import click
 from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
+from bootstrap.deploy.chalice_cli import run_chalice
+from bootstrap.deploy.project import default_project_dir
+from bootstrap.deploy.stage import check_stage_name, deployment_record_path, recorded_function_arns
 from bootstrap.stack import DownResult, PlanResult, UpResult, build_stack, destroy_stack, plan_stack
 from bootstrap.stack.api import (
     LAMBDA_ENI_WAIT_S,
@@ -27,10 +30,7 @@ from chalicelib.aws.clients import make_client
 from chalicelib.errors import HanatError
 from chalicelib.service.outdated import check_nat_builds
 
-from ..deploying.chalice_cli import run_chalice
-from ..deploying.project import default_project_dir
-from ..deploying.stage import check_stage_name, deployment_record_path, recorded_function_arns
-from ..output import emit_json, err_console, out_console, progress, warn
+from ..views.output import emit_json, err_console, out_console, progress, warn
 
 config_option = click.option(
     "--config", "config_path", envvar="HANAT_CONFIG", required=True,
@@ -94,8 +94,8 @@ def _stale_nats(result: UpResult) -> dict[str, list[str]]:
 
 
 def _print_down(result: DownResult) -> None:
-    if result.given_back:
-        out_console.print(f"gave back {len(result.given_back)} adopted route table(s): {', '.join(result.given_back)}",
+    if result.released:
+        out_console.print(f"gave back {len(result.released)} adopted route table(s): {', '.join(result.released)}",
                           soft_wrap=True)
     if result.controller_deleted:
         out_console.print(f"controller: deleted {len(result.controller_deleted)} Lambda function(s) "
@@ -105,17 +105,17 @@ def _print_down(result: DownResult) -> None:
 
 def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
           eni_wait_s: float = LAMBDA_ENI_WAIT_S, release_to: str = "") -> DownResult:
-    """Check the controller and the give-back of an adopted VPC's routes (reads only); give those
-    routes back first (the controller, still running, sees the zones released); remove the controller
+    """Check the controller and the release of an adopted VPC's routes (reads only); release those
+    routes first (the controller, still running, sees the zones released); remove the controller
     with chalice delete, confirm, then the stack."""
     stage = stage or config.stack.name
     check_stage_name(stage)
     project = Path(project_dir) if project_dir else default_project_dir()
     record = deployment_record_path(project, stage)
     removal = check_controller(config, stage, recorded_function_arns(project, stage), str(record))
-    given_back = []
+    released = []
     if check_release(config, release_to=release_to):
-        given_back = release_adopted(config, progress=progress, release_to=release_to)
+        released = release_adopted(config, progress=progress, release_to=release_to)
     if removal.needed:
         progress(f"controller of stack {config.stack.name!r}: {len(removal.functions)} function(s); "
                  f"chalice delete --stage {stage} (project {project}) ...")
@@ -127,7 +127,7 @@ def _down(config: HanatConfig, stage: str | None, project_dir: str | None,
     result = destroy_stack(config, progress=progress, eni_wait_s=eni_wait_s, release_to=release_to)
     result.deleted += [f"iam-role {name}" for name in remove_controller_roles(config, stage, progress=progress)]
     result.controller_deleted = list(removal.functions)
-    result.given_back = sorted(set(given_back) | set(result.given_back))
+    result.released = sorted(set(released) | set(result.released))
     return result
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import math
 
 from bootstrap.config.schema import HanatConfig
+from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from chalicelib.errors import InputError
 from chalicelib.probes.samples import probe_chain_s
 
-from ..deploying.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from .model import CostEstimate, Usage, estimate
 from .prices import PriceTable
 

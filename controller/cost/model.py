@@ -31,7 +31,7 @@ class Usage:
     root_volume_gb: float = 8                # AL2023 AMI root volume, gp3
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
     heartbeat_memory_mb: int = 256           # what `hanat deploy` gives the controller functions
-    probe_memory_mb: int = 128               # ... and each probe function (deploying/stage.py)
+    probe_memory_mb: int = 128               # ... and each probe function (bootstrap/deploy/stage.py)
     probe_run_s: float | None = None         # a healthy probe's billed duration (None: the full timeout)
     reads_per_sweep: int = 1                 # controller state item, strongly consistent, <= 4 KB
     writes_per_sweep: int = 2                # sweeper lease renewal + state record, each <= 1 KB

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.aws import adopted_vpc, instances, params, routes
-from chalicelib.aws.calls import aws_call
+from chalicelib.aws import adopted_vpc, instances, nat_tags, params, routes
+from chalicelib.aws.calls import aws_call, paginate
 from chalicelib.aws.tags import tag_map
 from chalicelib.engine.state import EC2_STATES
 from chalicelib.errors import InputError
@@ -78,3 +78,31 @@ def terminate_instance(ec2, stack: str, instance_id: str) -> None:
 def put_secure_parameter(ssm, name: str, value: str, stack: str) -> None:
     """Store the Slack webhook URL the way operators do (SecureString), tagged with the stack."""
     params.put_secure_string(ssm, name, value, [{"Key": STACK_TAG, "Value": stack}])
+
+
+def table_items(dynamodb, table: str) -> list[dict]:
+    """Every item of the stack's state table, as DynamoDB returns them (a consistent scan)."""
+    return paginate(f"dynamodb.Scan {table} (lab)", dynamodb, "scan", "Items", TableName=table, ConsistentRead=True)
+
+
+def restore_table(dynamodb, table: str, items: list[dict]) -> None:
+    """Make the state table hold exactly ``items`` (from ``table_items``): the others deleted, these put."""
+    keep = {(i["pk"]["S"], i["sk"]["S"]) for i in items}
+    for item in table_items(dynamodb, table):
+        if (item["pk"]["S"], item["sk"]["S"]) not in keep:
+            aws_call(f"dynamodb.DeleteItem {table} (lab)", dynamodb.delete_item, TableName=table,
+                     Key={"pk": item["pk"], "sk": item["sk"]})
+    for item in items:
+        aws_call(f"dynamodb.PutItem {table} (lab)", dynamodb.put_item, TableName=table, Item=item)
+
+
+def clear_handoff_tags(ec2, stack: str, instance_ids: list[str]) -> None:
+    """Delete every handoff tag (``hanat:handoff:*``) the controller left on the stack's NATs."""
+    for nat in nat_tags.describe_nats(ec2, instance_ids, stack).values():
+        nat_tags.delete_handoff_tags(ec2, nat, nat.handoff_tags(), stack)
+
+
+def point_home(ec2, stack: str, routes_home: dict[str, str]) -> list[str]:
+    """Point each route table's default route at its zone's NAT ENI (``routes_home``: table -> ENI); the
+    tables that had to change."""
+    return [table for table, eni in routes_home.items() if routes.point_default_route(ec2, table, eni, stack=stack)]

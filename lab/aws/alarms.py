@@ -2,7 +2,7 @@
 
 The lab has no CloudWatch, so it evaluates an alarm's condition itself, from the very ``PutMetricAlarm``
 arguments ``hanat deploy`` sends (chalicelib/monitoring.py) and the points the controller put
-(lab.session.Metrics), the way CloudWatch documents it (Amazon CloudWatch User Guide, "Alarm evaluation"):
+(lab.metrics.Metrics), the way CloudWatch documents it (Amazon CloudWatch User Guide, "Alarm evaluation"):
 
 - the points are aggregated into periods of ``Period`` seconds with ``Statistic``; periods are aligned
   to multiples of the period (a 60 s period is a clock minute);

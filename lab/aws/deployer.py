@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from controller.deploying.chalice_cli import run_chalice
-from controller.deploying.project import default_project_dir
-from controller.deploying.stage import write_stage
+from bootstrap.deploy.chalice_cli import run_chalice
+from bootstrap.deploy.project import default_project_dir
+from bootstrap.deploy.stage import write_stage
 
 LAB_STAGE = "lab"
 WORK_DIR = Path(tempfile.gettempdir()) / "hanat-lab-chalice"

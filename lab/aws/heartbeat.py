@@ -50,6 +50,15 @@ class Heartbeat:
         if self._thread is not None:
             self._thread.join(timeout=30)
 
+    def forget(self) -> None:
+        """Stopped: forget every sweep, error and health seen (the next start counts as a first)."""
+        self.stop()
+        with self._lock:
+            self.last_status = []
+        self._health.clear()
+        self.errors.clear()
+        self.sweeps = 0
+
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():

@@ -50,6 +50,11 @@ class BootGate:
         self.delay_s = float(delay_s)
         self._known = frozenset(known)
 
+    def disarm(self) -> None:
+        """NATs launched from now on boot at once again."""
+        self.delay_s = None
+        self._known = frozenset()
+
     def applies_to(self, instance_id: str) -> bool:
         return self.delay_s is not None and instance_id not in self._known
 

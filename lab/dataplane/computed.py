@@ -94,6 +94,15 @@ class ComputedDataPlane:
         with self._lock:
             self._boot.arm(delay_s, {n.instance_id for n in self._spec.nats})
 
+    def clear_faults(self, seed: int = 0) -> None:
+        """Every fault lifted, the loss generator seeded afresh: as a new data plane (a reused session)."""
+        with self._lock:
+            self._blackholed.clear()
+            self._flaky = False
+            self._targets_down = False
+            self._boot.disarm()
+            self._rng = random.Random(seed)
+
     def boots(self) -> dict[str, dict]:
         with self._lock:
             return {i: b.to_dict() for i, b in self._boot.boots.items()}

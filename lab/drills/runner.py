@@ -5,9 +5,11 @@ module measures what happened and judges it, with the checks every drill shares.
 probe settings; at the lab defaults (interval 1 s, timeout 1 s, fail_after 2) the blackhole bound is the
 5 s of the acceptance criteria.
 
-``run_scenarios`` runs drills end to end: emulator up, one fresh lab session per drill, everything
-down after. A fresh session per drill (emulator reset, ``hanat up``, ``chalice deploy``, data plane)
-keeps the drills independent: one drill's failovers never count towards the next one's flap damping.
+``run_scenarios`` runs drills end to end: emulator up, lab sessions, everything down after. A fresh
+session (emulator reset, ``hanat up``, ``chalice deploy``, data plane) costs more than most drills, so the
+next drill reuses the session of one that replaced no NAT, adopted no VPC and ended steady, reset to what a
+fresh session holds (lab.session_reset: state table, routes, faults, handoffs, metrics, timeline): one
+drill's failovers never count towards the next one's flap damping.
 """
 from __future__ import annotations
 
@@ -103,6 +105,11 @@ def adopts_vpc(scenario: str) -> bool:
     return scenarios.REGISTRY[scenario].adopt
 
 
+def replaces_nat(scenario: str) -> bool:
+    """Whether the scenario replaces a NAT (no later drill reuses its session)."""
+    return scenarios.REGISTRY[scenario].replaces_nat
+
+
 def expand_scenarios(name: str) -> list[str]:
     if name == "all":
         return list(SCENARIOS)
@@ -141,7 +148,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                   options: DrillOptions, progress: Callable[[str], None], deploy: bool = True,
                   seed: int = 0, verbose: bool = False,
                   on_report: Callable[[rp.DrillReport], None] | None = None) -> list[rp.DrillReport]:
-    """Each scenario in a fresh lab session against one emulator; the reports in order."""
+    """Each scenario in a lab session against one emulator, a session reused while its drills replace no
+    NAT (the module doc); the reports in order."""
     kind = choose_dataplane(dataplane)
     if not options.nat_reset and kind != "netns":
         raise InputError(f"--nat-reset off needs the netns data plane (the {kind} data plane has no NAT to change)")
@@ -153,16 +161,33 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
     with sigterm_as_interrupt():
         emulator = Emulator(region=settings.config.stack.region)
         emulator.start()
+        session = None
         try:
             with pointed_at(emulator):
                 for i, scenario in enumerate(scenarios):
                     progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
-                    with LabSession(settings, dataplane=kind, emulator=emulator, progress=progress,
-                                    deploy=deploy, seed=seed + i, adopt=adopts_vpc(scenario)) as session:
-                        report = run_drill(session, scenario, options)
+                    session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
+                        settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
+                        seed=seed + i, adopt=adopt), seed=seed + i)
+                    report = run_drill(session, scenario, options)
+                    if report.error or replaces_nat(scenario) or adopts_vpc(scenario):
+                        session, done = None, session
+                        done.close()
                     reports.append(report)
                     if on_report:
                         on_report(report)
         finally:
+            if session is not None:
+                session.close()
             emulator.stop()
     return reports
+
+
+def _session_for(scenario: str, session, new_session: Callable[[bool], LabSession], *, seed: int) -> LabSession:
+    """``session`` reset for ``scenario`` when it can be, else a fresh session (entered; ``session`` closed)."""
+    adopt = adopts_vpc(scenario)
+    if session is not None:
+        if not adopt and session.reset_for_drill(seed):
+            return session
+        session.close()
+    return new_session(adopt).__enter__()

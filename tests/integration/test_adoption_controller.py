@@ -177,7 +177,7 @@ def test_bad_cutover_and_release_payloads_change_nothing(adopted, payload, expec
 def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_sees_them_cut_over(adopted):
     """`hanat cutover --all --wait` (issue 12: `cutover … --wait` follows the operation): a zone whose NAT is
     not proven yet is not refused but left to the controller; the follower is done once every zone is cut over."""
-    from controller.follow import follow_cutover
+    from controller.views.operation import read_cutover
 
     _foreign, _topo, deps, clock, probes, _alerts, _before = adopted
     probes.failing = {C}                 # C's NAT fails its probes for now: not proven
@@ -185,11 +185,11 @@ def test_cutover_wait_leaves_unproven_zones_to_the_controller_and_the_follower_s
     payload = {"action": "cutover", "all": True, "wait": True}
     answer = operate(deps, payload)
     assert answer["changed"] == [] and [n.split(":")[0] for n in answer["waiting"]] == [C]
-    progress = follow_cutover(deps, payload, answer)
+    progress = read_cutover(deps, payload, answer)
     assert not progress.done and C in progress.summary and "waiting for proof" in progress.summary
     probes.failing = set()
     sweep(deps, clock, 4)                 # C proven, cut over by the controller
-    progress = follow_cutover(deps, payload, answer)
+    progress = read_cutover(deps, payload, answer)
     assert progress.done and not progress.failed
     assert {s.zone for s in progress.steps} >= {C}
     with pytest.raises(InputError, match="wait: only applies to cutover without force"):

@@ -66,7 +66,7 @@ def test_destroy_without_a_topology_leaves_adopted_tables_routed_as_they_are(wor
     before = routes_of(ec2, foreign.vpc_id)
     boto3.client("ssm", region_name=REGION).delete_parameter(Name="/hanat/payments/topology")
     result = destroy_stack("payments", clients, region=REGION, wait_interval_s=0)   # not cut over: nothing to give
-    assert result.given_back == []
+    assert result.released == []
     after = routes_of(ec2, foreign.vpc_id)
     assert {t: after[t] for t in foreign.private_route_table_ids} == {t: before[t] for t in foreign.private_route_table_ids}
     tables = ec2.describe_route_tables(RouteTableIds=foreign.private_route_table_ids)["RouteTables"]

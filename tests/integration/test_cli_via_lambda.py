@@ -121,6 +121,6 @@ def test_via_lambda_invokes_exactly_once_even_when_lambda_fails(stack, fake_lamb
 
 
 def test_via_lambda_waits_longer_than_the_operate_function_may_run():
+    from bootstrap.deploy.stage import CONTROLLER_TIMEOUT_S
     from controller.commands import ops
-    from controller.deploying.stage import CONTROLLER_TIMEOUT_S
     assert ops.OPERATE_READ_TIMEOUT_S > CONTROLLER_TIMEOUT_S

@@ -13,11 +13,11 @@ import boto3
 import pytest
 
 from bootstrap.config import load_config
+from bootstrap.deploy import chalice_cli
+from bootstrap.deploy.concurrency import PROBE_RESERVED, floor_refusal
 from chalicelib.aws import lambda_functions
 from chalicelib.aws.params import write_topology
 from controller.commands import deploy
-from controller.deploying import chalice_cli
-from controller.deploying.concurrency import PROBE_RESERVED, floor_refusal
 from tests.support import stack as sf
 
 FLOOR_ERROR = ("An error occurred (InvalidParameterValueException) when calling the PutFunctionConcurrency "

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from bootstrap.deploy.policy import is_mutating, unconditioned_mutations_on_star
+from bootstrap.deploy.stage import write_stage
 from chalicelib.errors import InputError
-from controller.deploying.policy import is_mutating, unconditioned_mutations_on_star
-from controller.deploying.stage import write_stage
 from tests.unit.test_alerts import TOPOLOGY
 
 STAGE = "prod"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from controller.deploying.policy_lint import findings
-from controller.deploying.stage import write_stage
+from bootstrap.deploy.policy_lint import findings
+from bootstrap.deploy.stage import write_stage
 from tests.unit.test_alerts import TOPOLOGY
 
 

@@ -6,7 +6,7 @@ import pytest
 from bootstrap.config.schema import AlertsConfig, HanatConfig, NatConfig, StackConfig, ZoneConfig
 from bootstrap.nat import render
 from bootstrap.stack.desired import architecture, desired_state, user_name_of
-from bootstrap.stack.observe import Observed
+from bootstrap.stack.model import Observed
 from bootstrap.stack.planner import plan_changes
 from tests.support.stack import LAB_PROBE
 

@@ -9,11 +9,11 @@ import pytest
 from moto import mock_aws
 
 from bootstrap.config.schema import PermissionConfig
+from bootstrap.deploy.roles import ensure_roles
+from bootstrap.deploy.stage import policies_for
 from bootstrap.stack import StackClients, build_stack, destroy_stack
 from bootstrap.stack.api import remove_controller_roles
 from chalicelib import naming
-from controller.deploying.roles import ensure_roles
-from controller.deploying.stage import policies_for
 from tests.integration.test_stack_up import ACCOUNT, make_config
 
 REGIONS = ("ap-northeast-1", "eu-west-1")

@@ -22,7 +22,7 @@ from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
-from controller.status_view import COLUMNS
+from controller.views.status import COLUMNS
 from tests.support.cli import hanat
 from tests.support.stack import FakeClock, ScriptedProbes
 

@@ -1,7 +1,7 @@
 """The drills of issues 11 and 12 on the real netns data plane (root): ``cutover`` (adopt a VPC from its NAT
 gateways, fail over in it, give it back), ``roll`` (every NAT replaced, one zone at a time) and
 ``heartbeat-stopped`` (the heartbeat-missing alarm's condition as CloudWatch would evaluate it). One run of
-the three (one emulator, a fresh session each, no ``chalice deploy``) at the lab's settings, which are the
+the three (one emulator, no ``chalice deploy``; roll last, on heartbeat-stopped's session) at the lab's settings, which are the
 shortest that prove each point (probe interval 1 s, ``maintenance.drain_s`` 2 s, a 5 s lab minute); the
 checks read the report as ``hanat lab drill --json`` prints it."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from lab.config import load_lab_settings
 from lab.drills.runner import DrillOptions, run_scenarios
 from lab.drills.scenarios.day2 import LAB_MINUTE_S
 
-DRILLS = ("cutover", "roll", "heartbeat-stopped")
+DRILLS = ("cutover", "heartbeat-stopped", "roll")
 
 
 @pytest.fixture(scope="module")

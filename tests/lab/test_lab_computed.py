@@ -18,13 +18,22 @@ from lab.config import load_lab_settings
 from lab.drills.runner import DrillOptions, run_scenarios
 
 COMPUTED_SCENARIOS = ("blackhole", "terminate")
+# One run: blackhole on a fresh session, twice more on that session reused (lab.session_reset), then terminate.
+RUNS = ("blackhole", "blackhole", "blackhole", "terminate")
 
 
 @pytest.fixture(scope="module")
-def reports():
-    done = run_scenarios(list(COMPUTED_SCENARIOS), load_lab_settings(), dataplane="computed", options=DrillOptions(),
-                         progress=lambda m: None, deploy=False)
-    return {r.scenario: r for r in done}
+def runs():
+    notes: list[str] = []
+    done = run_scenarios(list(RUNS), load_lab_settings(), dataplane="computed", options=DrillOptions(),
+                         progress=notes.append, deploy=False)
+    return done, notes
+
+
+@pytest.fixture(scope="module")
+def reports(runs):
+    done, _ = runs
+    return {"blackhole": done[0], "terminate": done[3]}
 
 
 @pytest.mark.parametrize("scenario", COMPUTED_SCENARIOS)
@@ -56,6 +65,41 @@ def test_terminate_is_healed_by_a_replacement_keeping_the_egress_address(reports
     assert any("REPLACE" in a for a in r.alerts)
     revert = next(e for e in r.timeline if e["event"] == "revert")
     assert revert["nat"] == new[0]["instance"]          # routes came back to the replacement
+
+
+def alert_kinds(r) -> list[str]:
+    """Each alert's channel and kind ("[hanat] FAILOVER", "slack: [hanat] REVERT"), sorted."""
+    return sorted(" ".join(a.split()[:3 if a.startswith("slack: ") else 2]) for a in r.alerts)
+
+
+def moments(r) -> dict[str, float]:
+    """Seconds from the fault to the first failover, the recovery and the first revert after it."""
+    t = {e["event"]: e["t"] for e in reversed(r.timeline) if e["event"] in ("failover", "recover")}
+    t["revert"] = next(e["t"] for e in r.timeline if e["event"] == "revert" and e["t"] >= t["recover"])
+    return t
+
+
+def test_a_reused_session_judges_a_drill_as_a_fresh_session_does(runs):
+    """Three blackholes of one zone, back to back on one session: without the reset the third would be the
+    zone's third failover inside the flap window (chalicelib.engine.state.FLAP_THRESHOLD): a FLAPPING
+    alert, and a revert hold doubled. Its figures equal the first's (a fresh session's) within one probe
+    round (interval + timeout: where the fault falls in the sweep cycle)."""
+    done, notes = runs
+    assert sum("built in" in n for n in notes) == 1 and sum("session reused" in n for n in notes) == 3, notes
+    fresh, second, third = done[:3]
+    p = load_lab_settings().config.probe
+    tolerance = p.interval_s + p.timeout_s
+    for reused in (second, third):
+        assert reused.passed and reused.error is None, {k: v for k, v in reused.checks.items() if not v}
+        assert (reused.failovers, reused.reverts, reused.false_failovers) == (fresh.failovers, fresh.reverts, 0)
+        assert alert_kinds(reused) == alert_kinds(fresh), (reused.alerts, fresh.alerts)
+        assert not [a for a in reused.alerts if "FLAPPING" in a.upper()]
+        assert reused.egress_ip_before == fresh.egress_ip_before and reused.egress_ip_after == fresh.egress_ip_after
+        assert abs(reused.rto_s - fresh.rto_s) <= tolerance and abs(reused.detection_s - fresh.detection_s) <= tolerance
+        a, b = moments(reused), moments(fresh)
+        assert abs((a["revert"] - a["failover"]) - (b["revert"] - b["failover"])) <= tolerance, (a, b)
+        assert {e["event"] for e in reused.timeline} == {e["event"] for e in fresh.timeline}
+        assert reused.errors == fresh.errors == []
 
 
 def run_cli(*args, timeout=180):

@@ -11,7 +11,9 @@ from lab.dataplane.egress import EgressSample
 from lab.dataplane.kinds import DATAPLANE_KINDS, choose_dataplane
 from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 from lab.drills.report import detection, last_egress, ping_pong, rto
-from lab.timeline import Event
+from lab.drills.runner import SCENARIOS, adopts_vpc, replaces_nat
+from lab.metrics import Metrics
+from lab.timeline import Event, Timeline
 
 TARGETS = ["http://198.51.100.10/", "tcp://198.51.100.11:80"]
 
@@ -88,6 +90,42 @@ def test_computed_flaky_is_reproducible_with_a_seed():
         return [t.attempts for _ in range(50) for t in probe_b(plane).results]
     assert run(3) == run(3)
     assert run(3) != run(4)
+
+
+def test_computed_clear_faults_is_a_new_plane_for_a_reused_session():
+    """lab.session_reset: every fault lifted, late boots no more, the loss generator seeded as a new plane's."""
+    def attempts(plane):
+        plane.flaky()
+        return [t.attempts for _ in range(50) for t in probe_b(plane).results]
+    plane = ComputedDataPlane(spec(), seed=1, wait=no_wait)
+    attempts(plane)
+    plane.blackhole("az-a")
+    plane.targets_down()
+    plane.boot_offline(30.0)
+    plane.clear_faults(seed=3)
+    assert plane.egress_of("10.0.16.0/20") == "203.0.113.101" and plane.control_probe(TARGETS, 0.01).passed
+    assert all(t.attempts == 1 for t in probe_b(plane).results)         # flaky off
+    replaced = spec()
+    replacement = NatPlane("i-c", "eni-c", "10.0.0.6", "10.0.0.0/24", lab_address="203.0.113.101")
+    plane.sync(DataPlaneSpec(replaced.vpc_cidr, (ZonePlane("az-a", "10.0.0.0/24", "10.0.16.0/20", "10.0.8.0/28",
+                                                           replacement), replaced.zones[1]),
+                             {**replaced.routes, "10.0.16.0/20": "eni-c"}))
+    assert plane.egress_of("10.0.16.0/20") == "203.0.113.101" and not plane.boots()   # a new NAT boots at once
+    assert attempts(plane) == attempts(ComputedDataPlane(spec(), seed=3, wait=no_wait))
+
+
+def test_only_the_drills_that_replace_a_nat_end_their_session():
+    assert {s for s in SCENARIOS if replaces_nat(s)} == {"terminate", "nat-boot-offline", "roll"}
+    assert {s for s in SCENARIOS if adopts_vpc(s)} == {"cutover"}
+
+
+def test_a_reused_sessions_metrics_and_timeline_start_empty():
+    metrics, timeline = Metrics(), Timeline()
+    metrics("SweepsCompleted", 1, "Count")
+    timeline.add("fault", "az-a")
+    metrics.clear()
+    timeline.clear()
+    assert metrics.counts == {} and metrics.series("SweepsCompleted") == [] and timeline.events() == []
 
 
 def samples(*pattern, start=100.0):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.deploy.policy import controller_policy, unconditioned_mutations_on_star
 from chalicelib.topology import AdoptedRouteTable
-from controller.deploying.policy import controller_policy, unconditioned_mutations_on_star
 from tests.unit.test_alerts import TOPOLOGY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from controller.deploying import chalice_cli
+from bootstrap.deploy import chalice_cli
 
 
 @pytest.fixture

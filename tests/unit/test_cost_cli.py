@@ -80,9 +80,9 @@ def test_negative_traffic_is_bad_input(capsys):
 
 def test_default_lambda_memory_is_what_deploy_configures(capsys):
     """The heartbeat and probes are priced at the memory `hanat deploy` gives them."""
+    from bootstrap.deploy.stage import stage_settings
     from chalicelib.naming import probe_handler_name
     from chalicelib.topology import Topology, ZoneTopology
-    from controller.deploying.stage import stage_settings
 
     zone = ZoneTopology(az="ap-northeast-1a", public_subnet_id="subnet-pub", private_subnet_id="subnet-prv",
                         probe_subnet_id="subnet-prb", nat_instance_id="i-1", nat_eni_id="eni-1",

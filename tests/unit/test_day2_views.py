@@ -1,5 +1,5 @@
-"""The day-2 views, pure: log events as short lines (controller/logview.py), the --wait follower
-(controller/follow.py), the NAT table, the roll line and the history of ``hanat status``."""
+"""The day-2 views, pure: log events as short lines (controller/views/logs.py), the --wait progress
+(controller/views/operation.py), the NAT table, the roll line and the history of ``hanat status``."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,9 @@ import pytest
 from rich.console import Console
 
 from chalicelib.errors import InputError
-from controller import follow, logview
-from controller.status_view import history_table, nat_table, nat_views, parse_since, roll_text
+from controller.views import logs as logview
+from controller.views import operation
+from controller.views.status import history_table, nat_table, nat_views, parse_since, roll_text
 
 NOW = 1_800_000_000.0
 
@@ -97,8 +98,8 @@ class Script:
         return self.progresses[min(self.reads - 1, len(self.progresses) - 1)]
 
 
-def step(n: int, zone: str = "a") -> follow.Step:
-    return follow.Step(key=f"k{n}", at=NOW + n, zone=zone, text=f"step {n}")
+def step(n: int, zone: str = "a") -> operation.Step:
+    return operation.Step(key=f"k{n}", at=NOW + n, zone=zone, text=f"step {n}")
 
 
 def run(script, *, timeout_s=100.0):
@@ -106,7 +107,7 @@ def run(script, *, timeout_s=100.0):
     ticks = {"now": 0.0}
     result = None
     try:
-        result = follow.follow(script, console, timeout_s=timeout_s, poll_s=5.0,
+        result = operation.show_until_done(script, console, timeout_s=timeout_s, poll_s=5.0,
                                sleep=lambda s: ticks.__setitem__("now", ticks["now"] + s), clock=lambda: ticks["now"])
     finally:
         run.output = console.file.getvalue()
@@ -114,44 +115,44 @@ def run(script, *, timeout_s=100.0):
 
 
 def test_wait_prints_each_step_once_in_time_order_and_ends_done():
-    script = Script(follow.Progress(steps=[step(1)], summary="a: launching"),
-                    follow.Progress(steps=[step(2), step(1)], summary="a: draining"),
-                    follow.Progress(steps=[step(1), step(2), step(3)], done=True, summary="all done"))
-    progress = run(script)
-    assert progress.done and script.reads == 3
+    script = Script(operation.Progress(steps=[step(1)], summary="a: launching"),
+                    operation.Progress(steps=[step(2), step(1)], summary="a: draining"),
+                    operation.Progress(steps=[step(1), step(2), step(3)], done=True, summary="all done"))
+    result = run(script)
+    assert result.done and script.reads == 3
     assert run.output.splitlines() == ["08:00:01 a step 1", "08:00:02 a step 2", "08:00:03 a step 3",
                                        "done: all done"]
 
 
 def test_wait_orders_steps_of_the_same_second_by_rank():
-    same = [follow.Step("r2", NOW, "b", "roll: done", (1, 2)), follow.Step("x", NOW, "b", "replacement done", (1, 1)),
-            follow.Step("r1", NOW, "b", "roll: replacing its NAT", (1, 0))]
-    run(Script(follow.Progress(steps=same, done=True, summary="ok")))
+    same = [operation.Step("r2", NOW, "b", "roll: done", (1, 2)), operation.Step("x", NOW, "b", "replacement done", (1, 1)),
+            operation.Step("r1", NOW, "b", "roll: replacing its NAT", (1, 0))]
+    run(Script(operation.Progress(steps=same, done=True, summary="ok")))
     assert [line.split(" ", 2)[2] for line in run.output.splitlines()[:3]] == [
         "roll: replacing its NAT", "replacement done", "roll: done"]
 
 
 def test_wait_on_a_failed_operation_raises_exit_1_saying_where():
-    script = Script(follow.Progress(steps=[step(1)], done=True, failed=True, summary="roll stopped at b: no capacity"))
-    with pytest.raises(follow.WaitFailed) as failed:
+    script = Script(operation.Progress(steps=[step(1)], done=True, failed=True, summary="roll stopped at b: no capacity"))
+    with pytest.raises(operation.WaitFailed) as failed:
         run(script)
     assert failed.value.exit_code == 1 and "stopped at b: no capacity" in str(failed.value)
 
 
 def test_wait_gives_up_after_the_timeout_and_says_the_controller_carries_on():
-    with pytest.raises(follow.WaitFailed) as late:
-        run(Script(follow.Progress(summary="a: proving")), timeout_s=12)
+    with pytest.raises(operation.WaitFailed) as late:
+        run(Script(operation.Progress(summary="a: proving")), timeout_s=12)
     assert "still running after 12s: a: proving" in str(late.value) and "carries on" in str(late.value)
 
 
 def test_wait_options_name_every_bad_value():
-    assert follow.wait_options(True, None, None) == (follow.DEFAULT_TIMEOUT_S, follow.DEFAULT_POLL_S)
-    assert follow.wait_options(True, "60", "0.5") == (60.0, 0.5)
+    assert operation.wait_options(True, None, None) == (operation.DEFAULT_TIMEOUT_S, operation.DEFAULT_POLL_S)
+    assert operation.wait_options(True, "60", "0.5") == (60.0, 0.5)
     with pytest.raises(InputError) as bad:
-        follow.wait_options(True, "soon", "0")
+        operation.wait_options(True, "soon", "0")
     assert "--timeout: 'soon'" in str(bad.value) and "--poll: '0'" in str(bad.value)
     with pytest.raises(InputError) as bad:
-        follow.wait_options(False, "60", None)
+        operation.wait_options(False, "60", None)
     assert "only applies with --wait" in str(bad.value)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import diagram
-from controller.diagram import example_topology, layout, render
+from controller.views import diagram
+from controller.views.diagram import example_topology, layout, render
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,7 +1,7 @@
 """Messages quote config text ("[awscli]", "zones[1]"): it must reach the operator verbatim."""
 import pytest
 
-from controller import output
+from controller.views import output
 
 
 @pytest.mark.parametrize("message", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from controller.deploying import policy_lint
+from bootstrap.deploy import policy_lint
 
 
 def test_every_policy_hanat_writes_is_parliament_clean_or_allowed_with_a_reason():
@@ -34,7 +34,7 @@ def test_the_linter_catches_what_aws_refuses():
 
 def test_a_resolve_ssm_ami_is_readable_by_the_controllers_launches():
     """EC2 resolves nat.ami = "resolve:ssm:NAME" at each launch with the caller's ssm:GetParameters."""
-    from controller.deploying.policy import controller_policy
+    from bootstrap.deploy.policy import controller_policy
 
     topology = policy_lint.sample_topology()
 

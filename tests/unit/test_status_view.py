@@ -9,7 +9,7 @@ from rich.console import Console
 
 from chalicelib.errors import InputError
 from chalicelib.topology import Topology, ZoneTopology
-from controller import status_view as sv
+from controller.views import status as sv
 
 NOW = datetime(2024, 5, 26, 12, 0, 0, tzinfo=UTC).timestamp()
 A, C = "ap-northeast-1a", "ap-northeast-1c"

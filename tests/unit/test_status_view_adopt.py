@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.status_view import egress_text, mode_text
+from controller.views.status import egress_text, mode_text
 
 
 @pytest.mark.parametrize("adoption,mode,expected", [

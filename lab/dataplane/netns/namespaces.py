@@ -32,7 +32,7 @@ from chalicelib.errors import InputError
 from ..boot import BootGate
 from ..egress import EgressSample
 from ..spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
-from . import faults, imds, layout, natgw
+from . import faults, imds, layout, natgw, offline
 from .shell import (
     REPO_ROOT,
     NetnsError,
@@ -326,8 +326,8 @@ class Namespaces:
         ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                       nat.public_cidr, None, links_up=False)
-        offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.boot)
-        if offline:
+        boots_offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.boot)
+        if boots_offline:
             self.boot_gate.boots[nat.instance_id].created_at = time.time()
             nft(ns, offline.offline_ruleset(True, self.spec.vpc_cidr))
         else:   # offline, the Elastic IP's address comes with the next sync
@@ -335,8 +335,8 @@ class Namespaces:
         self._nat_link_up(action, nat)
         started = time.monotonic()
         result = self.exec(role, ["bash", str(NAT_SCRIPT), self.spec.vpc_cidr], timeout=120,
-                           env=offline.OFFLINE_SCRIPT_ENV if offline else LAB_SCRIPT_ENV)
-        if offline:
+                           env=offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV)
+        if boots_offline:
             self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
                                                       offline.sent_outside(ns))
             nft(ns, offline.offline_ruleset(False, self.spec.vpc_cidr))

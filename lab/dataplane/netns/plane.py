@@ -149,6 +149,9 @@ class NetnsDataPlane:
         self._logs: dict[str, _LogReader] = {}
         self._conn_logs: dict[str, _ConnLogReader] = {}
         self._conns_started: dict[str, int] = {}   # zone -> long-lived connections its clients keep
+        self._conn_clients: dict[str, subprocess.Popen] = {}   # zone -> its connection clients' process
+        self._conn_args: tuple = ()                 # start_connections' (count, interval_s, rto_max_ms)
+        self._conn_runs = 0                         # connection client generations (their log files)
         self._log_lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="hanat-lab-"))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netns-probe")
@@ -267,20 +270,46 @@ class NetnsDataPlane:
                           rto_max_ms: int = 1000) -> None:
         """The connection server in ``inet``, then ``count`` connections from each private host."""
         from lab.dataplane.netns.conns import PORT
-        from lab.dataplane.netns.layout import TARGETS
         from lab.dataplane.netns.shell import NetnsError, python_argv
         with self._lock:
             server = self._plane.popen("inet", python_argv("lab.dataplane.netns.conns", "serve", "--port", str(PORT)),
                                        stdout=subprocess.PIPE, text=True)
             if server.stdout.readline().strip() != "ready":
                 raise NetnsError(f"the connection server did not start (exit {server.poll()})")
-            for z in self._plane.spec.zones:
-                path = self._dir / f"conns-{z.az}.jsonl"
+            self._conn_args = (count, interval_s, rto_max_ms)
+            self._start_connection_clients()
+
+    def _start_connection_clients(self) -> None:
+        from lab.dataplane.netns.conns import PORT
+        from lab.dataplane.netns.layout import TARGETS
+        from lab.dataplane.netns.shell import python_argv
+        count, interval_s, rto_max_ms = self._conn_args
+        self._conn_runs += 1
+        for z in self._plane.spec.zones:
+            path = self._dir / f"conns-{z.az}-{self._conn_runs}.jsonl"
+            with self._log_lock:
                 self._conn_logs[z.az] = _ConnLogReader(path, z.az)
-                self._conns_started[z.az] = count
-                self._plane.popen(self._plane.priv_role(z.az), python_argv(
-                    "lab.dataplane.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
-                    "--out", str(path), "--interval", str(interval_s), "--rto-max-ms", str(rto_max_ms)))
+            self._conns_started[z.az] = count
+            self._conn_clients[z.az] = self._plane.popen(self._plane.priv_role(z.az), python_argv(
+                "lab.dataplane.netns.conns", "clients", "--server", f"{TARGETS[0]}:{PORT}", "--count", str(count),
+                "--out", str(path), "--interval", str(interval_s), "--rto-max-ms", str(rto_max_ms)))
+
+    def clear_faults(self, seed: int = 0) -> None:
+        """Every fault lifted and the NATs' reset back on; the long-lived connections opened afresh (old
+        ones may run through another zone's NAT since a move), so they are as in a new data plane
+        (``seed``: the kernel's loss has none)."""
+        from lab.dataplane.netns.shell import stop_process
+        with self._lock:
+            for z in self._plane.spec.zones:
+                self._plane.blackhole(z.az, False)
+            self._plane.flaky(False)
+            self._plane.targets_down(False)
+            self._plane.boot_gate.disarm()
+            self.nat_reset(True)
+            if self._conn_args:
+                for proc in self._conn_clients.values():
+                    stop_process(proc)
+                self._start_connection_clients()
 
     def connection_events(self, az: str) -> list[dict]:
         with self._log_lock:

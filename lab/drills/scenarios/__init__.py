@@ -23,6 +23,7 @@ class Scenario:
     judge: Judge
     adopt: bool = False    # its session adopts a VPC with NAT gateways (LabSession(adopt=True))
     summary: Summary | None = None
+    replaces_nat: bool = False   # it replaces a NAT: no later drill reuses its session (lab.drills.runner.run_scenarios)
 
 
 REGISTRY: dict[str, Scenario] = {}

@@ -220,7 +220,7 @@ def summary_heartbeat_stopped(rep) -> str:
 
 
 for _scenario in (
-    Scenario("roll", run_roll, judge_roll, summary=summary_roll),
+    Scenario("roll", run_roll, judge_roll, summary=summary_roll, replaces_nat=True),
     Scenario("heartbeat-stopped", run_heartbeat_stopped, judge_heartbeat_stopped, summary=summary_heartbeat_stopped),
 ):
     register(_scenario)

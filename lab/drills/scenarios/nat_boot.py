@@ -59,4 +59,4 @@ def judge_nat_boot_offline(session, rep, marks, events) -> dict[str, bool]:
     return checks
 
 
-register(Scenario("nat-boot-offline", run_nat_boot_offline, judge_nat_boot_offline))
+register(Scenario("nat-boot-offline", run_nat_boot_offline, judge_nat_boot_offline, replaces_nat=True))

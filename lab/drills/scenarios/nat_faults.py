@@ -178,7 +178,7 @@ def judge_revert(session, rep, marks, events) -> dict[str, bool]:
 for _scenario in (
     Scenario("blackhole", run_blackhole, judge_blackhole),
     Scenario("stop", run_stop, judge_stop),
-    Scenario("terminate", run_terminate, judge_terminate),
+    Scenario("terminate", run_terminate, judge_terminate, replaces_nat=True),
     Scenario("flaky", run_flaky, judge_flaky),
     Scenario("targets-down", run_targets_down, judge_targets_down),
     Scenario("all-down", run_all_down, judge_all_down),

@@ -10,6 +10,8 @@ from chalicelib.errors import InputError, NotFoundError
 from chalicelib.naming import topology_parameter
 from chalicelib.topology import Topology
 
+from ..config import load_config
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "HANAT_CONFIG"
 
@@ -28,8 +30,6 @@ def resolve_config_path(config: str | None) -> str:
 
 def load_stack(config_path: str):
     """(HanatConfig, Topology) of the stack the config describes; the topology comes from SSM."""
-    from bootstrap.config import load_config
-
     config = load_config(config_path)
     ssm = make_client("ssm", config.stack.region)
     try:

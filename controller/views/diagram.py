@@ -1,6 +1,6 @@
 """Draw the network ``hanat up`` builds, from a topology (no AWS): ``docs/network.png``.
 
-    python -m controller.diagram --out docs/network.png [--topology-json FILE]
+    python -m controller.views.diagram --out docs/network.png [--topology-json FILE]
 
 Without ``--topology-json`` a 3-zone example topology built in code is drawn. The layout is computed
 first as plain boxes and arrows (tested), then painted with matplotlib's Agg backend.
@@ -235,7 +235,7 @@ def load_topology(path: str) -> Topology:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m controller.diagram", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m controller.views.diagram", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="PNG file to write")
     parser.add_argument("--topology-json", help="topology JSON (default: a 3-zone example)")
     args = parser.parse_args(argv)

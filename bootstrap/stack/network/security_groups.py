@@ -1,4 +1,4 @@
-"""The NAT security group's ingress rules, as a set both the planner and the executor compare (pure).
+"""The two security groups' rules compared with what exists (pure): the NAT group's ingress set, both groups' egress.
 
 What a NAT must accept from the VPC is what a NAT gateway carries: "NAT gateways support the following
 protocols: TCP, UDP, and ICMP" (Amazon VPC User Guide, NAT gateway basics). UDP 4789 (VXLAN, the
@@ -10,6 +10,9 @@ CIDR: it is replaced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..desired import ROLE_NAT_SG, ROLE_PROBE_SG
+from ..model import ALL_IPV4, CREATE, MODIFY, Step
 
 VXLAN_PORT = 4789
 ALL_PORTS = (0, 65535)
@@ -78,3 +81,21 @@ def ingress_changes(vpc_cidr: str, nat_group_id: str, permissions: list[dict]) -
     add = sorted(nat_ingress_rules(vpc_cidr, nat_group_id) - have, key=Rule.describe)
     revoke = sorted(have & legacy_ingress_rules(vpc_cidr), key=Rule.describe)
     return add, revoke
+
+
+def allows_all(permissions: list[dict], cidr: str) -> bool:
+    """True when ``permissions`` let all traffic through from (or to) ``cidr``."""
+    return any(p.get("IpProtocol") == "-1" and any(r.get("CidrIp") == cidr for r in p.get("IpRanges", []))
+               for p in permissions)
+
+
+def egress_steps(nat_sg: dict | None, probe_sg: dict | None) -> list[Step]:
+    """Both groups let everything out; the probe group is created here (the NAT group by its ingress step)."""
+    steps: list[Step] = []
+    if nat_sg and not allows_all(nat_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_NAT_SG, detail="all"))
+    if not probe_sg:
+        steps.append(Step(CREATE, "security-group", name=ROLE_PROBE_SG))
+    elif not allows_all(probe_sg.get("IpPermissionsEgress", []), ALL_IPV4):
+        steps.append(Step(MODIFY, "security-group-egress", name=ROLE_PROBE_SG, detail="all"))
+    return steps

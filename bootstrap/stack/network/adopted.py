@@ -1,4 +1,4 @@
-"""The stack builder in a VPC it adopts (``stack.vpc_id``): check, observe, plan, apply, topology.
+"""The network of a VPC hanat adopts (``stack.vpc_id``): check, observe, plan, apply, zone topology.
 
 What differs from a VPC hanat builds: the VPC, its internet gateway, the public subnets and the
 private route tables exist and are the user's. hanat creates only its own parts (probe subnets in
@@ -6,27 +6,23 @@ free space with their pinned route tables, the two security groups; the NATs, IA
 parameter as always), and marks each listed private route table with ``hanat:stack=<name>`` and
 ``hanat:adopted=true``, recording its original default target in the topology. ``up`` moves no
 route: a zone's default routes move at cutover (``hanat cutover`` or the controller, once the zone's
-NAT is proven). It never deletes, re-associates or re-routes anything it did not create.
+NAT is proven). It never deletes, re-associates or re-routes anything it did not create. Giving the tables back is
+``bootstrap/stack/release.py``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalicelib.aws import adopted_vpc as api
-from chalicelib.aws import instances, network, params, state_table
+from chalicelib.aws import instances, network, params
 from chalicelib.aws.tags import tag_map
-from chalicelib.errors import InputError, NotFoundError
+from chalicelib.errors import NotFoundError
 from chalicelib.naming import topology_parameter
-from chalicelib.service.adoption import plan_release, release
-from chalicelib.service.deps import Clients
-from chalicelib.service.make_deps import deps_for_topology
 from chalicelib.topology import Topology, ZoneTopology
 
-from ..adopt.check import AdoptedVpc, check_adoption, kind_of
-from ..adopt.facts import default_target, read_vpc_facts
-from ..config.schema import HanatConfig
-from .clients import StackClients
-from .desired import (
+from ...adopt.check import AdoptedVpc, check_adoption, kind_of
+from ...adopt.facts import read_vpc_facts
+from ...config.schema import HanatConfig
+from ..clients import StackClients
+from ..desired import (
     ROLE_NAT,
     ROLE_NAT_SG,
     ROLE_PROBE,
@@ -35,11 +31,9 @@ from .desired import (
     ROUTE_TABLE_SUFFIX,
     Desired,
 )
-
-if TYPE_CHECKING:   # the executor imports this module for its handlers
-    from .executor import Context
-    from .observe import Observed
-    from .planner import Step
+from ..model import CREATE, MODIFY, Context, Network, Observed, Step
+from ..tagged import by_role_zone
+from .security_groups import allows_all, egress_steps
 
 ADOPT_TABLE = "adopt-route-table"
 BLOCK_INGRESS = "security-group-ingress-block"
@@ -65,7 +59,7 @@ def inspect_adoption(clients: StackClients, config: HanatConfig) -> AdoptedVpc |
 
 
 # --- observe --------------------------------------------------------------------------------------
-def observe_network(ec2, d: Desired, obs: Observed, by_role_zone) -> None:
+def observe(ec2, d: Desired, obs: Observed) -> None:
     """The adopted VPC, the user's public subnets, the listed tables, and the stack's own tagged parts."""
     adopted = d.adopted
     obs.vpc = api.describe_vpc(ec2, adopted.vpc_id)
@@ -87,10 +81,8 @@ def observe_network(ec2, d: Desired, obs: Observed, by_role_zone) -> None:
 
 
 # --- plan (pure) ----------------------------------------------------------------------------------
-def plan_network(d: Desired, obs: Observed) -> list[Step]:
+def plan(d: Desired, obs: Observed) -> list[Step]:
     """Probe subnets and the two security groups; the NAT group admits every CIDR block of the VPC."""
-    from .planner import CREATE, MODIFY, Step, allows_all, egress_steps
-
     steps: list[Step] = []
     for s in d.subnets:
         if not obs.subnets.get((s.role, s.az)):
@@ -106,8 +98,6 @@ def plan_network(d: Desired, obs: Observed) -> list[Step]:
 
 def plan_tables(d: Desired, obs: Observed) -> list[Step]:
     """Mark every listed table not yet marked; each step says which default route it will take over."""
-    from .planner import MODIFY, Step
-
     steps: list[Step] = []
     for zone in d.adopted.zones:
         for table in zone.tables:
@@ -151,56 +141,6 @@ def _block_ingress(ctx: Context, step: Step) -> None:
 
 HANDLERS = {ADOPT_TABLE: _adopt_table, BLOCK_INGRESS: _block_ingress}
 
-
-# --- give back (down) -----------------------------------------------------------------------------
-def _stored_topology(clients: StackClients, stack: str) -> Topology | None:
-    parameter = params.get_parameter(clients.ssm, topology_parameter(stack))
-    return Topology.from_json(parameter["Value"]) if parameter is not None else None
-
-
-def check_give_back(clients: StackClients, stack: str, release_to: str = "") -> dict[str, tuple]:
-    """Reads only: where ``down`` points each adopted table back to (az -> ((table, target), ...); {} for a
-    stack that built its VPC). InputError (nothing changed) when a recorded NAT gateway is gone and
-    ``release_to`` names no available one, or when a table still points at this stack's NAT with no
-    record of where it pointed before."""
-    topology = _stored_topology(clients, stack)
-    if topology is not None and topology.adopts_vpc:
-        return plan_release(clients.ec2, topology, topology.azs, release_to)
-    enis = {i["NetworkInterfaces"][0]["NetworkInterfaceId"] for i in instances.describe_stack_instances(clients.ec2, stack)
-            if i.get("NetworkInterfaces")}
-    stuck = [t["RouteTableId"] for t in network.describe_tagged(clients.ec2, "route-table", stack)
-             if api.is_adopted_by(t, stack) and default_target(t) in enis]
-    if stuck:
-        raise InputError([f"route table {t} (adopted) points 0.0.0.0/0 at this stack's NAT, and the stack has no "
-                          "topology recording where it pointed before: point it back by hand first" for t in stuck],
-                         title=f"stack {stack!r} cannot give its adopted route tables back; nothing was changed")
-    return {}
-
-
-def give_back(clients: StackClients, stack: str, release_to: str = "", progress=lambda _m: None) -> list[str]:
-    """Point every adopted table back at its original target (checked first, as ``check_give_back``),
-    through the controller's own protocol when the state table is there, so a running controller sees
-    the zones released and leaves them alone; the changed tables."""
-    targets = check_give_back(clients, stack, release_to)
-    if not targets:
-        return []
-    topology = _stored_topology(clients, stack)
-    if state_table.describe_table(clients.dynamodb, topology.table_name) is not None:
-        sns = clients.sns if topology.topic_arn else None    # people hear about the release as from the controller
-        deps = deps_for_topology(topology, Clients(ec2=clients.ec2, dynamodb=clients.dynamodb, sns=sns,
-                                                   ssm=clients.ssm),
-                                 owner=f"down:{stack}", stage=None, metric=lambda name, value, unit, dimensions=None: None)
-        changed = release(deps, list(targets), release_to=release_to, reason="hanat down")["changed"]
-    else:
-        changed = [table for pairs in targets.values() for table, target in pairs
-                   if api.release_default_route(clients.ec2, table, target, stack=stack)]
-    for az, pairs in targets.items():
-        for table, target in pairs:
-            if table in changed:
-                progress(f"gave back {table} ({az}): 0.0.0.0/0 -> {target or 'no default route'}")
-    return changed
-
-
-def untag(ec2, table: dict, stack: str) -> bool:
-    """``down``: an adopted table is the user's; only hanat's two tags come off it (never deleted)."""
-    return api.untag_adopted_table(ec2, table["RouteTableId"], stack)
+NETWORK = Network(observe=observe, plan=plan, plan_route_tables=plan_tables,
+                  # the user's private tables: their routes move at cutover, never by `up`
+                  private_route_roles=(ROLE_PROBE,), zone_topology=zone_topology)

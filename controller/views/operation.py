@@ -1,13 +1,15 @@
-"""``--wait``: follow an operation through the deployed controller until it ends.
+"""An operation's progress (``--wait``): shown from the state table until the operation ends.
 
+(Log tailing, ``hanat logs --follow``, is ``views/logs.py``'s; this module only waits on operations.)
 The operation is started by the command (directly or through the ``operate`` function); the heartbeat
-carries it on. ``follow`` reads the state table every ``poll_s`` and prints one line per new step (zone,
-step, detail) on stderr, with a spinner on a terminal; it ends with the operation: done (exit 0), or
-failed / stopped / out of time (exit 1, saying where it is; the controller carries on regardless).
+carries it on. ``show_until_done`` reads the state table every ``poll_s`` and prints one line per new
+step (zone, step, detail) on stderr, with a spinner on a terminal; it ends with the operation: done
+(exit 0), or failed / stopped / out of time (exit 1, saying where it is; the controller carries on
+regardless).
 
-A follower is registered per action (``register``): ``replace`` follows the zone's replacement record,
-``roll`` the roll record and the replacement of the zone being rolled. Other operations (``cutover``)
-register theirs the same way.
+A progress reader is registered per action (``register``): ``replace`` reads the zone's replacement
+record, ``roll`` the roll record and the replacement of the zone being rolled. Other operations
+(``cutover``) register theirs the same way.
 """
 from __future__ import annotations
 
@@ -53,16 +55,16 @@ class Progress:
 
 
 # action -> (deps, the command's payload, the operation's answer) -> Progress now
-Follower = Callable[[Deps, dict, dict], Progress]
-FOLLOWERS: dict[str, Follower] = {}
+ProgressReader = Callable[[Deps, dict, dict], Progress]
+PROGRESS_READERS: dict[str, ProgressReader] = {}
 
 
-def register(action: str, follower: Follower) -> None:
-    FOLLOWERS[action] = follower
+def register(action: str, reader: ProgressReader) -> None:
+    PROGRESS_READERS[action] = reader
 
 
 class WaitFailed(HanatError):
-    """The followed operation failed, stopped, or did not end in time (exit 1)."""
+    """The awaited operation failed, stopped, or did not end in time (exit 1)."""
 
 
 def _epoch(entry: str) -> float:
@@ -100,12 +102,12 @@ def replacement_progress(deps: Deps, zone: str, started_after: float = 0.0) -> P
     return progress
 
 
-def follow_replace(deps: Deps, payload: dict, answer: dict) -> Progress:
+def read_replace(deps: Deps, payload: dict, answer: dict) -> Progress:
     started = ((answer.get("replacement") or {}).get("replacement") or {}).get("started_at") or 0.0
     return replacement_progress(deps, payload["zone"], started)
 
 
-def follow_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
+def read_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
     roll_id = (answer.get("roll") or {}).get("roll_id")
     rec = roll.load_roll(deps)
     if rec is None or (roll_id and rec.roll_id != roll_id):
@@ -139,7 +141,7 @@ def follow_roll(deps: Deps, payload: dict, answer: dict) -> Progress:
     return progress
 
 
-def follow_cutover(deps: Deps, payload: dict, answer: dict) -> Progress:
+def read_cutover(deps: Deps, payload: dict, answer: dict) -> Progress:
     """The zones of a ``cutover --wait``: done when every one is cut over (by the command, or by the
     controller once its NAT is proven); failed when one was released meanwhile."""
     zones = list(answer.get("zones") or [])
@@ -163,9 +165,9 @@ def follow_cutover(deps: Deps, payload: dict, answer: dict) -> Progress:
     return progress
 
 
-register("replace", follow_replace)
-register("roll", follow_roll)
-register("cutover", follow_cutover)
+register("replace", read_replace)
+register("roll", read_roll)
+register("cutover", read_cutover)
 
 
 def wait_options(wait: bool, timeout: str | None, poll: str | None) -> tuple[float, float]:
@@ -192,13 +194,13 @@ def wait_options(wait: bool, timeout: str | None, poll: str | None) -> tuple[flo
 
 
 def step_line(step: Step) -> str:
-    """The same shape as the CLI's log lines (controller/logview.py): time, zone, what happened."""
+    """The same shape as the CLI's log lines (controller/views/logs.py): time, zone, what happened."""
     when = datetime.fromtimestamp(step.at, UTC).strftime("%H:%M:%S") if step.at else "--:--:--"
     zone = f" [cyan]{escape(step.zone)}[/cyan]" if step.zone else ""
     return f"[dim]{when}[/dim]{zone} {escape(step.text)}"
 
 
-def follow(read: Callable[[], Progress], console: Console, *, timeout_s: float, poll_s: float,
+def show_until_done(read: Callable[[], Progress], console: Console, *, timeout_s: float, poll_s: float,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> Progress:
     """Poll ``read`` until the operation ends; each step printed once, in time order. WaitFailed when it
     failed, stopped, or is still running after ``timeout_s`` (the controller carries on either way)."""

@@ -13,9 +13,9 @@ import ipaddress
 from collections.abc import Sequence
 
 from .derive import SMALLEST_SUBNET_PREFIX
-from .rules import ec2_id_problem, parse_cidr
 from .schema import ZoneConfig
 from .table import Problems, Table
+from .value_checks import ec2_id_problem, parse_cidr
 
 ADOPT_ZONE_KEYS = ("public_subnet_id", "private_route_table_ids")
 BUILD_ONLY_ZONE_KEYS = ("public_cidr", "private_cidr")   # subnets hanat would build; an adopted VPC has them

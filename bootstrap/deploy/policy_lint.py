@@ -5,7 +5,7 @@ probes' (``hanat deploy``, for a sample topology with every optional part on), t
 role's inline policy and the users' Session Manager policies (``hanat up``). Every finding must be
 fixed or be listed in ``ALLOWED`` with the reason it is right as it is.
 
-    python -m controller.deploying.policy_lint      # exit 0 clean, 1 findings (each printed)
+    python -m bootstrap.deploy.policy_lint      # exit 0 clean, 1 findings (each printed)
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from chalicelib.settings import ProbeSettings
 from chalicelib.topology import Topology, ZoneTopology
 
+from ..stack.desired import SESSION_MANAGER_INSTANCE_POLICY, user_policy
 from .policy import controller_policy, probe_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +78,6 @@ def sample_topology() -> Topology:
 
 def policies() -> dict[str, dict]:
     """name -> policy document, for every policy hanat writes."""
-    from bootstrap.stack.desired import SESSION_MANAGER_INSTANCE_POLICY, user_policy
-
     topology = sample_topology()
     return {
         "operator": json.loads(OPERATOR_EXAMPLE.read_text()),
