@@ -41,24 +41,17 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # figures on stdout, n
 from bootstrap.deploy.stage import environment as stage_environment
 from bootstrap.deploy.stage import stage_settings
 from chalicelib.aws.clients import make_client
-from chalicelib.aws.params import write_topology
-from chalicelib.naming import (
-    STACK_TAG,
-    probe_function_name,
-    probe_handler_name,
-    stack_tags,
-    table_name,
-    topology_parameter,
-)
+from chalicelib.naming import probe_function_name, probe_handler_name
 from chalicelib.probes import run_checks
 from chalicelib.probes.handler import handle_probe
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import ProbeSettings
-from chalicelib.topology import Topology, ZoneTopology
+from chalicelib.topology import Topology
 from lab.aws.emulator import Emulator, pointed_at
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint, Outcome, error_object
+from tests.support.stack import build_stack
 
 REGION = "us-east-1"
 AZS = tuple(f"us-east-1{c}" for c in "abcdef")
@@ -119,40 +112,10 @@ class LocalProbeRunner:
 
 
 def build(stack: str, azs: Sequence[str], tables_per_zone: int, probe: ProbeSettings) -> Topology:
-    """VPC, per zone: subnets, a NAT instance, private tables -> its ENI, a pinned probe table; state table."""
-    ec2, ddb, ssm = (make_client(s, REGION) for s in ("ec2", "dynamodb", "ssm"))
-
-    def tags(role, az=None, extra=()):
-        return [{"ResourceType": role, "Tags": stack_tags(stack, role, az) + list(extra)}]
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=tags("vpc"))["Vpc"]["VpcId"]
-    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    zones = []
-    for i, az in enumerate(azs):
-        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i * 4 + n}.0/24", AvailabilityZone=az,
-                                     TagSpecifications=tags("subnet", az))["Subnet"]["SubnetId"] for n in range(3)]
-        nat = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t4g.nano", SubnetId=subnets[0],
-                                TagSpecifications=tags("instance", az))["Instances"][0]
-        eni = nat["NetworkInterfaces"][0]["NetworkInterfaceId"]
-
-        def table(pinned=False, _az=az, _eni=eni):
-            extra = [{"Key": "hanat:pinned", "Value": "true"}] if pinned else []
-            rtb = ec2.create_route_table(VpcId=vpc, TagSpecifications=tags("route-table", _az, extra))
-            rtb_id = rtb["RouteTable"]["RouteTableId"]
-            ec2.create_route(RouteTableId=rtb_id, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=_eni)
-            return rtb_id
-        zones.append(ZoneTopology(az=az, public_subnet_id=subnets[0], private_subnet_id=subnets[1],
-                                  probe_subnet_id=subnets[2], nat_instance_id=nat["InstanceId"], nat_eni_id=eni,
-                                  nat_eip=f"203.0.113.{i + 1}", nat_eip_allocation_id=f"eipalloc-{i}",
-                                  private_route_table_ids=tuple(table() for _ in range(tables_per_zone if i == 0 else 1)),
-                                  probe_route_table_id=table(pinned=True)))
-    ddb.create_table(TableName=table_name(stack), BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                     Tags=[{"Key": STACK_TAG, "Value": stack}])
-    topo = Topology(stack=stack, region=REGION, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
-                    topic_arn="", topology_parameter=topology_parameter(stack), zones=tuple(zones), probe=probe)
-    write_topology(ssm, topo)
-    return topo
+    """The tests' moto stack (tests/support/stack.py) in the emulator; ``tables_per_zone`` private
+    tables in the first zone, one in each other zone."""
+    return build_stack(stack, azs, tables_per_zone=[tables_per_zone] + [1] * (len(azs) - 1), probe=probe,
+                       region=REGION)
 
 
 def deps_for(topo: Topology, runner: LocalProbeRunner) -> Deps:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import os
 
+from tests.support import emulation
+
+emulation.prepare()  # before moto is imported: the tests' AMI catalogue, one botocore loader
+
 import pytest
 
 from lab.aws.emulator import FAKE_CREDENTIALS, Emulator

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from controller.cli import main
 from lab.aws.foreignvpc import build_foreign_vpc, routes_of
-from tests.integration.stackfixture import REGION
+from tests.support.stack import REGION
 
 AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")
 STACK = "payments"

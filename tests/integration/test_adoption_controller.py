@@ -17,7 +17,7 @@ from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
 from lab.aws.foreignvpc import adopt_config, build_foreign_vpc, default_targets, routes_of
-from tests.integration.stackfixture import AZS, REGION, FakeClock, ScriptedProbes, make_deps
+from tests.support.stack import AZS, REGION, FakeClock, ScriptedProbes, make_deps
 
 A, C, D = AZS
 PROBE = "interval_s = 5\nfail_after = 2\nrecover_after = 2\nmin_hold_s = 10"

@@ -15,7 +15,7 @@ from bootstrap.config.validate import build_config
 from bootstrap.stack import StackClients, build_stack, destroy_stack, plan_stack
 from chalicelib.errors import InputError
 from lab.aws.foreignvpc import adopt_config, build_foreign_vpc, routes_of
-from tests.integration.stackfixture import AZS, REGION
+from tests.support.stack import AZS, REGION
 
 
 @pytest.fixture

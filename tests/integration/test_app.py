@@ -16,9 +16,10 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import naming, wiring
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.stack(stack="app", azs=sf.AZS[:2])
 
 
 def load_app(monkeypatch, zones):
@@ -28,12 +29,6 @@ def load_app(monkeypatch, zones):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture
-def stack(aws_env):
-    with mock_aws():
-        yield sf.build_stack(stack="app", azs=sf.AZS[:2])
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import tomllib
 import boto3
 
 from lab.aws.foreignvpc import build_foreign_vpc, default_targets, routes_of
-from tests.integration.test_cli_stack import REGION, hanat
+from tests.integration.test_cli_stack import REGION
+from tests.support.cli import hanat
 
 AZS = ("ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d")
 STACK = "payments"
@@ -57,31 +58,31 @@ def vpc_inventory(ec2, foreign) -> dict:
 
 
 def ok(run) -> dict:
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+    assert run.code == 0, run.err
+    return json.loads(run.out)
 
 
-def test_adopt_plan_up_cutover_up_down_through_the_cli(emulator_env, tmp_path):
+def test_adopt_plan_up_cutover_up_down_through_the_cli(emulator_env, tmp_path, capsys):
     ec2 = boto3.client("ec2", region_name=REGION)   # AWS_ENDPOINT_URL: the loopback server
     foreign = build_foreign_vpc(ec2, AZS)
     before_routes, before = routes_of(ec2, foreign.vpc_id), vpc_inventory(ec2, foreign)
     path = tmp_path / "hanat.toml"
 
     # hanat adopt: discovery writes a config for review
-    adopt = hanat("adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path))
-    assert adopt.returncode == 0, adopt.stderr
+    adopt = hanat(capsys, "adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path))
+    assert adopt.code == 0, adopt.err
     written = tomllib.loads(path.read_text())
     assert written["stack"] == {"name": STACK, "region": REGION, "vpc_id": foreign.vpc_id}
     assert [(z["az"], z["public_subnet_id"], sorted(z["private_route_table_ids"])) for z in written["zones"]] == \
            [(z.az, z.public_subnet_id, sorted(z.private_route_table_ids)) for z in foreign.zones]
     assert re.search(rf"#\s+{foreign.database_route_table_id} \(payments-database\): its subnets are in "
                      rf"{', '.join(AZS)}", path.read_text())
-    assert "3 zone(s)" in adopt.stderr
-    assert hanat("adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path)).returncode == 2
+    assert "3 zone(s)" in adopt.err
+    assert hanat(capsys, "adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path)).code == 2
     path.write_text(path.read_text() + LAB_PROBE)     # the review: probe only the lab's own addresses
 
     # plan: every creation, every default route taken over (from which NAT gateway); nothing changes
-    plan = ok(hanat("plan", "--config", str(path), "--json"))
+    plan = ok(hanat(capsys, "plan", "--config", str(path), "--json"))
     kinds = {(s["action"], s["kind"]) for s in plan["steps"]}
     assert not {k for _, k in kinds} & {"vpc", "internet-gateway", "attach-internet-gateway", "vpc-attribute"}
     taken = {s["name"]: s["detail"] for s in plan["steps"] if s["kind"] == "adopt-route-table"}
@@ -93,7 +94,7 @@ def test_adopt_plan_up_cutover_up_down_through_the_cli(emulator_env, tmp_path):
     assert tagged(ec2) == dict.fromkeys(tagged(ec2), 0) and routes_of(ec2, foreign.vpc_id) == before_routes
 
     # up: NATs in the given public subnets, probe subnets in free space, no route moved
-    up = ok(hanat("up", "--config", str(path), "--json"))
+    up = ok(hanat(capsys, "up", "--config", str(path), "--json"))
     assert up["changes"] > 0 and up["vpc_id"] == foreign.vpc_id
     zones = {z["az"]: z for z in up["zones"]}
     for z in foreign.zones:
@@ -114,7 +115,7 @@ def test_adopt_plan_up_cutover_up_down_through_the_cli(emulator_env, tmp_path):
                     if k.startswith("hanat:")}
 
     # cutover --all --force: every listed table's default route at its zone's NAT, every other route kept
-    cut = ok(hanat("cutover", "--all", "--force", "--config", str(path), "--json"))
+    cut = ok(hanat(capsys, "cutover", "--all", "--force", "--config", str(path), "--json"))
     assert sorted(cut["changed"]) == sorted(foreign.private_route_table_ids)
     assert default_targets(ec2, foreign.private_route_table_ids) == {
         t: zones[z.az]["nat_eni_id"] for z in foreign.zones for t in z.private_route_table_ids}
@@ -123,14 +124,14 @@ def test_adopt_plan_up_cutover_up_down_through_the_cli(emulator_env, tmp_path):
         kept = [r for r in routes if not (r[0] == "0.0.0.0/0" and table in foreign.private_route_table_ids)]
         assert [r for r in after_cut[table] if r[0] != "0.0.0.0/0" or table not in
                 foreign.private_route_table_ids] == kept, table
-    status = ok(hanat("status", "--config", str(path), "--json"))
+    status = ok(hanat(capsys, "status", "--config", str(path), "--json"))
     assert {z["az"]: (z["adoption"], z["served_by"]) for z in status["zones"]} == {az: ("cut-over", az) for az in AZS}
 
     # a second up changes nothing
-    assert ok(hanat("up", "--config", str(path), "--json"))["changes"] == 0
+    assert ok(hanat(capsys, "up", "--config", str(path), "--json"))["changes"] == 0
 
     # down: every default route back at its NAT gateway; everything hanat made (and its tags) gone
-    down = ok(hanat("down", "--config", str(path), "--json"))
+    down = ok(hanat(capsys, "down", "--config", str(path), "--json"))
     assert sorted(down["given_back"]) == sorted(foreign.private_route_table_ids)
     assert routes_of(ec2, foreign.vpc_id) == before_routes
     assert tagged(ec2) == dict.fromkeys(tagged(ec2), 0)
@@ -152,32 +153,32 @@ def _probe_routes(ec2, up: dict) -> dict:
     return {t: r for t, r in routes_of(ec2, up["vpc_id"]).items() if t in ids}
 
 
-def test_release_and_down_refuse_when_a_nat_gateway_is_gone_then_release_to_works(emulator_env, tmp_path):
+def test_release_and_down_refuse_when_a_nat_gateway_is_gone_then_release_to_works(emulator_env, tmp_path, capsys):
     ec2 = boto3.client("ec2", region_name=REGION)
     foreign = build_foreign_vpc(ec2, AZS)
     path = tmp_path / "hanat.toml"
-    assert hanat("adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path)).returncode == 0
+    assert hanat(capsys, "adopt", "--vpc-id", foreign.vpc_id, "--region", REGION, "--out", str(path)).code == 0
     path.write_text(path.read_text() + LAB_PROBE)
-    ok(hanat("up", "--config", str(path), "--json"))
-    ok(hanat("cutover", "--all", "--force", "--config", str(path), "--json"))
+    ok(hanat(capsys, "up", "--config", str(path), "--json"))
+    ok(hanat(capsys, "cutover", "--all", "--force", "--config", str(path), "--json"))
     za, zc = foreign.zones[0], foreign.zones[1]
     ec2.delete_nat_gateway(NatGatewayId=za.nat_gateway_id)
     cut, made = routes_of(ec2, foreign.vpc_id), tagged(ec2)
 
     for command in (["release", "--zone", za.az], ["down"]):
-        run = hanat(*command, "--config", str(path))
-        assert run.returncode == 2, (command, run.stderr)
-        text = " ".join(run.stderr.split())
+        run = hanat(capsys, *command, "--config", str(path))
+        assert run.code == 2, (command, run.err)
+        text = " ".join(run.err.split())
         for table in za.private_route_table_ids:
             assert f"route table {table} ({za.az}): its original target NAT gateway {za.nat_gateway_id} is " \
                    "deleted, not available" in text, text
         assert "--release-to" in text and zc.nat_gateway_id in text
         assert routes_of(ec2, foreign.vpc_id) == cut and tagged(ec2) == made     # nothing changed
 
-    released = ok(hanat("release", "--zone", za.az, "--release-to", zc.nat_gateway_id, "--config", str(path),
+    released = ok(hanat(capsys, "release", "--zone", za.az, "--release-to", zc.nat_gateway_id, "--config", str(path),
                         "--json"))
     assert released["targets"] == dict.fromkeys(za.private_route_table_ids, zc.nat_gateway_id)
-    down = ok(hanat("down", "--config", str(path), "--release-to", zc.nat_gateway_id, "--json"))
+    down = ok(hanat(capsys, "down", "--config", str(path), "--release-to", zc.nat_gateway_id, "--json"))
     assert tagged(ec2) == dict.fromkeys(made, 0)
     targets = default_targets(ec2, foreign.private_route_table_ids)
     assert targets == {t: (zc.nat_gateway_id if z is za else z.nat_gateway_id)

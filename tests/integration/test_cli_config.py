@@ -8,7 +8,8 @@ from pathlib import Path
 import boto3
 
 from chalicelib.settings import MAX_PROBE_TIMEOUT_S
-from tests.integration.test_cli_stack import REGION, hanat
+from tests.integration.test_cli_stack import REGION
+from tests.support.cli import hanat
 
 ROOT = Path(__file__).resolve().parents[2]
 DUPSWORKS_EXAMPLE = ROOT / "examples" / "dupsworks-settings.cfg"
@@ -30,32 +31,33 @@ targets = ["tcp://203.0.113.10:443"]
 """
 
 
-def test_probe_timeout_over_the_probe_limit_is_refused_before_any_change(emulator_env, tmp_path):
+def test_probe_timeout_over_the_probe_limit_is_refused_before_any_change(emulator_env, tmp_path, capsys):
     path = tmp_path / "hanat.toml"
     path.write_text(CONFIG.format(timeout=28))
     for command in ("plan", "up"):
-        run = hanat(command, "--config", str(path))
-        assert run.returncode == 2, (command, run.stderr)
-        assert f"probe.timeout_s must be at most {MAX_PROBE_TIMEOUT_S:g} seconds, got 28" in run.stderr
+        run = hanat(capsys, command, "--config", str(path))
+        assert run.code == 2, (command, run.err)
+        assert f"probe.timeout_s must be at most {MAX_PROBE_TIMEOUT_S:g} seconds, got 28" in run.err
     assert boto3.client("ec2", region_name=REGION).describe_vpcs(
         Filters=[{"Name": "tag:hanat:stack", "Values": ["timeouts"]}])["Vpcs"] == []
 
 
-def test_probe_timeout_at_the_limit_is_planned(emulator_env, tmp_path):
+def test_probe_timeout_at_the_limit_is_planned(emulator_env, tmp_path, capsys):
     path = tmp_path / "hanat.toml"
     path.write_text(CONFIG.format(timeout=MAX_PROBE_TIMEOUT_S))
-    run = hanat("plan", "--config", str(path), "--json")
-    assert run.returncode == 0, run.stderr
+    run = hanat(capsys, "plan", "--config", str(path), "--json")
+    assert run.code == 0, run.err
 
 
-def test_published_dupsworks_example_plans(emulator_env):
+def test_published_dupsworks_example_plans(emulator_env, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)                  # the path is relative, as an operator in a clone gives it
     iam = boto3.client("iam", region_name=REGION)
     for user in ("alice", "bob"):            # the users its [[stack_permissions]] grant access to
         iam.create_user(UserName=user)
-    run = hanat("plan", "--config", os.path.relpath(DUPSWORKS_EXAMPLE, ROOT), "--json")
-    assert run.returncode == 0, run.stderr
-    plan = json.loads(run.stdout)
+    run = hanat(capsys, "plan", "--config", os.path.relpath(DUPSWORKS_EXAMPLE, ROOT), "--json")
+    assert run.code == 0, run.err
+    plan = json.loads(run.out)
     assert plan["stack"] == "mystack" and plan["changes"] > 0
     for warning in ("OptionalSettings.instance_type_nat t1.micro", "section [OpsWorks]",
                     "hanat probes TCP, not ICMP"):
-        assert warning in " ".join(run.stderr.split()), run.stderr
+        assert warning in " ".join(run.err.split()), run.err

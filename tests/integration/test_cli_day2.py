@@ -5,10 +5,7 @@ naming stale NATs, ``hanat logs``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,8 +21,8 @@ from chalicelib.service import roll
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
-from controller.cli import main
-from tests.integration.stackfixture import FakeClock, ScriptedProbes
+from tests.support.cli import hanat, hanat_process
+from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
@@ -62,13 +59,6 @@ drain_s = 20
 
 
 JSON_LINE = re.compile(r'^\s*\{.*"level"', re.MULTILINE)
-
-
-def hanat(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def clients() -> Clients:
@@ -193,13 +183,12 @@ def test_failover_prints_readable_lines_and_log_json_restores_the_json_lines(bui
     assert code == 0, err
     assert "kind=revert" in err and not JSON_LINE.search(err)
     # --log-json: the JSON lines exactly as the Lambda functions write them (a real process: its stderr)
-    proc = subprocess.run([sys.executable, "-m", "controller.cli", "--log-json", "failover", "--zone", A],
-                          cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    proc = hanat_process("--log-json", "failover", "--zone", A, module="controller.cli", timeout=120)
+    assert proc.code == 0, proc.err
+    events = [json.loads(line) for line in proc.err.splitlines() if line.startswith("{")]
     moved = [e for e in events if e["message"] == "route moved"]
     assert moved and moved[0]["zone"] == A and moved[0]["service"] == "hanat" and moved[0]["level"] == "INFO"
-    assert not re.search(r"^\d\d:\d\d:\d\d ", proc.stderr, re.MULTILINE)
+    assert not re.search(r"^\d\d:\d\d:\d\d ", proc.err, re.MULTILINE)
 
 
 def test_status_shows_each_nat_build_and_the_history_newest_first(built, capsys):

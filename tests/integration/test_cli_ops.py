@@ -6,24 +6,11 @@ import json
 import pytest
 
 from chalicelib.service.heartbeat import run_sweep
-from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
+from tests.support.cli import hanat
 
 STACK = "ops"
-
-
-@pytest.fixture
-def stack(emulator_env, tmp_path, monkeypatch):
-    topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
-    monkeypatch.setenv("HANAT_CONFIG", sf.write_config(topo, tmp_path / "hanat.toml"))
-    return topo
-
-
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
+pytestmark = pytest.mark.stack(server=True, stack=STACK, azs=sf.AZS[:2])
 
 
 def establish_health(topo) -> None:

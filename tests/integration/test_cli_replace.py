@@ -4,9 +4,6 @@ keeps its Elastic IP; later sweeps give the zone its routes back."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +18,8 @@ from chalicelib.service import replacement
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
-from tests.integration.stackfixture import FakeClock, ScriptedProbes
+from tests.support.cli import hanat
+from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
@@ -61,24 +59,17 @@ emails = []
 """
 
 
-def hanat(*args: str) -> subprocess.CompletedProcess:
-    """Run the CLI as an operator would (os.environ points at the loopback emulator)."""
-    return subprocess.run([sys.executable, "-m", "controller.cli", *args], check=False, cwd=ROOT,
-                          env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120)
-
-
 def last_json(stdout: str) -> dict:
     """The JSON object ``--json`` printed: stdout must hold exactly that one object (logs go to stderr)."""
     return json.loads(stdout)
 
 
 @pytest.fixture
-def built(emulator_env, tmp_path):
+def built(emulator_env, tmp_path, capsys):
     config = tmp_path / "hanat.toml"
     config.write_text(CONFIG)
-    up = hanat("up", "--config", str(config), "--json")
-    assert up.returncode == 0, up.stderr
+    up = hanat(capsys, "up", "--config", str(config), "--json")
+    assert up.code == 0, up.err
     c = Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION),
                 ssm=boto3.client("ssm", region_name=REGION))
     return config, c
@@ -98,7 +89,7 @@ def default_eni(c: Clients, route_table_id: str) -> str:
     return next(r.get("NetworkInterfaceId", "") for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0")
 
 
-def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built):
+def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built, capsys):
     config, c = built
     clock = FakeClock(start=time.time())
     probes = ScriptedProbes(clock)
@@ -108,10 +99,10 @@ def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built):
     assert set(report.health.values()) == {UP}
     before = deps_for(c, clock, probes).topology.zone(A)
 
-    out = hanat("replace", "--zone", A, "--config", str(config), "--json")
+    out = hanat(capsys, "replace", "--zone", A, "--config", str(config), "--json")
 
-    assert out.returncode == 0, out.stderr
-    result = last_json(out.stdout)["replacement"]
+    assert out.code == 0, out.err
+    result = last_json(out.out)["replacement"]
     assert result["started"] is True
     new_id = result["replacement"]["new_instance_id"]
     after = deps_for(c, clock, probes).topology.zone(A)
@@ -135,9 +126,9 @@ def test_cli_replace_keeps_the_eip_and_the_zone_gets_its_routes_back(built):
     assert old["State"]["Name"] in ("shutting-down", "terminated")
 
 
-def test_cli_replace_of_an_unknown_zone_exits_2_and_launches_nothing(built):
+def test_cli_replace_of_an_unknown_zone_exits_2_and_launches_nothing(built, capsys):
     config, c = built
     count = len([i for r in c.ec2.describe_instances()["Reservations"] for i in r["Instances"]])
-    out = hanat("replace", "--zone", "mars-1a", "--config", str(config))
-    assert out.returncode == 2 and "mars-1a" in out.stderr
+    out = hanat(capsys, "replace", "--zone", "mars-1a", "--config", str(config))
+    assert out.code == 2 and "mars-1a" in out.err
     assert len([i for r in c.ec2.describe_instances()["Reservations"] for i in r["Instances"]]) == count

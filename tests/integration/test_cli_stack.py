@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import boto3
+
+from tests.support.cli import hanat, hanat_process
 
 REGION = "ap-northeast-1"
 CONFIG = """
@@ -40,13 +40,6 @@ vpc_cidr = "10.0.0.0/33"
 az = "ap-northeast-1a"
 """
 STACK_FILTER = [{"Name": "tag:hanat:stack", "Values": ["cli"]}]
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def hanat(*args: str) -> subprocess.CompletedProcess:
-    """Run the installed CLI with os.environ (pointed at the loopback emulator by emulator_env)."""
-    return subprocess.run([sys.executable, "-m", "controller", *args], capture_output=True, text=True,
-                          check=False, env=dict(os.environ), timeout=300, cwd=REPO)
 
 
 def tagged_ec2(ec2) -> dict[str, int]:
@@ -59,54 +52,54 @@ def tagged_ec2(ec2) -> dict[str, int]:
             "eips": len(ec2.describe_addresses(Filters=STACK_FILTER)["Addresses"])}
 
 
-def test_up_up_plan_down_through_the_cli(emulator_env, tmp_path):
+def test_up_up_plan_down_through_the_cli(emulator_env, tmp_path, capsys):
     path = tmp_path / "hanat.toml"
     path.write_text(CONFIG)
     ec2 = boto3.client("ec2", region_name=REGION)  # AWS_ENDPOINT_URL: the loopback server
 
-    up = hanat("up", "--config", str(path), "--json")
-    assert up.returncode == 0, up.stderr
-    result = json.loads(up.stdout)
+    up = hanat(capsys, "up", "--config", str(path), "--json")
+    assert up.code == 0, up.err
+    result = json.loads(up.out)
     assert result["stack"] == "cli" and result["region"] == REGION and result["changes"] > 0
     assert [z["az"] for z in result["zones"]] == ["ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]
     assert set(result["zones"][0]) == {"az", "public_subnet_id", "private_subnet_id", "probe_subnet_id",
                                        "nat_instance_id", "nat_eni_id", "nat_eip", "private_route_table_ids",
                                        "probe_route_table_id"}
-    assert "create vpc" in up.stderr  # progress goes to stderr
+    assert "create vpc" in up.err  # progress goes to stderr
     assert tagged_ec2(ec2) == {"vpcs": 1, "subnets": 9, "route_tables": 7, "instances": 3, "eips": 3}
     assert result["vpc_id"] == ec2.describe_vpcs(Filters=STACK_FILTER)["Vpcs"][0]["VpcId"]
     stored = json.loads(boto3.client("ssm", region_name=REGION).get_parameter(
         Name=result["topology_parameter"])["Parameter"]["Value"])
     assert [z["nat_instance_id"] for z in stored["zones"]] == [z["nat_instance_id"] for z in result["zones"]]
 
-    again = hanat("up", "--config", str(path), "--json")
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["changes"] == 0
-    assert json.loads(again.stdout)["zones"] == result["zones"]
+    again = hanat(capsys, "up", "--config", str(path), "--json")
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["changes"] == 0
+    assert json.loads(again.out)["zones"] == result["zones"]
 
     os.environ["HANAT_CONFIG"] = str(path)  # --config from the environment
     try:
-        plan = hanat("plan", "--json")
+        plan = hanat(capsys, "plan", "--json")
     finally:
         del os.environ["HANAT_CONFIG"]
-    assert plan.returncode == 0, plan.stderr
-    assert json.loads(plan.stdout) == {"stack": "cli", "changes": 0, "steps": []}
+    assert plan.code == 0, plan.err
+    assert json.loads(plan.out) == {"stack": "cli", "changes": 0, "steps": []}
 
-    down = hanat("down", "--config", str(path), "--json")
-    assert down.returncode == 0, down.stderr
-    assert json.loads(down.stdout)["deleted"] > 20
+    down = hanat(capsys, "down", "--config", str(path), "--json")
+    assert down.code == 0, down.err
+    assert json.loads(down.out)["deleted"] > 20
     assert tagged_ec2(ec2) == dict.fromkeys(tagged_ec2(ec2), 0)
-    plan = hanat("plan", "--config", str(path))
-    assert plan.returncode == 0 and "change(s) planned" in plan.stdout
+    plan = hanat(capsys, "plan", "--config", str(path))
+    assert plan.code == 0 and "change(s) planned" in plan.out
 
 
 def test_bad_config_exits_2_naming_every_problem_and_touches_nothing(emulator_env, tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(BAD_CONFIG)
     for command in ("plan", "up", "down"):
-        run = hanat(command, "--config", str(path))
-        assert run.returncode == 2, (command, run.stderr)
+        run = hanat_process(command, "--config", str(path))
+        assert run.code == 2, (command, run.err)
         for key in ("stack.name", "stack.vpc_cidr", "zones"):
-            assert key in run.stderr, (command, run.stderr)
-    assert hanat("up").returncode == 2  # no --config at all
+            assert key in run.err, (command, run.err)
+    assert hanat_process("up").code == 2  # no --config at all
     assert boto3.client("ec2", region_name=REGION).describe_vpcs(Filters=STACK_FILTER)["Vpcs"] == []

@@ -15,10 +15,11 @@ import pytest
 
 from chalicelib.errors import InputError
 from chalicelib.service.operations import operate
-from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
+from tests.support.cli import hanat
 
 STACK = "vialambda"
+pytestmark = pytest.mark.stack(server=True, stack=STACK, azs=sf.AZS[:2])
 
 
 class FakeLambda:
@@ -68,24 +69,15 @@ class FakeLambda:
 
 
 @pytest.fixture
-def stack(emulator_env, tmp_path, monkeypatch):
-    topo = sf.build_stack(stack=STACK, azs=sf.AZS[:2])
-    monkeypatch.setenv("HANAT_CONFIG", sf.write_config(topo, tmp_path / "hanat.toml"))
-    fake = FakeLambda(topo)
+def fake_lambda(stack, monkeypatch):
+    fake = FakeLambda(stack)
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
-    yield topo, fake
+    yield fake
     fake.close()
 
 
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
-
-
-def test_failover_via_lambda_invokes_operate_and_prints_its_answer(stack, capsys):
-    topo, fake = stack
+def test_failover_via_lambda_invokes_operate_and_prints_its_answer(stack, fake_lambda, capsys):
+    topo, fake = stack, fake_lambda
     a, c = topo.azs
     code, out, err = hanat(capsys, "failover", "--zone", a, "--to", c, "--via-lambda", "--json")
     assert code == 0, err
@@ -95,8 +87,8 @@ def test_failover_via_lambda_invokes_operate_and_prints_its_answer(stack, capsys
     assert sf.serving(sf.clients().ec2, topo) == {a: c, c: c}
 
 
-def test_bad_zone_via_lambda_exits_2_naming_it_and_changes_nothing(stack, capsys):
-    topo, fake = stack
+def test_bad_zone_via_lambda_exits_2_naming_it_and_changes_nothing(stack, fake_lambda, capsys):
+    topo, fake = stack, fake_lambda
     c = sf.clients()
     before = (sf.default_targets(c.ec2, topo), sf.table_items(c.dynamodb, topo))
     code, out, err = hanat(capsys, "failover", "--zone", "nowhere", "--to", "mars", "--via-lambda", "--json")
@@ -106,8 +98,8 @@ def test_bad_zone_via_lambda_exits_2_naming_it_and_changes_nothing(stack, capsys
     assert (sf.default_targets(c.ec2, topo), sf.table_items(c.dynamodb, topo)) == before
 
 
-def test_stage_option_names_the_function(stack, capsys):
-    _, fake = stack
+def test_stage_option_names_the_function(stack, fake_lambda, capsys):
+    _, fake = stack, fake_lambda
     code, out, err = hanat(capsys, "status", "--via-lambda", "--stage", "blue", "--json")
     assert code == 0, err
     assert fake.calls == [("hanat-blue-operate", {"action": "status"})]
@@ -116,10 +108,10 @@ def test_stage_option_names_the_function(stack, capsys):
 
 @pytest.mark.parametrize("status, kind", [(429, "TooManyRequestsException"), (500, "ServiceException"),
                                           (502, "ResourceNotReadyException")])
-def test_via_lambda_invokes_exactly_once_even_when_lambda_fails(stack, capsys, status, kind):
+def test_via_lambda_invokes_exactly_once_even_when_lambda_fails(stack, fake_lambda, capsys, status, kind):
     """botocore's standard mode retries 429/5xx: a retried invoke of operate would run a failover twice.
     The CLI's Lambda client has retries off; the failure is reported (exit 1), once."""
-    topo, fake = stack
+    topo, fake = stack, fake_lambda
     fake.error = (status, kind)
     a, c = topo.azs
     code, _out, err = hanat(capsys, "failover", "--zone", a, "--to", c, "--via-lambda", "--json")

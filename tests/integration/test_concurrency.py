@@ -19,7 +19,7 @@ from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
 from chalicelib.service.sweep import sweep_once
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     AtomicDynamoDB,
     FakeClock,

@@ -18,8 +18,8 @@ import boto3
 import pytest
 
 from chalicelib.aws.params import write_topology
-from controller.cli import main
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
+from tests.support.cli import hanat
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "dep"
@@ -47,13 +47,6 @@ def deployed_stack(emulator_env, tmp_path, monkeypatch):
     project = tmp_path / "project"
     project.mkdir()
     return topo, config, copy_project(project)
-
-
-def hanat(capsys, *argv):
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, capsys):

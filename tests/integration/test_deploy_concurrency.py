@@ -11,7 +11,6 @@ import subprocess
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from bootstrap.config import load_config
 from bootstrap.deploy import chalice_cli
@@ -19,23 +18,25 @@ from bootstrap.deploy.concurrency import PROBE_RESERVED, floor_refusal
 from chalicelib.aws import lambda_functions
 from chalicelib.aws.params import write_topology
 from controller.commands import deploy
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 FLOOR_ERROR = ("An error occurred (InvalidParameterValueException) when calling the PutFunctionConcurrency "
                "operation: Specified ReservedConcurrentExecutions for function decreases account's "
                "UnreservedConcurrentExecution below its minimum value of [10].")
 
 
+pytestmark = pytest.mark.stack(stack="cc", azs=sf.AZS[:2])
+
+
 @pytest.fixture
-def stack(aws_env, tmp_path):
-    with mock_aws():
-        topo = sf.build_stack(stack="cc", azs=sf.AZS[:2])
-        topo = dataclasses.replace(topo, probe_security_group_id="sg-probe",
-                                   topic_arn=f"arn:aws:sns:{sf.REGION}:123456789012:hanat-cc-alerts")
-        write_topology(boto3.client("ssm"), topo)
-        project = tmp_path / "project"
-        project.mkdir()
-        yield load_config(sf.write_config(topo, tmp_path / "hanat.toml")), topo, project
+def deployable(stack, tmp_path):
+    """(config, topology with a probe security group and an alert topic, an empty project dir)."""
+    topo = dataclasses.replace(stack, probe_security_group_id="sg-probe",
+                               topic_arn=f"arn:aws:sns:{sf.REGION}:123456789012:hanat-cc-alerts")
+    write_topology(boto3.client("ssm"), topo)
+    project = tmp_path / "project"
+    project.mkdir()
+    return load_config(sf.write_config(topo, tmp_path / "hanat.toml")), topo, project
 
 
 class FakeChalice:
@@ -57,8 +58,8 @@ def reservations(stage: dict) -> dict:
             if "reserved_concurrency" in f}
 
 
-def test_probes_and_heartbeat_are_deployed_with_reservations(stack, monkeypatch):
-    cfg, topo, project = stack
+def test_probes_and_heartbeat_are_deployed_with_reservations(deployable, monkeypatch):
+    cfg, topo, project = deployable
     deploy.write_stage(project, topo, "cc")
     fake = FakeChalice(project, fail=[])
     monkeypatch.setattr(chalice_cli, "run_chalice", fake)
@@ -69,9 +70,9 @@ def test_probes_and_heartbeat_are_deployed_with_reservations(stack, monkeypatch)
 
 
 @pytest.mark.parametrize("account", [(10, 10), None], ids=["limit-10", "settings-unreadable"])
-def test_an_account_that_refuses_reservations_gets_a_deploy_without_them_and_a_warning(stack, monkeypatch, capsys,
+def test_an_account_that_refuses_reservations_gets_a_deploy_without_them_and_a_warning(deployable, monkeypatch, capsys,
                                                                                           account):
-    cfg, topo, project = stack
+    cfg, topo, project = deployable
     deploy.write_stage(project, topo, "cc")
     fake = FakeChalice(project, fail=[FLOOR_ERROR])
     monkeypatch.setattr(chalice_cli, "run_chalice", fake)
@@ -87,8 +88,8 @@ def test_an_account_that_refuses_reservations_gets_a_deploy_without_them_and_a_w
     assert "warning:" in capsys.readouterr().err
 
 
-def test_other_deploy_failures_are_not_retried(stack, monkeypatch):
-    cfg, topo, project = stack
+def test_other_deploy_failures_are_not_retried(deployable, monkeypatch):
+    cfg, topo, project = deployable
     deploy.write_stage(project, topo, "cc")
     fake = FakeChalice(project, fail=["AccessDenied: lambda:CreateFunction"])
     monkeypatch.setattr(chalice_cli, "run_chalice", fake)

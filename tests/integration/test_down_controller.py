@@ -23,7 +23,7 @@ from bootstrap.stack.destroy import plan_controller_removal
 from chalicelib.aws.lambda_functions import LambdaFunction
 from chalicelib.errors import InputError
 from chalicelib.naming import STACK_TAG
-from controller.cli import main
+from tests.support.cli import hanat
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "ctl"
@@ -53,13 +53,6 @@ def copy_project(dst: Path) -> Path:
     shutil.copy(ROOT / ".chalice" / "config.json", dst / ".chalice" / "config.json")
     (dst / "requirements.txt").write_text("")
     return dst
-
-
-def hanat(capsys, *argv: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def account() -> dict[str, list]:

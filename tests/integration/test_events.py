@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import pytest
-from moto import mock_aws
 
 from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
-    build_stack,
     make_deps,
     serving,
     table_items,
@@ -25,18 +23,16 @@ def event(instance_id, state, event_id="ev-1"):
 
 
 @pytest.fixture
-def stack(aws_env):
-    with mock_aws():
-        topo = build_stack()
-        clock = FakeClock()
-        deps, alerts = make_deps(topo, clock)
-        run_sweep(deps)   # all UP
-        yield topo, deps, alerts
+def harness(stack):
+    """(topology, deps, alerts) after a first sweep: every NAT UP."""
+    deps, alerts = make_deps(stack, FakeClock())
+    run_sweep(deps)   # all UP
+    return stack, deps, alerts
 
 
 @pytest.mark.parametrize("state", ["stopping", "stopped", "shutting-down", "terminated"])
-def test_nat_leaving_running_fails_over_at_once(stack, state):
-    topo, deps, alerts = stack
+def test_nat_leaving_running_fails_over_at_once(harness, state):
+    topo, deps, alerts = harness
     result = handle_instance_state(deps, event(topo.zone(A).nat_instance_id, state))
     assert result["ok"] and result["served_by"] == C
     assert result["changed"] == list(topo.zone(A).private_route_table_ids)
@@ -46,8 +42,8 @@ def test_nat_leaving_running_fails_over_at_once(stack, state):
     assert ("replacement" in result) is (state == "terminated")
 
 
-def test_duplicate_event_acts_once(stack):
-    topo, deps, alerts = stack
+def test_duplicate_event_acts_once(harness):
+    topo, deps, alerts = harness
     first = handle_instance_state(deps, event(topo.zone(A).nat_instance_id, "stopped", "ev-dup"))
     items = table_items(deps.clients.dynamodb, topo)
     second = handle_instance_state(deps, event(topo.zone(A).nat_instance_id, "stopped", "ev-dup"))
@@ -57,8 +53,8 @@ def test_duplicate_event_acts_once(stack):
     assert int(marker["expires_at"]["N"]) > deps.clock()   # TTL attribute set
 
 
-def test_failed_handling_forgets_the_event_so_a_retry_acts(stack):
-    topo, deps, _ = stack
+def test_failed_handling_forgets_the_event_so_a_retry_acts(harness):
+    topo, deps, _ = harness
     ec2 = deps.clients.ec2
     table = topo.zone(A).private_route_table_ids[0]
     ec2.delete_tags(Resources=[table], Tags=[{"Key": "hanat:stack"}])

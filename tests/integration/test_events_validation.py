@@ -7,7 +7,7 @@ import pytest
 from chalicelib.errors import InputError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
-from tests.integration.stackfixture import AZS, FakeClock, default_targets, make_deps, moto_stack, table_items
+from tests.support.stack import AZS, FakeClock, default_targets, make_deps, moto_stack, table_items
 
 A, C, D = AZS
 

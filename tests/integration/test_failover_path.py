@@ -22,7 +22,7 @@ from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import naming
-from tests.integration import stackfixture as sf
+from tests.support import stack as sf
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = str(ROOT / "chalicelib") + "/"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from moto import mock_aws
 
 from chalicelib.aws import nat_tags
 from chalicelib.engine.handoff import AGENT_SETTLE_S, tag_values
@@ -21,21 +20,20 @@ from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate
 from chalicelib.service.reconcile import load_states
-from tests.integration.stackfixture import AZS, FakeClock, ScriptedProbes, build_stack, make_deps, serving
+from tests.support.stack import AZS, FakeClock, ScriptedProbes, make_deps, serving
 
 A, C, D = AZS
 PREFIX = "hanat:handoff:"
 
 
 @pytest.fixture
-def stack(aws_env):
-    with mock_aws():
-        topo = build_stack()
-        clock = FakeClock()
-        probes = ScriptedProbes(clock)
-        deps, _alerts = make_deps(topo, clock, probes)
-        run_sweep(deps)
-        yield topo, deps, clock, probes
+def harness(stack):
+    """(topology, deps, clock, probes) after a first sweep."""
+    clock = FakeClock()
+    probes = ScriptedProbes(clock)
+    deps, _alerts = make_deps(stack, clock, probes)
+    run_sweep(deps)
+    return stack, deps, clock, probes
 
 
 def nat_info(ec2, instance_id):
@@ -59,8 +57,8 @@ def watch_sleeps(deps, topo):
     return seen
 
 
-def test_manual_failover_of_a_healthy_nat_writes_both_tags_waits_then_moves(stack):
-    topo, deps, clock, _ = stack
+def test_manual_failover_of_a_healthy_nat_writes_both_tags_waits_then_moves(harness):
+    topo, deps, clock, _ = harness
     ec2 = deps.clients.ec2
     sleeps = watch_sleeps(deps, topo)
     until = int(clock() + topo.failover.handoff_s)
@@ -82,8 +80,8 @@ def test_manual_failover_of_a_healthy_nat_writes_both_tags_waits_then_moves(stac
     assert operate(deps, {"action": "status"})["zones"][0]["handoff"]["to_nat"] == topo.zone(D).nat_instance_id
 
 
-def test_revert_after_manual_failover_hands_back_the_other_way_and_drops_the_old_tags(stack):
-    topo, deps, clock, _ = stack
+def test_revert_after_manual_failover_hands_back_the_other_way_and_drops_the_old_tags(harness):
+    topo, deps, clock, _ = harness
     ec2 = deps.clients.ec2
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     clock.sleep(10)
@@ -98,8 +96,8 @@ def test_revert_after_manual_failover_hands_back_the_other_way_and_drops_the_old
     assert serving(ec2, topo)[A] == A
 
 
-def test_automatic_failover_away_from_a_dead_nat_writes_no_handoff_and_does_not_wait(stack):
-    topo, deps, clock, probes = stack
+def test_automatic_failover_away_from_a_dead_nat_writes_no_handoff_and_does_not_wait(harness):
+    topo, deps, clock, probes = harness
     ec2 = deps.clients.ec2
     sleeps = watch_sleeps(deps, topo)
     probes.failing.add(A)
@@ -112,8 +110,8 @@ def test_automatic_failover_away_from_a_dead_nat_writes_no_handoff_and_does_not_
     assert not load_states(deps)[1][A].has_handoff
 
 
-def test_revert_after_recovery_hands_off_and_the_sweep_removes_the_tags_when_until_passes(stack):
-    topo, deps, clock, probes = stack
+def test_revert_after_recovery_hands_off_and_the_sweep_removes_the_tags_when_until_passes(harness):
+    topo, deps, clock, probes = harness
     ec2 = deps.clients.ec2
     p = topo.probe
     probes.failing.add(A)
@@ -138,8 +136,8 @@ def test_revert_after_recovery_hands_off_and_the_sweep_removes_the_tags_when_unt
     assert not load_states(deps)[1][A].has_handoff
 
 
-def test_old_nat_stopping_ends_the_handoff_at_once(stack):
-    topo, deps, _, _ = stack
+def test_old_nat_stopping_ends_the_handoff_at_once(harness):
+    topo, deps, _, _ = harness
     ec2 = deps.clients.ec2
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     old = topo.zone(A).nat_instance_id
@@ -151,18 +149,18 @@ def test_old_nat_stopping_ends_the_handoff_at_once(stack):
     assert not load_states(deps)[1][A].has_handoff
 
 
-def test_no_handoff_when_it_is_turned_off(stack):
-    topo, deps, _, _ = stack
+def test_no_handoff_when_it_is_turned_off(harness):
+    topo, deps, _, _ = harness
     deps.topology = replace(topo, failover=replace(topo.failover, handoff_s=0))
     out = operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     assert out["handoffs"] == [] and serving(deps.clients.ec2, topo)[A] == D
     assert all(not nat_info(deps.clients.ec2, z.nat_instance_id)[1] for z in topo.zones)
 
 
-def test_handoff_ends_only_its_own_tags(stack):
+def test_handoff_ends_only_its_own_tags(harness):
     """DeleteTags with a value deletes only while the tag still has that value (EC2 API Reference,
     DeleteTags): ending an old handoff leaves a newer one of the zone alone."""
-    topo, deps, clock, _ = stack
+    topo, deps, clock, _ = harness
     ec2 = deps.clients.ec2
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     states = load_states(deps)[1]
@@ -174,8 +172,8 @@ def test_handoff_ends_only_its_own_tags(stack):
     assert nat_info(ec2, topo.zone(A).nat_instance_id)[1] == {}
 
 
-def test_adapter_writes_only_handoff_tags_and_only_on_the_stacks_instances(stack):
-    topo, deps, *_ = stack
+def test_adapter_writes_only_handoff_tags_and_only_on_the_stacks_instances(harness):
+    topo, deps, *_ = harness
     ec2 = deps.clients.ec2
     nat = topo.zone(A).nat_instance_id
     view = nat_tags.describe_nats(ec2, [nat], topo.stack)[nat]
@@ -189,7 +187,7 @@ def test_adapter_writes_only_handoff_tags_and_only_on_the_stacks_instances(stack
     assert nat_info(ec2, nat)[1] == {}
 
 
-def test_a_planned_move_without_time_for_the_handoff_waits_for_the_next_run(stack):
+def test_a_planned_move_without_time_for_the_handoff_waits_for_the_next_run(harness):
     """With less than HANDOFF_WRITE_S left, a move that only hands off (a revert) is not made at all
     rather than made without its handoff (that would reset every connection): nothing changes."""
     import time
@@ -197,7 +195,7 @@ def test_a_planned_move_without_time_for_the_handoff_waits_for_the_next_run(stac
     from chalicelib.errors import OutOfTimeError
     from chalicelib.service.reconcile import HANDOFF_WRITE_S, MIN_WRITE_S
 
-    topo, deps, _, _ = stack
+    topo, deps, _, _ = harness
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     tags_before = {z.az: nat_info(deps.clients.ec2, z.nat_instance_id)[1] for z in topo.zones}
     deps.deadline = time.monotonic() + (MIN_WRITE_S + HANDOFF_WRITE_S) / 2

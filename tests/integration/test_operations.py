@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import pytest
-from moto import mock_aws
 
 from chalicelib.errors import HanatError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,
-    build_stack,
     default_targets,
     make_deps,
     serving,
@@ -23,14 +21,13 @@ A, C, D = AZS
 
 
 @pytest.fixture
-def stack(aws_env):
-    with mock_aws():
-        topo = build_stack()
-        clock = FakeClock()
-        probes = ScriptedProbes(clock)
-        deps, alerts = make_deps(topo, clock, probes)
-        run_sweep(deps)
-        yield topo, deps, clock, probes, alerts
+def harness(stack):
+    """(topology, deps, clock, probes, alerts) after a first sweep."""
+    clock = FakeClock()
+    probes = ScriptedProbes(clock)
+    deps, alerts = make_deps(stack, clock, probes)
+    run_sweep(deps)
+    return stack, deps, clock, probes, alerts
 
 
 def sweeps(deps, clock, n):
@@ -39,8 +36,8 @@ def sweeps(deps, clock, n):
         run_sweep(deps)
 
 
-def test_status_reports_every_zone_from_the_routes(stack):
-    topo, deps, *_ = stack
+def test_status_reports_every_zone_from_the_routes(harness):
+    topo, deps, *_ = harness
     out = operate(deps, {"action": "status"})
     rows = {r["az"]: r for r in out["zones"]}
     assert list(rows) == list(AZS)
@@ -53,8 +50,8 @@ def test_status_reports_every_zone_from_the_routes(stack):
     assert rows[D]["served_by"] == A and rows[D]["recorded_served_by"] == D   # actual targets, not memory
 
 
-def test_manual_failover_sticks_until_revert(stack):
-    topo, deps, clock, _, alerts = stack
+def test_manual_failover_sticks_until_revert(harness):
+    topo, deps, clock, _, alerts = harness
     out = operate(deps, {"action": "failover", "zone": A, "to_zone": D, "reason": "patch kernel"})
     assert out["ok"] and out["changed"] == list(topo.zone(A).private_route_table_ids) and out["mode"] == "manual-failover"
     assert alerts[-1].reason == "patch kernel" and alerts[-1].to_zone == D
@@ -67,13 +64,13 @@ def test_manual_failover_sticks_until_revert(stack):
     assert back["changed"] == list(topo.zone(A).private_route_table_ids) and serving(deps.clients.ec2, topo)[A] == A
 
 
-def test_failover_without_target_uses_the_engine_choice(stack):
-    _, deps, *_ = stack
+def test_failover_without_target_uses_the_engine_choice(harness):
+    _, deps, *_ = harness
     assert operate(deps, {"action": "failover", "zone": D})["served_by"] == A   # ring order after D
 
 
-def test_paused_zone_is_never_moved_until_resumed(stack):
-    topo, deps, clock, probes, _ = stack
+def test_paused_zone_is_never_moved_until_resumed(harness):
+    topo, deps, clock, probes, _ = harness
     operate(deps, {"action": "pause", "zone": C})
     probes.failing = {C}
     sweeps(deps, clock, 3)
@@ -83,8 +80,8 @@ def test_paused_zone_is_never_moved_until_resumed(stack):
     assert serving(deps.clients.ec2, topo)[C] == D
 
 
-def test_revert_of_a_stopped_nat_fails_and_changes_nothing(stack):
-    topo, deps, *_ = stack
+def test_revert_of_a_stopped_nat_fails_and_changes_nothing(harness):
+    topo, deps, *_ = harness
     handle_instance_state(deps, {"id": "e1", "detail": {"instance-id": topo.zone(A).nat_instance_id,
                                                         "state": "stopped"}})
     deps.clients.ec2.stop_instances(InstanceIds=[topo.zone(A).nat_instance_id])
@@ -95,7 +92,7 @@ def test_revert_of_a_stopped_nat_fails_and_changes_nothing(stack):
     assert (default_targets(deps.clients.ec2, topo), table_items(deps.clients.dynamodb, topo)) == before
 
 
-def test_replace_hands_the_zone_to_self_healing(stack):
-    _, deps, *_ = stack
+def test_replace_hands_the_zone_to_self_healing(harness):
+    _, deps, *_ = harness
     out = operate(deps, {"action": "replace", "zone": A, "reason": "bad disk"})
     assert (out["ok"], out["action"], out["zone"]) == (True, "replace", A) and "replacement" in out

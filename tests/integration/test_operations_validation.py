@@ -8,7 +8,7 @@ from chalicelib.errors import InputError
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.operations import operate
-from tests.integration.stackfixture import AZS, FakeClock, default_targets, make_deps, moto_stack, table_items
+from tests.support.stack import AZS, FakeClock, default_targets, make_deps, moto_stack, table_items
 
 A, C, D = AZS
 

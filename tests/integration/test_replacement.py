@@ -24,7 +24,7 @@ from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate
 from chalicelib.service.status import collect_status
 from chalicelib.settings import FailoverSettings, MaintenanceSettings
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,

@@ -18,8 +18,8 @@ from chalicelib.replacement import roll_machine as r
 from chalicelib.service import history, replacement, roll
 from chalicelib.service.operations import operate
 from chalicelib.settings import MaintenanceSettings
-from tests.integration.stackfixture import AZS
 from tests.integration.test_replacement import World
+from tests.support.stack import AZS
 
 A, B, C = AZS
 FAST = MaintenanceSettings(drain_s=20, max_instance_age_days=30)

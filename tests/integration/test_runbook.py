@@ -47,7 +47,7 @@ from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
 from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
 from controller.cli import main
-from tests.integration.stackfixture import FakeClock, ScriptedProbes
+from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"

@@ -13,8 +13,8 @@ from moto import mock_aws
 from chalicelib import naming
 from chalicelib.alerts import Alert, format_body, format_subject
 from chalicelib.aws.params import write_topology
-from tests.integration import stackfixture as sf
 from tests.integration.test_app import load_app
+from tests.support import stack as sf
 from tests.unit.test_slack import Hook
 
 WEBHOOK_PARAMETER = "/hanat/slk/slack-webhook"

@@ -14,7 +14,7 @@ from bootstrap.config.schema import (
     ZoneConfig,
 )
 from bootstrap.stack import StackClients, build_stack, destroy_stack, plan_stack
-from tests.integration.stackfixture import LAB_PROBE
+from tests.support.stack import LAB_PROBE
 
 REGION = "ap-northeast-1"
 TAG_KEY = "hanat:stack"

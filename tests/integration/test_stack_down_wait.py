@@ -11,8 +11,8 @@ from bootstrap.stack import StackClients, build_stack, destroy_stack
 from bootstrap.stack import destroy as destroy_module
 from bootstrap.stack.destroy import LAMBDA_ENI_WAIT_S, DownIncomplete
 from controller.cli import main
-from tests.integration.stackfixture import FakeClock
 from tests.integration.test_stack_down import REGION, config, tagged_anything
+from tests.support.stack import FakeClock
 
 
 @pytest.fixture

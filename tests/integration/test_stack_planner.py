@@ -8,7 +8,7 @@ from bootstrap.nat import render
 from bootstrap.stack.desired import architecture, desired_state, user_name_of
 from bootstrap.stack.model import Observed
 from bootstrap.stack.planner import plan_changes
-from tests.integration.stackfixture import LAB_PROBE
+from tests.support.stack import LAB_PROBE
 
 
 @pytest.mark.parametrize("instance_type, arch", [

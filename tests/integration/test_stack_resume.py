@@ -7,7 +7,7 @@ from moto import mock_aws
 
 from bootstrap.config.schema import AlertsConfig, HanatConfig, StackConfig, ZoneConfig
 from bootstrap.stack import StackClients, build_stack, read_topology
-from tests.integration.stackfixture import LAB_PROBE
+from tests.support.stack import LAB_PROBE
 
 REGION = "ap-northeast-1"
 STACK_FILTER = [{"Name": "tag:hanat:stack", "Values": ["r"]}]

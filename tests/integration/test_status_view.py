@@ -22,9 +22,9 @@ from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
-from controller.cli import main
 from controller.views.status import COLUMNS
-from tests.integration.stackfixture import FakeClock, ScriptedProbes
+from tests.support.cli import hanat
+from tests.support.stack import FakeClock, ScriptedProbes
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "ap-northeast-1"
@@ -52,13 +52,6 @@ drain_s = 0      # an operator's replace moves the Elastic IP at once (no draini
 """
 
 
-def hanat(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
-
-
 def table_lines(out: str) -> list[str]:
     """The body rows of the printed zone table(s): lines drawn with the box's vertical bar, between a
     "hanat status" title and the "NATs" table that follows it."""
@@ -78,7 +71,7 @@ def cells(line: str) -> list[str]:
 
 
 @pytest.fixture
-def stack(emulator_env, tmp_path, capsys):
+def built(emulator_env, tmp_path, capsys):
     config = tmp_path / "hanat.toml"
     config.write_text(CONFIG)
     code, _, err = hanat(capsys, "up", "--config", str(config))
@@ -95,8 +88,8 @@ def stack(emulator_env, tmp_path, capsys):
     return str(config), topo
 
 
-def test_status_table_shows_every_zone_with_its_egress_ip(stack, capsys):
-    config, topo = stack
+def test_status_table_shows_every_zone_with_its_egress_ip(built, capsys):
+    config, topo = built
     code, out, err = hanat(capsys, "status", "--config", config)
     assert code == 0, err
     header = next(line for line in out.splitlines() if line.startswith("┃"))
@@ -106,8 +99,8 @@ def test_status_table_shows_every_zone_with_its_egress_ip(stack, capsys):
         assert rows[z.az][:6] == [z.az, z.nat_instance_id, "UP", z.az, "normal", z.nat_eip]
 
 
-def test_status_shows_a_replacement_in_progress_and_the_backup_egress_ip(stack, capsys):
-    config, topo = stack
+def test_status_shows_a_replacement_in_progress_and_the_backup_egress_ip(built, capsys):
+    config, topo = built
     code, _, err = hanat(capsys, "replace", "--config", config, "--zone", A, "--reason", "by hand")
     assert code == 0, err
     code, out, err = hanat(capsys, "status", "--config", config)
@@ -121,8 +114,8 @@ def test_status_shows_a_replacement_in_progress_and_the_backup_egress_ip(stack, 
     assert rows[C][3:6] == [C, "normal", topo.zone(C).nat_eip]
 
 
-def test_watch_count_refreshes_n_times_then_exits_0(stack, capsys):
-    config, topo = stack
+def test_watch_count_refreshes_n_times_then_exits_0(built, capsys):
+    config, topo = built
     started = time.monotonic()
     code, out, err = hanat(capsys, "status", "--config", config, "--watch", "--interval", "1", "--count", "2")
     assert code == 0, err
@@ -149,9 +142,9 @@ AS_IN_A_TERMINAL = ("import runpy, signal; signal.signal(signal.SIGINT, signal.d
                     "runpy.run_module('controller.cli', run_name='__main__')")
 
 
-def test_ctrl_c_ends_watch_with_exit_0(stack):
+def test_ctrl_c_ends_watch_with_exit_0(built):
     """A real SIGINT to a real `hanat status --watch` process (as Ctrl-C sends it)."""
-    config, _ = stack
+    config, _ = built
     proc = subprocess.Popen([sys.executable, "-c", AS_IN_A_TERMINAL, "status", "--config", config, "--watch",
                              "--interval", "1"], cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -9,7 +9,7 @@ from moto import mock_aws
 from chalicelib.errors import HanatError
 from chalicelib.probes.results import ProbeResult
 from chalicelib.service.heartbeat import run_heartbeat, run_sweep
-from tests.integration.stackfixture import (
+from tests.support.stack import (
     AZS,
     FakeClock,
     ScriptedProbes,
@@ -22,17 +22,18 @@ from tests.integration.stackfixture import (
 
 A, C, D = AZS
 
+pytestmark = pytest.mark.stack(tables_per_zone=2)
+
 
 @pytest.fixture
-def stack(aws_env):
-    with mock_aws():
-        topo = build_stack(tables_per_zone=2)
-        clock = FakeClock()
-        probes = ScriptedProbes(clock)
-        deps, alerts = make_deps(topo, clock, probes, control_passes=True)
-        metrics: list[tuple[str, float]] = []
-        deps.metric = lambda name, value, unit, dimensions=None: metrics.append((name, value))
-        yield topo, deps, clock, probes, alerts, metrics
+def harness(stack):
+    """(topology, deps, clock, probes, alerts, metrics); the control probe passes."""
+    clock = FakeClock()
+    probes = ScriptedProbes(clock)
+    deps, alerts = make_deps(stack, clock, probes, control_passes=True)
+    metrics: list[tuple[str, float]] = []
+    deps.metric = lambda name, value, unit, dimensions=None: metrics.append((name, value))
+    return stack, deps, clock, probes, alerts, metrics
 
 
 def sweep(deps, clock, n=1, step=5.0):
@@ -43,8 +44,8 @@ def sweep(deps, clock, n=1, step=5.0):
     return reports
 
 
-def test_a_failed_probe_is_confirmed_at_once_failover_in_one_sweep_and_back_after_recovery(stack):
-    topo, deps, clock, probes, alerts, metrics = stack
+def test_a_failed_probe_is_confirmed_at_once_failover_in_one_sweep_and_back_after_recovery(harness):
+    topo, deps, clock, probes, alerts, metrics = harness
     ec2 = deps.clients.ec2
     before = default_targets(ec2, topo)
     sweep(deps, clock)
@@ -76,8 +77,8 @@ def test_a_failed_probe_is_confirmed_at_once_failover_in_one_sweep_and_back_afte
     assert len(probes.calls) == calls + 2                 # passing probes are never re-probed
 
 
-def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(stack):
-    topo, deps, clock, probes, alerts, _ = stack
+def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(harness):
+    topo, deps, clock, probes, alerts, _ = harness
     sweep(deps, clock)
     probes.script = {A: [False, True]}          # a lost probe, then the re-probe answers
     report = sweep(deps, clock)[0]
@@ -86,8 +87,8 @@ def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(st
     assert '"fails": 0' in record["state"]["S"] and report.health[A] == "UP"
 
 
-def test_a_zone_already_down_is_not_reprobed(stack):
-    _, deps, clock, probes, _, _ = stack
+def test_a_zone_already_down_is_not_reprobed(harness):
+    _, deps, clock, probes, _, _ = harness
     sweep(deps, clock)
     probes.failing = {A}
     assert sweep(deps, clock)[0].health[A] == "DOWN"
@@ -96,10 +97,10 @@ def test_a_zone_already_down_is_not_reprobed(stack):
     assert probes.calls[calls:] == [AZS] and report.confirmations == {}
 
 
-def test_reprobes_stop_at_the_deadline(stack):
+def test_reprobes_stop_at_the_deadline(harness):
     """No confirmation round is started that could not finish before Deps.deadline: the failure
     counts once and the next sweep (or invocation) confirms it."""
-    _topo, deps, clock, probes, _alerts, _ = stack
+    _topo, deps, clock, probes, _alerts, _ = harness
     sweep(deps, clock)
     probes.failing = {A}
     deps.deadline = time.monotonic() + 4.0      # less than a probe round (2 s + 3 s) and the writes
@@ -109,8 +110,8 @@ def test_reprobes_stop_at_the_deadline(stack):
     assert [(m["zone"], m["kind"]) for m in sweep(deps, clock)[0].moves] == [(A, "failover")]
 
 
-def test_targets_down_moves_nothing_and_alerts_once_per_incident(stack):
-    topo, deps, clock, probes, alerts, _ = stack
+def test_targets_down_moves_nothing_and_alerts_once_per_incident(harness):
+    topo, deps, clock, probes, alerts, _ = harness
     ec2 = deps.clients.ec2
     sweep(deps, clock)
     before = default_targets(ec2, topo)
@@ -127,8 +128,8 @@ def test_targets_down_moves_nothing_and_alerts_once_per_incident(stack):
     assert [a.type for a in alerts] == ["critical", "critical"]   # again only after a recovery
 
 
-def test_every_nat_down_leaves_routes_put(stack):
-    topo, deps, clock, probes, alerts, _ = stack
+def test_every_nat_down_leaves_routes_put(harness):
+    topo, deps, clock, probes, alerts, _ = harness
     deps.control_probe = None
     sweep(deps, clock)
     before = default_targets(deps.clients.ec2, topo)
@@ -152,8 +153,8 @@ def test_manual_revert_setting_keeps_zone_on_the_other_nat(aws_env):
         assert serving(deps.clients.ec2, topo)[C] == D and reports[-1].health[C] == "UP"
 
 
-def test_drift_is_repaired(stack):
-    topo, deps, clock, _, _, metrics = stack
+def test_drift_is_repaired(harness):
+    topo, deps, clock, _, _, metrics = harness
     ec2 = deps.clients.ec2
     sweep(deps, clock)
     table = topo.zone(A).private_route_table_ids[1]
@@ -164,8 +165,8 @@ def test_drift_is_repaired(stack):
     assert ("repair", 1.0) in metrics
 
 
-def test_refuses_a_table_without_the_stack_tag(stack):
-    topo, deps, clock, probes, _, _ = stack
+def test_refuses_a_table_without_the_stack_tag(harness):
+    topo, deps, clock, probes, _, _ = harness
     ec2 = deps.clients.ec2
     sweep(deps, clock)
     table = topo.zone(A).private_route_table_ids[0]
@@ -183,8 +184,8 @@ def remaining(clock, timeout_s: float = 60.0):
     return lambda: end - clock()
 
 
-def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_outwait_it(stack):
-    topo, deps, clock, probes, _, _ = stack
+def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_outwait_it(harness):
+    topo, deps, clock, probes, _, _ = harness
     from chalicelib.aws.lease import acquire_lease
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:other", now=clock(), ttl_s=35).acquired
     assert run_sweep(deps).skipped == "lease held by heartbeat:other"
@@ -194,10 +195,10 @@ def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_out
     assert run_sweep(deps).skipped is None
 
 
-def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(stack):
+def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(harness):
     """A run killed mid-invocation leaves its lease (interval + 30 s); the next invocation waits for it
     to expire and sweeps for the rest of its budget instead of skipping the whole minute."""
-    topo, deps, clock, probes, _, _ = stack
+    topo, deps, clock, probes, _, _ = harness
     from chalicelib.aws.lease import acquire_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:killed", now=start, ttl_s=35).acquired
@@ -207,8 +208,8 @@ def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(stack)
     assert len(reports) == 4 and len(probes.calls) == 4       # at 35, 40, 45 and 50 s: the rest of the minute
 
 
-def test_a_lease_released_early_is_taken_at_once(stack):
-    topo, deps, clock, _probes, _, _ = stack
+def test_a_lease_released_early_is_taken_at_once(harness):
+    topo, deps, clock, _probes, _, _ = harness
     from chalicelib.aws.lease import acquire_lease, drop_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old", now=start, ttl_s=35).acquired
@@ -224,8 +225,8 @@ def test_a_lease_released_early_is_taken_at_once(stack):
     assert 3.0 <= reports[0].at - start < 4.5 and reports[0].skipped is None
 
 
-def test_heartbeat_sweeps_every_interval_while_a_sweep_fits_in_the_remaining_time_and_releases(stack):
-    topo, deps, clock, probes, _, _ = stack
+def test_heartbeat_sweeps_every_interval_while_a_sweep_fits_in_the_remaining_time_and_releases(harness):
+    topo, deps, clock, probes, _, _ = harness
     start = clock()
     reports = run_heartbeat(deps, remaining(clock))
     # a sweep needs probe.timeout_s + 3 s for the probe round and 3 s for the writes (8 s): the last one
@@ -242,10 +243,10 @@ def test_heartbeat_sweeps_every_interval_while_a_sweep_fits_in_the_remaining_tim
     assert len(too_short) == 1 and "not enough for a sweep" in too_short[0].skipped and len(probes.calls) == calls
 
 
-def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(stack, monkeypatch):
+def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(harness, monkeypatch):
     """Deps.deadline (a monotonic instant) = now + the context's remaining time - END_MARGIN_S: the
     adapters stop every AWS call and retry there (tests/unit/test_aws_calls.py)."""
-    _topo, deps, clock, _probes, _, _ = stack
+    _topo, deps, clock, _probes, _, _ = harness
     from chalicelib.service import heartbeat as sweep_module
     deadlines = []
     real_sweep_once = sweep_module.sweep_once
@@ -260,8 +261,8 @@ def test_heartbeat_gives_its_sweeps_a_deadline_before_the_invocation_ends(stack,
     assert before + 20.0 - sweep_module.END_MARGIN_S <= deadlines[0] <= time.monotonic() + 18.0
 
 
-def test_no_evidence_moves_no_counter_is_counted_by_zone_and_raises_one_blind_alert(stack):
-    _topo, deps, clock, probes, alerts, metrics = stack
+def test_no_evidence_moves_no_counter_is_counted_by_zone_and_raises_one_blind_alert(harness):
+    _topo, deps, clock, probes, alerts, metrics = harness
     dims = []
     deps.metric = lambda name, value, unit, dimensions=None: (metrics.append((name, value)),
                                                               dims.append((name, dimensions)))
@@ -286,10 +287,10 @@ def test_no_evidence_moves_no_counter_is_counted_by_zone_and_raises_one_blind_al
     assert [(a.type, a.zone) for a in alerts] == [("blind", None), ("blind", C)]   # a new incident, one zone
 
 
-def test_a_stale_route_table_id_does_not_blind_the_other_zones(stack):
+def test_a_stale_route_table_id_does_not_blind_the_other_zones(harness):
     """DescribeRouteTables with one unknown id fails the whole call (InvalidRouteTableID.NotFound): the
     sweep reads the other tables by filter, reports the stale one and still moves the zones it can."""
-    topo, deps, clock, probes, _alerts, _ = stack
+    topo, deps, clock, probes, _alerts, _ = harness
     from dataclasses import replace as dc_replace
     sweep(deps, clock)
     za = topo.zone(A)
@@ -303,8 +304,8 @@ def test_a_stale_route_table_id_does_not_blind_the_other_zones(stack):
     assert serving(deps.clients.ec2, topo)[C] != C
 
 
-def test_adapters_guard_pinned_tables_and_report_vanished_instances(stack):
-    topo, deps, *_ = stack
+def test_adapters_guard_pinned_tables_and_report_vanished_instances(harness):
+    topo, deps, *_ = harness
     from chalicelib.aws.instances import describe_instance_states
     from chalicelib.aws.params import read_topology
     from chalicelib.aws.routes import point_default_route

@@ -9,8 +9,7 @@ from moto import mock_aws
 
 from chalicelib.aws.instances import describe_instance_states
 from chalicelib.service.heartbeat import run_sweep
-
-from .stackfixture import AZS, MOTO_AMI, build_stack, make_deps
+from tests.support.stack import AZS, MOTO_AMI, build_stack, make_deps
 
 
 def count_calls(*boto_clients) -> Counter:

@@ -1,5 +1,9 @@
-"""A small moto stack for the controller's integration tests: what `hanat up` would build, minus
-the parts the controller never reads. Independent of bootstrap/stack on purpose."""
+"""The moto test stack for the controller's tests and bench/: what `hanat up` would build, minus the
+parts the controller never reads, and the fakes (clock, probes) that drive the controller over it.
+
+Independent of bootstrap/stack on purpose. The clients follow the environment: in-process moto
+(``mock_aws``, ``moto_stack``) or a moto server (``AWS_ENDPOINT_URL``: the ``emulator_env`` fixture,
+bench's ``pointed_at``)."""
 from __future__ import annotations
 
 import threading
@@ -29,9 +33,9 @@ FAST_PROBE = ProbeSettings(interval_s=5, fail_after=2, recover_after=2, min_hold
                            targets=("tcp://203.0.113.10:443",))
 
 
-def clients() -> Clients:
-    return Clients(ec2=boto3.client("ec2", region_name=REGION), dynamodb=boto3.client("dynamodb", region_name=REGION),
-                   ssm=boto3.client("ssm", region_name=REGION))
+def clients(region: str = REGION) -> Clients:
+    return Clients(ec2=boto3.client("ec2", region_name=region), dynamodb=boto3.client("dynamodb", region_name=region),
+                   ssm=boto3.client("ssm", region_name=region))
 
 
 def _tags(stack: str, role: str, az: str | None = None, extra: dict | None = None) -> list[dict]:
@@ -39,11 +43,14 @@ def _tags(stack: str, role: str, az: str | None = None, extra: dict | None = Non
         {"Key": k, "Value": v} for k, v in (extra or {}).items()]}]
 
 
-def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int = 1,
-                probe: ProbeSettings = FAST_PROBE, revert: str = "auto") -> Topology:
+def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int | Sequence[int] = 1,
+                probe: ProbeSettings = FAST_PROBE, revert: str = "auto", region: str = REGION) -> Topology:
     """VPC, per zone: subnets, a NAT instance, private tables (0.0.0.0/0 -> NAT ENI), a pinned probe
-    table; the state table; the topology parameter. Returns the Topology."""
-    c = clients()
+    table; the state table; the topology parameter. Returns the Topology.
+
+    ``tables_per_zone``: private tables of every zone, or one count per zone."""
+    c = clients(region)
+    tables = [tables_per_zone] * len(azs) if isinstance(tables_per_zone, int) else list(tables_per_zone)
     ec2 = c.ec2
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=_tags(stack, "vpc"))["Vpc"]["VpcId"]
     ami = MOTO_AMI
@@ -66,7 +73,7 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
         zones.append(ZoneTopology(
             az=az, public_subnet_id=public, private_subnet_id=private, probe_subnet_id=probe_subnet,
             nat_instance_id=inst["InstanceId"], nat_eni_id=eni, nat_eip=f"203.0.113.{i + 1}",
-            nat_eip_allocation_id=f"eipalloc-{i}", private_route_table_ids=tuple(table() for _ in range(tables_per_zone)),
+            nat_eip_allocation_id=f"eipalloc-{i}", private_route_table_ids=tuple(table() for _ in range(tables[i])),
             probe_route_table_id=table(pinned=True)))
     c.dynamodb.create_table(TableName=table_name(stack), BillingMode="PAY_PER_REQUEST",
                             AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
@@ -75,7 +82,7 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
                             Tags=[{"Key": STACK_TAG, "Value": stack}])
     c.dynamodb.update_time_to_live(TableName=table_name(stack),
                                    TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
-    topo = Topology(stack=stack, region=REGION, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
+    topo = Topology(stack=stack, region=region, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
                     topic_arn="", topology_parameter=topology_parameter(stack), zones=tuple(zones), probe=probe,
                     failover=FailoverSettings(revert=revert))
     write_topology(c.ssm, topo)

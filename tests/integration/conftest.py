@@ -1,0 +1,35 @@
+"""The moto tier's shared ``stack`` fixture: the test stack of tests/support/stack.py, one per test.
+
+Its options are those of ``build_stack``, given by the nearest ``stack`` marker (a module's
+``pytestmark = pytest.mark.stack(stack="app", azs=AZS[:2])``, or a test's own). With ``server=True``
+in the marker, or when the test uses ``emulator_env``, it is built in the loopback moto server (then
+``HANAT_CONFIG`` names it, for the CLI); otherwise in in-process moto (``mock_aws``) for the test.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from chalicelib.topology import Topology
+from tests.support.stack import build_stack, write_config
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stack(**options): build_stack options of the `stack` fixture")
+
+
+@pytest.fixture
+def stack(request, tmp_path, monkeypatch) -> Iterator[Topology]:
+    marker = request.node.get_closest_marker("stack")
+    options = dict(marker.kwargs) if marker else {}
+    if options.pop("server", False) or "emulator_env" in request.fixturenames:
+        request.getfixturevalue("emulator_env")          # reset first, then build in the server
+        topo = build_stack(**options)
+        monkeypatch.setenv("HANAT_CONFIG", write_config(topo, tmp_path / "hanat.toml"))
+        yield topo
+        return
+    request.getfixturevalue("aws_env")
+    with mock_aws():
+        yield build_stack(**options)
