@@ -36,13 +36,16 @@ system-tools:
 demo: install
 	$(BIN)/python -m lab.demo
 
-# The unit and moto tiers run on TEST_WORKERS pytest-xdist workers (each with its own moto server); the
-# lab tier runs alone after them, one drill at a time, as its timings assume.
+# The unit and moto tiers run on TEST_WORKERS pytest-xdist workers (each with its own moto server). The
+# lab tier runs after them on LAB_WORKERS workers, one test file per worker (--dist loadfile): a drill
+# file's lab session (emulator, namespaces, clients) stays on its worker, and its drills run one at a
+# time as their timings assume; the drills mostly wait on the clock, so three files share the 2 cores.
 TEST_WORKERS ?= 2
+LAB_WORKERS ?= 3
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/unit tests/integration
-	$(BIN)/pytest -q -p no:cacheprovider -m "not long_drill" tests/lab
+	$(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
 
 test-long: install
 	$(BIN)/pytest -q -p no:cacheprovider -m long_drill tests
