@@ -8,11 +8,14 @@ verified by reading it back.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from ..errors import AwsError, HanatError
 from ..naming import ADOPTED_TAG, STACK_TAG
 from .calls import aws_call, paginate
 from .network import ec2_call
-from .routes import DEFAULT_ROUTE, describe_route_tables
+from .routes import DEFAULT_ROUTE, RouteTableView, describe_route_tables, read_back
 from .tags import tag_map
 
 # The route target fields a release writes, by the id's prefix (EC2 API Reference, ReplaceRoute).
@@ -137,22 +140,24 @@ def untag_adopted_table(ec2, route_table_id: str, stack: str) -> bool:
 
 
 # --- giving a default route back ---------------------------------------------------------------------
-def release_default_route(ec2, route_table_id: str, target: str, *, stack: str) -> bool:
+def release_default_route(ec2, route_table_id: str, target: str, *, stack: str, deadline: float | None = None,
+                          sleep: Callable[[float], None] = time.sleep) -> bool:
     """Point the adopted table's ``0.0.0.0/0`` at ``target`` (a NAT gateway ``nat-...``, a network
     interface ``eni-...`` or an instance ``i-...``), or delete it (``target`` ""); True when it changed.
 
-    Refuses (HanatError) a table that does not carry this stack's two adoption tags; reads back to verify.
+    Refuses (HanatError) a table that does not carry this stack's two adoption tags; reads back to verify
+    (``routes.read_back``: EC2's reads lag its writes; never past ``deadline``, a ``time.monotonic()`` instant).
     """
-    view = describe_route_tables(ec2, [route_table_id]).get(route_table_id)
+    view = describe_route_tables(ec2, [route_table_id], deadline=deadline).get(route_table_id)
     if view is None:
         raise AwsError("ec2.DescribeRouteTables", "NotFound", f"route table {route_table_id} not found")
     if view.tags.get(STACK_TAG) != stack or view.tags.get(ADOPTED_TAG, "").lower() != "true":
         raise HanatError(f"refusing to change {route_table_id}: it does not carry {STACK_TAG}={stack} and "
                          f"{ADOPTED_TAG}=true (not a route table this stack adopted)")
-    if view.default_target == (target or None) or (target.startswith("i-") and view.default_instance == target):
+    if _shows(view, target):
         return False
     if not target:
-        aws_call(f"ec2.DeleteRoute {route_table_id} {DEFAULT_ROUTE}", ec2.delete_route,
+        aws_call(f"ec2.DeleteRoute {route_table_id} {DEFAULT_ROUTE}", ec2.delete_route, deadline=deadline,
                  RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE)
     else:
         field = next((f for prefix, f in RELEASE_FIELDS.items() if target.startswith(prefix)), None)
@@ -162,15 +167,17 @@ def release_default_route(ec2, route_table_id: str, target: str, *, stack: str) 
         verb = "ReplaceRoute" if view.default_target else "CreateRoute"
         aws_call(f"ec2.{verb} {route_table_id} -> {target}", getattr(ec2, "replace_route" if view.default_target
                                                                        else "create_route"),
-                 RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE, **{field: target})
-    after = describe_route_tables(ec2, [route_table_id]).get(route_table_id)
-    seen = after.default_target if after else None
-    expected = target or None
-    # an instance target reads back as its network interface: compare what EC2 reports for it
-    if seen != expected and not (target.startswith("i-") and after and after.default_instance == target):
-        raise AwsError(f"ec2.{'DeleteRoute' if not target else 'ReplaceRoute'} {route_table_id}", "VerifyFailed",
-                       f"read back {seen}, expected {expected}")
+                 deadline=deadline, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE, **{field: target})
+    read_back(ec2, route_table_id, target or None, f"ec2.{'DeleteRoute' if not target else 'ReplaceRoute'} "
+              f"{route_table_id}", shows=lambda after: _shows(after, target), deadline=deadline, sleep=sleep)
     return True
+
+
+def _shows(view: RouteTableView | None, target: str) -> bool:
+    """True when the table's default route is ``target`` (none for ""); an instance target reads back as
+    its network interface, so it is compared with what EC2 reports for the instance."""
+    seen = view.default_target if view else None
+    return seen == (target or None) or (target.startswith("i-") and view is not None and view.default_instance == target)
 
 
 def subnets_by_id(ec2, subnet_ids: list[str] | tuple[str, ...]) -> dict[str, dict]:

@@ -130,52 +130,49 @@ def point_default_route(ec2, route_table_id: str, eni_id: str, *, stack: str, de
             if err.code != "RouteAlreadyExists":   # created meanwhile: replace it
                 raise
             aws_call(op, ec2.replace_route, deadline=deadline, **target)
-    _read_back(ec2, route_table_id, eni_id, op, deadline=deadline, sleep=sleep)
+    read_back(ec2, route_table_id, eni_id, op, shows=lambda v: v is not None and v.default_eni == eni_id,
+              deadline=deadline, sleep=sleep)
     return True
 
 
-def _read_back(ec2, route_table_id: str, eni_id: str, op: str, *, deadline: float | None,
-               sleep: Callable[[float], None]) -> None:
-    """Read the table until its default route shows ``eni_id``; VerifyFailed after READ_BACK_S (or at
-    ``deadline``)."""
+def read_back(ec2, route_table_id: str, expected: str | None, op: str, *,
+              shows: Callable[[RouteTableView | None], bool], deadline: float | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> None:
+    """After a write: read the table until ``shows(view)`` (the view is None when the table is not found),
+    riding out EC2's eventual consistency (READ_BACK_POLICY's delays) for up to READ_BACK_S and never past
+    ``deadline``; then AwsError ``VerifyFailed`` from ``op`` naming the table and ``expected``."""
     started = time.monotonic()
     give_up = started + READ_BACK_S if deadline is None else min(started + READ_BACK_S, deadline)
     attempt = 0
     while True:
         attempt += 1
         after = describe_route_tables(ec2, [route_table_id], deadline=deadline).get(route_table_id)
-        if after is not None and after.default_eni == eni_id:
+        if shows(after):
             return
         delay = READ_BACK_POLICY.delay(attempt)
         if time.monotonic() + delay > give_up:
-            raise AwsError(op, "VerifyFailed", f"read back {after.default_eni if after else None} after "
-                                               f"{attempt} reads in {time.monotonic() - started:.1f}s, "
-                                               f"expected {eni_id}")
+            raise AwsError(op, "VerifyFailed", f"read back {after.default_target if after else None}, expected "
+                                               f"{expected} (route table {route_table_id}, {attempt} reads in "
+                                               f"{time.monotonic() - started:.1f}s)")
         sleep(delay)
 
 
 # --- the pinned probe route -----------------------------------------------------------------
-def _route_table(ec2, route_table_id: str) -> dict:
+def _route_table(ec2, route_table_id: str, deadline: float | None = None) -> dict:
     resp = aws_call(f"ec2.DescribeRouteTables {route_table_id}", ec2.describe_route_tables,
-                    RouteTableIds=[route_table_id])
+                    RouteTableIds=[route_table_id], deadline=deadline)
     tables = resp.get("RouteTables", [])
     if not tables:
         raise NotFoundError(f"route table {route_table_id} not found")
     return tables[0]
 
 
-def default_route_eni(ec2, route_table_id: str) -> str:
-    """The ENI the table's 0.0.0.0/0 route points at ("" when none)."""
-    for route in _route_table(ec2, route_table_id).get("Routes", []):
-        if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
-            return route.get("NetworkInterfaceId", "") or ""
-    return ""
-
-
-def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None:
+def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str, *, deadline: float | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> None:
     """Point the zone's pinned probe route at ``eni_id``; only a table of this stack tagged
-    ``hanat:pinned=true`` (the probe table), verified by reading back."""
-    table = _route_table(ec2, route_table_id)
+    ``hanat:pinned=true`` (the probe table), verified by reading back (``read_back``: EC2's reads lag its
+    writes; never past ``deadline``)."""
+    table = _route_table(ec2, route_table_id, deadline)
     tags = tag_map(table)
     if tags.get(STACK_TAG) != stack or tags.get(PINNED_TAG, "").lower() != "true":
         raise NotFoundError(f"route table {route_table_id} is not a pinned probe table of stack {stack!r} "
@@ -184,7 +181,6 @@ def repin_probe_route(ec2, route_table_id: str, eni_id: str, stack: str) -> None
     has_default = any(r.get("DestinationCidrBlock") == DEFAULT_ROUTE for r in table.get("Routes", []))
     op = f"ec2.{'ReplaceRoute' if has_default else 'CreateRoute'} {route_table_id} -> {eni_id}"
     aws_call(op, ec2.replace_route if has_default else ec2.create_route, RouteTableId=route_table_id,
-             DestinationCidrBlock=DEFAULT_ROUTE, NetworkInterfaceId=eni_id)
-    after = default_route_eni(ec2, route_table_id)
-    if after != eni_id:
-        raise AwsError(op, "VerifyFailed", f"read back {after or None}, expected {eni_id}")
+             DestinationCidrBlock=DEFAULT_ROUTE, NetworkInterfaceId=eni_id, deadline=deadline)
+    read_back(ec2, route_table_id, eni_id, op, shows=lambda v: v is not None and v.default_eni == eni_id,
+              deadline=deadline, sleep=sleep)

@@ -298,7 +298,8 @@ def write_routes(deps: Deps, moves: list[RouteMove], *, write_by: float | None =
                                  f"ends within {CLAIM_MARGIN_S:g}s or the run's time is up; the next sweep "
                                  "repairs it")
         if move.kind == RELEASE:   # back to the adopted table's own target (a NAT gateway, usually)
-            changed = adopted_vpc.release_default_route(deps.clients.ec2, table, target, stack=topo.stack)
+            changed = adopted_vpc.release_default_route(deps.clients.ec2, table, target, stack=topo.stack,
+                                                        deadline=deadline)
         else:
             changed = routes.point_default_route(deps.clients.ec2, table, target, stack=topo.stack,
                                                  deadline=deadline)

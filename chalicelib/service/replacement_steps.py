@@ -224,7 +224,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",
                                      new_eni_id=facts.new_instance.eni_id))
     if action == m.REPIN_PROBE_ROUTE:
-        routes.repin_probe_route(ec2, zone.probe_route_table_id, facts.new_instance.eni_id, stack)
+        routes.repin_probe_route(ec2, zone.probe_route_table_id, facts.new_instance.eni_id, stack,
+                                 deadline=deps.deadline)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"probe route {zone.probe_route_table_id} re-pinned"))
     if action == m.MARK_PROVEN:
         return save(deps, rec.moved(m.STEP_AWAIT_ROUTES, now, "proven UP", proven_at=now))

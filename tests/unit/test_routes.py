@@ -121,6 +121,30 @@ def test_a_read_back_that_never_shows_the_write_fails_within_its_bound():
     assert time.monotonic() - started < 0.5 + 0.3
 
 
+def pinned_probe_table(lag: int) -> FakeEc2:
+    ec2 = FakeEc2({"rtb-p": {"NetworkInterfaceId": "eni-0old"}}, lag=lag)
+    ec2.tables["rtb-p"]["Tags"] = [*TAGS, {"Key": "hanat:pinned", "Value": "true"}]
+    return ec2
+
+
+def test_repinning_the_probe_route_rides_out_a_read_that_lags_the_write():
+    """Issue 18, fault 7: the first DescribeRouteTables after the write still shows the old NAT."""
+    ec2, started = pinned_probe_table(lag=1), time.monotonic()
+    routes.repin_probe_route(ec2, "rtb-p", "eni-0new", STACK)                   # one short back-off
+    assert ec2.calls == [("ReplaceRoute", {"RouteTableId": "rtb-p", "NetworkInterfaceId": "eni-0new"})]
+    assert ec2.pending_lag == 0 and time.monotonic() - started < routes.READ_BACK_S
+
+
+def test_a_repin_that_never_shows_fails_naming_table_and_target_within_the_deadline():
+    ec2 = pinned_probe_table(lag=10_000)
+    started = time.monotonic()
+    with pytest.raises(AwsError) as exc:
+        routes.repin_probe_route(ec2, "rtb-p", "eni-0new", STACK, deadline=started + 0.5)
+    assert time.monotonic() - started < 0.5 + 0.3
+    assert exc.value.code == "VerifyFailed" and "rtb-p" in str(exc.value)
+    assert "read back eni-0old, expected eni-0new" in str(exc.value)
+
+
 def test_one_stale_route_table_id_does_not_hide_the_others(caplog):
     """DescribeRouteTables fails the whole batch with InvalidRouteTableID.NotFound for one unknown id."""
     ec2 = FakeEc2({"rtb-a": {"NetworkInterfaceId": "eni-a"}, "rtb-c": {"NetworkInterfaceId": "eni-c"}})
