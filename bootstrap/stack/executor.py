@@ -106,7 +106,7 @@ def _security_group_egress(ctx: Context, step: Step) -> None:
 
 def _name_tag(ctx: Context, step: Step) -> None:
     """Re-apply the Name a template gives a resource the stack already has (found by role/zone, never Name)."""
-    for resource_id, role, zone, resource in ctx.obs.named_resources():
+    for resource_id, role, zone, resource in ctx.obs.named_resources(ctx.desired.stack):
         if resource_id == step.name:
             name = ctx.desired.name_of(role, zone or None)
             network.set_tags(ctx.ec2, resource_id, [{"Key": "Name", "Value": name}])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from chalicelib.aws.tags import has_stack_tag
 from chalicelib.topology import ZoneTopology
 
 from ..config.schema import HanatConfig
@@ -76,8 +77,11 @@ class Observed:
         instance = self.instances.get((ROLE_NAT, az))
         return instance["NetworkInterfaces"][0]["NetworkInterfaceId"] if instance else ""
 
-    def named_resources(self) -> list[tuple[str, str, str, dict]]:
-        """(resource id, role, zone, resource) of every existing resource a ``[names]`` template names."""
+    def named_resources(self, stack: str) -> list[tuple[str, str, str, dict]]:
+        """(resource id, role, zone, resource) of every existing resource a ``[names]`` template names.
+
+        Only the stack's own (tagged ``hanat:stack=<stack>``): an adopted VPC and its public subnets are
+        the user's, and hanat never touches their Name (or any) tag."""
         found: list[tuple[str, str, str, dict]] = []
         if self.vpc:
             found.append((self.vpc["VpcId"], ROLE_VPC, "", self.vpc))
@@ -87,7 +91,7 @@ class Observed:
             found.append((subnet["SubnetId"], role, az, subnet))
         for (role, az), table in sorted(self.route_tables.items()):
             found.append((table["RouteTableId"], f"{role}{ROUTE_TABLE_SUFFIX}", az, table))
-        return found
+        return [f for f in found if has_stack_tag(f[3], stack)]
 
 
 @dataclass

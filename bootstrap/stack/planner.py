@@ -53,9 +53,9 @@ def plan_changes(config: HanatConfig, desired: Desired, obs: Observed) -> list[S
 
 
 def _plan_names(d: Desired, obs: Observed) -> list[Step]:
-    """Name tags that differ from what the templates (or hanat's own names) give."""
+    """Name tags of the stack's own resources that differ from what the templates (or hanat's own names) give."""
     steps = []
-    for resource_id, role, zone, resource in obs.named_resources():
+    for resource_id, role, zone, resource in obs.named_resources(d.stack):
         wanted = d.name_of(role, zone or None)
         if tag_map(resource).get("Name") != wanted:
             steps.append(Step(MODIFY, "name-tag", zone=zone, name=resource_id, detail=f"Name={wanted}"))

@@ -1,6 +1,7 @@
 """The stack builder in an adopted VPC, against moto: every CIDR block of the VPC is admitted by the NAT
 security group and masqueraded by the NAT; a table dropped from the config while still adopted is refused;
-a destroy that finds no topology never deletes or re-routes an adopted table."""
+a destroy that finds no topology never deletes or re-routes an adopted table; `up` and `down` never
+touch a tag of the user's VPC, subnets or route tables but hanat's two on the listed tables."""
 from __future__ import annotations
 
 import base64
@@ -83,3 +84,41 @@ def test_destroy_refuses_a_cut_over_table_with_no_record_of_its_original_target(
         destroy_stack("payments", clients, region=REGION, wait_interval_s=0)
     instances = ec2.describe_instances(InstanceIds=[topo.zones[0].nat_instance_id])["Reservations"][0]["Instances"]
     assert instances[0]["State"]["Name"] == "running"                       # nothing was deleted
+
+
+def user_tags(ec2, vpc_id: str) -> dict[str, dict[str, str]]:
+    """resource id -> tags of the VPC and of every subnet and route table in it that hanat did not create."""
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    found = (ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"] + ec2.describe_subnets(Filters=in_vpc)["Subnets"]
+             + ec2.describe_route_tables(Filters=in_vpc)["RouteTables"])
+    out = {}
+    for resource in found:
+        tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+        if tags.get("hanat:role"):          # hanat's own (probe subnets and their tables)
+            continue
+        ident = resource.get("RouteTableId") or resource.get("SubnetId") or resource["VpcId"]
+        out[ident] = tags
+    return out
+
+
+def test_up_and_down_leave_the_users_names_and_tags_alone(world):
+    """Issue 18, fault 3: `up` renamed an adopted VPC and its public subnets (Name=hanat-<stack>-vpc)."""
+    ec2, foreign, clients = world
+    config = config_of(adopt_config(foreign, region=REGION))
+    before = user_tags(ec2, foreign.vpc_id)
+    assert not any(k.startswith("hanat:") for tags in before.values() for k in tags)
+    own = [foreign.vpc_id, *(z.public_subnet_id for z in foreign.zones), *foreign.private_route_table_ids]
+    assert all(before[r]["Name"] for r in own)          # the user's own names (the main table has none)
+    steps = plan_stack(config, clients).steps
+    assert [s for s in steps if s.kind == "name-tag" or "Name=" in s.detail] == []
+    named = {foreign.vpc_id, *(z.public_subnet_id for z in foreign.zones)}
+    assert [s.describe() for s in steps if s.name in named] == []
+    build_stack(config, clients, wait_interval_s=0)
+    after_up = user_tags(ec2, foreign.vpc_id)
+    listed = set(foreign.private_route_table_ids)
+    assert {t: {k: v for k, v in tags.items() if not (t in listed and k in ("hanat:stack", "hanat:adopted"))}
+            for t, tags in after_up.items()} == before
+    assert all(after_up[t]["hanat:stack"] == "payments" and after_up[t]["hanat:adopted"] == "true" for t in listed)
+    assert plan_stack(config, clients).steps == []
+    destroy_stack("payments", clients, region=REGION, wait_interval_s=0)
+    assert user_tags(ec2, foreign.vpc_id) == before
