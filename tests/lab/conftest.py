@@ -50,8 +50,13 @@ def no_namespace_left_behind():
 
     before = _hanat_namespaces()
     yield
-    records = read_records()   # another live run's namespaces (a concurrent test run) are not ours
-    leaked = {ns for ns in _hanat_namespaces() - before if not owned_by_other_live_process(ns, records)}
+    # List first, then read the records: a run records its owner before it creates a namespace
+    # (shell.add_namespace), so every namespace listed here has its record by the time it is read. The
+    # other order let one xdist worker take another worker's namespace, created in between, for a leak.
+    new = _hanat_namespaces() - before
+    records = read_records()   # another live run's namespaces (another worker, a concurrent run) are not ours
+    # still there after the read: another run may have removed its namespace (and its record) meanwhile
+    leaked = {ns for ns in new if not owned_by_other_live_process(ns, records)} & _hanat_namespaces()
     for ns in leaked:  # clean up so one failure does not cascade, then fail loudly
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
     assert not leaked, f"namespaces left behind: {sorted(leaked)}"
