@@ -101,6 +101,10 @@ OPERATOR_CALLS = [
     ("tags-on-create", Request("ec2:CreateTags", [Resource(f"{EC2}:subnet/*", request_tags=tags("probe", ZONE.az))],
                                {"ec2:CreateAction": "CreateSubnet"})),
     ("passes-nat-role", pass_nat_role(instance_role_name(STACK, REGION))),
+    # up's name-tag step (bootstrap/stack/executor.py _name_tag): only the stack's own resources (fault 3)
+    ("name-tag-on-stack-subnet", Request("ec2:CreateTags", [Resource(f"{EC2}:subnet/subnet-probe", tags=OWN,
+                                                                     request_tags={"Name": "hanat-x-probe-a"})],
+                                         {"ec2:CreateAction": None})),
 ]
 
 
@@ -145,6 +149,14 @@ NOT_THE_STACKS = [
 @pytest.mark.parametrize("request_", [c[1] for c in NOT_THE_STACKS], ids=[c[0] for c in NOT_THE_STACKS])
 def test_controller_policy_stays_on_the_stacks_own_resources(request_):
     decision = evaluate({"controller": controller_policy(ADOPTED, "dev")}, request_)
+    assert not decision.allowed, decision.reason
+
+
+def test_operator_cannot_rename_the_users_untagged_vpc():
+    """What fault 3's fix stops hanat from asking: the Name tag of the adopted VPC is the user's."""
+    rename = Request("ec2:CreateTags", [Resource(USER_VPC, request_tags={"Name": f"hanat-{STACK}-vpc"})],
+                     {"ec2:CreateAction": None})
+    decision = evaluate(operator_policies(), rename)
     assert not decision.allowed, decision.reason
 
 
