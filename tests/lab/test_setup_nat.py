@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.dataplane.netns.namespaces import NAT_SCRIPT, new_run_id
+from lab.dataplane.netns.namespaces import new_run_id
+from lab.dataplane.netns.nats import NAT_SCRIPT
 from lab.dataplane.netns.shell import (
     add_namespace,
     cleanup_leftovers,
