@@ -57,7 +57,3 @@ class Deps:
     # after it, and no route is written after it. The heartbeat sets it from the Lambda's remaining
     # time; None = no limit (CLI, tests, the lab's sweeps).
     deadline: float | None = None
-
-    def time_left(self) -> float | None:
-        """Seconds until ``deadline`` (None: no deadline)."""
-        return None if self.deadline is None else self.deadline - time.monotonic()

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.aws.instances import describe_instance_states
+from chalicelib.aws.observe import describe_instance_states
 from chalicelib.service.heartbeat import run_sweep
 from tests.support.stack import AZS, MOTO_AMI, build_stack, make_deps
 
