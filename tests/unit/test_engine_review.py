@@ -3,7 +3,18 @@ tables (route drift: a crashed run, a hand edit), which moves hand open flows of
 earlier handoffs. The sweep reaches it once per attempt, with every fact a plain field of the zone's input."""
 from __future__ import annotations
 
-from chalicelib.engine import ADOPTING, DOWN, FAILOVER, REPAIR, REVERT, UP, Decision, RouteMove, ZoneInput, ZoneState
+from chalicelib.engine import (
+    ADOPTING,
+    DOWN,
+    FAILOVER,
+    REPAIR,
+    REVERT,
+    UP,
+    Decision,
+    RouteMove,
+    ZoneInput,
+    ZoneState,
+)
 from chalicelib.engine.decide import review
 
 ENI = {"a": "eni-a", "b": "eni-b"}
