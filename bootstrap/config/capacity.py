@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from chalicelib import instance_types
 
-from .schema import TrafficConfig
+from .schema import HanatConfig, TrafficConfig
 from .table import Problems, Table, describe
 
 MAX_NAT_ADDRESSES = 8
@@ -48,3 +48,14 @@ def traffic_config(p: Problems, raw: Mapping) -> TrafficConfig:
     t = Table(p, "traffic", raw.get("traffic", {}), set(TRAFFIC_KEYS))
     gb, peak = _amount(t, "gb_per_month"), _amount(t, "peak_mbps")
     return TrafficConfig(gb_per_month=gb or 0.0, peak_mbps=peak or 0.0)
+
+
+def capacity_notes(cfg: HanatConfig, *, gb_per_month: float | None = None) -> list[str]:
+    """``plan``'s and ``cost``'s warnings: the expected traffic against one NAT's baseline bandwidth.
+
+    ``traffic.peak_mbps`` is the busiest NAT's peak; ``gb_per_month`` (``traffic.gb_per_month`` unless
+    given, e.g. ``hanat cost --gb-per-month``) is the whole stack's, each NAT carrying its zone's share."""
+    gb = cfg.traffic.gb_per_month if gb_per_month is None else gb_per_month
+    per_nat = gb / max(1, len(cfg.zones))
+    return instance_types.capacity_warnings(cfg.nat.instance_type, peak_mbps=cfg.traffic.peak_mbps,
+                                            gb_per_month=per_nat, addresses=cfg.nat.addresses)
