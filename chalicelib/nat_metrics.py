@@ -1,8 +1,9 @@
 """The names of the metrics hanat publishes about what each NAT sees (issue 19), written once.
 
 The heartbeat publishes them (in the stack's namespace, ``chalicelib.observability.NAMESPACE``) per zone,
-with the dimensions ``DIMENSIONS`` (stack and zone, never an instance id, so a graph and an alarm survive
-a replacement); ``chalicelib.monitoring`` builds the dashboard panels and the alarms from the same specs.
+through ``observability.metric_sink(name, value, unit, {ZONE_DIMENSION: az})``, which gives them the
+dimensions ``DIMENSIONS`` (Powertools' service, the stack and the zone; never an instance id, so a graph
+and an alarm survive a replacement); ``chalicelib.monitoring`` builds the dashboard panels and the alarms from the same specs.
 
 Where NAT Gateway has a metric for the same thing it keeps NAT Gateway's name, unit and most useful
 statistic (Amazon VPC User Guide, "Monitor NAT gateways with Amazon CloudWatch" / "NAT gateway metrics
@@ -15,9 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .observability import STACK_DIMENSION, ZONE_DIMENSION
+from .observability import SERVICE, STACK_DIMENSION, ZONE_DIMENSION
 
-DIMENSIONS = (STACK_DIMENSION, ZONE_DIMENSION)
+DIMENSIONS = ("service", STACK_DIMENSION, ZONE_DIMENSION)
+
+
+def dimensions(stack: str, az: str) -> list[dict]:
+    """The CloudWatch dimensions of zone ``az``'s NAT metrics (what alarms and widgets name)."""
+    return [{"Name": "service", "Value": SERVICE}, {"Name": STACK_DIMENSION, "Value": stack},
+            {"Name": ZONE_DIMENSION, "Value": az}]
 
 
 @dataclass(frozen=True)

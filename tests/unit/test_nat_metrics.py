@@ -1,4 +1,6 @@
 """The NAT metric names, written once (chalicelib/nat_metrics.py)."""
+import json
+
 from chalicelib import nat_metrics as nm
 from chalicelib.observability import STACK_DIMENSION, ZONE_DIMENSION
 
@@ -23,4 +25,18 @@ def test_names_are_unique_and_units_are_cloudwatch_units():
 
 
 def test_dimensions_survive_a_replacement_no_instance_id():
-    assert nm.DIMENSIONS == (STACK_DIMENSION, ZONE_DIMENSION)
+    assert nm.DIMENSIONS == ("service", STACK_DIMENSION, ZONE_DIMENSION)
+    assert [d["Name"] for d in nm.dimensions("s", "az1")] == list(nm.DIMENSIONS)
+
+
+def test_metric_sink_gives_a_zone_metric_exactly_the_dimensions_alarms_name(capsys):
+    # what the heartbeat's metric_sink writes (EMF) is what the alarms and widgets select
+    from chalicelib import observability
+    observability.set_stack("dims")
+    observability.metric_sink(nm.ERROR_PORT_ALLOCATION.name, 2, nm.ERROR_PORT_ALLOCATION.unit,
+                              {ZONE_DIMENSION: "az9"})
+    observability.flush_metrics()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [emf] = [line for line in lines if nm.ERROR_PORT_ALLOCATION.name in line]
+    assert {d["Name"]: d["Value"] for d in nm.dimensions("dims", "az9")} == {k: emf[k] for k in nm.DIMENSIONS}
+    assert set(emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == set(nm.DIMENSIONS)
