@@ -26,8 +26,8 @@ from __future__ import annotations
 import json
 
 from . import nat_watch
-from .nat_metrics import dimensions as nat_dimensions
 from .naming import STACK_TAG, function_name, probe_handler_name
+from .nat_metrics import dimensions as nat_dimensions
 from .observability import NAMESPACE, SERVICE, STACK_DIMENSION, ZONE_DIMENSION
 from .topology import Topology
 
