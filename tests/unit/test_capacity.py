@@ -92,3 +92,13 @@ def test_traffic_section_is_read_and_bad_values_named():
         build_config(_raw(traffic={"gb_per_month": -1, "peak_mbps": "fast", "burst": 1}), source="t")
     text = str(err.value)
     assert "traffic.gb_per_month" in text and "traffic.peak_mbps" in text and "unknown key traffic.burst" in text
+
+
+def test_nat_user_data_carries_the_address_count_and_refuses_more_than_eight():
+    from bootstrap.nat import render
+    from chalicelib.errors import InputError
+    text = render.nat_script("10.0.0.0/16", 3)
+    assert 'HANAT_NAT_ADDRESSES="${HANAT_NAT_ADDRESSES:-3}"' in text and "@@NAT_ADDRESSES@@" not in text
+    assert 'HANAT_NAT_ADDRESSES="${HANAT_NAT_ADDRESSES:-1}"' in render.nat_script("10.0.0.0/16")
+    with pytest.raises(InputError, match="1 to 8"):
+        render.nat_script("10.0.0.0/16", 9)
