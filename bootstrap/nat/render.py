@@ -19,6 +19,7 @@ SETUP_SCRIPT = "setup-nat.sh"
 AGENT = "hanat-nat-agent"
 ADMIN_SCRIPT = "admin-setup.sh"
 VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"
+ADDRESSES_PLACEHOLDER = "@@NAT_ADDRESSES@@"   # nat.addresses: private addresses (one per Elastic IP) to SNAT over
 AGENT_MARKER = "# @@HANAT_NAT_AGENT@@"
 AGENT_EOF = "HANAT_NAT_AGENT_EOF"
 USER_DATA_LIMIT = 16384   # bytes, raw (before base64): the EC2 user data limit
@@ -32,34 +33,38 @@ def agent_source() -> str:
     return _read(AGENT)
 
 
-def nat_script(vpc_cidr: str) -> str:
-    """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated), with the
-    agent embedded: the text the instance runs."""
+def nat_script(vpc_cidr: str, addresses: int = 1) -> str:
+    """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated) and ``addresses``
+    private addresses (``nat.addresses``), with the agent embedded: the text the instance runs."""
+    if not 1 <= addresses <= 8:
+        raise InputError(f"addresses={addresses}: a NAT has 1 to 8 addresses")
     for block in vpc_cidr.split(","):
         try:
             ipaddress.IPv4Network(block)
         except ValueError as err:
             raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
     script, agent = _read(SETUP_SCRIPT), agent_source()
-    if script.count(AGENT_MARKER) != 1 or VPC_CIDR_PLACEHOLDER not in script:
-        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and {VPC_CIDR_PLACEHOLDER!r}")
+    if script.count(AGENT_MARKER) != 1 or VPC_CIDR_PLACEHOLDER not in script or ADDRESSES_PLACEHOLDER not in script:
+        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once, {VPC_CIDR_PLACEHOLDER!r} and "
+                         f"{ADDRESSES_PLACEHOLDER!r}")
     if any(line == AGENT_EOF for line in agent.splitlines()):
         raise InputError(f"{AGENT} must not contain the line {AGENT_EOF!r}")
     embedded = f"embedded_agent() {{\n    cat <<'{AGENT_EOF}'\n{agent.rstrip(chr(10))}\n{AGENT_EOF}\n}}"
-    return script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(AGENT_MARKER, embedded)
+    return (script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(ADDRESSES_PLACEHOLDER, str(addresses))
+            .replace(AGENT_MARKER, embedded))
 
 
-def nat_user_data(vpc_cidr: str) -> bytes:
+def nat_user_data(vpc_cidr: str, addresses: int = 1) -> bytes:
     """The NAT's user data: ``nat_script`` gzip-compressed (deterministic: no timestamp)."""
-    data = gzip.compress(nat_script(vpc_cidr).encode(), compresslevel=9, mtime=0)
+    data = gzip.compress(nat_script(vpc_cidr, addresses).encode(), compresslevel=9, mtime=0)
     if len(data) > USER_DATA_LIMIT:
         raise InputError(f"NAT user data is {len(data)} bytes compressed; EC2 allows {USER_DATA_LIMIT}")
     return data
 
 
-def nat_user_data_b64(vpc_cidr: str) -> str:
+def nat_user_data_b64(vpc_cidr: str, addresses: int = 1) -> str:
     """What a launch template's ``UserData`` takes."""
-    return base64.b64encode(nat_user_data(vpc_cidr)).decode()
+    return base64.b64encode(nat_user_data(vpc_cidr, addresses)).decode()
 
 
 def admin_user_data() -> str:

@@ -30,6 +30,7 @@ def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month
         admin_instance_type=cfg.admin.instance_type if cfg.admin.enabled else None,
         alert_emails=len(cfg.alerts.emails),
         log_gb_per_month=log_gb_per_month,
+        nat_addresses=cfg.nat.addresses,
         heartbeat_memory_mb=heartbeat_memory_mb,
         probe_memory_mb=probe_memory_mb,
         probe_run_s=probe_run_s,

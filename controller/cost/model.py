@@ -27,6 +27,7 @@ class Usage:
     admin_instance_type: str | None = None   # None: no admin instance
     alert_emails: int = 0
     log_gb_per_month: float = 0.0
+    nat_addresses: int = 1                   # Elastic IPs per NAT (nat.addresses)
     # --- assumptions (reported with every estimate) ---
     root_volume_gb: float = 8                # AL2023 AMI root volume, gp3
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
@@ -142,8 +143,8 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f"{n} x {u.nat_instance_type} x {hours:g} h x {_usd(nat_hourly)}/h"),
         Line("NAT root volumes (EBS gp3)", n * u.root_volume_gb * p.ebs_gp3_gb_month,
              f"{n} x {u.root_volume_gb:g} GB x {_usd(p.ebs_gp3_gb_month)}/GB-month"),
-        Line("Public IPv4 (NAT Elastic IPs)", n * p.public_ipv4_hourly * hours,
-             f"{n} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
+        Line("Public IPv4 (NAT Elastic IPs)", n * u.nat_addresses * p.public_ipv4_hourly * hours,
+             f"{n * u.nat_addresses} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
     ]
     if u.admin_instance_type:
         lines.append(_admin_line(u, p, hours))

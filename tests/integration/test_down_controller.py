@@ -114,14 +114,18 @@ def test_deploy_creates_the_alarms_and_the_dashboard_all_notifying_the_alert_top
     expected = ({f"hanat-{STACK}-heartbeat-missing"}
                 | {f"hanat-{STACK}-{f}-{what}" for f in functions for what in ("errors", "throttles")}
                 | {f"hanat-{STACK}-nat-{z}-status-check" for z in zones})
-    assert set(before["alarms"]) == expected
+    # issue 19: what each NAT reports about itself, per zone (chalicelib/nat_watch.py)
+    nat_metric = {f"hanat-{STACK}-nat-{z}-{what}" for z in zones
+                  for what in ("port-allocation", "drops", "conntrack", "allowance-exceeded")}
+    assert set(before["alarms"]) == expected | nat_metric
     assert before["dashboards"] == [f"hanat-{STACK}-{REGION}"]
     cw = boto3.client("cloudwatch")
     topic = boto3.client("sns").list_topics()["Topics"][0]["TopicArn"]
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms()["MetricAlarms"]}
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
-        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
+        if alarm["AlarmName"] in expected:
+            assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
         tags = {t["Key"]: t["Value"] for t in cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]}
         assert tags[STACK_TAG] == STACK
     missing = alarms[f"hanat-{STACK}-heartbeat-missing"]
@@ -139,6 +143,23 @@ def test_deploy_creates_the_alarms_and_the_dashboard_all_notifying_the_alert_top
     text = json.dumps(body)
     assert f"{STACK_TAG}={STACK}" in text
     for needle in ("ProbeFailed", "RouteMoves", "SweepDuration", "NetworkPacketsIn", "NetworkOut"):
+        assert needle in text
+    # NAT Gateway's alarm (CloudWatch "Recommended alarms": ErrorPortAllocation > 0), on the zone's
+    # dimensions, so a replaced NAT is watched without re-pointing; any minute with one error alarms
+    ports = alarms[f"hanat-{STACK}-nat-ap-northeast-1a-port-allocation"]
+    assert (ports["Namespace"], ports["MetricName"], ports["Statistic"]) == ("hanat", "ErrorPortAllocation", "Sum")
+    assert (ports["ComparisonOperator"], ports["Threshold"], ports["EvaluationPeriods"]) == ("GreaterThanThreshold", 0, 1)
+    assert {d["Name"]: d["Value"] for d in ports["Dimensions"]} == {"service": "hanat", "stack": STACK,
+                                                                     "zone": "ap-northeast-1a"}
+    conntrack = alarms[f"hanat-{STACK}-nat-ap-northeast-1c-conntrack"]
+    assert (conntrack["MetricName"], conntrack["Threshold"]) == ("ConntrackUsePercent", 90)
+    assert conntrack["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    allowance = alarms[f"hanat-{STACK}-nat-ap-northeast-1a-allowance-exceeded"]
+    summed = {q["MetricStat"]["Metric"]["MetricName"] for q in allowance["Metrics"] if "MetricStat" in q}
+    assert summed == {"BwInAllowanceExceeded", "BwOutAllowanceExceeded", "PpsAllowanceExceeded",
+                      "ConntrackAllowanceExceeded"}
+    for needle in ("ErrorPortAllocation", "PacketsDropCount", "ConntrackUsePercent", "PortUseBusiestPercent",
+                   "ActiveConnectionCount", "BytesOutToDestination", "PpsAllowanceExceeded"):
         assert needle in text
 
 
