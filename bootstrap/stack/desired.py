@@ -199,7 +199,9 @@ def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Des
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
         # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
-        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr),
+        # only the probe subnets may read the NAT agent's counters (setup-nat.sh, HANAT_PROBE_CIDRS)
+        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr,
+                                               probe_cidrs=tuple(s.cidr for s in subnets if s.role == ROLE_PROBE)),
         admin_user_data=render.admin_user_data(),
         role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",

@@ -94,8 +94,10 @@ class NatFleet:
             nft(ns, offline.offline_ruleset(True, plane.spec.vpc_cidr))
         self._link_up(action, nat)
         started = time.monotonic()
+        # the probe subnets may read the agent's counters, as the stack builder renders them (HANAT_PROBE_CIDRS)
+        probe_cidrs = {"HANAT_PROBE_CIDRS": ",".join(z.probe_cidr for z in plane.spec.zones)}
         result = plane.exec(role, ["bash", str(NAT_SCRIPT), plane.spec.vpc_cidr], timeout=120,
-                            env=offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV)
+                            env={**(offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV), **probe_cidrs})
         if boots_offline:
             self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
                                                       offline.sent_outside(ns))
@@ -114,8 +116,10 @@ class NatFleet:
                              stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
+        # each NAT's own counters directory: the namespaces share one filesystem (on EC2 it is /run/...)
+        counters = {"HANAT_COUNTERS_DIR": str(self._imds_dir / f"{nat.instance_id}.counters")}
         with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
-            plane.popen(role, ["bash", str(NAT_AGENT)], stderr=log)
+            plane.popen(role, ["bash", str(NAT_AGENT)], stderr=log, env=counters)
 
     def _link_up(self, action: layout.NatAction, nat: NatPlane) -> None:
         rt = self.runtimes[nat.instance_id]
