@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 REVERT_MODES = ("auto", "manual", "window")
+# [metrics] level: what the heartbeat publishes of each NAT's counters (chalicelib/nat_readings.py)
+METRICS_LEVELS = ("off", "essential", "full")
 
 # Targets are URLs: tcp://host:port, http://host[:port]/path, https://host[:port]/path.
 DEFAULT_PROBE_TARGETS = (

@@ -40,6 +40,13 @@ class TrafficConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """What the heartbeat publishes of each NAT's counters (chalicelib/nat_readings.py): off | essential | full
+    (``chalicelib.settings.METRICS_LEVELS``)."""
+    level: str = "off"
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     emails: tuple[str, ...] = ()
     slack_webhook_parameter: str = ""
@@ -81,6 +88,7 @@ class HanatConfig:
     permissions: tuple[PermissionConfig, ...] = ()
     names: NameTemplates = field(default_factory=NameTemplates)
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = ""                  # the file it came from
     warnings: tuple[str, ...] = ()    # non-fatal notes (e.g. retired OpsWorks keys in settings.cfg)
 

@@ -15,6 +15,7 @@ from chalicelib.probes.targets import target_problem
 from chalicelib.settings import (
     DEFAULT_PROBE_TARGETS,
     MAX_PROBE_TIMEOUT_S,
+    METRICS_LEVELS,
     REVERT_MODES,
     FailoverSettings,
     MaintenanceSettings,
@@ -29,6 +30,7 @@ from .schema import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    MetricsConfig,
     NameTemplates,
     NatConfig,
     PermissionConfig,
@@ -61,6 +63,7 @@ SECTION_KEYS = {
     "admin": {"enabled", "instance_type"},
     "names": set(PLACEHOLDERS),
     "traffic": set(TRAFFIC_KEYS),
+    "metrics": {"level"},
 }
 LIST_SECTION_KEYS = {
     "zones": {"az", *(f"{kind}_cidr" for kind in SUBNET_KINDS), *ADOPT_ZONE_KEYS},
@@ -95,11 +98,14 @@ def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
     alerts, permissions = _alerts(p, raw), _permissions(p, raw)
     names = _names(p, raw, stack.name if stack else None, zones)
     traffic = traffic_config(p, raw)
+    metrics_t = Table(p, "metrics", raw.get("metrics", {}), SECTION_KEYS["metrics"])
+    level = metrics_t.checked("level", metrics_t.string("level", MetricsConfig.level), _metrics_level_problem)
     if p.items:
         raise ConfigError(p.items, source=source)
     notes = [note for note in (handoff_note(nat.instance_type),) if note]
     return HanatConfig(stack=stack, zones=zones, nat=nat, probe=probe, failover=failover, maintenance=maintenance,
                        alerts=alerts, admin=admin, permissions=permissions, names=names, traffic=traffic,
+                       metrics=MetricsConfig(level=level or MetricsConfig.level),
                        source=source,
                        warnings=tuple(warnings) + tuple(notes))
 
@@ -226,6 +232,11 @@ def _instances(p: Problems, raw: Mapping) -> tuple[NatConfig, AdminConfig]:
     admin_type = admin_t.checked("instance_type", admin_t.string("instance_type", AdminConfig.instance_type),
                                  _instance_type_problem)
     return NatConfig(instance_type=nat_type, ami=ami, addresses=addresses or NatConfig.addresses), AdminConfig(enabled=enabled, instance_type=admin_type)
+
+
+def _metrics_level_problem(level: str) -> str | None:
+    """``[metrics] level``: what the heartbeat publishes of the NATs' counters (chalicelib/nat_readings.py)."""
+    return None if level in METRICS_LEVELS else f"must be one of {', '.join(METRICS_LEVELS)}"
 
 
 def _instance_type_problem(instance_type: str) -> str | None:

@@ -28,6 +28,7 @@ class Usage:
     alert_emails: int = 0
     log_gb_per_month: float = 0.0
     nat_addresses: int = 1                   # Elastic IPs per NAT (nat.addresses)
+    nat_metrics_per_zone: int = 0            # custom metrics of [metrics] level, per zone (chalicelib/nat_readings.py)
     # --- assumptions (reported with every estimate) ---
     root_volume_gb: float = 8                # AL2023 AMI root volume, gp3
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
@@ -172,6 +173,9 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f"{u.log_gb_per_month:g} GB x {_usd(p.logs_ingest_per_gb)}/GB"
              + ("" if u.log_gb_per_month else " (optional: pass --log-gb-per-month)")),
     ]
+    if u.nat_metrics_per_zone:     # [metrics] level essential or full
+        lines.append(Line("CloudWatch custom metrics (NAT counters)", n * u.nat_metrics_per_zone * p.cloudwatch_metric_month,
+                          f"{n} zones x {u.nat_metrics_per_zone} metrics x {_usd(p.cloudwatch_metric_month)}/metric-month"))
     return tuple(lines)
 
 

@@ -34,6 +34,7 @@ class RegionPrices:
     sns_per_million_publishes: float
     sns_email_per_100k: float
     logs_ingest_per_gb: float
+    cloudwatch_metric_month: float      # one custom metric (name + dimensions) for a month
 
     def instance(self, instance_type: str) -> float:
         """Hourly price of ``instance_type``; unknown -> InputError listing the known types."""
