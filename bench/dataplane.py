@@ -131,7 +131,8 @@ def run(runs: int, seconds: int, workers: int, progress) -> dict:
             "ratios": summary["ratios"], "target": summary["target"], "cps_errors": errors,
             "counters": {"setup_nat_rules_with_counter": counters, "note": COUNTER_NOTE},
             "load_average": {"before": load_before, "after": os.getloadavg()},
-            "elapsed_s": round(time.monotonic() - started, 1), "namespaces_left": left}
+            "elapsed_s": round(time.monotonic() - started, 1), "namespaces": lab.prefix + "*",
+            "namespaces_left": left}
 
 
 # --- output -----------------------------------------------------------------------------------
