@@ -61,16 +61,23 @@ def figure(values: list[float]) -> Figure:
 
 
 def summarize(samples: dict[str, dict[str, list[float]]]) -> dict:
-    """samples[config][metric] = per-run values -> figures, ratios of medians and the target's verdict."""
+    """samples[config][metric] = per-run values, run i of every configuration from the same round ->
+    figures, the ratios of setup-nat's median to the others' (the target's verdict is on these), and the
+    same ratios taken round by round (``paired``: their median and worst, less moved by drift)."""
     figures = {config: {metric: figure(values) for metric, values in per.items()} for config, per in samples.items()}
 
-    def ratio(over: str) -> dict[str, float]:
-        return {m: figures["setup-nat"][m].median / figures[over][m].median
-                if figures[over][m].median else float("nan") for m in METRICS}
+    def ratio(over: str) -> dict[str, float | None]:
+        return {m: figures["setup-nat"][m].median / figures[over][m].median if figures[over][m].median else None
+                for m in METRICS}
 
-    ratios = {"setup-nat/masquerade": ratio("masquerade"), "setup-nat/routing": ratio("routing")}
-    missed = [m for m, r in ratios["setup-nat/masquerade"].items() if not r >= TARGET]
-    return {"figures": figures, "ratios": ratios,
+    def paired(over: str) -> dict[str, Figure]:
+        return {m: figure([a / b if b else 0.0 for a, b in zip(samples["setup-nat"][m], samples[over][m])])
+                for m in METRICS}
+
+    overs = {"setup-nat/masquerade": "masquerade", "setup-nat/routing": "routing"}
+    ratios = {name: ratio(over) for name, over in overs.items()}
+    missed = [m for m, r in ratios["setup-nat/masquerade"].items() if r is None or r < TARGET]
+    return {"figures": figures, "ratios": ratios, "paired": {name: paired(over) for name, over in overs.items()},
             "target": {"ratio": TARGET, "of": "setup-nat/masquerade", "met": not missed, "missed": missed}}
 
 
@@ -129,6 +136,8 @@ def run(runs: int, seconds: int, workers: int, progress) -> dict:
             "figures": {c: {m: f.__dict__ | {"values": list(f.values)} for m, f in per.items()}
                         for c, per in summary["figures"].items()},
             "ratios": summary["ratios"], "target": summary["target"], "cps_errors": errors,
+            "paired_ratios": {name: {m: {"median": f.median, "worst": f.worst} for m, f in per.items()}
+                              for name, per in summary["paired"].items()},
             "counters": {"setup_nat_rules_with_counter": counters, "note": COUNTER_NOTE},
             "load_average": {"before": load_before, "after": os.getloadavg()},
             "elapsed_s": round(time.monotonic() - started, 1), "namespaces": lab.prefix + "*",
@@ -151,16 +160,23 @@ def print_table(result: dict) -> None:
         fmt = "{:.0f}" if m == "cps" else "{:.2f}"
         cells = [f"{fmt.format(result['figures'][c][m]['median'])} ({fmt.format(result['figures'][c][m]['worst'])})"
                  for c in CONFIGS]
-        table.add_row(f"{label}, {unit}", *cells, f"{result['ratios']['setup-nat/masquerade'][m]:.3f}",
-                      f"{result['ratios']['setup-nat/routing'][m]:.3f}")
+        table.add_row(f"{label}, {unit}", *cells, *(_ratio_cell(result["ratios"][name][m])
+                                                     for name in ("setup-nat/masquerade", "setup-nat/routing")))
     console = Console(width=max(100, shutil.get_terminal_size().columns))
     console.print(table)
+    for name, per in result["paired_ratios"].items():
+        print(f"{name} round by round, median (worst): " + ", ".join(
+            f"{m} {f['median']:.3f} ({f['worst']:.3f})" for m, f in per.items()))
     load = result["load_average"]
     print(f"counters: {result['counters']['setup_nat_rules_with_counter']} rules with counter in setup-nat's "
           f"ruleset; {result['counters']['note']}")
     print(f"connection errors: {result['cps_errors']}; load average before/after: "
           f"{load['before'][0]:.2f}/{load['after'][0]:.2f} on {os.cpu_count()} cores; {result['elapsed_s']} s")
     print(verdict_line(result["target"]))
+
+
+def _ratio_cell(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.3f}"
 
 
 def _exit_on_term(*_) -> None:

@@ -46,6 +46,7 @@ def test_one_tiny_run_gives_every_figure_of_every_configuration_and_removes_its_
         assert f"round 1/1 {config}:" in err
     for over in ("setup-nat/masquerade", "setup-nat/routing"):
         assert set(result["ratios"][over]) == set(METRICS) and all(r > 0 for r in result["ratios"][over].values())
+        assert set(result["paired_ratios"][over]) == set(METRICS)
     assert result["target"]["ratio"] == TARGET and isinstance(result["target"]["met"], bool)
     assert result["counters"]["setup_nat_rules_with_counter"] >= 1   # setup-nat.sh's counters were on
     prefix = result["namespaces"].rstrip("*")
@@ -99,9 +100,19 @@ def test_figures_are_median_and_lowest_and_ratios_are_of_medians():
     assert summary["target"]["met"]                      # exactly 0.9x meets the target
 
 
+def test_round_by_round_ratios_pair_the_runs_of_one_round():
+    data = samples(setup=1.0, masq=1.0, routing=1.0)
+    data["masquerade"]["tput_1"] = [2.0, 1.0, 4.0]   # a drift the medians hide: [1, 3, 2] over [2, 1, 4]
+    paired = summarize(data)["paired"]["setup-nat/masquerade"]["tput_1"]
+    assert paired.values == (0.5, 3.0, 0.5) and (paired.median, paired.worst) == (0.5, 0.5)
+    assert summarize(data)["ratios"]["setup-nat/masquerade"]["tput_1"] == 1.0   # medians: 2 over 2
+
+
 def test_a_miss_names_each_figure_below_the_target_and_is_said_not_raised():
     data = samples(setup=1.0, masq=1.0, routing=1.0)
     data["setup-nat"]["cps"] = [v * 0.8 for v in data["setup-nat"]["cps"]]
     target = summarize(data)["target"]
     assert target == {"ratio": TARGET, "of": "setup-nat/masquerade", "met": False, "missed": ["cps"]}
+    data["masquerade"]["tput_4"] = [0.0, 0.0, 0.0]      # no figure to divide by is a miss, not a crash
+    assert summarize(data)["target"]["missed"] == ["tput_4", "cps"]
     assert verdict_line(target).startswith("target MISSED") and "cps" in verdict_line(target)
