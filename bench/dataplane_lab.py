@@ -4,7 +4,8 @@
     NAT eth0 10.40.1.4 -+-- bridge (the VPC) -- gateway 10.40.1.1, servers on 198.51.100.10 behind it
 
 ONE NAT interface: client packets arrive and leave on it, the NAT's default route is the gateway
-through the same eth0 (as tests/lab/test_one_eni_nat.py; Amazon VPC User Guide, NAT instances). The
+through the same eth0 (as tests/lab/test_one_eni_nat.py; Amazon VPC User Guide, NAT instances,
+https://docs.aws.amazon.com/vpc/latest/userguide/VPC_NAT_Instance.html: one in a public subnet). The
 client sits in another subnet than the NAT and the gateway, so that in plain routing the gateway's
 answer to the client's own address goes back through the NAT (route 10.40.2.0/24 via the NAT) and not
 straight across the bridge: every configuration forwards both directions. The servers (iperf3, the
@@ -16,8 +17,10 @@ ruleset flushed, the sysctls setup-nat.sh writes put back as they were):
   setup-nat    bootstrap/nat/setup-nat.sh as the lab runs it (runtime only, no install, no agent: the
                agent only fills the handoff map from instance tags, empty here as on a NAT with no
                handoff under way)
-  masquerade   ip_forward=1 and one table: `oifname "eth0" masquerade` in postrouting (the nftables
-               wiki's recipe, fck-nat's rule)
+  masquerade   ip_forward=1 and one table: `oifname "eth0" masquerade` in a postrouting nat chain at
+               priority 100 (srcnat), the distributions' recipe: Red Hat Enterprise Linux 8,
+               "Configuring NAT using nftables", docs.redhat.com/.../configuring-nat-using-nftables_
+               getting-started-with-nftables
   routing      ip_forward=1, no ruleset (no conntrack in the namespace); the gateway routes the
                client's subnet back via the NAT
 """
