@@ -10,7 +10,10 @@ bench/dataplane_lab.py), in three configurations within the same run, interleave
   - new TCP connections per second (bench/dataplane_cps.py: --workers client processes, each
     connection connect / send / answer / close), conn/s.
 Each figure is the median and the worst (lowest) of --runs rounds; the ratios are setup-nat's median
-over masquerade's and over routing's. Target: setup-nat >= 0.9 x masquerade on every figure. A miss is
+over masquerade's and over routing's (and the same ratios round by round: median and worst).
+--diagnose adds two configurations that split setup-nat into its parts, to find which one costs what
+when it misses: ``setup-nat-no-filter`` (its table without the prerouting and forward chains: the
+per-packet rules) and ``masquerade+sysctls`` (bare masquerade after setup-nat's sysctls). Target: setup-nat >= 0.9 x masquerade on every figure. A miss is
 said, not an error: the exit code is 0 whenever the benchmark ran (1: it could not run; 130: Ctrl-C).
 
 Counters: setup-nat.sh's nft counters are on as shipped (the rules that count resets, invalid drops and
@@ -37,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # `python bench/dataplane.py` works too
 
-from bench.dataplane_lab import CONFIGS, BenchError, OneEniNat
+from bench.dataplane_lab import CONFIGS, DIAGNOSTIC_CONFIGS, BenchError, OneEniNat
 from lab.dataplane.netns.shell import NetnsError, list_namespaces
 
 TARGET = 0.9
@@ -74,7 +77,7 @@ def summarize(samples: dict[str, dict[str, list[float]]]) -> dict:
         return {m: figure([a / b if b else 0.0 for a, b in zip(samples["setup-nat"][m], samples[over][m])])
                 for m in METRICS}
 
-    overs = {"setup-nat/masquerade": "masquerade", "setup-nat/routing": "routing"}
+    overs = {f"setup-nat/{config}": config for config in samples if config != "setup-nat"}
     ratios = {name: ratio(over) for name, over in overs.items()}
     missed = [m for m, r in ratios["setup-nat/masquerade"].items() if r is None or r < TARGET]
     return {"figures": figures, "ratios": ratios, "paired": {name: paired(over) for name, over in overs.items()},
@@ -105,9 +108,9 @@ def measure(lab: OneEniNat, config: str, seconds: int, workers: int) -> dict[str
             "cps": cps["per_s"], "cps_errors": cps["errors"]}
 
 
-def run(runs: int, seconds: int, workers: int, progress) -> dict:
-    samples = {config: {m: [] for m in METRICS} for config in CONFIGS}
-    errors = {config: 0 for config in CONFIGS}
+def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...] = CONFIGS) -> dict:
+    samples = {config: {m: [] for m in METRICS} for config in configs}
+    errors = {config: 0 for config in configs}
     counters = None
     lab = OneEniNat()
     started = time.monotonic()
@@ -115,7 +118,7 @@ def run(runs: int, seconds: int, workers: int, progress) -> dict:
     try:
         lab.up()
         for round_no in range(1, runs + 1):
-            for config in CONFIGS:
+            for config in configs:
                 got = measure(lab, config, seconds, workers)
                 if config == "setup-nat" and counters is None:
                     counters = lab.ruleset().count(" counter ")
@@ -132,7 +135,7 @@ def run(runs: int, seconds: int, workers: int, progress) -> dict:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _exit_on_term)
     summary = summarize(samples)
-    return {"runs": runs, "seconds": seconds, "workers": workers, "order": list(CONFIGS),
+    return {"runs": runs, "seconds": seconds, "workers": workers, "order": list(configs),
             "figures": {c: {m: f.__dict__ | {"values": list(f.values)} for m, f in per.items()}
                         for c, per in summary["figures"].items()},
             "ratios": summary["ratios"], "target": summary["target"], "cps_errors": errors,
@@ -152,17 +155,16 @@ def print_table(result: dict) -> None:
     table = Table(title=f"one NAT, median (worst) of {result['runs']} runs of {result['seconds']} s; "
                         f"{result['workers']} connection workers")
     table.add_column("figure")
-    for config in CONFIGS:
+    for config in result["order"]:
         table.add_column(config, justify="right")
-    table.add_column("setup-nat/masq", justify="right")
-    table.add_column("setup-nat/routing", justify="right")
+    for name in result["ratios"]:
+        table.add_column(name.replace("masquerade", "masq"), justify="right")
     for m, (label, unit) in METRICS.items():
         fmt = "{:.0f}" if m == "cps" else "{:.2f}"
         cells = [f"{fmt.format(result['figures'][c][m]['median'])} ({fmt.format(result['figures'][c][m]['worst'])})"
-                 for c in CONFIGS]
-        table.add_row(f"{label}, {unit}", *cells, *(_ratio_cell(result["ratios"][name][m])
-                                                     for name in ("setup-nat/masquerade", "setup-nat/routing")))
-    console = Console(width=max(100, shutil.get_terminal_size().columns))
+                 for c in result["order"]]
+        table.add_row(f"{label}, {unit}", *cells, *(_ratio_cell(per[m]) for per in result["ratios"].values()))
+    console = Console(width=max(100 + 26 * (len(result["order"]) - 3), shutil.get_terminal_size().columns))
     console.print(table)
     for name, per in result["paired_ratios"].items():
         print(f"{name} round by round, median (worst): " + ", ".join(
@@ -189,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=2, help="seconds per measurement, >= 1 (default 2)")
     parser.add_argument("--workers", type=int, default=4, help="connection-rate client processes (default 4)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also measure setup-nat without its filter chains and bare masquerade with "
+                             "setup-nat's sysctls: which part costs what (about 4 minutes)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.seconds < 1 or args.workers < 1:
         parser.error("--runs, --seconds and --workers must be >= 1")
@@ -198,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGTERM, _exit_on_term)
     try:
-        result = run(args.runs, args.seconds, args.workers, lambda line: print(line, file=sys.stderr, flush=True))
+        result = run(args.runs, args.seconds, args.workers, lambda line: print(line, file=sys.stderr, flush=True),
+                     CONFIGS + DIAGNOSTIC_CONFIGS if args.diagnose else CONFIGS)
     except KeyboardInterrupt:
         print("interrupted: the benchmark's namespaces are removed", file=sys.stderr)
         return 130

@@ -23,6 +23,10 @@ ruleset flushed, the sysctls setup-nat.sh writes put back as they were):
                getting-started-with-nftables
   routing      ip_forward=1, no ruleset (no conntrack in the namespace); the gateway routes the
                client's subnet back via the NAT
+and, to split setup-nat into its parts (``--diagnose``):
+  setup-nat-no-filter   setup-nat.sh, then its prerouting and forward chains deleted (the rules every
+                        forwarded packet meets; its masquerade stays)
+  masquerade+sysctls    setup-nat.sh, then its ruleset replaced by the bare masquerade table
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ SERVER = "198.51.100.10"
 IPERF_PORT, CPS_PORT = 5201, 7100
 BUSY_WAIT_S = 10.0          # how long iperf3 may answer "the server is busy" (it closes its last test)
 CONFIGS = ("setup-nat", "masquerade", "routing")
+DIAGNOSTIC_CONFIGS = ("setup-nat-no-filter", "masquerade+sysctls")   # setup-nat in parts (--diagnose)
 MASQUERADE = """table ip bench_nat {
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
@@ -110,7 +115,7 @@ class OneEniNat:
             raise BenchError("the connection-rate server did not start")
         self._wait_listening(IPERF_PORT)
         nft(self.nat, MASQUERADE)   # loads conntrack, so its sysctls exist before they are read
-        ns_exec(self.nat, ["nft", "flush", "ruleset"])
+        self._nft("flush", "ruleset")
         self._sysctls = self._read_sysctls()
 
     def down(self) -> list[str]:
@@ -134,19 +139,24 @@ class OneEniNat:
     # --- configurations ------------------------------------------------------------------------
     def apply(self, config: str) -> None:
         """Put the NAT namespace back to its start, then configure it as ``config``; prove it is in effect."""
-        if config not in CONFIGS:
-            raise BenchError(f"unknown configuration {config!r}: one of {', '.join(CONFIGS)}")
-        ns_exec(self.nat, ["nft", "flush", "ruleset"])
+        if config not in CONFIGS + DIAGNOSTIC_CONFIGS:
+            raise BenchError(f"unknown configuration {config!r}: one of {', '.join(CONFIGS + DIAGNOSTIC_CONFIGS)}")
+        self._nft("flush", "ruleset")
         restore = "".join(f"echo {value} > {path}\n" for path, value in self._sysctls.items())
         ns_exec(self.nat, ["sh", "-c", restore])
         ip(self.gateway, "route", "del", CLIENT_SUBNET, check=False)
-        if config == "setup-nat":
+        if config in ("setup-nat", "setup-nat-no-filter", "masquerade+sysctls"):
             done = ns_exec(self.nat, ["bash", str(NAT_SCRIPT), VPC_CIDR], env=LAB_SCRIPT_ENV, timeout=60)
             if done.returncode != 0 or "with nft" not in done.stderr:
                 raise BenchError(f"setup-nat.sh failed (exit {done.returncode}): {done.stderr.strip()}")
         else:
             sysctl(self.nat, "net.ipv4.ip_forward", 1)
-        if config == "masquerade":
+        if config == "setup-nat-no-filter":   # its masquerade, input chain and sets stay
+            for chain in ("prerouting", "forward"):
+                self._nft("delete", "chain", "inet", "hanat_nat", chain)
+        if config == "masquerade+sysctls":
+            self._nft("flush", "ruleset")
+        if config in ("masquerade", "masquerade+sysctls"):
             nft(self.nat, MASQUERADE)
         if config == "routing":
             ip(self.gateway, "route", "add", CLIENT_SUBNET, "via", NAT_IP)
@@ -155,6 +165,11 @@ class OneEniNat:
         if seen != [expected]:
             raise BenchError(f"{config}: the server saw {seen}, expected [{expected!r}]")
         self.config = config
+
+    def _nft(self, *args: str) -> None:
+        done = ns_exec(self.nat, ["nft", *args])
+        if done.returncode != 0:
+            raise BenchError(f"nft {' '.join(args)}: {done.stderr.strip()}")
 
     def ruleset(self) -> str:
         return ns_exec(self.nat, ["nft", "list", "ruleset"]).stdout

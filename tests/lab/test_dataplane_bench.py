@@ -16,7 +16,8 @@ import pytest
 
 from bench import dataplane
 from bench.dataplane import CONFIGS, METRICS, TARGET, summarize, verdict_line
-from lab.dataplane.netns.shell import REPO_ROOT, lab_env, list_namespaces
+from bench.dataplane_lab import OneEniNat
+from lab.dataplane.netns.shell import REPO_ROOT, lab_env, list_namespaces, ns_exec
 
 needs_iperf3 = pytest.mark.skipif(not shutil.which("iperf3"), reason="iperf3 missing: `make system-tools` as root")
 
@@ -117,3 +118,30 @@ def test_a_miss_names_each_figure_below_the_target_and_is_said_not_raised():
     data["masquerade"]["tput_4"] = [0.0, 0.0, 0.0]      # no figure to divide by is a miss, not a crash
     assert summarize(data)["target"]["missed"] == ["tput_4", "cps"]
     assert verdict_line(target).startswith("target MISSED") and "cps" in verdict_line(target)
+
+
+@pytest.mark.netns
+def test_each_configuration_starts_from_the_namespace_as_it_was_and_is_proven_in_effect():
+    lab = OneEniNat()
+
+    def read(key: str) -> str:
+        return ns_exec(lab.nat, ["cat", "/proc/sys/" + key.replace(".", "/")]).stdout.strip()
+
+    try:
+        lab.up()
+        redirects, liberal = read("net.ipv4.conf.all.send_redirects"), read("net.netfilter.nf_conntrack_tcp_be_liberal")
+        assert (redirects, liberal) == ("1", "0")     # a fresh namespace's defaults
+        for config in ("setup-nat", "masquerade", "routing", "setup-nat-no-filter", "masquerade+sysctls"):
+            lab.apply(config)     # each checks the source address the server sees: the NAT's, or the client's
+            ruleset = lab.ruleset()
+            shipped = config in ("setup-nat", "setup-nat-no-filter", "masquerade+sysctls")
+            assert (read("net.ipv4.conf.all.send_redirects"), read("net.netfilter.nf_conntrack_tcp_be_liberal")) == (
+                ("0", "1") if shipped else (redirects, liberal)), config
+            assert ("table inet hanat_nat" in ruleset) == config.startswith("setup-nat"), config
+            assert ("chain forward" in ruleset) == (config == "setup-nat"), config
+            assert ("table ip bench_nat" in ruleset) == config.startswith("masquerade"), config
+            assert config != "routing" or ruleset.strip() == ""
+            assert read("net.ipv4.ip_forward") == "1"
+    finally:
+        lab.down()
+    assert list_namespaces(lab.prefix) == []
