@@ -11,10 +11,11 @@ bench/dataplane_lab.py), in three configurations within the same run, interleave
     connection connect / send / answer / close), conn/s.
 Each figure is the median and the worst (lowest) of --runs rounds; the ratios are setup-nat's median
 over masquerade's and over routing's (and the same ratios round by round: median and worst).
---diagnose adds two configurations that split setup-nat into its parts, to find which one costs what
-when it misses: ``setup-nat-no-filter`` (its table without the prerouting and forward chains: the
-per-packet rules) and ``masquerade+sysctls`` (bare masquerade after setup-nat's sysctls). Target: setup-nat >= 0.9 x masquerade on every figure. A miss is
-said, not an error: the exit code is 0 whenever the benchmark ran (1: it could not run; 130: Ctrl-C).
+Target: setup-nat >= 0.9 x masquerade on every figure. A miss is said, not an error: the exit code is 0
+whenever the benchmark ran (1: it could not run; 130: Ctrl-C; 143: SIGTERM). --diagnose adds two
+configurations that split setup-nat into its parts, to find which one costs what when it misses:
+``no-filter`` (its table without the prerouting and forward chains: the per-packet rules) and
+``masq+sysctls`` (bare masquerade after setup-nat's sysctls).
 
 Counters: setup-nat.sh's nft counters are on as shipped (the rules that count resets, invalid drops and
 stray VXLAN); they sit on the invalid-packet path, so valid traffic never updates them. Issue 19 item 1's
@@ -153,18 +154,18 @@ def print_table(result: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"one NAT, median (worst) of {result['runs']} runs of {result['seconds']} s; "
-                        f"{result['workers']} connection workers")
+                        f"{result['workers']} connection workers", caption="÷ X: setup-nat's median over X's")
     table.add_column("figure")
     for config in result["order"]:
         table.add_column(config, justify="right")
     for name in result["ratios"]:
-        table.add_column(name.replace("masquerade", "masq"), justify="right")
+        table.add_column("÷ " + name.split("/", 1)[1], justify="right")
     for m, (label, unit) in METRICS.items():
         fmt = "{:.0f}" if m == "cps" else "{:.2f}"
         cells = [f"{fmt.format(result['figures'][c][m]['median'])} ({fmt.format(result['figures'][c][m]['worst'])})"
                  for c in result["order"]]
         table.add_row(f"{label}, {unit}", *cells, *(_ratio_cell(per[m]) for per in result["ratios"].values()))
-    console = Console(width=max(100 + 26 * (len(result["order"]) - 3), shutil.get_terminal_size().columns))
+    console = Console(width=max(100 + 36 * (len(result["order"]) - 3), shutil.get_terminal_size().columns))
     console.print(table)
     for name, per in result["paired_ratios"].items():
         print(f"{name} round by round, median (worst): " + ", ".join(

@@ -24,9 +24,9 @@ ruleset flushed, the sysctls setup-nat.sh writes put back as they were):
   routing      ip_forward=1, no ruleset (no conntrack in the namespace); the gateway routes the
                client's subnet back via the NAT
 and, to split setup-nat into its parts (``--diagnose``):
-  setup-nat-no-filter   setup-nat.sh, then its prerouting and forward chains deleted (the rules every
-                        forwarded packet meets; its masquerade stays)
-  masquerade+sysctls    setup-nat.sh, then its ruleset replaced by the bare masquerade table
+  no-filter    setup-nat.sh, then its prerouting and forward chains deleted (the rules every
+               forwarded packet meets; its masquerade stays)
+  masq+sysctls setup-nat.sh, then its ruleset replaced by the bare masquerade table
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ SERVER = "198.51.100.10"
 IPERF_PORT, CPS_PORT = 5201, 7100
 BUSY_WAIT_S = 10.0          # how long iperf3 may answer "the server is busy" (it closes its last test)
 CONFIGS = ("setup-nat", "masquerade", "routing")
-DIAGNOSTIC_CONFIGS = ("setup-nat-no-filter", "masquerade+sysctls")   # setup-nat in parts (--diagnose)
+DIAGNOSTIC_CONFIGS = ("no-filter", "masq+sysctls")   # setup-nat in parts (--diagnose)
 MASQUERADE = """table ip bench_nat {
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
@@ -145,18 +145,18 @@ class OneEniNat:
         restore = "".join(f"echo {value} > {path}\n" for path, value in self._sysctls.items())
         ns_exec(self.nat, ["sh", "-c", restore])
         ip(self.gateway, "route", "del", CLIENT_SUBNET, check=False)
-        if config in ("setup-nat", "setup-nat-no-filter", "masquerade+sysctls"):
+        if config in ("setup-nat", "no-filter", "masq+sysctls"):
             done = ns_exec(self.nat, ["bash", str(NAT_SCRIPT), VPC_CIDR], env=LAB_SCRIPT_ENV, timeout=60)
             if done.returncode != 0 or "with nft" not in done.stderr:
                 raise BenchError(f"setup-nat.sh failed (exit {done.returncode}): {done.stderr.strip()}")
         else:
             sysctl(self.nat, "net.ipv4.ip_forward", 1)
-        if config == "setup-nat-no-filter":   # its masquerade, input chain and sets stay
+        if config == "no-filter":   # its masquerade, input chain and sets stay
             for chain in ("prerouting", "forward"):
                 self._nft("delete", "chain", "inet", "hanat_nat", chain)
-        if config == "masquerade+sysctls":
+        if config == "masq+sysctls":
             self._nft("flush", "ruleset")
-        if config in ("masquerade", "masquerade+sysctls"):
+        if config in ("masquerade", "masq+sysctls"):
             nft(self.nat, MASQUERADE)
         if config == "routing":
             ip(self.gateway, "route", "add", CLIENT_SUBNET, "via", NAT_IP)
