@@ -66,7 +66,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/bootstrap.py
 
-# setup-nat.sh against bare nft masquerade and plain routing on one NAT namespace (root; about 2.5 min).
+# setup-nat.sh against bare nft masquerade and plain routing on one NAT namespace (root; about 2 min).
 # BENCH_ARGS: --runs K --seconds S --workers N --json
 bench-dataplane: install
 	$(BIN)/python -m bench.dataplane $(BENCH_ARGS)

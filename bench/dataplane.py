@@ -1,10 +1,13 @@
 """Data-plane benchmark: one NAT as setup-nat.sh configures it, against bare nft masquerade and plain routing.
 
-    python -m bench.dataplane [--runs 7] [--seconds 2] [--workers 4] [--json]      (root; make bench-dataplane)
+    python -m bench.dataplane [--runs 6] [--seconds 2] [--workers 4] [--json]      (root; make bench-dataplane)
 
 Issue 19, item 8. Measured on one NAT namespace shaped as AWS shapes a NAT (one interface; see
-bench/dataplane_lab.py), in three configurations within the same run, interleaved round by round
-(setup-nat, masquerade, routing, setup-nat, ...) so that drift of the machine spreads over all three:
+bench/dataplane_lab.py), in three configurations within the same run, interleaved round by round so
+that drift of the machine spreads over all three, and rotated so that each takes each slot of a round
+equally often (setup-nat masquerade routing, masquerade routing setup-nat, routing setup-nat masquerade,
+...; a multiple of 3 rounds balances them): a configuration measured right after another one, or right
+after the script ran, must not carry what that leaves behind (sockets in TIME_WAIT, conntrack entries):
   - throughput of 1 and of 4 TCP streams (iperf3, client -> server through the NAT, what the server
     received), Gbit/s;
   - new TCP connections per second (bench/dataplane_cps.py: --workers client processes, each
@@ -85,6 +88,12 @@ def summarize(samples: dict[str, dict[str, list[float]]]) -> dict:
             "target": {"ratio": TARGET, "of": "setup-nat/masquerade", "met": not missed, "missed": missed}}
 
 
+def round_order(configs: tuple[str, ...], round_no: int) -> tuple[str, ...]:
+    """Round 1 measures ``configs`` in order; each later round starts one configuration further."""
+    turn = (round_no - 1) % len(configs)
+    return configs[turn:] + configs[:turn]
+
+
 def verdict_line(target: dict) -> str:
     if target["met"]:
         return f"target met: setup-nat >= {TARGET} x bare masquerade on every figure"
@@ -119,7 +128,7 @@ def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...
     try:
         lab.up()
         for round_no in range(1, runs + 1):
-            for config in configs:
+            for config in round_order(configs, round_no):
                 got = measure(lab, config, seconds, workers)
                 if config == "setup-nat" and counters is None:
                     counters = lab.ruleset().count(" counter ")
@@ -188,7 +197,8 @@ def _exit_on_term(*_) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="rounds of the three configurations (default 7)")
+    parser.add_argument("--runs", type=int, default=6,
+                        help="rounds of the configurations, each round one slot later (default 6)")
     parser.add_argument("--seconds", type=int, default=2, help="seconds per measurement, >= 1 (default 2)")
     parser.add_argument("--workers", type=int, default=4, help="connection-rate client processes (default 4)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")

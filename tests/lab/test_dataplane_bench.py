@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from bench import dataplane
-from bench.dataplane import CONFIGS, METRICS, TARGET, summarize, verdict_line
+from bench.dataplane import CONFIGS, METRICS, TARGET, round_order, summarize, verdict_line
 from bench.dataplane_lab import OneEniNat
 from lab.dataplane.netns.shell import REPO_ROOT, lab_env, list_namespaces, ns_exec
 
@@ -108,6 +108,14 @@ def test_round_by_round_ratios_pair_the_runs_of_one_round():
     paired = summarize(data)["paired"]["setup-nat/masquerade"]["tput_1"]
     assert paired.values == (0.5, 3.0, 0.5) and (paired.median, paired.worst) == (0.5, 0.5)
     assert summarize(data)["ratios"]["setup-nat/masquerade"]["tput_1"] == 1.0   # medians: 2 over 2
+
+
+def test_over_as_many_rounds_as_configurations_each_takes_each_slot_once():
+    rounds = [round_order(CONFIGS, n) for n in range(1, 4)]
+    assert rounds[0] == CONFIGS
+    for slot in range(3):
+        assert sorted(r[slot] for r in rounds) == sorted(CONFIGS)
+    assert round_order(CONFIGS, 4) == CONFIGS
 
 
 def test_a_miss_names_each_figure_below_the_target_and_is_said_not_raised():
