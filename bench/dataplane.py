@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -50,6 +51,7 @@ from lab.dataplane.netns.shell import NetnsError, list_namespaces
 TARGET = 0.9
 METRICS = {"tput_1": ("1 TCP stream", "Gbit/s"), "tput_4": ("4 TCP streams", "Gbit/s"),
            "cps": ("new connections", "conn/s")}
+COUNTED = re.compile(r"\bcounter packets (\d+)")
 COUNTER_NOTE = ("setup-nat.sh's nft counters as shipped (resets, invalid drops, stray VXLAN: the invalid "
                 "path only); issue 19 item 1's per-direction counters are not built yet")
 
@@ -121,7 +123,7 @@ def measure(lab: OneEniNat, config: str, seconds: int, workers: int) -> dict[str
 def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...] = CONFIGS) -> dict:
     samples = {config: {m: [] for m in METRICS} for config in configs}
     errors = {config: 0 for config in configs}
-    counters = None
+    counters = {"setup_nat_rules_with_counter": None, "packets_counted": 0, "note": COUNTER_NOTE}
     lab = OneEniNat()
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -130,8 +132,10 @@ def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...
         for round_no in range(1, runs + 1):
             for config in round_order(configs, round_no):
                 got = measure(lab, config, seconds, workers)
-                if config == "setup-nat" and counters is None:
-                    counters = lab.ruleset().count(" counter ")
+                if config == "setup-nat":   # its table is made anew by each run of the script
+                    ruleset = lab.ruleset()
+                    counters["setup_nat_rules_with_counter"] = len(COUNTED.findall(ruleset))
+                    counters["packets_counted"] += sum(int(n) for n in COUNTED.findall(ruleset))
                 for m in METRICS:
                     samples[config][m].append(got[m])
                 errors[config] += got["cps_errors"]
@@ -151,7 +155,7 @@ def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...
             "ratios": summary["ratios"], "target": summary["target"], "cps_errors": errors,
             "paired_ratios": {name: {m: {"median": f.median, "worst": f.worst} for m, f in per.items()}
                               for name, per in summary["paired"].items()},
-            "counters": {"setup_nat_rules_with_counter": counters, "note": COUNTER_NOTE},
+            "counters": counters,
             "load_average": {"before": load_before, "after": os.getloadavg()},
             "elapsed_s": round(time.monotonic() - started, 1), "namespaces": lab.prefix + "*",
             "namespaces_left": left}
@@ -180,8 +184,9 @@ def print_table(result: dict) -> None:
         print(f"{name} round by round, median (worst): " + ", ".join(
             f"{m} {f['median']:.3f} ({f['worst']:.3f})" for m, f in per.items()))
     load = result["load_average"]
-    print(f"counters: {result['counters']['setup_nat_rules_with_counter']} rules with counter in setup-nat's "
-          f"ruleset; {result['counters']['note']}")
+    counters = result["counters"]
+    print(f"counters: {counters['setup_nat_rules_with_counter']} rules with a counter in setup-nat's ruleset, "
+          f"{counters['packets_counted']} packets counted; {counters['note']}")
     print(f"connection errors: {result['cps_errors']}; load average before/after: "
           f"{load['before'][0]:.2f}/{load['after'][0]:.2f} on {os.cpu_count()} cores; {result['elapsed_s']} s")
     print(verdict_line(result["target"]))

@@ -50,6 +50,7 @@ def test_one_tiny_run_gives_every_figure_of_every_configuration_and_removes_its_
         assert set(result["paired_ratios"][over]) == set(METRICS)
     assert result["target"]["ratio"] == TARGET and isinstance(result["target"]["met"], bool)
     assert result["counters"]["setup_nat_rules_with_counter"] >= 1   # setup-nat.sh's counters were on
+    assert result["counters"]["packets_counted"] == 0    # valid traffic never takes the invalid path
     prefix = result["namespaces"].rstrip("*")
     assert prefix.startswith("hanat-") and result["namespaces_left"] == []
     assert list_namespaces(prefix) == []
