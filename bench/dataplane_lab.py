@@ -142,8 +142,9 @@ class OneEniNat:
         if config not in CONFIGS + DIAGNOSTIC_CONFIGS:
             raise BenchError(f"unknown configuration {config!r}: one of {', '.join(CONFIGS + DIAGNOSTIC_CONFIGS)}")
         self._nft("flush", "ruleset")
-        restore = "".join(f"echo {value} > {path}\n" for path, value in self._sysctls.items())
-        ns_exec(self.nat, ["sh", "-c", restore])
+        restore = "set -e\n" + "".join(f"echo {value} > {path}\n" for path, value in self._sysctls.items())
+        if (done := ns_exec(self.nat, ["sh", "-c", restore])).returncode != 0:
+            raise BenchError(f"cannot put the NAT's sysctls back: {done.stderr.strip()}")
         ip(self.gateway, "route", "del", CLIENT_SUBNET, check=False)
         if config in ("setup-nat", "no-filter", "masq+sysctls"):
             done = ns_exec(self.nat, ["bash", str(NAT_SCRIPT), VPC_CIDR], env=LAB_SCRIPT_ENV, timeout=60)
