@@ -157,7 +157,8 @@ def run(runs: int, seconds: int, workers: int, progress, configs: tuple[str, ...
                               for name, per in summary["paired"].items()},
             "counters": counters,
             "load_average": {"before": load_before, "after": os.getloadavg()},
-            "elapsed_s": round(time.monotonic() - started, 1), "namespaces": lab.prefix + "*",
+            "iperf_retries": lab.iperf_retries, "elapsed_s": round(time.monotonic() - started, 1),
+            "namespaces": lab.prefix + "*",
             "namespaces_left": left}
 
 
@@ -187,8 +188,9 @@ def print_table(result: dict) -> None:
     counters = result["counters"]
     print(f"counters: {counters['setup_nat_rules_with_counter']} rules with a counter in setup-nat's ruleset, "
           f"{counters['packets_counted']} packets counted; {counters['note']}")
-    print(f"connection errors: {result['cps_errors']}; load average before/after: "
-          f"{load['before'][0]:.2f}/{load['after'][0]:.2f} on {os.cpu_count()} cores; {result['elapsed_s']} s")
+    print(f"connection errors: {result['cps_errors']}; iperf3 tests run again: {result['iperf_retries']}; "
+          f"load average before/after: {load['before'][0]:.2f}/{load['after'][0]:.2f} on {os.cpu_count()} cores; "
+          f"{result['elapsed_s']} s")
     print(verdict_line(result["target"]))
 
 
