@@ -15,7 +15,8 @@ first reading, and none for a counter that went down: the NAT restarted or was r
   source NAT found no free port toward that destination).
 - ``PacketsDropCount``: conntrack's ``drop`` + ``early_drop`` (table full) + invalid packets dropped.
 - ``PortUseBusiestPercent``: ports toward the busiest destination over what the NAT's addresses offer
-  (``SNAT_PORTS_PER_ADDRESS`` each: the kernel's source NAT picks from 1024-65535).
+  (``SNAT_PORTS_PER_ADDRESS`` each: the kernel's source NAT picks from 1024-65535); not published when
+  the NAT cannot read its conntrack entries (``busiest`` null).
 - ENA allowance counters: published only when the NAT's driver has them (absent is not zero).
 NAT Gateway's ConnectionAttemptCount, ConnectionEstablishedCount, IdleTimeoutCount and Peak* have no
 counter on the NAT here and are not published; CPU credits are EC2's own ``CPUCreditBalance``.
@@ -74,11 +75,11 @@ def readings(previous: dict | None, current: dict, level: str) -> list[tuple[m.N
         raise ValueError(f"metrics level {level!r} is not one of {', '.join(METRICS_LEVELS)}")
     src, dst = ("forwarded", "from_source"), ("forwarded", "from_destination")
     count, limit = _get(current, "conntrack", "count"), _get(current, "conntrack", "max")
-    busiest, addresses = _get(current, "ports", "busiest") or [], _get(current, "ports", "addresses")
+    busiest, addresses = _get(current, "ports", "busiest"), _get(current, "ports", "addresses")
     values: dict[m.NatMetric, float | None] = {
         m.ACTIVE_CONNECTION_COUNT: count, m.CONNTRACK_COUNT: count, m.CONNTRACK_LIMIT: limit,
         m.CONNTRACK_USE: None if count is None or not limit else 100.0 * count / limit,
-        m.PORT_USE_BUSIEST: None if not addresses else
+        m.PORT_USE_BUSIEST: None if not addresses or busiest is None else
         100.0 * max((b["used"] for b in busiest), default=0) / (addresses * SNAT_PORTS_PER_ADDRESS),
         m.BYTES_OUT_TO_DESTINATION: _increase(previous, current, (*src, "bytes")),
         m.BYTES_IN_FROM_SOURCE: _increase(previous, current, (*src, "bytes")),

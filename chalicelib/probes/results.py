@@ -48,7 +48,8 @@ def counters_problem(counters) -> str | None:
     if ena is not None and not (isinstance(ena, dict) and all(isinstance(k, str) and _count(v) for k, v in ena.items())):
         return "counters ena must be null or an object of whole numbers >= 0"
     ports = counters.get("ports")
-    busiest = ports.get("busiest") if isinstance(ports, dict) else None
+    busiest = ports.get("busiest", []) if isinstance(ports, dict) else 0
+    busiest = [] if busiest is None else busiest     # null: the NAT cannot read its conntrack entries
     if not isinstance(busiest, list) or len(busiest) > MAX_BUSIEST or not _count(ports.get("addresses")) \
             or not all(isinstance(b, dict) and _count(b.get("used")) and _count(b.get("port"))
                        and isinstance(b.get("destination"), str) and isinstance(b.get("proto"), str) for b in busiest):

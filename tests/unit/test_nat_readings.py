@@ -84,6 +84,13 @@ def test_what_cannot_be_known_is_not_published(case, previous, current, absent):
     assert "PortUseBusiestPercent" in published
 
 
+def test_port_use_is_not_published_as_zero_when_the_nat_cannot_read_its_conntrack_entries():
+    unknown = copy.deepcopy(LATER) | {"ports": {"addresses": 1, "busiest": None}}
+    assert "PortUseBusiestPercent" not in named(readings(SAMPLE, unknown, "essential"))
+    idle = copy.deepcopy(LATER) | {"ports": {"addresses": 1, "busiest": []}}
+    assert named(readings(SAMPLE, idle, "essential"))["PortUseBusiestPercent"] == 0.0    # read: no flows
+
+
 def test_the_same_snapshot_read_twice_adds_nothing():
     published = named(readings(LATER, LATER, "full"))
     assert published["BytesOutToDestination"] == 0.0 and published["ErrorPortAllocation"] == 0.0

@@ -43,6 +43,7 @@ def test_the_agents_snapshot_passes_and_unreadable_values_are_null_not_zero():
     assert counters_problem(changed("ena", None)) is None                       # no ENA driver (the lab)
     assert counters_problem(changed("conntrack.drop", None)) is None             # /proc/net/stat absent
     assert counters_problem(changed("forwarded.from_source.packets", None)) is None   # iptables: no named counter
+    assert counters_problem(changed("ports.busiest", None)) is None       # no conntrack tool, no /proc entries
 
 
 @pytest.mark.parametrize("counters, phrase", [
