@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import iso
-from ..aws import instances, params, routes
+from ..aws import instances, markets, params, routes
 from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
+from ..replacement.advance_notice import launch_markets
 from ..topology import Topology, ZoneTopology
 from . import handoff_close, nat_alarms, reconcile
 from .deps import Deps
@@ -267,9 +268,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
     try:
         if not topo.launch_template_id:
             raise HanatError("the topology names no NAT launch template (launch_template_id)")
-        inst = instances.launch_from_template(
+        inst, market, refused = markets.launch_in_market(lambda options: instances.launch_from_template(
             deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
-            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
+            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token,
+            market_options=options), launch_markets(topo.nat_market))
     except (AwsError, HanatError) as err:
         failures = rec.failures + 1
         wait_s = policy.backoff_s(failures)
@@ -279,7 +281,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
         replace_alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
                                    f"backup, retrying in {wait_s:.0f}s", now)
         return rec
-    return save(deps, rec.moved(m.STEP_STARTING, now, inst.instance_id, new_instance_id=inst.instance_id,
+    if refused:   # nat.spot_fallback: the zone gets an on-demand NAT now; the next launch asks for spot again
+        logger.warning("spot capacity refused, launched on-demand", extra={"zone": rec.az, "error": refused})
+    note = f"{inst.instance_id} ({market}" + (f"; spot refused: {refused})" if refused else ")")
+    return save(deps, rec.moved(m.STEP_STARTING, now, note, new_instance_id=inst.instance_id,
                                  new_eni_id=inst.eni_id))
 
 
