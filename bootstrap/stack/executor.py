@@ -162,7 +162,8 @@ def _nat_instance(ctx: Context, step: Step) -> None:
             NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
                                                      obs.security_groups[ROLE_NAT_SG]["GroupId"])],
             MetadataOptions=dict(METADATA_OPTIONS),
-            TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone)),
+            TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone))
+            + markets.spot_request_tags(options, d.tags(ROLE_NAT, step.zone)),
             **({"InstanceMarketOptions": options} if options else {}),
         )
     # nat.market: spot, or on-demand when EC2 refuses spot capacity and nat.spot_fallback is on

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..errors import AwsError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import RetryPolicy, aws_call, paginate
-from .markets import market_of
+from .markets import market_of, spot_request_tags
 from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
 from .tags import stack_filter, tag_map, tag_spec
 
@@ -117,7 +117,8 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
         # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
         # an EIP to, or launch, resources tagged with its stack
         TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}
-                           for kind in ("instance", "network-interface", "volume")],
+                           for kind in ("instance", "network-interface", "volume")]
+        + spot_request_tags(market_options, all_tags),
         **extra,
     )
     raw = resp["Instances"][0]

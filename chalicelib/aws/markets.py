@@ -43,6 +43,14 @@ def market_options(market: str) -> dict | None:
             "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
 
 
+def spot_request_tags(options: dict | None, tags: list[dict]) -> list[dict]:
+    """The TagSpecification for the spot instance request a spot launch creates (none on-demand): it carries
+    the stack's tags like the instance, so policies that allow a launch by its request tags allow it too
+    (RunInstances authorizes ``spot-instances-request`` for a spot launch; EC2 User Guide, "Example
+    policies ... Work with Spot Instances": tag it on create with ``ec2:CreateAction`` RunInstances)."""
+    return [{"ResourceType": "spot-instances-request", "Tags": list(tags)}] if options else []
+
+
 def spot_refused(err: AwsError) -> bool:
     """Did EC2 refuse a spot launch for want of spot capacity (or quota), so on-demand may be asked instead?"""
     return err.code in SPOT_REFUSED_CODES

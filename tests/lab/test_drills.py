@@ -225,4 +225,4 @@ def test_lab_scales_with_any_config_three_zones_other_cidrs(tmp_path):
     assert report["passed"] and report["dataplane"] == "netns" and report["zone"] == "ap-northeast-1c"
     assert report["rto_s"] <= 5 and report["routes_ok"]
     assert report["egress_ip_before"] == report["egress_ip_after"] == "203.0.113.102"  # the 2nd zone's EIP
-    assert "7 functions" in proc.stderr  # heartbeat, on_instance_state, operate, notify_slack, 3 probes
+    assert "8 functions" in proc.stderr  # heartbeat, on_instance_state, on_spot_warning, operate, notify_slack, 3 probes
