@@ -13,6 +13,7 @@ import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
@@ -21,9 +22,13 @@ from moto import mock_aws
 from chalicelib import naming
 from chalicelib.aws import params
 from chalicelib.replacement import machine as m
+from chalicelib.replacement.advance_notice import LOOK_EVERY_S
 from chalicelib.service import replacement
+from chalicelib.service.events import handle_instance_state
+from chalicelib.service.scheduled_events import claim_look
 from chalicelib.settings import MaintenanceSettings, MarketSettings
 from tests.integration.test_replacement import A, World
+from tests.support.cli import hanat
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_SPOT = ("InsufficientInstanceCapacity", "There is no Spot capacity available that matches your request.")
@@ -95,6 +100,18 @@ def test_spot_refused_without_fallback_backs_off_and_says_why(moto):
     assert [a.details["phase"] for a in w.replace_alerts()] == ["started", "retry"]
 
 
+def test_bad_market_values_exit_2_naming_them_and_change_nothing(moto, tmp_path, capsys):
+    config = tmp_path / "hanat.toml"
+    config.write_text('[stack]\nname = "spotbad"\nregion = "ap-northeast-1"\nvpc_cidr = "10.9.0.0/16"\n\n'
+                      '[nat]\nmarket = "spott"\nspot_fallback = "yes"\n\n'
+                      '[[zones]]\naz = "ap-northeast-1a"\n\n[[zones]]\naz = "ap-northeast-1c"\n')
+    vpcs_before = boto3.client("ec2").describe_vpcs()["Vpcs"]
+    code, _, err = hanat(capsys, "up", "--config", str(config))
+    assert code == 2
+    assert "nat.market 'spott' is not a market" in err and "nat.spot_fallback must be true or false" in err
+    assert boto3.client("ec2").describe_vpcs()["Vpcs"] == vpcs_before
+
+
 # --- (2) AWS's spot warnings through the real handler ------------------------------------------
 def load_app(monkeypatch, w: World):
     monkeypatch.setenv(naming.ENV_ZONES, ",".join(w.topo0.azs))
@@ -139,7 +156,6 @@ def test_interruption_warning_moves_the_zone_with_handoff_replaces_at_once_keeps
         assert rebalance["already_replacing"] is True and len(w.alerts) == 1
     # two minutes later EC2 terminates the spot NAT: the replacement finishes and the zone keeps its egress IP
     w.ec2.terminate_instances(InstanceIds=[old.nat_instance_id])
-    from chalicelib.service.events import handle_instance_state
     handle_instance_state(w.deps(), {"id": "ev-term", "detail-type": "EC2 Instance State-change Notification",
                                      "source": "aws.ec2", "detail": {"instance-id": old.nat_instance_id,
                                                                      "state": "terminated"}})
@@ -212,8 +228,6 @@ def test_scheduled_event_rolls_inside_the_window_that_opens_in_time_announced_on
 
 
 def test_scheduled_events_are_read_once_per_period_by_one_run(moto):
-    from chalicelib.replacement.advance_notice import LOOK_EVERY_S
-    from chalicelib.service.scheduled_events import claim_look
     w = spot_world()
     now = w.clock()
     assert claim_look(w.deps(owner="run-1"), now) is True
