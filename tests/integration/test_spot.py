@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from chalice.test import Client
 from moto import mock_aws
 
+from bootstrap.stack import StackClients, build_stack, plan_stack
 from chalicelib import naming
 from chalicelib.aws import params
 from chalicelib.replacement import machine as m
@@ -26,9 +27,12 @@ from chalicelib.replacement.advance_notice import LOOK_EVERY_S
 from chalicelib.service import replacement
 from chalicelib.service.events import handle_instance_state
 from chalicelib.service.scheduled_events import claim_look
+from chalicelib.service.status import collect_status
 from chalicelib.settings import MaintenanceSettings, MarketSettings
 from tests.integration.test_replacement import A, World
+from tests.integration.test_stack_up import REGION, make_config
 from tests.support.cli import hanat
+from tests.support.stack import make_deps
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_SPOT = ("InsufficientInstanceCapacity", "There is no Spot capacity available that matches your request.")
@@ -235,3 +239,32 @@ def test_scheduled_events_are_read_once_per_period_by_one_run(moto):
     assert claim_look(w.deps(owner="run-2"), now + 10) is False          # another run in the same period
     later = (now // LOOK_EVERY_S + 1) * LOOK_EVERY_S
     assert claim_look(w.deps(owner="run-2"), later) is True             # the next period
+
+
+# --- (1) up, plan and status with nat.market = "spot" ------------------------------------------------
+def test_up_launches_spot_nats_falls_back_per_zone_and_plan_and_status_show_the_market(aws_env):
+    with mock_aws():
+        clients = StackClients.from_session(boto3.session.Session(region_name=REGION), REGION)
+        config = dataclasses.replace(make_config(), nat=dataclasses.replace(
+            make_config().nat, market=MarketSettings(market="spot", spot_fallback=True)))
+        planned = [s.detail for s in plan_stack(config, clients).steps if s.kind == "nat-instance"]
+        assert planned == ["t4g.nano spot (on-demand if refused)"] * 2
+        refused: list[dict] = []
+
+        def first_spot_refused(params, **_):      # no spot capacity for the first zone's NAT only
+            if params.get("InstanceMarketOptions") and not refused:
+                refused.append(params)
+                raise ClientError({"Error": {"Code": NO_SPOT[0], "Message": NO_SPOT[1]}}, "RunInstances")
+        clients.ec2.meta.events.register("before-parameter-build.ec2.RunInstances", first_spot_refused)
+        topo = build_stack(config, clients, wait_interval_s=0).topology
+        assert topo.nat_market == MarketSettings(market="spot", spot_fallback=True)
+        got = {z.az: clients.ec2.describe_instances(InstanceIds=[z.nat_instance_id])["Reservations"][0][
+            "Instances"][0].get("InstanceLifecycle", "on-demand") for z in topo.zones}
+        assert got == {topo.zones[0].az: "on-demand", topo.zones[1].az: "spot"}
+        deps, _ = make_deps(topo)
+        rows = {r["az"]: r["nat"] for r in collect_status(deps)}
+        assert [(rows[z.az]["market"], rows[z.az]["current_market"]) for z in topo.zones] == [
+            ("on-demand", "spot"), ("spot", "spot")]
+        # the on-demand fallback is outdated: the window's roll takes it back to spot
+        assert "market on-demand (configured spot)" in rows[topo.zones[0].az]["stale"]
+        assert not any("market" in s for s in rows[topo.zones[1].az]["stale"])
