@@ -57,11 +57,12 @@ def policy_for(topology: Topology) -> m.ReplacementPolicy:
 
 # --- starting -------------------------------------------------------------------------------
 def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None, *,
-          planned: bool = False, roll_id: str = "") -> m.Record | None:
+          planned: bool = False, roll_id: str = "", drain_floor: float = 0.0) -> m.Record | None:
     """Open a replacement for ``az``; None when one is already in progress (the conditional put lost).
 
     ``previous`` is the zone's last record if the caller already read it (its version is carried on).
-    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves.
+    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves,
+    at least until ``drain_floor`` (a spot NAT: until its interruption).
     """
     zone = deps.topology.zone(az)
     if previous is None:
@@ -70,7 +71,7 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
         return None
     rec = m.Record(az=az, reason=reason, old_instance_id=zone.nat_instance_id, started_at=now,
                    version=previous.version if previous else 0, planned=planned,
-                   roll_id=roll_id).moved(m.STEP_STARTED, now, reason)
+                   roll_id=roll_id, drain_floor=drain_floor).moved(m.STEP_STARTED, now, reason)
     try:
         rec = save(deps, rec, starting=True)
     except ConflictError:
@@ -212,7 +213,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         instances.disable_source_dest_check(ec2, inst)
         return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
     if action == m.START_DRAIN:
-        until = now + float(deps.topology.maintenance.drain_s)
+        until = max(now + float(deps.topology.maintenance.drain_s), rec.drain_floor)
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))

@@ -16,15 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..aws import event_markers
-from ..errors import InputError
+from ..errors import ConflictError, InputError
 from ..observability import logger
+from ..replacement import machine as m
 from ..replacement.advance_notice import INTERRUPTION_WARNING, SPOT_NOTICE_S, WARNING_TYPES, zones_leaving
 
 __all__ = ["WARNING_TYPES", "Warning", "handle_spot_warning", "parse_warning"]
 from . import reconcile, replacement
 from .deps import Deps
 from .replacement_steps import advance, policy_for
-from .replacement_store import load
+from .replacement_store import load, save
 from .replacement_zone import fail_over_for_replacement
 
 EVENT_MARKER_TTL_S = 24 * 3600
@@ -92,22 +93,43 @@ def _act(deps: Deps, warning: Warning, az: str) -> dict:
     result = {"ok": True, "event_id": warning.event_id, "kind": warning.kind, "zone": az,
               "instance_id": warning.instance_id}
     current = load(deps, az)
-    if current is not None and current.active:
-        # already on its way out (a rebalance recommendation came first): no second move, no second alert
-        outcome = advance(deps, az, deps.clock(), rec=current)
-        return {**result, "already_replacing": True, "actions": outcome.actions}
     now = deps.clock()
+    if current is not None and current.active:
+        # already on its way out (a rebalance recommendation came first): no second move, no second alert;
+        # an interruption now fixes when the NAT goes: it keeps draining until then
+        if warning.kind == INTERRUPTION_WARNING and current.drain_floor < now + SPOT_NOTICE_S:
+            current = _drain_until_interruption(deps, current, now + SPOT_NOTICE_S)
+        outcome = advance(deps, az, now, rec=current)
+        return {**result, "already_replacing": True, "actions": outcome.actions}
     _, states = reconcile.load_states(deps)
     leaving = zones_leaving(states, az)
     reason = (f"{warning.label} for NAT {warning.instance_id}: "
               + (f"zones {', '.join(leaving)} move to healthy NATs (connections handed over); " if leaving else "")
               + "its replacement launches now and keeps the Elastic IP")
+    # an interrupted NAT keeps serving the flows handed back to it until EC2 takes it (two minutes), whatever
+    # maintenance.drain_s says: flows that end within the warning are never broken
+    drain_floor = now + SPOT_NOTICE_S if warning.kind == INTERRUPTION_WARNING else 0.0
     # held away until the new NAT is published (as a planned replacement holds it), then earned back
-    hold = now + float(deps.topology.maintenance.drain_s) + policy_for(deps.topology).proving_timeout_s
+    hold = (max(now + float(deps.topology.maintenance.drain_s), drain_floor)
+            + policy_for(deps.topology).proving_timeout_s)
     applied = fail_over_for_replacement(deps, az, reason, old_instance_id=warning.instance_id, hold_until=hold,
                                         planned=True, quiet=True)
-    outcome = replacement.begin(deps, az, reason, planned=True)   # its "started" alert is the one alert
+    # its "started" alert is the one alert
+    outcome = replacement.begin(deps, az, reason, planned=True, drain_floor=drain_floor)
     logger.info("spot warning handled", extra={"zone": az, "nat": warning.instance_id, "kind": warning.kind,
                                                "zones": list(leaving)})
     return {**result, "zones_moved": list(leaving), "moves": [m.to_dict() for m in applied.moves],
             "handoffs": applied.handoffs, "replacement_started": outcome.started, "actions": outcome.actions}
+
+
+def _drain_until_interruption(deps: Deps, rec: m.Record, floor: float) -> m.Record:
+    """The replacement in progress drains the old NAT at least until its interruption (a drain already
+    running is extended); a lost race leaves the record as the other run wrote it."""
+    changes = {"drain_floor": floor}
+    if rec.drain_until:
+        changes["drain_until"] = max(rec.drain_until, floor)
+    try:
+        return save(deps, rec.moved(rec.step, deps.clock(), f"interruption warning: drains until {floor:.0f}",
+                                    **changes))
+    except ConflictError:
+        return load(deps, rec.az) or rec

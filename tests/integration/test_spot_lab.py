@@ -46,20 +46,25 @@ def test_lab_interruption_moves_routes_at_once_terminates_later_and_the_zone_kee
         ec2=w.ec2, stack=w.topo0.stack, region=w.topo0.region, timeline=timeline, scale=0.01,   # 1.2 s
         deliver=lambda event: handle_spot_warning(w.deps(), event),
         mark_metadata=lambda *notice: marked.append(notice))
-    warned = time.time()
-    terminate_at = interrupter.interrupt(old.nat_instance_id, zone=A, rebalance_first=True)
-    moved_s = time.time() - warned
-    assert old.nat_eni_id not in w.private_enis() and moved_s < 10       # routes moved well within 10 s
-    assert [o.get("zones_moved", o.get("already_replacing")) for o in interrupter.outcomes] == [[A], True]
-    assert [n[1] is None for n in marked] == [True, False]              # rebalance notice, then the action
-    assert marked[1][2] is None and marked[1][1]["action"] == "terminate"
-    assert w.instance(old.nat_instance_id)["State"]["Name"] == "running"   # not before the two (scaled) minutes
-    assert [(a.type, a.details.get("phase")) for a in w.alerts] == [("replace", "started")]   # one alert
-    interrupter.wait(timeout=10)
-    assert time.time() >= terminate_at - 0.05
-    assert w.instance(old.nat_instance_id)["State"]["Name"] in ("shutting-down", "terminated")
-    kinds = [e.event for e in timeline.events()]
-    assert kinds.index("spot_warning_handled") < kinds.index("spot_interrupted")
+    try:
+        warned = time.time()
+        terminate_at = interrupter.interrupt(old.nat_instance_id, zone=A, rebalance_first=True)
+        moved_s = time.time() - warned
+        assert old.nat_eni_id not in w.private_enis() and moved_s < 10       # routes moved well within 10 s
+        assert [o.get("zones_moved", o.get("already_replacing")) for o in interrupter.outcomes] == [[A], True]
+        assert [n[1] is None for n in marked] == [True, False]              # rebalance notice, then the action
+        assert marked[1][2] is None and marked[1][1]["action"] == "terminate"
+        assert w.instance(old.nat_instance_id)["State"]["Name"] == "running"   # not before the two (scaled) minutes
+        assert [(a.type, a.details.get("phase")) for a in w.alerts] == [("replace", "started")]   # one alert
+        # the drain outlasts maintenance.drain_s (60 s): the old NAT serves its handed-back flows until EC2 takes it
+        assert w.record()["drain_until"] >= w.record()["started_at"] + 120
+        interrupter.wait(timeout=10)
+        assert time.time() >= terminate_at - 0.05
+        assert w.instance(old.nat_instance_id)["State"]["Name"] in ("shutting-down", "terminated")
+        kinds = [e.event for e in timeline.events()]
+        assert kinds.index("spot_warning_handled") < kinds.index("spot_interrupted")
+    finally:
+        interrupter.cancel()   # never a termination after the emulator is gone
     handle_instance_state(w.deps(), {"id": "ev-term", "source": "aws.ec2",
                                      "detail-type": "EC2 Instance State-change Notification",
                                      "detail": {"instance-id": old.nat_instance_id, "state": "terminated"}})
