@@ -75,6 +75,7 @@ class Namespaces:
         self._is_up = False
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
+        self._imds_notices: dict[str, dict] = {}   # instance id -> its spot notices (lab.aws.spot)
         self.boot_gate = BootGate()         # armed: NATs launched from then on boot late and offline
         self._gateways: dict[str, int] = {}     # NAT gateway id -> n of its ngw-<n> namespace
         self._next_gateway = 0
@@ -348,10 +349,20 @@ class Namespaces:
 
     def _write_imds(self, nat: NatPlane) -> Path:
         path = self._imds_dir / f"{nat.instance_id}.json"
-        if self._imds_written.get(nat.instance_id) != (nat.private_ip, nat.tags):
-            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map)
-            self._imds_written[nat.instance_id] = (nat.private_ip, nat.tags)
+        notices = self._imds_notices.get(nat.instance_id, {})
+        written = (nat.private_ip, nat.tags, tuple(sorted(notices)))
+        if self._imds_written.get(nat.instance_id) != written:
+            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map, **notices)
+            self._imds_written[nat.instance_id] = written
         return path
+
+    def spot_notice(self, instance_id: str, spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+        """Show EC2's spot notices in the NAT's metadata (kept when its tags are written again)."""
+        notices = self._imds_notices.setdefault(instance_id, {})
+        notices.update({k: v for k, v in (("spot_action", spot_action), ("rebalance", rebalance)) if v})
+        nat = self.spec.nat_by_id(instance_id) if self._imds_dir is not None else None
+        if nat is not None and instance_id in self._nats:
+            self._write_imds(nat)
 
     def _start_nat_agent(self, role: str, nat: NatPlane) -> None:
         """The instance's metadata service on 169.254.169.254, then the real agent reading it."""
