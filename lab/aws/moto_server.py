@@ -18,7 +18,9 @@ the phase), so a drill's own check of the share never fails by chance (issue 21,
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
 Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
-alone.
+alone. ``{"spot_capacity": false}`` refuses every spot launch (RunInstances with
+``InstanceMarketOptions.MarketType=spot``) with ``InsufficientInstanceCapacity``, a server error as EC2
+answers it ("Error codes for the Amazon EC2 API"); moto itself never refuses spot (issue 20).
 
 Only loopback is served; nothing here reaches the internet.
 """
@@ -37,6 +39,7 @@ RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
 THROTTLE_STATUS = "503 Service Unavailable"
+SERVER_ERROR_STATUS = "500 Internal Server Error"
 
 
 def is_ec2_call(environ) -> bool:
@@ -61,7 +64,8 @@ class ApiFaults:
     def reset(self) -> None:
         self.ec2_throttle = 0.0
         self.owed = 0.0      # the share of a throttled call accumulated and not yet answered
-        self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
+        self.spot_capacity = True
+        self.counts = {"ec2_calls": 0, "ec2_throttled": 0, "spot_refused": 0}
 
     def configure(self, settings: dict) -> None:
         if not isinstance(settings, dict):
@@ -70,6 +74,10 @@ class ApiFaults:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
         self.ec2_throttle = float(rate)
+        spot = settings.get("spot_capacity", self.spot_capacity)
+        if not isinstance(spot, bool):
+            raise TypeError(f"spot_capacity must be true or false, got {spot!r}")
+        self.spot_capacity = spot
         if "seed" in settings:
             self.owed = random.Random(settings["seed"]).random()   # the phase: which call of the cycle is first
 
@@ -84,9 +92,23 @@ class ApiFaults:
                 self.counts["ec2_throttled"] += 1
             return hit
 
+    def refuse_spot(self, form: dict) -> bool:
+        """A spot launch while spot capacity is off (counted)."""
+        with self.lock:
+            hit = not self.spot_capacity and (form.get("InstanceMarketOptions.MarketType") or [""])[0] == "spot"
+            self.counts["spot_refused"] += int(hit)
+            return hit
+
     def state(self) -> dict:
         with self.lock:
-            return {"ec2_throttle": self.ec2_throttle, **self.counts}
+            return {"ec2_throttle": self.ec2_throttle, "spot_capacity": self.spot_capacity, **self.counts}
+
+
+def no_spot_capacity_document() -> bytes:
+    """EC2's answer to a spot launch it has no capacity for."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InsufficientInstanceCapacity'
+            '</Code><Message>There is no Spot capacity available that matches your request.</Message></Error>'
+            f'</Errors><RequestID>{uuid.uuid4()}</RequestID></Response>').encode()
 
 
 class FaithfulMoto:
@@ -119,6 +141,9 @@ class FaithfulMoto:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
         form = parse_qs(body.decode("utf-8", "replace")) if b"Action=RunInstances" in body else {}
+        if form and self.faults.refuse_spot(form):
+            return self._replay((SERVER_ERROR_STATUS, [("Content-Type", "text/xml;charset=UTF-8")],
+                                 no_spot_capacity_document()), start_response)
         token = (form.get("ClientToken") or [""])[0]
         if not token:
             return self._app(environ, start_response)
