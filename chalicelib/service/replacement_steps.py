@@ -253,7 +253,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
 
 
 def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m.ReplacementPolicy) -> m.Record:
-    topo = deps.topology
+    # the topology published now (its launch template and nat.market), not the one this run started with
+    topo = _live_topology(deps, deps.topology)
     relaunch = rec.step == m.STEP_LAUNCHING and bool(rec.launch_token)
     attempt = rec.attempts if relaunch else rec.attempts + 1
     token = rec.launch_token if relaunch else m.launch_token(topo.stack, rec.az, rec.started_at, attempt)

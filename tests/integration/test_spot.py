@@ -268,3 +268,15 @@ def test_up_launches_spot_nats_falls_back_per_zone_and_plan_and_status_show_the_
         # the on-demand fallback is outdated: the window's roll takes it back to spot
         assert "market on-demand (configured spot)" in rows[topo.zones[0].az]["stale"]
         assert not any("market" in s for s in rows[topo.zones[1].az]["stale"])
+
+
+def test_a_launch_asks_the_market_published_now_not_the_one_its_run_started_with(moto):
+    """A heartbeat run that read the topology before `hanat up` switched nat.market launches in the new market
+    (the spot-capacity drill's race: the run advancing a replacement is not always the one that started it)."""
+    w = World(maintenance=MaintenanceSettings(drain_s=60))
+    w.sweep()
+    stale = w.deps()                                          # read while the market is on-demand
+    params.write_topology(w.clients.ssm, dataclasses.replace(w.topo(), nat_market=MarketSettings(market="spot")))
+    assert stale.topology.nat_market.market == "on-demand"
+    replacement.begin(stale, A, "planned", planned=True)
+    assert lifecycle(w, w.record()["new_instance_id"]) == "spot"
