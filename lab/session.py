@@ -9,6 +9,11 @@ fail like Lambda. The controller's AWS clients carry the controller's client con
 own look at the emulator (data plane sync, EventBridge emulation, the drills' checks) uses separate
 clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server).
 
+The session runs on one clock (lab.clock), ``session.clock``: every lab actor and the controller's
+``Deps.clock``/``Deps.sleep`` wait on it. With the computed data plane it is lab time (a VirtualClock:
+time jumps while every actor waits, so a drill spanning minutes of lab time takes the wall time of its
+work), with the netns data plane wall time. The thread that enters the session takes part in it.
+
 ``LabSession`` is a context manager; leaving it (normally, on error or on Ctrl-C) stops every thread,
 every process and every namespace it made.
 
@@ -21,11 +26,11 @@ plane carries the NAT gateways too. The controller starts only when the drill sa
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from threading import Lock
 from typing import Self
 
 from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
@@ -51,6 +56,7 @@ from lab.aws.eventbridge import EventBridge
 from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
 from lab.aws.moto_server import OBSERVER_AGENT
+from lab.clock import LabClock, clock_for
 from lab.config import LabSettings
 from lab.dataplane.egress import EgressSample
 from lab.dataplane.kinds import make_dataplane
@@ -108,7 +114,8 @@ class LabSession:
     """Build with settings, enter to start, exit to tear everything down."""
 
     def __init__(self, settings: LabSettings, *, dataplane: str, emulator, progress: Callable[[str], None],
-                 deploy: bool = True, seed: int = 0, adopt: bool = False):
+                 deploy: bool = True, seed: int = 0, adopt: bool = False, clock: LabClock | None = None):
+        self.clock = clock or clock_for(dataplane)
         self.settings = settings
         self.adopt = adopt
         self.foreign = None        # adopt: the lab.aws.foreignvpc.ForeignVpc the stack adopted
@@ -118,14 +125,14 @@ class LabSession:
         self.deploy = deploy
         self.seed = seed
         self.run_id = uuid.uuid4().hex[:6]
-        self.timeline = Timeline()
-        self.metrics = Metrics()
+        self.timeline = Timeline(clock=self.clock.time)
+        self.metrics = Metrics(clock=self.clock.time)
         self.deploy_s: float | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._topology = None
-        self._stop_sync = threading.Event()
+        self._stop_sync = self.clock.event()
         self.sync_errors: list[str] = []
-        self._probe_lock = threading.Lock()
+        self._probe_lock = Lock()
         self._probe_log: list[tuple[float, int]] = []
         # A drill's hook on the heartbeat's Deps (e.g. a run that will be killed); None: as built.
         self.heartbeat_deps_hook: Callable[[Deps], Deps] | None = None
@@ -158,6 +165,9 @@ class LabSession:
         from chalicelib.service.heartbeat import run_sweep
         from chalicelib.service.maintenance import after_sweep
 
+        taking_part = self.clock.participant("lab-drill")   # the drill's thread, until the session closes
+        taking_part.__enter__()
+        self._cleanup.append(lambda: taking_part.__exit__(None, None, None))
         self.emulator.reset()
         config = self.settings.config
         region = config.stack.region
@@ -179,16 +189,17 @@ class LabSession:
         if self.deploy:
             self._deploy_controller()
 
-        self.slack = SlackCapture().start()
+        self.slack = SlackCapture(clock=self.clock.time).start()
         self._cleanup.append(self.slack.stop)
         put_secure_parameter(self.clients.ssm, self._topology.slack_webhook_parameter, self.slack.url, self.stack)
         self.alerts = AlertRecorder(sns=self.clients.sns, ssm=self.clients.ssm, topology=self.topology,
-                                    slack=self.slack, metric=self.metrics, timeline=self.timeline)
+                                    slack=self.slack, metric=self.metrics, timeline=self.timeline,
+                                    clock=self.clock.time)
 
         from lab.dataplane.emulator_sync import spec_from_emulator
         self._spec_from_emulator = spec_from_emulator
         spec = spec_from_emulator(self.lab_clients.ec2, self._topology)
-        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed)
+        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed, clock=self.clock)
         self._cleanup.append(self.dataplane.down)
         started = time.monotonic()
         self.dataplane.up()
@@ -196,24 +207,25 @@ class LabSession:
         self.dataplane.start_clients()
 
         self.functions = probe_functions(self._topology)
-        self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region).start()
+        self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region,
+                                              clock=self.clock).start()
         self._cleanup.append(self.lambda_endpoint.stop)
         self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
                                                  probe_chain_s(self._topology.probe) + INVOKE_MARGIN_S)
 
-        sync = threading.Thread(target=self._sync_loop, name="lab-sync", daemon=True)
+        sync = self.clock.thread(self._sync_loop, "lab-sync")
         sync.start()
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
         self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
-                               timeline=self.timeline).start()
+                               timeline=self.timeline, clock=self.clock).start()
         self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,
-                                   timeline=self.timeline)
+                                   timeline=self.timeline, clock=self.clock)
         self._cleanup.append(self.heartbeat.stop)
         if not self.adopt:   # adopting: the drill starts the controller (start_heartbeat)
             self.fresh = session_reset.capture(self)
@@ -285,9 +297,14 @@ class LabSession:
         topology = self._topology
         probe = topology.probe
         deps = deps_for_topology(topology, self.clients, owner=f"lab-{owner}:{uuid.uuid4().hex[:8]}",
-                                 stage=LAB_STAGE, metric=self.metrics, clock=time.time)
+                                 stage=LAB_STAGE, metric=self.metrics, clock=self.clock.time)
         runner = deps.probe_runner
-        return replace(deps, probe_runner=lambda azs: self._noted(runner(azs)),
+
+        def probe_runner(azs):
+            with self.clock.lend(len(azs)):   # the invokes run (and wait) in the Lambda endpoint
+                results = runner(azs)
+            return self._noted(results)
+        return replace(deps, probe_runner=probe_runner, sleep=self.clock.sleep,
                        control_probe=lambda: self.dataplane.control_probe(probe.targets, probe.timeout_s),
                        alert_sink=self.alerts)
 
@@ -312,7 +329,7 @@ class LabSession:
         lossy = sum(1 for r in results.values() for sample in r.samples for t in sample.results
                     if not t.ok or t.attempts > 1)
         with self._probe_lock:
-            self._probe_log.append((time.time(), lossy))
+            self._probe_log.append((self.clock.time(), lossy))
         return results
 
     def probe_losses(self, start: float, end: float) -> int:
@@ -380,13 +397,13 @@ class LabSession:
 
     def wait_until(self, what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> float:
         """Seconds it took for ``check`` to hold; RetryExhaustedError naming ``what`` after the bound."""
-        started = time.monotonic()
+        started = self.clock.time()
         while True:
             if check():
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout_s:
+                return self.clock.time() - started
+            if self.clock.time() - started > timeout_s:
                 raise RetryExhaustedError("lab.wait", "Timeout", f"{what} not reached within {timeout_s:.0f}s")
-            time.sleep(poll_s)
+            self.clock.sleep(poll_s)
 
     def steady(self) -> bool:
         """Every zone served by its own NAT, every NAT UP, every private host reaching the internet and
@@ -420,7 +437,7 @@ class LabSession:
         return self._egress_ok()
 
     def _egress_ok(self) -> bool:
-        now = time.time()
+        now = self.clock.time()
         for z in self.topology().zones:
             recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]
             if not recent or not all(s.ok for s in recent):

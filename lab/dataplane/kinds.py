@@ -33,11 +33,12 @@ def choose_dataplane(requested: str | None) -> str:
     return requested
 
 
-def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPlane:
-    """Build (not start) a data plane of ``kind`` for ``spec``."""
+def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None) -> LabDataPlane:
+    """Build (not start) a data plane of ``kind`` for ``spec``; the computed one runs on ``clock`` (the
+    session's lab.clock; the netns one on wall time: real kernels, real sockets)."""
     if kind == "computed":
         from .computed import ComputedDataPlane
-        return ComputedDataPlane(spec, seed=seed)
+        return ComputedDataPlane(spec, seed=seed, clock=clock)
     if kind == "netns":
         from .netns.plane import NetnsDataPlane
         return NetnsDataPlane(spec, run_id)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
@@ -83,14 +82,14 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
     steady(session)
-    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
-    marks = Marks(start=time.time())
+    session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
+    marks = Marks(start=session.clock.time())
     try:
         scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
-        time.sleep(SETTLE_S)
+        session.clock.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
-    marks.end = time.time()
+    marks.end = session.clock.time()
     if not marks.fault:
         marks.fault = marks.end
     events = measure(session, rep, marks)
