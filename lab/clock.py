@@ -19,6 +19,10 @@ in the Lambda endpoint's request threads. The caller ``lend(n)``s its turn to th
 makes; each request ``claim()``s one of them on arrival, so lab time cannot pass between the send and
 the arrival, nor between the last answer and the caller's return.
 
+Work takes no lab time, so many things happen at one instant; each read of the clock returns a moment
+one microsecond after the one before (``TICK_S``), so the order of reads is the order of the timestamps
+(a sample stamped before a fault was taken before it, as on the wall clock).
+
 A wait by a thread that is no participant does not hold lab time (it is an observer); its name is
 kept in ``strays`` so a missing hand-over shows up in the tests.
 """
@@ -34,6 +38,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 log = logging.getLogger("hanat.lab.clock")
+TICK_S = 1e-6     # lab time between two reads of the clock at one instant: reads are ordered as they happened
 STALL_S = 120.0   # wall seconds a participant may wait with no clock activity before the busy ones are logged
 
 
@@ -209,6 +214,7 @@ class VirtualClock:
     def __init__(self, start: float | None = None):
         self._cond = threading.Condition()
         self._now = time.time() if start is None else float(start)
+        self._last = self._now     # the last time read
         self._busy = 0
         self._turns: set[_Turn] = set()
         self._timers: list[tuple[float, int, _Waiter]] = []
@@ -220,7 +226,9 @@ class VirtualClock:
 
     # --- what actors use ----------------------------------------------------------------------------
     def time(self) -> float:
-        return self._now
+        with self._cond:
+            self._last = max(self._now, self._last + TICK_S)
+            return self._last
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -386,7 +394,8 @@ class VirtualClock:
                 return False
             waiter = _Waiter(turn)
             if timeout is not None:
-                heapq.heappush(self._timers, (self._now + timeout, next(self._seq), waiter))
+                # from the last moment read: a wait starts after what its caller saw
+                heapq.heappush(self._timers, (max(self._now, self._last) + timeout, next(self._seq), waiter))
             if event is not None:
                 event._waiters.append(waiter)
             if turn is None:

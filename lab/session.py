@@ -220,7 +220,8 @@ class LabSession:
         self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
-                               timeline=self.timeline, clock=self.clock).start()
+                               timeline=self.timeline, clock=self.clock,
+                               generation=self.emulator.generation).start()
         self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
@@ -276,10 +277,16 @@ class LabSession:
                       f"({len(self.deployed_functions)} functions)")
 
     def _sync_loop(self) -> None:
-        """Keep the data plane equal to the emulator's route tables and instance states."""
+        """Keep the data plane equal to the emulator's route tables and instance states (a plane that
+        asks for it, ``sync_on_change``, only when the emulator moved or the topology changed)."""
+        on_change, seen = getattr(self.dataplane, "sync_on_change", False), None
         while not self._stop_sync.wait(SYNC_S):
             try:
+                now = (self.emulator.generation(), self.topology()) if on_change else None
+                if now is not None and now == seen:
+                    continue
                 self.dataplane.sync(self._spec_from_emulator(self.lab_clients.ec2, self.topology()))
+                seen = now
             except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next sync retries
                 self.sync_errors.append(f"{type(exc).__name__}: {exc}")
                 self.timeline.add("sync_error", error=f"{type(exc).__name__}: {exc}")

@@ -1,6 +1,7 @@
 """EventBridge emulation: EC2 state changes delivered to the controller, and route moves, as they happen.
 
-One thread polls the emulator every ~150 ms of the lab's clock (lab.clock). An EC2 instance whose state changed becomes an
+One thread polls the emulator every ~150 ms of the lab's clock (lab.clock), reading it again only when
+it moved (``generation``: lab.aws.emulator.Emulator.generation) or the topology changed. An EC2 instance whose state changed becomes an
 EventBridge-shaped "EC2 Instance State-change Notification" (unique event id) handed to the
 controller's ``handle_instance_state``, as EventBridge would invoke ``on_instance_state``. Each
 private route table's default route is followed too: its moves are the drill's failovers and reverts
@@ -71,8 +72,10 @@ class EventBridge:
 
     def __init__(self, *, ec2, stack: str, region: str, topology: Callable[[], object],
                  deliver: Callable[[dict], dict], timeline: Timeline, poll_s: float = POLL_S,
-                 clock: LabClock | None = None):
+                 clock: LabClock | None = None, generation: Callable[[], int] | None = None):
         self._clock = clock or RealClock()
+        self._generation = generation
+        self._seen: tuple | None = None   # (generation, topology) last read
         self._ec2 = ec2
         self._stack = stack
         self._region = region
@@ -115,9 +118,13 @@ class EventBridge:
                 self._timeline.add("watch_error", error=f"{type(exc).__name__}: {exc}")
 
     def poll_once(self) -> None:
+        seen = (self._generation(), self._topology()) if self._generation is not None else None
+        if seen is not None and seen == self._seen:
+            return   # nothing it follows changed
         nats = describe_nats(self._ec2, self._stack)
         self._follow_instances(nats)
         self._follow_routes(nats)
+        self._seen = seen
 
     def _follow_instances(self, nats: list[NatInstance]) -> None:
         now = {n.instance_id: n.state for n in nats}

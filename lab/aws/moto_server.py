@@ -18,6 +18,11 @@ Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Call
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
 alone.
 
+And one look for the lab's watchers: ``GET /lab-api/generation`` answers ``{"ec2": N}``, N counting
+the EC2 calls that may have changed something (every action but ``Describe*``/``Get*``), counted once
+the call has run; the EventBridge emulation and the data plane sync read the emulator again only when
+it moved (what they see is a function of EC2's state), which keeps their look cheap.
+
 Only loopback is served; nothing here reaches the internet.
 """
 from __future__ import annotations
@@ -33,6 +38,8 @@ from urllib.parse import parse_qs
 
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
+GENERATION_PATH = "/lab-api/generation"
+READ_ONLY_PREFIXES = (b"Action=Describe", b"Action=Get")
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
 THROTTLE_STATUS = "503 Service Unavailable"
 
@@ -94,6 +101,12 @@ class FaithfulMoto:
         self._launch = threading.Lock()
         self._launched: dict[str, tuple[str, list, bytes]] = {}   # client token -> first response
         self.faults = ApiFaults()
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+
+    def _moved(self) -> None:
+        with self._generation_lock:
+            self._generation += 1
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -102,9 +115,16 @@ class FaithfulMoto:
                 self._launched.clear()
             with self.faults.lock:
                 self.faults.reset()
-            return self._app(environ, start_response)
+            response = self._call(environ)
+            self._moved()
+            return self._replay(response, start_response)
         if path == FAULTS_PATH:
             return self._faults_api(environ, start_response)
+        if path == GENERATION_PATH:
+            with self._generation_lock:
+                state = {"ec2": self._generation}
+            return self._replay(("200 OK", [("Content-Type", "application/json")], json.dumps(state).encode()),
+                                start_response)
         if is_ec2_call(environ) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", "") \
                 and self.faults.throttle_now():
             self._read_body(environ)   # the request is consumed, as a real endpoint would
@@ -114,17 +134,27 @@ class FaithfulMoto:
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
+        if is_ec2_call(environ) and not any(p in body for p in READ_ONLY_PREFIXES):
+            try:
+                return self._replay(self._launch_once(environ, body), start_response)
+            finally:
+                self._moved()
+        return self._app(environ, start_response)
+
+    def _launch_once(self, environ, body: bytes) -> tuple[str, list, bytes]:
+        """An EC2 call that may change something, run to completion; a ``RunInstances`` with a
+        ``ClientToken`` seen before answers as the first did."""
         form = parse_qs(body.decode("utf-8", "replace")) if b"Action=RunInstances" in body else {}
         token = (form.get("ClientToken") or [""])[0]
         if not token:
-            return self._app(environ, start_response)
+            return self._call(environ)
         with self._launch:
             if token not in self._launched:
                 status, headers, payload = self._call(environ)
                 if status.startswith("200"):
                     self._launched[token] = (status, headers, payload)
-                return self._replay((status, headers, payload), start_response)
-            return self._replay(self._launched[token], start_response)
+                return status, headers, payload
+            return self._launched[token]
 
     def _faults_api(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":

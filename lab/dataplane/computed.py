@@ -37,6 +37,7 @@ class ComputedDataPlane:
     """Computed data plane with the same interface as the netns one (lab.dataplane.LabDataPlane)."""
 
     kind = "computed"
+    sync_on_change = True   # what it computes follows the spec alone: no sync needed while the emulator stands
 
     def __init__(self, spec, *, seed: int = 0, loss: float = FLAKY_LOSS,
                  wait: Callable[[float], object] | None = None, clock: LabClock | None = None):
