@@ -25,7 +25,6 @@ plane carries the NAT gateways too. The controller starts only when the drill sa
 """
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -34,10 +33,9 @@ from threading import Lock
 from typing import Self
 
 from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
-from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
-from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
+from chalicelib.naming import topology_parameter
 from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
@@ -55,50 +53,16 @@ from lab.aws.deployer import LAB_STAGE
 from lab.aws.eventbridge import EventBridge
 from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
+from lab.aws.lambda_functions import lab_invoke_client, probe_functions
 from lab.aws.moto_server import OBSERVER_AGENT
-from lab.clock import LabClock, clock_for
+from lab.clock import LabClock
 from lab.config import LabSettings
 from lab.dataplane.egress import EgressSample
-from lab.dataplane.kinds import make_dataplane
+from lab.dataplane.kinds import clock_for, make_dataplane
 from lab.metrics import Metrics
 from lab.timeline import Timeline
 
 SYNC_S = 0.2
-
-
-def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
-    """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
-    stage's timeout, environment and reserved concurrency (bootstrap.deploy.stage: what Chalice deploys)."""
-    from bootstrap.deploy.stage import environment, stage_settings
-
-    settings = stage_settings(topology, stage)["lambda_functions"]
-    env = environment(topology, stage)
-    out = {}
-    for az in topology.azs:
-        handler = probe_handler_name(az)
-        name = probe_function_name(stage, az)
-        out[name] = LabFunction(name=name, handler=handler, zone=az,
-                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env,
-                                reserved=settings[handler].get("reserved_concurrency"))
-    return out
-
-
-def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
-    """The production invoke client (``make_invoke_client``: no retries, the controller's read timeout),
-    its endpoint set the standard way, ``AWS_ENDPOINT_URL_LAMBDA``, for the moment it is made."""
-    key = "AWS_ENDPOINT_URL_LAMBDA"
-    saved = os.environ.get(key)
-    os.environ[key] = endpoint_url
-    try:
-        client = make_invoke_client(region, read_timeout_s)
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
-    if client.meta.endpoint_url != endpoint_url:
-        raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
-    return client
 
 
 def _proven_nat(eni: str, nats: dict, health: dict) -> bool:

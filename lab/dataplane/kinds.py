@@ -5,6 +5,8 @@ import os
 import shutil
 
 from chalicelib.errors import InputError
+from lab.clock import LabClock, RealClock
+from lab.virtual_clock import VirtualClock
 
 from .base import LabDataPlane
 
@@ -31,6 +33,12 @@ def choose_dataplane(requested: str | None) -> str:
     if requested == "netns" and (why := netns_available()) is not None:
         raise InputError(f"--dataplane netns needs root with ip and nft ({why}); use --dataplane computed")
     return requested
+
+
+def clock_for(kind: str) -> LabClock:
+    """The clock a session of data plane ``kind`` runs on: lab time for the computed plane (its drills
+    take the wall time of their work), wall time for the netns plane (real kernels, real sockets)."""
+    return VirtualClock() if kind == "computed" else RealClock()
 
 
 def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None) -> LabDataPlane:

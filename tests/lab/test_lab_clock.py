@@ -11,8 +11,10 @@ import pytest
 
 from chalicelib.probes.results import ProbeResult, TargetResult
 from chalicelib.probes.samples import run_samples
-from lab.clock import RealClock, VirtualClock, clock_for
+from lab.clock import RealClock
 from lab.dataplane.chain import chain
+from lab.dataplane.kinds import clock_for
+from lab.virtual_clock import VirtualClock
 
 
 def in_threads(clock, *bodies):
