@@ -41,7 +41,7 @@ from urllib.parse import parse_qs
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
 GENERATION_PATH = "/lab-api/generation"
-READ_ONLY_PREFIXES = (b"Action=Describe", b"Action=Get")
+READ_ONLY_ACTIONS = ("Describe", "Get")   # EC2 actions that change nothing
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
 THROTTLE_STATUS = "503 Service Unavailable"
 
@@ -49,6 +49,11 @@ THROTTLE_STATUS = "503 Service Unavailable"
 def is_ec2_call(environ) -> bool:
     """An EC2 API request: SigV4 scoped to the ``ec2`` service (``Credential=<key>/<date>/<region>/ec2/...``)."""
     return "/ec2/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
+def ec2_action(body: bytes) -> str:
+    """The ``Action`` of an EC2 query-protocol request body ("" when it names none)."""
+    return (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
 
 
 def throttle_document() -> bytes:
@@ -138,7 +143,7 @@ class FaithfulMoto:
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
-        if is_ec2_call(environ) and not any(p in body for p in READ_ONLY_PREFIXES):
+        if is_ec2_call(environ) and not ec2_action(body).startswith(READ_ONLY_ACTIONS):
             try:
                 return self._replay(self._launch_once(environ, body), start_response)
             finally:
