@@ -40,13 +40,7 @@ from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from lab import session_reset
-from lab.aws.adapters import (
-    default_route_targets,
-    describe_nats,
-    nat_gateway_states,
-    put_secure_parameter,
-    route_views,
-)
+from lab.aws.adapters import CachedLook, put_secure_parameter
 from lab.aws.alerting import AlertRecorder
 from lab.aws.capture import SlackCapture
 from lab.aws.deployer import LAB_STAGE
@@ -142,6 +136,7 @@ class LabSession:
         observer = CLIENT_CONFIG.merge(type(CLIENT_CONFIG)(user_agent_extra=OBSERVER_AGENT))
         self.lab_clients = Clients(**{name: make_client(name, region, config=observer)
                                       for name in ("ec2", "dynamodb", "ssm")})
+        self.look = CachedLook(self.lab_clients.ec2, self.emulator.generation)   # its checks' EC2 reads
         if self.adopt:
             config = self._foreign_vpc(config)
         started = time.monotonic()
@@ -322,9 +317,9 @@ class LabSession:
     def served_by(self) -> dict[str, str | None]:
         """Each zone -> the zone whose NAT serves its (first) private route table, from the emulator."""
         topology = self.topology()
-        nats = describe_nats(self.lab_clients.ec2, self.stack)
+        nats = self.look.nats(self.stack)
         tables = [z.private_route_table_ids[0] for z in topology.zones]
-        targets = default_route_targets(self.lab_clients.ec2, tables)
+        targets = self.look.default_route_targets(tables)
         out = {}
         for z in topology.zones:
             eni = targets.get(z.private_route_table_ids[0])
@@ -336,20 +331,20 @@ class LabSession:
         adopted VPC a table may also point at its original target, an available NAT gateway (its zone
         not cut over yet, or released)."""
         topology = self.topology()
-        nats = {n.instance_id: n for n in describe_nats(self.lab_clients.ec2, self.stack)}
+        nats = {n.instance_id: n for n in self.look.nats(self.stack)}
         health = {s["az"]: s for s in self.heartbeat.status()}
         tables = [rtb for z in topology.zones for rtb in z.private_route_table_ids]
         if topology.adopts_vpc:
             return self._adopted_routes_ok(topology, nats, health)
-        for eni in default_route_targets(self.lab_clients.ec2, tables).values():
+        for eni in self.look.default_route_targets(tables).values():
             if not _proven_nat(eni, nats, health):
                 return False
         return True
 
     def _adopted_routes_ok(self, topology, nats, health) -> bool:
-        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        views = self.look.route_views([t for z in topology.zones for t in z.private_route_table_ids])
         originals = {t.route_table_id: t.original_target for z in topology.zones for t in z.adopted}
-        gateways = nat_gateway_states(self.lab_clients.ec2, [g for g in originals.values() if g.startswith("nat-")])
+        gateways = self.look.nat_gateway_states([g for g in originals.values() if g.startswith("nat-")])
         for table, view in views.items():
             target = view.default_target
             if target and target == originals.get(table):
@@ -363,7 +358,7 @@ class LabSession:
     def on_original_targets(self, az: str) -> bool:
         """Adopted VPC: every route table of zone ``az`` points at its original target again (released)."""
         zone = self.topology().zone(az)
-        views = route_views(self.lab_clients.ec2, list(zone.private_route_table_ids))
+        views = self.look.route_views(list(zone.private_route_table_ids))
         return all(views[t.route_table_id].default_target == t.original_target for t in zone.adopted)
 
     def wait_until(self, what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> float:
@@ -395,7 +390,7 @@ class LabSession:
     def _adopted_steady(self) -> bool:
         topology = self.topology()
         health = {s["az"]: s for s in self.heartbeat.status()}
-        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        views = self.look.route_views([t for z in topology.zones for t in z.private_route_table_ids])
         for z in topology.zones:
             for table in z.private_route_table_ids:
                 target = views[table].default_target

@@ -92,12 +92,12 @@ class EventBridge:
         self._lock = threading.Lock()
         self._in_flight = 0                 # deliveries handed to the pool and not done
         self._delivered = self._clock.event()   # set whenever none is in flight
+        self._delivered.set()
         self.events_sent = 0
         self.errors: list[str] = []
 
     def start(self) -> EventBridge:
         self.poll_once()   # the baseline: no events for what already is
-        self._delivered.set()
         self._thread = self._clock.thread(self._run, "lab-eventbridge")
         self._thread.start()
         return self
