@@ -326,12 +326,16 @@ class VirtualClock:
                 self._idle(turn)
             self._advance()
             seen, since = self._activity, time.monotonic()
-            while not waiter.woken:
-                self._cond.wait(1.0)
-                if self._activity != seen:
-                    seen, since = self._activity, time.monotonic()
-                elif time.monotonic() - since > STALL_S:
-                    log.warning("lab clock: no activity for %.0fs; running: %s", STALL_S,
-                                ", ".join(sorted(t.name for t in self._turns if t.busy)) or "nobody")
-                    since = time.monotonic()
+            try:
+                while not waiter.woken:
+                    self._cond.wait(1.0)
+                    if self._activity != seen:
+                        seen, since = self._activity, time.monotonic()
+                    elif time.monotonic() - since > STALL_S:
+                        log.warning("lab clock: no activity for %.0fs; running: %s", STALL_S,
+                                    ", ".join(sorted(t.name for t in self._turns if t.busy)) or "nobody")
+                        since = time.monotonic()
+            except BaseException:   # interrupted (Ctrl-C): the wait is dropped and its thread runs again
+                self._wake(waiter)
+                raise
             return event._flag if event is not None else False

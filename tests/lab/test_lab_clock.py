@@ -4,6 +4,8 @@ chain in lab time exactly as the production probe function chains them on the wa
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 import time
 
@@ -166,3 +168,32 @@ def test_the_lab_time_chain_equals_the_probe_functions_chain(samples, plan, lab_
         lab = chain(samples, 1.0, lambda: sample_of(*next(lab_plan)), now=clock.time, sleep=clock.sleep)
     assert shape(lab) == shape(wall)
     assert clock.time() == pytest.approx(lab_s, abs=0.001)
+
+
+def test_an_interrupted_wait_is_dropped_and_its_thread_runs_on():
+    """Ctrl-C (SIGINT) in a drill's lab-time wait: the drill's thread runs again (its clean-up), so lab
+    time must stand still under its work, as under any participant's (it ran on to the dropped wait's
+    100 s before)."""
+    clock = VirtualClock(start=0.0)
+
+    def poller():
+        for _ in range(50):
+            clock.sleep(0.1)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)   # Ctrl-C raises KeyboardInterrupt
+    try:
+        with clock.participant("drill"):
+            holder = clock.thread(lambda: time.sleep(0.8), "holder")   # real work: lab time stands still
+            ticker = clock.thread(poller, "poller")
+            holder.start()
+            ticker.start()
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+            with pytest.raises(KeyboardInterrupt):
+                clock.sleep(100.0)
+            interrupted_at = clock.time()
+            time.sleep(1.5)                      # the clean-up's work, past the holder's end
+            assert clock.time() - interrupted_at < 0.01
+            ticker.join(100)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert not ticker.is_alive() and clock.time() < 10
