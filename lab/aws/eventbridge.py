@@ -1,9 +1,10 @@
 """EventBridge emulation: EC2 state changes delivered to the controller, and route moves, as they happen.
 
 One thread polls the emulator every ~150 ms of the lab's clock (lab.clock), reading it again only when
-it moved (``generation``: lab.aws.emulator.Emulator.generation) or the topology changed. An EC2 instance whose state changed becomes an
-EventBridge-shaped "EC2 Instance State-change Notification" (unique event id) handed to the
-controller's ``handle_instance_state``, as EventBridge would invoke ``on_instance_state``. Each
+it moved (``generation``: lab.aws.emulator.Emulator.generation) or the topology changed. An EC2
+instance whose state changed becomes an EventBridge-shaped "EC2 Instance State-change Notification"
+(unique event id) handed to the controller's ``handle_instance_state``, as EventBridge would invoke
+``on_instance_state`` (each delivery's turn on the lab's clock taken when it is handed over). Each
 private route table's default route is followed too: its moves are the drill's failovers and reverts
 (in an adopted VPC also its ``cutover``, from the original NAT gateway to the zone's NAT, and its
 ``release``, back to the original target).
