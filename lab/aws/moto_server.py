@@ -41,7 +41,9 @@ from urllib.parse import parse_qs
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
 GENERATION_PATH = "/lab-api/generation"
-READ_ONLY_ACTIONS = ("Describe", "Get")   # EC2 actions that change nothing
+# EC2 actions that change nothing: every ec2:Describe*/ec2:Get* action is of access level List or Read in
+# the Service Authorization Reference ("Actions defined by Amazon EC2"; tests/lab/test_lab_emulator.py)
+READ_ONLY_ACTIONS = ("Describe", "Get")
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
 THROTTLE_STATUS = "503 Service Unavailable"
 

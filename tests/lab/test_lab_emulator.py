@@ -90,3 +90,18 @@ def test_the_ec2_change_count_moves_with_every_change_and_only_then(emulator_env
     moved = emulator_env.generation()
     emulator_env.reset()
     assert emulator_env.generation() > moved
+
+
+def test_the_ec2_actions_counted_as_changing_nothing_are_list_or_read_in_the_authorization_reference():
+    """Service Authorization Reference, "Actions defined by Amazon EC2" (parliament's copy): an action the
+    change count skips must be of access level List or Read."""
+    import json
+
+    from lab.aws.moto_server import READ_ONLY_ACTIONS
+    from lab.iam.reference import DATA
+
+    ec2 = next(s for s in json.loads(DATA.read_text()) if s["prefix"] == "ec2")
+    skipped = {a["privilege"]: a["access_level"] for a in ec2["privileges"]
+               if a["privilege"].startswith(READ_ONLY_ACTIONS)}
+    assert len(skipped) > 100 and {"DescribeRouteTables", "DescribeInstances"} <= set(skipped)
+    assert {level for level in skipped.values()} <= {"List", "Read"}, skipped
