@@ -35,10 +35,15 @@ def choose_dataplane(requested: str | None) -> str:
     return requested
 
 
+def on_lab_time(kind: str) -> bool:
+    """Whether a session of data plane ``kind`` runs on lab time: the computed plane (its drills take the
+    wall time of their work); the netns plane runs on wall time (real kernels, real sockets)."""
+    return kind == "computed"
+
+
 def clock_for(kind: str) -> LabClock:
-    """The clock a session of data plane ``kind`` runs on: lab time for the computed plane (its drills
-    take the wall time of their work), wall time for the netns plane (real kernels, real sockets)."""
-    return VirtualClock() if kind == "computed" else RealClock()
+    """The clock a session of data plane ``kind`` runs on (``on_lab_time``)."""
+    return VirtualClock() if on_lab_time(kind) else RealClock()
 
 
 def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None) -> LabDataPlane:

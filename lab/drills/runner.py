@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from chalicelib.errors import HanatError, InputError
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane.kinds import choose_dataplane
+from lab.dataplane.kinds import choose_dataplane, on_lab_time
 from lab.session import LabSession
 from lab.timeline import Event
 
@@ -164,7 +164,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
         try:
             with pointed_at(emulator):
                 for i, scenario in enumerate(scenarios):
-                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane"
+                             f"{', on lab time' if on_lab_time(kind) else ''})")
                     session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
                         settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                         seed=seed + i, adopt=adopt), seed=seed + i)
