@@ -36,7 +36,6 @@ from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
 from chalicelib.naming import topology_parameter
-from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from lab import session_reset
@@ -170,7 +169,7 @@ class LabSession:
                                               clock=self.clock).start()
         self._cleanup.append(self.lambda_endpoint.stop)
         self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
-                                                 probe_chain_s(self._topology.probe) + INVOKE_MARGIN_S)
+                                                 self._topology.probe.chain_s + INVOKE_MARGIN_S)
 
         sync = self.clock.thread(self._sync_loop, "lab-sync")
         sync.start()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from chalicelib.probes.results import ProbeResult
-from chalicelib.probes.samples import HEDGE_SHARE
+from chalicelib.settings import HEDGE_SHARE
 
 # () -> (the sample's result, the seconds the real checks would take for it)
 Sample = Callable[[], tuple[ProbeResult, float]]
