@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import InputError, NotFoundError
-from .settings import METRICS_LEVELS, FailoverSettings, MaintenanceSettings, ProbeSettings
+from .settings import METRICS_LEVELS, FailoverSettings, MaintenanceSettings, MarketSettings, ProbeSettings
 
 SCHEMA_VERSION = 1
 
@@ -86,6 +86,7 @@ class Topology:
     nat_security_group_id: str = ""
     probe_security_group_id: str = ""
     slack_webhook_parameter: str = ""
+    nat_market: MarketSettings = field(default_factory=MarketSettings)
     metrics: str = "off"       # [metrics] level: what the heartbeat publishes of the NATs' counters
     schema_version: int = SCHEMA_VERSION
     # The zones' names in ring order, set when made (a plain field, read without a call).
@@ -142,6 +143,7 @@ class Topology:
             "probe": self.probe.to_dict(),
             "failover": self.failover.to_dict(),
             "maintenance": self.maintenance.to_dict(),
+            "nat_market": self.nat_market.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
 
@@ -155,6 +157,7 @@ class Topology:
         d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
         d["failover"] = FailoverSettings.from_dict(d.get("failover", {}))
         d["maintenance"] = MaintenanceSettings.from_dict(d.get("maintenance", {}))
+        d["nat_market"] = MarketSettings.from_dict(d.get("nat_market", {}))
         return cls(**d)
 
     @classmethod

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings, MarketSettings, ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class NatConfig:
     instance_type: str = "t4g.nano"
     ami: str = ""  # "" = the AL2023 SSM alias matching the instance type's architecture
     addresses: int = 1  # Elastic IPs per NAT, SNAT spread across them (1..MAX_NAT_ADDRESSES)
+    market: MarketSettings = field(default_factory=MarketSettings)  # nat.market, nat.spot_fallback
 
 
 @dataclass(frozen=True)

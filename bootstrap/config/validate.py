@@ -19,6 +19,7 @@ from chalicelib.settings import (
     REVERT_MODES,
     FailoverSettings,
     MaintenanceSettings,
+    MarketSettings,
     ProbeSettings,
 )
 
@@ -46,6 +47,7 @@ from .value_checks import (
     handoff_note,
     iam_user_arn_problem,
     instance_type_problem,
+    market_problem,
     parse_cidr,
     pv_only_problem,
     region_problem,
@@ -55,7 +57,7 @@ from .value_checks import (
 
 SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr", "vpc_id"},
-    "nat": {"instance_type", "ami", "addresses"},
+    "nat": {"instance_type", "ami", "addresses", "market", "spot_fallback"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
     "failover": {"revert", "replace_after_s", "handoff_s"},
     "maintenance": {"window", "max_instance_age_days", "drain_s"},
@@ -227,11 +229,15 @@ def _instances(p: Problems, raw: Mapping) -> tuple[NatConfig, AdminConfig]:
     addresses = nat_t.integer("addresses", NatConfig.addresses, minimum=1)
     if addresses is not None and (problem := addresses_problem(addresses, nat_type)):
         p.add("nat.addresses", problem)
+    market = nat_t.checked("market", nat_t.string("market", MarketSettings.market), market_problem)
+    fallback = nat_t.boolean("spot_fallback", MarketSettings.spot_fallback)
     admin_t = Table(p, "admin", raw.get("admin", {}), SECTION_KEYS["admin"])
     enabled = admin_t.boolean("enabled", AdminConfig.enabled)
     admin_type = admin_t.checked("instance_type", admin_t.string("instance_type", AdminConfig.instance_type),
                                  _instance_type_problem)
-    return NatConfig(instance_type=nat_type, ami=ami, addresses=addresses or NatConfig.addresses), AdminConfig(enabled=enabled, instance_type=admin_type)
+    nat = NatConfig(instance_type=nat_type, ami=ami, addresses=addresses or NatConfig.addresses,
+                    market=MarketSettings(market=market or MarketSettings.market, spot_fallback=bool(fallback)))
+    return nat, AdminConfig(enabled=enabled, instance_type=admin_type)
 
 
 def _metrics_level_problem(level: str) -> str | None:

@@ -71,4 +71,4 @@ def estimate_for_config(cfg: HanatConfig, prices: PriceTable, **usage_options) -
     check_usage(u, prices, cfg.stack.region)
     p = prices.region(cfg.stack.region)
     return estimate(u, p, hours_per_month=prices.hours_per_month, as_of=prices.as_of,
-                    currency=prices.currency)
+                    currency=prices.currency, spot_basis=prices.spot_basis)

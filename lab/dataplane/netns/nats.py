@@ -42,6 +42,7 @@ class NatFleet:
         self._next_gateway = 0
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
+        self._imds_notices: dict[str, dict] = {}   # instance id -> its spot notices (lab.aws.spot)
 
     def start(self, run_id: str) -> None:
         self._imds_dir = Path(tempfile.mkdtemp(prefix=f"hanat-{run_id}-imds-"))
@@ -52,7 +53,7 @@ class NatFleet:
         self._gateways.clear()
         if self._imds_dir is not None:
             shutil.rmtree(self._imds_dir, ignore_errors=True)
-        self._imds_dir, self._imds_written = None, {}
+        self._imds_dir, self._imds_written, self._imds_notices = None, {}, {}
 
     def role(self, instance_id: str) -> str | None:
         rt = self.runtimes.get(instance_id)
@@ -72,10 +73,21 @@ class NatFleet:
 
     def write_imds(self, nat: NatPlane) -> Path:
         path = self._imds_dir / f"{nat.instance_id}.json"
-        if self._imds_written.get(nat.instance_id) != (nat.private_ip, nat.tags):
-            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map)
-            self._imds_written[nat.instance_id] = (nat.private_ip, nat.tags)
+        notices = self._imds_notices.get(nat.instance_id, {})
+        written = (nat.private_ip, nat.tags, tuple(sorted(notices)))
+        if self._imds_written.get(nat.instance_id) != written:
+            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map, **notices)
+            self._imds_written[nat.instance_id] = written
         return path
+
+    def spot_notice(self, nat: NatPlane | None, spot_action: dict | None, rebalance: dict | None) -> None:
+        """Show EC2's spot notices in the NAT's metadata (kept when its tags are written again)."""
+        if nat is None:
+            return
+        notices = self._imds_notices.setdefault(nat.instance_id, {})
+        notices.update({k: v for k, v in (("spot_action", spot_action), ("rebalance", rebalance)) if v})
+        if self._imds_dir is not None and nat.instance_id in self.runtimes:
+            self.write_imds(nat)
 
     # --- NAT instances (named after layout.NatAction.kind) ----------------------------------
     def _create(self, action: layout.NatAction, nat: NatPlane) -> None:
