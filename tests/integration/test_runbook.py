@@ -21,7 +21,7 @@ import shlex
 import shutil
 import time
 import tomllib
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 
 import boto3
@@ -212,6 +212,9 @@ def model_settings() -> dict[str, object]:
         for f in (f for f in fields(cls) if f.init):   # not the values derived from them (ProbeSettings.chain_s)
             default = (f.default if f.default is not MISSING else
                        f.default_factory() if f.default_factory is not MISSING else REQUIRED)
+            if is_dataclass(default):   # keys kept together in one value (nat.market: market, spot_fallback)
+                out.update({f"{section}.{g.name}": getattr(default, g.name) for g in fields(default) if g.init})
+                continue
             out[f"{section}.{f.name}"] = list(default) if isinstance(default, tuple) else default
     return out
 
