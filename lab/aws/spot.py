@@ -11,7 +11,6 @@ terminating through the stack-tag-checked adapter like its other faults.
 """
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from chalicelib.replacement.advance_notice import (
     REBALANCE_RECOMMENDATION,
     SPOT_NOTICE_S,
 )
+from lab.clock import LabClock, LabThread, RealClock
 from lab.timeline import Timeline
 
 from .adapters import terminate_instance
@@ -50,24 +50,25 @@ class SpotInterrupter:
     clock runs its drills faster than AWS's)."""
 
     def __init__(self, *, ec2, stack: str, region: str, deliver: Callable[[dict], dict], timeline: Timeline,
-                 mark_metadata: MarkMetadata | None = None, scale: float = 1.0):
+                 mark_metadata: MarkMetadata | None = None, scale: float = 1.0, clock: LabClock | None = None):
         self._ec2, self._stack, self._region = ec2, stack, region
+        self._clock = clock or RealClock()   # the session's: lab time on the computed plane
+        self._cancelled = self._clock.event()
         self._deliver, self._timeline, self._mark = deliver, timeline, mark_metadata
         self.notice_s = SPOT_NOTICE_S * scale
-        self._timers: list[threading.Timer] = []
+        self._timers: list[LabThread] = []
         self.outcomes: list[dict] = []
 
     def interrupt(self, instance_id: str, *, zone: str | None = None, rebalance_first: bool = False) -> float:
         """Warn (metadata first, then the event, as the agent on the instance may poll before EventBridge
         delivers) and schedule the termination; returns when the instance will be terminated (epoch s)."""
-        now = time.time()
+        now = self._clock.time()
         terminate_at = now + self.notice_s
         if rebalance_first:
             self._warn(instance_id, zone, REBALANCE_RECOMMENDATION, now, rebalance={"noticeTime": _utc(now)})
         self._warn(instance_id, zone, INTERRUPTION_WARNING, now,
                    spot_action={"action": "terminate", "time": _utc(terminate_at)})
-        timer = threading.Timer(self.notice_s, self._terminate, args=(instance_id, zone))
-        timer.daemon = True
+        timer = self._clock.thread(self._terminate_later, f"spot-{instance_id}", args=(instance_id, zone))
         timer.start()
         self._timers.append(timer)
         return terminate_at
@@ -81,6 +82,10 @@ class SpotInterrupter:
         self.outcomes.append(outcome)
         self._timeline.add("spot_warning_handled", zone, instance=instance_id, kind=kind, outcome=outcome)
 
+    def _terminate_later(self, instance_id: str, zone: str | None) -> None:
+        if not self._cancelled.wait(self.notice_s):
+            self._terminate(instance_id, zone)
+
     def _terminate(self, instance_id: str, zone: str | None) -> None:
         terminate_instance(self._ec2, self._stack, instance_id)
         self._timeline.add("spot_interrupted", zone, instance=instance_id)
@@ -92,5 +97,4 @@ class SpotInterrupter:
 
     def cancel(self) -> None:
         """Drop the terminations not yet done (a drill that ends early)."""
-        for timer in self._timers:
-            timer.cancel()
+        self._cancelled.set()

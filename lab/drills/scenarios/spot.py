@@ -38,7 +38,8 @@ def run_spot_interruption(session, zone, opts, marks) -> None:
     interrupter = SpotInterrupter(
         ec2=session.lab_clients.ec2, stack=session.stack, region=session.topology().region,
         deliver=lambda event: handle_spot_warning(session.deps("on_spot_warning", refresh=True), event),
-        timeline=session.timeline, mark_metadata=getattr(session.dataplane, "spot_notice", None), scale=SPOT_SCALE)
+        timeline=session.timeline, mark_metadata=getattr(session.dataplane, "spot_notice", None), scale=SPOT_SCALE,
+        clock=session.clock)
     mark(session, marks, "fault", zone, kind="spot-interruption", nat=old)
     try:
         terminate_at = interrupter.interrupt(old, zone=zone)
