@@ -86,7 +86,7 @@ def nat_instance(raw: dict, stack: str) -> NatInstance:
 
 # --- instances ------------------------------------------------------------------------------
 def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, security_group_id: str,
-                         tags: list[dict], client_token: str) -> NatInstance:
+                         tags: list[dict], client_token: str, secondary_addresses: int = 0) -> NatInstance:
     """Run one NAT instance from the stack's launch template in ``subnet_id``.
 
     The template's network interface has no subnet (it differs per zone), and AWS refuses an
@@ -95,13 +95,16 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
     interface, you must specify any subnets as part of the network interface"): device 0 is given
     whole, with the NAT security group and a public address from boot (the Elastic IP replaces it).
     ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
-    later run can find an instance whose launch was claimed but never recorded.
+    later run can find an instance whose launch was claimed but never recorded. ``secondary_addresses``:
+    one secondary private address per extra Elastic IP (``nat.addresses`` - 1), there from boot.
     """
     all_tags = [*tags, {"Key": LAUNCH_TOKEN_TAG, "Value": client_token}]
     interface = {"DeviceIndex": 0, "SubnetId": subnet_id, "AssociatePublicIpAddress": True,
                  "DeleteOnTermination": True}
     if security_group_id:  # `hanat up` always records it in the topology
         interface["Groups"] = [security_group_id]
+    if secondary_addresses:
+        interface["SecondaryPrivateIpAddressCount"] = secondary_addresses
     resp = aws_call(
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
@@ -222,16 +225,6 @@ def terminate_tagged_instance(ec2, instance_id: str, stack: str) -> bool:
 
 
 # --- Elastic IP -----------------------------------------------------------------------------
-def eip_eni(ec2, allocation_id: str) -> str:
-    """The ENI the Elastic IP is associated with ("" when not associated)."""
-    resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
-                    AllocationIds=[allocation_id])
-    addresses = resp.get("Addresses", [])
-    if not addresses:
-        raise NotFoundError(f"Elastic IP {allocation_id} not found")
-    return addresses[0].get("NetworkInterfaceId", "") or ""
-
-
 def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
     """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now."""
     resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
