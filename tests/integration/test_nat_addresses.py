@@ -17,7 +17,7 @@ from chalicelib.aws import params
 from chalicelib.engine import UP
 from chalicelib.naming import ADDRESS_TAG, STACK_TAG, topology_parameter
 from chalicelib.replacement import machine as m
-from chalicelib.service import replacement
+from chalicelib.service import replacement, roll
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.heartbeat import run_sweep
 from chalicelib.service.maintenance import after_sweep
@@ -143,3 +143,37 @@ def test_a_replaced_nat_keeps_every_elastic_ip_of_its_zone(config, capsys):
     assert len(set(privates.values())) == 2                       # each on its own private address
     # the new NAT was launched with its secondary address (not only assigned afterwards)
     assert len(interface["PrivateIpAddresses"]) == 2
+
+
+def test_a_rolled_nat_keeps_every_elastic_ip_of_its_zone(config, capsys):
+    assert hanat(capsys, "up", "--config", str(config)).code == 0
+    c = Clients(ec2=ec2(), dynamodb=boto3.client("dynamodb", region_name=REGION),
+                ssm=boto3.client("ssm", region_name=REGION))
+    clock = FakeClock(start=time.time())
+    probes = ScriptedProbes(clock)
+    for _ in range(2):
+        clock.sleep(5)
+        run_sweep(deps_for(c, clock, probes), then=after_sweep)
+    before = topology()
+
+    out = hanat(capsys, "roll", "--zone", A, "--config", str(config), "--json")
+    assert out.code == 0, out.err
+    def rolling() -> bool:
+        record = roll.load_roll(deps_for(c, clock, probes))
+        return record is not None and record.active
+
+    assert rolling()
+    for _ in range(200):
+        clock.sleep(5)
+        run_sweep(deps_for(c, clock, probes), then=after_sweep)
+        if not rolling():
+            break
+    assert not rolling()
+    after = topology()
+    for az in (A, C):
+        old, new = before.zone(az), after.zone(az)
+        assert (new.nat_eip_allocation_id, new.extra_addresses) == (old.nat_eip_allocation_id, old.extra_addresses)
+        privates = zone_eips_on(new, nat_interface(new.nat_instance_id))
+        assert len(set(privates.values())) == 2
+    assert after.zone(A).nat_instance_id != before.zone(A).nat_instance_id        # rolled
+    assert after.zone(C).nat_instance_id == before.zone(C).nat_instance_id        # not asked
