@@ -36,6 +36,7 @@ from bootstrap.config.schema import (
     NatConfig,
     PermissionConfig,
     StackConfig,
+    TrafficConfig,
     ZoneConfig,
 )
 from chalicelib.alerts import ALERT_TYPES
@@ -186,7 +187,8 @@ def test_every_runbook_command_runs_against_the_emulator(emulator_env, tmp_path,
 # --- the README's settings table and the alert docs ---------------------------------------------
 SECTIONS = {"stack": StackConfig, "zones[]": ZoneConfig, "nat": NatConfig, "probe": ProbeSettings,
             "failover": FailoverSettings, "maintenance": MaintenanceSettings, "alerts": AlertsConfig,
-            "admin": AdminConfig, "permissions[]": PermissionConfig, "names": NameTemplates}
+            "admin": AdminConfig, "permissions[]": PermissionConfig, "names": NameTemplates,
+            "traffic": TrafficConfig}
 REQUIRED = object()
 
 
