@@ -24,6 +24,9 @@
 #   HANAT_NAT_ADDRESSES how many private addresses the NAT's interface holds, one per Elastic IP
 #                       (`nat.addresses`, 1..8; the stack builder substitutes @@NAT_ADDRESSES@@).
 #                       Above 1, new flows are source-NATed across all of them (below).
+#   HANAT_PROBE_CIDRS   the stack's probe subnets, comma-separated (the stack builder substitutes
+#                       @@PROBE_CIDRS@@): the only sources that may read the agent's counters (below).
+#                       Empty: nobody may.
 #   HANAT_NAT_CONSOLE   where the FAILED line also goes when writable (default /dev/console).
 #   HANAT_NAT_INSTALL_TRIES, HANAT_NAT_INSTALL_PAUSE_S   background install: attempts (default 90)
 #                       and the pause between them (default 20 s), each attempt bounded to 300 s.
@@ -56,7 +59,15 @@
 #        map  handoff_to    client CIDR -> fwmark of the tunnel to the NAT still holding its flows;
 #                           unknown mid-stream packets from those CIDRs go there instead of a reset
 #        set  handoff_peers peers allowed to send VXLAN (UDP 4789); any other UDP 4789 is dropped
-#      With iptables only, masquerade and resets work, the handoff does not (needs nft): nftables is
+#      the counters the agent publishes (hanat-nat-agent, "counters"; issue 19): named counters
+#        from_source / from_destination (forwarded packets and bytes each way, before any verdict;
+#        the resets sent and invalid packets dropped are the forward chain's two `ct state invalid`
+#        rules' own counters); and the counters listener: TCP to
+#        COUNTERS_ADDRESS:COUNTERS_PORT (192.0.2.1:9107, TEST-NET-1: never an internet host) from a
+#        probe subnet (set probe_subnets) is redirected to this NAT (the probe subnet's default route is
+#        pinned to its zone's NAT, so the probe reaches its own NAT without knowing its address); TCP
+#        to COUNTERS_PORT that was not so redirected, or from anywhere else, is dropped.
+#      With iptables only, masquerade and resets work, the handoff and the counters do not (need nft): nftables is
 #      then installed in the background (HANAT_NAT_INSTALL=1) and the script re-run.
 #   3. persist (above). Any failure to forward: the line `hanat-setup-nat: FAILED <why>` on stderr
 #      and /dev/console, and exit 1 (so the systemd unit fails).
@@ -85,6 +96,9 @@ HANAT_NAT_ROOT="${HANAT_NAT_ROOT:-}"
 HANAT_NAT_WAIT_S="${HANAT_NAT_WAIT_S:-30}"
 HANAT_NAT_ADDRESSES="${HANAT_NAT_ADDRESSES:-@@NAT_ADDRESSES@@}"
 [[ "$HANAT_NAT_ADDRESSES" == @@*@@ ]] && HANAT_NAT_ADDRESSES=1   # not rendered: one address
+HANAT_PROBE_CIDRS="${HANAT_PROBE_CIDRS-@@PROBE_CIDRS@@}"
+[[ "$HANAT_PROBE_CIDRS" == @@*@@ ]] && HANAT_PROBE_CIDRS=""          # not rendered: no reader
+COUNTERS_ADDRESS="192.0.2.1" COUNTERS_PORT=9107                      # hanat-nat-agent's counters listener
 HANAT_NAT_CONSOLE="${HANAT_NAT_CONSOLE:-/dev/console}"
 HANAT_NAT_INSTALL_TRIES="${HANAT_NAT_INSTALL_TRIES:-90}"
 HANAT_NAT_INSTALL_PAUSE_S="${HANAT_NAT_INSTALL_PAUSE_S:-20}"
@@ -146,6 +160,11 @@ validate_inputs() {
         [[ "${!flag}" =~ ^[0-9]+$ ]] || problems+=("$flag='${!flag}' must be a whole number")
     done
     [[ "$HANAT_NAT_ADDRESSES" =~ ^[1-8]$ ]] || problems+=("HANAT_NAT_ADDRESSES='$HANAT_NAT_ADDRESSES' must be 1 to 8")
+    local probe_cidr
+    for probe_cidr in ${HANAT_PROBE_CIDRS//,/ }; do
+        [[ "$probe_cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] \
+            || problems+=("HANAT_PROBE_CIDRS: '$probe_cidr' is not an IPv4 network")
+    done
     [[ "$HANAT_NAT_MODE" == setup || "$HANAT_NAT_MODE" == install ]] \
         || problems+=("HANAT_NAT_MODE='$HANAT_NAT_MODE' must be setup or install")
     if (( ${#problems[@]} )); then
@@ -262,6 +281,13 @@ snat_addresses() {
     return 0
 }
 
+# probe_elements: the probe_subnets set's elements line (none when HANAT_PROBE_CIDRS is empty).
+probe_elements() {
+    [[ -n "${HANAT_PROBE_CIDRS//,/}" ]] || return 0
+    local list="${HANAT_PROBE_CIDRS//,/, }"
+    echo "        elements = { ${list%, } }"
+}
+
 # nft_snat_statement: masquerade for one address; else the round robin over SNAT_ADDRS.
 nft_snat_statement() {
     local n=${#SNAT_ADDRS[@]} i items=()
@@ -290,17 +316,32 @@ table inet $NFT_TABLE {
         type ipv4_addr : mark
         flags interval
     }
+    set probe_subnets {
+        type ipv4_addr
+        flags interval
+$(probe_elements)
+    }
+    counter from_source {}
+    counter from_destination {}
     chain prerouting {
         type filter hook prerouting priority mangle; policy accept;
         ct state invalid meta l4proto tcp tcp flags & syn == 0 meta mark set ip saddr map @handoff_to
+    }
+    chain counters_redirect {
+        type nat hook prerouting priority dstnat; policy accept;
+        ip saddr @probe_subnets ip daddr $COUNTERS_ADDRESS tcp dport $COUNTERS_PORT redirect to :$COUNTERS_PORT
     }
     chain input {
         type filter hook input priority filter; policy accept;
         udp dport $VXLAN_PORT ip saddr @handoff_peers accept
         udp dport $VXLAN_PORT counter drop
+        tcp dport $COUNTERS_PORT ip saddr @probe_subnets ct status dnat accept
+        tcp dport $COUNTERS_PORT counter drop
     }
     chain forward {
         type filter hook forward priority filter; policy accept;
+        ip saddr $vpc ip daddr != $vpc counter name from_source
+        ip daddr $vpc ip saddr != $vpc counter name from_destination
         meta mark & 0xff000000 == ${HANDOFF_MARK%/*} accept
         ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 ip saddr $vpc counter reject with tcp reset
         ct state invalid counter drop

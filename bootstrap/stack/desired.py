@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.settings import MarketSettings
 
 from ..adopt.check import AdoptedVpc
 from ..config.names import render_name
@@ -119,6 +120,7 @@ class Desired:
     names: NameTemplates = field(default_factory=NameTemplates)
     adopted: AdoptedVpc | None = None   # the VPC the stack adopts (checked), None when it builds one
     nat_addresses: int = 1   # Elastic IPs per NAT (nat.addresses), each on its own private address
+    nat_market: MarketSettings = field(default_factory=MarketSettings)   # nat.market, nat.spot_fallback
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
         return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
@@ -194,14 +196,17 @@ def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Des
         azs=config.azs,
         subnets=subnets,
         nat_instance_type=config.nat.instance_type,
+        nat_market=config.nat.market,
         nat_ami=config.nat.ami,
         nat_ami_alias=ami_alias(config.nat.instance_type),
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
         # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
+        # only the probe subnets may read the NAT agent's counters (setup-nat.sh, HANAT_PROBE_CIDRS)
         user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr,
-                                               config.nat.addresses),
+                                               config.nat.addresses,
+                                               probe_cidrs=tuple(s.cidr for s in subnets if s.role == ROLE_PROBE)),
         nat_addresses=config.nat.addresses,
         admin_user_data=render.admin_user_data(),
         role_name=naming.instance_role_name(stack, config.stack.region),

@@ -98,11 +98,14 @@ def deployed(emulator_env, tmp_path, capsys):
 def test_deploy_tags_every_function_with_the_stack(deployed):
     _, _, before = deployed
     zones = ("ap_northeast_1a", "ap_northeast_1c")
-    expected = {f"hanat-{STACK}-{name}" for name in ("heartbeat", "on_instance_state", "operate", "notify_slack")}
+    expected = {f"hanat-{STACK}-{name}" for name in ("heartbeat", "on_instance_state", "on_spot_warning", "operate",
+                                                     "notify_slack")}
     expected |= {f"hanat-{STACK}-probe_{zone}" for zone in zones}
     assert set(before["functions"]) == expected
     assert {f"lambda {name}" for name in expected} <= set(before["tagged"])
     assert before["roles"] and before["rules"] and before["subscriptions"] and before["vpcs"]
+    # issue 20: the spot-warning rule is deployed with the others (and `down` removes it: test below)
+    assert f"hanat-{STACK}-on_spot_warning-event" in before["rules"]
     # the controller's roles are hanat's, named with the region (IAM is global), not Chalice's
     assert {f"hanat-{STACK}-{REGION}-controller", f"hanat-{STACK}-{REGION}-probe"} <= set(before["roles"])
 
