@@ -28,6 +28,18 @@ class AdoptedRouteTable:
 
 
 @dataclass(frozen=True)
+class ExtraAddress:
+    """One of a NAT's extra Elastic IPs (``nat.addresses`` > 1), associated with a secondary private
+    address of the NAT's one interface; it moves with the zone's first one on every replacement."""
+
+    allocation_id: str
+    public_ip: str
+
+    def to_dict(self) -> dict:
+        return {"allocation_id": self.allocation_id, "public_ip": self.public_ip}
+
+
+@dataclass(frozen=True)
 class ZoneTopology:
     az: str
     public_subnet_id: str
@@ -43,6 +55,12 @@ class ZoneTopology:
     # An adopted VPC's zone: its private_route_table_ids are the user's tables, each with its original
     # default target (empty for a zone whose tables hanat built).
     adopted: tuple[AdoptedRouteTable, ...] = ()
+    extra_addresses: tuple[ExtraAddress, ...] = ()   # nat.addresses - 1 of them, in index order
+
+    @property
+    def egress_ips(self) -> tuple[str, ...]:
+        """Every public address the zone's NAT sends from: its Elastic IP, then the extra ones."""
+        return (self.nat_eip, *(a.public_ip for a in self.extra_addresses))
 
     @property
     def is_adopted(self) -> bool:
@@ -59,6 +77,10 @@ class ZoneTopology:
             d["adopted"] = [t.to_dict() for t in self.adopted]
         else:
             del d["adopted"]     # a stack that built its VPC stores what it stored before
+        if self.extra_addresses:
+            d["extra_addresses"] = [a.to_dict() for a in self.extra_addresses]
+        else:
+            del d["extra_addresses"]   # one address per NAT: stored as before
         return d
 
     @classmethod
@@ -66,6 +88,7 @@ class ZoneTopology:
         d = dict(d)
         d["private_route_table_ids"] = tuple(d.get("private_route_table_ids", ()))
         d["adopted"] = tuple(AdoptedRouteTable(**t) for t in d.get("adopted", ()))
+        d["extra_addresses"] = tuple(ExtraAddress(**a) for a in d.get("extra_addresses", ()))
         return cls(**d)
 
 

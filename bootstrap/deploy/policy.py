@@ -188,7 +188,9 @@ def _replacement(topology: Topology, partition: str, region: str, account: str, 
         {"Sid": "ReadStackNatConsole", "Effect": "Allow", "Action": ["ec2:GetConsoleOutput"],
          "Resource": f"{ec2}:instance/*", "Condition": tagged},
         {"Sid": "ManageStackNats", "Effect": "Allow",
-         "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
+         # nat.addresses > 1: a new NAT's secondary private addresses for the extra Elastic IPs
+         "Action": ["ec2:AssociateAddress", "ec2:AssignPrivateIpAddresses", "ec2:ModifyInstanceAttribute",
+                    "ec2:TerminateInstances"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],
          "Condition": tagged},
         # the NAT role of this stack in this region (and its pre-region name, while a template still uses it)

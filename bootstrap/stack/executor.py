@@ -12,9 +12,11 @@ from collections.abc import Callable
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, markets, network, params, route_tables, state_table
 from chalicelib.aws import sns as sns_api
+from chalicelib.aws.addresses import place_extra_addresses
 from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
+from chalicelib.naming import ADDRESS_TAG
 from chalicelib.replacement.advance_notice import launch_markets
 
 from .desired import (
@@ -36,7 +38,7 @@ from .desired import (
     nat_network_interface,
     run_instances_tags,
 )
-from .model import ALL_IPV4, Context, Progress, Step
+from .model import ALL_IPV4, EXTRA_ADDRESS, Context, Progress, Step
 from .network import adopted, built
 from .observe import observe
 from .topology import topology_from
@@ -160,7 +162,8 @@ def _nat_instance(ctx: Context, step: Step) -> None:
             # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
             # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
             NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
-                                                     obs.security_groups[ROLE_NAT_SG]["GroupId"])],
+                                                     obs.security_groups[ROLE_NAT_SG]["GroupId"],
+                                                     secondary_addresses=d.nat_addresses - 1)],
             MetadataOptions=dict(METADATA_OPTIONS),
             TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone))
             + markets.spot_request_tags(options, d.tags(ROLE_NAT, step.zone)),
@@ -196,7 +199,32 @@ def _source_dest_check(ctx: Context, step: Step) -> None:
 
 
 def _elastic_ip(ctx: Context, step: Step) -> None:
-    ctx.obs.addresses[step.zone] = instances.allocate_address(ctx.ec2, ctx.desired.tags(ROLE_EIP, step.zone))
+    tags = ctx.desired.tags(ROLE_EIP, step.zone)
+    if step.name.startswith(EXTRA_ADDRESS):   # an extra one (nat.addresses > 1): tagged with its index
+        index = int(step.name.removeprefix(EXTRA_ADDRESS))
+        address = instances.allocate_address(ctx.ec2, [*tags, {"Key": ADDRESS_TAG, "Value": str(index)}])
+        ctx.obs.extra_addresses.setdefault(step.zone, {})[index] = address
+        return
+    ctx.obs.addresses[step.zone] = instances.allocate_address(ctx.ec2, tags)
+
+
+def _place_extra_elastic_ips(ctx: Context, step: Step) -> None:
+    wait_running(ctx, (ROLE_NAT, step.zone))
+    extras = ctx.obs.extra_addresses[step.zone]
+    wanted = [extras[i] for i in range(1, ctx.desired.nat_addresses)]
+    placed = place_extra_addresses(ctx.ec2, ctx.obs.nat_eni(step.zone), [a["AllocationId"] for a in wanted],
+                                   ctx.desired.stack)
+    for address in wanted:
+        address.update(NetworkInterfaceId=ctx.obs.nat_eni(step.zone), PrivateIpAddress=placed[address["AllocationId"]])
+
+
+def _release_elastic_ip(ctx: Context, step: Step) -> None:
+    extras = ctx.obs.extra_addresses.get(step.zone, {})
+    index, address = next((i, a) for i, a in extras.items() if a["AllocationId"] == step.name)
+    if address.get("AssociationId"):
+        instances.disassociate_address(ctx.ec2, address["AssociationId"])
+    instances.release_address(ctx.ec2, step.name)
+    del extras[index]
 
 
 def _associate_elastic_ip(ctx: Context, step: Step) -> None:
@@ -297,7 +325,8 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
     "launch-template": _launch_template, "nat-instance": _nat_instance,
     "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,
-    "associate-elastic-ip": _associate_elastic_ip, "admin-instance": _admin_instance,
+    "associate-elastic-ip": _associate_elastic_ip, "place-extra-elastic-ips": _place_extra_elastic_ips,
+    "release-elastic-ip": _release_elastic_ip, "admin-instance": _admin_instance,
     "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
     "table": _table, "table-ttl": _table_ttl, "topic": _topic, "subscription": _subscription,
     "topology-parameter": _topology_parameter,

@@ -49,7 +49,8 @@ def nat_instance(raw: dict, stack: str) -> NatInstance:
 
 # --- instances ------------------------------------------------------------------------------
 def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, security_group_id: str,
-                         tags: list[dict], client_token: str, market_options: dict | None = None) -> NatInstance:
+                         tags: list[dict], client_token: str, market_options: dict | None = None,
+                         secondary_addresses: int = 0) -> NatInstance:
     """Run one NAT instance from the stack's launch template in ``subnet_id``.
 
     The template's network interface has no subnet (it differs per zone), and AWS refuses an
@@ -60,6 +61,8 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
     ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
     later run can find an instance whose launch was claimed but never recorded. ``market_options``: the
     RunInstances ``InstanceMarketOptions`` (``markets.market_options``; None = on-demand).
+    ``secondary_addresses``: one secondary private address per extra Elastic IP (``nat.addresses`` - 1),
+    there from boot.
     """
     extra = {"InstanceMarketOptions": market_options} if market_options else {}
     # the spot request gets its own token: an on-demand fallback after a refused spot launch must not reuse
@@ -71,6 +74,8 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
                  "DeleteOnTermination": True}
     if security_group_id:  # `hanat up` always records it in the topology
         interface["Groups"] = [security_group_id]
+    if secondary_addresses:
+        interface["SecondaryPrivateIpAddressCount"] = secondary_addresses
     resp = aws_call(
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
@@ -194,16 +199,6 @@ def terminate_tagged_instance(ec2, instance_id: str, stack: str) -> bool:
 
 
 # --- Elastic IP -----------------------------------------------------------------------------
-def eip_eni(ec2, allocation_id: str) -> str:
-    """The ENI the Elastic IP is associated with ("" when not associated)."""
-    resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
-                    AllocationIds=[allocation_id])
-    addresses = resp.get("Addresses", [])
-    if not addresses:
-        raise NotFoundError(f"Elastic IP {allocation_id} not found")
-    return addresses[0].get("NetworkInterfaceId", "") or ""
-
-
 def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
     """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now."""
     resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,

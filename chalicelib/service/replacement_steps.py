@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import iso
-from ..aws import instances, markets, observe, params, routes
+from ..aws import addresses, instances, markets, observe, params, routes
 from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
@@ -120,7 +120,9 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         new_instance=_view(new),
         token_instance_id=token_id,
         old_instance=_view(old),
-        eip_eni_id=instances.eip_eni(ec2, zone.nat_eip_allocation_id) if new else "",
+        # every Elastic IP of the zone (nat.addresses) on one interface, or "" (not all moved yet)
+        eip_eni_id=addresses.common_eni(ec2, [zone.nat_eip_allocation_id,
+                                              *(a.allocation_id for a in zone.extra_addresses)]) if new else "",
         probe_route_eni_id=eni_of.get(zone.probe_route_table_id, "") if new else "",
         topology_instance_id=zone.nat_instance_id,
         old_serves_zone=old_serves,
@@ -223,7 +225,9 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:
         instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
-        return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",
+        addresses.place_extra_addresses(ec2, facts.new_instance.eni_id,
+                                        [a.allocation_id for a in zone.extra_addresses], stack)
+        return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {', '.join(zone.egress_ips)} -> {facts.new_instance.eni_id}",
                                      new_eni_id=facts.new_instance.eni_id))
     if action == m.REPIN_PROBE_ROUTE:
         routes.repin_probe_route(ec2, zone.probe_route_table_id, facts.new_instance.eni_id, stack,
@@ -273,7 +277,7 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
         inst, market, refused = markets.launch_in_market(lambda options: instances.launch_from_template(
             deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
             security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token,
-            market_options=options), launch_markets(topo.nat_market))
+            market_options=options, secondary_addresses=len(zone.extra_addresses)), launch_markets(topo.nat_market))
     except (AwsError, HanatError) as err:
         failures = rec.failures + 1
         wait_s = policy.backoff_s(failures)

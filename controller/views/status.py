@@ -107,7 +107,7 @@ def health_text(row: Mapping) -> str:
 
 def zone_views(rows: Sequence[Mapping], topology: Topology | None, now: float) -> list[ZoneView]:
     """Status rows (``collect_status``) -> table rows; ``now`` is a Unix time (for the ages)."""
-    eip_by_eni = {z.nat_eni_id: z.nat_eip for z in topology.zones} if topology else {}
+    eip_by_eni = {z.nat_eni_id: " ".join(z.egress_ips) for z in topology.zones} if topology else {}
     views = []
     for row in rows:
         az = row.get("az") or "-"

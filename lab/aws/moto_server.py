@@ -9,6 +9,8 @@
 - ``RunInstances`` honours ``ClientToken``: in AWS a repeated call with the same token returns the
   first call's instances instead of launching more (a retried request after a lost response, or a
   re-launch of a claimed attempt). moto ignores the token and launches again.
+- A NAT's extra addresses (``nat.addresses``) as EC2 handles them: secondary private addresses at launch,
+  and Elastic IPs associated with them (lab/aws/moto_fidelity.py).
 
 And one of AWS's unkind sides, switched at run time (``POST /lab-api/faults`` with a JSON object;
 ``GET`` reads the switches and the counts; moto's reset clears both): ``{"ec2_throttle": RATE}`` answers
@@ -39,6 +41,8 @@ import random
 import threading
 import uuid
 from urllib.parse import parse_qs
+
+from . import moto_fidelity
 
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
@@ -252,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.host not in ("127.0.0.1", "localhost"):
         parser.error(f"--host {args.host!r}: the lab emulator listens on loopback only")
     os.environ.setdefault("MOTO_PORT", str(args.port))   # as moto.server does: some responses embed it
+    moto_fidelity.apply()
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
     run_simple(args.host, args.port, FaithfulMoto(app), threaded=True, request_handler=MotoRequestHandler)

@@ -1,7 +1,7 @@
 """The NATs' namespaces: NAT instances (``nat-<n>``) and an adopted VPC's NAT gateways (``ngw-<n>``), shaped as AWS shapes them.
 
 A NAT instance's namespace has ONE interface, ``vpc0``, on its zone's public subnet bridge, holding only its
-private address; its default route is the VPC router (which sends it on to the internet gateway, where its
+private address (and its secondary ones when ``nat.addresses`` > 1: setup-nat.sh then SNATs across them); its default route is the VPC router (which sends it on to the internet gateway, where its
 Elastic IP is translated 1:1: lab.dataplane.netns.igw). Client packets arrive and leave on that one
 interface. It is configured by bootstrap/nat/setup-nat.sh as it ships and runs bootstrap/nat/hanat-nat-agent
 against an IMDSv2 stand-in (lab.dataplane.netns.imds on 169.254.169.254) serving the spec's instance tags;
@@ -97,7 +97,8 @@ class NatFleet:
         sysctl(ns, "net.ipv4.ip_forward", 0)
         bridge = layout.bridge_name("pub", fabric.public_zone_index(plane.spec, nat.public_cidr, f"NAT {nat.instance_id}"))
         fabric.veth(plane, role, layout.HOST_UPLINK, "vpc", layout.router_port("nat", action.index), bridge)
-        ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
+        for private, _ in nat.addresses:   # secondary ones (nat.addresses > 1) as amazon-ec2-net-utils adds them
+            ip(ns, "addr", "add", f"{private}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self.runtimes[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                            nat.public_cidr, links_up=False)
         boots_offline = self.boot_gate.applies_to(nat.instance_id)   # nothing outside (lab.dataplane.boot)
@@ -108,8 +109,9 @@ class NatFleet:
         started = time.monotonic()
         # the probe subnets may read the agent's counters, as the stack builder renders them (HANAT_PROBE_CIDRS)
         probe_cidrs = {"HANAT_PROBE_CIDRS": ",".join(z.probe_cidr for z in plane.spec.zones)}
-        result = plane.exec(role, ["bash", str(NAT_SCRIPT), plane.spec.vpc_cidr], timeout=120,
-                            env={**(offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV), **probe_cidrs})
+        env = {**(offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV), **probe_cidrs,
+               "HANAT_NAT_ADDRESSES": str(len(nat.addresses))}
+        result = plane.exec(role, ["bash", str(NAT_SCRIPT), plane.spec.vpc_cidr], timeout=120, env=env)
         if boots_offline:
             self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
                                                       offline.sent_outside(ns))
