@@ -16,7 +16,8 @@ that share of EC2 API calls (picked at random, seeded with ``seed``) with ``Requ
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
 Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
-alone.
+alone. ``{"stale_reads_s": W}`` answers EC2 ``Describe*`` reads with the view from before a write for W seconds
+after it (EC2's eventual consistency, lab.aws.stale_reads), for every caller but the lab's observer; 0 is off.
 
 Only loopback is served; nothing here reaches the internet.
 """
@@ -31,6 +32,8 @@ import threading
 import uuid
 from urllib.parse import parse_qs
 
+from lab.aws.stale_reads import StaleReads, is_stale_able_read, is_write
+
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
@@ -40,6 +43,17 @@ THROTTLE_STATUS = "503 Service Unavailable"
 def is_ec2_call(environ) -> bool:
     """An EC2 API request: SigV4 scoped to the ``ec2`` service (``Credential=<key>/<date>/<region>/ec2/...``)."""
     return "/ec2/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
+def ec2_region(environ) -> str:
+    """The region of an EC2 request's SigV4 credential scope (``Credential=<key>/<date>/<region>/ec2/...``)."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else ""
+
+
+def request_shape(form: dict[str, list[str]]) -> tuple:
+    """An EC2 query request's shape: every parameter and its values (the action among them)."""
+    return tuple(sorted((name, tuple(values)) for name, values in form.items()))
 
 
 def throttle_document() -> bytes:
@@ -58,6 +72,7 @@ class ApiFaults:
 
     def reset(self) -> None:
         self.ec2_throttle = 0.0
+        self.stale = StaleReads(0.0)
         self.rng = random.Random(0)
         self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
 
@@ -67,7 +82,12 @@ class ApiFaults:
         rate = settings.get("ec2_throttle", self.ec2_throttle)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
+        window = settings.get("stale_reads_s", self.stale.window_s)
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 <= window <= 60:
+            raise ValueError(f"stale_reads_s must be a number of seconds in [0, 60], got {window!r}")
         self.ec2_throttle = float(rate)
+        if window != self.stale.window_s:
+            self.stale = StaleReads(window)
         if "seed" in settings:
             self.rng = random.Random(settings["seed"])
 
@@ -82,7 +102,7 @@ class ApiFaults:
 
     def state(self) -> dict:
         with self.lock:
-            return {"ec2_throttle": self.ec2_throttle, **self.counts}
+            return {"ec2_throttle": self.ec2_throttle, **self.counts, **self.stale.state()}
 
 
 class FaithfulMoto:
@@ -114,17 +134,40 @@ class FaithfulMoto:
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
+        stale = self.faults.stale
+        if not (stale.on and is_ec2_call(environ)):
+            if b"Action=RunInstances" not in body:
+                return self._app(environ, start_response)
+            return self._replay(self._forward(environ, body), start_response)
+        form = parse_qs(body.decode("utf-8", "replace"))
+        action, region = (form.get("Action") or [""])[0], ec2_region(environ)
+        if is_stale_able_read(action) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
+            shape = request_shape(form)
+            sent_at = stale.clock()
+            response = stale.answer(region, shape, sent_at)
+            if response is None:
+                response = self._forward(environ, body)
+                if response[0].startswith("200"):
+                    stale.saw(region, shape, response, sent_at)
+            return self._replay(response, start_response)
+        response = self._forward(environ, body)
+        if is_write(action) and response[0].startswith("200"):
+            stale.wrote(region)
+        return self._replay(response, start_response)
+
+    def _forward(self, environ, body: bytes) -> tuple[str, list, bytes]:
+        """moto's answer; a RunInstances with a ClientToken it answered before gets that first answer."""
         form = parse_qs(body.decode("utf-8", "replace")) if b"Action=RunInstances" in body else {}
         token = (form.get("ClientToken") or [""])[0]
         if not token:
-            return self._app(environ, start_response)
+            return self._call(environ)
         with self._launch:
             if token not in self._launched:
                 status, headers, payload = self._call(environ)
                 if status.startswith("200"):
                     self._launched[token] = (status, headers, payload)
-                return self._replay((status, headers, payload), start_response)
-            return self._replay(self._launched[token], start_response)
+                return status, headers, payload
+            return self._launched[token]
 
     def _faults_api(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST":
