@@ -17,7 +17,8 @@ what EC2 answers an account over its request rate ("Request throttling for the A
 Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
 alone. ``{"stale_reads_s": W}`` answers EC2 ``Describe*`` reads with the view from before a write for W seconds
-after it (EC2's eventual consistency, lab.aws.stale_reads), for every caller but the lab's observer; 0 is off.
+after it (EC2's eventual consistency, lab.aws.stale_reads), for every caller but the lab's observer, whose
+own writes (fault injection) the others see at once; 0 is off.
 
 Only loopback is served; nothing here reaches the internet.
 """
@@ -151,8 +152,8 @@ class FaithfulMoto:
                     stale.saw(region, shape, response, sent_at)
             return self._replay(response, start_response)
         response = self._forward(environ, body)
-        if is_write(action) and response[0].startswith("200"):
-            stale.wrote(region)
+        if is_write(action) and response[0].startswith("200"):   # the lab's own changes (faults) show at once
+            stale.wrote(region, lags=OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", ""))
         return self._replay(response, start_response)
 
     def _forward(self, environ, body: bytes) -> tuple[str, list, bytes]:

@@ -12,7 +12,9 @@ write with the moment it completed. A read is answered from that memory — the 
 write — while some write came after the remembered answer and the first such write is younger than the
 window W; otherwise the read goes to the emulator (the truth) and its answer is remembered. A read of a
 shape never asked before reads the truth. Writes are counted per scope (a region): any write may make
-any read of that scope stale, stricter than AWS, whose lag is per resource, never looser.
+any read of that scope stale, stricter than AWS, whose lag is per resource, never looser. The callers'
+own writes lag; a write that stands for the world changing by itself a while ago (a test's or a
+drill's arrangement: a NAT stopped, a route edited by hand) is seen at once (``lags=False``).
 
 One implementation, two places it runs: lab/aws/moto_server.py (the lab's moto server: the answer is the
 HTTP response) and tests/support/consistency.py (a botocore hook in the moto tier: the answer is botocore's
@@ -59,11 +61,16 @@ class StaleReads:
     def on(self) -> bool:
         return self.window_s > 0
 
-    def wrote(self, scope: Hashable, at: float | None = None) -> None:
-        """A write in ``scope`` completed at ``at`` (now by default)."""
+    def wrote(self, scope: Hashable, at: float | None = None, *, lags: bool = True) -> None:
+        """A write in ``scope`` completed at ``at`` (now by default). ``lags=False``: a change the reads
+        see at once (one that stands for a change made a while ago, by someone else): every answer
+        remembered in ``scope`` is forgotten."""
         at = self.clock() if at is None else at
         with self._lock:
             self.counts["writes"] += 1
+            if not lags:
+                self._answers = {k: v for k, v in self._answers.items() if k[0] != scope}
+                return
             writes = self._writes.setdefault(scope, [])
             bisect.insort(writes, at)
             # Writes older than the window matter only as "the newest settled write": keep that one.

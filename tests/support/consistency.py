@@ -2,8 +2,9 @@
 
 ``install()`` (tests/conftest.py, once, before any client is made) adds two handlers to every botocore
 client of this process: ``before-call.ec2`` answers a Describe* from the ``StaleReads`` memory when the
-caller is hanat and the read is stale; ``after-call.ec2`` remembers the truth's answers and the writes
-(every caller's: a test's own write is a write in AWS too). ``active(StaleReads(W))`` turns it on for a
+caller is hanat and the read is stale; ``after-call.ec2`` remembers the truth's answers and the writes:
+hanat's own lag, a test's (its arrangement: a NAT stopped, a route edited by hand, standing for a change
+made a while ago) are seen at once. ``active(StaleReads(W))`` turns it on for a
 test (tests/integration/conftest.py does, with ``HANAT_STALE_READS_S``); by default it is off.
 
 Who is hanat is read from the call's stack (``hanat_caller``): the innermost frame of this repository
@@ -33,7 +34,7 @@ CHECKS = tuple(f"{ROOT / name}{os.sep}" for name in ("tests", "lab"))
 SHAPE = "hanat_stale_shape"     # where before-call leaves the read's (scope, shape, sent_at) for after-call
 SERVED = "hanat_stale_served"
 
-_state: dict[str, StaleReads | None] = {"reads": None}
+_state: dict = {"reads": None, "everyone": False}
 
 
 def hanat_caller(frame) -> bool:
@@ -51,13 +52,17 @@ def hanat_caller(frame) -> bool:
     return through_adapters
 
 
+def _lags_for(frame) -> bool:
+    return _state["everyone"] or hanat_caller(frame)
+
+
 def _shape(model, params) -> str:
     return json.dumps([model.name, params.get("body")], sort_keys=True, default=str)
 
 
 def before_call(model, params, context, **_):
     reads = _state["reads"]
-    if reads is None or not is_stale_able_read(model.name) or not hanat_caller(sys._getframe(1)):
+    if reads is None or not is_stale_able_read(model.name) or not _lags_for(sys._getframe(1)):
         return None
     scope, shape, sent_at = context.get("client_region"), _shape(model, params), reads.clock()
     context[SHAPE] = (scope, shape, sent_at)
@@ -74,7 +79,7 @@ def after_call(http_response, parsed, model, context, **_):
     if reads is None or http_response.status_code >= 300 or context.get(SERVED):
         return
     if is_write(model.name):
-        reads.wrote(context.get("client_region"))
+        reads.wrote(context.get("client_region"), lags=_lags_for(sys._getframe(1)))
     elif SHAPE in context:
         scope, shape, sent_at = context[SHAPE]
         reads.saw(scope, shape, (http_response.status_code, dict(http_response.headers), parsed), sent_at)
@@ -88,10 +93,12 @@ def install() -> None:
 
 
 @contextmanager
-def active(reads: StaleReads) -> Iterator[StaleReads]:
-    """``reads`` answers hanat's EC2 reads in this process until the block ends."""
-    previous, _state["reads"] = _state["reads"], reads
+def active(reads: StaleReads, *, everyone: bool = False) -> Iterator[StaleReads]:
+    """``reads`` answers hanat's EC2 reads in this process until the block ends; ``everyone``: every
+    caller's (a test of an adapter, called from the test itself, reads and writes as hanat would)."""
+    previous = dict(_state)
+    _state.update(reads=reads, everyone=everyone)
     try:
         yield reads
     finally:
-        _state["reads"] = previous
+        _state.update(previous)
