@@ -41,9 +41,19 @@ def test_throttle_rate_is_about_the_share_asked_and_counted():
     faults.configure({"ec2_throttle": 0.5, "seed": 7})
     hits = sum(faults.throttle_now() for _ in range(1000))
     assert 400 <= hits <= 600
-    assert faults.state() == {"ec2_throttle": 0.5, "ec2_calls": 1050, "ec2_throttled": hits}
+    stale_off = {"stale_reads_s": 0.0, "ec2_reads": 0, "ec2_stale": 0, "ec2_writes": 0}
+    assert faults.state() == {"ec2_throttle": 0.5, "ec2_calls": 1050, "ec2_throttled": hits, **stale_off}
     faults.reset()
-    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0}
+    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0, **stale_off}
+
+
+def test_the_stale_read_window_is_switched_kept_and_reset():
+    faults = ApiFaults()
+    faults.configure({"stale_reads_s": 1.5})
+    faults.configure({"ec2_throttle": 0.2})                     # another switch leaves the window alone
+    assert faults.state()["stale_reads_s"] == 1.5 and faults.stale.on
+    faults.reset()
+    assert faults.state()["stale_reads_s"] == 0.0 and not faults.stale.on
 
 
 @pytest.mark.parametrize("case, settings, needle", [
