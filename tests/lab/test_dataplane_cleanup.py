@@ -34,7 +34,7 @@ def test_sigterm_takes_a_running_plane_down():
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
         assert proc.stdout.readline().strip() == "up"
-        assert len(list_namespaces(prefix)) == 9
+        assert len(list_namespaces(prefix)) == 10   # inet aws igw vpc + 2x(priv probe nat)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
         assert list_namespaces(prefix) == []
