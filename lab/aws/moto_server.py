@@ -21,6 +21,14 @@ carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for
 alone. ``{"stale_reads_s": W}`` answers EC2 ``Describe*`` reads with the view from before a write for W seconds
 after it (EC2's eventual consistency, lab.aws.stale_reads), for every caller but the lab's observer, whose
 own writes (fault injection) the others see at once; 0 is off.
+alone. ``{"spot_capacity": false}`` refuses every spot launch (RunInstances with
+``InstanceMarketOptions.MarketType=spot``) with ``InsufficientInstanceCapacity``, a server error as EC2
+answers it ("Error codes for the Amazon EC2 API"); moto itself never refuses spot (issue 20).
+
+And one look for the lab's watchers: ``GET /lab-api/generation`` answers ``{"ec2": N}``, N counting
+the EC2 calls that may have changed something (every action but ``Describe*``/``Get*``), counted once
+the call has run; the EventBridge emulation and the data plane sync read the emulator again only when
+it moved (what they see is a function of EC2's state), which keeps their look cheap.
 
 Only loopback is served; nothing here reaches the internet.
 """
@@ -39,8 +47,13 @@ from lab.aws.stale_reads import StaleReads, is_stale_able_read, is_write
 
 RESET_PATH = "/moto-api/reset"
 FAULTS_PATH = "/lab-api/faults"
+GENERATION_PATH = "/lab-api/generation"
+# EC2 actions that change nothing: every ec2:Describe*/ec2:Get* action is of access level List or Read in
+# the Service Authorization Reference ("Actions defined by Amazon EC2"; tests/lab/test_lab_emulator.py)
+READ_ONLY_ACTIONS = ("Describe", "Get")
 OBSERVER_AGENT = "hanat-lab-observer"   # the User-Agent mark of the lab's own clients (lab.session)
 THROTTLE_STATUS = "503 Service Unavailable"
+SERVER_ERROR_STATUS = "500 Internal Server Error"
 
 
 def is_ec2_call(environ) -> bool:
@@ -57,6 +70,11 @@ def ec2_region(environ) -> str:
 def request_shape(form: dict[str, list[str]]) -> tuple:
     """An EC2 query request's shape: every parameter and its values (the action among them)."""
     return tuple(sorted((name, tuple(values)) for name, values in form.items()))
+
+
+def ec2_action(body: bytes) -> str:
+    """The ``Action`` of an EC2 query-protocol request body ("" when it names none)."""
+    return (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
 
 
 def throttle_document() -> bytes:
@@ -77,7 +95,8 @@ class ApiFaults:
         self.ec2_throttle = 0.0
         self.stale = StaleReads(0.0)
         self.owed = 0.0      # the share of a throttled call accumulated and not yet answered
-        self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
+        self.spot_capacity = True
+        self.counts = {"ec2_calls": 0, "ec2_throttled": 0, "spot_refused": 0}
 
     def configure(self, settings: dict) -> None:
         if not isinstance(settings, dict):
@@ -91,6 +110,10 @@ class ApiFaults:
         self.ec2_throttle = float(rate)
         if window != self.stale.window_s:
             self.stale = StaleReads(window)
+        spot = settings.get("spot_capacity", self.spot_capacity)
+        if not isinstance(spot, bool):
+            raise TypeError(f"spot_capacity must be true or false, got {spot!r}")
+        self.spot_capacity = spot
         if "seed" in settings:
             self.owed = random.Random(settings["seed"]).random()   # the phase: which call of the cycle is first
 
@@ -105,9 +128,24 @@ class ApiFaults:
                 self.counts["ec2_throttled"] += 1
             return hit
 
+    def refuse_spot(self, form: dict) -> bool:
+        """A spot launch while spot capacity is off (counted)."""
+        with self.lock:
+            hit = not self.spot_capacity and (form.get("InstanceMarketOptions.MarketType") or [""])[0] == "spot"
+            self.counts["spot_refused"] += int(hit)
+            return hit
+
     def state(self) -> dict:
         with self.lock:
-            return {"ec2_throttle": self.ec2_throttle, **self.counts, **self.stale.state()}
+            return {"ec2_throttle": self.ec2_throttle, "spot_capacity": self.spot_capacity, **self.counts,
+                    **self.stale.state()}
+
+
+def no_spot_capacity_document() -> bytes:
+    """EC2's answer to a spot launch it has no capacity for."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InsufficientInstanceCapacity'
+            '</Code><Message>There is no Spot capacity available that matches your request.</Message></Error>'
+            f'</Errors><RequestID>{uuid.uuid4()}</RequestID></Response>').encode()
 
 
 class FaithfulMoto:
@@ -119,6 +157,12 @@ class FaithfulMoto:
         self._launch = threading.Lock()
         self._launched: dict[str, tuple[str, list, bytes]] = {}   # client token -> first response
         self.faults = ApiFaults()
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+
+    def _moved(self) -> None:
+        with self._generation_lock:
+            self._generation += 1
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -127,9 +171,16 @@ class FaithfulMoto:
                 self._launched.clear()
             with self.faults.lock:
                 self.faults.reset()
-            return self._app(environ, start_response)
+            response = self._call(environ)
+            self._moved()
+            return self._replay(response, start_response)
         if path == FAULTS_PATH:
             return self._faults_api(environ, start_response)
+        if path == GENERATION_PATH:
+            with self._generation_lock:
+                state = {"ec2": self._generation}
+            return self._replay(("200 OK", [("Content-Type", "application/json")], json.dumps(state).encode()),
+                                start_response)
         if is_ec2_call(environ) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", "") \
                 and self.faults.throttle_now():
             self._read_body(environ)   # the request is consumed, as a real endpoint would
@@ -139,30 +190,35 @@ class FaithfulMoto:
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
-        stale = self.faults.stale
-        if not (stale.on and is_ec2_call(environ)):
-            if b"Action=RunInstances" not in body:
+        if not is_ec2_call(environ):
+            return self._app(environ, start_response)
+        action, stale = ec2_action(body), self.faults.stale
+        observer = OBSERVER_AGENT in environ.get("HTTP_USER_AGENT", "")
+        if action.startswith(READ_ONLY_ACTIONS):
+            if observer or not (stale.on and is_stale_able_read(action)):
                 return self._app(environ, start_response)
-            return self._replay(self._forward(environ, body), start_response)
-        form = parse_qs(body.decode("utf-8", "replace"))
-        action, region = (form.get("Action") or [""])[0], ec2_region(environ)
-        if is_stale_able_read(action) and OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
-            shape = request_shape(form)
+            region, shape = ec2_region(environ), request_shape(parse_qs(body.decode("utf-8", "replace")))
             sent_at = stale.clock()
             response = stale.answer(region, shape, sent_at)
             if response is None:
-                response = self._forward(environ, body)
+                response = self._call(environ)
                 if response[0].startswith("200"):
                     stale.saw(region, shape, response, sent_at)
             return self._replay(response, start_response)
-        response = self._forward(environ, body)
-        if is_write(action) and response[0].startswith("200"):   # the lab's own changes (faults) show at once
-            stale.wrote(region, lags=OBSERVER_AGENT not in environ.get("HTTP_USER_AGENT", ""))
+        try:
+            response = self._launch_once(environ, body)
+        finally:
+            self._moved()
+        if stale.on and is_write(action) and response[0].startswith("200"):   # the lab's own changes show at once
+            stale.wrote(ec2_region(environ), lags=not observer)
         return self._replay(response, start_response)
 
-    def _forward(self, environ, body: bytes) -> tuple[str, list, bytes]:
-        """moto's answer; a RunInstances with a ClientToken it answered before gets that first answer."""
+    def _launch_once(self, environ, body: bytes) -> tuple[str, list, bytes]:
+        """An EC2 call that may change something, run to completion; a ``RunInstances`` with a
+        ``ClientToken`` seen before answers as the first did."""
         form = parse_qs(body.decode("utf-8", "replace")) if b"Action=RunInstances" in body else {}
+        if form and self.faults.refuse_spot(form):
+            return SERVER_ERROR_STATUS, [("Content-Type", "text/xml;charset=UTF-8")], no_spot_capacity_document()
         token = (form.get("ClientToken") or [""])[0]
         if not token:
             return self._call(environ)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from chalicelib.errors import HanatError, InputError
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane.kinds import choose_dataplane
+from lab.dataplane.kinds import choose_dataplane, on_lab_time
 from lab.session import LabSession
 from lab.timeline import Event
 
@@ -83,14 +82,14 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
     steady(session)
-    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
-    marks = Marks(start=time.time())
+    session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
+    marks = Marks(start=session.clock.time())
     try:
         scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
-        time.sleep(SETTLE_S)
+        session.clock.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
-    marks.end = time.time()
+    marks.end = session.clock.time()
     if not marks.fault:
         marks.fault = marks.end
     events = measure(session, rep, marks)
@@ -165,7 +164,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
         try:
             with pointed_at(emulator):
                 for i, scenario in enumerate(scenarios):
-                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane"
+                             f"{', on lab time' if on_lab_time(kind) else ''})")
                     session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
                         settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                         seed=seed + i, adopt=adopt), seed=seed + i)

@@ -41,7 +41,8 @@ def test_every_ec2_call_throttled_at_rate_one_and_nothing_else(emulator_env):
     assert state["ec2_throttle"] == 1.0 and state["ec2_calls"] == state["ec2_throttled"] == 1, state
     emulator_env.reset()
     assert emulator_env.faults() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0, "stale_reads_s": 0.0,
-                                     "ec2_reads": 0, "ec2_stale": 0, "ec2_writes": 0}
+                                     "ec2_reads": 0, "ec2_stale": 0, "ec2_writes": 0,
+                                     "spot_capacity": True, "spot_refused": 0}
     ec2.describe_vpcs()
 
 

@@ -50,9 +50,11 @@ def test_throttle_share_is_exact_over_any_run_of_calls(case, rate, seed):
         for start in range(0, 1000 - size + 1, 7):
             assert abs(sum(hits[start:start + size]) - rate * size) <= 1, (case, size, start)
     stale_off = {"stale_reads_s": 0.0, "ec2_reads": 0, "ec2_stale": 0, "ec2_writes": 0}
-    assert faults.state() == {"ec2_throttle": rate, "ec2_calls": 1050, "ec2_throttled": sum(hits), **stale_off}
+    spot_on = {"spot_capacity": True, "spot_refused": 0}
+    assert faults.state() == {"ec2_throttle": rate, "ec2_calls": 1050, "ec2_throttled": sum(hits), **spot_on,
+                              **stale_off}
     faults.reset()
-    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0, **stale_off}
+    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0, **spot_on, **stale_off}
 
 
 def test_the_stale_read_window_is_switched_kept_and_reset():
