@@ -7,7 +7,9 @@ client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (
 which runs each ``probe_<zone>`` handler in the zone's probe subnet within the function's timeout and can
 fail like Lambda. The controller's AWS clients carry the controller's client configuration; the lab's
 own look at the emulator (data plane sync, EventBridge emulation, the drills' checks) uses separate
-clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server).
+clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server). The
+emulator answers the others' EC2 reads stale for ``settings.stale_reads_s`` after a write (EC2's eventual
+consistency, lab.aws.stale_reads).
 
 The session runs on one clock (lab.clock), ``session.clock``: every lab actor and the controller's
 ``Deps.clock``/``Deps.sleep`` wait on it. With the computed data plane it is lab time (a VirtualClock:
@@ -126,6 +128,8 @@ class LabSession:
         taking_part.__enter__()
         self._cleanup.append(lambda: taking_part.__exit__(None, None, None))
         self.emulator.reset()
+        # EC2's eventual consistency for every caller but the lab's own look (lab.aws.moto_server)
+        self.emulator.faults(stale_reads_s=self.settings.stale_reads_s)
         config = self.settings.config
         region = config.stack.region
         self.clients = Clients(**{name: make_client(service, region, config=CONTROLLER_CLIENT_CONFIG)

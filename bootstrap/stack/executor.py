@@ -7,13 +7,14 @@ earlier ones from the running ``Observed`` snapshot.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, markets, network, params, route_tables, state_table
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.addresses import place_extra_addresses
-from chalicelib.aws.calls import wait_until
+from chalicelib.aws.calls import RetryPolicy, wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
 from chalicelib.naming import ADDRESS_TAG
@@ -44,6 +45,10 @@ from .observe import observe
 from .topology import topology_from
 
 INSTANCE_WAIT_S = 300.0
+# EC2's reads lag its writes ("Eventual consistency in the Amazon EC2 API", EC2 Developer Guide: describe
+# a resource just created and "you will get an error responding that the resource does not exist"): the
+# final observation is read again, with growing delays, for up to this long before a part counts as missing.
+TOPOLOGY_READ_BACK = RetryPolicy(within_s=60.0, base_delay_s=0.2, max_delay_s=5.0)
 SG_DESCRIPTIONS = {
     ROLE_NAT_SG: "hanat NAT instances: TCP, UDP and ICMP from the VPC, VXLAN only from NATs, all egress",
     ROLE_PROBE_SG: "hanat probe Lambdas: no ingress, all egress",
@@ -305,11 +310,20 @@ def _subscription(ctx: Context, step: Step) -> None:
 
 
 def _topology_parameter(ctx: Context, step: Step) -> None:
-    """Written last, from a fresh observation, so the stored contract matches what exists."""
-    fresh = observe(ctx.clients, ctx.desired)
-    topology = topology_from(ctx.config, ctx.desired, fresh)
-    if topology is None:
-        raise AwsError("hanat.up", "IncompleteStack", "some stack resources are missing after apply")
+    """Written last, from a fresh observation, so the stored contract matches what exists (observed again
+    while a part made a moment ago is not visible yet: TOPOLOGY_READ_BACK)."""
+    started, attempt = time.monotonic(), 0
+    while True:
+        attempt += 1
+        fresh = observe(ctx.clients, ctx.desired)
+        topology = topology_from(ctx.config, ctx.desired, fresh)
+        if topology is not None:
+            break
+        delay = TOPOLOGY_READ_BACK.delay(attempt)
+        if time.monotonic() + delay > started + TOPOLOGY_READ_BACK.within_s:
+            raise AwsError("hanat.up", "IncompleteStack", f"some stack resources are missing after apply "
+                                                          f"({attempt} observations in {time.monotonic() - started:.1f}s)")
+        time.sleep(delay)
     tags = ctx.desired.tags("topology") if fresh.parameter_value is None else None
     params.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags,
                          tier=params.TOPOLOGY_TIER)

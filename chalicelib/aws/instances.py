@@ -11,6 +11,7 @@ from ..naming import STACK_TAG
 from .calls import RetryPolicy, aws_call, paginate
 from .markets import market_of, spot_request_tags
 from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
+from .read_back import until_shown
 from .tags import stack_filter, tag_map, tag_spec
 
 LAUNCH_TOKEN_TAG = "hanat:launch-token"
@@ -180,27 +181,49 @@ def console_output_tail(ec2, instance_id: str, lines: int = 20) -> list[str]:
     return [line.rstrip("\r") for line in text.splitlines() if line.strip()][-lines:]
 
 
-def disable_source_dest_check(ec2, instance: NatInstance) -> None:
-    """A NAT forwards packets that are not addressed to it."""
+def disable_source_dest_check(ec2, instance: NatInstance, *, deadline: float | None = None) -> None:
+    """A NAT forwards packets that are not addressed to it (read back: EC2's reads lag its writes)."""
     if not instance.tagged:
         raise NotFoundError(f"instance {instance.instance_id} does not carry the stack tag; not modified")
-    aws_call(f"ec2.ModifyInstanceAttribute {instance.instance_id} SourceDestCheck=false",
-             ec2.modify_instance_attribute, InstanceId=instance.instance_id,
-             SourceDestCheck={"Value": False})
+    op = f"ec2.ModifyInstanceAttribute {instance.instance_id} SourceDestCheck=false"
+    aws_call(op, ec2.modify_instance_attribute, InstanceId=instance.instance_id,
+             SourceDestCheck={"Value": False}, deadline=deadline)
+    until_shown(op, lambda: describe_instance(ec2, instance.instance_id, ""),   # (the tag is not read here)
+                lambda seen: seen is not None and not seen.source_dest_check, "source/dest check off",
+                deadline=deadline)
 
 
-def terminate_tagged_instance(ec2, instance_id: str, stack: str) -> bool:
-    """Terminate ``instance_id`` only if it exists and carries this stack's tag; True if asked to."""
+STOPPING_FOR_GOOD = ("shutting-down", "terminated")
+
+
+def terminate_tagged_instance(ec2, instance_id: str, stack: str, *, deadline: float | None = None) -> bool:
+    """Terminate ``instance_id`` only if it exists and carries this stack's tag; True if asked to. Read
+    back until EC2 shows it on its way out (or no longer knows it)."""
     inst = describe_instance(ec2, instance_id, stack)
-    if inst is None or not inst.tagged or inst.state in ("shutting-down", "terminated"):
+    if inst is None or not inst.tagged or inst.state in STOPPING_FOR_GOOD:
         return False
-    aws_call(f"ec2.TerminateInstances {instance_id}", ec2.terminate_instances, InstanceIds=[instance_id])
+    op = f"ec2.TerminateInstances {instance_id}"
+    aws_call(op, ec2.terminate_instances, InstanceIds=[instance_id], deadline=deadline)
+    until_shown(op, lambda: describe_instance(ec2, instance_id, stack),
+                lambda seen: seen is None or seen.state in STOPPING_FOR_GOOD, "shutting-down or terminated",
+                deadline=deadline)
     return True
 
 
 # --- Elastic IP -----------------------------------------------------------------------------
-def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
-    """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now."""
+def eip_eni(ec2, allocation_id: str) -> str:
+    """The ENI the Elastic IP is associated with ("" when not associated)."""
+    resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
+                    AllocationIds=[allocation_id])
+    addresses = resp.get("Addresses", [])
+    if not addresses:
+        raise NotFoundError(f"Elastic IP {allocation_id} not found")
+    return addresses[0].get("NetworkInterfaceId", "") or ""
+
+
+def move_eip(ec2, allocation_id: str, eni_id: str, stack: str, *, deadline: float | None = None) -> None:
+    """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now; read back until
+    DescribeAddresses shows it there."""
     resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
                     AllocationIds=[allocation_id])
     addresses = resp.get("Addresses", [])
@@ -208,8 +231,10 @@ def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
         raise NotFoundError(f"Elastic IP {allocation_id} not found")
     if tag_map(addresses[0]).get(STACK_TAG) != stack:
         raise NotFoundError(f"Elastic IP {allocation_id} does not carry the stack tag {stack!r}; not moved")
-    aws_call(f"ec2.AssociateAddress {allocation_id} -> {eni_id}", ec2.associate_address,
-             AllocationId=allocation_id, NetworkInterfaceId=eni_id, AllowReassociation=True)
+    op = f"ec2.AssociateAddress {allocation_id} -> {eni_id}"
+    aws_call(op, ec2.associate_address, AllocationId=allocation_id, NetworkInterfaceId=eni_id,
+             AllowReassociation=True, deadline=deadline)
+    until_shown(op, lambda: eip_eni(ec2, allocation_id), lambda seen: seen == eni_id, eni_id, deadline=deadline)
 
 
 # --- building a stack: instances, launch templates, Elastic IPs --------------------------------
@@ -257,8 +282,10 @@ def new_default_launch_template_version(ec2, template_id: str, data: dict) -> in
     version = ec2_call(f"ec2.CreateLaunchTemplateVersion {template_id}", ec2.create_launch_template_version,
                     LaunchTemplateId=template_id,
                     LaunchTemplateData=data)["LaunchTemplateVersion"]["VersionNumber"]
-    ec2_call(f"ec2.ModifyLaunchTemplate {template_id}", ec2.modify_launch_template,
-          LaunchTemplateId=template_id, DefaultVersion=str(version))
+    op = f"ec2.ModifyLaunchTemplate {template_id}"
+    ec2_call(op, ec2.modify_launch_template, LaunchTemplateId=template_id, DefaultVersion=str(version))
+    until_shown(op, lambda: default_launch_template_version(ec2, template_id)[0], lambda seen: seen == version,
+                f"default version {version}")
     return version
 
 

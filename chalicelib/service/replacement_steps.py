@@ -212,7 +212,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return _abandon(deps, rec, decision.why, now, policy)
     if action == m.DISABLE_SOURCE_DEST_CHECK:
         inst = instances.describe_instance(ec2, rec.new_instance_id, stack)
-        instances.disable_source_dest_check(ec2, inst)
+        instances.disable_source_dest_check(ec2, inst, deadline=deps.deadline)
         return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
     if action == m.START_DRAIN:
         until = max(now + float(deps.topology.maintenance.drain_s), rec.drain_floor)
@@ -224,7 +224,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:
-        instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
+        instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack, deadline=deps.deadline)
         addresses.place_extra_addresses(ec2, facts.new_instance.eni_id,
                                         [a.allocation_id for a in zone.extra_addresses], stack)
         return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {', '.join(zone.egress_ips)} -> {facts.new_instance.eni_id}",
@@ -236,7 +236,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
     if action == m.MARK_PROVEN:
         return save(deps, rec.moved(m.STEP_AWAIT_ROUTES, now, "proven UP", proven_at=now))
     if action == m.RETIRE_OLD:
-        instances.terminate_tagged_instance(ec2, rec.old_instance_id, stack)
+        instances.terminate_tagged_instance(ec2, rec.old_instance_id, stack, deadline=deps.deadline)
         return save(deps, rec.moved(m.STEP_RETIRING, now, f"terminated {rec.old_instance_id}"))
     if action == m.FINISH:
         done = save(deps, rec.moved(m.STEP_DONE, now, decision.why, status=m.DONE, finished_at=now,

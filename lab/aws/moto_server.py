@@ -20,6 +20,9 @@ the phase), so a drill's own check of the share never fails by chance (issue 21,
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
 Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
+alone. ``{"stale_reads_s": W}`` answers EC2 ``Describe*`` reads with the view from before a write for W seconds
+after it (EC2's eventual consistency, lab.aws.stale_reads), for every caller but the lab's observer, whose
+own writes (fault injection) the others see at once; 0 is off.
 alone. ``{"spot_capacity": false}`` refuses every spot launch (RunInstances with
 ``InstanceMarketOptions.MarketType=spot``) with ``InsufficientInstanceCapacity``, a server error as EC2
 answers it ("Error codes for the Amazon EC2 API"); moto itself never refuses spot (issue 20).
@@ -42,6 +45,8 @@ import threading
 import uuid
 from urllib.parse import parse_qs
 
+from lab.aws.stale_reads import StaleReads, is_stale_able_read, is_write
+
 from . import moto_fidelity
 
 RESET_PATH = "/moto-api/reset"
@@ -58,6 +63,17 @@ SERVER_ERROR_STATUS = "500 Internal Server Error"
 def is_ec2_call(environ) -> bool:
     """An EC2 API request: SigV4 scoped to the ``ec2`` service (``Credential=<key>/<date>/<region>/ec2/...``)."""
     return "/ec2/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
+
+
+def ec2_region(environ) -> str:
+    """The region of an EC2 request's SigV4 credential scope (``Credential=<key>/<date>/<region>/ec2/...``)."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else ""
+
+
+def request_shape(form: dict[str, list[str]]) -> tuple:
+    """An EC2 query request's shape: every parameter and its values (the action among them)."""
+    return tuple(sorted((name, tuple(values)) for name, values in form.items()))
 
 
 def ec2_action(body: bytes) -> str:
@@ -81,6 +97,7 @@ class ApiFaults:
 
     def reset(self) -> None:
         self.ec2_throttle = 0.0
+        self.stale = StaleReads(0.0)
         self.owed = 0.0      # the share of a throttled call accumulated and not yet answered
         self.spot_capacity = True
         self.counts = {"ec2_calls": 0, "ec2_throttled": 0, "spot_refused": 0}
@@ -91,7 +108,12 @@ class ApiFaults:
         rate = settings.get("ec2_throttle", self.ec2_throttle)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
+        window = settings.get("stale_reads_s", self.stale.window_s)
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 <= window <= 60:
+            raise ValueError(f"stale_reads_s must be a number of seconds in [0, 60], got {window!r}")
         self.ec2_throttle = float(rate)
+        if window != self.stale.window_s:
+            self.stale = StaleReads(window)
         spot = settings.get("spot_capacity", self.spot_capacity)
         if not isinstance(spot, bool):
             raise TypeError(f"spot_capacity must be true or false, got {spot!r}")
@@ -119,7 +141,8 @@ class ApiFaults:
 
     def state(self) -> dict:
         with self.lock:
-            return {"ec2_throttle": self.ec2_throttle, "spot_capacity": self.spot_capacity, **self.counts}
+            return {"ec2_throttle": self.ec2_throttle, "spot_capacity": self.spot_capacity, **self.counts,
+                    **self.stale.state()}
 
 
 def no_spot_capacity_document() -> bytes:
@@ -171,12 +194,28 @@ class FaithfulMoto:
             with self._dynamodb:
                 return self._replay(self._call(environ), start_response)
         body = self._read_body(environ)
-        if is_ec2_call(environ) and not ec2_action(body).startswith(READ_ONLY_ACTIONS):
-            try:
-                return self._replay(self._launch_once(environ, body), start_response)
-            finally:
-                self._moved()
-        return self._app(environ, start_response)
+        if not is_ec2_call(environ):
+            return self._app(environ, start_response)
+        action, stale = ec2_action(body), self.faults.stale
+        observer = OBSERVER_AGENT in environ.get("HTTP_USER_AGENT", "")
+        if action.startswith(READ_ONLY_ACTIONS):
+            if observer or not (stale.on and is_stale_able_read(action)):
+                return self._app(environ, start_response)
+            region, shape = ec2_region(environ), request_shape(parse_qs(body.decode("utf-8", "replace")))
+            sent_at = stale.clock()
+            response = stale.answer(region, shape, sent_at)
+            if response is None:
+                response = self._call(environ)
+                if response[0].startswith("200"):
+                    stale.saw(region, shape, response, sent_at)
+            return self._replay(response, start_response)
+        try:
+            response = self._launch_once(environ, body)
+        finally:
+            self._moved()
+        if stale.on and is_write(action) and response[0].startswith("200"):   # the lab's own changes show at once
+            stale.wrote(ec2_region(environ), lags=not observer)
+        return self._replay(response, start_response)
 
     def _launch_once(self, environ, body: bytes) -> tuple[str, list, bytes]:
         """An EC2 call that may change something, run to completion; a ``RunInstances`` with a

@@ -169,7 +169,10 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                     session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
                         settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                         seed=seed + i, adopt=adopt), seed=seed + i)
+                    stale_before = emulator.faults()["ec2_stale"]
                     report = run_drill(session, scenario, options)
+                    # how many of the controller's EC2 reads answered from before a write (lab.aws.stale_reads)
+                    report.figures["ec2_stale_reads"] = emulator.faults()["ec2_stale"] - stale_before
                     if report.error or replaces_nat(scenario) or adopts_vpc(scenario):
                         session, done = None, session
                         done.close()

@@ -44,7 +44,7 @@ def _addresses(session) -> dict[str, dict[str, str | None]]:
 
 def _on_own_nat(session, az: str) -> bool:
     zone = session.topology().zone(az)
-    views = route_views(session.clients.ec2, list(zone.private_route_table_ids))
+    views = route_views(session.lab_clients.ec2, list(zone.private_route_table_ids))   # the lab's look: the truth
     return all(views[t].default_target == zone.nat_eni_id for t in zone.private_route_table_ids)
 
 
