@@ -13,11 +13,19 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.topology import Topology
+from tests.support.iam_recording import recording
 from tests.support.stack import build_stack, write_config
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stack(**options): build_stack options of the `stack` fixture")
+
+
+@pytest.fixture(autouse=True)
+def iam_checked_calls():
+    """Every AWS call the test makes as the operator or the controller is decided under IAM (lab/iam)."""
+    with recording():
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The botocore hook that gives every AWS call of this process to lab.iam's recorder, and the check the
+moto and lab tiers run after each test.
+
+``install()`` wraps ``botocore.session.Session.create_client`` once: every client made afterwards (boto3's,
+chalice's, hanat's own) calls ``RECORDER.on_call`` from ``before-parameter-build``, i.e. with the
+operation's own parameters before they are serialized, once per request (each page of a paginator).
+``recording()`` is the autouse fixture's body: the recorder is active for the test only, and the test
+fails at teardown listing every call IAM would deny, or that the request model does not cover.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import botocore.session
+from moto.core.models import MockAWS
+
+from lab.iam.recorder import RECORDER, Recorder
+
+_installed = False
+
+
+def _hook(client, params=None, model=None, **_kwargs) -> None:
+    meta = client.meta
+    RECORDER.on_call(meta.service_model.service_name, model.name, params or {}, meta.region_name,
+                     meta.config.user_agent_extra or "", meta.endpoint_url, in_process=MockAWS._mocks_active)
+
+
+def install() -> None:
+    """Hook every client this process creates from now on (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    original = botocore.session.Session.create_client
+
+    @functools.wraps(original)
+    def create_client(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
+        client.meta.events.register("before-parameter-build", functools.partial(_hook, client),
+                                    unique_id="hanat-iam-recorder")
+        return client
+
+    botocore.session.Session.create_client = create_client
+    _installed = True
+
+
+@contextmanager
+def recording(stage: str | None = None, recorder: Recorder = RECORDER) -> Iterator[Recorder]:
+    """Record and decide the calls made inside; raise AssertionError listing the findings at the end."""
+    install()
+    recorder.reset(stage)
+    recorder.active = True
+    try:
+        yield recorder
+    finally:
+        recorder.active = False
+    findings = recorder.drain()
+    assert not findings, "AWS calls IAM would deny or the lab does not model (lab/iam):\n" + "\n".join(
+        f"  {f}" for f in findings)
