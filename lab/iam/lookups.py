@@ -32,9 +32,10 @@ class EmulatorLook(Look):
     at ``endpoint``, or in-process moto (``endpoint`` None: the call itself only runs under ``mock_aws``,
     and so do these reads, made while it runs)."""
 
-    def __init__(self, region: str, endpoint: str | None = None):
+    def __init__(self, region: str, endpoint: str | None = None, launched_eni_tags: Mapping | None = None):
         self.region = region
         self.endpoint = endpoint
+        self.launched_eni_tags = launched_eni_tags if launched_eni_tags is not None else {}
         self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
 
@@ -52,7 +53,11 @@ class EmulatorLook(Look):
 
     def ec2_tags(self, resource_id: str) -> Mapping[str, str]:
         tags = self._call("ec2", "describe_tags", Filters=[{"Name": "resource-id", "Values": [resource_id]}])
-        return {t["Key"]: t["Value"] for t in tags.get("Tags", ())}
+        found = {t["Key"]: t["Value"] for t in tags.get("Tags", ())}
+        # The lab differs from AWS here: moto (5.2) does not apply RunInstances' "network-interface"
+        # TagSpecifications (it tags the instance and volumes only); AWS tags the interfaces it creates.
+        # The recorder keeps what each launch asked for its interfaces (Recorder.on_result).
+        return found or dict(self.launched_eni_tags.get(resource_id, {}))
 
     def launch_template(self, ident: Mapping) -> tuple[str, Mapping]:
         by = {"LaunchTemplateId": ident["LaunchTemplateId"]} if "LaunchTemplateId" in ident \
@@ -87,6 +92,11 @@ class EmulatorLook(Look):
         found = self._call("ssm", "describe_parameters", ParameterFilters=[
             {"Key": "Name", "Option": "Equals", "Values": [name]}])["Parameters"]
         return bool(found) and found[0].get("Type") == "SecureString"
+
+    def default_security_group(self, subnet_id: str) -> str:
+        vpc = self._call("ec2", "describe_subnets", SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+        return self._call("ec2", "describe_security_groups", Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
 
     def adoptable_vpc_exists(self) -> bool:
         """A VPC hanat did not build (not the default one, no hanat:stack tag): the operator adopts."""

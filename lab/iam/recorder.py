@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bootstrap.deploy.policy import controller_policy, probe_policy
+from bootstrap.deploy.policy import RESOLVE_SSM, controller_policy, probe_policy
+from chalicelib.errors import HanatError
 from chalicelib.naming import topic_name
 
 from . import callers
@@ -57,11 +58,13 @@ class Recorder:
     def __init__(self, stage: str = DEFAULT_STAGE, look: Callable[..., EmulatorLook] = EmulatorLook):
         self.stage = stage
         self.active = False
+        self.installed = False      # a hook gives this process's calls to on_call (tests/support/iam_recording.py)
         self.calls = 0              # calls decided (not setup)
         self._look_factory = look
         self._looks: dict[tuple[str, str | None], EmulatorLook] = {}
         self._policies: dict[tuple, list[dict[str, dict]]] = {}
         self._findings: list[Finding] = []
+        self._launched_eni_tags: dict[str, dict[str, str]] = {}   # see EmulatorLook.ec2_tags
         self._lock = threading.Lock()
 
     def reset(self, stage: str | None = None) -> None:
@@ -70,6 +73,7 @@ class Recorder:
             self._policies.clear()
             self._looks.clear()
             self._findings.clear()
+            self._launched_eni_tags.clear()
             self.stage = stage or self.stage
 
     def drain(self) -> list[Finding]:
@@ -77,11 +81,30 @@ class Recorder:
             found, self._findings = self._findings, []
             return found
 
+    def begin(self, stage: str | None = None) -> tuple | None:
+        """Start deciding for a drill (None when no hook is installed: nothing is recorded); ``end`` hands back
+        its findings and restores what ran before (a test's own recording)."""
+        if not self.installed:
+            return None
+        with self._lock:
+            saved = (self.active, self.stage, self._findings)
+            self._findings, self.active, self.stage = [], True, stage or self.stage
+            self._policies.clear()
+        return saved
+
+    def end(self, token: tuple | None) -> list[Finding] | None:
+        if token is None:
+            return None
+        with self._lock:
+            found = self._findings
+            self.active, self.stage, self._findings = token
+        return found
+
     def _look(self, region: str, endpoint: str | None) -> EmulatorLook:
         key = (region, endpoint)
         with self._lock:
             if key not in self._looks:
-                self._looks[key] = self._look_factory(region, endpoint)
+                self._looks[key] = self._look_factory(region, endpoint, self._launched_eni_tags)
             return self._looks[key]
 
     def on_call(self, service: str, operation: str, params: Mapping, region: str, user_agent: str = "",
@@ -111,6 +134,19 @@ class Recorder:
             with self._lock:
                 self._findings.append(Finding(principal, f"{service}.{operation}", verdict,
                                               callers.calling_frame(frames)))
+
+    def on_result(self, service: str, operation: str, params: Mapping, result: Mapping) -> None:
+        """A call's answer: the interfaces a RunInstances created carry the tags it asked for them."""
+        if not self.active or (service, operation) != ("ec2", "RunInstances"):
+            return
+        tags = {t["Key"]: t.get("Value", "") for spec in params.get("TagSpecifications", ())
+                if spec.get("ResourceType") == "network-interface" for t in spec.get("Tags", ())}
+        if not tags:
+            return
+        with self._lock:
+            for instance in result.get("Instances", ()):
+                for interface in instance.get("NetworkInterfaces", ()):
+                    self._launched_eni_tags[interface["NetworkInterfaceId"]] = tags
 
     def decide(self, principal: str, call: Call, look: EmulatorLook) -> str:
         """"" when every request of ``call`` is allowed under one of the principal's policy sets; else why not."""
@@ -150,9 +186,23 @@ class Recorder:
         deployed = look.controller_role_policies(kind)
         if deployed:
             return [{role: doc} for role, doc in deployed.items()]
-        make = probe_policy if kind == "probe" else controller_policy
-        return [{f"{kind}-policy({t.stack}, {self.stage})": make(_with_topic(t), self.stage)}
-                for t in look.topologies() if t.region == look.region]
+        if kind == "probe":
+            return [{f"probe-policy({t.stack}, {self.stage})": probe_policy(_with_topic(t), self.stage)}
+                    for t in look.topologies() if t.region == look.region]
+        return [{f"controller-policy({t.stack}, {self.stage})": controller_policy(
+            _with_topic(t), self.stage, nat_ami=_nat_ami(look, t))} for t in look.topologies() if t.region == look.region]
+
+
+def _nat_ami(look: EmulatorLook, topology) -> str:
+    """The config's ``nat.ami`` that `hanat deploy` gives controller_policy: a ``resolve:ssm:`` alias is what
+    `hanat up` put in the stack's launch template (an AMI id there: the policy does not depend on it)."""
+    if not topology.launch_template_id:
+        return ""
+    try:
+        image = look.launch_template({"LaunchTemplateId": topology.launch_template_id})[1].get("ImageId", "")
+    except HanatError:
+        return ""
+    return image if image.startswith(RESOLVE_SSM) else ""
 
 
 def _with_topic(topology):

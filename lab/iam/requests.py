@@ -33,7 +33,10 @@ EC2_ID_PARAMS = {"InstanceId": "instance", "InstanceIds": "instance", "SubnetId"
                  "AllocationId": "elastic-ip", "NetworkInterfaceId": "network-interface",
                  "InternetGatewayId": "internet-gateway", "LaunchTemplateId": "launch-template",
                  "ImageId": "image", "Resources": None}
-# what each create action makes (and the TagSpecifications ResourceType naming it)
+# what each create action makes (and the TagSpecifications ResourceType naming it); a security group rule is
+# authorized only when the request tags it (IAM User Guide's example "Allows managing EC2 security groups
+# with a specific tag" grants Authorize/RevokeSecurityGroupIngress on security-group/* alone)
+TAGGED_ONLY = {"security-group-rule"}
 EC2_CREATES = {"CreateVpc": ("vpc",), "CreateSubnet": ("subnet",), "CreateRouteTable": ("route-table",),
                "CreateInternetGateway": ("internet-gateway",), "CreateSecurityGroup": ("security-group",),
                "AllocateAddress": ("elastic-ip",), "CreateLaunchTemplate": ("launch-template",),
@@ -51,6 +54,7 @@ class Look:
     def route_table_association(self, association_id: str) -> tuple[str, str | None]: ...
     def address_association(self, association_id: str) -> tuple[str | None, str | None]: ...
     def secure_parameter(self, name: str) -> bool: ...
+    def default_security_group(self, subnet_id: str) -> str: ...
 
 
 class LazyTags(Mapping):
@@ -140,7 +144,8 @@ def _ec2(call: Call, look: Look) -> list[Request]:
     if call.operation == "RunInstances":
         resources, requests = _run_instances(call, look, resources)
     for kind in EC2_CREATES.get(call.operation, ()):
-        resources.append(Resource(ec2_arn(call.region, kind, "*"), request_tags=_spec_tags(p, kind)))
+        if kind not in TAGGED_ONLY or _spec_tags(p, kind) is not None:
+            resources.append(Resource(ec2_arn(call.region, kind, "*"), request_tags=_spec_tags(p, kind)))
     requests.insert(0, Request(action.full_name, resources, context))
     created = [(kind, tags) for kind in EC2_CREATES.get(call.operation, ())
                if (tags := _spec_tags(p, kind)) is not None]
@@ -164,13 +169,16 @@ def _run_instances(call: Call, look: Look, resources: list[Resource]) -> tuple[l
     subnets = {p.get("SubnetId")} | {i.get("SubnetId") for i in interfaces}
     groups = {*p.get("SecurityGroupIds", ()), *(g for i in interfaces for g in i.get("Groups", ())),
               *(() if interfaces else data.get("SecurityGroupIds", ()))}
+    subnet = next(iter(sorted(subnets - {None})), None)
+    if not groups and subnet:   # no group named: EC2 uses the VPC's default group (RunInstances, SecurityGroupIds)
+        groups = {look.default_security_group(subnet)}
     key = p.get("KeyName") or data.get("KeyName")
     have = {r.arn for r in resources}
     wanted = [("image", image)] + [("subnet", s) for s in sorted(subnets - {None})] \
         + [("security-group", g) for g in sorted(groups)]
     resources += [_existing(call, look, k, i) for k, i in wanted if i and ec2_arn(call.region, k, i) not in have]
     if key:
-        resources.append(Resource(ec2_arn(call.region, "key-pair", key), tags=LazyTags(lambda: {})))
+        resources.append(Resource(ec2_arn(call.region, "key-pair", key), tags=LazyTags(dict)))
     profile = p.get("IamInstanceProfile") or data.get("IamInstanceProfile")
     role = look.instance_profile_role(profile) if profile else None
     passes = [Request("iam:PassRole", [Resource(role)], {"iam:PassedToService": "ec2.amazonaws.com",

@@ -10,6 +10,7 @@ fails at teardown listing every call IAM would deny, or that the request model d
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,16 @@ def _hook(client, params=None, model=None, **_kwargs) -> None:
                      meta.config.user_agent_extra or "", meta.endpoint_url, in_process=MockAWS._mocks_active)
 
 
+def _after(client, http_response=None, parsed=None, model=None, **kwargs) -> None:
+    params = kwargs.get("context", {}).get("hanat_iam_params", {})
+    RECORDER.on_result(client.meta.service_model.service_name, model.name, params, parsed or {})
+
+
+def _keep_params(params=None, context=None, **_kwargs) -> None:
+    if context is not None:
+        context["hanat_iam_params"] = params
+
+
 def install() -> None:
     """Hook every client this process creates from now on (idempotent)."""
     global _installed
@@ -39,10 +50,14 @@ def install() -> None:
         client = original(self, *args, **kwargs)
         client.meta.events.register("before-parameter-build", functools.partial(_hook, client),
                                     unique_id="hanat-iam-recorder")
+        client.meta.events.register("before-parameter-build.ec2.RunInstances", _keep_params,
+                                    unique_id="hanat-iam-launch-params")
+        client.meta.events.register("after-call.ec2.RunInstances", functools.partial(_after, client),
+                                    unique_id="hanat-iam-launch-result")
         return client
 
     botocore.session.Session.create_client = create_client
-    _installed = True
+    _installed = RECORDER.installed = True
 
 
 @contextmanager
@@ -56,5 +71,8 @@ def recording(stage: str | None = None, recorder: Recorder = RECORDER) -> Iterat
     finally:
         recorder.active = False
     findings = recorder.drain()
+    if findings and os.environ.get("HANAT_IAM_LOG"):     # one file for a whole run's findings (triage)
+        with open(os.environ["HANAT_IAM_LOG"], "a", encoding="utf-8") as log:
+            log.writelines(f"{f}\n" for f in findings)
     assert not findings, "AWS calls IAM would deny or the lab does not model (lab/iam):\n" + "\n".join(
         f"  {f}" for f in findings)
