@@ -108,15 +108,15 @@ class Recorder:
             return self._looks[key]
 
     def on_call(self, service: str, operation: str, params: Mapping, region: str, user_agent: str = "",
-                endpoint: str = "", in_process: bool = False) -> None:
+                endpoint: str = "", in_process: bool = False, frames: list[str] | None = None) -> None:
         """One API call about to be sent to ``endpoint`` (its client's endpoint URL); ``in_process``: in-process
-        moto (mock_aws) answers it, wherever the endpoint points."""
+        moto (mock_aws) answers it, wherever the endpoint points; ``frames``: the caller's (default: the stack's)."""
         if not self.active:
             return
         if (service, operation) in POLICY_WRITES:
             with self._lock:
                 self._policies.clear()
-        frames = callers.project_frames(2)
+        frames = callers.project_frames(2) if frames is None else frames
         principal = callers.classify(frames, user_agent, callers.is_unrecorded())
         if principal == callers.SETUP:
             return

@@ -22,9 +22,9 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def iam_checked_calls():
+def iam_checked_calls(request):
     """Every AWS call the test makes as the operator or the controller is decided under IAM (lab/iam)."""
-    with recording():
+    with recording(label=request.node.nodeid):
         yield
 
 

@@ -44,10 +44,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def iam_checked_calls():
+def iam_checked_calls(request):
     """Every AWS call a lab test or drill makes as the operator or the controller is decided under IAM
     (lab/iam); the lab deploys with stage ``lab`` (lab.aws.deployer)."""
-    with recording(stage=LAB_STAGE):
+    with recording(stage=LAB_STAGE, label=request.node.nodeid):
         yield
 
 

@@ -61,7 +61,7 @@ def install() -> None:
 
 
 @contextmanager
-def recording(stage: str | None = None, recorder: Recorder = RECORDER) -> Iterator[Recorder]:
+def recording(stage: str | None = None, recorder: Recorder = RECORDER, label: str = "") -> Iterator[Recorder]:
     """Record and decide the calls made inside; raise AssertionError listing the findings at the end."""
     install()
     recorder.reset(stage)
@@ -73,6 +73,6 @@ def recording(stage: str | None = None, recorder: Recorder = RECORDER) -> Iterat
     findings = recorder.drain()
     if findings and os.environ.get("HANAT_IAM_LOG"):     # one file for a whole run's findings (triage)
         with open(os.environ["HANAT_IAM_LOG"], "a", encoding="utf-8") as log:
-            log.writelines(f"{f}\n" for f in findings)
+            log.writelines(f"{label} {f}\n" for f in findings)
     assert not findings, "AWS calls IAM would deny or the lab does not model (lab/iam):\n" + "\n".join(
         f"  {f}" for f in findings)
