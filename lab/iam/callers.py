@@ -58,9 +58,15 @@ def project_frames(depth: int = 1) -> list[str]:
     return frames
 
 
-def classify(frames: Sequence[str], user_agent: str = "", unrecorded_call: bool = False) -> str:
-    """The caller of one call from its project frames (innermost first); see the module docstring."""
-    if unrecorded_call or OBSERVER_MARK in user_agent or not frames or frames[0].startswith(_SETUP_ROOTS):
+def classify(frames: Sequence[str], user_agent: str = "", unrecorded_call: bool = False,
+             no_frame: str = SETUP) -> str:
+    """The caller of one call from its project frames (innermost first); see the module docstring.
+    ``no_frame``: the caller when no frame is hanat's (the operator, in a `chalice deploy` hanat runs)."""
+    if unrecorded_call or OBSERVER_MARK in user_agent:
+        return SETUP
+    if not frames:
+        return no_frame
+    if frames[0].startswith(_SETUP_ROOTS):
         return SETUP
     if any(f.startswith(_OPERATOR_ROOTS) for f in frames):
         return OPERATOR

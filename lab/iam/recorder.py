@@ -58,6 +58,7 @@ class Recorder:
     def __init__(self, stage: str = DEFAULT_STAGE, look: Callable[..., EmulatorLook] = EmulatorLook):
         self.stage = stage
         self.active = False
+        self.no_frame_principal = callers.SETUP    # OPERATOR in the `chalice deploy` hanat deploy runs
         self.installed = False      # a hook gives this process's calls to on_call (tests/support/iam_recording.py)
         self.calls = 0              # calls decided (not setup)
         self._look_factory = look
@@ -70,8 +71,7 @@ class Recorder:
     def reset(self, stage: str | None = None) -> None:
         """A new test or drill: forget the policies read from the emulator and the findings."""
         with self._lock:
-            self._policies.clear()
-            self._looks.clear()
+            self._policies.clear()      # the out-of-band clients (_looks) are kept: each costs ~0.1 s to make
             self._findings.clear()
             self._launched_eni_tags.clear()
             self.stage = stage or self.stage
@@ -117,7 +117,7 @@ class Recorder:
             with self._lock:
                 self._policies.clear()
         frames = callers.project_frames(2) if frames is None else frames
-        principal = callers.classify(frames, user_agent, callers.is_unrecorded())
+        principal = callers.classify(frames, user_agent, callers.is_unrecorded(), self.no_frame_principal)
         if principal == callers.SETUP:
             return
         self.calls += 1

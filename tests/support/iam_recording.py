@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import botocore.session
 from moto.core.models import MockAWS
@@ -60,17 +62,36 @@ def install() -> None:
     _installed = RECORDER.installed = True
 
 
+SUBPROCESS_DIR = Path(__file__).resolve().parent / "iam_subprocess"     # its sitecustomize.py hooks a child
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @contextmanager
 def recording(stage: str | None = None, recorder: Recorder = RECORDER, label: str = "") -> Iterator[Recorder]:
-    """Record and decide the calls made inside; raise AssertionError listing the findings at the end."""
+    """Record and decide the calls made inside, also by Python subprocesses started inside (their
+    environment carries the hook: PYTHONPATH and HANAT_IAM_SUBPROCESS_LOG); raise AssertionError listing
+    the findings at the end."""
     install()
     recorder.reset(stage)
     recorder.active = True
+    fd, child_log = tempfile.mkstemp(prefix="hanat-iam-", suffix=".log")
+    os.close(fd)
+    saved = {k: os.environ.get(k) for k in ("HANAT_IAM_SUBPROCESS_LOG", "HANAT_IAM_STAGE", "PYTHONPATH")}
+    os.environ.update(HANAT_IAM_SUBPROCESS_LOG=child_log, HANAT_IAM_STAGE=stage or "", PYTHONPATH=os.pathsep.join(
+        filter(None, [str(SUBPROCESS_DIR), str(ROOT), saved["PYTHONPATH"]])))
     try:
         yield recorder
     finally:
         recorder.active = False
-    findings = recorder.drain()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    findings = [str(f) for f in recorder.drain()]
+    with open(child_log, encoding="utf-8") as log:
+        findings += [f"(subprocess) {line.rstrip()}" for line in log if line.strip()]
+    os.unlink(child_log)
     if findings and os.environ.get("HANAT_IAM_LOG"):     # one file for a whole run's findings (triage)
         with open(os.environ["HANAT_IAM_LOG"], "a", encoding="utf-8") as log:
             log.writelines(f"{label} {f}\n" for f in findings)

@@ -64,3 +64,10 @@ def test_project_frames_names_this_test_and_the_report_skips_plumbing():
     assert frames[0].startswith("tests/unit/test_iam_callers.py:test_project_frames")
     assert calling_frame(["chalicelib/aws/calls.py:aws_call", "chalicelib/aws/routes.py:replace"]) == \
         "chalicelib/aws/routes.py:replace"
+
+
+def test_a_call_without_a_hanat_frame_is_setup_unless_the_process_is_the_operators():
+    """`hanat deploy` runs `chalice deploy` as a process of its own: its calls carry no hanat frame."""
+    assert classify([]) == SETUP
+    assert classify([], no_frame=OPERATOR) == OPERATOR
+    assert classify([], user_agent="hanat-lab-observer", no_frame=OPERATOR) == SETUP
