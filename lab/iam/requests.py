@@ -296,7 +296,11 @@ def _lambda(call: Call, look: Look) -> list[Request]:
         return [Request(f"lambda:{op}")]
     name = p.get("FunctionName") or p["Resource"]
     function = name if name.startswith("arn:") else _arn("lambda", call.region, f"function:{name}")
-    return [Request("lambda:InvokeFunction" if op == "Invoke" else f"lambda:{op}", [Resource(function)])]
+    requests = [Request("lambda:InvokeFunction" if op == "Invoke" else f"lambda:{op}", [Resource(function)])]
+    if p.get("Role"):   # a function's execution role is passed to Lambda (Lambda Developer Guide, execution role)
+        requests.append(Request("iam:PassRole", [Resource(p["Role"])], {"iam:PassedToService": "lambda.amazonaws.com",
+                                                                        "iam:AssociatedResourceArn": None}))
+    return requests
 
 
 def _logs(call: Call, look: Look) -> list[Request]:

@@ -136,6 +136,9 @@ def test_alarms_dashboards_and_invokes():
     assert arns(board) == ["arn:aws:cloudwatch::123456789012:dashboard/hanat-s"]
     (invoke,) = build("lambda", "Invoke", FunctionName="hanat-dev-operate")
     assert invoke.action == "lambda:InvokeFunction"
+    create, passes = build("lambda", "CreateFunction", FunctionName="hanat-dev-operate",
+                           Role="arn:aws:iam::123456789012:role/hanat-dev-r-controller")
+    assert passes.action == "iam:PassRole" and passes.context["iam:PassedToService"] == "lambda.amazonaws.com"
 
 
 @pytest.mark.parametrize(("service", "operation", "params"), [
