@@ -38,7 +38,7 @@ def _input_error(err: InputError) -> dict:
 def heartbeat(event):
     deps = make_deps(f"heartbeat:{wiring.request_id(event.context)}")
     # sweeps while one still fits in the invocation's remaining time; each sweep, then what follows it
-    reports = run_heartbeat(deps, wiring.remaining_time(event.context), then=after_sweep)
+    reports = run_heartbeat(deps, event.context.get_remaining_time_in_millis, then=after_sweep)
     return {"sweeps": [report.to_dict() for report in reports]}
 
 

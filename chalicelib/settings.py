@@ -23,9 +23,31 @@ DEFAULT_PROBE_TARGETS = (
 # one invocation.
 MAX_PROBE_TIMEOUT_S = 25.0
 
+# A probe invoke samples the path up to ``samples`` times, each next sample started after
+# ``HEDGE_SHARE`` of the last one's timeout without an answer (chalicelib/probes/samples.py). The
+# longest one invoke may sample: a probe and one hedged confirmation at the longest timeout (the probe
+# function's Lambda timeout and the heartbeat's probe round follow from it).
+HEDGE_SHARE = 0.5
+MAX_CHAIN_S = MAX_PROBE_TIMEOUT_S * (1 + HEDGE_SHARE)
+MAX_SAMPLES = 10
+
+
+def chain_s(timeout_s: float, samples: int) -> float:
+    """The longest ``samples`` samples take: the first's timeout, then one hedge interval per further sample."""
+    return float(timeout_s) * (1 + (max(1, int(samples)) - 1) * HEDGE_SHARE)
+
+
+def samples_for(timeout_s: float, fail_after: int) -> int:
+    """How many samples the heartbeat asks one probe invoke for: ``fail_after``, as many as fit in
+    MAX_CHAIN_S and MAX_SAMPLES (the sweep re-probes for the rest)."""
+    n = max(1, min(int(fail_after), MAX_SAMPLES))
+    while n > 1 and chain_s(timeout_s, n) > MAX_CHAIN_S:
+        n -= 1
+    return n
+
 
 def _known(cls, d: dict) -> dict:
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls) if f.init}
     return {k: v for k, v in dict(d).items() if k in names}
 
 
@@ -37,9 +59,23 @@ class ProbeSettings:
     recover_after: int = 3
     min_hold_s: float = 60
     targets: tuple[str, ...] = field(default=DEFAULT_PROBE_TARGETS)
+    # Derived when made (plain fields, read without a call): the samples the heartbeat asks each probe
+    # invoke for (``samples_for``), and the longest one probe invoke takes (its Lambda timeout, the
+    # heartbeat's wait and its probe round follow from it).
+    samples: int = field(init=False, repr=False, compare=False)
+    chain_s: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            n = samples_for(self.timeout_s, self.fail_after)
+            longest = chain_s(self.timeout_s, n)
+        except (TypeError, ValueError):   # not validated yet: bootstrap/config/validate.py names the problem
+            n, longest = 1, 0.0
+        object.__setattr__(self, "samples", n)
+        object.__setattr__(self, "chain_s", longest)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         d["targets"] = list(self.targets)
         return d
 

@@ -87,11 +87,13 @@ class Topology:
     probe_security_group_id: str = ""
     slack_webhook_parameter: str = ""
     schema_version: int = SCHEMA_VERSION
+    # The zones' names in ring order, set when made (a plain field, read without a call).
+    azs: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "azs", tuple(z.az for z in self.zones))
 
     # --- look-ups -------------------------------------------------------------------------
-    @property
-    def azs(self) -> tuple[str, ...]:
-        return tuple(z.az for z in self.zones)
 
     def zone(self, az: str) -> ZoneTopology:
         """The zone named ``az``; an unknown name is bad input (lists the valid zones)."""

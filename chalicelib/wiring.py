@@ -1,7 +1,7 @@
 """Wiring: the Lambda's own assembly, imported by app.py alone. ``default_deps`` builds the
 controller's ``Deps`` for one invocation from the function's environment variables (clients for the
 region, the topology from SSM, probes = Lambda invokes, alerts to the stack's SNS topic); the rest
-reads the Lambda context and wraps every entry point.
+reads the Lambda context (its request id) and wraps every entry point.
 
 app.py takes its Deps from ``app.make_deps`` (``default_deps``); a test loads app.py afresh and sets
 that attribute (scripted probes, a fake clock). The CLI, the lab and the stack builder build their
@@ -29,7 +29,6 @@ from .naming import (
     REQUIRED_ENV,
 )
 from .observability import flush_metrics, logger, set_stack
-from .probes.samples import probe_chain_s
 from .service.deps import Clients, Deps
 from .service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from .settings import ProbeSettings
@@ -77,7 +76,7 @@ def default_deps(owner: str) -> Deps:
                       dynamodb=make_client("dynamodb", env.region, config=CONTROLLER_CLIENT_CONFIG),
                       sns=make_client("sns", env.region, config=CONTROLLER_CLIENT_CONFIG), ssm=ssm,
                       cloudwatch=make_client("cloudwatch", env.region, config=CONTROLLER_CLIENT_CONFIG),
-                      lambda_=make_invoke_client(env.region, probe_chain_s(topology.probe) + INVOKE_MARGIN_S))
+                      lambda_=make_invoke_client(env.region, topology.probe.chain_s + INVOKE_MARGIN_S))
     return deps_for_topology(topology, clients, owner=owner, stage=env.stage)
 
 
@@ -86,12 +85,6 @@ DepsFactory = Callable[[str], Deps]   # owner -> Deps (app.make_deps)
 
 def request_id(context) -> str:
     return getattr(context, "aws_request_id", None) or "local"
-
-
-def remaining_time(context) -> Callable[[], float]:
-    """Seconds the invocation has left, read from the Lambda context each time it is called
-    (``get_remaining_time_in_millis``: the Lambda context object of the Python runtime)."""
-    return lambda: context.get_remaining_time_in_millis() / 1000.0
 
 
 def entry_point(func):

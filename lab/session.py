@@ -33,7 +33,6 @@ from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
 from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
-from chalicelib.probes.samples import probe_chain_s
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from lab import session_reset
@@ -199,7 +198,7 @@ class LabSession:
         self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region).start()
         self._cleanup.append(self.lambda_endpoint.stop)
         self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
-                                                 probe_chain_s(self._topology.probe) + INVOKE_MARGIN_S)
+                                                 self._topology.probe.chain_s + INVOKE_MARGIN_S)
 
         sync = threading.Thread(target=self._sync_loop, name="lab-sync", daemon=True)
         sync.start()

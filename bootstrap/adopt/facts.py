@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from chalicelib.aws import adopted_vpc as api
-from chalicelib.aws.routes import DEFAULT_ROUTE, route_target
+from chalicelib.aws.observe import DEFAULT_ROUTE, route_target
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from pathlib import Path
 from chalicelib import naming
 from chalicelib.errors import InputError
 from chalicelib.naming import APP_NAME, STACK_TAG, probe_handler_name
-from chalicelib.probes.samples import probe_chain_s
 from chalicelib.topology import Topology
 
 from .concurrency import HEARTBEAT_RESERVED, PROBE_RESERVED
@@ -65,7 +64,7 @@ def stage_settings(topology: Topology, stage: str, *, reserve: bool = True,
     roles.ensure_roles): the functions run with hanat's region-named roles and Chalice manages none
     (without them, as for ``hanat package``, Chalice makes its own from the same policy files)."""
     controller_file, probe_file = policy_files(stage)
-    probe_timeout = max(3, math.ceil(probe_chain_s(topology.probe)) + 3)   # its samples + cold start
+    probe_timeout = max(3, math.ceil(topology.probe.chain_s) + 3)   # its samples + cold start
     functions: dict[str, dict] = {
         "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S, "lambda_memory_size": HEARTBEAT_MEMORY_MB},
         "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from ..errors import AwsError, HanatError
 from ..naming import ADOPTED_TAG, STACK_TAG
 from .calls import aws_call, paginate
+from .claims import read_back
 from .network import ec2_call
-from .routes import DEFAULT_ROUTE, RouteTableView, describe_route_tables, read_back
+from .observe import DEFAULT_ROUTE, RouteTableView, describe_route_tables
 from .tags import tag_map
 
 # The route target fields a release writes, by the id's prefix (EC2 API Reference, ReplaceRoute).
@@ -146,7 +147,7 @@ def release_default_route(ec2, route_table_id: str, target: str, *, stack: str, 
     interface ``eni-...`` or an instance ``i-...``), or delete it (``target`` ""); True when it changed.
 
     Refuses (HanatError) a table that does not carry this stack's two adoption tags; reads back to verify
-    (``routes.read_back``: EC2's reads lag its writes; never past ``deadline``, a ``time.monotonic()`` instant).
+    (``claims.read_back``: EC2's reads lag its writes; never past ``deadline``, a ``time.monotonic()`` instant).
     """
     view = describe_route_tables(ec2, [route_table_id], deadline=deadline).get(route_table_id)
     if view is None:
@@ -168,8 +169,8 @@ def release_default_route(ec2, route_table_id: str, target: str, *, stack: str, 
         aws_call(f"ec2.{verb} {route_table_id} -> {target}", getattr(ec2, "replace_route" if view.default_target
                                                                        else "create_route"),
                  deadline=deadline, RouteTableId=route_table_id, DestinationCidrBlock=DEFAULT_ROUTE, **{field: target})
-    read_back(ec2, route_table_id, target or None, f"ec2.{'DeleteRoute' if not target else 'ReplaceRoute'} "
-              f"{route_table_id}", shows=lambda after: _shows(after, target), deadline=deadline, sleep=sleep)
+    read_back(ec2, {route_table_id: target or None}, f"ec2.{'DeleteRoute' if not target else 'ReplaceRoute'} "
+              f"{route_table_id}", shows=lambda _table, after: _shows(after, target), deadline=deadline, sleep=sleep)
     return True
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# botocore's own retries are off: the one retry layer is chalicelib/aws/calls.py (throttling and transient
+# errors as botocore's standard mode would retry them, bounded by the caller's deadline; no botocore
+# callback per call). botocore: "total_max_attempts" counts the first attempt too.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30)
 # The controller's Lambda clients: one attempt can hang at most connect + read timeout (13 s), less than
 # the route-write claim margin (service/reconcile.py CLAIM_MARGIN_S), so no write outlives its claim.
 # The EC2, DynamoDB, SSM and SNS calls of a sweep answer in well under a second.

@@ -20,44 +20,6 @@ LAUNCH_TEMPLATE_VERSION_TAG = "aws:ec2launchtemplate:version"
 # EC2 is eventually consistent: a just-launched instance may be unknown for a moment.
 _NOT_YET_VISIBLE = ("InvalidInstanceID.NotFound",)
 
-GONE = "terminated"  # an instance EC2 no longer lists is as good as terminated
-# DescribeInstanceStatus refuses the whole call when one id is unknown (or not an id at all).
-UNKNOWN_ID_CODES = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
-
-
-def describe_instance_states(ec2, instance_ids: list[str] | tuple[str, ...], *,
-                             deadline: float | None = None) -> dict[str, str]:
-    """instance id -> state name (running, stopped, ...); ids EC2 does not know map to ``terminated``.
-
-    One DescribeInstanceStatus call (state only: a fraction of DescribeInstances' payload, which
-    grows with every zone); when EC2 refuses an id, one DescribeInstances filtered by id instead,
-    which lists what still exists and skips the rest.
-    """
-    ids = [i for i in instance_ids if i]
-    if not ids:
-        return {}
-    states = {i: GONE for i in ids}
-    try:
-        statuses = _instance_statuses(ec2, ids, deadline)
-    except AwsError as err:
-        if err.code not in UNKNOWN_ID_CODES:
-            raise
-        states.update(_states_by_filter(ec2, ids, deadline))
-        return states
-    states.update({s["InstanceId"]: s["InstanceState"]["Name"] for s in statuses})
-    return states
-
-
-def _instance_statuses(ec2, ids: list[str], deadline: float | None = None) -> list[dict]:
-    return paginate("ec2.DescribeInstanceStatus", ec2, "describe_instance_status", "InstanceStatuses",
-                    InstanceIds=ids, IncludeAllInstances=True, deadline=deadline)
-
-
-def _states_by_filter(ec2, ids: list[str], deadline: float | None = None) -> dict[str, str]:
-    reservations = paginate("ec2.DescribeInstances", ec2, "describe_instances", "Reservations",
-                            Filters=[{"Name": "instance-id", "Values": ids}], deadline=deadline)
-    return {inst["InstanceId"]: inst["State"]["Name"] for r in reservations for inst in r.get("Instances", [])}
-
 
 @dataclass(frozen=True)
 class NatInstance:

@@ -18,7 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..errors import AwsError
 from ..probes.results import ProbeResult
-from ..probes.samples import chain_s
+from ..settings import chain_s
 from .calls import aws_call
 
 # (function_name, payload) -> decoded JSON answer; raises on failure
@@ -32,11 +32,11 @@ def invoke_json(lambda_client, function_name: str, payload: dict) -> dict:
 
     A function error (the handler raised, or timed out inside Lambda) becomes an AwsError with
     code ``FunctionError`` and Lambda's error text, so callers see one error tree. Timeouts of the
-    call itself are the client's ``read_timeout`` (build the client with retries off: a retried
-    invoke would run the function twice).
+    call itself are the client's ``read_timeout``; no retry, neither botocore's (build the client with
+    retries off) nor the retry layer's: a retried invoke would run the function twice.
     """
     operation = f"lambda.Invoke {function_name}"
-    response = aws_call(operation, lambda_client.invoke, FunctionName=function_name,
+    response = aws_call(operation, lambda_client.invoke, FunctionName=function_name, retry_transient=False,
                         InvocationType="RequestResponse", Payload=json.dumps(payload).encode())
     body = response["Payload"].read()
     if response.get("FunctionError"):

@@ -1,9 +1,9 @@
 """The state table itself: the one DynamoDB table of a stack, its key layout, and its creation and
 removal (by the stack builder). Each kind of record it holds has its own adapter beside this one.
 
-Table layout (pk, sk strings): ("zone", az) zone records with their route-write claims
-(``zone_records``, ``claims``) | ("control", "global") the targets-down memory (``zone_records``) |
-("lease", "sweeper") the sweeper lease (``lease``) | ("event", event id) de-duplication markers
+Table layout (pk, sk strings): ("zone", az) zone records with their route-write claims (read by
+``observe``, committed and claimed by ``claims``) | ("control", "global") the targets-down memory (the
+same) | ("lease", "sweeper") the sweeper lease (``claims``) | ("event", event id) de-duplication markers
 (``event_markers``) | ("replacement", az) NAT replacement records (``replacement_records``) |
 ("roll", "current") the rolling replacement and ("roll", "window") what the automatic roll did in the
 current maintenance window (``roll_records``) | ("history", "<epoch>#<id>") what happened (route moves,

@@ -6,82 +6,30 @@ zone's NAT is probed like any other. Once that NAT is proven (UP with ``recover_
 row) the engine cuts the zone over, one zone per sweep; from then on (``cut-over``) the zone fails
 over and reverts like one hanat built. ``release`` points the routes at their original targets again (``released``): the engine
 never moves them again. An adopting or released zone's NAT serves other zones' failovers only while
-proven. ``hanat cutover`` and ``hanat release`` are decided here too.
+proven. Those rules of the sweep's round live beside it in ``engine/decide.py`` (``moves_routes``,
+``may_serve``, ``next_cutover``); ``hanat cutover`` and ``hanat release`` are decided here. A zone whose
+tables were adopted and never cut over is ``adopting`` even before its first record
+(``service/reconcile.py`` reads the records so).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..alerts import Alert
 from ..errors import InputError
 from ..settings import ProbeSettings
+from .decide import adoption_alert, apply_adoption_move, proven
 from .model import (
-    ADOPTING,
     CUT_OVER,
     CUTOVER,
-    NORMAL,
-    PAUSED,
     RELEASE,
     RELEASED,
     RUNNING,
-    UP,
     Decision,
     RouteMove,
     ZoneInput,
     ZoneState,
 )
-
-
-def with_adoption(state: ZoneState, adopted: bool) -> ZoneState:
-    """The zone's state with its adoption filled in: a zone of adopted tables never cut over is
-    ``adopting`` (its record may not exist yet)."""
-    if adopted and not state.adoption:
-        return state.evolve(adoption=ADOPTING)
-    return state
-
-
-def moves_routes(state: ZoneState) -> bool:
-    """True when the engine may move the zone's routes (built by hanat, or cut over)."""
-    return state.adoption not in (ADOPTING, RELEASED)
-
-
-def proven(state: ZoneState, probe: ProbeSettings) -> bool:
-    """The zone's NAT passed ``recover_after`` probes in a row and is UP."""
-    return state.health == UP and state.passes >= probe.recover_after
-
-
-def may_serve(state: ZoneState, probe: ProbeSettings) -> bool:
-    """Whether the zone's NAT may take other zones' traffic: UP, and proven while its own zone is
-    adopting or released (an unproven NAT must not carry anyone)."""
-    return state.health == UP and (moves_routes(state) or proven(state, probe))
-
-
-def next_cutover(states: Mapping[str, ZoneState], ring: Sequence[str], probe: ProbeSettings,
-                 busy: set[str]) -> RouteMove | None:
-    """The first adopting zone (ring order) whose NAT is proven: at most one per sweep."""
-    for az in ring:
-        s = states[az]
-        if s.adoption == ADOPTING and s.mode != PAUSED and az not in busy and proven(s, probe):
-            return RouteMove(az, "", az, CUTOVER, f"NAT {az} proven: {s.passes} passed probes")
-    return None
-
-
-def apply_adoption_move(s: ZoneState, move: RouteMove, now: float) -> ZoneState:
-    """A zone's state after its cutover or release."""
-    adoption = CUT_OVER if move.kind == CUTOVER else RELEASED
-    mode = s.mode if move.kind == CUTOVER else NORMAL
-    return s.evolve(adoption=adoption, served_by="", mode=mode, hold_until=0.0, last_change=now,
-                    last_reason=move.reason)
-
-
-def adoption_alert(move: RouteMove, z: ZoneInput, now: float, stack: str) -> Alert:
-    """``cutover``: the zone now leaves by its own NAT; ``release``: by the targets it had before."""
-    details = {"targets": dict(move.targets)} if move.targets else {}
-    return Alert(type=move.kind, zone=move.zone, reason=move.reason, at=now, stack=stack,
-                 to_nat=z.nat_instance_id or None if move.kind == CUTOVER else None,
-                 to_zone=move.zone if move.kind == CUTOVER else None, route_tables=z.route_table_ids,
-                 details=details)
 
 
 def _pick(zones: Sequence[ZoneInput], azs: Sequence[str]) -> list[ZoneInput]:

@@ -1,17 +1,22 @@
-"""The decision engine: one round of observations in, a Decision out. Pure: no AWS, no clock reads.
+"""The decision engine: one round of observations in, a Decision out; then what follows from any decision
+(``review``: route repairs, which moves hand flows off). Pure: no AWS, no clock reads.
 
-Placement (which healthy NAT takes a zone) is deterministic and spreads load across the ring."""
+Placement (which healthy NAT takes a zone) is deterministic and spreads load across the ring. The rules
+the round applies to adopted zones (``moves_routes``, ``may_serve``, ``next_cutover``; the operator's
+cutover and release are ``engine/cutover.py``) and the rule for planned moves (``hands_off``; their tags
+are ``engine/handoff.py``) live here beside it: the round reads plain fields, never calling out per zone."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
 from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
-from .cutover import adoption_alert, apply_adoption_move, may_serve, moves_routes, next_cutover
 from .model import (
+    ADOPTING,
     BLIND_AFTER_SWEEPS,
+    CUT_OVER,
     CUTOVER,
     DOWN,
     FAILOVER,
@@ -21,16 +26,81 @@ from .model import (
     NORMAL,
     PAUSED,
     RELEASE,
+    RELEASED,
+    REPAIR,
     REVERT,
     RUNNING,
     UNKNOWN,
     UP,
     Decision,
+    Review,
     RouteMove,
     ZoneInput,
     ZoneState,
 )
 from .window import Window
+
+HANDOFF_KINDS = (FAILOVER, REVERT)   # the moves that may hand flows off (engine/handoff.py)
+
+
+def _server(s: ZoneState) -> str:
+    """The az whose NAT serves the zone (``ZoneState.server``, read as plain fields)."""
+    return s.served_by or s.az
+
+
+def samples(z: ZoneInput) -> tuple[ProbeResult, ...]:
+    """This round's probe results of the zone that are evidence about its NAT path, in the order taken."""
+    taken = (z.probe, *z.confirmations) if z.probe is not None else z.confirmations
+    return tuple(p for p in taken if p.evidence)
+
+
+def no_evidence(z: ZoneInput) -> bool:
+    """Probed this round, but nothing came back that says anything about the NAT."""
+    return (z.probe is not None or bool(z.confirmations)) and not samples(z)
+
+
+# --- adopted zones (chalicelib/engine/cutover.py) ------------------------------------------------
+def moves_routes(state: ZoneState) -> bool:
+    """True when the engine may move the zone's routes (built by hanat, or cut over)."""
+    return state.adoption not in (ADOPTING, RELEASED)
+
+
+def proven(state: ZoneState, probe: ProbeSettings) -> bool:
+    """The zone's NAT passed ``recover_after`` probes in a row and is UP."""
+    return state.health == UP and state.passes >= probe.recover_after
+
+
+def may_serve(state: ZoneState, probe: ProbeSettings) -> bool:
+    """Whether the zone's NAT may take other zones' traffic: UP, and proven while its own zone is
+    adopting or released (an unproven NAT must not carry anyone)."""
+    return state.health == UP and (moves_routes(state) or proven(state, probe))
+
+
+def next_cutover(states: Mapping[str, ZoneState], ring: Sequence[str], probe: ProbeSettings,
+                 busy: set[str]) -> RouteMove | None:
+    """The first adopting zone (ring order) whose NAT is proven: at most one per sweep."""
+    for az in ring:
+        s = states[az]
+        if s.adoption == ADOPTING and s.mode != PAUSED and az not in busy and proven(s, probe):
+            return RouteMove(az, "", az, CUTOVER, f"NAT {az} proven: {s.passes} passed probes")
+    return None
+
+
+def apply_adoption_move(s: ZoneState, move: RouteMove, now: float) -> ZoneState:
+    """A zone's state after its cutover or release."""
+    adoption = CUT_OVER if move.kind == CUTOVER else RELEASED
+    mode = s.mode if move.kind == CUTOVER else NORMAL
+    return replace(s, adoption=adoption, served_by="", mode=mode, hold_until=0.0, last_change=now,
+                   last_reason=move.reason)
+
+
+def adoption_alert(move: RouteMove, z: ZoneInput, now: float, stack: str) -> Alert:
+    """``cutover``: the zone now leaves by its own NAT; ``release``: by the targets it had before."""
+    details = {"targets": dict(move.targets)} if move.targets else {}
+    return Alert(type=move.kind, zone=move.zone, reason=move.reason, at=now, stack=stack,
+                 to_nat=z.nat_instance_id or None if move.kind == CUTOVER else None,
+                 to_zone=move.zone if move.kind == CUTOVER else None, route_tables=z.route_table_ids,
+                 details=details)
 
 
 # --- placement ------------------------------------------------------------------------------
@@ -69,7 +139,7 @@ def judge_health(z: ZoneInput, probe: ProbeSettings, now: float, *, count_probe:
         return replace(s, passes=0)
     if not count_probe:
         return s
-    for sample in z.samples:
+    for sample in samples(z):
         s = _count_sample(s, sample.passed, probe, now)
     return s
 
@@ -93,12 +163,12 @@ def _count_sample(s: ZoneState, passed: bool, probe: ProbeSettings, now: float) 
 def track_evidence(z: ZoneInput, s: ZoneState) -> tuple[ZoneState, bool]:
     """Count sweeps without evidence; (new state, True when this round makes the zone newly blind:
     ``BLIND_AFTER_SWEEPS`` in a row and not alerted yet). Evidence coming back clears both."""
-    if z.no_evidence:
+    if no_evidence(z):
         s = replace(s, blind=s.blind + 1)
         if s.blind >= BLIND_AFTER_SWEEPS and not s.blind_alerted:
             return replace(s, blind_alerted=True), True
         return s, False
-    if z.samples and (s.blind or s.blind_alerted):
+    if samples(z) and (s.blind or s.blind_alerted):
         return replace(s, blind=0, blind_alerted=False), False
     return s, False
 
@@ -149,7 +219,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
                                 reason="every NAT path and the control probe failed: the probe targets "
                                        "are down, not the NATs; no route moved"))
         critical_active = True
-    elif any(p.passed for z in zones for p in z.samples) or (control is not None and control.passed):
+    elif any(p.passed for z in zones for p in samples(z)) or (control is not None and control.passed):
         critical_active = False
 
     states = {z.az: _prune_flaps(judge_health(z, probe, now, count_probe=not blame_targets), now)
@@ -164,7 +234,7 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
         return az in states and may_serve(states[az], probe)
 
     # an adopting or released zone's routes are not hanat's to move (chalicelib/engine/cutover.py)
-    servers = {az: states[az].server for az in ring if moves_routes(states[az])}
+    servers = {az: _server(states[az]) for az in ring if moves_routes(states[az])}
     moves: list[RouteMove] = []
     movers: list[tuple[str, str]] = []  # (zone, reason) needing a new healthy NAT
     for az, server in servers.items():
@@ -281,3 +351,49 @@ def move_alert(move: RouteMove, by_az: dict[str, ZoneInput], now: float, stack: 
                  reason=move.reason, at=now, stack=stack,
                  from_nat=src.nat_instance_id if src else None, to_nat=dst.nat_instance_id if dst else None,
                  to_zone=move.to_az, route_tables=z.route_table_ids)
+
+
+# --- after a decision (any decider's) ------------------------------------------------------------------
+def hands_off(move: RouteMove, states: Mapping[str, ZoneState], instance_states: Mapping[str, str | None],
+              nat_of: Mapping[str, str], vouched: Collection[str] = ()) -> bool:
+    """Does ``move`` hand the zone's open flows back to the NAT it leaves (engine/handoff.py)? Only a
+    failover or revert between two NATs, away from a NAT whose instance is ``running`` and which the
+    controller holds UP (or the caller vouches for: a planned replacement marks its healthy old NAT DOWN
+    to move the zone away from it). ``states``: the zone states as decided; ``nat_of``: az -> its NAT."""
+    if move.kind not in HANDOFF_KINDS or move.from_az == move.to_az or not move.from_az:
+        return False
+    nat = nat_of.get(move.from_az, "")
+    if not nat or not nat_of.get(move.to_az) or instance_states.get(nat) != RUNNING:
+        return False
+    source = states.get(move.from_az)
+    return move.from_az in vouched or (source is not None and source.health == UP)
+
+
+def review(decision: Decision, zones: Sequence[ZoneInput], *, vouched: Collection[str] = ()) -> Review:
+    """What follows from ``decision`` (the engine's, or an operator's), once: the route repairs of the
+    zones it does not move whose writable tables point elsewhere than their recorded NAT (route drift:
+    a crashed run, a hand edit; not a zone another run has claimed, nor one whose routes are the
+    user's), the moves that hand open flows back (``hands_off``), and the moving zones whose earlier
+    handoff the move ends; a moving zone forgets its earlier handoff in ``states``."""
+    moved = {m.zone for m in decision.moves}
+    eni_of = {z.az: z.nat_eni_id for z in zones}
+    repairs = []
+    for z in zones:
+        s = decision.states[z.az]
+        if z.az in moved or z.claimed or not moves_routes(s):
+            continue
+        server = _server(s)
+        wrong = [table for table, eni in z.tables if eni != eni_of.get(server)]
+        if wrong:
+            repairs.append(RouteMove(z.az, server, server, REPAIR, f"route drift: {', '.join(wrong)} not at NAT {server}"))
+    moves = (*decision.moves, *repairs)
+    moving = [m for m in moves if m.kind != REPAIR]
+    states = dict(decision.states)
+    for m in moving:
+        states[m.zone] = replace(states[m.zone], handoff_from="", handoff_to="", handoff_until=0.0)
+    nat_of = {z.az: z.nat_instance_id for z in zones}
+    running = {z.nat_instance_id: z.instance_state for z in zones if z.nat_instance_id}
+    before = {z.az: z.state for z in zones}
+    return Review(moves=moves, states=states,
+                  handoffs=tuple(m.zone for m in moving if hands_off(m, decision.states, running, nat_of, vouched)),
+                  ended=tuple(m.zone for m in moving if m.zone in before and before[m.zone].handoff_until))

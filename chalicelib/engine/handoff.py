@@ -1,5 +1,5 @@
-"""Connection handoff on planned moves (pure): which moves hand open flows back, the tags that say so,
-and when a handoff is over.
+"""Connection handoff on planned moves (pure): the tags that say so, and when a handoff is over. Which
+moves hand open flows back is decided with the round (``engine/decide.py`` ``hands_off``).
 
 When a zone moves away from a NAT X that is still alive (a revert after recovery, an operator's
 failover of a healthy NAT, each step of a roll), the NAT that now serves it (Y) sends the mid-stream
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from ..naming import HANDOFF_TAG_PREFIX
-from .model import FAILOVER, REVERT, RUNNING, UP, RouteMove, ZoneState
+from .model import RUNNING, ZoneState
 
 TO, FROM = "to", "from"
 PREV = "prev"
@@ -34,7 +34,6 @@ MAX_TAG_VALUE = 256   # EC2: "Tag values ... accept a maximum of 256 Unicode cha
 # 0.7-1.1 s from the tag write to the kernel in the lab): the route moves no sooner than this after the
 # tags are written, and a roll's Elastic IP no sooner than this after they are removed.
 AGENT_SETTLE_S = 2.0
-HANDOFF_KINDS = (FAILOVER, REVERT)
 
 
 # --- tags ---------------------------------------------------------------------------------------
@@ -104,22 +103,7 @@ def parse_value(value: str) -> tuple[str, str, int, tuple[str, ...]] | None:
     return parts[0], parts[1], int(parts[2]), tuple(parts[3].split(","))
 
 
-# --- which moves hand off, and when a handoff ends ---------------------------------------------
-def hands_off(move: RouteMove, states: Mapping[str, ZoneState], instance_states: Mapping[str, str | None],
-              nat_of: Mapping[str, str], vouched: Collection[str] = ()) -> bool:
-    """Does ``move`` hand the zone's open flows back to the NAT it leaves? Only a failover or revert
-    between two NATs, away from a NAT whose instance is ``running`` and which the controller holds UP
-    (or the caller vouches for: a planned replacement marks its healthy old NAT DOWN to move the zone
-    away from it). ``states``: the zone states as decided; ``nat_of``: az -> its NAT instance id."""
-    if move.kind not in HANDOFF_KINDS or move.from_az == move.to_az or not move.from_az:
-        return False
-    nat = nat_of.get(move.from_az, "")
-    if not nat or not nat_of.get(move.to_az) or instance_states.get(nat) != RUNNING:
-        return False
-    source = states.get(move.from_az)
-    return move.from_az in vouched or (source is not None and source.health == UP)
-
-
+# --- when a handoff ends ------------------------------------------------------------------------
 def close_reason(state: ZoneState, now: float, instance_states: Mapping[str, str | None],
                  failing: Collection[str] = ()) -> str | None:
     """Why the zone's handoff is over (None: it goes on, or there is none). ``instance_states``: the

@@ -4,8 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import HanatError, InputError
-from .cutover import moves_routes
-from .decide import choose_target, move_alert, serving_loads
+from .decide import choose_target, move_alert, moves_routes, serving_loads
 from .model import (
     DOWN,
     FAILOVER,

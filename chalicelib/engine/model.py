@@ -43,6 +43,12 @@ LEAVING_STATES = (STOPPING, STOPPED, SHUTTING_DOWN, TERMINATED)
 GONE_STATES = (SHUTTING_DOWN, TERMINATED)
 
 
+# The typed fields of a stored zone state (JSON data keeps ints, floats and bools apart only loosely).
+INT_FIELDS = ("fails", "passes", "blind", "version")
+FLOAT_FIELDS = ("since", "hold_until", "last_change", "handoff_until")
+BOOL_FIELDS = ("flap_alerted", "blind_alerted")
+
+
 @dataclass(frozen=True)
 class ZoneState:
     """What the controller remembers about zone ``az`` between runs.
@@ -99,21 +105,6 @@ class ZoneState:
         d["failovers"] = list(self.failovers)
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ZoneState:
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        known["failovers"] = tuple(float(t) for t in known.get("failovers", ()))
-        for key in ("fails", "passes", "blind", "version"):
-            if key in known:
-                known[key] = int(known[key])
-        for key in ("since", "hold_until", "last_change", "handoff_until"):
-            if key in known:
-                known[key] = float(known[key])
-        for key in ("flap_alerted", "blind_alerted"):
-            if key in known:
-                known[key] = bool(known[key])
-        return cls(**known)
-
 
 FAILOVER, REVERT, REPAIR = "failover", "revert", "repair"
 # An adopted zone's routes: to its own NAT (cutover) and back to where they pointed before (release).
@@ -132,17 +123,12 @@ class ZoneInput:
     # re-probes made at once after ``probe`` failed, in order (each an independent sample)
     confirmations: tuple[ProbeResult, ...] = ()
     instance_state: str | None = None     # None: unknown (do not judge on it)
-    # Set when the input is made (plain fields the engine reads without a call):
-    # this round's probe results that are evidence about the NAT path, in the order taken ...
-    samples: tuple[ProbeResult, ...] = field(init=False, repr=False, compare=False)
-    # ... and whether it was probed this round but nothing came back that says anything about the NAT.
-    no_evidence: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        taken = (self.probe, *self.confirmations) if self.probe is not None else self.confirmations
-        samples = tuple(p for p in taken if p.evidence)
-        object.__setattr__(self, "samples", samples)
-        object.__setattr__(self, "no_evidence", (self.probe is not None or bool(self.confirmations)) and not samples)
+    # For the route-drift check (``decide.review``): the zone's NAT's network interface, its private tables
+    # found in EC2 that hanat may write (id, the ENI their default route points at), and whether another
+    # run holds the zone's route-write claim now.
+    nat_eni_id: str = ""
+    tables: tuple[tuple[str, str | None], ...] = ()
+    claimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,15 +162,6 @@ class Decision:
     critical_active: bool = False
     notes: tuple[str, ...] = field(default=())
 
-    def changed_zones(self, before: dict[str, ZoneState]) -> list[str]:
-        """Zones whose record differs from ``before`` (ignoring the version counter)."""
-        out = []
-        for az, new in self.states.items():
-            old = before.get(az)
-            if old is None or replace(new, version=old.version) != old:
-                out.append(az)
-        return out
-
     def to_dict(self) -> dict:
         return {
             "moves": [m.to_dict() for m in self.moves],
@@ -193,3 +170,15 @@ class Decision:
             "critical_active": self.critical_active,
             "states": {az: s.to_dict() for az, s in self.states.items()},
         }
+
+
+@dataclass(frozen=True)
+class Review:
+    """What follows from a decision (``decide.review``): its moves and the route repairs, the zone states
+    (moving zones without their earlier handoff), the zones whose move hands open flows back, and the
+    moving zones whose earlier handoff the move ends."""
+
+    moves: tuple[RouteMove, ...]
+    states: dict[str, ZoneState]
+    handoffs: tuple[str, ...] = ()
+    ended: tuple[str, ...] = ()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InputError
-from ..settings import MAX_PROBE_TIMEOUT_S, ProbeSettings
-from .samples import MAX_CHAIN_S, MAX_SAMPLES, chain_s, run_samples
+from ..settings import MAX_CHAIN_S, MAX_PROBE_TIMEOUT_S, MAX_SAMPLES, ProbeSettings, chain_s
+from .samples import run_samples
 from .targets import parse_targets
 
 EVENT_KEYS = ("targets", "timeout_s", "samples")

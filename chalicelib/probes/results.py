@@ -9,7 +9,7 @@ the NAT, so the engine treats it like "not probed" and the zone's counters do no
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,11 @@ class ProbeResult:
     hedged: bool = False      # a confirmation started while the sample before it still waited
     # the same path probed again in the same invoke (probes/samples.py), in the order started
     confirmations: tuple[ProbeResult, ...] = ()
-    # The probe ran and no target answered: evidence that the path is broken (set from ``evidence``
-    # and ``passed`` when the result is made: a plain field, read without a call).
-    failed: bool = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        if self.passed and not self.evidence:
-            raise ValueError("a probe without evidence cannot have passed")
-        object.__setattr__(self, "failed", self.evidence and not self.passed)
+    @property
+    def failed(self) -> bool:
+        """The probe ran and no target answered: evidence that the path is broken."""
+        return self.evidence and not self.passed
 
     @classmethod
     def no_evidence(cls, zone: str, at: float, error: str) -> ProbeResult:
@@ -73,6 +70,9 @@ class ProbeResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeResult:
+        """A result as the probe function answered it; one that passed without evidence is refused."""
+        if d.get("passed") and not d.get("evidence", True):
+            raise ValueError("a probe without evidence cannot have passed")
         return cls(zone=d["zone"], passed=bool(d["passed"]), at=float(d.get("at", 0.0)),
                    error=d.get("error"), evidence=bool(d.get("evidence", True)), hedged=bool(d.get("hedged", False)),
                    results=tuple(TargetResult(**r) for r in d.get("results", ())),

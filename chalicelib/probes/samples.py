@@ -7,7 +7,9 @@ one never does, so the confirmation runs alongside the first sample's wait inste
 blackholed NAT is then confirmed after ``timeout x (1 + (samples - 1) x HEDGE_SHARE)`` — 3 s at the
 defaults (timeout 2 s, fail_after 2) instead of 4 s — in the same execution environment (no second
 Lambda environment and its cold start), and a path that answers costs one round as before. The first
-sample that passes ends the probe; samples still running are dropped.
+sample that passes ends the probe; samples still running are dropped. How many samples one invoke
+takes for a stack's settings, and how long they may take, is ``ProbeSettings.samples`` and
+``ProbeSettings.chain_s`` (chalicelib/settings.py).
 """
 from __future__ import annotations
 
@@ -16,42 +18,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
-from ..settings import MAX_PROBE_TIMEOUT_S, ProbeSettings
+from ..settings import HEDGE_SHARE
 from .checks import FINISH_MARGIN_S, run_checks
 from .results import ProbeResult
 
-HEDGE_SHARE = 0.5
-# The longest one probe invoke may sample: a probe and one hedged confirmation at the longest timeout
-# (the probe function's Lambda timeout and the heartbeat's probe round follow from it).
-MAX_CHAIN_S = MAX_PROBE_TIMEOUT_S * (1 + HEDGE_SHARE)
-MAX_SAMPLES = 10
-
 Check = Callable[[str, Sequence[str], float, Callable[[], float]], ProbeResult]
 
-
-def chain_s(timeout_s: float, samples: int) -> float:
-    """The longest ``samples`` samples take: the first's timeout, then one hedge interval per further sample."""
-    return float(timeout_s) * (1 + (max(1, int(samples)) - 1) * HEDGE_SHARE)
-
-
-def samples_for(timeout_s: float, fail_after: int) -> int:
-    """How many samples the heartbeat asks one probe invoke for: ``fail_after``, as many as fit in
-    MAX_CHAIN_S and MAX_SAMPLES (the sweep re-probes for the rest)."""
-    n = max(1, min(int(fail_after), MAX_SAMPLES))
-    while n > 1 and chain_s(timeout_s, n) > MAX_CHAIN_S:
-        n -= 1
-    return n
-
-
-def probe_samples(probe: ProbeSettings) -> int:
-    """The ``samples`` the heartbeat sends each probe function for these settings."""
-    return samples_for(probe.timeout_s, probe.fail_after)
-
-
-def probe_chain_s(probe: ProbeSettings) -> float:
-    """The longest one probe invoke takes for these settings (its Lambda timeout, the heartbeat's wait
-    and read timeout follow from it)."""
-    return chain_s(probe.timeout_s, probe_samples(probe))
 
 
 def run_samples(zone: str, targets: Sequence[str], timeout_s: float, samples: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..aws import adopted_vpc, instances
+from ..aws import adopted_vpc, observe
 from ..engine import decide_cutover, decide_release
 from ..engine.model import GONE_STATES
 from ..errors import InputError
@@ -131,7 +131,7 @@ def plan_release(ec2, topology: Topology, azs: Sequence[str], release_to: str = 
     originals = {t.original_target for _, t in tables}
     gateways = adopted_vpc.nat_gateways(ec2, [g for g in (*originals, release_to) if g.startswith("nat-")])
     interfaces = adopted_vpc.network_interfaces(ec2, [e for e in originals if e.startswith("eni-")])
-    instance_states = instances.describe_instance_states(ec2, [i for i in originals if i.startswith("i-")])
+    instance_states = observe.describe_instance_states(ec2, [i for i in originals if i.startswith("i-")])
     problems = _release_to_problems(topology, release_to, gateways)
     out: dict[str, list[tuple[str, str]]] = {az: [] for az in azs}
     missing = []

@@ -53,11 +53,7 @@ class Deps:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     owner: str = "hanat"  # who holds the lease / made a change: "heartbeat:<request id>", "cli:<user>"
-    # A time.monotonic() instant: no AWS call of this run starts, or is retried (ours or botocore's),
+    # A time.monotonic() instant: no AWS call of this run starts, or is retried (by the one retry layer, aws/calls.py),
     # after it, and no route is written after it. The heartbeat sets it from the Lambda's remaining
     # time; None = no limit (CLI, tests, the lab's sweeps).
     deadline: float | None = None
-
-    def time_left(self) -> float | None:
-        """Seconds until ``deadline`` (None: no deadline)."""
-        return None if self.deadline is None else self.deadline - time.monotonic()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from ..aws import instances, nat_tags
+from ..aws import nat_tags, observe
 from ..engine import ZoneState
 from ..engine.handoff import close_reason, is_zone_key, parse_value
 from ..errors import ConflictError, HanatError
@@ -97,7 +97,7 @@ def close_expired_handoffs(deps: Deps, states: Mapping[str, ZoneState], now: flo
         return []
     topo = deps.topology
     ids = sorted({n for s in active.values() for n in (s.handoff_from, s.handoff_to) if n})
-    ec2_states = instances.describe_instance_states(deps.clients.ec2, ids, deadline=deps.deadline)
+    ec2_states = observe.describe_instance_states(deps.clients.ec2, ids, deadline=deps.deadline)
     nat_of = {z.az: z.nat_instance_id for z in topo.zones}
     failing = {nat_of[az] for az, s in states.items() if az in nat_of and s.fails >= topo.probe.fail_after}
     over: dict[str, str] = {}

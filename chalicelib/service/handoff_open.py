@@ -1,7 +1,7 @@
 """Opening connection handoffs on planned moves (use-case, inside ``reconcile.decide_and_apply``).
 
-Per attempt: ``plan`` (before the claim) picks the moves that hand open flows back (the pure rule in
-``chalicelib.engine.handoff``) and reads what their tags need: both NATs' private addresses (and the
+Per attempt: ``plan`` (before the claim) takes the moves that hand open flows back (picked by the
+engine's ``review`` with the pure rule ``chalicelib.engine.decide.hands_off``) and reads what their tags need: both NATs' private addresses (and the
 handoff tags they carry) and the CIDRs of the subnets the zone's route tables serve; ``Plan.record``
 puts each handoff in the moved zone's record (committed with the claim). Once the zones are claimed,
 ``open_handoffs`` writes the tags (the old NAT's ``from`` first, so a half-written handoff never sends flows to
@@ -19,12 +19,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..aws import nat_tags
-from ..engine import REPAIR, Decision, RouteMove, ZoneState
+from ..engine import REPAIR, RouteMove, ZoneState
 from ..engine.handoff import (
     FROM,
     TO,
     as_prev,
-    hands_off,
     is_prev_key,
     is_zone_key,
     tag_values,
@@ -81,19 +80,17 @@ class Plan:
 
 
 # --- planning (before the claim) ---------------------------------------------------------------------
-def plan(deps: Deps, *, decision: Decision, moves: Sequence[RouteMove], before: Mapping[str, ZoneState],
-         instance_states: Mapping[str, str | None], tables: Mapping, now: float,
-         vouched: Collection[str] = ()) -> Plan:
-    """What the move hands off. EC2 is read only when a move hands off (an automatic failover away
-    from a dead NAT costs nothing here)."""
+def plan(deps: Deps, *, moves: Sequence[RouteMove], handoffs: Collection[str], before: Mapping[str, ZoneState],
+         tables: Mapping, now: float) -> Plan:
+    """What the moves hand off: those of the zones in ``handoffs`` (the engine's ``review`` picked them,
+    ``engine.decide.hands_off``). EC2 is read only when a move hands off."""
     topo = deps.topology
     moving = tuple(m.zone for m in moves if m.kind != REPAIR)
     out = Plan(moving=moving, ended={az: before[az] for az in moving if az in before and before[az].has_handoff})
     if float(topo.failover.handoff_s) <= 0:
         return out
     nat_of = {z.az: z.nat_instance_id for z in topo.zones}
-    wanted = [m for m in moves if m.kind != REPAIR
-              and hands_off(m, decision.states, instance_states, nat_of, vouched)]
+    wanted = [m for m in moves if m.kind != REPAIR and m.zone in handoffs]
     if not wanted:
         return out
     try:

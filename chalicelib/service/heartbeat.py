@@ -1,6 +1,7 @@
 """The heartbeat: the Lambda's loop of sweeps under the sweeper lease (loop, lease, tick).
 
-The heartbeat's time comes from the Lambda: ``run_heartbeat(deps, remaining_s)`` sweeps every
+The heartbeat's time comes from the Lambda: ``run_heartbeat(deps, remaining_ms)`` (the Lambda
+context's own ``get_remaining_time_in_millis``) sweeps every
 ``probe.interval_s`` while a whole sweep still fits in the invocation's remaining time, and sets
 ``Deps.deadline`` so no AWS call (or retry) of the run passes the invocation's end. A lease left by a
 run that was killed is waited out when it expires within the budget, not a reason to skip a minute.
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from ..aws import lease as leases
+from ..aws import claims as leases
 from ..engine import ZoneState
 from ..errors import ConflictError, HanatError, InputError
 from ..observability import logger
@@ -81,12 +82,16 @@ def take_lease(deps: Deps, remaining_s: Callable[[], float], reserve: float) -> 
         deps.sleep(min(LEASE_POLL_S, wait + 0.01))
 
 
-def run_heartbeat(deps: Deps, remaining_s: Callable[[], float],
+def run_heartbeat(deps: Deps, remaining_ms: Callable[[], float],
                   then: AfterSweep | None = None) -> list[SweepReport]:
     """Sweep every ``probe.interval_s`` while a whole sweep still fits in the invocation's remaining
-    time (``remaining_s()``: the Lambda context's ``get_remaining_time_in_millis() / 1000``), each
-    sweep followed by ``then`` (whose topology the next sweep uses). Every AWS call ends before the
-    invocation does (``Deps.deadline``). A failed sweep is recorded in its report and the loop goes on."""
+    time (``remaining_ms()``: the Lambda context's ``get_remaining_time_in_millis``, the Lambda context
+    object of the Python runtime), each sweep followed by ``then`` (whose topology the next sweep uses).
+    Every AWS call ends before the invocation does (``Deps.deadline``). A failed sweep is recorded in its
+    report and the loop goes on."""
+    def remaining_s() -> float:
+        return remaining_ms() / 1000.0
+
     left = remaining_s()
     deps = replace(deps, deadline=time.monotonic() + left - END_MARGIN_S)
     interval = float(deps.topology.probe.interval_s)

@@ -11,7 +11,6 @@ from ..aws.sns import SnsAlertSink
 from ..naming import probe_function_name
 from ..observability import metric_sink
 from ..probes import run_checks
-from ..probes.samples import probe_samples
 from ..topology import Topology
 from .deps import Clients, Deps
 
@@ -28,7 +27,7 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
         probe_runner = LambdaProbeRunner(
             lambda name, payload: invoke_json(clients.lambda_, name, payload), names,
             targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock,
-            samples=probe_samples(topology.probe))
+            samples=topology.probe.samples)
 
     def control_probe():
         return run_checks("control", topology.probe.targets, topology.probe.timeout_s, clock)

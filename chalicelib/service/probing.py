@@ -17,13 +17,13 @@ round would not fit before ``deps.deadline``.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..aws.lambda_invoke import PROBE_WAIT_MARGIN_S
 from ..errors import InputError
 from ..probes.results import ProbeResult
-from ..probes.samples import probe_chain_s
 from ..topology import Topology
 from .deps import Deps
 
@@ -37,7 +37,7 @@ WRITE_RESERVE_S = 3.0
 
 def probe_round_s(topology: Topology) -> float:
     """The longest one probe round (every zone at once, each with its samples) may take."""
-    return probe_chain_s(topology.probe) + PROBE_ROUND_MARGIN_S
+    return topology.probe.chain_s + PROBE_ROUND_MARGIN_S
 
 
 def sweep_reserve_s(topology: Topology) -> float:
@@ -73,18 +73,22 @@ def _run_probes(deps: Deps, azs: Sequence[str]) -> dict[str, list[ProbeResult]]:
         raise InputError("no probe runner configured for the sweep")
     results = dict(deps.probe_runner(list(azs)))
     now = deps.clock()
-    return {az: [replace(s, confirmations=()) for s in results[az].samples] if az in results
+    return {az: [replace(s, confirmations=()) for s in (results[az], *results[az].confirmations)] if az in results
             else [ProbeResult.no_evidence(az, now, "no result from probe")] for az in azs}
 
 
 def _time_for_round(deps: Deps) -> bool:
-    left = deps.time_left()
-    return left is None or left >= sweep_reserve_s(deps.topology)
+    return deps.deadline is None or deps.deadline - time.monotonic() >= sweep_reserve_s(deps.topology)
+
+
+def _failed(result: ProbeResult) -> bool:
+    """``ProbeResult.failed`` read as plain fields: the probe ran and no target answered."""
+    return result.evidence and not result.passed
 
 
 def _unconfirmed(samples: list[ProbeResult]) -> bool:
     """Every sample so far failed (with evidence): the zone wants another one."""
-    return all(s.failed for s in samples)
+    return all(_failed(s) for s in samples)
 
 
 def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple) -> Probed:
@@ -103,7 +107,7 @@ def probe_zones(deps: Deps, *, known_down: Callable[[], Collection[str]] = tuple
             return probed(samples, control)
         # every path failed but the targets answer the control probe, which ran after the paths'
         # confirmations: the targets may have just come back, so a zone is confirmed only by re-probes
-    down: Collection[str] = known_down() if any(s[0].failed for s in samples.values()) else ()
+    down: Collection[str] = known_down() if any(_failed(s[0]) for s in samples.values()) else ()
     while True:
         failing = [az for az in azs if az not in down and len(samples[az]) < limit
                    and _unconfirmed(samples[az])]

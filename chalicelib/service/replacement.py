@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..aws import instances
+from ..aws import observe
 from ..engine import DOWN, PAUSED, ZoneState
 from ..errors import HanatError, InputError
 from ..observability import logger
@@ -59,8 +59,8 @@ def run_pass(deps: Deps, zone_states: Mapping[str, ZoneState], now: float) -> di
     down = [az for az, state in zone_states.items()
             if state.health == DOWN and not (records.get(az) and records[az].active)]
     nat_of = {az: topo.zone(az).nat_instance_id for az in down}
-    states = instances.describe_instance_states(deps.clients.ec2, list(nat_of.values())) if down else {}
-    instance_states: dict[str, str | None] = {az: states.get(nat, instances.GONE) for az, nat in nat_of.items()}
+    states = observe.describe_instance_states(deps.clients.ec2, list(nat_of.values())) if down else {}
+    instance_states: dict[str, str | None] = {az: states.get(nat, observe.GONE) for az, nat in nat_of.items()}
     due = triggers.zones_to_replace(zone_states, records, instance_states, now, topo.failover.replace_after_s)
     outcomes: dict[str, Outcome] = {}
     for az in [az for az, rec in records.items() if rec.active and az in topo.azs]:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import iso
-from ..aws import instances, params, routes
+from ..aws import instances, observe, params, routes
 from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
@@ -105,7 +105,7 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         token_id = found.instance_id if found else ""
     old = instances.describe_instance(ec2, rec.old_instance_id, stack) if rec.old_instance_id else None
     # every private table of the stack and this zone's probe table: one batched read
-    tables = routes.describe_route_tables(
+    tables = observe.describe_route_tables(
         ec2, [rt for z in topo.zones for rt in z.private_route_table_ids] + [zone.probe_route_table_id])
     eni_of = {t: (view.default_eni or "") for t, view in tables.items()}
     private_enis = [eni_of.get(rt, "") for rt in zone.private_route_table_ids]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..aws import zone_records
+from ..aws.observe import Observed
 from ..engine import DOWN, ZoneState
 from .deps import Deps
 from .probing import Probed, probe_zones
 from .publish import publish
-from .reconcile import Applied, decide_and_apply
+from .reconcile import Applied, decide_and_apply, read
 
 
 @dataclass
@@ -71,24 +71,25 @@ def _report_probes(deps: Deps, report: SweepReport, probed: Probed) -> None:
 def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
     """One sweep, assuming the caller holds the lease: the report and the zone states it stored.
 
-    When a probe failed, the zone records are read first (steady sweeps do not), so a failed probe of
-    a zone already DOWN is not confirmed again; that read is the one the decision starts from (a sweep
-    reads the state table once)."""
+    When a probe failed, the world is read first (steady sweeps read it after their probes): the zone
+    records, so a failed probe of a zone already DOWN is not confirmed again, with the NATs' states and
+    the route tables in the same batch; that read is the one the decision starts from (a sweep reads
+    once). The probe part of the report and its metrics follow the move: a failover waits for nothing."""
     started = time.monotonic()
     report = SweepReport(at=deps.clock(), owner=deps.owner)
-    read: list[zone_records.Snapshot] = []   # the zone records, when a failed probe needed them
+    seen: list[Observed] = []   # the sweep's one read, when a failed probe needed it early
 
     def known_down() -> set[str]:
-        topo = deps.topology
-        read.append(zone_records.load_snapshot(deps.clients.dynamodb, topo.table_name, topo.azs, deps.clock(),
-                                               deadline=deps.deadline))
-        return {az for az, rec in read[0].zones.items()
-                if ZoneState.from_dict({**rec.body, "az": az}).health == DOWN}
+        seen.append(read(deps, deps.clock()))
+        # a record's body is the zone state as JSON data (reconcile.zone_state reads it)
+        return {az for az, rec in seen[0].snapshot.zones.items() if rec.body.get("health") == DOWN}
 
     probed = probe_zones(deps, known_down=known_down)
-    _report_probes(deps, report, probed)
-    applied = decide_and_apply(deps, control=probed.control, probes=probed.first,
-                               confirmations=probed.confirmations, snapshot=read[0] if read else None)
+    try:
+        applied = decide_and_apply(deps, control=probed.control, probes=probed.first,
+                                   confirmations=probed.confirmations, observed=seen[0] if seen else None)
+    finally:
+        _report_probes(deps, report, probed)
     _report_applied(deps, report, applied)
     report.duration_s = round(time.monotonic() - started, 4)
     deps.metric("SweepDuration", report.duration_s * 1000.0, "Milliseconds")

@@ -6,7 +6,6 @@ import math
 from bootstrap.config.schema import HanatConfig
 from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from chalicelib.errors import InputError
-from chalicelib.probes.samples import probe_chain_s
 
 from .model import CostEstimate, Usage, estimate
 from .prices import PriceTable
@@ -27,7 +26,7 @@ def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month
         nat_instance_type=cfg.nat.instance_type,
         gb_per_month=gb_per_month,
         probe_interval_s=cfg.probe.interval_s,
-        probe_timeout_s=probe_chain_s(cfg.probe),   # a failing probe: its timeout and its confirmation
+        probe_timeout_s=cfg.probe.chain_s,   # a failing probe: its timeout and its confirmation
         admin_instance_type=cfg.admin.instance_type if cfg.admin.enabled else None,
         alert_emails=len(cfg.alerts.emails),
         log_gb_per_month=log_gb_per_month,

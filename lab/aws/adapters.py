@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.aws import adopted_vpc, instances, nat_tags, params, routes
+from chalicelib.aws import adopted_vpc, instances, nat_tags, observe, params, routes
 from chalicelib.aws.calls import aws_call, paginate
 from chalicelib.aws.tags import tag_map
 from chalicelib.engine.model import EC2_STATES
@@ -40,13 +40,13 @@ def describe_nats(ec2, stack: str) -> list[NatInstance]:
 
 def default_route_targets(ec2, route_table_ids: list[str]) -> dict[str, str | None]:
     """route table id -> the ENI its 0.0.0.0/0 route points at (None: none / not an ENI)."""
-    return {t: view.default_eni for t, view in routes.describe_route_tables(ec2, route_table_ids).items()}
+    return {t: view.default_eni for t, view in observe.describe_route_tables(ec2, route_table_ids).items()}
 
 
-def route_views(ec2, route_table_ids: list[str]) -> dict[str, routes.RouteTableView]:
+def route_views(ec2, route_table_ids: list[str]) -> dict[str, observe.RouteTableView]:
     """route table id -> its view (``default_eni``; ``default_target``: whatever 0.0.0.0/0 points at,
     e.g. an adopted VPC's NAT gateway)."""
-    return routes.describe_route_tables(ec2, route_table_ids)
+    return observe.describe_route_tables(ec2, route_table_ids)
 
 
 def nat_gateway_states(ec2, nat_gateway_ids: list[str]) -> dict[str, str]:

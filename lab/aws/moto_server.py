@@ -12,7 +12,9 @@
 
 And one of AWS's unkind sides, switched at run time (``POST /lab-api/faults`` with a JSON object;
 ``GET`` reads the switches and the counts; moto's reset clears both): ``{"ec2_throttle": RATE}`` answers
-that share of EC2 API calls (picked at random, seeded with ``seed``) with ``RequestLimitExceeded`` —
+that share of EC2 API calls with ``RequestLimitExceeded``, spread evenly rather than drawn at random (error
+diffusion: over any run of n calls, RATE·n ± 1 are throttled; 0.5 is every other call; ``seed`` only sets
+the phase), so a drill's own check of the share never fails by chance (issue 21, item 4) —
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
 Developer Guide), as HTTP 503 with the EC2 query protocol's error document. Calls whose User-Agent
 carries ``hanat-lab-observer`` (the lab's own look at the emulator, standing for AWS's insides) are left
@@ -58,7 +60,7 @@ class ApiFaults:
 
     def reset(self) -> None:
         self.ec2_throttle = 0.0
-        self.rng = random.Random(0)
+        self.owed = 0.0      # the share of a throttled call accumulated and not yet answered
         self.counts = {"ec2_calls": 0, "ec2_throttled": 0}
 
     def configure(self, settings: dict) -> None:
@@ -69,14 +71,16 @@ class ApiFaults:
             raise ValueError(f"ec2_throttle must be a number in [0, 1], got {rate!r}")
         self.ec2_throttle = float(rate)
         if "seed" in settings:
-            self.rng = random.Random(settings["seed"])
+            self.owed = random.Random(settings["seed"]).random()   # the phase: which call of the cycle is first
 
     def throttle_now(self) -> bool:
         """Count one EC2 call; True when it is to be throttled."""
         with self.lock:
             self.counts["ec2_calls"] += 1
-            hit = self.ec2_throttle > 0 and self.rng.random() < self.ec2_throttle
+            self.owed += self.ec2_throttle
+            hit = self.ec2_throttle > 0 and self.owed >= 1.0
             if hit:
+                self.owed -= 1.0
                 self.counts["ec2_throttled"] += 1
             return hit
 

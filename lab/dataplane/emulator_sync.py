@@ -5,6 +5,11 @@ resources carrying the stack's ``hanat:stack`` tag are read. Instances tagged ``
 NATs (the admin instance is not); the zone's NAT is the topology's, and the others (a NAT being
 replaced) are followed too so their namespaces track their state until they are terminated. Each
 NAT's instance tags come along: the lab's IMDS stand-in serves them to the NAT's agent (handoffs).
+A NAT's lab address stands for the Elastic IP associated with its private address (DescribeAddresses'
+``PrivateIpAddress``), so ``AssociateAddress``/``DisassociateAddress`` move the internet gateway's 1:1
+translation (lab.dataplane.netns.igw). moto's Elastic IPs are random public addresses, not the lab's
+documentation range: each is mapped to a lab address by its allocation id (lab.dataplane.addresses).
+A terminated NAT translates nothing (``DataPlaneSpec.eip_translations``).
 
 In an adopted VPC the user's public and private subnets carry no hanat tag: the ones the topology
 names are read by id. Its managed NAT gateways (a default route's ``NatGatewayId``, and every adopted
@@ -57,13 +62,10 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
 
     zone_allocs = [z.nat_eip_allocation_id for z in topology.zones if z.nat_eip_allocation_id]
     lab_of = lab_addresses(zone_allocs + sorted(a["AllocationId"] for a in addresses if "AllocationId" in a))
-    # An EIP associated by ENI (as a replacement's is) may list only its NetworkInterfaceId (moto).
-    instance_of_eni = {n["NetworkInterfaceId"]: i["InstanceId"] for i in instances
-                       for n in i.get("NetworkInterfaces", [])}
-    lab_by_instance = {(a.get("InstanceId") or instance_of_eni.get(a.get("NetworkInterfaceId", ""))):
-                       lab_of[a["AllocationId"]] for a in addresses
-                       if (a.get("InstanceId") or instance_of_eni.get(a.get("NetworkInterfaceId", "")))
-                       and a.get("AllocationId") in lab_of}
+    # An Elastic IP is associated with a private address (DescribeAddresses' PrivateIpAddress); the
+    # internet gateway translates it to that address, so a NAT holds the EIP associated with its own.
+    lab_by_private_ip = {a["PrivateIpAddress"]: lab_of[a["AllocationId"]] for a in addresses
+                         if a.get("PrivateIpAddress") and a.get("AllocationId") in lab_of}
     eni_by_instance = {i["InstanceId"]: _primary_eni(i) for i in instances}
 
     missing: list[str] = []
@@ -79,7 +81,7 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
             instance_id=instance["InstanceId"], eni_id=eni_by_instance[instance["InstanceId"]],
             private_ip=instance.get("PrivateIpAddress", ""),
             public_cidr=subnets.get(instance.get("SubnetId", ""), ""),
-            state=instance["State"]["Name"], lab_address=lab_by_instance.get(instance["InstanceId"]),
+            state=instance["State"]["Name"], lab_address=lab_by_private_ip.get(instance.get("PrivateIpAddress", "")),
             tags=sorted_tags({t["Key"]: t["Value"] for t in instance.get("Tags", [])}))
 
     by_id = {i["InstanceId"]: i for i in instances}

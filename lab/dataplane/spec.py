@@ -1,10 +1,11 @@
 """What the lab data plane should look like: plain dataclasses, built by hand or from the emulator.
 
 A ``DataPlaneSpec`` is the emulator's view of the VPC reduced to what the kernel needs: subnets,
-NAT instances (private IP, state, the lab address standing for their Elastic IP, the instance tags its
-agent reads from IMDS) and, per subnet, which NAT ENI its ``0.0.0.0/0`` route points at. In an adopted
-VPC the user's managed NAT gateways are there too (``NatGatewayPlane``): a subnet whose default route
-names a NAT gateway goes out through it.
+NAT instances (private IP, state, the lab address standing for the Elastic IP associated with that
+private IP, the instance tags its agent reads from IMDS) and, per subnet, which NAT ENI its
+``0.0.0.0/0`` route points at. In an adopted VPC the user's managed NAT gateways are there too
+(``NatGatewayPlane``): a subnet whose default route names a NAT gateway goes out through it.
+``eip_translations`` is what the internet gateway translates 1:1 (lab.dataplane.netns.igw).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from chalicelib.engine.model import EC2_STATES, RUNNING
+from chalicelib.engine.model import EC2_STATES, RUNNING, TERMINATED
 from chalicelib.errors import InputError
 
 
@@ -25,7 +26,7 @@ class NatPlane:
     private_ip: str            # in its zone's public subnet
     public_cidr: str           # the public subnet it lives in
     state: str = RUNNING
-    lab_address: str | None = None  # stands for its Elastic IP (None: it holds no EIP)
+    lab_address: str | None = None  # stands for the EIP associated with private_ip (None: none, no way out)
     tags: tuple[tuple[str, str], ...] = ()  # instance tags, sorted (IMDS serves them to its agent)
 
     @property
@@ -105,6 +106,13 @@ class DataPlaneSpec:
     def nat_gateway(self, gateway_id: str | None) -> NatGatewayPlane | None:
         return next((g for g in self.nat_gateways if gateway_id and g.gateway_id == gateway_id), None)
 
+    def eip_translations(self) -> dict[str, str]:
+        """Elastic IP (its lab address) -> the private address it is associated with: every NAT instance
+        that is not terminated and holds one, and every NAT gateway (the internet gateway's 1:1 NAT)."""
+        out = {n.lab_address: n.private_ip for n in self.nats if n.lab_address and n.state != TERMINATED}
+        out.update({g.lab_address: g.private_ip for g in self.nat_gateways})
+        return out
+
     # --- edits (copies) -------------------------------------------------------------------
     def with_route(self, subnet_cidr: str, eni_id: str | None) -> DataPlaneSpec:
         """A copy whose ``subnet_cidr`` default route points at ``eni_id``."""
@@ -117,6 +125,16 @@ class DataPlaneSpec:
         zones = tuple(replace(z, nat=replace(z.nat, state=state)) if z.nat.instance_id == instance_id else z
                       for z in self.zones)
         others = tuple(replace(n, state=state) if n.instance_id == instance_id else n for n in self.other_nats)
+        return replace(self, zones=zones, other_nats=others)
+
+    def with_nat_address(self, instance_id: str, lab_address: str | None) -> DataPlaneSpec:
+        """A copy where NAT ``instance_id`` holds the Elastic IP ``lab_address`` (None: disassociated)."""
+        if self.nat_by_id(instance_id) is None:
+            raise InputError(f"NAT {instance_id!r} is not in the data plane")
+        zones = tuple(replace(z, nat=replace(z.nat, lab_address=lab_address)) if z.nat.instance_id == instance_id
+                      else z for z in self.zones)
+        others = tuple(replace(n, lab_address=lab_address) if n.instance_id == instance_id else n
+                       for n in self.other_nats)
         return replace(self, zones=zones, other_nats=others)
 
     def with_nat_tags(self, instance_id: str, tags: Mapping[str, str]) -> DataPlaneSpec:
@@ -187,6 +205,15 @@ def validate_spec(spec: DataPlaneSpec) -> None:
             except ValueError:
                 problems.append(f"{where}: lab_address={n.lab_address!r} is not an IP address")
     problems += _nat_gateway_problems(spec)
+    holders: dict[str, str] = {}
+    for holder, address in [(n.instance_id, n.lab_address) for n in spec.nats if n.state != TERMINATED] + [
+            (g.gateway_id, g.lab_address) for g in spec.nat_gateways]:
+        if not address:
+            continue
+        if address in holders:
+            problems.append(f"lab_address={address} is held by both {holders[address]} and {holder} "
+                            "(an Elastic IP is associated with one private address)")
+        holders.setdefault(address, holder)
     known_subnets = {str(net) for _, net in subnets}
     for cidr in spec.routes:
         if cidr not in known_subnets:

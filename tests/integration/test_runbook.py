@@ -206,7 +206,7 @@ def model_settings() -> dict[str, object]:
                              for f in fields(HanatConfig)} - {"source", "warnings"}
     out = {}
     for section, cls in SECTIONS.items():
-        for f in fields(cls):
+        for f in (f for f in fields(cls) if f.init):   # not the values derived from them (ProbeSettings.chain_s)
             default = (f.default if f.default is not MISSING else
                        f.default_factory() if f.default_factory is not MISSING else REQUIRED)
             out[f"{section}.{f.name}"] = list(default) if isinstance(default, tuple) else default

@@ -179,14 +179,15 @@ def test_refuses_a_table_without_the_stack_tag(harness):
 
 
 def remaining(clock, timeout_s: float = 60.0):
-    """The Lambda context's remaining time, on the test's fake clock, for an invocation starting now."""
+    """The Lambda context's ``get_remaining_time_in_millis``, on the test's fake clock, for an invocation
+    starting now."""
     end = clock() + timeout_s
-    return lambda: end - clock()
+    return lambda: (end - clock()) * 1000.0
 
 
 def test_lease_held_by_another_run_skips_a_sweep_and_a_heartbeat_that_cannot_outwait_it(harness):
     topo, deps, clock, probes, _, _ = harness
-    from chalicelib.aws.lease import acquire_lease
+    from chalicelib.aws.claims import acquire_lease
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:other", now=clock(), ttl_s=35).acquired
     assert run_sweep(deps).skipped == "lease held by heartbeat:other"
     reports = run_heartbeat(deps, remaining(clock, 40.0))     # expires in 35 s: no whole sweep would fit after
@@ -199,7 +200,7 @@ def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(harnes
     """A run killed mid-invocation leaves its lease (interval + 30 s); the next invocation waits for it
     to expire and sweeps for the rest of its budget instead of skipping the whole minute."""
     topo, deps, clock, probes, _, _ = harness
-    from chalicelib.aws.lease import acquire_lease
+    from chalicelib.aws.claims import acquire_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:killed", now=start, ttl_s=35).acquired
     reports = run_heartbeat(deps, remaining(clock))
@@ -210,7 +211,7 @@ def test_a_stale_lease_of_a_killed_run_is_waited_out_not_a_skipped_minute(harnes
 
 def test_a_lease_released_early_is_taken_at_once(harness):
     topo, deps, clock, _probes, _, _ = harness
-    from chalicelib.aws.lease import acquire_lease, drop_lease
+    from chalicelib.aws.claims import acquire_lease, drop_lease
     start = clock()
     assert acquire_lease(deps.clients.dynamodb, topo.table_name, "heartbeat:old", now=start, ttl_s=35).acquired
     released = []
@@ -306,7 +307,7 @@ def test_a_stale_route_table_id_does_not_blind_the_other_zones(harness):
 
 def test_adapters_guard_pinned_tables_and_report_vanished_instances(harness):
     topo, deps, *_ = harness
-    from chalicelib.aws.instances import describe_instance_states
+    from chalicelib.aws.observe import describe_instance_states
     from chalicelib.aws.params import read_topology
     from chalicelib.aws.routes import point_default_route
     from chalicelib.errors import NotFoundError

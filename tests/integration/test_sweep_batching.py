@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.aws.instances import describe_instance_states
+from chalicelib.aws.observe import describe_instance_states
 from chalicelib.service.heartbeat import run_sweep
 from tests.support.stack import AZS, MOTO_AMI, build_stack, make_deps
 
@@ -61,3 +61,43 @@ def test_instance_states_in_one_call_and_unknown_ids_as_terminated(ec2):
     assert describe_instance_states(ec2, [ids[0], gone, ""]) == {ids[0]: "running", gone: "terminated"}
     assert calls == Counter({"ec2.DescribeInstanceStatus": 2, "ec2.DescribeInstances": 1})
     assert describe_instance_states(ec2, []) == {}
+
+
+def test_a_move_writes_no_route_once_its_claim_is_lost_and_drops_its_claims_after_writing(aws_env):
+    """``claims.move`` is claim + write + verify in one adapter entry: the ReplaceRoutes are in the same
+    batch of the retry layer as the claim's TransactWriteItems, and run only when it held (DynamoDB
+    cancels the whole transaction when one condition fails: developerguide/transaction-apis.html)."""
+    from chalicelib.aws import claims, observe
+    from chalicelib.errors import ConflictError
+    from tests.support.stack import FakeClock, serving, table_items
+    with mock_aws():
+        topo = build_stack(stack="mv", tables_per_zone=2)
+        clock = FakeClock()
+        deps, _ = make_deps(topo, clock)
+        run_sweep(deps)                                   # the zone records exist
+        ddb, ec2 = deps.clients.dynamodb, deps.clients.ec2
+        home, other = topo.zones[0], topo.zones[1]
+
+        def look():
+            return observe.read_sweep(ddb, ec2, topo.table_name, topo.azs, [z.nat_instance_id for z in topo.zones],
+                                      list(home.private_route_table_ids), stack=topo.stack, now=clock())
+
+        seen = look()
+        body = {**seen.snapshot.zones[home.az].body, "served_by": other.az}
+        writes = [claims.RouteWrite(t, other.nat_eni_id, seen.tables[t]) for t in home.private_route_table_ids]
+        claims.commit(ddb, topo.table_name, seen.snapshot, {home.az: seen.snapshot.zones[home.az].body},
+                      now=clock())                        # another run commits first: our versions are stale
+        calls = count_calls(ec2, ddb)
+        with pytest.raises(ConflictError):
+            claims.move(ddb, ec2, topo.table_name, seen.snapshot, {home.az: body}, writes, now=clock(),
+                        claim=[home.az], owner="t", token="tok", claim_ttl_s=60.0)
+        assert calls["dynamodb.TransactWriteItems"] == 1 and calls["ec2.ReplaceRoute"] == 0
+        assert serving(ec2, topo)[home.az] == home.az
+
+        fresh = look()
+        versions, changed = claims.move(ddb, ec2, topo.table_name, fresh.snapshot, {home.az: body}, writes,
+                                        now=clock(), claim=[home.az], owner="t", token="tok", claim_ttl_s=60.0)
+        assert versions == {home.az: fresh.snapshot.zones[home.az].version + 1}
+        assert sorted(changed) == sorted(home.private_route_table_ids) and calls["ec2.ReplaceRoute"] == 2
+        assert serving(ec2, topo)[home.az] == other.az
+        assert not any("pending_owner" in i for i in table_items(ddb, topo))   # the claim was dropped

@@ -72,13 +72,13 @@ def test_up_links_nothing_to_the_host_and_down_removes_everything():
     plane = Namespaces(two_zone_spec())
     try:
         plane.up()
-        assert len(list_namespaces(plane.ns(""))) == 9  # inet aws vpc + 2x(priv probe nat)
+        assert len(list_namespaces(plane.ns(""))) == 10  # inet aws igw vpc + 2x(priv probe nat)
         assert host_links() == before
         nat_routes = plane.exec("nat-0", ["ip", "route"]).stdout
-        assert "default via 203.0.113.1 dev pub0" in nat_routes
+        assert "default via 10.0.0.1 dev vpc0" in nat_routes    # the VPC router, on its one interface
     finally:
         removed = plane.down()
-    assert len(removed) == 9
+    assert len(removed) == 10
     assert list_namespaces(plane.ns("")) == []
     assert plane.down() == []  # idempotent
 
@@ -128,7 +128,7 @@ def test_stopped_nat_loses_links_and_comes_back_when_running(dp):
     stopped = dp.spec.with_nat_state("i-nat0", "stopped")
     assert [a.kind for a in dp.sync(stopped)] == ["link_down"]
     assert not dp.http_get(dp.priv_role(A), timeout=0.5).ok
-    assert "state DOWN" in dp.exec("nat-0", ["ip", "link", "show", "pub0"]).stdout
+    assert "state DOWN" in dp.exec("nat-0", ["ip", "link", "show", "vpc0"]).stdout
     assert [a.kind for a in dp.sync(stopped.with_nat_state("i-nat0", "running"))] == ["link_up"]
     assert dp.http_get(dp.priv_role(A)).you == ADDR[A]
 
@@ -159,8 +159,8 @@ def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp
     assert dp.nat_role(A) == "nat-2"
     assert "hanat_nat" in dp.exec("nat-2", ["nft", "list", "ruleset"]).stdout  # configured by the script
     assert dp.http_get(dp.probe_role(A)).you == ADDR[A]
-    # Ports came and went on br-inet and br-pub0: no gateway MAC changed under zone B's NAT, so
-    # its traffic never noticed (its ARP cache for 203.0.113.1 is still right).
+    # Ports came and went on br-pub0: no gateway MAC changed under zone B's NAT, so its traffic never
+    # noticed (its ARP cache for 10.0.10.1 is still right); the EIP moved inside the internet gateway.
     assert bridge_macs(dp) == macs
     assert dp.http_get(dp.priv_role(B)).you == ADDR[B]
     time.sleep(0.5)
@@ -168,3 +168,51 @@ def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp
     samples = read_egress_log(log)
     assert samples[0].ok and samples[-1].ok and any(not s.ok for s in samples)
     assert egress_addresses(samples) == [ADDR[A]]
+
+
+INET_WATCH = """table inet hanat_test_watch
+delete table inet hanat_test_watch
+table inet hanat_test_watch {
+    counter eips { }
+    counter other { }
+    chain input {
+        type filter hook input priority filter - 5; policy accept;
+        iifname "br-inet" ip saddr { 203.0.113.101, 203.0.113.102 } counter name "eips"
+        iifname "br-inet" ip saddr != { 203.0.113.101, 203.0.113.102, 203.0.113.2, 203.0.113.3 } counter name "other"
+    }
+}
+"""
+
+
+def counters(dp: Namespaces, role: str, family_table: str) -> dict[str, int]:
+    listed = json.loads(dp.exec(role, ["nft", "-j", "list", "counters", "table", *family_table.split()]).stdout)
+    return {c["counter"]["name"]: c["counter"]["packets"] for c in listed["nftables"] if "counter" in c}
+
+
+def test_each_nat_has_one_interface_with_its_private_address_and_the_internet_sees_only_eips(dp):
+    # AWS: a NAT instance's one ENI holds its private address; the internet gateway "logically provides
+    # the one-to-one NAT" to its Elastic IP (Amazon VPC User Guide, Configuration for internet access).
+    for i, az in enumerate((A, B)):
+        links = json.loads(dp.exec(dp.nat_role(az), ["ip", "-j", "addr", "show"]).stdout)
+        assert sorted(link["ifname"] for link in links) == ["lo", "vpc0"]
+        vpc0 = next(link for link in links if link["ifname"] == "vpc0")
+        assert [a["local"] for a in vpc0["addr_info"] if a["family"] == "inet"] == [f"10.0.{i * 10}.20"]
+    assert dp.gateway_translations() == {ADDR[A]: "10.0.0.20", ADDR[B]: "10.0.10.20"} == dp.spec.eip_translations()
+    subprocess.run(["ip", "netns", "exec", dp.ns("inet"), "nft", "-f", "-"], input=INET_WATCH, text=True, check=True)
+    for az in (A, B):
+        for role in (dp.priv_role(az), dp.probe_role(az)):
+            assert dp.http_get(role).you == ADDR[az], role
+    seen = counters(dp, "inet", "inet hanat_test_watch")
+    assert seen["eips"] > 0 and seen["other"] == 0, seen   # no private address ever reached the internet
+
+
+def test_a_nat_whose_eip_is_disassociated_has_no_way_out_until_it_is_associated_again(dp):
+    before = counters(dp, "igw", "ip lab_igw")["untranslated"]
+    disassociated = dp.spec.with_nat_address("i-nat0", None)             # DisassociateAddress
+    assert dp.sync(disassociated) == []                                   # the NAT itself is untouched
+    assert dp.gateway_translations() == {ADDR[B]: "10.0.10.20"}
+    assert not dp.http_get(dp.priv_role(A), timeout=0.5).ok
+    assert counters(dp, "igw", "ip lab_igw")["untranslated"] > before    # dropped at the gateway, not lost
+    assert dp.http_get(dp.priv_role(B)).you == ADDR[B]
+    dp.sync(disassociated.with_nat_address("i-nat0", ADDR[A]))           # AssociateAddress
+    assert dp.http_get(dp.priv_role(A)).you == ADDR[A]

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from lab.dataplane.netns import shell
 from lab.dataplane.netns.namespaces import new_run_id
 from lab.dataplane.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_popen
 
@@ -34,7 +35,7 @@ def test_sigterm_takes_a_running_plane_down():
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
     try:
         assert proc.stdout.readline().strip() == "up"
-        assert len(list_namespaces(prefix)) == 9
+        assert len(list_namespaces(prefix)) == 10   # inet aws igw vpc + 2x(priv probe nat)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
         assert list_namespaces(prefix) == []
@@ -62,3 +63,22 @@ def test_cleanup_leftovers_kills_processes_and_removes_only_matching_namespaces(
         if sleeper is not None and sleeper.poll() is None:
             os.killpg(sleeper.pid, signal.SIGKILL)
         cleanup_leftovers(prefix)
+
+
+def test_deleting_a_namespace_its_owner_removes_meanwhile_is_not_an_error(monkeypatch):
+    """`hanat lab down` and an exiting run (or two `lab down`s, as on xdist) may delete the same namespace:
+    the one that loses the race finds it gone, which is what it wanted, and goes on."""
+    ns = f"hanat-{new_run_id()}-inet"
+    add_namespace(ns)
+    killed = shell.kill_namespace_processes
+
+    def owner_deletes_it_meanwhile(name):
+        killed(name)
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+    monkeypatch.setattr(shell, "kill_namespace_processes", owner_deletes_it_meanwhile)
+    try:
+        assert shell.delete_namespace(ns) is False
+        assert list_namespaces(ns) == []
+    finally:
+        cleanup_leftovers(ns)

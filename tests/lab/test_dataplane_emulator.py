@@ -124,3 +124,36 @@ def test_dataplane_follows_route_moves_stops_and_replacement_in_the_emulator(ec2
         for role in (dp.priv_role(a.az), dp.probe_role(a.az)):
             assert dp.http_get(role).you == "203.0.113.101", role  # same EIP, new instance
         assert dp.http_get(dp.priv_role(b.az)).you == "203.0.113.102"
+
+
+def test_spec_follows_associate_and_disassociate_address_by_private_ip(ec2):
+    # DescribeAddresses names the private address an EIP is associated with (PrivateIpAddress, EC2 API
+    # Reference, Address); the internet gateway translates the EIP to that address.
+    topo = build_stack(ec2)
+    a, b = topo.zones
+    spec = spec_from_emulator(ec2, topo)
+    nat_a, nat_b = spec.zone(a.az).nat, spec.zone(b.az).nat
+    assert spec.eip_translations() == {"203.0.113.101": nat_a.private_ip, "203.0.113.102": nat_b.private_ip}
+    association = ec2.describe_addresses(AllocationIds=[a.nat_eip_allocation_id])["Addresses"][0]["AssociationId"]
+    ec2.disassociate_address(AssociationId=association)
+    spec = spec_from_emulator(ec2, topo)
+    assert spec.zone(a.az).nat.lab_address is None
+    assert spec.eip_translations() == {"203.0.113.102": nat_b.private_ip}
+    ec2.associate_address(AllocationId=a.nat_eip_allocation_id, NetworkInterfaceId=a.nat_eni_id)   # as a replacement does
+    assert spec_from_emulator(ec2, topo).eip_translations()["203.0.113.101"] == nat_a.private_ip
+
+
+@pytest.mark.netns
+def test_the_internet_gateway_follows_disassociate_and_associate_address_in_the_emulator(ec2):
+    topo = build_stack(ec2)
+    a, b = topo.zones
+    with Namespaces(spec_from_emulator(ec2, topo)) as dp:
+        assert dp.http_get(dp.priv_role(a.az)).you == "203.0.113.101"
+        association = ec2.describe_addresses(AllocationIds=[a.nat_eip_allocation_id])["Addresses"][0]["AssociationId"]
+        ec2.disassociate_address(AssociationId=association)
+        assert dp.sync(spec_from_emulator(ec2, topo)) == []        # the NAT is untouched: only the gateway changes
+        assert not dp.http_get(dp.priv_role(a.az), timeout=0.5).ok  # a NAT without an EIP has no way out
+        assert dp.http_get(dp.priv_role(b.az)).you == "203.0.113.102"
+        ec2.associate_address(AllocationId=a.nat_eip_allocation_id, InstanceId=a.nat_instance_id)
+        dp.sync(spec_from_emulator(ec2, topo))
+        assert dp.http_get(dp.priv_role(a.az)).you == "203.0.113.101"

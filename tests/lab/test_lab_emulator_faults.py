@@ -1,6 +1,7 @@
 """The emulator's EC2 throttling switch (lab.aws.moto_server), as botocore sees it: RequestLimitExceeded is
 what EC2 answers an account over its request rate ("Request throttling for the Amazon EC2 API", EC2
-Developer Guide), and botocore's standard retry mode retries it (it is in botocore's throttling error codes).
+Developer Guide), and the controller's retry layer (chalicelib/aws/calls.py) retries it as botocore's standard
+mode would (it is in botocore's throttling error codes).
 Only EC2 is throttled, the lab's observer clients never, and moto's reset switches it off."""
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.calls import aws_call
 from chalicelib.aws.clients import CLIENT_CONFIG
 from lab.aws.moto_server import FAULTS_PATH, OBSERVER_AGENT
 
@@ -38,11 +40,11 @@ def test_every_ec2_call_throttled_at_rate_one_and_nothing_else(emulator_env):
     ec2.describe_vpcs()
 
 
-def test_standard_retries_ride_out_half_throttled(emulator_env):
-    ec2 = boto3.client("ec2", region_name=REGION, config=CLIENT_CONFIG)   # the controller's: standard, 5 attempts
+def test_the_retry_layer_rides_out_half_throttled(emulator_env):
+    ec2 = boto3.client("ec2", region_name=REGION, config=CLIENT_CONFIG)   # the controller's: botocore retries off
     emulator_env.faults(ec2_throttle=0.5, seed=3)
     for _ in range(10):
-        ec2.describe_vpcs()
+        aws_call("ec2.DescribeVpcs", ec2.describe_vpcs)     # up to 6 attempts, botocore's back-off
     state = emulator_env.faults(ec2_throttle=0.0)
     assert state["ec2_throttled"] > 0 and state["ec2_calls"] == 10 + state["ec2_throttled"]
 

@@ -14,7 +14,7 @@ import pytest
 
 from bootstrap.nat import render
 from chalicelib.errors import InputError
-from lab.dataplane.netns.namespaces import NAT_AGENT, NAT_SCRIPT
+from lab.dataplane.netns.nats import NAT_AGENT, NAT_SCRIPT
 
 from .test_setup_nat import LAB_ENV, NAT_PUBLIC_IP, VPC_CIDR, lab, seed_root  # noqa: F401  (fixture)
 

@@ -1,9 +1,11 @@
-"""bootstrap/nat/setup-nat.sh for real, inside a NAT namespace: private host -- nat -- internet.
+"""bootstrap/nat/setup-nat.sh for real, inside a NAT namespace shaped as AWS shapes a NAT instance.
 
-The internet's server reports the caller's source address, so masquerading is seen, not assumed.
-Tools are hidden by running the script with a PATH of our own (``/usr/bin`` plus a directory of
-chosen links): Debian keeps nft, iptables and useradd in ``/usr/sbin``, so they are absent unless
-offered, as on a minimal AL2023 image that ships no ``nft``.
+private host -- VPC router -- NAT (ONE interface, its private address only) -- VPC router -- internet
+gateway (the NAT's Elastic IP translated 1:1 to its private address, lab.dataplane.netns.igw) -- internet.
+The internet's server reports the caller's source address, so masquerading (and the gateway's
+translation) is seen, not assumed. Tools are hidden by running the script with a PATH of our own
+(``/usr/bin`` plus a directory of chosen links): Debian keeps nft, iptables and useradd in ``/usr/sbin``,
+so they are absent unless offered, as on a minimal AL2023 image that ships no ``nft``.
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from lab.dataplane.netns.namespaces import NAT_SCRIPT, new_run_id
+from lab.dataplane.netns import igw
+from lab.dataplane.netns.namespaces import new_run_id
+from lab.dataplane.netns.nats import NAT_SCRIPT
 from lab.dataplane.netns.shell import (
     add_namespace,
     cleanup_leftovers,
     ip,
+    nft,
     ns_exec,
     ns_popen,
     python_argv,
@@ -29,8 +34,10 @@ from lab.dataplane.netns.shell import (
 pytestmark = pytest.mark.netns
 
 VPC_CIDR = "10.20.0.0/16"
-PRIV_IP, ROUTER_IP = "10.20.1.4", "10.20.1.1"
-NAT_PUBLIC_IP, INET_GW = "203.0.113.50", "203.0.113.1"
+PRIV_IP, ROUTER_IP = "10.20.1.4", "10.20.1.1"      # the private subnet's host and its router address
+NAT_IP, PUBLIC_ROUTER_IP = "10.20.0.20", "10.20.0.1"  # the NAT in the public subnet, and that subnet's router
+NAT_PUBLIC_IP, INET_GW = "203.0.113.50", "203.0.113.1"   # the NAT's Elastic IP (a lab address), the internet
+IGW_IP, IGW_LINK = "203.0.113.3", ("169.254.255.1", "169.254.255.2")
 TARGET = "198.51.100.10"
 LAB_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "2"}
 
@@ -38,7 +45,8 @@ LAB_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S
 class Lab:
     def __init__(self, run_id: str):
         self.prefix = f"hanat-{run_id}-"
-        self.priv, self.nat, self.inet = (self.prefix + r for r in ("snat-priv", "snat-nat", "snat-inet"))
+        self.priv, self.vpc, self.nat, self.igw, self.inet = (
+            self.prefix + r for r in ("snat-priv", "snat-vpc", "snat-nat", "snat-igw", "snat-inet"))
 
     def run_script(self, *args: str, env: dict | None = None, script: Path = NAT_SCRIPT) -> subprocess.CompletedProcess:
         return ns_exec(self.nat, ["bash", str(script), *args], env={**LAB_ENV, **(env or {})}, timeout=60)
@@ -55,24 +63,43 @@ class Lab:
         return json.loads(proc.stdout)
 
 
+def link(a: str, a_dev: str, a_addr: str, b: str, b_dev: str, b_addr: str) -> None:
+    ip(a, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns", b)
+    for ns, dev, addr in ((a, a_dev, a_addr), (b, b_dev, b_addr)):
+        ip(ns, "addr", "add", addr, "dev", dev)
+        ip(ns, "link", "set", dev, "up")
+
+
 @pytest.fixture
 def lab():
-    """Three namespaces linked only to each other; the NAT starts unconfigured (ip_forward=0)."""
+    """Five namespaces linked only to each other; the NAT starts unconfigured (ip_forward=0). The VPC
+    router sends the private subnet to the NAT (a policy table, as its route table does) and the public
+    subnet to the internet gateway."""
     lab = Lab(new_run_id())
     server = None
     try:
-        for ns in (lab.priv, lab.nat, lab.inet):
+        for ns in (lab.priv, lab.vpc, lab.nat, lab.igw, lab.inet):
             add_namespace(ns)
             sysctl(ns, "net.ipv4.ip_forward", 0)
-        ip(lab.priv, "link", "add", "vpc0", "type", "veth", "peer", "name", "vpc0", "netns", lab.nat)
-        ip(lab.nat, "link", "add", "pub0", "type", "veth", "peer", "name", "nat0", "netns", lab.inet)
-        for ns, dev, addr in ((lab.priv, "vpc0", f"{PRIV_IP}/24"), (lab.nat, "vpc0", f"{ROUTER_IP}/24"),
-                              (lab.nat, "pub0", f"{NAT_PUBLIC_IP}/24"), (lab.inet, "nat0", f"{INET_GW}/24")):
-            ip(ns, "addr", "add", addr, "dev", dev)
-            ip(ns, "link", "set", dev, "up")
+        for key, value in (("net.ipv4.ip_forward", 1), ("net.ipv4.conf.all.rp_filter", 0)):
+            sysctl(lab.vpc, key, value)
+        for key, value in igw.SYSCTLS:
+            sysctl(lab.igw, key, value)
+        link(lab.priv, "vpc0", f"{PRIV_IP}/24", lab.vpc, "prv0", f"{ROUTER_IP}/24")
+        link(lab.nat, "vpc0", f"{NAT_IP}/24", lab.vpc, "pub0", f"{PUBLIC_ROUTER_IP}/24")
+        link(lab.igw, "vpc0", f"{IGW_LINK[1]}/30", lab.vpc, "igw0", f"{IGW_LINK[0]}/30")
+        link(lab.igw, "inet0", f"{IGW_IP}/24", lab.inet, "igw0", f"{INET_GW}/24")
+        ip(lab.igw, "addr", "add", f"{NAT_PUBLIC_IP}/32", "dev", "inet0")
         ip(lab.inet, "addr", "add", f"{TARGET}/32", "dev", "lo")
         ip(lab.priv, "route", "add", "default", "via", ROUTER_IP)
-        ip(lab.nat, "route", "add", "default", "via", INET_GW)
+        ip(lab.vpc, "rule", "add", "to", VPC_CIDR, "lookup", "main", "priority", "900")
+        ip(lab.vpc, "rule", "add", "from", "10.20.1.0/24", "lookup", "100", "priority", "1000")
+        ip(lab.vpc, "route", "add", "default", "via", NAT_IP, "table", "100")
+        ip(lab.vpc, "route", "add", "default", "via", IGW_LINK[1])
+        ip(lab.nat, "route", "add", "default", "via", PUBLIC_ROUTER_IP)
+        ip(lab.igw, "route", "add", "default", "via", INET_GW)
+        ip(lab.igw, "route", "add", VPC_CIDR, "via", IGW_LINK[0])
+        nft(lab.igw, igw.ruleset({NAT_PUBLIC_IP: NAT_IP}, "inet0", "vpc0"))
         server = ns_popen(lab.inet, python_argv("lab.dataplane.netns.httpserver", "--port", "80"),
                           stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
@@ -97,14 +124,14 @@ def test_script_masquerades_private_traffic_behind_the_nat_address(lab):
     assert second.returncode == 0, second.stderr
     assert lab.ruleset() == ruleset_once  # idempotent: same ruleset after a second run
     assert ruleset_once.count("table inet hanat_nat") == 1
-    assert f'oifname "pub0" ip saddr {VPC_CIDR}' in ruleset_once and "masquerade" in ruleset_once
+    assert f'oifname "vpc0" ip saddr {VPC_CIDR}' in ruleset_once and "masquerade" in ruleset_once  # its one interface
     assert lab.read(lab.nat, "/proc/sys/net/ipv4/ip_forward") == "1"
-    for conf in ("all", "default", "vpc0", "pub0"):
+    for conf in ("all", "default", "vpc0"):
         assert lab.read(lab.nat, f"/proc/sys/net/ipv4/conf/{conf}/rp_filter") == "0", conf
 
     sample = lab.get()
     assert sample["ok"], sample
-    assert sample["you"] == NAT_PUBLIC_IP  # the internet sees the NAT, not 10.20.1.4
+    assert sample["you"] == NAT_PUBLIC_IP  # the internet sees the NAT's Elastic IP, not 10.20.1.4 or 10.20.0.20
 
 
 def test_vpc_cidr_from_the_environment_works_like_the_argument(lab):

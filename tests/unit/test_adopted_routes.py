@@ -13,7 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.adopted_vpc import release_default_route, untag_adopted_table
-from chalicelib.aws.routes import READ_BACK_S, point_default_route
+from chalicelib.aws.claims import READ_BACK_S
+from chalicelib.aws.routes import point_default_route
 from chalicelib.errors import AwsError, HanatError
 
 STACK = "payments"

@@ -1,9 +1,9 @@
 """The adapter boundary (chalicelib/aws/calls.py): what is retried, how long, and how it gives up.
 
 No AWS: the "API call" is a plain function raising botocore's ClientError as the SDK would. Throttling
-is retried once, by botocore's standard retry mode (boto3 guide "Retries": standard mode retries
-throttling and transient errors, with exponential backoff capped at 20 s): aws_call never adds a
-second loop on top of it, so one call cannot take minutes.
+is retried once, here, as botocore's standard retry mode would (boto3 guide "Retries": standard mode
+retries throttling and transient errors, with exponential backoff capped at 20 s): the clients have
+botocore's own retries off, so no call is retried by two layers and one call cannot take minutes.
 """
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ import logging
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from chalicelib.aws.calls import RetryPolicy, aws_call, paginate, wait_until
+from chalicelib.aws.calls import (
+    TRANSIENT_ATTEMPTS,
+    Call,
+    RetryPolicy,
+    aws_call,
+    aws_calls,
+    paginate,
+    transient_backoff_cap,
+    wait_until,
+)
 from chalicelib.aws.clients import CLIENT_CONFIG
 from chalicelib.errors import AwsError, RetryExhaustedError
 
@@ -54,13 +63,21 @@ class Clock:
         self.now += seconds
 
 
-def test_throttling_is_left_to_botocores_standard_retry_mode_one_layer_only():
-    retries = CLIENT_CONFIG.retries   # botocore adds total_max_attempts (= max_attempts + 1) once a client is made
-    assert retries["mode"] == "standard" and retries.get("total_max_attempts", retries.get("max_attempts", 0) + 1) == 6
+def test_throttling_is_retried_here_with_botocores_backoff_and_botocores_own_retries_are_off_one_layer_only():
+    retries = CLIENT_CONFIG.retries   # botocore: total_max_attempts counts the first attempt
+    assert retries["mode"] == "standard" and retries["total_max_attempts"] == 1
     call = Scripted(client_error("Throttling", "Rate exceeded"), client_error("Throttling"))
+    clock = Clock()
+    assert aws_call("ec2.ReplaceRoute rtb-1", call, policy=FAST, sleep=clock.sleep, clock=clock) == "done"
+    assert call.calls == 3 and len(clock.sleeps) == 2
+    assert all(0 <= s <= transient_backoff_cap(n) for n, s in enumerate(clock.sleeps, start=1))
+    # as many attempts as botocore's standard mode made (max_attempts 5 = 6 attempts), then AWS's own error
+    always = Scripted(*(client_error("Throttling", "Rate exceeded") for _ in range(20)))
     with pytest.raises(AwsError) as info:
-        aws_call("ec2.ReplaceRoute rtb-1", call, policy=FAST, sleep=lambda _s: pytest.fail("no second layer"))
-    assert call.calls == 1 and info.value.code == "Throttling" and "Rate exceeded" in str(info.value)
+        aws_call("ec2.ReplaceRoute rtb-1", always, policy=FAST, sleep=clock.sleep, clock=clock)
+    assert TRANSIENT_ATTEMPTS == 6 and always.calls == TRANSIENT_ATTEMPTS
+    assert info.value.code == "Throttling" and "Rate exceeded" in str(info.value)
+    assert not isinstance(info.value, RetryExhaustedError)
 
 
 @pytest.mark.parametrize("codes", [
@@ -100,11 +117,13 @@ def test_a_listed_code_is_only_retried_where_listed():
     assert call.calls == 1 and info.value.code == "InvalidRouteTableID.NotFound"
 
 
-def test_connection_errors_become_aws_error_at_once():
-    call = Scripted(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+def test_connection_errors_are_ridden_out_like_botocores_standard_mode_then_become_aws_error():
+    call = Scripted(*(EndpointConnectionError(endpoint_url="http://127.0.0.1:9") for _ in range(20)))
     with pytest.raises(AwsError) as info:
         aws_call("ec2.DescribeVpcs", call, policy=FAST, sleep=lambda _s: None)
-    assert call.calls == 1 and info.value.code == "EndpointConnectionError"
+    assert call.calls == TRANSIENT_ATTEMPTS and info.value.code == "EndpointConnectionError"
+    once = Scripted(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert aws_call("ec2.DescribeVpcs", once, policy=FAST, sleep=lambda _s: None) == "done" and once.calls == 2
 
 
 def test_giving_up_after_within_s_names_the_call_the_code_and_the_count():
@@ -212,9 +231,10 @@ def throttling_dynamodb():
     fake.close()
 
 
-def test_a_deadline_also_stops_botocores_own_retries(throttling_dynamodb):
+def test_a_deadline_also_stops_throttling_retries(throttling_dynamodb):
     """botocore's standard mode would retry a throttled call 5 times with back-off up to 20 s (boto3 guide
-    "Retries"); with 0.5 s left no retry fits, so the call ends at once with AWS's own error."""
+    "Retries"), and so does the retry layer; with 0.5 s left no retry fits, so the call ends at once with
+    AWS's own error."""
     import time
     ddb = throttling_dynamodb.client()
     started = time.monotonic()
@@ -225,18 +245,33 @@ def test_a_deadline_also_stops_botocores_own_retries(throttling_dynamodb):
     assert throttling_dynamodb.requests == 1 and time.monotonic() - started < 0.5
 
 
-def test_botocores_retries_run_when_the_deadline_allows_them(throttling_dynamodb):
+def test_throttling_retries_run_while_the_deadline_allows_them_and_botocore_makes_one_attempt(throttling_dynamodb):
     import time
-
-    from botocore.config import Config
-    ddb = throttling_dynamodb.client(CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})))
+    ddb = throttling_dynamodb.client()
+    sleeps: list[float] = []
     with pytest.raises(AwsError):
         aws_call("dynamodb.GetItem lease", ddb.get_item, TableName="t", Key={"pk": {"S": "x"}},
-                 deadline=time.monotonic() + 30.0)
-    assert throttling_dynamodb.requests == 2          # the initial attempt and botocore's one retry
-    with pytest.raises(ClientError):                  # outside aws_call botocore is left alone
+                 deadline=time.monotonic() + 30.0, sleep=sleeps.append)
+    assert throttling_dynamodb.requests == TRANSIENT_ATTEMPTS      # back-offs of at most 1, 2, 4, 8, 16 s fit
+    assert len(sleeps) == TRANSIENT_ATTEMPTS - 1
+    with pytest.raises(AwsError):   # 3 s left: after the 3rd attempt a back-off of up to 4 s would not fit
+        aws_call("dynamodb.GetItem lease", ddb.get_item, TableName="t", Key={"pk": {"S": "x"}},
+                 deadline=time.monotonic() + 3.0, sleep=lambda _s: None)
+    assert throttling_dynamodb.requests == TRANSIENT_ATTEMPTS + 3
+    with pytest.raises(ClientError):                  # outside the retry layer botocore makes one attempt
         ddb.get_item(TableName="t", Key={"pk": {"S": "x"}})
-    assert throttling_dynamodb.requests == 4
+    assert throttling_dynamodb.requests == TRANSIENT_ATTEMPTS + 4
+
+
+def test_a_batch_runs_its_stages_in_order_each_only_after_the_one_before_succeeded():
+    first, second, third = Scripted(), Scripted(client_error("ConditionalCheckFailedException", "lost")), Scripted()
+    out = aws_calls([Call("a", first, {"x": 1}), Call("b", second)], [Call("c", third)], sleep=lambda _s: None)
+    assert out[0] == "done" and isinstance(out[1], AwsError) and out[1].code == "ConditionalCheckFailedException"
+    assert out[2] is None and third.calls == 0 and first.kwargs == {"x": 1}
+    clock = Clock()
+    late = Scripted()
+    out = aws_calls([Call("a", Scripted())], [Call("w", late, deadline=clock.now - 1)], clock=clock)
+    assert out[0] == "done" and out[1].code == "Deadline" and late.calls == 0   # a call's own deadline holds
 
 
 def test_one_attempt_of_the_controllers_clients_ends_within_the_route_write_claim_margin():

@@ -4,17 +4,18 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.engine import DOWN, UP, ZoneState
+from chalicelib.engine.decide import hands_off
 from chalicelib.engine.handoff import (
     MAX_TAG_VALUE,
     as_prev,
     close_reason,
-    hands_off,
     is_prev_key,
     is_zone_key,
     parse_value,
     tag_values,
 )
 from chalicelib.engine.model import RouteMove
+from chalicelib.service.reconcile import zone_state
 
 NAT_OF = {"a": "i-a", "b": "i-b"}
 RUNNING = {"i-a": "running", "i-b": "running"}
@@ -103,6 +104,6 @@ def test_handoff_over(case):
 
 def test_zone_state_keeps_its_handoff_through_its_stored_form():
     stored = {k: str(v) if isinstance(v, float) else v for k, v in H.to_dict().items()}   # DynamoDB numbers
-    back = ZoneState.from_dict(stored)
+    back = zone_state(stored)
     assert (back.handoff_from, back.handoff_to, back.handoff_until, back.has_handoff) == ("i-a", "i-b", 1000.0, True)
     assert not back.without_handoff().has_handoff

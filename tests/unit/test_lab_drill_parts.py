@@ -152,10 +152,11 @@ def test_nat_gateway_addresses_and_private_ip():
 
 
 def test_nat_gateway_ruleset_masquerades_the_vpc_only():
-    rules = natgw.ruleset("10.0.0.0/16", "pub0")
-    assert 'oifname "pub0" ip saddr 10.0.0.0/16 masquerade' in rules and rules.count("masquerade") == 1
+    rules = natgw.ruleset("10.0.0.0/16", "vpc0")   # its one interface: in and out on the same device
+    assert 'oifname "vpc0" ip saddr 10.0.0.0/16 ip daddr != 10.0.0.0/16 masquerade' in rules
+    assert rules.count("masquerade") == 1
     with pytest.raises(InputError, match="vpc_cidr"):
-        natgw.ruleset("10.0.0.0/33", "pub0")
+        natgw.ruleset("10.0.0.0/33", "vpc0")
 
 
 # --- route moves seen by the watcher -------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Pure parts of the lab data plane: names, addresses, tables, the NAT life-cycle plan, faults."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from chalicelib.errors import InputError
 from lab.dataplane import addresses
-from lab.dataplane.netns import faults, layout
-from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane, validate_spec
+from lab.dataplane.netns import faults, igw, layout
+from lab.dataplane.spec import DataPlaneSpec, NatGatewayPlane, NatPlane, ZonePlane, validate_spec
 
 
 def nat(i: int, state: str = "running", lab: str | None = "auto", suffix: str = "") -> NatPlane:
@@ -23,7 +25,7 @@ def spec(*nats: NatPlane, others: tuple[NatPlane, ...] = ()) -> DataPlaneSpec:
 
 
 def runtime(n: NatPlane, index: int, links_up: bool = True) -> layout.NatRuntime:
-    return layout.NatRuntime(n.instance_id, index, n.private_ip, n.public_cidr, n.lab_address, links_up)
+    return layout.NatRuntime(n.instance_id, index, n.private_ip, n.public_cidr, links_up)
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -58,7 +60,8 @@ def test_interface_names_the_kernel_would_refuse_are_refused(parts):
 
 
 def test_every_fixed_interface_name_fits_the_kernel_limit():
-    names = [layout.HOST_UPLINK, layout.NAT_PUBLIC, layout.AWS_UPLINK, layout.INET_BRIDGE, layout.AWS_PORT,
+    names = [layout.HOST_UPLINK, layout.AWS_UPLINK, layout.INET_BRIDGE, layout.AWS_PORT, layout.IGW_PORT,
+             layout.IGW_INTERNET_DEV, layout.IGW_VPC_DEV,
              layout.bridge_name("pub", 999), layout.router_port("probe", 9999)]
     assert all(len(n) <= layout.IFNAME_MAX for n in names)
 
@@ -125,13 +128,31 @@ def test_instance_state_decides_the_links(state, links_up, expected):
     assert kinds(layout.plan_nat_actions(s, built)) == expected
 
 
-def test_replacement_gets_a_new_index_and_the_moved_eip_is_freed_first():
-    old, new = nat(0), nat(0, suffix="r")
+def test_replacement_gets_a_new_index_and_the_moved_eip_translates_to_the_new_nat():
+    old, new = nat(0), NatPlane("i-0r", "eni-0r", "10.0.0.30", "10.0.0.0/24", "running", "203.0.113.101")
     s = spec(new, nat(1), others=(NatPlane(old.instance_id, old.eni_id, old.private_ip, old.public_cidr,
                                            "stopped", None),))
     built = {"i-0": runtime(old, 0), "i-1": runtime(nat(1), 1)}
     assert kinds(layout.plan_nat_actions(s, built)) == [
-        ("link_down", "i-0", 0), ("readdress", "i-0", 0), ("create", "i-0r", 2), ("link_up", "i-0r", 2)]
+        ("link_down", "i-0", 0), ("create", "i-0r", 2), ("link_up", "i-0r", 2)]
+    # The EIP is not the NAT's: the internet gateway's 1:1 translation follows the association.
+    assert spec().eip_translations() == {"203.0.113.101": "10.0.0.20", "203.0.113.102": "10.0.10.20"}
+    assert s.eip_translations() == {"203.0.113.101": "10.0.0.30", "203.0.113.102": "10.0.10.20"}
+
+
+def test_eip_translations_skip_nats_without_an_eip_and_terminated_ones_and_add_nat_gateways():
+    s = spec(nat(0, lab=None), nat(1), others=(nat(2, state="terminated"),))
+    gateway = NatGatewayPlane("nat-0a", "10.0.0.254", "10.0.0.0/24", "203.0.113.51")
+    assert replace(s, nat_gateways=(gateway,)).eip_translations() == {
+        "203.0.113.102": "10.0.10.20", "203.0.113.51": "10.0.0.254"}
+    assert s.with_nat_address("i-0", "203.0.113.101").eip_translations()["203.0.113.101"] == "10.0.0.20"
+    assert "203.0.113.102" not in s.with_nat_address("i-1", None).eip_translations()   # DisassociateAddress
+
+
+def test_an_eip_held_by_two_live_nats_is_refused():
+    with pytest.raises(InputError, match="203.0.113.101 is held by both i-0 and i-1"):
+        validate_spec(spec(nat(0), nat(1, lab="203.0.113.101")))
+    validate_spec(spec(nat(0), nat(1), others=(nat(2, state="terminated", lab="203.0.113.101"),)))
 
 
 def test_a_nat_missing_from_the_spec_is_deleted_and_indexes_are_never_reused():
@@ -198,3 +219,34 @@ def test_flaky_drops_both_directions_at_the_requested_rate():
 def test_flaky_refuses_a_loss_outside_0_1(loss):
     with pytest.raises(InputError, match="loss"):
         faults.flaky_ruleset(True, ["10.0.2.0/28"], loss)
+
+
+# --- the internet gateway's 1:1 translation (lab.dataplane.netns.igw) ---------------------------
+def test_igw_ruleset_translates_each_eip_both_ways_and_drops_the_untranslated():
+    # AWS: the internet gateway "logically provides the one-to-one NAT on behalf of your instance"
+    # (Amazon VPC User Guide, Configuration for internet access).
+    text = igw.ruleset({"203.0.113.102": "10.0.10.20", "203.0.113.101": "10.0.0.20"}, "inet0", "vpc0")
+    assert text.startswith(f"table ip {igw.TABLE}\ndelete table ip {igw.TABLE}\n")
+    assert "elements = { 203.0.113.101 : 10.0.0.20, 203.0.113.102 : 10.0.10.20 }" in text
+    assert "elements = { 10.0.0.20 : 203.0.113.101, 10.0.10.20 : 203.0.113.102 }" in text
+    assert 'iifname "inet0" ip daddr set ip daddr map @to_private' in text          # inbound, before routing
+    assert 'oifname "inet0" ip saddr set ip saddr map @to_public' in text           # outbound, after it
+    assert 'iifname "vpc0" oifname "inet0" ip saddr @translated accept' in text     # only EIP holders get out
+    assert "policy drop" in text and f'counter name "{igw.UNTRANSLATED}" drop' in text
+    assert "elements" not in igw.ruleset({}, "inet0", "vpc0")                       # nothing translated: no way out
+
+
+@pytest.mark.parametrize("translations, needle", [
+    ({"203.0.113.101": "10.0.0.20", "203.0.113.102": "10.0.0.20"}, "10.0.0.20 has two Elastic IPs"),
+    ({"not-an-ip": "10.0.0.20"}, "not two IPv4 addresses"),
+])
+def test_igw_ruleset_refuses_what_aws_cannot_do(translations, needle):
+    with pytest.raises(InputError, match=needle):
+        igw.ruleset(translations, "inet0", "vpc0")
+
+
+def test_igw_untranslated_counter_is_read_from_nft_json():
+    listed = {"nftables": [{"metainfo": {}}, {"counter": {"name": igw.UNTRANSLATED, "packets": 7}}]}
+    assert igw.untranslated_packets(listed) == 7
+    with pytest.raises(ValueError):
+        igw.untranslated_packets({"nftables": []})

@@ -16,10 +16,10 @@ import pytest
 from chalicelib.errors import InputError
 from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult
-from chalicelib.probes.samples import MAX_CHAIN_S, chain_s, run_samples, samples_for
+from chalicelib.probes.samples import run_samples
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.probing import probe_zones
-from chalicelib.settings import ProbeSettings
+from chalicelib.settings import MAX_CHAIN_S, ProbeSettings, chain_s, samples_for
 from chalicelib.topology import Topology, ZoneTopology
 
 A, B = "ap-northeast-1a", "ap-northeast-1c"

@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib.aws import routes
+from chalicelib.aws import claims, observe, routes
 from chalicelib.errors import AwsError
 
 STACK = "demo"
@@ -109,7 +109,7 @@ def test_the_read_back_rides_out_eventual_consistency():
     ec2 = FakeEc2({"rtb-a": {"NetworkInterfaceId": "eni-0old"}}, lag=3)
     slept = []
     assert routes.point_default_route(ec2, "rtb-a", "eni-0new", stack=STACK, sleep=slept.append) is True
-    assert len(slept) == 3 and sum(slept) < routes.READ_BACK_S
+    assert len(slept) == 3 and sum(slept) < claims.READ_BACK_S
 
 
 def test_a_read_back_that_never_shows_the_write_fails_within_its_bound():
@@ -132,7 +132,7 @@ def test_repinning_the_probe_route_rides_out_a_read_that_lags_the_write():
     ec2, started = pinned_probe_table(lag=1), time.monotonic()
     routes.repin_probe_route(ec2, "rtb-p", "eni-0new", STACK)                   # one short back-off
     assert ec2.calls == [("ReplaceRoute", {"RouteTableId": "rtb-p", "NetworkInterfaceId": "eni-0new"})]
-    assert ec2.pending_lag == 0 and time.monotonic() - started < routes.READ_BACK_S
+    assert ec2.pending_lag == 0 and time.monotonic() - started < claims.READ_BACK_S
 
 
 def test_a_repin_that_never_shows_fails_naming_table_and_target_within_the_deadline():
@@ -150,6 +150,6 @@ def test_one_stale_route_table_id_does_not_hide_the_others(caplog):
     ec2 = FakeEc2({"rtb-a": {"NetworkInterfaceId": "eni-a"}, "rtb-c": {"NetworkInterfaceId": "eni-c"}})
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="hanat.aws"):
-        views = routes.describe_route_tables(ec2, ["rtb-a", "rtb-gone", "rtb-c"])
+        views = observe.describe_route_tables(ec2, ["rtb-a", "rtb-gone", "rtb-c"])
     assert {t: v.default_eni for t, v in views.items()} == {"rtb-a": "eni-a", "rtb-c": "eni-c"}
     assert "rtb-gone" in caplog.text and time.monotonic() - started < 1.0

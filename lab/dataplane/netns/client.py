@@ -2,7 +2,7 @@
 
 Run inside ``priv-<i>``: ``python -m lab.dataplane.netns.client --out FILE [--url U] [--interval 0.1]``. Each
 request appends one JSON line ``{t, ok, you, latency_ms, error}`` (``you`` = the source address the
-internet saw: the NAT's lab public address). ``--once`` prints one sample on stdout instead (used by
+internet saw: the Elastic IP (its lab address) of the NAT it went through). ``--once`` prints one sample on stdout instead (used by
 ``Namespaces.http_get`` for probes). The lab reads the logs back with lab.dataplane.egress.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ IFNAME_MAX = 15  # IFNAMSIZ - 1
 
 # The lab "internet": documentation ranges only (RFC 5737), never routed anywhere real.
 INTERNET_CIDR = "203.0.113.0/24"
-INTERNET_GATEWAY = "203.0.113.1"
+INET_BRIDGE_ADDRESS = "203.0.113.1"   # the internet's own address on its bridge (its router)
 AWS_NS_ADDRESS = "203.0.113.2"      # the control namespace standing for AWS's own network
 TARGETS = ("198.51.100.10", "198.51.100.11", "203.0.113.10")
 EGRESS_URL = f"http://{TARGETS[0]}/"
@@ -71,15 +71,26 @@ def router_port(kind: str, index: int) -> str:
     return ifname(kind, index)
 
 
-HOST_UPLINK = "vpc0"     # inside priv/probe/nat namespaces: the side facing the VPC router
-NAT_PUBLIC = "pub0"      # inside a nat namespace: the side on the lab internet
+HOST_UPLINK = "vpc0"     # inside priv/probe/nat/ngw namespaces: the one interface, facing the VPC router
 AWS_UPLINK = "inet0"     # inside the aws namespace
 INET_BRIDGE = "br-inet"
 AWS_PORT = "aws"         # inet-side end of the aws namespace's veth
 
+# The internet gateway (namespace ``igw``) between the VPC router and the internet: it holds every
+# Elastic IP (lab address) on its internet side and translates each 1:1 to its private address
+# (lab.dataplane.netns.igw). The router reaches it over a link of its own, as the VPC's implicit
+# router reaches the internet gateway: a public subnet's default route.
+IGW_ROLE = "igw"
+IGW_INTERNET_DEV = "inet0"         # inside igw, on br-inet
+IGW_VPC_DEV = "vpc0"               # inside igw, facing the VPC router
+IGW_PORT = "igw"                   # the inet-side and the router-side ends of those links
+IGW_INTERNET_ADDRESS = "203.0.113.3"
+IGW_LINK_PREFIX = 30
+ROUTER_IGW_ADDRESS, IGW_VPC_ADDRESS = "169.254.255.1", "169.254.255.2"   # link-local: never an EC2 address
+
 # Bridge MACs are pinned. A Linux bridge with no address of its own takes the lowest MAC of its
-# ports, so adding or deleting a NAT's port would change the gateway's MAC (203.0.113.1, a subnet's
-# .1) under every other NAT's ARP cache: their traffic would go to the old MAC and be dropped until
+# ports, so adding or deleting a NAT's port would change the gateway's MAC (a subnet's .1, the
+# internet's 203.0.113.1) under every other NAT's ARP cache: their traffic would go to the old MAC and be dropped until
 # the entry expired (seconds). With a fixed address, a NAT replacement in one zone leaves every
 # other zone's path untouched.
 _MAC_PREFIX = "02:68:6e"          # locally administered, "hn"
@@ -149,19 +160,19 @@ def router_tables(spec: DataPlaneSpec) -> list[TableRoute]:
 # --- NAT life cycle -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NatRuntime:
-    """What the data plane has built for one NAT instance."""
+    """What the data plane has built for one NAT instance (its one interface holds only its private IP;
+    its Elastic IP lives in the internet gateway)."""
 
     instance_id: str
     index: int                 # its namespace is nat-<index>
     private_ip: str
     public_cidr: str
-    lab_address: str | None
     links_up: bool
 
 
 @dataclass(frozen=True)
 class NatAction:
-    """One step of a sync: ``create`` | ``delete`` | ``link_up`` | ``link_down`` | ``readdress``."""
+    """One step of a sync: ``create`` | ``delete`` | ``link_up`` | ``link_down``."""
 
     kind: str
     instance_id: str
@@ -169,12 +180,13 @@ class NatAction:
 
 
 def plan_nat_actions(spec: DataPlaneSpec, built: Mapping[str, NatRuntime]) -> list[NatAction]:
-    """What to do so the built NATs follow the spec, in a safe order: deletions, links down and
-    re-addressing first (freeing a moved EIP's address), then creations and links up.
+    """What to do so the built NATs follow the spec, in a safe order: deletions and links down first,
+    then creations and links up.
 
     A NAT the spec no longer lists, or lists as terminated, loses its namespace; a NAT id never
     seen before gets a fresh namespace (a new index, never reused); a NAT that is not ``running``
-    has its links down; a NAT whose lab address changed (its EIP moved) is re-addressed.
+    has its link down. An Elastic IP that moved changes nothing here: the internet gateway's
+    translation follows it (``DataPlaneSpec.eip_translations``).
     """
     actions: list[NatAction] = []
     next_index = max((r.index for r in built.values()), default=-1) + 1
@@ -188,8 +200,6 @@ def plan_nat_actions(spec: DataPlaneSpec, built: Mapping[str, NatRuntime]) -> li
                 actions.append(NatAction("link_up", nat.instance_id, next_index))
             next_index += 1
             continue
-        if rt.lab_address != nat.lab_address:
-            actions.append(NatAction("readdress", nat.instance_id, rt.index))
         if nat.running and not rt.links_up:
             actions.append(NatAction("link_up", nat.instance_id, rt.index))
         elif not nat.running and rt.links_up:
@@ -201,4 +211,4 @@ def plan_nat_actions(spec: DataPlaneSpec, built: Mapping[str, NatRuntime]) -> li
     return sorted(actions, key=lambda a: (ACTION_ORDER.index(a.kind), a.index))
 
 
-ACTION_ORDER = ("delete", "link_down", "readdress", "create", "link_up")
+ACTION_ORDER = ("delete", "link_down", "create", "link_up")

@@ -1,14 +1,16 @@
 """The lab data plane: real Linux namespaces wired like the VPC, kept equal to a ``DataPlaneSpec``.
 
-Namespaces (all ``hanat-<run_id>-<role>``, linked only to each other):
+Namespaces (all ``hanat-<run_id>-<role>``, linked only to each other; built by lab.dataplane.netns.fabric):
   inet       the internet: bridge ``br-inet`` (203.0.113.1/24), targets on lo, the HTTP server
   aws        AWS's own network (the heartbeat's control probe): 203.0.113.2 on the inet bridge
-  vpc        the VPC router: one bridge per subnet holding its .1, policy routing per subnet
-  nat-<n>    one per NAT instance: ``vpc0`` (private IP) and ``pub0`` (lab address on br-inet),
-             configured by bootstrap/nat/setup-nat.sh, running bootstrap/nat/hanat-nat-agent against
-             an IMDSv2 stand-in (lab.dataplane.netns.imds on 169.254.169.254) that serves the spec's instance tags
-  ngw-<n>    one per managed NAT gateway of an adopted VPC: ``vpc0`` in its public subnet, ``pub0`` with
-             its own lab address; it masquerades the VPC's traffic (nftables), as AWS's NAT gateway does
+  igw        the internet gateway: 203.0.113.3 and every Elastic IP (lab address) on br-inet, each
+             translated 1:1 to the private address it is associated with (lab.dataplane.netns.igw)
+  vpc        the VPC router: one bridge per subnet holding its .1, policy routing per private/probe
+             subnet; the public subnets' default route is the internet gateway
+  nat-<n>    one per NAT instance: ONE interface ``vpc0`` in its public subnet with its private IP only
+             (lab.dataplane.netns.nats: setup-nat.sh, hanat-nat-agent, the IMDSv2 stand-in)
+  ngw-<n>    one per managed NAT gateway of an adopted VPC: the same one interface; it masquerades the
+             VPC's traffic (nftables), as AWS's NAT gateway does, and the igw gives it its Elastic IP
   priv-<i>   a host in zone i's private subnet; probe-<i> one in its probe subnet
 """
 from __future__ import annotations
@@ -16,25 +18,21 @@ from __future__ import annotations
 import atexit
 import json
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import Self
 
 from chalicelib.errors import InputError
 
 from ..boot import BootGate
 from ..egress import EgressSample
-from ..spec import DataPlaneSpec, NatGatewayPlane, NatPlane, validate_spec
-from . import faults, imds, layout, natgw, offline
+from ..spec import DataPlaneSpec, validate_spec
+from . import fabric, faults, layout
+from .nats import NatFleet
 from .shell import (
-    REPO_ROOT,
     NetnsError,
     add_namespace,
     delete_namespace,
@@ -44,13 +42,7 @@ from .shell import (
     ns_popen,
     python_argv,
     stop_process,
-    sysctl,
 )
-
-NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
-NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
-LAB_SCRIPT_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"}
-HTTP_PORT = 80
 
 
 def new_run_id() -> str:
@@ -60,7 +52,7 @@ def new_run_id() -> str:
 class Namespaces:
     """Build with ``up()``, follow the emulator with ``sync(spec)``, inject faults, ``down()``.
 
-    ``exec``/``popen``/``http_get`` take a logical role (``inet``, ``aws``, ``vpc``, ``priv-0``,
+    ``exec``/``popen``/``http_get`` take a logical role (``inet``, ``aws``, ``igw``, ``vpc``, ``priv-0``,
     ``probe-1``, ``nat-2``); ``priv_role(az)``, ``probe_role(az)``, ``nat_role(az)`` map zones to them.
     """
 
@@ -68,20 +60,17 @@ class Namespaces:
         validate_spec(spec)
         self.spec = spec
         self.run_id = layout.check_run_id(run_id or new_run_id())
-        self._nats: dict[str, layout.NatRuntime] = {}
         self._roles: list[str] = []          # namespaces created, in creation order
         self._procs: list[subprocess.Popen] = []
         self._faults: set[str] = set()
         self._is_up = False
-        self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
-        self._imds_written: dict[str, tuple] = {}
         self.boot_gate = BootGate()         # armed: NATs launched from then on boot late and offline
-        self._gateways: dict[str, int] = {}     # NAT gateway id -> n of its ngw-<n> namespace
-        self._next_gateway = 0
+        self._fleet = NatFleet(self, self.boot_gate)
+        self._eips_held: set[str] = set()   # the Elastic IPs (lab addresses) the internet gateway holds
 
     def boot_offline(self, delay_s: float) -> None:
         """From now on a newly launched NAT boots like a small instance with no way out (lab.dataplane.boot)."""
-        self.boot_gate.arm(delay_s, set(self._nats) | {n.instance_id for n in self.spec.nats})
+        self.boot_gate.arm(delay_s, set(self._fleet.runtimes) | {n.instance_id for n in self.spec.nats})
 
     # --- names --------------------------------------------------------------------------
     def ns(self, role: str) -> str:
@@ -96,10 +85,17 @@ class Namespaces:
     def nat_role(self, az: str) -> str:
         """The namespace of the NAT currently owning zone ``az``."""
         instance_id = self.spec.zone(az).nat.instance_id
-        rt = self._nats.get(instance_id)
-        if rt is None:
+        role = self._fleet.role(instance_id)
+        if role is None:
             raise InputError(f"NAT {instance_id} of zone {az} has no namespace (terminated?)")
-        return layout.host_role("nat", rt.index)
+        return role
+
+    def gateway_role(self, gateway_id: str) -> str:
+        """The namespace role of a NAT gateway (``ngw-<n>``)."""
+        role = self._fleet.gateway_role(gateway_id)
+        if role is None:
+            raise InputError(f"NAT gateway {gateway_id} has no namespace in this data plane")
+        return role
 
     def namespaces(self) -> list[str]:
         return [self.ns(r) for r in self._roles]
@@ -117,15 +113,16 @@ class Namespaces:
             return self
         self._is_up = True
         atexit.register(self.down)
-        self._imds_dir = Path(tempfile.mkdtemp(prefix=f"hanat-{self.run_id}-imds-"))
+        self._fleet.start(self.run_id)
         try:
-            self._build_internet()
-            self._build_router()
+            fabric.build_internet(self)
+            fabric.build_router(self, self.spec)
+            fabric.build_gateway(self, self.spec.vpc_cidr)
             for i, z in enumerate(self.spec.zones):
-                self._build_host(layout.host_role("priv", i), layout.router_port("priv", i),
-                                 layout.bridge_name("prv", i), z.private_cidr)
-                self._build_host(layout.host_role("probe", i), layout.router_port("probe", i),
-                                 layout.bridge_name("prb", i), z.probe_cidr)
+                fabric.build_host(self, layout.host_role("priv", i), layout.router_port("priv", i),
+                                  layout.bridge_name("prv", i), z.private_cidr)
+                fabric.build_host(self, layout.host_role("probe", i), layout.router_port("probe", i),
+                                  layout.bridge_name("prb", i), z.probe_cidr)
             self.sync(self.spec)
         except BaseException:
             self.down()
@@ -139,12 +136,9 @@ class Namespaces:
         self._procs.clear()
         removed = [self.ns(r) for r in reversed(self._roles) if delete_namespace(self.ns(r))]
         self._roles.clear()
-        self._nats.clear()
-        self._gateways.clear()
+        self._fleet.stop()
         self._faults.clear()
-        if self._imds_dir is not None:
-            shutil.rmtree(self._imds_dir, ignore_errors=True)
-        self._imds_dir, self._imds_written = None, {}
+        self._eips_held = set()
         self._is_up = False
         atexit.unregister(self.down)
         return removed
@@ -157,8 +151,9 @@ class Namespaces:
 
     # --- sync -----------------------------------------------------------------------------
     def sync(self, spec: DataPlaneSpec) -> list[layout.NatAction]:
-        """Make the kernel follow ``spec``: NAT namespaces per instance state, router tables per
-        route table. Returns the NAT actions taken (empty when nothing about NATs changed)."""
+        """Make the kernel follow ``spec``: NAT namespaces per instance state, router tables per route
+        table, the internet gateway's translation per Elastic IP association. Returns the NAT actions
+        taken (empty when nothing about NATs changed)."""
         if not self._is_up:
             raise NetnsError("sync() needs a data plane that is up; call up() first")
         validate_spec(spec)
@@ -166,22 +161,22 @@ class Namespaces:
         if shape != [(z.az, z.public_cidr, z.private_cidr, z.probe_cidr) for z in self.spec.zones]:
             raise InputError("sync cannot change zones or subnets; build a new Namespaces instead")
         self.spec = spec
-        actions = layout.plan_nat_actions(spec, self._nats)
+        actions = layout.plan_nat_actions(spec, self._fleet.runtimes)
         now = time.time()
         booting = {a.instance_id for a in actions if a.kind == "create" and self.boot_gate.hold(a.instance_id, now)}
         actions = [a for a in actions if a.instance_id not in booting]
         for action in actions:
-            nat = spec.nat_by_id(action.instance_id)
-            getattr(self, f"_nat_{action.kind}")(action, nat)
-        self._sync_gateways(spec)
+            self._fleet.apply(action, spec.nat_by_id(action.instance_id))
+        self._fleet.sync_gateways(spec)
+        self._eips_held = fabric.load_translations(self, spec.eip_translations(), self._eips_held)
         for t in layout.router_tables(spec):
             if t.via:
                 ip(self.ns("vpc"), "route", "replace", "default", "via", t.via, "table", str(t.table))
             else:
                 ip(self.ns("vpc"), "route", "replace", "blackhole", "default", "table", str(t.table))
         for nat in spec.nats:
-            if nat.instance_id in self._nats:
-                self._write_imds(nat)
+            if nat.instance_id in self._fleet.runtimes:
+                self._fleet.write_imds(nat)
         return actions
 
     def kernel_routes(self) -> dict[str, str | None]:
@@ -192,13 +187,21 @@ class Namespaces:
             out[t.subnet_cidr] = next((r.get("gateway") for r in rows if r.get("dst") == "default"), None)
         return out
 
+    def gateway_translations(self) -> dict[str, str]:
+        """Elastic IP -> private address as the internet gateway's kernel has it (its nftables map)."""
+        listed = json.loads(ns_exec(self.ns(layout.IGW_ROLE), ["nft", "-j", "list", "map", "ip", "lab_igw",
+                                                                "to_private"], timeout=10).stdout or "{}")
+        for item in listed.get("nftables", []):
+            if "map" in item:
+                return {public: private for public, private in item["map"].get("elem", [])}
+        return {}
+
     def nat_runtime(self, instance_id: str) -> layout.NatRuntime | None:
-        return self._nats.get(instance_id)
+        return self._fleet.runtimes.get(instance_id)
 
     def agent_log(self, instance_id: str) -> str:
         """What the NAT's hanat-nat-agent has logged so far."""
-        path = self._imds_dir / f"{instance_id}.agent.log" if self._imds_dir else None
-        return path.read_text() if path and path.exists() else ""
+        return self._fleet.agent_log(instance_id)
 
     # --- running things -------------------------------------------------------------------
     def exec(self, role: str, argv: Sequence[str], timeout: float = 30.0,
@@ -247,209 +250,19 @@ class Namespaces:
     def _toggle(self, name: str, on: bool) -> None:
         (self._faults.add if on else self._faults.discard)(name)
 
-    # --- building blocks ------------------------------------------------------------------
-    def _add_ns(self, role: str) -> str:
+    # --- namespaces (for lab.dataplane.netns.fabric and .nats) ----------------------------------
+    def add_namespace(self, role: str) -> str:
         add_namespace(self.ns(role))
         self._roles.append(role)
         return self.ns(role)
 
-    def _add_bridge(self, role: str, name: str, mac: str) -> None:
-        """A bridge with a MAC of its own, so ports coming and going never change it (see layout)."""
-        ip(self.ns(role), "link", "add", name, "address", mac, "type", "bridge")
-
-    def _veth(self, role: str, inner: str, peer_role: str, peer: str, master: str | None) -> None:
-        """A veth from ``role`` (named ``inner``) to ``peer_role`` (named ``peer``, on ``master``)."""
-        ip(self.ns(role), "link", "add", inner, "type", "veth", "peer", "name", peer, "netns", self.ns(peer_role))
-        if master:
-            ip(self.ns(peer_role), "link", "set", peer, "master", master)
-        ip(self.ns(peer_role), "link", "set", peer, "up")
-
-    def _build_internet(self) -> None:
-        inet = self._add_ns("inet")
-        sysctl(inet, "net.ipv4.ip_forward", 0)
-        self._add_bridge("inet", layout.INET_BRIDGE, layout.INET_BRIDGE_MAC)
-        ip(inet, "addr", "add", f"{layout.INTERNET_GATEWAY}/24", "dev", layout.INET_BRIDGE)
-        ip(inet, "link", "set", layout.INET_BRIDGE, "up")
-        for target in layout.TARGETS:
-            ip(inet, "addr", "add", f"{target}/32", "dev", "lo")
-        server = self.popen("inet", python_argv("lab.dataplane.netns.httpserver", "--port", str(HTTP_PORT)),
-                            stdout=subprocess.PIPE, text=True)
-        if server.stdout.readline().strip() != "ready":
-            raise NetnsError(f"the internet's HTTP server did not start (exit {server.poll()})")
-        aws = self._add_ns("aws")
-        self._veth("aws", layout.AWS_UPLINK, "inet", layout.AWS_PORT, layout.INET_BRIDGE)
-        ip(aws, "addr", "add", f"{layout.AWS_NS_ADDRESS}/24", "dev", layout.AWS_UPLINK)
-        ip(aws, "link", "set", layout.AWS_UPLINK, "up")
-        ip(aws, "route", "add", "default", "via", layout.INTERNET_GATEWAY)
-
-    def _build_router(self) -> None:
-        vpc = self._add_ns("vpc")
-        sysctl(vpc, "net.ipv4.ip_forward", 1)
-        for key in ("all", "default"):
-            sysctl(vpc, f"net.ipv4.conf.{key}.rp_filter", 0)
-        ip(vpc, "rule", "add", "to", self.spec.vpc_cidr, "lookup", "main",
-           "priority", str(layout.RULE_PRIORITY_VPC_LOCAL))
-        for i, z in enumerate(self.spec.zones):
-            for kind, cidr in (("pub", z.public_cidr), ("prv", z.private_cidr), ("prb", z.probe_cidr)):
-                br = layout.bridge_name(kind, i)
-                self._add_bridge("vpc", br, layout.bridge_mac(kind, i))
-                ip(vpc, "addr", "add", f"{layout.gateway(cidr)}/{layout.prefixlen(cidr)}", "dev", br)
-                ip(vpc, "link", "set", br, "up")
-                if kind != "pub":
-                    table = str(layout.table_id(i, kind))
-                    ip(vpc, "rule", "add", "from", cidr, "lookup", table,
-                       "priority", str(layout.RULE_PRIORITY_BASE + int(table)))
-                    ip(vpc, "route", "replace", "blackhole", "default", "table", table)
-
-    def _build_host(self, role: str, port: str, bridge: str, cidr: str) -> None:
-        ns = self._add_ns(role)
-        sysctl(ns, "net.ipv4.ip_forward", 0)
-        self._veth(role, layout.HOST_UPLINK, "vpc", port, bridge)
-        ip(ns, "addr", "add", f"{layout.host_address(cidr)}/{layout.prefixlen(cidr)}", "dev", layout.HOST_UPLINK)
-        ip(ns, "link", "set", layout.HOST_UPLINK, "up")
-        ip(ns, "route", "add", "default", "via", layout.gateway(cidr))
-
-    # --- NAT actions (named after layout.NatAction.kind) ---------------------------------------
-    def _public_zone_index(self, nat: NatPlane) -> int:
-        for i, z in enumerate(self.spec.zones):
-            if z.public_cidr == nat.public_cidr:
-                return i
-        raise InputError(f"NAT {nat.instance_id}: public_cidr={nat.public_cidr} is no zone's public subnet")
-
-    def _nat_create(self, action: layout.NatAction, nat: NatPlane) -> None:
-        role = layout.host_role("nat", action.index)
-        ns = self._add_ns(role)
-        sysctl(ns, "net.ipv4.ip_forward", 0)
-        port = layout.router_port("nat", action.index)
-        self._veth(role, layout.HOST_UPLINK, "vpc", port, layout.bridge_name("pub", self._public_zone_index(nat)))
-        self._veth(role, layout.NAT_PUBLIC, "inet", port, layout.INET_BRIDGE)
-        ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
-        self._nats[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
-                                                      nat.public_cidr, None, links_up=False)
-        boots_offline = self.boot_gate.applies_to(nat.instance_id)   # no address yet, nothing outside (lab.dataplane.boot)
-        if boots_offline:
-            self.boot_gate.boots[nat.instance_id].created_at = time.time()
-            nft(ns, offline.offline_ruleset(True, self.spec.vpc_cidr))
-        else:   # offline, the Elastic IP's address comes with the next sync
-            self._nat_readdress(action, nat)
-        self._nat_link_up(action, nat)
-        started = time.monotonic()
-        result = self.exec(role, ["bash", str(NAT_SCRIPT), self.spec.vpc_cidr], timeout=120,
-                           env=offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV)
-        if boots_offline:
-            self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
-                                                      offline.sent_outside(ns))
-            nft(ns, offline.offline_ruleset(False, self.spec.vpc_cidr))
-        if result.returncode != 0:
-            raise NetnsError(f"setup-nat.sh failed in {role} (exit {result.returncode}): {result.stderr.strip()[-500:]}")
-        self._start_nat_agent(role, nat)
-        if not nat.running:
-            self._nat_link_down(action, nat)
-
-    def _write_imds(self, nat: NatPlane) -> Path:
-        path = self._imds_dir / f"{nat.instance_id}.json"
-        if self._imds_written.get(nat.instance_id) != (nat.private_ip, nat.tags):
-            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map)
-            self._imds_written[nat.instance_id] = (nat.private_ip, nat.tags)
-        return path
-
-    def _start_nat_agent(self, role: str, nat: NatPlane) -> None:
-        """The instance's metadata service on 169.254.169.254, then the real agent reading it."""
-        ip(self.ns(role), "addr", "add", f"{imds.IMDS_ADDRESS}/32", "dev", "lo")
-        server = self.popen(role, python_argv("lab.dataplane.netns.imds", "--state", str(self._write_imds(nat))),
-                            stdout=subprocess.PIPE, text=True)
-        if server.stdout.readline().strip() != "ready":
-            raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
-        with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
-            self.popen(role, ["bash", str(NAT_AGENT)], stderr=log)
-
-    def _nat_link_up(self, action: layout.NatAction, nat: NatPlane) -> None:
-        rt = self._nats[nat.instance_id]
-        ns = self.ns(layout.host_role("nat", rt.index))
-        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
-            ip(ns, "link", "set", dev, "up")
-        # Routes through a link vanish when it goes down: put them back every time.
-        ip(ns, "route", "replace", "default", "via", layout.INTERNET_GATEWAY, "dev", layout.NAT_PUBLIC, "onlink")
-        ip(ns, "route", "replace", self.spec.vpc_cidr, "via", layout.gateway(nat.public_cidr), "dev", layout.HOST_UPLINK)
-        self._nats[nat.instance_id] = replace(rt, links_up=True)
-
-    def _nat_link_down(self, action: layout.NatAction, nat: NatPlane) -> None:
-        rt = self._nats[nat.instance_id]
-        ns = self.ns(layout.host_role("nat", rt.index))
-        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
-            ip(ns, "link", "set", dev, "down")
-        self._nats[nat.instance_id] = replace(rt, links_up=False)
-
-    def _nat_readdress(self, action: layout.NatAction, nat: NatPlane) -> None:
-        """Give the NAT the lab address of the EIP it now holds (or none)."""
-        rt = self._nats[nat.instance_id]
-        ns = self.ns(layout.host_role("nat", rt.index))
-        ip(ns, "addr", "flush", "dev", layout.NAT_PUBLIC)
-        for address in {rt.lab_address, nat.lab_address} - {None}:
-            ip(self.ns("inet"), "neigh", "flush", "to", address, check=False)  # forget the old owner's MAC
-        if nat.lab_address:
-            ip(ns, "addr", "add", f"{nat.lab_address}/24", "dev", layout.NAT_PUBLIC)
-        self._nats[nat.instance_id] = replace(rt, lab_address=nat.lab_address)
-        if rt.links_up:  # the flush dropped the routes that used the address
-            self._nat_link_up(action, nat)
-
-    # --- NAT gateways (an adopted VPC's) ------------------------------------------------------
-    def _sync_gateways(self, spec: DataPlaneSpec) -> None:
-        """A namespace per NAT gateway the spec lists (built once: a gateway never changes address);
-        one the spec no longer lists loses it. An unavailable gateway keeps its namespace: the router
-        blackholes the subnets that point at it (lab.dataplane.netns.layout.router_tables)."""
-        wanted = {g.gateway_id: g for g in spec.nat_gateways}
-        for gateway_id in [g for g in self._gateways if g not in wanted]:
-            role = layout.host_role("ngw", self._gateways.pop(gateway_id))
-            delete_namespace(self.ns(role))
-            if role in self._roles:
-                self._roles.remove(role)
-        for gateway_id, gateway in wanted.items():
-            if gateway_id not in self._gateways:
-                self._gateway_create(gateway, self._next_gateway)
-                self._gateways[gateway_id] = self._next_gateway
-                self._next_gateway += 1
-
-    def _gateway_create(self, gateway: NatGatewayPlane, index: int) -> None:
-        role = layout.host_role("ngw", index)
-        ns = self._add_ns(role)
-        for key, value in natgw.SYSCTLS:   # before the links exist, so they take the defaults
-            sysctl(ns, key, value)
-        port = layout.router_port("ngw", index)
-        self._veth(role, layout.HOST_UPLINK, "vpc", port,
-                   layout.bridge_name("pub", self._public_zone_index_of(gateway.public_cidr, gateway.gateway_id)))
-        self._veth(role, layout.NAT_PUBLIC, "inet", port, layout.INET_BRIDGE)
-        ip(ns, "addr", "add", f"{gateway.private_ip}/{layout.prefixlen(gateway.public_cidr)}", "dev", layout.HOST_UPLINK)
-        ip(ns, "addr", "add", f"{gateway.lab_address}/24", "dev", layout.NAT_PUBLIC)
-        for dev in (layout.HOST_UPLINK, layout.NAT_PUBLIC):
-            ip(ns, "link", "set", dev, "up")
-        ip(ns, "route", "replace", "default", "via", layout.INTERNET_GATEWAY, "dev", layout.NAT_PUBLIC, "onlink")
-        ip(ns, "route", "replace", self.spec.vpc_cidr, "via", layout.gateway(gateway.public_cidr),
-           "dev", layout.HOST_UPLINK)
-        nft(ns, natgw.ruleset(self.spec.vpc_cidr, layout.NAT_PUBLIC))
-
-    def _public_zone_index_of(self, public_cidr: str, what: str) -> int:
-        for i, z in enumerate(self.spec.zones):
-            if z.public_cidr == public_cidr:
-                return i
-        raise InputError(f"{what}: public_cidr={public_cidr} is no zone's public subnet")
-
-    def gateway_role(self, gateway_id: str) -> str:
-        """The namespace role of a NAT gateway (``ngw-<n>``)."""
-        if gateway_id not in self._gateways:
-            raise InputError(f"NAT gateway {gateway_id} has no namespace in this data plane")
-        return layout.host_role("ngw", self._gateways[gateway_id])
-
-    def _nat_delete(self, action: layout.NatAction, nat: NatPlane | None) -> None:
-        rt = self._nats.pop(action.instance_id)
-        role = layout.host_role("nat", rt.index)
+    def remove_namespace(self, role: str) -> None:
         delete_namespace(self.ns(role))
         if role in self._roles:
             self._roles.remove(role)
-        if rt.lab_address:
-            ip(self.ns("inet"), "neigh", "flush", "to", rt.lab_address, check=False)
-        self._faults.discard(f"blackhole:{action.instance_id}")  # the fault lived in that namespace
-        self._imds_written.pop(action.instance_id, None)
+
+    def forget_fault(self, name: str) -> None:
+        self._faults.discard(name)
 
 
 def cleanup_on_signals(*planes: Namespaces) -> None:

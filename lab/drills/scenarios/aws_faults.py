@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from chalicelib.aws import routes, zone_records
+from chalicelib.aws import observe
 from chalicelib.service.deps import Clients
 from chalicelib.service.reconcile import CLAIM_TTL_S
 from lab.aws.heartbeat import RunKilled
@@ -180,9 +180,9 @@ class KillSwitch:
             now = time.time()
             record = None
             if zone is not None:
-                snap = zone_records.load_snapshot(s.lab_clients.dynamodb, topology.table_name, topology.azs, now)
+                snap = observe.load_snapshot(s.lab_clients.dynamodb, topology.table_name, topology.azs, now)
                 record = snap.zones.get(zone.az)
-            view = routes.describe_route_tables(s.lab_clients.ec2, [route_table]).get(route_table)
+            view = observe.describe_route_tables(s.lab_clients.ec2, [route_table]).get(route_table)
             self.killed = {"t": now, "owner": run.owner, "route_table": route_table,
                            "zone": zone.az if zone else None,
                            "claimed_by": record.pending_owner if record else None,
