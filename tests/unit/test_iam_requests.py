@@ -138,6 +138,7 @@ def test_alarms_dashboards_and_invokes():
     assert invoke.action == "lambda:InvokeFunction"
     create, passes = build("lambda", "CreateFunction", FunctionName="hanat-dev-operate",
                            Role="arn:aws:iam::123456789012:role/hanat-dev-r-controller")
+    assert create.action == "lambda:CreateFunction"
     assert passes.action == "iam:PassRole" and passes.context["iam:PassedToService"] == "lambda.amazonaws.com"
 
 
