@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ class Recorder:
         try:
             if not loopback(endpoint) and not in_process:
                 raise NotModelled(f"call to {endpoint}: the recorder reads only a loopback emulator or in-process moto")
-            verdict = self.decide(principal, call, self._look(region, endpoint if loopback(endpoint) else None))
+            verdict = self.decide(principal, call, self._look(region, _emulator(endpoint)))
         except NotModelled as err:
             verdict = f"not modelled: {err}"
         except Exception as err:   # noqa: BLE001 - a recorder fault is reported, never raised into the call
@@ -191,6 +192,15 @@ class Recorder:
                     for t in look.topologies() if t.region == look.region]
         return [{f"controller-policy({t.stack}, {self.stage})": controller_policy(
             _with_topic(t), self.stage, nat_ami=_nat_ami(look, t))} for t in look.topologies() if t.region == look.region]
+
+
+def _emulator(endpoint: str) -> str | None:
+    """Where the out-of-band reads go: the emulator the process points at (AWS_ENDPOINT_URL), not a
+    service's own endpoint (the lab's Lambda Invoke endpoint answers Invoke only); None: in-process moto."""
+    general = os.environ.get("AWS_ENDPOINT_URL", "")
+    if loopback(general):
+        return general
+    return endpoint if loopback(endpoint) else None
 
 
 def _nat_ami(look: EmulatorLook, topology) -> str:
