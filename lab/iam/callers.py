@@ -8,7 +8,8 @@ call's frames (repository-relative file names, innermost first):
   state, tests and drills reading it back, the lab's fault injection (AWS's insides, not hanat); also a
   call made inside ``unrecorded()`` or by a client of the lab's observer (lab.aws.moto_server.OBSERVER_AGENT);
 - ``operator``: a frame of ``controller/`` (the `hanat` command) or ``bootstrap/`` (the stack builder and
-  `hanat deploy`) is on the stack: the operator's credentials, whatever chalicelib code it runs;
+  `hanat deploy`) is on the stack below any test or lab frame: the operator's credentials, whatever
+  chalicelib code it runs (the lab's own steps under `hanat lab drill` are not the operator's);
 - ``probe``: a probe function's handler (chalicelib/probes/handler.py) without an operator frame;
 - ``controller``: other chalicelib code or app.py (the Lambda handlers, the service functions tests
   call directly, the lab's heartbeat and Lambda endpoint threads);
@@ -68,12 +69,15 @@ def classify(frames: Sequence[str], user_agent: str = "", unrecorded_call: bool 
         return no_frame
     if frames[0].startswith(_SETUP_ROOTS):
         return SETUP
-    if any(f.startswith(_OPERATOR_ROOTS) for f in frames):
-        return OPERATOR
     caller = next((i for i, f in enumerate(frames) if not f.startswith(_CONTROLLER_ROOTS)), len(frames))
     if caller < len(frames) and frames[caller - 1].startswith("chalicelib/aws/") \
             and frames[caller].startswith(_SETUP_ROOTS):
         return SETUP
+    # the operator's code below the first test or lab frame: `hanat lab drill` drives the lab from controller/,
+    # but what the lab does (its emulated Lambda, its faults) is not the operator's call
+    lab = next((i for i, f in enumerate(frames) if f.startswith(_SETUP_ROOTS)), len(frames))
+    if any(f.startswith(_OPERATOR_ROOTS) for f in frames[:lab]):
+        return OPERATOR
     if any(f.startswith(_PROBE_FILE) for f in frames):
         return PROBE
     if any(f.startswith(_CONTROLLER_ROOTS) for f in frames):

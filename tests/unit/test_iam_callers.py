@@ -36,6 +36,16 @@ CASES = [
     ("lab-reading-through-an-adapter-is-setup", ["chalicelib/aws/routes.py:read", "lab/aws/adapters.py:route_views",
                                                  "lab/session.py:sync"], SETUP),
     ("no-hanat-frame-is-setup", [], SETUP),
+    ("lab-fault-under-hanat-lab-drill-is-setup", ["chalicelib/aws/calls.py:aws_call", "lab/aws/adapters.py:stop_instance",
+                                                  "lab/drills/runner.py:run_drill", "controller/commands/lab.py:drill"],
+     SETUP),
+    ("lab-scenario-running-a-use-case-is-controller", ["chalicelib/aws/routes.py:replace_route",
+                                                       "chalicelib/service/operations.py:failover",
+                                                       "lab/drills/scenarios/manual.py:run", "controller/cli.py:main"],
+     CONTROLLER),
+    ("lab-building-its-stack-with-bootstrap-is-operator", ["chalicelib/aws/instances.py:launch",
+                                                           "bootstrap/stack/executor.py:run", "lab/session.py:build",
+                                                           "controller/cli.py:main"], OPERATOR),
 ]
 
 
