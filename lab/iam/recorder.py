@@ -185,13 +185,20 @@ class Recorder:
             return [{"iam-policy-operator": operator_policy("iam-policy-operator")}]
         kind = "probe" if principal == callers.PROBE else "controller"
         deployed = look.controller_role_policies(kind)
-        if deployed:
-            return [{role: doc} for role, doc in deployed.items()]
-        if kind == "probe":
-            return [{f"probe-policy({t.stack}, {self.stage})": probe_policy(_with_topic(t), self.stage)}
-                    for t in look.topologies() if t.region == look.region]
-        return [{f"controller-policy({t.stack}, {self.stage})": controller_policy(
-            _with_topic(t), self.stage, nat_ami=_nat_ami(look, t))} for t in look.topologies() if t.region == look.region]
+        sets = []
+        for t in (t for t in look.topologies() if t.region == look.region):
+            # the roles `hanat deploy` wrote for this stack (its policy names the stack's table or topology
+            # parameter), else what it would write
+            own = {role: doc for role, doc in deployed.items()
+                   if f"table/{t.table_name}" in json.dumps(doc) or t.topology_parameter in json.dumps(doc)}
+            if own:
+                sets += [{role: doc} for role, doc in own.items()]
+            elif kind == "probe":
+                sets.append({f"probe-policy({t.stack}, {self.stage})": probe_policy(_with_topic(t), self.stage)})
+            else:
+                sets.append({f"controller-policy({t.stack}, {self.stage})": controller_policy(
+                    _with_topic(t), self.stage, nat_ami=_nat_ami(look, t))})
+        return sets
 
 
 def _emulator(endpoint: str) -> str | None:
