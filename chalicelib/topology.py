@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import InputError, NotFoundError
-from .settings import FailoverSettings, MaintenanceSettings, ProbeSettings
+from .settings import METRICS_LEVELS, FailoverSettings, MaintenanceSettings, MarketSettings, ProbeSettings
 
 SCHEMA_VERSION = 1
 
@@ -86,11 +86,15 @@ class Topology:
     nat_security_group_id: str = ""
     probe_security_group_id: str = ""
     slack_webhook_parameter: str = ""
+    nat_market: MarketSettings = field(default_factory=MarketSettings)
+    metrics: str = "off"       # [metrics] level: what the heartbeat publishes of the NATs' counters
     schema_version: int = SCHEMA_VERSION
     # The zones' names in ring order, set when made (a plain field, read without a call).
     azs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.metrics not in METRICS_LEVELS:
+            raise InputError(f"metrics {self.metrics!r} is not one of {', '.join(METRICS_LEVELS)}")
         object.__setattr__(self, "azs", tuple(z.az for z in self.zones))
 
     # --- look-ups -------------------------------------------------------------------------
@@ -135,9 +139,11 @@ class Topology:
             "nat_security_group_id": self.nat_security_group_id,
             "probe_security_group_id": self.probe_security_group_id,
             "slack_webhook_parameter": self.slack_webhook_parameter,
+            "metrics": self.metrics,
             "probe": self.probe.to_dict(),
             "failover": self.failover.to_dict(),
             "maintenance": self.maintenance.to_dict(),
+            "nat_market": self.nat_market.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
 
@@ -151,6 +157,7 @@ class Topology:
         d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
         d["failover"] = FailoverSettings.from_dict(d.get("failover", {}))
         d["maintenance"] = MaintenanceSettings.from_dict(d.get("maintenance", {}))
+        d["nat_market"] = MarketSettings.from_dict(d.get("nat_market", {}))
         return cls(**d)
 
     @classmethod

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.settings import MarketSettings
 
 from ..adopt.check import AdoptedVpc
 from ..config.names import render_name
@@ -118,6 +119,7 @@ class Desired:
     topology_parameter: str
     names: NameTemplates = field(default_factory=NameTemplates)
     adopted: AdoptedVpc | None = None   # the VPC the stack adopts (checked), None when it builds one
+    nat_market: MarketSettings = field(default_factory=MarketSettings)   # nat.market, nat.spot_fallback
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
         return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
@@ -193,13 +195,16 @@ def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Des
         azs=config.azs,
         subnets=subnets,
         nat_instance_type=config.nat.instance_type,
+        nat_market=config.nat.market,
         nat_ami=config.nat.ami,
         nat_ami_alias=ami_alias(config.nat.instance_type),
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
         # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
-        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr),
+        # only the probe subnets may read the NAT agent's counters (setup-nat.sh, HANAT_PROBE_CIDRS)
+        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr,
+                                               probe_cidrs=tuple(s.cidr for s in subnets if s.role == ROLE_PROBE)),
         admin_user_data=render.admin_user_data(),
         role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",

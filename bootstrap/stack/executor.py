@@ -10,11 +10,12 @@ import json
 from collections.abc import Callable
 
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, network, params, route_tables, state_table
+from chalicelib.aws import instances, markets, network, params, route_tables, state_table
 from chalicelib.aws import sns as sns_api
 from chalicelib.aws.calls import wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
+from chalicelib.replacement.advance_notice import launch_markets
 
 from .desired import (
     EC2_TRUST_POLICY,
@@ -152,16 +153,21 @@ def _launch_template(ctx: Context, step: Step) -> None:
 # --- instances and addresses ---------------------------------------------------------------------
 def _nat_instance(ctx: Context, step: Step) -> None:
     d, obs = ctx.desired, ctx.obs
-    instance = instances.run_instance(
-        ctx.ec2,
-        LaunchTemplate={"LaunchTemplateId": obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
-        # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
-        # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
-        NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
-                                                 obs.security_groups[ROLE_NAT_SG]["GroupId"])],
-        MetadataOptions=dict(METADATA_OPTIONS),
-        TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone)),
-    )
+    def launch(options: dict | None) -> dict:
+        return instances.run_instance(
+            ctx.ec2,
+            LaunchTemplate={"LaunchTemplateId": obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
+            # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
+            # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
+            NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
+                                                     obs.security_groups[ROLE_NAT_SG]["GroupId"])],
+            MetadataOptions=dict(METADATA_OPTIONS),
+            TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone))
+            + markets.spot_request_tags(options, d.tags(ROLE_NAT, step.zone)),
+            **({"InstanceMarketOptions": options} if options else {}),
+        )
+    # nat.market: spot, or on-demand when EC2 refuses spot capacity and nat.spot_fallback is on
+    instance, _market, _refused = markets.launch_in_market(launch, launch_markets(ctx.config.nat.market))
     ctx.obs.instances[(ROLE_NAT, step.zone)] = instance
 
 

@@ -97,7 +97,7 @@ def _plan_instances(d: Desired, obs: Observed) -> list[Step]:
     for az in d.azs:
         nat = obs.instances.get((ROLE_NAT, az))
         if not nat:
-            steps.append(Step(CREATE, "nat-instance", zone=az, detail=d.nat_instance_type))
+            steps.append(Step(CREATE, "nat-instance", zone=az, detail=f"{d.nat_instance_type} {d.nat_market.label}"))
         if not nat or nat.get("SourceDestCheck", True):
             steps.append(Step(MODIFY, "source-dest-check", zone=az, detail="off"))
         eip = obs.addresses.get(az)

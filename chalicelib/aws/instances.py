@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..errors import AwsError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import RetryPolicy, aws_call, paginate
+from .markets import market_of, spot_request_tags
 from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
 from .tags import stack_filter, tag_map, tag_spec
 
@@ -48,7 +49,7 @@ def nat_instance(raw: dict, stack: str) -> NatInstance:
 
 # --- instances ------------------------------------------------------------------------------
 def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, security_group_id: str,
-                         tags: list[dict], client_token: str) -> NatInstance:
+                         tags: list[dict], client_token: str, market_options: dict | None = None) -> NatInstance:
     """Run one NAT instance from the stack's launch template in ``subnet_id``.
 
     The template's network interface has no subnet (it differs per zone), and AWS refuses an
@@ -57,8 +58,14 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
     interface, you must specify any subnets as part of the network interface"): device 0 is given
     whole, with the NAT security group and a public address from boot (the Elastic IP replaces it).
     ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
-    later run can find an instance whose launch was claimed but never recorded.
+    later run can find an instance whose launch was claimed but never recorded. ``market_options``: the
+    RunInstances ``InstanceMarketOptions`` (``markets.market_options``; None = on-demand).
     """
+    extra = {"InstanceMarketOptions": market_options} if market_options else {}
+    # the spot request gets its own token: an on-demand fallback after a refused spot launch must not reuse
+    # it ("If you repeat a request with the same client token but different parameters": IdempotentParameter-
+    # Mismatch, EC2 API Reference, Ensuring idempotency); the tag keeps the one the record knows.
+    request_token = (client_token + "-spot")[-64:] if market_options else client_token
     all_tags = [*tags, {"Key": LAUNCH_TOKEN_TAG, "Value": client_token}]
     interface = {"DeviceIndex": 0, "SubnetId": subnet_id, "AssociatePublicIpAddress": True,
                  "DeleteOnTermination": True}
@@ -68,11 +75,13 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
         NetworkInterfaces=[interface],
-        MinCount=1, MaxCount=1, ClientToken=client_token,
+        MinCount=1, MaxCount=1, ClientToken=request_token,
         # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
         # an EIP to, or launch, resources tagged with its stack
         TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}
-                           for kind in ("instance", "network-interface", "volume")],
+                           for kind in ("instance", "network-interface", "volume")]
+        + spot_request_tags(market_options, all_tags),
+        **extra,
     )
     raw = resp["Instances"][0]
     stack = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), "")
@@ -121,6 +130,7 @@ class InstanceBuild:
     launched_at: float          # epoch seconds
     template_id: str = ""
     template_version: str = ""
+    market: str = ""            # spot | on-demand (DescribeInstances InstanceLifecycle)
 
 
 def describe_builds(ec2, instance_ids: list[str] | tuple[str, ...]) -> dict[str, InstanceBuild]:
@@ -138,7 +148,7 @@ def describe_builds(ec2, instance_ids: list[str] | tuple[str, ...]) -> dict[str,
             image_id=raw.get("ImageId", ""), instance_type=raw.get("InstanceType", ""),
             launched_at=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
             template_id=tags.get(LAUNCH_TEMPLATE_ID_TAG, ""),
-            template_version=tags.get(LAUNCH_TEMPLATE_VERSION_TAG, ""))
+            template_version=tags.get(LAUNCH_TEMPLATE_VERSION_TAG, ""), market=market_of(raw))
     return out
 
 

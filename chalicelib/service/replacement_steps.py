@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import iso
-from ..aws import instances, observe, params, routes
+from ..aws import instances, markets, observe, params, routes
 from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
+from ..replacement.advance_notice import launch_markets
 from ..topology import Topology, ZoneTopology
 from . import handoff_close, nat_alarms, reconcile
 from .deps import Deps
@@ -56,11 +57,12 @@ def policy_for(topology: Topology) -> m.ReplacementPolicy:
 
 # --- starting -------------------------------------------------------------------------------
 def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None, *,
-          planned: bool = False, roll_id: str = "") -> m.Record | None:
+          planned: bool = False, roll_id: str = "", drain_floor: float = 0.0) -> m.Record | None:
     """Open a replacement for ``az``; None when one is already in progress (the conditional put lost).
 
     ``previous`` is the zone's last record if the caller already read it (its version is carried on).
-    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves.
+    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves,
+    at least until ``drain_floor`` (a spot NAT: until its interruption).
     """
     zone = deps.topology.zone(az)
     if previous is None:
@@ -69,7 +71,7 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
         return None
     rec = m.Record(az=az, reason=reason, old_instance_id=zone.nat_instance_id, started_at=now,
                    version=previous.version if previous else 0, planned=planned,
-                   roll_id=roll_id).moved(m.STEP_STARTED, now, reason)
+                   roll_id=roll_id, drain_floor=drain_floor).moved(m.STEP_STARTED, now, reason)
     try:
         rec = save(deps, rec, starting=True)
     except ConflictError:
@@ -211,7 +213,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         instances.disable_source_dest_check(ec2, inst)
         return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
     if action == m.START_DRAIN:
-        until = now + float(deps.topology.maintenance.drain_s)
+        until = max(now + float(deps.topology.maintenance.drain_s), rec.drain_floor)
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
@@ -251,7 +253,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
 
 
 def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m.ReplacementPolicy) -> m.Record:
-    topo = deps.topology
+    # the topology published now (its launch template and nat.market), not the one this run started with
+    topo = _live_topology(deps, deps.topology)
     relaunch = rec.step == m.STEP_LAUNCHING and bool(rec.launch_token)
     attempt = rec.attempts if relaunch else rec.attempts + 1
     token = rec.launch_token if relaunch else m.launch_token(topo.stack, rec.az, rec.started_at, attempt)
@@ -267,9 +270,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
     try:
         if not topo.launch_template_id:
             raise HanatError("the topology names no NAT launch template (launch_template_id)")
-        inst = instances.launch_from_template(
+        inst, market, refused = markets.launch_in_market(lambda options: instances.launch_from_template(
             deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
-            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
+            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token,
+            market_options=options), launch_markets(topo.nat_market))
     except (AwsError, HanatError) as err:
         failures = rec.failures + 1
         wait_s = policy.backoff_s(failures)
@@ -279,7 +283,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
         replace_alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
                                    f"backup, retrying in {wait_s:.0f}s", now)
         return rec
-    return save(deps, rec.moved(m.STEP_STARTING, now, inst.instance_id, new_instance_id=inst.instance_id,
+    if refused:   # nat.spot_fallback: the zone gets an on-demand NAT now; the next launch asks for spot again
+        logger.warning("spot capacity refused, launched on-demand", extra={"zone": rec.az, "error": refused})
+    note = f"{inst.instance_id} ({market}" + (f"; spot refused: {refused})" if refused else ")")
+    return save(deps, rec.moved(m.STEP_STARTING, now, note, new_instance_id=inst.instance_id,
                                  new_eni_id=inst.eni_id))
 
 

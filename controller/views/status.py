@@ -196,7 +196,7 @@ def watch(render: Callable[[], RenderableType], console: Console, *, interval: f
 
 
 # --- per NAT: what it runs, and why it is stale -----------------------------------------------
-NAT_COLUMNS = ("zone", "NAT", "type", "AMI", "launch template", "age", "stale because")
+NAT_COLUMNS = ("zone", "NAT", "type", "market", "AMI", "launch template", "age", "stale because")
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,10 @@ class NatView:
     template: str
     age: str
     stale: str
+    market: str = "-"
 
     def cells(self) -> tuple[str, ...]:
-        return (self.zone, self.nat, self.instance_type, self.ami, self.template, self.age, self.stale)
+        return (self.zone, self.nat, self.instance_type, self.market, self.ami, self.template, self.age, self.stale)
 
 
 def _current_or_old(value: str | None, current: str | None) -> str:
@@ -237,7 +238,8 @@ def nat_views(rows: Sequence[Mapping], now: float) -> list[NatView]:
             instance_type=_current_or_old(nat.get("instance_type"), nat.get("current_instance_type")),
             ami=_current_or_old(nat.get("image_id"), nat.get("current_image_id")), template=template,
             age=age(nat["age_s"]) if nat.get("age_s") is not None else "-",
-            stale="; ".join(nat.get("stale") or []) or "-"))
+            stale="; ".join(nat.get("stale") or []) or "-",
+            market=_current_or_old(nat.get("market"), nat.get("current_market"))))
     return views
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
@@ -24,7 +23,7 @@ from chalicelib.errors import HanatError, InputError
 from lab.aws.deployer import LAB_STAGE
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane.kinds import choose_dataplane
+from lab.dataplane.kinds import choose_dataplane, on_lab_time
 from lab.iam.recorder import RECORDER
 from lab.session import LabSession
 from lab.timeline import Event
@@ -99,14 +98,14 @@ def _drill(session, scenario: str, opts: DrillOptions, rep: rp.DrillReport) -> d
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
     steady(session)
-    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
-    marks = Marks(start=time.time())
+    session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
+    marks = Marks(start=session.clock.time())
     try:
         scenarios.REGISTRY[scenario].run(session, rep.zone, opts, marks)
-        time.sleep(SETTLE_S)
+        session.clock.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
-    marks.end = time.time()
+    marks.end = session.clock.time()
     if not marks.fault:
         marks.fault = marks.end
     events = measure(session, rep, marks)
@@ -180,7 +179,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
         try:
             with pointed_at(emulator):
                 for i, scenario in enumerate(scenarios):
-                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane"
+                             f"{', on lab time' if on_lab_time(kind) else ''})")
                     session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
                         settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                         seed=seed + i, adopt=adopt), seed=seed + i)

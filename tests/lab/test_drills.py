@@ -22,7 +22,7 @@ from lab.session import LabSession
 
 # run with shorter settings or their own checks in tests/lab/test_drills_aws.py and test_drills_day2.py
 ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "cutover", "roll",
-             "heartbeat-stopped")
+             "heartbeat-stopped", "spot-interruption", "spot-capacity")   # the last two: test_drills_spot.py
 # the drills that replace a NAT last: all run on one session (lab.session_reset between them)
 HERE = tuple(sorted((s for s in SCENARIOS if s not in ELSEWHERE), key=replaces_nat))
 
@@ -225,4 +225,4 @@ def test_lab_scales_with_any_config_three_zones_other_cidrs(tmp_path):
     assert report["passed"] and report["dataplane"] == "netns" and report["zone"] == "ap-northeast-1c"
     assert report["rto_s"] <= 5 and report["routes_ok"]
     assert report["egress_ip_before"] == report["egress_ip_after"] == "203.0.113.102"  # the 2nd zone's EIP
-    assert "7 functions" in proc.stderr  # heartbeat, on_instance_state, operate, notify_slack, 3 probes
+    assert "8 functions" in proc.stderr  # heartbeat, on_instance_state, on_spot_warning, operate, notify_slack, 3 probes
