@@ -117,8 +117,11 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
     statements += _replacement(topology, partition, region, account, tagged)
     ami_parameter = ami_parameter_arn(nat_ami, partition, region, account)
     if ami_parameter:
-        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
-                           "Resource": ami_parameter})
+        # EC2 resolves it at launch with ssm:GetParameters; the stale check (service/outdated.py) reads it
+        # with ssm:GetParameter to compare the NATs' AMI (each its own action: Service Authorization
+        # Reference, AWS Systems Manager)
+        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow",
+                           "Action": ["ssm:GetParameters", "ssm:GetParameter"], "Resource": ami_parameter})
     statements += _nat_alarms(topology, partition, region, account)
     if topology.adopts_vpc:
         statements += [_give_back(topology, ec2), _launch_into_adopted_subnets(topology, ec2)]

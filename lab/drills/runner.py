@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from chalicelib.errors import HanatError, InputError
+from lab.aws.deployer import LAB_STAGE
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
 from lab.dataplane.kinds import choose_dataplane, on_lab_time
+from lab.iam.recorder import RECORDER
 from lab.session import LabSession
 from lab.timeline import Event
 
@@ -73,19 +75,33 @@ def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[Event]) ->
 
 
 def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
-    """Run one scenario on a steady session and return its report (errors end up in ``error``)."""
+    """Run one scenario on a steady session and return its report (errors end up in ``error``). When a hook
+    records this process's AWS calls (lab.iam.recorder), every call of the drill must be allowed by IAM."""
     if scenario not in scenarios.REGISTRY:
         raise InputError(f"--scenario {scenario!r} is not one of {', '.join(SCENARIOS)}, all")
     zone = opts.zone or session.topology().azs[0]
     session.topology().zone(zone)   # an unknown zone is bad input
     rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
+    iam = RECORDER.begin(LAB_STAGE)
+    try:
+        checks = _drill(session, scenario, opts, rep)
+    finally:
+        findings = RECORDER.end(iam)
+    if findings is not None:
+        rep.iam_findings = [str(f) for f in findings]
+        checks["iam_allows_every_call"] = not findings
+    rep.judge(checks)
+    return rep
+
+
+def _drill(session, scenario: str, opts: DrillOptions, rep: rp.DrillReport) -> dict[str, bool]:
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
     steady(session)
     session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
     marks = Marks(start=session.clock.time())
     try:
-        scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
+        scenarios.REGISTRY[scenario].run(session, rep.zone, opts, marks)
         session.clock.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
@@ -94,8 +110,7 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
         marks.fault = marks.end
     events = measure(session, rep, marks)
     connections.measure(session, rep, marks, events, nat_reset=opts.nat_reset)
-    rep.judge(criteria(session, rep, marks, events))
-    return rep
+    return criteria(session, rep, marks, events)
 
 
 # --- running drills end to end ----------------------------------------------------------------

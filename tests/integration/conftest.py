@@ -20,6 +20,7 @@ from moto import mock_aws
 from chalicelib.topology import Topology
 from lab.aws.stale_reads import StaleReads
 from tests.support import consistency
+from tests.support.iam_recording import recording
 from tests.support.stack import build_stack, write_config
 
 STALE_READS_S = 0.5
@@ -34,6 +35,13 @@ def stale_reads() -> Iterator[StaleReads]:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stack(**options): build_stack options of the `stack` fixture")
+
+
+@pytest.fixture(autouse=True)
+def iam_checked_calls(request):
+    """Every AWS call the test makes as the operator or the controller is decided under IAM (lab/iam)."""
+    with recording(label=request.node.nodeid):
+        yield
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ import time
 
 import pytest
 
+from lab.aws.deployer import LAB_STAGE
+from tests.support.iam_recording import recording
+
 NETNS_MARK = "netns"
 
 
@@ -53,6 +56,14 @@ def pytest_collection_modifyitems(config, items):
         return
     for item in netns_items:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(autouse=True)
+def iam_checked_calls(request):
+    """Every AWS call a lab test or drill makes as the operator or the controller is decided under IAM
+    (lab/iam); the lab deploys with stage ``lab`` (lab.aws.deployer)."""
+    with recording(stage=LAB_STAGE, label=request.node.nodeid):
+        yield
 
 
 @pytest.fixture(autouse=True)
