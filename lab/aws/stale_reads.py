@@ -82,7 +82,9 @@ class StaleReads:
         """Every write so far is visible from now on (as if the window had passed since the last one)."""
         with self._lock:
             settled_at = self.clock() - self.window_s
-            for writes in self._writes.values():
+            for scope, writes in self._writes.items():
+                if writes:   # an answer from before the newest write is outdated for good, whatever comes next
+                    self._answers = {k: v for k, v in self._answers.items() if k[0] != scope or v[0] >= writes[-1]}
                 writes[:] = [min(writes[-1], settled_at)] if writes else []
 
     def answer(self, scope: Hashable, key: Hashable, now: float | None = None) -> Any | None:

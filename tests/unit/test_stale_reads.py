@@ -110,6 +110,21 @@ def test_settle_makes_every_write_so_far_visible(clock):
     assert reads.answer("r", "k") == {"v": 1}        # later writes lag again
 
 
+def test_after_settle_a_new_write_never_brings_back_an_answer_from_before_a_settled_write(clock):
+    """An answer seen before a write that settle() made visible is outdated for good: the next write may lag
+    reads to the state after the settled write, never before it (found by `down` after a crashed `up`:
+    its DescribeLaunchTemplates got the answer from before CreateLaunchTemplate, and the template stayed)."""
+    reads = StaleReads(W, clock)
+    reads.saw("r", "k", {"templates": []}, clock.now)      # up's observation, before it creates the template
+    clock.now += 0.1
+    reads.wrote("r")                                       # CreateLaunchTemplate
+    clock.now += 0.1
+    reads.settle()                                         # the operator reads why up died: all visible
+    clock.now += 0.1
+    reads.wrote("r")                                       # down's TerminateInstances
+    assert reads.answer("r", "k") is None                  # the template is seen
+
+
 def test_a_write_that_does_not_lag_is_seen_at_once_with_everything_before_it(clock):
     reads = StaleReads(W, clock)
     reads.saw("r", "k", {"v": 0}, clock.now)
