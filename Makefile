@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-tools demo test test-long test-unit lint clean bench
+.PHONY: install system-tools demo test test-long test-unit lint clean bench bench-dataplane
 
 install: $(STAMP) system-tools
 
@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $(STAMP)
 
 # The lab's data plane needs iproute2, nftables and ping (iptables: the NAT script's fallback when an
-# image has no nft; shellcheck: the shipped shell files); install them with apt when missing and root.
+# image has no nft; shellcheck: the shipped shell files; iperf3: bench/dataplane.py's throughput through
+# a NAT namespace, and its test); install them with apt when missing and root.
 system-tools:
 	@missing=""; \
 	command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing="$$missing iproute2"; \
@@ -24,6 +25,7 @@ system-tools:
 	command -v ping >/dev/null 2>&1 || [ -x /usr/bin/ping ] || missing="$$missing iputils-ping"; \
 	command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing="$$missing iptables"; \
 	command -v shellcheck >/dev/null 2>&1 || missing="$$missing shellcheck"; \
+	command -v iperf3 >/dev/null 2>&1 || missing="$$missing iperf3"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing with apt:$$missing" >&2; \
@@ -63,6 +65,11 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bootstrap.py
+
+# setup-nat.sh against bare nft masquerade and plain routing on one NAT namespace (root; about 2 min).
+# BENCH_ARGS: --runs K --seconds S --workers N --json
+bench-dataplane: install
+	$(BIN)/python -m bench.dataplane $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
