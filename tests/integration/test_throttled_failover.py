@@ -69,7 +69,7 @@ def throttled(stack):
 
 
 def test_the_sweeps_ec2_reads_run_beside_its_probes_not_after_them(throttled):
-    topo, deps, clock, probes, _, throttle = throttled
+    _, deps, clock, probes, _, throttle = throttled
     probes.failing = {A}
     spans: list[tuple[float, float]] = []
 
