@@ -20,6 +20,7 @@ from chalicelib.service.events import handle_instance_state
 from chalicelib.service.heartbeat import run_heartbeat
 from chalicelib.service.maintenance import after_sweep
 from chalicelib.service.operations import operate as operate_service
+from chalicelib.service.spot_warnings import WARNING_TYPES, handle_spot_warning
 
 app = Chalice(app_name=APP_NAME)
 ALERT_TOPIC = os.environ.get(ENV_TOPIC_ARN) or topic_name(os.environ.get(ENV_STACK, "hanat"))
@@ -48,6 +49,16 @@ def on_instance_state(event):
     deps = make_deps(f"event:{wiring.request_id(event.context)}")
     try:
         return handle_instance_state(deps, event.to_dict())
+    except InputError as err:
+        return _input_error(err)
+
+
+@app.on_cw_event({"source": ["aws.ec2"], "detail-type": list(WARNING_TYPES)})
+@wiring.entry_point
+def on_spot_warning(event):
+    deps = make_deps(f"spot:{wiring.request_id(event.context)}")
+    try:
+        return handle_spot_warning(deps, event.to_dict())
     except InputError as err:
         return _input_error(err)
 

@@ -11,7 +11,10 @@ Alarms (all notify the stack's alert topic, on ALARM and back to OK), every one 
 - ``<function>-errors`` / ``<function>-throttles``: the heartbeat or a probe function had errors or
   was throttled in each of 3 consecutive minutes (AWS/Lambda ``Errors`` / ``Throttles``);
 - ``nat-<az>-status-check``: the zone's NAT failed its EC2 status checks (``StatusCheckFailed``) in
-  each of 3 consecutive minutes (EC2 publishes status check metrics every minute at no charge).
+  each of 3 consecutive minutes (EC2 publishes status check metrics every minute at no charge);
+- ``nat-<az>-port-allocation`` / ``-drops`` / ``-conntrack`` / ``-allowance-exceeded``: what the zone's
+  NAT reports about itself (rules in ``chalicelib.nat_watch``, names in ``chalicelib.nat_metrics``), keyed
+  by stack and zone so they survive a replacement.
 
 CloudWatch dashboards cannot carry tags (TagResource: "the only CloudWatch resources that can be
 tagged are alarms and Contributor Insights rules"), so the dashboard carries the stack's marker in
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import json
 
+from . import nat_watch
 from .naming import STACK_TAG, function_name, probe_handler_name
+from .nat_metrics import dimensions as nat_dimensions
 from .observability import NAMESPACE, SERVICE, STACK_DIMENSION, ZONE_DIMENSION
 from .topology import Topology
 
@@ -88,7 +93,9 @@ def alarm_names(topology: Topology) -> list[str]:
     return ([alarm_name(topology.stack, MISSING_SWEEPS)]
             + [_function_alarm_name(topology.stack, h, what) for h in _watched_handlers(topology)
                for _, what in FUNCTION_METRICS]
-            + [nat_alarm_name(topology.stack, az) for az in topology.azs])
+            + [nat_alarm_name(topology.stack, az) for az in topology.azs]
+            + [alarm_name(topology.stack, nat_watch.alarm_what(az, rule))
+               for az in topology.azs for rule in nat_watch.RULES])
 
 
 def function_alarms(topology: Topology, stage: str) -> list[dict]:
@@ -118,10 +125,31 @@ def nat_alarm(topology: Topology, az: str) -> dict:
             "TreatMissingData": "notBreaching"}
 
 
+def nat_metric_alarm(topology: Topology, az: str, rule: nat_watch.NatAlarmRule) -> dict:
+    """One of ``nat_watch.RULES`` on zone ``az``'s NAT metrics; several metrics are summed (metric math,
+    FILL(m, 0): a counter not published counts 0; with Metrics, PutMetricAlarm takes no Period/Statistic)."""
+    spec = {"AlarmName": alarm_name(topology.stack, nat_watch.alarm_what(az, rule)),
+            **_common(topology, f"hanat stack {topology.stack}: the NAT of {az} {rule.meaning}."),
+            "EvaluationPeriods": rule.datapoints, "DatapointsToAlarm": rule.datapoints,
+            "Threshold": rule.threshold, "ComparisonOperator": rule.comparison, "TreatMissingData": "notBreaching"}
+    dims = nat_dimensions(topology.stack, az)
+    if len(rule.metrics) == 1:
+        [metric] = rule.metrics
+        return {**spec, "Namespace": NAMESPACE, "MetricName": metric.name, "Dimensions": dims,
+                "Statistic": metric.statistic}
+    spec.pop("Period")
+    queries = [{"Id": f"m{i}", "ReturnData": False,
+                "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": m.name, "Dimensions": dims},
+                               "Period": PERIOD_S, "Stat": m.statistic}} for i, m in enumerate(rule.metrics)]
+    total = "+".join(f"FILL(m{i},0)" for i in range(len(rule.metrics)))
+    return {**spec, "Metrics": [*queries, {"Id": "total", "Expression": total, "Label": rule.what, "ReturnData": True}]}
+
+
 def alarms(topology: Topology, stage: str) -> list[dict]:
     """Every alarm of the stack, as PutMetricAlarm arguments (tags are added on create)."""
     return [heartbeat_alarm(topology), *function_alarms(topology, stage),
-            *(nat_alarm(topology, az) for az in topology.azs)]
+            *(nat_alarm(topology, az) for az in topology.azs),
+            *(nat_metric_alarm(topology, az, rule) for az in topology.azs for rule in nat_watch.RULES)]
 
 
 def _metric_widget(title: str, metrics: list[list], region: str, x: int, y: int, *, stat: str = "Sum",
@@ -164,6 +192,11 @@ def dashboard_body(topology: Topology) -> str:
             ["AWS/EC2", "NetworkIn", "InstanceId", nat], ["AWS/EC2", "NetworkOut", "InstanceId", nat]],
             region, 12, y))
         y += 6
+        for i, (title, metrics, stat) in enumerate(nat_watch.PANELS):
+            widgets.append(_metric_widget(f"NAT {zone.az}: {title}", [
+                [NAMESPACE, m.name, *base, ZONE_DIMENSION, zone.az, {"stat": m.statistic}] for m in metrics],
+                region, (i % 2) * 12, y + (i // 2) * 6, stat=stat))
+        y += 6 * ((len(nat_watch.PANELS) + 1) // 2)
     return json.dumps({"widgets": widgets}, sort_keys=True)
 
 

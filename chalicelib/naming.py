@@ -4,6 +4,9 @@ from __future__ import annotations
 STACK_TAG = "hanat:stack"
 ROLE_TAG = "hanat:role"
 ZONE_TAG = "hanat:zone"
+# On a NAT's extra Elastic IP (``nat.addresses`` > 1): its index, 1..7, next to role nat-eip and the zone
+# (the zone's first Elastic IP carries none).
+ADDRESS_TAG = "hanat:address"
 # On a route table hanat adopted (it did not build it): with STACK_TAG, the only tags hanat puts on a
 # resource it did not create; they let the controller's tag-scoped policy change its default route.
 ADOPTED_TAG = "hanat:adopted"

@@ -8,6 +8,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 REVERT_MODES = ("auto", "manual", "window")
+# [metrics] level: what the heartbeat publishes of each NAT's counters (chalicelib/nat_readings.py)
+METRICS_LEVELS = ("off", "essential", "full")
+# nat.market: the purchase option every NAT launch asks for (RunInstances InstanceMarketOptions MarketType
+# "spot", or none for on-demand: EC2 API Reference, InstanceMarketOptionsRequest).
+MARKETS = ("on-demand", "spot")
+ON_DEMAND, SPOT = MARKETS
 
 # Targets are URLs: tcp://host:port, http://host[:port]/path, https://host[:port]/path.
 DEFAULT_PROBE_TARGETS = (
@@ -111,4 +117,25 @@ class MaintenanceSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> MaintenanceSettings:
+        return cls(**_known(cls, d))
+
+
+@dataclass(frozen=True)
+class MarketSettings:
+    """``nat.market`` and ``nat.spot_fallback``: spot NATs, launched on-demand when EC2 has no spot capacity
+    (fallback on); the next launch (a replacement, a roll) asks for spot again."""
+
+    market: str = ON_DEMAND
+    spot_fallback: bool = True
+
+    @property
+    def label(self) -> str:
+        """What ``plan`` shows: "on-demand", "spot", or "spot (on-demand if refused)"."""
+        return f"{SPOT} (on-demand if refused)" if self.market == SPOT and self.spot_fallback else self.market
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MarketSettings:
         return cls(**_known(cls, d))

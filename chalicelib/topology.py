@@ -9,7 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from .errors import InputError, NotFoundError
-from .settings import FailoverSettings, MaintenanceSettings, ProbeSettings
+from .settings import METRICS_LEVELS, FailoverSettings, MaintenanceSettings, MarketSettings, ProbeSettings
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +28,18 @@ class AdoptedRouteTable:
 
 
 @dataclass(frozen=True)
+class ExtraAddress:
+    """One of a NAT's extra Elastic IPs (``nat.addresses`` > 1), associated with a secondary private
+    address of the NAT's one interface; it moves with the zone's first one on every replacement."""
+
+    allocation_id: str
+    public_ip: str
+
+    def to_dict(self) -> dict:
+        return {"allocation_id": self.allocation_id, "public_ip": self.public_ip}
+
+
+@dataclass(frozen=True)
 class ZoneTopology:
     az: str
     public_subnet_id: str
@@ -43,6 +55,12 @@ class ZoneTopology:
     # An adopted VPC's zone: its private_route_table_ids are the user's tables, each with its original
     # default target (empty for a zone whose tables hanat built).
     adopted: tuple[AdoptedRouteTable, ...] = ()
+    extra_addresses: tuple[ExtraAddress, ...] = ()   # nat.addresses - 1 of them, in index order
+
+    @property
+    def egress_ips(self) -> tuple[str, ...]:
+        """Every public address the zone's NAT sends from: its Elastic IP, then the extra ones."""
+        return (self.nat_eip, *(a.public_ip for a in self.extra_addresses))
 
     @property
     def is_adopted(self) -> bool:
@@ -59,6 +77,10 @@ class ZoneTopology:
             d["adopted"] = [t.to_dict() for t in self.adopted]
         else:
             del d["adopted"]     # a stack that built its VPC stores what it stored before
+        if self.extra_addresses:
+            d["extra_addresses"] = [a.to_dict() for a in self.extra_addresses]
+        else:
+            del d["extra_addresses"]   # one address per NAT: stored as before
         return d
 
     @classmethod
@@ -66,6 +88,7 @@ class ZoneTopology:
         d = dict(d)
         d["private_route_table_ids"] = tuple(d.get("private_route_table_ids", ()))
         d["adopted"] = tuple(AdoptedRouteTable(**t) for t in d.get("adopted", ()))
+        d["extra_addresses"] = tuple(ExtraAddress(**a) for a in d.get("extra_addresses", ()))
         return cls(**d)
 
 
@@ -86,11 +109,15 @@ class Topology:
     nat_security_group_id: str = ""
     probe_security_group_id: str = ""
     slack_webhook_parameter: str = ""
+    nat_market: MarketSettings = field(default_factory=MarketSettings)
+    metrics: str = "off"       # [metrics] level: what the heartbeat publishes of the NATs' counters
     schema_version: int = SCHEMA_VERSION
     # The zones' names in ring order, set when made (a plain field, read without a call).
     azs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.metrics not in METRICS_LEVELS:
+            raise InputError(f"metrics {self.metrics!r} is not one of {', '.join(METRICS_LEVELS)}")
         object.__setattr__(self, "azs", tuple(z.az for z in self.zones))
 
     # --- look-ups -------------------------------------------------------------------------
@@ -135,9 +162,11 @@ class Topology:
             "nat_security_group_id": self.nat_security_group_id,
             "probe_security_group_id": self.probe_security_group_id,
             "slack_webhook_parameter": self.slack_webhook_parameter,
+            "metrics": self.metrics,
             "probe": self.probe.to_dict(),
             "failover": self.failover.to_dict(),
             "maintenance": self.maintenance.to_dict(),
+            "nat_market": self.nat_market.to_dict(),
             "zones": [z.to_dict() for z in self.zones],
         }
 
@@ -151,6 +180,7 @@ class Topology:
         d["probe"] = ProbeSettings.from_dict(d.get("probe", {}))
         d["failover"] = FailoverSettings.from_dict(d.get("failover", {}))
         d["maintenance"] = MaintenanceSettings.from_dict(d.get("maintenance", {}))
+        d["nat_market"] = MarketSettings.from_dict(d.get("nat_market", {}))
         return cls(**d)
 
     @classmethod

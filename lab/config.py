@@ -27,11 +27,18 @@ from lab.dataplane.base import LAB_NETWORKS, LAB_TARGETS
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "lab.toml"
 
 
+# EC2's eventual consistency in the lab's emulator (lab.aws.stale_reads): for this long after a write, the
+# controller's and the stack builder's Describe* reads may answer from before it
+# (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html); 0 turns it off.
+STALE_READS_S = 1.0
+
+
 @dataclass(frozen=True)
 class LabSettings:
     config: HanatConfig
     source: str
     notes: tuple[str, ...] = ()
+    stale_reads_s: float = STALE_READS_S
 
 
 def is_lab_target(url: str) -> bool:

@@ -7,7 +7,14 @@ client made by ``make_invoke_client`` and pointed at the lab's Invoke endpoint (
 which runs each ``probe_<zone>`` handler in the zone's probe subnet within the function's timeout and can
 fail like Lambda. The controller's AWS clients carry the controller's client configuration; the lab's
 own look at the emulator (data plane sync, EventBridge emulation, the drills' checks) uses separate
-clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server).
+clients marked ``OBSERVER_AGENT``, which the emulator's API faults leave alone (lab.aws.moto_server). The
+emulator answers the others' EC2 reads stale for ``settings.stale_reads_s`` after a write (EC2's eventual
+consistency, lab.aws.stale_reads).
+
+The session runs on one clock (lab.clock), ``session.clock``: every lab actor and the controller's
+``Deps.clock``/``Deps.sleep`` wait on it. With the computed data plane it is lab time (a VirtualClock:
+time jumps while every actor waits, so a drill spanning minutes of lab time takes the wall time of its
+work), with the netns data plane wall time. The thread that enters the session takes part in it.
 
 ``LabSession`` is a context manager; leaving it (normally, on error or on Ctrl-C) stops every thread,
 every process and every namespace it made.
@@ -20,78 +27,37 @@ plane carries the NAT gateways too. The controller starts only when the drill sa
 """
 from __future__ import annotations
 
-import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from threading import Lock
 from typing import Self
 
 from chalicelib.aws.clients import CLIENT_CONFIG, CONTROLLER_CLIENT_CONFIG, make_client
-from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.aws.params import read_topology
 from chalicelib.errors import RetryExhaustedError
-from chalicelib.naming import probe_function_name, probe_handler_name, topology_parameter
+from chalicelib.naming import topology_parameter
 from chalicelib.service.deps import Clients, Deps
 from chalicelib.service.make_deps import INVOKE_MARGIN_S, deps_for_topology
 from lab import session_reset
-from lab.aws.adapters import (
-    default_route_targets,
-    describe_nats,
-    nat_gateway_states,
-    put_secure_parameter,
-    route_views,
-)
+from lab.aws.adapters import CachedLook, put_secure_parameter
 from lab.aws.alerting import AlertRecorder
 from lab.aws.capture import SlackCapture
 from lab.aws.deployer import LAB_STAGE
 from lab.aws.eventbridge import EventBridge
 from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
+from lab.aws.lambda_functions import lab_invoke_client, probe_functions
 from lab.aws.moto_server import OBSERVER_AGENT
+from lab.clock import LabClock
 from lab.config import LabSettings
 from lab.dataplane.egress import EgressSample
-from lab.dataplane.kinds import make_dataplane
+from lab.dataplane.kinds import clock_for, make_dataplane
 from lab.metrics import Metrics
 from lab.timeline import Timeline
 
 SYNC_S = 0.2
-
-
-def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
-    """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
-    stage's timeout, environment and reserved concurrency (bootstrap.deploy.stage: what Chalice deploys)."""
-    from bootstrap.deploy.stage import environment, stage_settings
-
-    settings = stage_settings(topology, stage)["lambda_functions"]
-    env = environment(topology, stage)
-    out = {}
-    for az in topology.azs:
-        handler = probe_handler_name(az)
-        name = probe_function_name(stage, az)
-        out[name] = LabFunction(name=name, handler=handler, zone=az,
-                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env,
-                                reserved=settings[handler].get("reserved_concurrency"))
-    return out
-
-
-def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
-    """The production invoke client (``make_invoke_client``: no retries, the controller's read timeout),
-    its endpoint set the standard way, ``AWS_ENDPOINT_URL_LAMBDA``, for the moment it is made."""
-    key = "AWS_ENDPOINT_URL_LAMBDA"
-    saved = os.environ.get(key)
-    os.environ[key] = endpoint_url
-    try:
-        client = make_invoke_client(region, read_timeout_s)
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
-    if client.meta.endpoint_url != endpoint_url:
-        raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
-    return client
 
 
 def _proven_nat(eni: str, nats: dict, health: dict) -> bool:
@@ -107,7 +73,8 @@ class LabSession:
     """Build with settings, enter to start, exit to tear everything down."""
 
     def __init__(self, settings: LabSettings, *, dataplane: str, emulator, progress: Callable[[str], None],
-                 deploy: bool = True, seed: int = 0, adopt: bool = False):
+                 deploy: bool = True, seed: int = 0, adopt: bool = False, clock: LabClock | None = None):
+        self.clock = clock or clock_for(dataplane)
         self.settings = settings
         self.adopt = adopt
         self.foreign = None        # adopt: the lab.aws.foreignvpc.ForeignVpc the stack adopted
@@ -117,14 +84,14 @@ class LabSession:
         self.deploy = deploy
         self.seed = seed
         self.run_id = uuid.uuid4().hex[:6]
-        self.timeline = Timeline()
-        self.metrics = Metrics()
+        self.timeline = Timeline(clock=self.clock.time)
+        self.metrics = Metrics(clock=self.clock.time)
         self.deploy_s: float | None = None
         self._cleanup: list[Callable[[], None]] = []
         self._topology = None
-        self._stop_sync = threading.Event()
+        self._stop_sync = self.clock.event()
         self.sync_errors: list[str] = []
-        self._probe_lock = threading.Lock()
+        self._probe_lock = Lock()
         self._probe_log: list[tuple[float, int]] = []
         # A drill's hook on the heartbeat's Deps (e.g. a run that will be killed); None: as built.
         self.heartbeat_deps_hook: Callable[[Deps], Deps] | None = None
@@ -157,7 +124,12 @@ class LabSession:
         from chalicelib.service.heartbeat import run_sweep
         from chalicelib.service.maintenance import after_sweep
 
+        taking_part = self.clock.participant("lab-drill")   # the drill's thread, until the session closes
+        taking_part.__enter__()
+        self._cleanup.append(lambda: taking_part.__exit__(None, None, None))
         self.emulator.reset()
+        # EC2's eventual consistency for every caller but the lab's own look (lab.aws.moto_server)
+        self.emulator.faults(stale_reads_s=self.settings.stale_reads_s)
         config = self.settings.config
         region = config.stack.region
         self.clients = Clients(**{name: make_client(service, region, config=CONTROLLER_CLIENT_CONFIG)
@@ -167,6 +139,7 @@ class LabSession:
         observer = CLIENT_CONFIG.merge(type(CLIENT_CONFIG)(user_agent_extra=OBSERVER_AGENT))
         self.lab_clients = Clients(**{name: make_client(name, region, config=observer)
                                       for name in ("ec2", "dynamodb", "ssm")})
+        self.look = CachedLook(self.lab_clients.ec2, self.emulator.generation)   # its checks' EC2 reads
         if self.adopt:
             config = self._foreign_vpc(config)
         started = time.monotonic()
@@ -178,16 +151,17 @@ class LabSession:
         if self.deploy:
             self._deploy_controller()
 
-        self.slack = SlackCapture().start()
+        self.slack = SlackCapture(clock=self.clock.time).start()
         self._cleanup.append(self.slack.stop)
         put_secure_parameter(self.clients.ssm, self._topology.slack_webhook_parameter, self.slack.url, self.stack)
         self.alerts = AlertRecorder(sns=self.clients.sns, ssm=self.clients.ssm, topology=self.topology,
-                                    slack=self.slack, metric=self.metrics, timeline=self.timeline)
+                                    slack=self.slack, metric=self.metrics, timeline=self.timeline,
+                                    clock=self.clock.time)
 
         from lab.dataplane.emulator_sync import spec_from_emulator
         self._spec_from_emulator = spec_from_emulator
         spec = spec_from_emulator(self.lab_clients.ec2, self._topology)
-        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed)
+        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed, clock=self.clock)
         self._cleanup.append(self.dataplane.down)
         started = time.monotonic()
         self.dataplane.up()
@@ -195,24 +169,26 @@ class LabSession:
         self.dataplane.start_clients()
 
         self.functions = probe_functions(self._topology)
-        self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region).start()
+        self.lambda_endpoint = LambdaEndpoint(self.functions, self._run_function, region=region,
+                                              clock=self.clock).start()
         self._cleanup.append(self.lambda_endpoint.stop)
         self.clients.lambda_ = lab_invoke_client(self.lambda_endpoint.url, region,
                                                  self._topology.probe.chain_s + INVOKE_MARGIN_S)
 
-        sync = threading.Thread(target=self._sync_loop, name="lab-sync", daemon=True)
+        sync = self.clock.thread(self._sync_loop, "lab-sync")
         sync.start()
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
         self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
                                deliver=lambda event: handle_instance_state(
                                    self.deps("on_instance_state", refresh=True), event),
-                               timeline=self.timeline).start()
+                               timeline=self.timeline, clock=self.clock,
+                               generation=self.emulator.generation).start()
         self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,
-                                   timeline=self.timeline)
+                                   timeline=self.timeline, clock=self.clock)
         self._cleanup.append(self.heartbeat.stop)
         if not self.adopt:   # adopting: the drill starts the controller (start_heartbeat)
             self.fresh = session_reset.capture(self)
@@ -263,10 +239,16 @@ class LabSession:
                       f"({len(self.deployed_functions)} functions)")
 
     def _sync_loop(self) -> None:
-        """Keep the data plane equal to the emulator's route tables and instance states."""
+        """Keep the data plane equal to the emulator's route tables and instance states (a plane that
+        asks for it, ``sync_on_change``, only when the emulator moved or the topology changed)."""
+        on_change, seen = getattr(self.dataplane, "sync_on_change", False), None
         while not self._stop_sync.wait(SYNC_S):
             try:
+                now = (self.emulator.generation(), self.topology()) if on_change else None
+                if now is not None and now == seen:
+                    continue
                 self.dataplane.sync(self._spec_from_emulator(self.lab_clients.ec2, self.topology()))
+                seen = now
             except Exception as exc:  # noqa: BLE001 - recorded on the timeline; the next sync retries
                 self.sync_errors.append(f"{type(exc).__name__}: {exc}")
                 self.timeline.add("sync_error", error=f"{type(exc).__name__}: {exc}")
@@ -284,9 +266,14 @@ class LabSession:
         topology = self._topology
         probe = topology.probe
         deps = deps_for_topology(topology, self.clients, owner=f"lab-{owner}:{uuid.uuid4().hex[:8]}",
-                                 stage=LAB_STAGE, metric=self.metrics, clock=time.time)
+                                 stage=LAB_STAGE, metric=self.metrics, clock=self.clock.time)
         runner = deps.probe_runner
-        return replace(deps, probe_runner=lambda azs: self._noted(runner(azs)),
+
+        def probe_runner(azs):
+            with self.clock.lend(len(azs)):   # the invokes run (and wait) in the Lambda endpoint
+                results = runner(azs)
+            return self._noted(results)
+        return replace(deps, probe_runner=probe_runner, sleep=self.clock.sleep,
                        control_probe=lambda: self.dataplane.control_probe(probe.targets, probe.timeout_s),
                        alert_sink=self.alerts)
 
@@ -311,7 +298,7 @@ class LabSession:
         lossy = sum(1 for r in results.values() for sample in r.samples for t in sample.results
                     if not t.ok or t.attempts > 1)
         with self._probe_lock:
-            self._probe_log.append((time.time(), lossy))
+            self._probe_log.append((self.clock.time(), lossy))
         return results
 
     def probe_losses(self, start: float, end: float) -> int:
@@ -333,9 +320,9 @@ class LabSession:
     def served_by(self) -> dict[str, str | None]:
         """Each zone -> the zone whose NAT serves its (first) private route table, from the emulator."""
         topology = self.topology()
-        nats = describe_nats(self.lab_clients.ec2, self.stack)
+        nats = self.look.nats(self.stack)
         tables = [z.private_route_table_ids[0] for z in topology.zones]
-        targets = default_route_targets(self.lab_clients.ec2, tables)
+        targets = self.look.default_route_targets(tables)
         out = {}
         for z in topology.zones:
             eni = targets.get(z.private_route_table_ids[0])
@@ -347,20 +334,20 @@ class LabSession:
         adopted VPC a table may also point at its original target, an available NAT gateway (its zone
         not cut over yet, or released)."""
         topology = self.topology()
-        nats = {n.instance_id: n for n in describe_nats(self.lab_clients.ec2, self.stack)}
+        nats = {n.instance_id: n for n in self.look.nats(self.stack)}
         health = {s["az"]: s for s in self.heartbeat.status()}
         tables = [rtb for z in topology.zones for rtb in z.private_route_table_ids]
         if topology.adopts_vpc:
             return self._adopted_routes_ok(topology, nats, health)
-        for eni in default_route_targets(self.lab_clients.ec2, tables).values():
+        for eni in self.look.default_route_targets(tables).values():
             if not _proven_nat(eni, nats, health):
                 return False
         return True
 
     def _adopted_routes_ok(self, topology, nats, health) -> bool:
-        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        views = self.look.route_views([t for z in topology.zones for t in z.private_route_table_ids])
         originals = {t.route_table_id: t.original_target for z in topology.zones for t in z.adopted}
-        gateways = nat_gateway_states(self.lab_clients.ec2, [g for g in originals.values() if g.startswith("nat-")])
+        gateways = self.look.nat_gateway_states([g for g in originals.values() if g.startswith("nat-")])
         for table, view in views.items():
             target = view.default_target
             if target and target == originals.get(table):
@@ -374,18 +361,18 @@ class LabSession:
     def on_original_targets(self, az: str) -> bool:
         """Adopted VPC: every route table of zone ``az`` points at its original target again (released)."""
         zone = self.topology().zone(az)
-        views = route_views(self.lab_clients.ec2, list(zone.private_route_table_ids))
+        views = self.look.route_views(list(zone.private_route_table_ids))
         return all(views[t.route_table_id].default_target == t.original_target for t in zone.adopted)
 
     def wait_until(self, what: str, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> float:
         """Seconds it took for ``check`` to hold; RetryExhaustedError naming ``what`` after the bound."""
-        started = time.monotonic()
+        started = self.clock.time()
         while True:
             if check():
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout_s:
+                return self.clock.time() - started
+            if self.clock.time() - started > timeout_s:
                 raise RetryExhaustedError("lab.wait", "Timeout", f"{what} not reached within {timeout_s:.0f}s")
-            time.sleep(poll_s)
+            self.clock.sleep(poll_s)
 
     def steady(self) -> bool:
         """Every zone served by its own NAT, every NAT UP, every private host reaching the internet and
@@ -406,7 +393,7 @@ class LabSession:
     def _adopted_steady(self) -> bool:
         topology = self.topology()
         health = {s["az"]: s for s in self.heartbeat.status()}
-        views = route_views(self.lab_clients.ec2, [t for z in topology.zones for t in z.private_route_table_ids])
+        views = self.look.route_views([t for z in topology.zones for t in z.private_route_table_ids])
         for z in topology.zones:
             for table in z.private_route_table_ids:
                 target = views[table].default_target
@@ -419,7 +406,7 @@ class LabSession:
         return self._egress_ok()
 
     def _egress_ok(self) -> bool:
-        now = time.time()
+        now = self.clock.time()
         for z in self.topology().zones:
             recent = [s for s in self.samples(z.az) if s.t >= now - 0.5]
             if not recent or not all(s.ok for s in recent):

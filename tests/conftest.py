@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 
-from tests.support import emulation
+from tests.support import consistency, emulation
 
 emulation.prepare()  # before moto is imported: the tests' AMI catalogue, one botocore loader
+consistency.install()  # before any client is made: EC2 stale reads, off until a test turns them on
 
 import pytest
 

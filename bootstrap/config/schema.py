@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.settings import FailoverSettings, MaintenanceSettings, ProbeSettings
+from chalicelib.settings import FailoverSettings, MaintenanceSettings, MarketSettings, ProbeSettings
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,23 @@ class ZoneConfig:
 class NatConfig:
     instance_type: str = "t4g.nano"
     ami: str = ""  # "" = the AL2023 SSM alias matching the instance type's architecture
+    addresses: int = 1  # Elastic IPs per NAT, SNAT spread across them (1..MAX_NAT_ADDRESSES)
+    market: MarketSettings = field(default_factory=MarketSettings)  # nat.market, nat.spot_fallback
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    """Expected traffic per NAT (0 = not stated): ``plan`` and ``cost`` warn when it exceeds the NAT
+    type's baseline bandwidth (chalicelib/instance_types.py)."""
+    gb_per_month: float = 0.0
+    peak_mbps: float = 0.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """What the heartbeat publishes of each NAT's counters (chalicelib/nat_readings.py): off | essential | full
+    (``chalicelib.settings.METRICS_LEVELS``)."""
+    level: str = "off"
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,8 @@ class HanatConfig:
     admin: AdminConfig = field(default_factory=AdminConfig)
     permissions: tuple[PermissionConfig, ...] = ()
     names: NameTemplates = field(default_factory=NameTemplates)
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     source: str = ""                  # the file it came from
     warnings: tuple[str, ...] = ()    # non-fatal notes (e.g. retired OpsWorks keys in settings.cfg)
 

@@ -15,19 +15,23 @@ from chalicelib.probes.targets import target_problem
 from chalicelib.settings import (
     DEFAULT_PROBE_TARGETS,
     MAX_PROBE_TIMEOUT_S,
+    METRICS_LEVELS,
     REVERT_MODES,
     FailoverSettings,
     MaintenanceSettings,
+    MarketSettings,
     ProbeSettings,
 )
 
 from .adopt_zones import ADOPT_ZONE_KEYS, adopted_zones, reject_adopt_keys
+from .capacity import TRAFFIC_KEYS, addresses_problem, traffic_config
 from .derive import MAX_ZONES, MIN_ZONES, SMALLEST_SUBNET_PREFIX, SUBNET_KINDS, derive_missing, layout_prefix
 from .names import PLACEHOLDERS, name_problem, render_name, template_problem
 from .schema import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    MetricsConfig,
     NameTemplates,
     NatConfig,
     PermissionConfig,
@@ -43,6 +47,7 @@ from .value_checks import (
     handoff_note,
     iam_user_arn_problem,
     instance_type_problem,
+    market_problem,
     parse_cidr,
     pv_only_problem,
     region_problem,
@@ -52,13 +57,15 @@ from .value_checks import (
 
 SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr", "vpc_id"},
-    "nat": {"instance_type", "ami"},
+    "nat": {"instance_type", "ami", "addresses", "market", "spot_fallback"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
     "failover": {"revert", "replace_after_s", "handoff_s"},
     "maintenance": {"window", "max_instance_age_days", "drain_s"},
     "alerts": {"emails", "slack_webhook_parameter"},
     "admin": {"enabled", "instance_type"},
     "names": set(PLACEHOLDERS),
+    "traffic": set(TRAFFIC_KEYS),
+    "metrics": {"level"},
 }
 LIST_SECTION_KEYS = {
     "zones": {"az", *(f"{kind}_cidr" for kind in SUBNET_KINDS), *ADOPT_ZONE_KEYS},
@@ -92,11 +99,16 @@ def build_config(raw: Mapping, *, source: str, warnings: Sequence[str] = (),
     maintenance = _maintenance(p, raw, failover)
     alerts, permissions = _alerts(p, raw), _permissions(p, raw)
     names = _names(p, raw, stack.name if stack else None, zones)
+    traffic = traffic_config(p, raw)
+    metrics_t = Table(p, "metrics", raw.get("metrics", {}), SECTION_KEYS["metrics"])
+    level = metrics_t.checked("level", metrics_t.string("level", MetricsConfig.level), _metrics_level_problem)
     if p.items:
         raise ConfigError(p.items, source=source)
     notes = [note for note in (handoff_note(nat.instance_type),) if note]
     return HanatConfig(stack=stack, zones=zones, nat=nat, probe=probe, failover=failover, maintenance=maintenance,
-                       alerts=alerts, admin=admin, permissions=permissions, names=names, source=source,
+                       alerts=alerts, admin=admin, permissions=permissions, names=names, traffic=traffic,
+                       metrics=MetricsConfig(level=level or MetricsConfig.level),
+                       source=source,
                        warnings=tuple(warnings) + tuple(notes))
 
 
@@ -214,11 +226,23 @@ def _instances(p: Problems, raw: Mapping) -> tuple[NatConfig, AdminConfig]:
     nat_type = nat_t.checked("instance_type", nat_t.string("instance_type", NatConfig.instance_type),
                              _instance_type_problem)
     ami = nat_t.checked("ami", nat_t.string("ami", NatConfig.ami), ami_problem)
+    addresses = nat_t.integer("addresses", NatConfig.addresses, minimum=1)
+    if addresses is not None and (problem := addresses_problem(addresses, nat_type)):
+        p.add("nat.addresses", problem)
+    market = nat_t.checked("market", nat_t.string("market", MarketSettings.market), market_problem)
+    fallback = nat_t.boolean("spot_fallback", MarketSettings.spot_fallback)
     admin_t = Table(p, "admin", raw.get("admin", {}), SECTION_KEYS["admin"])
     enabled = admin_t.boolean("enabled", AdminConfig.enabled)
     admin_type = admin_t.checked("instance_type", admin_t.string("instance_type", AdminConfig.instance_type),
                                  _instance_type_problem)
-    return NatConfig(instance_type=nat_type, ami=ami), AdminConfig(enabled=enabled, instance_type=admin_type)
+    nat = NatConfig(instance_type=nat_type, ami=ami, addresses=addresses or NatConfig.addresses,
+                    market=MarketSettings(market=market or MarketSettings.market, spot_fallback=bool(fallback)))
+    return nat, AdminConfig(enabled=enabled, instance_type=admin_type)
+
+
+def _metrics_level_problem(level: str) -> str | None:
+    """``[metrics] level``: what the heartbeat publishes of the NATs' counters (chalicelib/nat_readings.py)."""
+    return None if level in METRICS_LEVELS else f"must be one of {', '.join(METRICS_LEVELS)}"
 
 
 def _instance_type_problem(instance_type: str) -> str | None:

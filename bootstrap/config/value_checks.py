@@ -4,6 +4,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from chalicelib.settings import MARKETS
+
 STACK_NAME_RULE = "1-32 characters of a-z, 0-9 and '-', starting with a letter"
 _STACK_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+){1,2}-\d{1,2}")
@@ -54,6 +56,11 @@ def instance_type_problem(instance_type: str) -> str | None:
     if _INSTANCE_TYPE.fullmatch(instance_type):
         return None
     return "is not an EC2 instance type (family.size, e.g. t4g.nano)"
+
+
+def market_problem(market: str) -> str | None:
+    """``nat.market``: one of the two purchase options hanat launches NATs with."""
+    return None if market in MARKETS else f"is not a market (use {' or '.join(repr(m) for m in MARKETS)})"
 
 
 def pv_only_problem(instance_type: str) -> str | None:

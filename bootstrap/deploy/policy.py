@@ -117,8 +117,11 @@ def controller_policy(topology: Topology, stage: str, *, nat_ami: str = "") -> d
     statements += _replacement(topology, partition, region, account, tagged)
     ami_parameter = ami_parameter_arn(nat_ami, partition, region, account)
     if ami_parameter:
-        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow", "Action": ["ssm:GetParameters"],
-                           "Resource": ami_parameter})
+        # EC2 resolves it at launch with ssm:GetParameters; the stale check (service/outdated.py) reads it
+        # with ssm:GetParameter to compare the NATs' AMI (each its own action: Service Authorization
+        # Reference, AWS Systems Manager)
+        statements.append({"Sid": "ResolveNatAmiAtLaunch", "Effect": "Allow",
+                           "Action": ["ssm:GetParameters", "ssm:GetParameter"], "Resource": ami_parameter})
     statements += _nat_alarms(topology, partition, region, account)
     if topology.adopts_vpc:
         statements += [_give_back(topology, ec2), _launch_into_adopted_subnets(topology, ec2)]
@@ -175,17 +178,22 @@ def _replacement(topology: Topology, partition: str, region: str, account: str, 
          "Resource": [template, f"arn:{partition}:ec2:{region}::image/*"]},
         {"Sid": "LaunchIntoStackNetwork", "Effect": "Allow", "Action": ["ec2:RunInstances"],
          "Resource": [f"{ec2}:subnet/*", f"{ec2}:security-group/*"], "Condition": tagged},
+        # nat.market = spot: the launch also creates (and tags) a spot instance request (chalicelib/aws/markets.py)
         {"Sid": "LaunchTaggedResources", "Effect": "Allow", "Action": ["ec2:RunInstances"],
-         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*"],
+         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*",
+                      f"{ec2}:spot-instances-request/*"],
          "Condition": request_tagged},
         {"Sid": "TagOnLaunchOnly", "Effect": "Allow", "Action": ["ec2:CreateTags"],
-         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*"],
+         "Resource": [f"{ec2}:instance/*", f"{ec2}:volume/*", f"{ec2}:network-interface/*",
+                      f"{ec2}:spot-instances-request/*"],
          "Condition": {"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
         # a failed replacement's alert quotes the setup script's FAILED line from the NAT's console
         {"Sid": "ReadStackNatConsole", "Effect": "Allow", "Action": ["ec2:GetConsoleOutput"],
          "Resource": f"{ec2}:instance/*", "Condition": tagged},
         {"Sid": "ManageStackNats", "Effect": "Allow",
-         "Action": ["ec2:AssociateAddress", "ec2:ModifyInstanceAttribute", "ec2:TerminateInstances"],
+         # nat.addresses > 1: a new NAT's secondary private addresses for the extra Elastic IPs
+         "Action": ["ec2:AssociateAddress", "ec2:AssignPrivateIpAddresses", "ec2:ModifyInstanceAttribute",
+                    "ec2:TerminateInstances"],
          "Resource": [f"{ec2}:instance/*", f"{ec2}:elastic-ip/*", f"{ec2}:network-interface/*"],
          "Condition": tagged},
         # the NAT role of this stack in this region (and its pre-region name, while a template still uses it)

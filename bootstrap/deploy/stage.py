@@ -68,6 +68,7 @@ def stage_settings(topology: Topology, stage: str, *, reserve: bool = True,
     functions: dict[str, dict] = {
         "heartbeat": {"lambda_timeout": HEARTBEAT_TIMEOUT_S, "lambda_memory_size": HEARTBEAT_MEMORY_MB},
         "on_instance_state": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
+        "on_spot_warning": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "operate": {"lambda_timeout": CONTROLLER_TIMEOUT_S},
         "notify_slack": {"lambda_timeout": 15},
     }

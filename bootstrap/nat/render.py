@@ -4,6 +4,8 @@ The NAT's user data is setup-nat.sh with the VPC CIDR filled in and hanat-nat-ag
 instance has no other way to get the agent: it has no internet at boot), gzip-compressed because EC2
 limits user data to 16 KB before base64 and cloud-init decompresses gzip user data by itself
 ("Content found to be gzip compressed will be uncompressed", cloud-init docs, User-Data Formats).
+The script's header comment (its documentation, kept in the repository) is left out of the user data
+to keep it under that limit; the agent is embedded byte for byte (the instance installs it as is).
 Pure: no AWS call; the stack builder puts ``nat_user_data_b64(cidr)`` in the launch template.
 """
 from __future__ import annotations
@@ -19,47 +21,66 @@ SETUP_SCRIPT = "setup-nat.sh"
 AGENT = "hanat-nat-agent"
 ADMIN_SCRIPT = "admin-setup.sh"
 VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"
+ADDRESSES_PLACEHOLDER = "@@NAT_ADDRESSES@@"   # nat.addresses: private addresses (one per Elastic IP) to SNAT over
+PROBE_CIDRS_PLACEHOLDER = "@@PROBE_CIDRS@@"   # the probe subnets: the only readers of the agent's counters
 AGENT_MARKER = "# @@HANAT_NAT_AGENT@@"
 AGENT_EOF = "HANAT_NAT_AGENT_EOF"
 USER_DATA_LIMIT = 16384   # bytes, raw (before base64): the EC2 user data limit
+
+
+HEADER_POINTER = "# hanat NAT instance setup: bootstrap/nat/setup-nat.sh (its header documents it)."
 
 
 def _read(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text()
 
 
+def without_header(script: str) -> str:
+    """``script`` with the comment block that follows its shebang replaced by one line pointing to it."""
+    lines = script.split("\n")
+    end = 1
+    while end < len(lines) and lines[end].startswith("#"):
+        end += 1
+    return "\n".join([lines[0], HEADER_POINTER, *lines[end:]])
+
+
 def agent_source() -> str:
     return _read(AGENT)
 
 
-def nat_script(vpc_cidr: str) -> str:
-    """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated), with the
-    agent embedded: the text the instance runs."""
-    for block in vpc_cidr.split(","):
+def nat_script(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] = ()) -> str:
+    """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated), ``addresses``
+    private addresses (``nat.addresses``) and the stack's probe subnets ``probe_cidrs`` (the only sources
+    that may read the agent's counters), with the agent embedded: the text the instance runs."""
+    if not 1 <= addresses <= 8:
+        raise InputError(f"addresses={addresses}: a NAT has 1 to 8 addresses")
+    for block in (*vpc_cidr.split(","), *probe_cidrs):
         try:
             ipaddress.IPv4Network(block)
         except ValueError as err:
             raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
-    script, agent = _read(SETUP_SCRIPT), agent_source()
-    if script.count(AGENT_MARKER) != 1 or VPC_CIDR_PLACEHOLDER not in script:
-        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and {VPC_CIDR_PLACEHOLDER!r}")
+    script, agent = without_header(_read(SETUP_SCRIPT)), agent_source()
+    placeholders = (VPC_CIDR_PLACEHOLDER, ADDRESSES_PLACEHOLDER, PROBE_CIDRS_PLACEHOLDER)
+    if script.count(AGENT_MARKER) != 1 or any(p not in script for p in placeholders):
+        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and each of {', '.join(placeholders)}")
     if any(line == AGENT_EOF for line in agent.splitlines()):
         raise InputError(f"{AGENT} must not contain the line {AGENT_EOF!r}")
     embedded = f"embedded_agent() {{\n    cat <<'{AGENT_EOF}'\n{agent.rstrip(chr(10))}\n{AGENT_EOF}\n}}"
-    return script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(AGENT_MARKER, embedded)
+    return (script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(ADDRESSES_PLACEHOLDER, str(addresses))
+            .replace(PROBE_CIDRS_PLACEHOLDER, ",".join(probe_cidrs)).replace(AGENT_MARKER, embedded))
 
 
-def nat_user_data(vpc_cidr: str) -> bytes:
+def nat_user_data(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] = ()) -> bytes:
     """The NAT's user data: ``nat_script`` gzip-compressed (deterministic: no timestamp)."""
-    data = gzip.compress(nat_script(vpc_cidr).encode(), compresslevel=9, mtime=0)
+    data = gzip.compress(nat_script(vpc_cidr, addresses, probe_cidrs).encode(), compresslevel=9, mtime=0)
     if len(data) > USER_DATA_LIMIT:
         raise InputError(f"NAT user data is {len(data)} bytes compressed; EC2 allows {USER_DATA_LIMIT}")
     return data
 
 
-def nat_user_data_b64(vpc_cidr: str) -> str:
+def nat_user_data_b64(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] = ()) -> str:
     """What a launch template's ``UserData`` takes."""
-    return base64.b64encode(nat_user_data(vpc_cidr)).decode()
+    return base64.b64encode(nat_user_data(vpc_cidr, addresses, probe_cidrs)).decode()
 
 
 def admin_user_data() -> str:

@@ -19,7 +19,14 @@
 #                       BACKGROUND (retried, never blocking masquerade), then re-run this script. 0: never.
 #   HANAT_NAT_ROOT      prefix for every file written by the persist step (default: none = /).
 #                       When set, systemctl is not called (used by tests to inspect those files).
-#   HANAT_NAT_WAIT_S    seconds to wait for a default route to appear (default 30).
+#   HANAT_NAT_WAIT_S    seconds to wait for a default route to appear (default 30), and for the
+#                       HANAT_NAT_ADDRESSES addresses to show on its interface.
+#   HANAT_NAT_ADDRESSES how many private addresses the NAT's interface holds, one per Elastic IP
+#                       (`nat.addresses`, 1..8; the stack builder substitutes @@NAT_ADDRESSES@@).
+#                       Above 1, new flows are source-NATed across all of them (below).
+#   HANAT_PROBE_CIDRS   the stack's probe subnets, comma-separated (the stack builder substitutes
+#                       @@PROBE_CIDRS@@): the only sources that may read the agent's counters (below).
+#                       Empty: nobody may.
 #   HANAT_NAT_CONSOLE   where the FAILED line also goes when writable (default /dev/console).
 #   HANAT_NAT_INSTALL_TRIES, HANAT_NAT_INSTALL_PAUSE_S   background install: attempts (default 90)
 #                       and the pause between them (default 20 s), each attempt bounded to 300 s.
@@ -34,6 +41,14 @@
 #      network namespace does not let us set is a warning, never a failure).
 #   2. firewall with what the image has: `nft` (preferred), else `iptables` (iptables-nft or legacy):
 #        masquerade ip saddr VPC_CIDR (to outside VPC_CIDR) out of the default-route interface;
+#        with several private addresses on it (HANAT_NAT_ADDRESSES > 1: secondary private IPv4 addresses,
+#        each with its own Elastic IP, EC2 User Guide "Multiple IP addresses"; Amazon Linux 2023's
+#        amazon-ec2-net-utils puts them on the interface), each NEW flow is source-NATed to the next
+#        address in turn: nft `snat ip to numgen inc mod N map { 0 : a0, 1 : a1, ... }` (nftables wiki,
+#        "Load balancing": only a flow's first packet evaluates a NAT rule, later ones follow conntrack),
+#        iptables `-m statistic --mode nth` per address. A flow's 5-tuple must be unique per source
+#        address, so flows to ONE destination get N x the source ports (NAT Gateway's answer to
+#        ErrorPortAllocation: 55,000 connections per destination per address, up to 8 addresses);
 #        a forwarded TCP packet of a flow this NAT does not know (ct state invalid, neither SYN nor RST)
 #        from the VPC (source in VPC_CIDR: told apart by address, not by interface, since on AWS the
 #        client side and the internet side are the same one interface) is answered with a TCP reset
@@ -44,7 +59,15 @@
 #        map  handoff_to    client CIDR -> fwmark of the tunnel to the NAT still holding its flows;
 #                           unknown mid-stream packets from those CIDRs go there instead of a reset
 #        set  handoff_peers peers allowed to send VXLAN (UDP 4789); any other UDP 4789 is dropped
-#      With iptables only, masquerade and resets work, the handoff does not (needs nft): nftables is
+#      the counters the agent publishes (hanat-nat-agent, "counters"; issue 19): named counters
+#        from_source / from_destination (forwarded packets and bytes each way, before any verdict;
+#        the resets sent and invalid packets dropped are the forward chain's two `ct state invalid`
+#        rules' own counters); and the counters listener: TCP to
+#        COUNTERS_ADDRESS:COUNTERS_PORT (192.0.2.1:9107, TEST-NET-1: never an internet host) from a
+#        probe subnet (set probe_subnets) is redirected to this NAT (the probe subnet's default route is
+#        pinned to its zone's NAT, so the probe reaches its own NAT without knowing its address); TCP
+#        to COUNTERS_PORT that was not so redirected, or from anywhere else, is dropped.
+#      With iptables only, masquerade and resets work, the handoff and the counters do not (need nft): nftables is
 #      then installed in the background (HANAT_NAT_INSTALL=1) and the script re-run.
 #   3. persist (above). Any failure to forward: the line `hanat-setup-nat: FAILED <why>` on stderr
 #      and /dev/console, and exit 1 (so the systemd unit fails).
@@ -71,6 +94,11 @@ HANAT_NAT_PERSIST="${HANAT_NAT_PERSIST:-1}"
 HANAT_NAT_INSTALL="${HANAT_NAT_INSTALL:-1}"
 HANAT_NAT_ROOT="${HANAT_NAT_ROOT:-}"
 HANAT_NAT_WAIT_S="${HANAT_NAT_WAIT_S:-30}"
+HANAT_NAT_ADDRESSES="${HANAT_NAT_ADDRESSES:-@@NAT_ADDRESSES@@}"
+[[ "$HANAT_NAT_ADDRESSES" == @@*@@ ]] && HANAT_NAT_ADDRESSES=1   # not rendered: one address
+HANAT_PROBE_CIDRS="${HANAT_PROBE_CIDRS-@@PROBE_CIDRS@@}"
+[[ "$HANAT_PROBE_CIDRS" == @@*@@ ]] && HANAT_PROBE_CIDRS=""          # not rendered: no reader
+COUNTERS_ADDRESS="192.0.2.1" COUNTERS_PORT=9107                      # hanat-nat-agent's counters listener
 HANAT_NAT_CONSOLE="${HANAT_NAT_CONSOLE:-/dev/console}"
 HANAT_NAT_INSTALL_TRIES="${HANAT_NAT_INSTALL_TRIES:-90}"
 HANAT_NAT_INSTALL_PAUSE_S="${HANAT_NAT_INSTALL_PAUSE_S:-20}"
@@ -130,6 +158,12 @@ validate_inputs() {
     done
     for flag in HANAT_NAT_WAIT_S HANAT_NAT_INSTALL_TRIES HANAT_NAT_INSTALL_PAUSE_S; do
         [[ "${!flag}" =~ ^[0-9]+$ ]] || problems+=("$flag='${!flag}' must be a whole number")
+    done
+    [[ "$HANAT_NAT_ADDRESSES" =~ ^[1-8]$ ]] || problems+=("HANAT_NAT_ADDRESSES='$HANAT_NAT_ADDRESSES' must be 1 to 8")
+    local probe_cidr
+    for probe_cidr in ${HANAT_PROBE_CIDRS//,/ }; do
+        [[ "$probe_cidr" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$ ]] \
+            || problems+=("HANAT_PROBE_CIDRS: '$probe_cidr' is not an IPv4 network")
     done
     [[ "$HANAT_NAT_MODE" == setup || "$HANAT_NAT_MODE" == install ]] \
         || problems+=("HANAT_NAT_MODE='$HANAT_NAT_MODE' must be setup or install")
@@ -224,10 +258,51 @@ wait_for_default_interface() {
     done
 }
 
+# interface_addresses DEV: its IPv4 addresses (global scope), the primary first, one per line.
+interface_addresses() {
+    ip -4 -o addr show dev "$1" scope global | awk '{split($4, a, "/"); print a[1]}'
+}
+
+# snat_addresses DEV: sets SNAT_ADDRS to DEV's addresses, waiting up to HANAT_NAT_WAIT_S for the
+# HANAT_NAT_ADDRESSES of them (secondary addresses can show after the primary); fewer: a warning, and
+# the flows go out over the ones there are.
+snat_addresses() {
+    local waited=0
+    while :; do
+        mapfile -t SNAT_ADDRS < <(interface_addresses "$1")
+        (( ${#SNAT_ADDRS[@]} >= HANAT_NAT_ADDRESSES || waited >= HANAT_NAT_WAIT_S )) && break
+        sleep 1
+        waited=$((waited + 1))
+    done
+    (( ${#SNAT_ADDRS[@]} < HANAT_NAT_ADDRESSES )) \
+        && warn "$1 holds ${#SNAT_ADDRS[@]} of the $HANAT_NAT_ADDRESSES private addresses expected" \
+                "(${SNAT_ADDRS[*]:-none}): source-NATing over those"
+    (( ${#SNAT_ADDRS[@]} > HANAT_NAT_ADDRESSES )) && SNAT_ADDRS=("${SNAT_ADDRS[@]:0:$HANAT_NAT_ADDRESSES}")
+    return 0
+}
+
+# probe_elements: the probe_subnets set's elements line (none when HANAT_PROBE_CIDRS is empty).
+probe_elements() {
+    [[ -n "${HANAT_PROBE_CIDRS//,/}" ]] || return 0
+    local list="${HANAT_PROBE_CIDRS//,/, }"
+    echo "        elements = { ${list%, } }"
+}
+
+# nft_snat_statement: masquerade for one address; else the round robin over SNAT_ADDRS.
+nft_snat_statement() {
+    local n=${#SNAT_ADDRS[@]} i items=()
+    if (( n <= 1 )); then echo masquerade; return; fi
+    for (( i = 0; i < n; i++ )); do items+=("$i : ${SNAT_ADDRS[i]}"); done
+    local IFS=,
+    echo "snat ip to numgen inc mod $n map { ${items[*]} }"
+}
+
 apply_nftables() {
-    local out_if="$1" vpc="$VPC_CIDR"
+    local out_if="$1" vpc="$VPC_CIDR" snat
     [[ "$VPC_CIDR" == *,* ]] && vpc="{ ${VPC_CIDR//,/, } }"   # several VPC blocks: an anonymous set
-    log "nftables: table inet $NFT_TABLE, masquerade $VPC_CIDR out of $out_if, reset unknown flows, handoff hooks"
+    snat="$(nft_snat_statement)"
+    log "nftables: table inet $NFT_TABLE, $([[ $snat == masquerade ]] && echo masquerade \
+        || echo "source NAT across ${SNAT_ADDRS[*]}") of $VPC_CIDR out of $out_if, reset unknown flows, handoff hooks"
     # `table X` then `delete table X` makes the delete safe when X does not exist yet; the whole file
     # is one transaction, so the NAT never runs without its rules.
     nft -f - <<EOF || return 1
@@ -241,24 +316,39 @@ table inet $NFT_TABLE {
         type ipv4_addr : mark
         flags interval
     }
+    set probe_subnets {
+        type ipv4_addr
+        flags interval
+$(probe_elements)
+    }
+    counter from_source {}
+    counter from_destination {}
     chain prerouting {
         type filter hook prerouting priority mangle; policy accept;
         ct state invalid meta l4proto tcp tcp flags & syn == 0 meta mark set ip saddr map @handoff_to
+    }
+    chain counters_redirect {
+        type nat hook prerouting priority dstnat; policy accept;
+        ip saddr @probe_subnets ip daddr $COUNTERS_ADDRESS tcp dport $COUNTERS_PORT redirect to :$COUNTERS_PORT
     }
     chain input {
         type filter hook input priority filter; policy accept;
         udp dport $VXLAN_PORT ip saddr @handoff_peers accept
         udp dport $VXLAN_PORT counter drop
+        tcp dport $COUNTERS_PORT ip saddr @probe_subnets ct status dnat accept
+        tcp dport $COUNTERS_PORT counter drop
     }
     chain forward {
         type filter hook forward priority filter; policy accept;
+        ip saddr $vpc ip daddr != $vpc counter name from_source
+        ip daddr $vpc ip saddr != $vpc counter name from_destination
         meta mark & 0xff000000 == ${HANDOFF_MARK%/*} accept
         ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 ip saddr $vpc counter reject with tcp reset
         ct state invalid counter drop
     }
     chain postrouting {
         type nat hook postrouting priority srcnat; policy accept;
-        oifname "$out_if" ip saddr $vpc ip daddr != $vpc masquerade
+        oifname "$out_if" ip saddr $vpc ip daddr != $vpc $snat
     }
 }
 EOF
@@ -270,14 +360,27 @@ ipt() { local table="$1"; shift; iptables -w 5 -t "$table" "$@"; }
 
 # ipt_masquerade OUT_IF: masquerade what leaves the VPC. Several VPC blocks (`! -d` takes one network):
 # traffic to any block returns first, then each block is masqueraded.
+# With several addresses, one SNAT rule per address: the i-th takes every (n-i)-th new flow that
+# reaches it (statistic nth), so each address gets one flow in n.
 ipt_masquerade() {
     local out_if="$1" cidr
     if [[ "$VPC_CIDR" != *,* ]]; then
-        ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$VPC_CIDR" ! -d "$VPC_CIDR" -j MASQUERADE
+        ipt_snat -o "$out_if" -s "$VPC_CIDR" ! -d "$VPC_CIDR"
         return
     fi
     for cidr in "${VPC_CIDRS[@]}"; do ipt nat -A "$IPT_CHAIN" -d "$cidr" -j RETURN || return 1; done
-    for cidr in "${VPC_CIDRS[@]}"; do ipt nat -A "$IPT_CHAIN" -o "$out_if" -s "$cidr" -j MASQUERADE || return 1; done
+    for cidr in "${VPC_CIDRS[@]}"; do ipt_snat -o "$out_if" -s "$cidr" || return 1; done
+}
+
+# ipt_snat MATCH...: MASQUERADE, or the round robin over SNAT_ADDRS.
+ipt_snat() {
+    local n=${#SNAT_ADDRS[@]} i
+    if (( n <= 1 )); then ipt nat -A "$IPT_CHAIN" "$@" -j MASQUERADE; return; fi
+    for (( i = 0; i < n - 1; i++ )); do
+        ipt nat -A "$IPT_CHAIN" "$@" -m statistic --mode nth --every $(( n - i )) --packet 0 \
+            -j SNAT --to-source "${SNAT_ADDRS[i]}" || return 1
+    done
+    ipt nat -A "$IPT_CHAIN" "$@" -j SNAT --to-source "${SNAT_ADDRS[n - 1]}"
 }
 
 # ipt_resets: a TCP reset for unknown mid-stream packets from the VPC, one rule per VPC block.
@@ -477,6 +580,8 @@ main() {
     fi
     out_if="$(wait_for_default_interface)" \
         || fail "no default route after ${HANAT_NAT_WAIT_S}s (ip route show default is empty)"
+    SNAT_ADDRS=()
+    (( HANAT_NAT_ADDRESSES > 1 )) && snat_addresses "$out_if"
     if [[ "$backend" == nft ]]; then
         apply_nftables "$out_if" || fail "nft could not load the ruleset (table inet $NFT_TABLE)"
     else
@@ -484,7 +589,7 @@ main() {
     fi
     (( conntrack_complete )) || apply_conntrack_sysctls 0 || true
     [[ "$HANAT_NAT_PERSIST" == 1 ]] && persist
-    log "done: forwarding $VPC_CIDR out of $out_if with $backend"
+    log "done: forwarding $VPC_CIDR out of $out_if with $backend${SNAT_ADDRS:+ from ${SNAT_ADDRS[*]}}"
 }
 
 main "$@"

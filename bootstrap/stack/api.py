@@ -10,8 +10,9 @@ from chalicelib import naming
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import lambda_functions, params
 from chalicelib.aws.clients import make_client
+from chalicelib.aws.read_back import until_shown
 from chalicelib.aws.tags import has_stack_tag
-from chalicelib.errors import HanatError, NotFoundError
+from chalicelib.errors import AwsError, HanatError, NotFoundError
 from chalicelib.topology import Topology
 
 from ..config.schema import HanatConfig
@@ -92,12 +93,28 @@ def build_stack(config: HanatConfig, session_or_clients: Any = None, progress: P
              else f"stack {desired.stack}: up to date")
     ctx = Context(clients, config, desired, obs, wait_interval_s=wait_interval_s)
     changes = execute(ctx, steps, progress)
+    if changes:
+        _until_shown(clients, config, desired, progress)
     topology = topology_from(config, desired, ctx.obs)
     if topology is None:  # cannot happen after a successful apply; say so rather than return half
         raise NotFoundError(f"stack {desired.stack}: resources missing after apply")
     run_as_users = [u.user_name for u in desired.users if u.run_as_tag]
     warning = check_run_as(clients.ssm, run_as_users, desired.region)
     return UpResult(topology, changes, steps, warnings=[warning] if warning else [])
+
+
+def _until_shown(clients: StackClients, config: HanatConfig, desired, progress: Progress) -> None:
+    """Observe until EC2 shows every change just made (a plan from it is empty), for up to READ_BACK_S:
+    EC2's reads lag its writes ("Eventual consistency in the Amazon EC2 API", EC2 Developer Guide), and
+    an ``up`` that returned before they showed would leave ``plan`` (and a re-run) seeing the stack as it
+    was. When they do not show in time, ``up`` still succeeds (every change was accepted) and says so."""
+    try:
+        until_shown(f"hanat.up {desired.stack}", lambda: plan_changes(config, desired, observe(clients, desired)),
+                    lambda steps: not steps, "no change left to make")
+    except AwsError as err:
+        if err.code != "VerifyFailed":
+            raise
+        progress(f"EC2 does not show every change yet ({err.aws_message}): `hanat plan` may list them for a moment")
 
 
 def _stack_and_region(config_or_stack: HanatConfig | str, region: str | None) -> tuple[str, str | None]:

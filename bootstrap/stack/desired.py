@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from chalicelib import naming
+from chalicelib.settings import MarketSettings
 
 from ..adopt.check import AdoptedVpc
 from ..config.names import render_name
@@ -118,6 +119,8 @@ class Desired:
     topology_parameter: str
     names: NameTemplates = field(default_factory=NameTemplates)
     adopted: AdoptedVpc | None = None   # the VPC the stack adopts (checked), None when it builds one
+    nat_addresses: int = 1   # Elastic IPs per NAT (nat.addresses), each on its own private address
+    nat_market: MarketSettings = field(default_factory=MarketSettings)   # nat.market, nat.spot_fallback
 
     def tags(self, role: str, zone: str | None = None) -> list[dict]:
         return naming.stack_tags(self.stack, role, zone, self.name_tag(role, zone))
@@ -193,13 +196,18 @@ def desired_state(config: HanatConfig, adopted: AdoptedVpc | None = None) -> Des
         azs=config.azs,
         subnets=subnets,
         nat_instance_type=config.nat.instance_type,
+        nat_market=config.nat.market,
         nat_ami=config.nat.ami,
         nat_ami_alias=ami_alias(config.nat.instance_type),
         admin_enabled=config.admin.enabled,
         admin_instance_type=config.admin.instance_type,
         admin_ami_alias=ami_alias(config.admin.instance_type),
         # the NAT masquerades every CIDR block of an adopted VPC (secondary ones too)
-        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr),
+        # only the probe subnets may read the NAT agent's counters (setup-nat.sh, HANAT_PROBE_CIDRS)
+        user_data_b64=render.nat_user_data_b64(",".join(adopted.cidr_blocks) if adopted is not None else vpc_cidr,
+                                               config.nat.addresses,
+                                               probe_cidrs=tuple(s.cidr for s in subnets if s.role == ROLE_PROBE)),
+        nat_addresses=config.nat.addresses,
         admin_user_data=render.admin_user_data(),
         role_name=naming.instance_role_name(stack, config.stack.region),
         instance_policy_name="session-manager-only",
@@ -228,21 +236,27 @@ def launch_template_data(desired: Desired, ami: str, nat_security_group_id: str)
         "ImageId": ami,
         "InstanceType": desired.nat_instance_type,
         "IamInstanceProfile": {"Name": desired.instance_profile_name},
-        "NetworkInterfaces": [nat_network_interface("", nat_security_group_id)],
+        "NetworkInterfaces": [nat_network_interface("", nat_security_group_id,
+                                                    secondary_addresses=desired.nat_addresses - 1)],
         "MetadataOptions": dict(METADATA_OPTIONS),
         "UserData": desired.user_data_b64,
     }
 
 
-def nat_network_interface(subnet_id: str, security_group_id: str) -> dict:
+def nat_network_interface(subnet_id: str, security_group_id: str, *, secondary_addresses: int = 0) -> dict:
     """Device 0 of a NAT (or the admin instance): a public IPv4 address from boot, so the instance can
     reach the internet before its Elastic IP is associated (which then replaces that address: "If you
     associate an Elastic IP address with the instance, the public IPv4 address is released", EC2 User
-    Guide, Public IPv4 addresses). ``subnet_id`` "" for the launch template (each launch names it)."""
+    Guide, Public IPv4 addresses). ``subnet_id`` "" for the launch template (each launch names it).
+    ``secondary_addresses`` (nat.addresses - 1): secondary private IPv4 addresses assigned at launch
+    (LaunchTemplateInstanceNetworkInterfaceSpecificationRequest ``SecondaryPrivateIpAddressCount``), one
+    per extra Elastic IP, there when setup-nat.sh first runs."""
     spec: dict = {"DeviceIndex": 0, "AssociatePublicIpAddress": True, "DeleteOnTermination": True,
                   "Groups": [security_group_id] if security_group_id else []}
     if subnet_id:
         spec["SubnetId"] = subnet_id
+    if secondary_addresses:
+        spec["SecondaryPrivateIpAddressCount"] = secondary_addresses
     return spec
 
 

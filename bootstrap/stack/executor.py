@@ -7,14 +7,18 @@ earlier ones from the running ``Observed`` snapshot.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from chalicelib.aws import iam as iam_api
-from chalicelib.aws import instances, network, params, route_tables, state_table
+from chalicelib.aws import instances, markets, network, params, route_tables, state_table
 from chalicelib.aws import sns as sns_api
-from chalicelib.aws.calls import wait_until
+from chalicelib.aws.addresses import place_extra_addresses
+from chalicelib.aws.calls import RetryPolicy, wait_until
 from chalicelib.aws.state_table import TTL_ATTRIBUTE
 from chalicelib.errors import AwsError
+from chalicelib.naming import ADDRESS_TAG
+from chalicelib.replacement.advance_notice import launch_markets
 
 from .desired import (
     EC2_TRUST_POLICY,
@@ -35,12 +39,16 @@ from .desired import (
     nat_network_interface,
     run_instances_tags,
 )
-from .model import ALL_IPV4, Context, Progress, Step
+from .model import ALL_IPV4, EXTRA_ADDRESS, Context, Progress, Step
 from .network import adopted, built
 from .observe import observe
 from .topology import topology_from
 
 INSTANCE_WAIT_S = 300.0
+# EC2's reads lag its writes ("Eventual consistency in the Amazon EC2 API", EC2 Developer Guide: describe
+# a resource just created and "you will get an error responding that the resource does not exist"): the
+# final observation is read again, with growing delays, for up to this long before a part counts as missing.
+TOPOLOGY_READ_BACK = RetryPolicy(within_s=60.0, base_delay_s=0.2, max_delay_s=5.0)
 SG_DESCRIPTIONS = {
     ROLE_NAT_SG: "hanat NAT instances: TCP, UDP and ICMP from the VPC, VXLAN only from NATs, all egress",
     ROLE_PROBE_SG: "hanat probe Lambdas: no ingress, all egress",
@@ -152,16 +160,22 @@ def _launch_template(ctx: Context, step: Step) -> None:
 # --- instances and addresses ---------------------------------------------------------------------
 def _nat_instance(ctx: Context, step: Step) -> None:
     d, obs = ctx.desired, ctx.obs
-    instance = instances.run_instance(
-        ctx.ec2,
-        LaunchTemplate={"LaunchTemplateId": obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
-        # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
-        # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
-        NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
-                                                 obs.security_groups[ROLE_NAT_SG]["GroupId"])],
-        MetadataOptions=dict(METADATA_OPTIONS),
-        TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone)),
-    )
+    def launch(options: dict | None) -> dict:
+        return instances.run_instance(
+            ctx.ec2,
+            LaunchTemplate={"LaunchTemplateId": obs.launch_template["LaunchTemplateId"], "Version": "$Default"},
+            # the whole interface (subnet, group, public address), no top-level SubnetId: AWS refuses both
+            # ("Network interfaces and an instance-level subnet ID may not be specified on the same request")
+            NetworkInterfaces=[nat_network_interface(obs.subnet_id(ROLE_PUBLIC, step.zone),
+                                                     obs.security_groups[ROLE_NAT_SG]["GroupId"],
+                                                     secondary_addresses=d.nat_addresses - 1)],
+            MetadataOptions=dict(METADATA_OPTIONS),
+            TagSpecifications=run_instances_tags(d.tags(ROLE_NAT, step.zone))
+            + markets.spot_request_tags(options, d.tags(ROLE_NAT, step.zone)),
+            **({"InstanceMarketOptions": options} if options else {}),
+        )
+    # nat.market: spot, or on-demand when EC2 refuses spot capacity and nat.spot_fallback is on
+    instance, _market, _refused = markets.launch_in_market(launch, launch_markets(ctx.config.nat.market))
     ctx.obs.instances[(ROLE_NAT, step.zone)] = instance
 
 
@@ -190,7 +204,32 @@ def _source_dest_check(ctx: Context, step: Step) -> None:
 
 
 def _elastic_ip(ctx: Context, step: Step) -> None:
-    ctx.obs.addresses[step.zone] = instances.allocate_address(ctx.ec2, ctx.desired.tags(ROLE_EIP, step.zone))
+    tags = ctx.desired.tags(ROLE_EIP, step.zone)
+    if step.name.startswith(EXTRA_ADDRESS):   # an extra one (nat.addresses > 1): tagged with its index
+        index = int(step.name.removeprefix(EXTRA_ADDRESS))
+        address = instances.allocate_address(ctx.ec2, [*tags, {"Key": ADDRESS_TAG, "Value": str(index)}])
+        ctx.obs.extra_addresses.setdefault(step.zone, {})[index] = address
+        return
+    ctx.obs.addresses[step.zone] = instances.allocate_address(ctx.ec2, tags)
+
+
+def _place_extra_elastic_ips(ctx: Context, step: Step) -> None:
+    wait_running(ctx, (ROLE_NAT, step.zone))
+    extras = ctx.obs.extra_addresses[step.zone]
+    wanted = [extras[i] for i in range(1, ctx.desired.nat_addresses)]
+    placed = place_extra_addresses(ctx.ec2, ctx.obs.nat_eni(step.zone), [a["AllocationId"] for a in wanted],
+                                   ctx.desired.stack)
+    for address in wanted:
+        address.update(NetworkInterfaceId=ctx.obs.nat_eni(step.zone), PrivateIpAddress=placed[address["AllocationId"]])
+
+
+def _release_elastic_ip(ctx: Context, step: Step) -> None:
+    extras = ctx.obs.extra_addresses.get(step.zone, {})
+    index, address = next((i, a) for i, a in extras.items() if a["AllocationId"] == step.name)
+    if address.get("AssociationId"):
+        instances.disassociate_address(ctx.ec2, address["AssociationId"])
+    instances.release_address(ctx.ec2, step.name)
+    del extras[index]
 
 
 def _associate_elastic_ip(ctx: Context, step: Step) -> None:
@@ -271,11 +310,20 @@ def _subscription(ctx: Context, step: Step) -> None:
 
 
 def _topology_parameter(ctx: Context, step: Step) -> None:
-    """Written last, from a fresh observation, so the stored contract matches what exists."""
-    fresh = observe(ctx.clients, ctx.desired)
-    topology = topology_from(ctx.config, ctx.desired, fresh)
-    if topology is None:
-        raise AwsError("hanat.up", "IncompleteStack", "some stack resources are missing after apply")
+    """Written last, from a fresh observation, so the stored contract matches what exists (observed again
+    while a part made a moment ago is not visible yet: TOPOLOGY_READ_BACK)."""
+    started, attempt = time.monotonic(), 0
+    while True:
+        attempt += 1
+        fresh = observe(ctx.clients, ctx.desired)
+        topology = topology_from(ctx.config, ctx.desired, fresh)
+        if topology is not None:
+            break
+        delay = TOPOLOGY_READ_BACK.delay(attempt)
+        if time.monotonic() + delay > started + TOPOLOGY_READ_BACK.within_s:
+            raise AwsError("hanat.up", "IncompleteStack", f"some stack resources are missing after apply "
+                                                          f"({attempt} observations in {time.monotonic() - started:.1f}s)")
+        time.sleep(delay)
     tags = ctx.desired.tags("topology") if fresh.parameter_value is None else None
     params.put_parameter(ctx.clients.ssm, ctx.desired.topology_parameter, topology.to_json(), tags=tags,
                          tier=params.TOPOLOGY_TIER)
@@ -291,7 +339,8 @@ HANDLERS: dict[str, Callable[[Context, Step], None]] = {
     "instance-profile": _instance_profile, "instance-profile-role": _instance_profile_role,
     "launch-template": _launch_template, "nat-instance": _nat_instance,
     "source-dest-check": _source_dest_check, "elastic-ip": _elastic_ip,
-    "associate-elastic-ip": _associate_elastic_ip, "admin-instance": _admin_instance,
+    "associate-elastic-ip": _associate_elastic_ip, "place-extra-elastic-ips": _place_extra_elastic_ips,
+    "release-elastic-ip": _release_elastic_ip, "admin-instance": _admin_instance,
     "user-policy": _user_policy, "attach-user-policy": _attach_user_policy, "user-run-as": _user_run_as,
     "table": _table, "table-ttl": _table_ttl, "topic": _topic, "subscription": _subscription,
     "topology-parameter": _topology_parameter,

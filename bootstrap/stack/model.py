@@ -9,13 +9,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from chalicelib.aws.tags import has_stack_tag
-from chalicelib.topology import ZoneTopology
+from chalicelib.topology import ExtraAddress, ZoneTopology
 
 from ..config.schema import HanatConfig
 from .clients import StackClients
 from .desired import ROLE_IGW, ROLE_NAT, ROLE_VPC, ROUTE_TABLE_SUFFIX, Desired
 
 CREATE, MODIFY = "create", "modify"
+EXTRA_ADDRESS = "address-"   # Step.name of an extra Elastic IP's creation: address-<index> (nat.addresses > 1)
 ALL_IPV4 = "0.0.0.0/0"
 
 Progress = Callable[[str], None]
@@ -55,6 +56,7 @@ class Observed:
     launch_template_data: dict = field(default_factory=dict)
     instances: dict[tuple[str, str], dict] = field(default_factory=dict)     # (nat, az) | (admin, "")
     addresses: dict[str, dict] = field(default_factory=dict)                 # az
+    extra_addresses: dict[str, dict[int, dict]] = field(default_factory=dict)  # az -> hanat:address index
     role: dict | None = None
     role_policy: str | None = None            # normalized JSON of the inline policy
     instance_profile: dict | None = None
@@ -72,6 +74,11 @@ class Observed:
 
     def subnet_id(self, role: str, az: str) -> str:
         return self.subnets.get((role, az), {}).get("SubnetId", "")
+
+    def extra_topology(self, az: str, count: int) -> tuple[ExtraAddress, ...]:
+        """The zone's extra Elastic IPs 1..count-1 for the topology (KeyError while one is missing)."""
+        found = self.extra_addresses.get(az, {})
+        return tuple(ExtraAddress(found[i]["AllocationId"], found[i]["PublicIp"]) for i in range(1, count))
 
     def nat_eni(self, az: str) -> str:
         instance = self.instances.get((ROLE_NAT, az))

@@ -58,7 +58,13 @@ def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> 
         if named:
             obs.instances[(ROLE_NAT, az)] = named
     addresses = network.describe_tagged(ec2, "elastic-ip", stack)
-    obs.addresses = {zone: a for (_, zone), a in by_role_zone(addresses, "AllocationId").items()}
+    extra = [a for a in addresses if tags.tag_map(a).get(naming.ADDRESS_TAG)]
+    obs.addresses = {zone: a for (_, zone), a in by_role_zone(
+        [a for a in addresses if a not in extra], "AllocationId").items()}
+    for a in sorted(extra, key=lambda a: a["AllocationId"]):   # nat.addresses > 1: by zone and index
+        index = tags.tag_map(a)[naming.ADDRESS_TAG]
+        if index.isdigit():
+            obs.extra_addresses.setdefault(role_zone(a)[1], {}).setdefault(int(index), a)
     obs.nat_ami = desired.nat_ami or params.resolve_ami(clients.ssm, desired.nat_ami_alias)
     if desired.admin_enabled:
         obs.admin_ami = params.resolve_ami(clients.ssm, desired.admin_ami_alias)

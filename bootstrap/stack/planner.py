@@ -25,7 +25,7 @@ from .desired import (
     Desired,
     launch_template_data,
 )
-from .model import CREATE, MODIFY, Observed, Step, associated, default_route
+from .model import CREATE, EXTRA_ADDRESS, MODIFY, Observed, Step, associated, default_route
 from .network import network_for
 from .topology import topology_from
 
@@ -97,7 +97,7 @@ def _plan_instances(d: Desired, obs: Observed) -> list[Step]:
     for az in d.azs:
         nat = obs.instances.get((ROLE_NAT, az))
         if not nat:
-            steps.append(Step(CREATE, "nat-instance", zone=az, detail=d.nat_instance_type))
+            steps.append(Step(CREATE, "nat-instance", zone=az, detail=f"{d.nat_instance_type} {d.nat_market.label}"))
         if not nat or nat.get("SourceDestCheck", True):
             steps.append(Step(MODIFY, "source-dest-check", zone=az, detail="off"))
         eip = obs.addresses.get(az)
@@ -105,9 +105,39 @@ def _plan_instances(d: Desired, obs: Observed) -> list[Step]:
             steps.append(Step(CREATE, "elastic-ip", zone=az))
         if not nat or not eip or eip.get("InstanceId") != nat["InstanceId"]:
             steps.append(Step(MODIFY, "associate-elastic-ip", zone=az))
+        steps += _plan_extra_addresses(d, obs, az, nat)
     if d.admin_enabled and not obs.instances.get((ROLE_ADMIN, "")):
         steps.append(Step(CREATE, "admin-instance", zone=d.azs[0], detail=d.admin_instance_type))
     return steps
+
+
+def _plan_extra_addresses(d: Desired, obs: Observed, az: str, nat: dict | None) -> list[Step]:
+    """nat.addresses > 1: the zone's extra Elastic IPs (tag hanat:address = 1..N-1), each on its own
+    secondary private address of the NAT's interface; ones beyond N (the setting went down) released."""
+    steps: list[Step] = []
+    extras = obs.extra_addresses.get(az, {})
+    wanted = range(1, d.nat_addresses)
+    for i in wanted:
+        if i not in extras:
+            steps.append(Step(CREATE, "elastic-ip", zone=az, name=f"{EXTRA_ADDRESS}{i}"))
+    if wanted and not _extras_placed(nat, [extras.get(i) for i in wanted]):
+        steps.append(Step(MODIFY, "place-extra-elastic-ips", zone=az,
+                          detail=f"{len(wanted)} on secondary private addresses of NAT {az}"))
+    for i, address in sorted(extras.items()):
+        if i not in wanted:
+            steps.append(Step(MODIFY, "release-elastic-ip", zone=az, name=address["AllocationId"],
+                              detail=f"{address.get('PublicIp', '')}: nat.addresses = {d.nat_addresses}"))
+    return steps
+
+
+def _extras_placed(nat: dict | None, extras: list[dict | None]) -> bool:
+    """Every extra Elastic IP on the NAT's interface, each on its own secondary private address."""
+    if not nat or any(a is None for a in extras):
+        return False
+    interface = nat["NetworkInterfaces"][0]
+    privates = [a.get("PrivateIpAddress") for a in extras]
+    return (all(a.get("NetworkInterfaceId") == interface["NetworkInterfaceId"] for a in extras)
+            and interface.get("PrivateIpAddress") not in privates and len(set(privates)) == len(privates))
 
 
 def _plan_private_routes(d: Desired, obs: Observed, roles: tuple[str, ...]) -> list[Step]:

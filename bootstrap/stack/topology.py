@@ -23,6 +23,8 @@ def topology_from(config: HanatConfig, d: Desired, obs: Observed) -> Topology | 
             nat_security_group_id=obs.security_groups[ROLE_NAT_SG]["GroupId"],
             probe_security_group_id=obs.security_groups[ROLE_PROBE_SG]["GroupId"],
             slack_webhook_parameter=config.alerts.slack_webhook_parameter,
+            metrics=config.metrics.level,
+            nat_market=config.nat.market,
         )
     except (KeyError, TypeError):
         return None

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from ..errors import AwsError, NotFoundError
 from ..naming import STACK_TAG
 from .calls import RetryPolicy, aws_call, paginate
+from .markets import market_of, spot_request_tags
 from .network import NOT_YET_VISIBLE, delete_quietly, ec2_call
+from .read_back import until_shown
 from .tags import stack_filter, tag_map, tag_spec
 
 LAUNCH_TOKEN_TAG = "hanat:launch-token"
@@ -48,7 +50,8 @@ def nat_instance(raw: dict, stack: str) -> NatInstance:
 
 # --- instances ------------------------------------------------------------------------------
 def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, security_group_id: str,
-                         tags: list[dict], client_token: str) -> NatInstance:
+                         tags: list[dict], client_token: str, market_options: dict | None = None,
+                         secondary_addresses: int = 0) -> NatInstance:
     """Run one NAT instance from the stack's launch template in ``subnet_id``.
 
     The template's network interface has no subnet (it differs per zone), and AWS refuses an
@@ -57,22 +60,34 @@ def launch_from_template(ec2, *, launch_template_id: str, subnet_id: str, securi
     interface, you must specify any subnets as part of the network interface"): device 0 is given
     whole, with the NAT security group and a public address from boot (the Elastic IP replaces it).
     ``client_token`` makes a retried call return the same instance; it is also stored as a tag so a
-    later run can find an instance whose launch was claimed but never recorded.
+    later run can find an instance whose launch was claimed but never recorded. ``market_options``: the
+    RunInstances ``InstanceMarketOptions`` (``markets.market_options``; None = on-demand).
+    ``secondary_addresses``: one secondary private address per extra Elastic IP (``nat.addresses`` - 1),
+    there from boot.
     """
+    extra = {"InstanceMarketOptions": market_options} if market_options else {}
+    # the spot request gets its own token: an on-demand fallback after a refused spot launch must not reuse
+    # it ("If you repeat a request with the same client token but different parameters": IdempotentParameter-
+    # Mismatch, EC2 API Reference, Ensuring idempotency); the tag keeps the one the record knows.
+    request_token = (client_token + "-spot")[-64:] if market_options else client_token
     all_tags = [*tags, {"Key": LAUNCH_TOKEN_TAG, "Value": client_token}]
     interface = {"DeviceIndex": 0, "SubnetId": subnet_id, "AssociatePublicIpAddress": True,
                  "DeleteOnTermination": True}
     if security_group_id:  # `hanat up` always records it in the topology
         interface["Groups"] = [security_group_id]
+    if secondary_addresses:
+        interface["SecondaryPrivateIpAddressCount"] = secondary_addresses
     resp = aws_call(
         f"ec2.RunInstances {launch_template_id} in {subnet_id}", ec2.run_instances,
         LaunchTemplate={"LaunchTemplateId": launch_template_id, "Version": "$Default"},
         NetworkInterfaces=[interface],
-        MinCount=1, MaxCount=1, ClientToken=client_token,
+        MinCount=1, MaxCount=1, ClientToken=request_token,
         # the ENI and volume carry the stack tag too: the controller's IAM policy only lets it move
         # an EIP to, or launch, resources tagged with its stack
         TagSpecifications=[{"ResourceType": kind, "Tags": all_tags}
-                           for kind in ("instance", "network-interface", "volume")],
+                           for kind in ("instance", "network-interface", "volume")]
+        + spot_request_tags(market_options, all_tags),
+        **extra,
     )
     raw = resp["Instances"][0]
     stack = next((t["Value"] for t in tags if t["Key"] == STACK_TAG), "")
@@ -121,6 +136,7 @@ class InstanceBuild:
     launched_at: float          # epoch seconds
     template_id: str = ""
     template_version: str = ""
+    market: str = ""            # spot | on-demand (DescribeInstances InstanceLifecycle)
 
 
 def describe_builds(ec2, instance_ids: list[str] | tuple[str, ...]) -> dict[str, InstanceBuild]:
@@ -138,7 +154,7 @@ def describe_builds(ec2, instance_ids: list[str] | tuple[str, ...]) -> dict[str,
             image_id=raw.get("ImageId", ""), instance_type=raw.get("InstanceType", ""),
             launched_at=launched.timestamp() if hasattr(launched, "timestamp") else 0.0,
             template_id=tags.get(LAUNCH_TEMPLATE_ID_TAG, ""),
-            template_version=tags.get(LAUNCH_TEMPLATE_VERSION_TAG, ""))
+            template_version=tags.get(LAUNCH_TEMPLATE_VERSION_TAG, ""), market=market_of(raw))
     return out
 
 
@@ -165,21 +181,32 @@ def console_output_tail(ec2, instance_id: str, lines: int = 20) -> list[str]:
     return [line.rstrip("\r") for line in text.splitlines() if line.strip()][-lines:]
 
 
-def disable_source_dest_check(ec2, instance: NatInstance) -> None:
-    """A NAT forwards packets that are not addressed to it."""
+def disable_source_dest_check(ec2, instance: NatInstance, *, deadline: float | None = None) -> None:
+    """A NAT forwards packets that are not addressed to it (read back: EC2's reads lag its writes)."""
     if not instance.tagged:
         raise NotFoundError(f"instance {instance.instance_id} does not carry the stack tag; not modified")
-    aws_call(f"ec2.ModifyInstanceAttribute {instance.instance_id} SourceDestCheck=false",
-             ec2.modify_instance_attribute, InstanceId=instance.instance_id,
-             SourceDestCheck={"Value": False})
+    op = f"ec2.ModifyInstanceAttribute {instance.instance_id} SourceDestCheck=false"
+    aws_call(op, ec2.modify_instance_attribute, InstanceId=instance.instance_id,
+             SourceDestCheck={"Value": False}, deadline=deadline)
+    until_shown(op, lambda: describe_instance(ec2, instance.instance_id, ""),   # (the tag is not read here)
+                lambda seen: seen is not None and not seen.source_dest_check, "source/dest check off",
+                deadline=deadline)
 
 
-def terminate_tagged_instance(ec2, instance_id: str, stack: str) -> bool:
-    """Terminate ``instance_id`` only if it exists and carries this stack's tag; True if asked to."""
+STOPPING_FOR_GOOD = ("shutting-down", "terminated")
+
+
+def terminate_tagged_instance(ec2, instance_id: str, stack: str, *, deadline: float | None = None) -> bool:
+    """Terminate ``instance_id`` only if it exists and carries this stack's tag; True if asked to. Read
+    back until EC2 shows it on its way out (or no longer knows it)."""
     inst = describe_instance(ec2, instance_id, stack)
-    if inst is None or not inst.tagged or inst.state in ("shutting-down", "terminated"):
+    if inst is None or not inst.tagged or inst.state in STOPPING_FOR_GOOD:
         return False
-    aws_call(f"ec2.TerminateInstances {instance_id}", ec2.terminate_instances, InstanceIds=[instance_id])
+    op = f"ec2.TerminateInstances {instance_id}"
+    aws_call(op, ec2.terminate_instances, InstanceIds=[instance_id], deadline=deadline)
+    until_shown(op, lambda: describe_instance(ec2, instance_id, stack),
+                lambda seen: seen is None or seen.state in STOPPING_FOR_GOOD, "shutting-down or terminated",
+                deadline=deadline)
     return True
 
 
@@ -194,8 +221,9 @@ def eip_eni(ec2, allocation_id: str) -> str:
     return addresses[0].get("NetworkInterfaceId", "") or ""
 
 
-def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
-    """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now."""
+def move_eip(ec2, allocation_id: str, eni_id: str, stack: str, *, deadline: float | None = None) -> None:
+    """Associate the zone's Elastic IP with ``eni_id``, taking it from wherever it is now; read back until
+    DescribeAddresses shows it there."""
     resp = aws_call(f"ec2.DescribeAddresses {allocation_id}", ec2.describe_addresses,
                     AllocationIds=[allocation_id])
     addresses = resp.get("Addresses", [])
@@ -203,8 +231,10 @@ def move_eip(ec2, allocation_id: str, eni_id: str, stack: str) -> None:
         raise NotFoundError(f"Elastic IP {allocation_id} not found")
     if tag_map(addresses[0]).get(STACK_TAG) != stack:
         raise NotFoundError(f"Elastic IP {allocation_id} does not carry the stack tag {stack!r}; not moved")
-    aws_call(f"ec2.AssociateAddress {allocation_id} -> {eni_id}", ec2.associate_address,
-             AllocationId=allocation_id, NetworkInterfaceId=eni_id, AllowReassociation=True)
+    op = f"ec2.AssociateAddress {allocation_id} -> {eni_id}"
+    aws_call(op, ec2.associate_address, AllocationId=allocation_id, NetworkInterfaceId=eni_id,
+             AllowReassociation=True, deadline=deadline)
+    until_shown(op, lambda: eip_eni(ec2, allocation_id), lambda seen: seen == eni_id, eni_id, deadline=deadline)
 
 
 # --- building a stack: instances, launch templates, Elastic IPs --------------------------------
@@ -252,8 +282,10 @@ def new_default_launch_template_version(ec2, template_id: str, data: dict) -> in
     version = ec2_call(f"ec2.CreateLaunchTemplateVersion {template_id}", ec2.create_launch_template_version,
                     LaunchTemplateId=template_id,
                     LaunchTemplateData=data)["LaunchTemplateVersion"]["VersionNumber"]
-    ec2_call(f"ec2.ModifyLaunchTemplate {template_id}", ec2.modify_launch_template,
-          LaunchTemplateId=template_id, DefaultVersion=str(version))
+    op = f"ec2.ModifyLaunchTemplate {template_id}"
+    ec2_call(op, ec2.modify_launch_template, LaunchTemplateId=template_id, DefaultVersion=str(version))
+    until_shown(op, lambda: default_launch_template_version(ec2, template_id)[0], lambda seen: seen == version,
+                f"default version {version}")
     return version
 
 

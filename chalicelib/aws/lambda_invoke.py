@@ -64,11 +64,13 @@ class LambdaProbeRunner:
 
     def __init__(self, invoke: Invoke, function_names: Mapping[str, str], *, targets: Sequence[str],
                  timeout_s: float, clock: Callable[[], float], samples: int = 1,
-                 margin_s: float = PROBE_WAIT_MARGIN_S):
+                 margin_s: float = PROBE_WAIT_MARGIN_S, counters: bool = False):
         self._invoke = invoke
         self._names = dict(function_names)
         # samples: how many times each probe function may probe its path (a failure confirmed at once)
         self._payload = {"targets": list(targets), "timeout_s": timeout_s, "samples": samples}
+        if counters:    # [metrics] on: a probe whose path passed also reads its NAT's counters (probes/counters.py)
+            self._payload["counters"] = True
         self._wait_s = chain_s(timeout_s, samples) + margin_s   # cold start / network slack on top
         self._clock = clock
 

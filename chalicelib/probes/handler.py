@@ -4,7 +4,9 @@ The heartbeat always sends ``targets``, ``timeout_s`` and ``samples`` (how many 
 probed in this invoke: a failure is confirmed at once, a slow sample hedged — probes/samples.py); the
 defaults (the topology's probe settings, baked into the function's environment at deploy time; one
 sample) serve manual invokes. The probe
-makes no AWS call: it runs in the probe subnet, whose only way out is the NAT under test.
+makes no AWS call: it runs in the probe subnet, whose only way out is the NAT under test. With
+``counters: true`` (the heartbeat's, when ``[metrics]`` is on) a probe whose path passed also reads the
+NAT's counters from its agent over that same path (probes/counters.py), after the verdict is known.
 """
 from __future__ import annotations
 
@@ -12,15 +14,16 @@ from collections.abc import Callable
 
 from ..errors import InputError
 from ..settings import MAX_CHAIN_S, MAX_PROBE_TIMEOUT_S, MAX_SAMPLES, ProbeSettings, chain_s
+from .counters import fetch_counters
 from .samples import run_samples
 from .targets import parse_targets
 
-EVENT_KEYS = ("targets", "timeout_s", "samples")
+EVENT_KEYS = ("targets", "timeout_s", "samples", "counters")
 
 
 def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], float, int]:
     """(targets, timeout_s, samples) from the event or the defaults; every bad value named in one
-    InputError."""
+    InputError (``counters`` too: true or false)."""
     if event is None:
         event = {}
     if not isinstance(event, dict):
@@ -37,6 +40,8 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
     elif not problems and chain_s(timeout_s, samples) > MAX_CHAIN_S:
         problems.append(f"samples {samples} of timeout_s {timeout_s:g} take up to {chain_s(timeout_s, samples):g}s, "
                         f"more than the {MAX_CHAIN_S:g}s one probe invoke may take")
+    if not isinstance(event.get("counters", False), bool):
+        problems.append(f"counters must be true or false, got {event.get('counters')!r}")
     if not isinstance(targets, list) or not targets:
         problems.append(f"targets must be a non-empty list of URLs, got {targets!r}")
     else:
@@ -49,8 +54,13 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
     return targets, float(timeout_s), samples
 
 
-def handle_probe(zone: str, event, defaults: ProbeSettings, clock: Callable[[], float]) -> dict:
+def handle_probe(zone: str, event, defaults: ProbeSettings, clock: Callable[[], float], *,
+                 read_counters: Callable[[], tuple[dict | None, str | None]] = fetch_counters) -> dict:
     """Probe the zone's path (up to ``samples`` times); the answer is ``ProbeResult.to_dict()``, the
-    confirmations included."""
+    confirmations included, and the NAT's counters when asked for and the path passed."""
     targets, timeout_s, samples = validate_probe_event(event, defaults)
-    return run_samples(zone, targets, timeout_s, samples, clock).to_dict()
+    answer = run_samples(zone, targets, timeout_s, samples, clock).to_dict()
+    if (event or {}).get("counters") and answer["passed"]:
+        counters, error = read_counters()
+        answer.update({"counters": counters} if counters is not None else {"counters_error": error})
+    return answer

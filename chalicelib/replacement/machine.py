@@ -100,6 +100,9 @@ class Record:
     roll_id: str = ""                  # the roll this replacement is a step of ("" = none)
     handoff_ended_at: float = 0.0      # planned: when the drain's connection handoff was ended
     console_tail: tuple[str, ...] = ()  # last lines of the console of the last instance given up on
+    # planned: the drain lasts at least until then (a spot NAT warned of its interruption serves the flows
+    # it holds until EC2 takes it, not only ``maintenance.drain_s``); 0 = drain_s alone
+    drain_floor: float = 0.0
 
     @property
     def active(self) -> bool:

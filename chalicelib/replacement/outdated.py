@@ -2,7 +2,8 @@
 now + now).
 
 A NAT is outdated when it was launched from another launch-template version than the template's current
-default, runs another AMI or instance type than that version, or is older than
+default, runs another AMI or instance type than that version, was bought in another market than
+``nat.market`` (an on-demand fallback when spot was refused), or is older than
 ``maintenance.max_instance_age_days``. Outdated NATs are shown by ``hanat up`` and ``hanat status`` and
 rolled by the controller inside ``maintenance.window``. Nothing here talks to AWS or reads the clock.
 """
@@ -25,6 +26,7 @@ class NatBuild:
     launched_at: float = 0.0          # epoch seconds (EC2's LaunchTime)
     template_id: str = ""
     template_version: str = ""
+    market: str = ""                  # spot | on-demand ("" = not known)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -39,6 +41,7 @@ class CurrentBuild:
     version: int
     image_id: str = ""
     instance_type: str = ""
+    market: str = ""                  # nat.market ("" = not compared)
 
 
 def outdated_reasons(nat: NatBuild, current: CurrentBuild | None, now: float, max_age_days: int) -> tuple[str, ...]:
@@ -56,6 +59,9 @@ def outdated_reasons(nat: NatBuild, current: CurrentBuild | None, now: float, ma
             reasons.append(f"AMI {nat.image_id or '?'} (current {current.image_id})")
         if current.instance_type and nat.instance_type != current.instance_type:
             reasons.append(f"instance type {nat.instance_type or '?'} (current {current.instance_type})")
+        # a NAT launched on-demand because spot was refused goes back to spot at its next roll
+        if current.market and nat.market and nat.market != current.market:
+            reasons.append(f"market {nat.market} (configured {current.market})")
     if nat.launched_at and older_than(nat.launched_at, now, max_age_days):
         reasons.append(f"{int((now - nat.launched_at) // DAY_S)} days old (max {max_age_days})")
     return tuple(reasons)

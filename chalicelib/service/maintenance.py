@@ -6,7 +6,9 @@ problem fail the heartbeat.
    DOWN or stopped for longer than ``replace_after_s``);
 2. ``roll.roll_pass``: a rolling replacement in progress, or an outdated NAT inside
    ``maintenance.window``;
-3. ``handoff_close.close_expired_handoffs``: handoffs whose time is up, or whose NATs cannot carry them.
+3. ``handoff_close.close_expired_handoffs``: handoffs whose time is up, or whose NATs cannot carry them;
+4. ``scheduled_events.look_pass``: EC2's scheduled events for the NATs (read once per period, not per
+   sweep): a NAT is rolled before its event.
 
 Returns the topology the next sweep must use (the newest one a step published: a replaced NAT).
 """
@@ -19,7 +21,7 @@ from ..engine import ZoneState
 from ..errors import HanatError
 from ..observability import logger
 from ..topology import Topology
-from . import handoff_close, roll
+from . import handoff_close, roll, scheduled_events
 from .deps import Deps
 from .replacement import newest_topology, run_pass
 
@@ -42,4 +44,8 @@ def after_sweep(deps: Deps, zone_states: Mapping[str, ZoneState]) -> Topology:
         handoff_close.close_expired_handoffs(deps, zone_states, deps.clock())
     except HanatError as err:
         logger.exception("connection handoff cleanup failed", extra={"error": str(err)})
+    try:
+        scheduled_events.look_pass(replace(deps, topology=newest_topology(deps.topology, outcomes)), deps.clock())
+    except HanatError as err:
+        logger.exception("scheduled events pass failed", extra={"error": str(err)})
     return newest_topology(topology, outcomes)

@@ -37,6 +37,8 @@ class NatBuildCheck:
             "current_template_version": current.version if current else None,
             "current_image_id": current.image_id if current else None,
             "current_instance_type": current.instance_type if current else None,
+            "market": self.build.market if self.build else None,
+            "current_market": current.market if current else None,
             "stale": list(self.outdated),
         }
 
@@ -55,7 +57,7 @@ def current_build(ec2, ssm, topology: Topology) -> CurrentBuild | None:
             logger.warning("could not resolve the launch template's AMI alias", extra={"error": str(err)})
             image = ""
     return CurrentBuild(template_id=topology.launch_template_id, version=version, image_id=image,
-                        instance_type=data.get("InstanceType", "") or "")
+                        instance_type=data.get("InstanceType", "") or "", market=topology.nat_market.market)
 
 
 def check_nat_builds(ec2, ssm, topology: Topology, now: float) -> dict[str, NatBuildCheck]:
@@ -68,7 +70,8 @@ def check_nat_builds(ec2, ssm, topology: Topology, now: float) -> dict[str, NatB
         raw = builds.get(zone.nat_instance_id)
         build = None if raw is None else NatBuild(
             instance_id=raw.instance_id, image_id=raw.image_id, instance_type=raw.instance_type,
-            launched_at=raw.launched_at, template_id=raw.template_id, template_version=raw.template_version)
+            launched_at=raw.launched_at, template_id=raw.template_id, template_version=raw.template_version,
+            market=raw.market)
         reasons = outdated_reasons(build, current, now, max_days) if build else ()
         age = (now - build.launched_at) if build and build.launched_at else None
         out[zone.az] = NatBuildCheck(az=zone.az, build=build, current=current, outdated=reasons, age_s=age)

@@ -31,17 +31,19 @@ __all__ = ["Outcome", "begin", "newest_topology", "on_nat_terminated", "paused_z
 
 
 def begin(deps: Deps, az: str, reason: str, now: float | None = None, *, planned: bool = False,
-          roll_id: str = "") -> Outcome:
+          roll_id: str = "", drain_floor: float = 0.0) -> Outcome:
     """Start replacing ``az``'s NAT (unless a replacement is already running) and advance it.
 
     Duplicate or concurrent requests start exactly one replacement (conditional put); the others
     just advance the one in progress. ``planned``: the NAT is healthy (roll, operator): it drains
-    for ``maintenance.drain_s`` after the zone left it, before its Elastic IP moves.
+    for ``maintenance.drain_s`` after the zone left it (at least until ``drain_floor``), before its
+    Elastic IP moves.
     """
     now = deps.clock() if now is None else now
     deps.topology.zone(az)  # an unknown zone is bad input, before anything changes
     previous = load(deps, az)
-    started = start(deps, az, reason, now, previous=previous, planned=planned, roll_id=roll_id)
+    started = start(deps, az, reason, now, previous=previous, planned=planned, roll_id=roll_id,
+                    drain_floor=drain_floor)
     outcome = advance(deps, az, now, rec=started)
     outcome.started = started is not None
     return outcome

@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass, replace
 
 from ..alerts import iso
-from ..aws import instances, observe, params, routes
+from ..aws import addresses, instances, markets, observe, params, routes
 from ..engine import RUNNING, UP, revert_allowed
 from ..engine.window import parse_window
 from ..errors import AwsError, ConflictError, HanatError
 from ..naming import stack_tags
 from ..observability import logger
 from ..replacement import machine as m
+from ..replacement.advance_notice import launch_markets
 from ..topology import Topology, ZoneTopology
 from . import handoff_close, nat_alarms, reconcile
 from .deps import Deps
@@ -56,11 +57,12 @@ def policy_for(topology: Topology) -> m.ReplacementPolicy:
 
 # --- starting -------------------------------------------------------------------------------
 def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | None = None, *,
-          planned: bool = False, roll_id: str = "") -> m.Record | None:
+          planned: bool = False, roll_id: str = "", drain_floor: float = 0.0) -> m.Record | None:
     """Open a replacement for ``az``; None when one is already in progress (the conditional put lost).
 
     ``previous`` is the zone's last record if the caller already read it (its version is carried on).
-    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves.
+    ``planned``: the old NAT is healthy (a roll, an operator's replace): it drains before its EIP moves,
+    at least until ``drain_floor`` (a spot NAT: until its interruption).
     """
     zone = deps.topology.zone(az)
     if previous is None:
@@ -69,7 +71,7 @@ def start(deps: Deps, az: str, reason: str, now: float, previous: m.Record | Non
         return None
     rec = m.Record(az=az, reason=reason, old_instance_id=zone.nat_instance_id, started_at=now,
                    version=previous.version if previous else 0, planned=planned,
-                   roll_id=roll_id).moved(m.STEP_STARTED, now, reason)
+                   roll_id=roll_id, drain_floor=drain_floor).moved(m.STEP_STARTED, now, reason)
     try:
         rec = save(deps, rec, starting=True)
     except ConflictError:
@@ -118,7 +120,9 @@ def gather_facts(deps: Deps, rec: m.Record, known: Topology,
         new_instance=_view(new),
         token_instance_id=token_id,
         old_instance=_view(old),
-        eip_eni_id=instances.eip_eni(ec2, zone.nat_eip_allocation_id) if new else "",
+        # every Elastic IP of the zone (nat.addresses) on one interface, or "" (not all moved yet)
+        eip_eni_id=addresses.common_eni(ec2, [zone.nat_eip_allocation_id,
+                                              *(a.allocation_id for a in zone.extra_addresses)]) if new else "",
         probe_route_eni_id=eni_of.get(zone.probe_route_table_id, "") if new else "",
         topology_instance_id=zone.nat_instance_id,
         old_serves_zone=old_serves,
@@ -208,10 +212,10 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return _abandon(deps, rec, decision.why, now, policy)
     if action == m.DISABLE_SOURCE_DEST_CHECK:
         inst = instances.describe_instance(ec2, rec.new_instance_id, stack)
-        instances.disable_source_dest_check(ec2, inst)
+        instances.disable_source_dest_check(ec2, inst, deadline=deps.deadline)
         return save(deps, rec.moved(m.STEP_STARTING, now, "source/dest check off"))
     if action == m.START_DRAIN:
-        until = now + float(deps.topology.maintenance.drain_s)
+        until = max(now + float(deps.topology.maintenance.drain_s), rec.drain_floor)
         logger.info("draining the old NAT", extra={"zone": rec.az, "nat": rec.old_instance_id, "until": until})
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
@@ -220,8 +224,10 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:
-        instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack)
-        return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {zone.nat_eip} -> {facts.new_instance.eni_id}",
+        instances.move_eip(ec2, zone.nat_eip_allocation_id, facts.new_instance.eni_id, stack, deadline=deps.deadline)
+        addresses.place_extra_addresses(ec2, facts.new_instance.eni_id,
+                                        [a.allocation_id for a in zone.extra_addresses], stack)
+        return save(deps, rec.moved(m.STEP_STARTING, now, f"EIP {', '.join(zone.egress_ips)} -> {facts.new_instance.eni_id}",
                                      new_eni_id=facts.new_instance.eni_id))
     if action == m.REPIN_PROBE_ROUTE:
         routes.repin_probe_route(ec2, zone.probe_route_table_id, facts.new_instance.eni_id, stack,
@@ -230,7 +236,7 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
     if action == m.MARK_PROVEN:
         return save(deps, rec.moved(m.STEP_AWAIT_ROUTES, now, "proven UP", proven_at=now))
     if action == m.RETIRE_OLD:
-        instances.terminate_tagged_instance(ec2, rec.old_instance_id, stack)
+        instances.terminate_tagged_instance(ec2, rec.old_instance_id, stack, deadline=deps.deadline)
         return save(deps, rec.moved(m.STEP_RETIRING, now, f"terminated {rec.old_instance_id}"))
     if action == m.FINISH:
         done = save(deps, rec.moved(m.STEP_DONE, now, decision.why, status=m.DONE, finished_at=now,
@@ -251,7 +257,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
 
 
 def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m.ReplacementPolicy) -> m.Record:
-    topo = deps.topology
+    # the topology published now (its launch template and nat.market), not the one this run started with
+    topo = _live_topology(deps, deps.topology)
     relaunch = rec.step == m.STEP_LAUNCHING and bool(rec.launch_token)
     attempt = rec.attempts if relaunch else rec.attempts + 1
     token = rec.launch_token if relaunch else m.launch_token(topo.stack, rec.az, rec.started_at, attempt)
@@ -267,9 +274,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
     try:
         if not topo.launch_template_id:
             raise HanatError("the topology names no NAT launch template (launch_template_id)")
-        inst = instances.launch_from_template(
+        inst, market, refused = markets.launch_in_market(lambda options: instances.launch_from_template(
             deps.clients.ec2, launch_template_id=topo.launch_template_id, subnet_id=zone.public_subnet_id,
-            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token)
+            security_group_id=topo.nat_security_group_id, tags=stack_tags(topo.stack, "nat", rec.az), client_token=token,
+            market_options=options, secondary_addresses=len(zone.extra_addresses)), launch_markets(topo.nat_market))
     except (AwsError, HanatError) as err:
         failures = rec.failures + 1
         wait_s = policy.backoff_s(failures)
@@ -279,7 +287,10 @@ def _launch(deps: Deps, rec: m.Record, zone: ZoneTopology, now: float, policy: m
         replace_alert(deps, rec, "retry", f"launch of a new NAT for {rec.az} failed ({err}); the zone stays on its "
                                    f"backup, retrying in {wait_s:.0f}s", now)
         return rec
-    return save(deps, rec.moved(m.STEP_STARTING, now, inst.instance_id, new_instance_id=inst.instance_id,
+    if refused:   # nat.spot_fallback: the zone gets an on-demand NAT now; the next launch asks for spot again
+        logger.warning("spot capacity refused, launched on-demand", extra={"zone": rec.az, "error": refused})
+    note = f"{inst.instance_id} ({market}" + (f"; spot refused: {refused})" if refused else ")")
+    return save(deps, rec.moved(m.STEP_STARTING, now, note, new_instance_id=inst.instance_id,
                                  new_eni_id=inst.eni_id))
 
 

@@ -44,13 +44,14 @@ def reset_health(deps: Deps, az: str, now: float, reason: str, *, clear_hold: bo
 
 
 def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_id: str, hold_until: float = 0.0,
-                              planned: bool = False) -> None:
+                              planned: bool = False, quiet: bool = False) -> reconcile.Applied:
     """A planned replacement of a serving NAT: mark it DOWN and let the engine move the zone to a
     healthy NAT (the ordinary automatic path, so the zone comes back by itself once the new NAT is
     proven). ``hold_until``: the sweep reverts the zone no earlier (a planned replacement keeps it
     away while the old NAT drains and passes its probes again, until the new NAT is published).
     ``planned``: the old NAT is healthy (only marked DOWN to move the zone): the move hands its open
-    flows back to it (a connection handoff) until the drain ends.
+    flows back to it (a connection handoff) until the drain ends. ``quiet``: no failover alert per moved
+    zone (the caller sends one alert itself: a spot warning).
 
     The mark and the move are one decision, committed at once: a sweep in between would find the zone
     DOWN and fail it over by itself, without the handoff. Only while ``old_instance_id`` is still the
@@ -64,10 +65,11 @@ def fail_over_for_replacement(deps: Deps, az: str, reason: str, *, old_instance_
         if hold_until and decision.states[az].server != az:
             state = decision.states[az]
             decision.states[az] = state.evolve(hold_until=max(state.hold_until, hold_until))
-        return decision
+        return replace(decision, alerts=()) if quiet else decision
 
     applied = reconcile.decide_and_apply(deps, decider, vouched=(az,) if planned else ())
     publish(deps, applied, [])
+    return applied
 
 
 def replace_alert(deps: Deps, rec: m.Record, phase: str, reason: str, now: float,

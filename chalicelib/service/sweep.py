@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from ..engine import DOWN, ZoneState
 from .deps import Deps
 from .probing import Probed, probe_zones
-from .publish import publish
+from .publish import publish, publish_nat_counters
 from .reconcile import Applied, decide_and_apply, read
 
 
@@ -97,6 +97,7 @@ def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
         finally:
             _report_probes(deps, report, probed)
     _report_applied(deps, report, applied)
+    publish_nat_counters(deps, probed.first)     # after the moves: a failover never waits on metrics
     report.duration_s = round(time.monotonic() - started, 4)
     deps.metric("SweepDuration", report.duration_s * 1000.0, "Milliseconds")
     for az, passed in report.probes.items():

@@ -23,7 +23,7 @@ from controller.views import logs as logview
 from controller.views.output import out_console
 from controller.views.status import parse_since
 
-CONTROLLER_HANDLERS = ("heartbeat", "on_instance_state", "operate", "notify_slack")
+CONTROLLER_HANDLERS = ("heartbeat", "on_instance_state", "on_spot_warning", "operate", "notify_slack")
 FOLLOW_POLL_S = 2.0
 
 
@@ -70,7 +70,8 @@ def print_events(events, *, mode: str, show: Callable[[str], None]) -> int:
 @click.option("--config", "config", envvar="HANAT_CONFIG", help="Stack config file (or HANAT_CONFIG).")
 @click.option("--stage", default=None, help="Chalice stage of the controller (default: the stack name).")
 @click.option("--function", "function", default=None, metavar="F",
-              help="Only this function: heartbeat, on_instance_state, operate, notify_slack, probe_<zone>.")
+              help="Only this function: heartbeat, on_instance_state, on_spot_warning, operate, notify_slack, "
+                   "probe_<zone>.")
 @click.option("--since", default="10m", show_default=True, metavar="AGE", help="How far back: 90s, 10m, 2h, 1d.")
 @click.option("--follow", "follow_", is_flag=True, help="Keep printing new lines until Ctrl-C.")
 @click.pass_context

@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from bootstrap.config import HanatConfig, load_config
+from bootstrap.config.capacity import capacity_notes
 from bootstrap.deploy.chalice_cli import run_chalice
 from bootstrap.deploy.project import default_project_dir
 from bootstrap.deploy.stage import check_stage_name, deployment_record_path, recorded_function_arns
@@ -141,7 +142,10 @@ def register(cli: click.Group) -> None:
         """Show what `up` would create or change (changes nothing)."""
         config = _load(config_path)
         result = plan_stack(config)
-        emit_json(result.to_dict()) if as_json else _print_plan(result)
+        capacity = capacity_notes(config)
+        for note in capacity:
+            warn(note)
+        emit_json({**result.to_dict(), "capacity_warnings": capacity}) if as_json else _print_plan(result)
 
     @cli.command("up")
     @config_option

@@ -6,6 +6,7 @@ import math
 from bootstrap.config.schema import HanatConfig
 from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
 from chalicelib.errors import InputError
+from chalicelib.nat_readings import metrics_per_zone
 
 from .model import CostEstimate, Usage, estimate
 from .prices import PriceTable
@@ -30,6 +31,8 @@ def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month
         admin_instance_type=cfg.admin.instance_type if cfg.admin.enabled else None,
         alert_emails=len(cfg.alerts.emails),
         log_gb_per_month=log_gb_per_month,
+        nat_addresses=cfg.nat.addresses,
+        nat_metrics_per_zone=metrics_per_zone(cfg.metrics.level),
         heartbeat_memory_mb=heartbeat_memory_mb,
         probe_memory_mb=probe_memory_mb,
         probe_run_s=probe_run_s,
@@ -68,4 +71,4 @@ def estimate_for_config(cfg: HanatConfig, prices: PriceTable, **usage_options) -
     check_usage(u, prices, cfg.stack.region)
     p = prices.region(cfg.stack.region)
     return estimate(u, p, hours_per_month=prices.hours_per_month, as_of=prices.as_of,
-                    currency=prices.currency)
+                    currency=prices.currency, spot_basis=prices.spot_basis)

@@ -27,6 +27,8 @@ class Usage:
     admin_instance_type: str | None = None   # None: no admin instance
     alert_emails: int = 0
     log_gb_per_month: float = 0.0
+    nat_addresses: int = 1                   # Elastic IPs per NAT (nat.addresses)
+    nat_metrics_per_zone: int = 0            # custom metrics of [metrics] level, per zone (chalicelib/nat_readings.py)
     # --- assumptions (reported with every estimate) ---
     root_volume_gb: float = 8                # AL2023 AMI root volume, gp3
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
@@ -95,6 +97,7 @@ class CostEstimate:
     break_even_gb_per_month: float | None   # None: NAT Gateways never cost more
     break_even_note: str
     assumptions: tuple[str, ...] = field(default=())
+    hanat_spot: OptionCost | None = None    # the same stack with spot NATs (None: no spot price in the table)
 
     @property
     def savings(self) -> float:
@@ -116,6 +119,9 @@ class CostEstimate:
             "break_even_gb_per_month": None if be is None else round(be, 1),
             "break_even_note": self.break_even_note,
             "assumptions": list(self.assumptions),
+            "hanat_spot": self.hanat_spot.to_dict(gb) if self.hanat_spot else None,
+            "spot_savings_usd_per_month": (round(self.nat_gateway.total - self.hanat_spot.total, 2)
+                                           if self.hanat_spot else None),
         }
 
 
@@ -124,10 +130,12 @@ def _usd(x: float) -> str:
     return "$" + (f"{x:.10f}".rstrip("0").rstrip(".") or "0")
 
 
-def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
-    """NAT instances, their volumes and addresses, the shared traffic, the admin host, the controller."""
+def hanat_lines(u: Usage, p: RegionPrices, hours: float, *, spot: bool = False) -> tuple[Line, ...]:
+    """NAT instances, their volumes and addresses, the shared traffic, the admin host, the controller.
+    ``spot``: the NATs at the table's estimated spot price (nat.market = "spot")."""
     n = u.zones
-    nat_hourly = p.instance(u.nat_instance_type)
+    spot_hourly = p.spot(u.nat_instance_type) if spot else None
+    nat_hourly = spot_hourly if spot_hourly is not None else p.instance(u.nat_instance_type)
     minutes = hours * SECONDS_PER_MINUTE
     heartbeat_runs = minutes
     sweeps = u.sweeps_per_minute * minutes
@@ -138,12 +146,13 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
     reads, writes = sweeps * u.reads_per_sweep, sweeps * u.writes_per_sweep
     emails = u.alerts_per_month * u.alert_emails
     lines = [
-        Line("NAT instances", n * nat_hourly * hours,
-             f"{n} x {u.nat_instance_type} x {hours:g} h x {_usd(nat_hourly)}/h"),
+        Line("NAT instances (spot)" if spot_hourly is not None else "NAT instances", n * nat_hourly * hours,
+             f"{n} x {u.nat_instance_type} x {hours:g} h x {_usd(nat_hourly)}/h"
+             + (" (estimated spot price)" if spot_hourly is not None else "")),
         Line("NAT root volumes (EBS gp3)", n * u.root_volume_gb * p.ebs_gp3_gb_month,
              f"{n} x {u.root_volume_gb:g} GB x {_usd(p.ebs_gp3_gb_month)}/GB-month"),
-        Line("Public IPv4 (NAT Elastic IPs)", n * p.public_ipv4_hourly * hours,
-             f"{n} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
+        Line("Public IPv4 (NAT Elastic IPs)", n * u.nat_addresses * p.public_ipv4_hourly * hours,
+             f"{n * u.nat_addresses} x {hours:g} h x {_usd(p.public_ipv4_hourly)}/h"),
     ]
     if u.admin_instance_type:
         lines.append(_admin_line(u, p, hours))
@@ -171,6 +180,9 @@ def hanat_lines(u: Usage, p: RegionPrices, hours: float) -> tuple[Line, ...]:
              f"{u.log_gb_per_month:g} GB x {_usd(p.logs_ingest_per_gb)}/GB"
              + ("" if u.log_gb_per_month else " (optional: pass --log-gb-per-month)")),
     ]
+    if u.nat_metrics_per_zone:     # [metrics] level essential or full
+        lines.append(Line("CloudWatch custom metrics (NAT counters)", n * u.nat_metrics_per_zone * p.cloudwatch_metric_month,
+                          f"{n} zones x {u.nat_metrics_per_zone} metrics x {_usd(p.cloudwatch_metric_month)}/metric-month"))
     return tuple(lines)
 
 
@@ -224,15 +236,22 @@ def break_even(hanat: OptionCost, gateway: OptionCost, gb: float) -> tuple[float
 
 
 def estimate(u: Usage, p: RegionPrices, *, hours_per_month: float, as_of: str,
-             currency: str = "USD") -> CostEstimate:
-    """Price both options for ``u`` in region ``p`` and find the break-even traffic."""
+             currency: str = "USD", spot_basis: str = "") -> CostEstimate:
+    """Price both options for ``u`` in region ``p`` and find the break-even traffic; hanat with spot NATs
+    beside them when the table has a spot price for the NAT type (the break-even stays on-demand's)."""
     hanat = OptionCost("hanat (NAT instances)", hanat_lines(u, p, hours_per_month))
+    spot_known = p.spot(u.nat_instance_type) is not None
+    hanat_spot = (OptionCost("hanat (spot NAT instances)", hanat_lines(u, p, hours_per_month, spot=True))
+                  if spot_known else None)
     gateway = OptionCost("NAT Gateways", nat_gateway_lines(u, p, hours_per_month))
     be, note = break_even(hanat, gateway, u.gb_per_month)
+    spot_note = (f"spot NATs, priced as of {as_of}: {spot_basis or 'estimated spot prices'}; a spot NAT "
+                 "interrupted by AWS is replaced by the controller, and launches on-demand when spot is refused"
+                 if spot_known else f"no spot price for {u.nat_instance_type} in the price table: spot not priced")
     return CostEstimate(
         region=p.region, prices_as_of=as_of, currency=currency, gb_per_month=u.gb_per_month,
         hanat=hanat, nat_gateway=gateway, break_even_gb_per_month=be, break_even_note=note,
-        assumptions=assumptions(u, hours_per_month),
+        assumptions=(*assumptions(u, hours_per_month), spot_note), hanat_spot=hanat_spot,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
@@ -34,6 +34,13 @@ class RegionPrices:
     sns_per_million_publishes: float
     sns_email_per_100k: float
     logs_ingest_per_gb: float
+    cloudwatch_metric_month: float      # one custom metric (name + dimensions) for a month
+    # estimated spot prices (optional, see prices.toml)
+    spot_hourly: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+    def spot(self, instance_type: str) -> float | None:
+        """Estimated hourly spot price of ``instance_type`` (None: the table has none)."""
+        return self.spot_hourly.get(instance_type)
 
     def instance(self, instance_type: str) -> float:
         """Hourly price of ``instance_type``; unknown -> InputError listing the known types."""
@@ -48,7 +55,8 @@ class RegionPrices:
                 f"table (known: {known})")
 
 
-SCALAR_PRICE_KEYS = tuple(f.name for f in fields(RegionPrices) if f.name not in ("region", "instance_hourly"))
+SCALAR_PRICE_KEYS = tuple(f.name for f in fields(RegionPrices)
+                          if f.name not in ("region", "instance_hourly", "spot_hourly"))
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class PriceTable:
     hours_per_month: float
     regions: Mapping[str, RegionPrices]
     source: str = ""
+    spot_basis: str = ""          # what the spot prices are (the assumption stated with every spot estimate)
 
     def region(self, name: str) -> RegionPrices:
         """Prices for region ``name``; unknown -> InputError listing the known regions."""
@@ -99,7 +108,7 @@ def parse_prices(data: Mapping, *, source: str = "prices.toml") -> PriceTable:
                 problems.append(f"{where}.{key}: missing")
             elif not _number(raw[key]):
                 problems.append(f"{where}.{key}: {raw[key]!r} is not a non-negative number")
-        for key in sorted(set(raw) - set(SCALAR_PRICE_KEYS) - {"instance_hourly"}):
+        for key in sorted(set(raw) - set(SCALAR_PRICE_KEYS) - {"instance_hourly", "spot_hourly"}):
             problems.append(f"{where}.{key}: unknown key")
         types = raw.get("instance_hourly")
         if not isinstance(types, Mapping) or not types:
@@ -108,16 +117,26 @@ def parse_prices(data: Mapping, *, source: str = "prices.toml") -> PriceTable:
         for itype, price in types.items():
             if not _number(price):
                 problems.append(f"{where}.instance_hourly.{itype}: {price!r} is not a non-negative number")
+        spot = raw.get("spot_hourly", {})
+        if not isinstance(spot, Mapping):
+            problems.append(f"{where}.spot_hourly: not a table (instance type = estimated spot price)")
+            spot = {}
+        for itype, price in spot.items():
+            if not _number(price):
+                problems.append(f"{where}.spot_hourly.{itype}: {price!r} is not a non-negative number")
+        if spot and not isinstance(data.get("spot_basis"), str):
+            problems.append(f"spot_basis: missing (what {where}.spot_hourly's prices are: the stated assumption)")
         if not problems:
             regions[name] = RegionPrices(
                 region=name,
                 instance_hourly=MappingProxyType({k: float(v) for k, v in types.items()}),
+                spot_hourly=MappingProxyType({k: float(v) for k, v in spot.items()}),
                 **{k: float(raw[k]) for k in SCALAR_PRICE_KEYS},
             )
     if problems:
         raise ConfigError(problems, source=f"price table {source}")
     return PriceTable(as_of=data["as_of"], currency=data["currency"], hours_per_month=float(hours),
-                      regions=MappingProxyType(regions), source=source)
+                      regions=MappingProxyType(regions), source=source, spot_basis=data.get("spot_basis", ""))
 
 
 def load_prices(path: str | Path | None = None) -> PriceTable:

@@ -34,6 +34,10 @@ def summary(est: CostEstimate) -> Group:
         Text.assemble(("totals: ", "bold"), f"hanat {_money(est.hanat.total)}  vs  "
                       f"NAT Gateways {_money(est.nat_gateway.total)}  ->  ", (verdict, "bold green"
                                                                               if savings >= 0 else "bold red")),
+        *([Text.assemble(("with spot NATs: ", "bold"), f"hanat {_money(est.hanat_spot.total)}  ->  saves "
+                         f"{_money(est.nat_gateway.total - est.hanat_spot.total)}/month against NAT Gateways, "
+                         f"{_money(est.hanat.total - est.hanat_spot.total)}/month against on-demand NATs")]
+          if est.hanat_spot else []),
         Text.assemble(("break-even: ", "bold"),
                       "never" if be is None else f"{be:,.1f} GB/month", " - ", est.break_even_note),
         Text("assumptions:", style="bold"),
@@ -45,5 +49,6 @@ def summary(est: CostEstimate) -> Group:
 
 
 def print_estimate(est: CostEstimate, console: Console) -> None:
-    console.print(Columns([option_table(est.hanat), option_table(est.nat_gateway)], expand=False))
+    tables = [option_table(est.hanat)] + ([option_table(est.hanat_spot)] if est.hanat_spot else [])
+    console.print(Columns([*tables, option_table(est.nat_gateway)], expand=False))
     console.print(summary(est))

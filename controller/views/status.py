@@ -107,7 +107,7 @@ def health_text(row: Mapping) -> str:
 
 def zone_views(rows: Sequence[Mapping], topology: Topology | None, now: float) -> list[ZoneView]:
     """Status rows (``collect_status``) -> table rows; ``now`` is a Unix time (for the ages)."""
-    eip_by_eni = {z.nat_eni_id: z.nat_eip for z in topology.zones} if topology else {}
+    eip_by_eni = {z.nat_eni_id: " ".join(z.egress_ips) for z in topology.zones} if topology else {}
     views = []
     for row in rows:
         az = row.get("az") or "-"
@@ -196,7 +196,7 @@ def watch(render: Callable[[], RenderableType], console: Console, *, interval: f
 
 
 # --- per NAT: what it runs, and why it is stale -----------------------------------------------
-NAT_COLUMNS = ("zone", "NAT", "type", "AMI", "launch template", "age", "stale because")
+NAT_COLUMNS = ("zone", "NAT", "type", "market", "AMI", "launch template", "age", "stale because")
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,10 @@ class NatView:
     template: str
     age: str
     stale: str
+    market: str = "-"
 
     def cells(self) -> tuple[str, ...]:
-        return (self.zone, self.nat, self.instance_type, self.ami, self.template, self.age, self.stale)
+        return (self.zone, self.nat, self.instance_type, self.market, self.ami, self.template, self.age, self.stale)
 
 
 def _current_or_old(value: str | None, current: str | None) -> str:
@@ -237,7 +238,8 @@ def nat_views(rows: Sequence[Mapping], now: float) -> list[NatView]:
             instance_type=_current_or_old(nat.get("instance_type"), nat.get("current_instance_type")),
             ami=_current_or_old(nat.get("image_id"), nat.get("current_image_id")), template=template,
             age=age(nat["age_s"]) if nat.get("age_s") is not None else "-",
-            stale="; ".join(nat.get("stale") or []) or "-"))
+            stale="; ".join(nat.get("stale") or []) or "-",
+            market=_current_or_old(nat.get("market"), nat.get("current_market"))))
     return views
 
 

@@ -5,6 +5,8 @@ nothing of hanat itself ever stops or starts an instance.
 """
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chalicelib.aws import adopted_vpc, instances, nat_tags, observe, params, routes
@@ -106,3 +108,37 @@ def point_home(ec2, stack: str, routes_home: dict[str, str]) -> list[str]:
     """Point each route table's default route at its zone's NAT ENI (``routes_home``: table -> ENI); the
     tables that had to change."""
     return [table for table, eni in routes_home.items() if routes.point_default_route(ec2, table, eni, stack=stack)]
+
+
+class CachedLook:
+    """The lab's reads of EC2 for its checks (served by, routes on proven NATs, steady state), kept while
+    the emulator's EC2 change count (lab.aws.emulator.Emulator.generation) stands: a drill that polls
+    every 0.1 s reads EC2 again only after something changed there (the count is read first)."""
+
+    def __init__(self, ec2, generation: Callable[[], int]):
+        self._ec2, self._generation = ec2, generation
+        self._lock = threading.Lock()
+        self._kept: dict[tuple, tuple[int, object]] = {}
+
+    def _read(self, key: tuple, read: Callable[[], object]):
+        generation = self._generation()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and kept[0] == generation:
+            return kept[1]
+        value = read()
+        with self._lock:
+            self._kept[key] = (generation, value)
+        return value
+
+    def nats(self, stack: str) -> list[NatInstance]:
+        return list(self._read(("nats", stack), lambda: describe_nats(self._ec2, stack)))
+
+    def default_route_targets(self, tables: Sequence[str]) -> dict[str, str | None]:
+        return dict(self._read(("targets", *tables), lambda: default_route_targets(self._ec2, list(tables))))
+
+    def route_views(self, tables: Sequence[str]) -> dict:
+        return dict(self._read(("views", *tables), lambda: route_views(self._ec2, list(tables))))
+
+    def nat_gateway_states(self, ids: Sequence[str]) -> dict[str, str]:
+        return dict(self._read(("gateways", *ids), lambda: nat_gateway_states(self._ec2, list(ids))))

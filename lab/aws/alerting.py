@@ -22,7 +22,9 @@ class AlertRecorder:
     """An AlertSink (chalicelib.service.deps) that also remembers what it sent."""
 
     def __init__(self, *, sns, ssm, topology: Callable[[], object], slack: SlackCapture,
-                 metric: Callable[[str, float, str], None], timeline: Timeline):
+                 metric: Callable[[str, float, str], None], timeline: Timeline,
+                 clock: Callable[[], float] = time.time):
+        self._clock = clock   # the session's (lab.clock): alerts stamped in lab time
         self._sns = sns
         self._ssm = ssm
         self._topology = topology
@@ -36,7 +38,7 @@ class AlertRecorder:
         topology = self._topology()
         subject = format_subject(alert, topology)
         SnsAlertSink(self._sns, topology.topic_arn, topology)(alert)
-        now = time.time()
+        now = self._clock()
         with self._lock:
             self.sent.append({"t": now, "type": alert.type, "zone": alert.zone, "subject": subject,
                               "zones": list(alert.details.get("zones") or ([alert.zone] if alert.zone else []))})

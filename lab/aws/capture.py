@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -26,7 +27,8 @@ def _slack_text(payload: dict) -> str:
 class SlackCapture:
     """A tiny HTTP server on loopback standing in for a Slack incoming webhook."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock   # the session's (lab.clock): messages stamped in lab time
         self.messages: list[dict] = []   # {"t", "text", "payload"}
         self._lock = threading.Lock()
         capture = self
@@ -40,7 +42,7 @@ class SlackCapture:
                 except ValueError:
                     payload = {"raw": body.decode("utf-8", "replace")}
                 with capture._lock:
-                    capture.messages.append({"t": time.time(), "text": _slack_text(payload), "payload": payload})
+                    capture.messages.append({"t": capture._clock(), "text": _slack_text(payload), "payload": payload})
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.end_headers()

@@ -81,6 +81,12 @@ class Emulator:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.loads(resp.read())
 
+    def generation(self) -> int:
+        """How many EC2 calls that may have changed something the emulator has run (lab.aws.moto_server):
+        equal twice, nothing a watcher reads from EC2 changed in between."""
+        with urllib.request.urlopen(f"{self.endpoint}/lab-api/generation", timeout=5) as resp:
+            return int(json.loads(resp.read())["ec2"])
+
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()

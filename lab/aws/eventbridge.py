@@ -1,8 +1,10 @@
 """EventBridge emulation: EC2 state changes delivered to the controller, and route moves, as they happen.
 
-One thread polls the emulator every ~150 ms. An EC2 instance whose state changed becomes an
-EventBridge-shaped "EC2 Instance State-change Notification" (unique event id) handed to the
-controller's ``handle_instance_state``, as EventBridge would invoke ``on_instance_state``. Each
+One thread polls the emulator every ~150 ms of the lab's clock (lab.clock), reading it again only when
+it moved (``generation``: lab.aws.emulator.Emulator.generation) or the topology changed. An EC2
+instance whose state changed becomes an EventBridge-shaped "EC2 Instance State-change Notification"
+(unique event id) handed to the controller's ``handle_instance_state``, as EventBridge would invoke
+``on_instance_state`` (each delivery's turn on the lab's clock taken when it is handed over). Each
 private route table's default route is followed too: its moves are the drill's failovers and reverts
 (in an adopted VPC also its ``cutover``, from the original NAT gateway to the zone's NAT, and its
 ``release``, back to the original target).
@@ -17,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalicelib.errors import ConflictError
+from lab.clock import LabClock, RealClock
 from lab.timeline import Timeline
 
 from .adapters import NatInstance, describe_nats, route_views
@@ -69,7 +72,11 @@ class EventBridge:
     """Polls the emulator; emits instance-state events and records route moves on the timeline."""
 
     def __init__(self, *, ec2, stack: str, region: str, topology: Callable[[], object],
-                 deliver: Callable[[dict], dict], timeline: Timeline, poll_s: float = POLL_S):
+                 deliver: Callable[[dict], dict], timeline: Timeline, poll_s: float = POLL_S,
+                 clock: LabClock | None = None, generation: Callable[[], int] | None = None):
+        self._clock = clock or RealClock()
+        self._generation = generation
+        self._seen: tuple | None = None   # (generation, topology) last read
         self._ec2 = ec2
         self._stack = stack
         self._region = region
@@ -80,15 +87,19 @@ class EventBridge:
         self._states: dict[str, str] | None = None
         self._served: dict[str, str | None] = {}     # route table -> zone whose NAT serves it
         self._targets: dict[str, str | None] = {}    # route table -> what its 0.0.0.0/0 points at
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stop = self._clock.event()
+        self._thread = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-event")
+        self._lock = threading.Lock()
+        self._in_flight = 0                 # deliveries handed to the pool and not done
+        self._delivered = self._clock.event()   # set whenever none is in flight
+        self._delivered.set()
         self.events_sent = 0
         self.errors: list[str] = []
 
     def start(self) -> EventBridge:
         self.poll_once()   # the baseline: no events for what already is
-        self._thread = threading.Thread(target=self._run, name="lab-eventbridge", daemon=True)
+        self._thread = self._clock.thread(self._run, "lab-eventbridge")
         self._thread.start()
         return self
 
@@ -96,6 +107,7 @@ class EventBridge:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._delivered.wait(30)   # on the lab's clock: a delivery may be waiting on it
         self._pool.shutdown(wait=True)
 
     def _run(self) -> None:
@@ -107,9 +119,13 @@ class EventBridge:
                 self._timeline.add("watch_error", error=f"{type(exc).__name__}: {exc}")
 
     def poll_once(self) -> None:
+        seen = (self._generation(), self._topology()) if self._generation is not None else None
+        if seen is not None and seen == self._seen:
+            return   # nothing it follows changed
         nats = describe_nats(self._ec2, self._stack)
         self._follow_instances(nats)
         self._follow_routes(nats)
+        self._seen = seen
 
     def _follow_instances(self, nats: list[NatInstance]) -> None:
         now = {n.instance_id: n.state for n in nats}
@@ -125,8 +141,25 @@ class EventBridge:
             else:
                 self._timeline.add("instance_state", nat.az, instance=nat.instance_id, before=before,
                                    state=nat.state)
-            self._pool.submit(self._send, state_change_event(nat.instance_id, nat.state, self._region))
+            self._hand_over(state_change_event(nat.instance_id, nat.state, self._region, at=self._clock.time()))
         self._states = now
+
+    def _hand_over(self, event: dict) -> None:
+        """Deliver ``event`` on the pool, its turn on the lab's clock taken now (lab.clock.token)."""
+        with self._lock:
+            self._in_flight += 1
+            self._delivered.clear()
+        token = self._clock.token("lab-event")
+        self._pool.submit(token.run, self._deliver_one, event)
+
+    def _deliver_one(self, event: dict) -> None:
+        try:
+            self._send(event)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._delivered.set()
 
     def _send(self, event: dict) -> None:
         detail = event["detail"]
@@ -141,7 +174,7 @@ class EventBridge:
                 if attempt == EVENT_RETRIES:
                     self._timeline.add("event_error", None, instance=detail["instance-id"], error=str(exc))
                 else:
-                    time.sleep(0.1 * attempt)
+                    self._clock.sleep(0.1 * attempt)
             except Exception as exc:  # noqa: BLE001 - a failed invocation is recorded, as Lambda would log it
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 self._timeline.add("event_error", None, instance=detail["instance-id"],

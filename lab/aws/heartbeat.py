@@ -1,4 +1,4 @@
-"""The heartbeat on the lab's own clock: what EventBridge's schedule and the Lambda loop do in AWS.
+"""The heartbeat on the lab's clock (lab.clock): what EventBridge's schedule and the Lambda loop do in AWS.
 
 A thread calls the controller's ``run_sweep`` every ``interval_s`` with Deps built afresh each time
 (as each Lambda invocation does: a replaced NAT shows up in the topology parameter), then reads the
@@ -7,10 +7,10 @@ controller's own status so the drill's timeline has the moment a NAT was declare
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from chalicelib.errors import HanatError
+from lab.clock import LabClock, RealClock
 from lab.timeline import Timeline
 
 
@@ -22,15 +22,16 @@ class RunKilled(BaseException):
 
 class Heartbeat:
     def __init__(self, *, make_deps: Callable[[], object], sweep: Callable, status: Callable,
-                 interval_s: float, timeline: Timeline):
+                 interval_s: float, timeline: Timeline, clock: LabClock | None = None):
+        self._clock = clock or RealClock()
         self._make_deps = make_deps
         self._sweep = sweep
         self._status = status
         self._interval_s = interval_s
         self._timeline = timeline
         self._health: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stop = self._clock.event()
+        self._thread = None
         self.sweeps = 0
         self.errors: list[str] = []
         self.last_status: list[dict] = []
@@ -41,7 +42,7 @@ class Heartbeat:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lab-heartbeat", daemon=True)
+        self._thread = self._clock.thread(self._run, "lab-heartbeat")
         self._thread.start()
         return self
 
@@ -60,13 +61,13 @@ class Heartbeat:
         self.sweeps = 0
 
     def _run(self) -> None:
-        next_at = time.monotonic()
+        next_at = self._clock.time()
         while not self._stop.is_set():
             self.tick()
             next_at += self._interval_s
-            delay = next_at - time.monotonic()
+            delay = next_at - self._clock.time()
             if delay < 0:           # a slow sweep (failing probes take their timeout): go on at once
-                next_at = time.monotonic()
+                next_at = self._clock.time()
                 delay = 0
             self._stop.wait(delay)
 

@@ -26,6 +26,10 @@ A function with reserved concurrency runs at most that many invokes at once; one
 Lambda throttles it: TooManyRequestsException, ``Reason`` ReservedFunctionConcurrentInvocationLimitExceeded
 (Lambda Developer Guide, "Configuring reserved concurrency"; botocore's model lists the reason).
 
+The endpoint runs on the session's clock (lab.clock): each request ``claim``s the turn its caller lent
+(the heartbeat waiting on its probe invokes), and a function that hangs until Lambda stops it hangs in
+lab time.
+
 ``inject(kinds)`` makes every invoke (or those of some functions) answer with the next fault of
 ``kinds`` in turn, until ``clear()``; ``counts()`` says what was answered. Only loopback is served.
 """
@@ -45,6 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from chalicelib.errors import InputError
+from lab.clock import LabClock, RealClock
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 ACCOUNT = "123456789012"
@@ -153,7 +158,9 @@ class FaultPlan:
 class LambdaEndpoint:
     """The Invoke API for ``functions`` (name -> LabFunction) on 127.0.0.1; ``start()`` / ``stop()``."""
 
-    def __init__(self, functions: Mapping[str, LabFunction], execute: Execute, *, region: str = "ap-northeast-1"):
+    def __init__(self, functions: Mapping[str, LabFunction], execute: Execute, *, region: str = "ap-northeast-1",
+                 clock: LabClock | None = None):
+        self.clock = clock or RealClock()
         self.functions = dict(functions)
         self.region = region
         self._execute = execute
@@ -161,7 +168,7 @@ class LambdaEndpoint:
         self._lock = threading.Lock()
         self._running: Counter[str] = Counter()    # function -> invokes running now
         self.log: list[tuple[float, str, str]] = []     # (epoch, function, what was answered)
-        self._stopping = threading.Event()
+        self._stopping = self.clock.event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -209,7 +216,7 @@ class LambdaEndpoint:
 
     def _note(self, function: str, what: str) -> None:
         with self._lock:
-            self.log.append((time.time(), function, what))
+            self.log.append((self.clock.time(), function, what))
 
     # --- one invoke -----------------------------------------------------------------------------
     def invoke(self, function: LabFunction, payload: bytes, request_id: str) -> tuple[int, dict, bytes]:
@@ -251,13 +258,15 @@ class LambdaEndpoint:
         if fault == TIMEOUT:
             self._note(function.name, fault)
             self._stopping.wait(function.timeout_s)      # the function hangs until Lambda stops it
-            return self.function_error({"errorMessage": timeout_message(request_id, function.timeout_s)})
+            return self.function_error({"errorMessage": timeout_message(request_id, function.timeout_s,
+                                                                        self.clock.time())})
         outcome = self._execute(function, event, request_id)
         self._note(function.name, outcome.kind)
         if outcome.kind == "ok":
             return 200, {"X-Amz-Executed-Version": "$LATEST"}, json.dumps(outcome.body).encode()
         if outcome.kind == TIMEOUT:
-            return self.function_error({"errorMessage": timeout_message(request_id, function.timeout_s)})
+            return self.function_error({"errorMessage": timeout_message(request_id, function.timeout_s,
+                                                                        self.clock.time())})
         return self.function_error(outcome.body if isinstance(outcome.body, dict) else
                                    {"errorMessage": str(outcome.body), "errorType": "Runtime.Unknown"})
 
@@ -282,6 +291,10 @@ class InvokeHandler(BaseHTTPRequestHandler):
     endpoint: LambdaEndpoint
 
     def do_POST(self) -> None:
+        with self.endpoint.clock.claim("lab-invoke"):   # the caller waits on this request (lab.clock)
+            self._post()
+
+    def _post(self) -> None:
         request_id = str(uuid.uuid4())
         length = int(self.headers.get("Content-Length") or 0)
         payload = self.rfile.read(length) if length > 0 else b""
@@ -301,7 +314,7 @@ class InvokeHandler(BaseHTTPRequestHandler):
         if kind == "DryRun":
             return self._send(204, {}, b"", request_id)
         if kind == "Event":
-            threading.Thread(target=self.endpoint.invoke, args=(function, payload, request_id), daemon=True).start()
+            self.endpoint.clock.thread(self.endpoint.invoke, "lab-invoke-event", (function, payload, request_id)).start()
             return self._send(202, {}, b"", request_id)
         self._send(*self.endpoint.invoke(function, payload, request_id), request_id)
 

@@ -5,26 +5,28 @@ A private (or probe) host of zone z reaches the internet iff its subnet's ``0.0.
 at the ENI of a NAT instance that is running and not blackholed (or at an available NAT gateway of an
 adopted VPC), and the targets are up. The egress address is that NAT's (or gateway's) lab address
 (standing for its Elastic IP). ``flaky`` loses each probe attempt
-with p=0.2 from a seeded RNG; a probe makes as many attempts per target as the real checks
-(chalicelib.probes) do, and a failed probe costs its timeout, like the real one.
+with p=0.2 from an RNG seeded per vantage point; a probe makes as many attempts per target as the real checks
+(chalicelib.probes) do, and a failed probe costs its timeout, like the real one; a probe invoke chains
+its samples as the probe function does (lab.dataplane.chain). Its time is the session's clock
+(lab.clock): lab time in a session, so its probes, clients and boots cost no wall time.
 """
 from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from chalicelib.errors import InputError
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
 from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
-from chalicelib.probes.samples import run_samples
 from chalicelib.settings import ProbeSettings
 from lab.aws.lambda_endpoint import TIMEOUT, LabFunction, Outcome
+from lab.clock import LabClock, RealClock
 
 from .base import SAMPLE_INTERVAL_S
 from .boot import BootGate
+from .chain import chain
 from .egress import EgressSample
 
 FLAKY_LOSS = 0.2
@@ -35,21 +37,24 @@ class ComputedDataPlane:
     """Computed data plane with the same interface as the netns one (lab.dataplane.LabDataPlane)."""
 
     kind = "computed"
+    sync_on_change = True   # what it computes follows the spec alone: no sync needed while the emulator stands
 
     def __init__(self, spec, *, seed: int = 0, loss: float = FLAKY_LOSS,
-                 wait: Callable[[float], object] | None = None):
-        """``wait(seconds)`` spends the time the real probes would have taken (default: sleep, cut
-        short by ``down()``)."""
+                 wait: Callable[[float], object] | None = None, clock: LabClock | None = None):
+        """``wait(seconds)`` spends the time the real probes would have taken (default: sleep on
+        ``clock``, cut short by ``down()``); ``clock``: the session's (default: wall time)."""
+        self._clock = clock or RealClock()
         self._spec = spec
         self._lock = threading.Lock()
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._rngs: dict[str, random.Random] = {}   # per vantage point: losses independent of thread order
         self._loss = loss
         self._blackholed: set[str] = set()   # instance ids
         self._flaky = False
         self._targets_down = False
         self._samples: dict[str, list[EgressSample]] = {z.az: [] for z in spec.zones}
-        self._stop = threading.Event()
-        self._client: threading.Thread | None = None
+        self._stop = self._clock.event()
+        self._client = None
         self._wait = wait or self._stop.wait
         self._boot = BootGate()
 
@@ -66,7 +71,7 @@ class ComputedDataPlane:
     def sync(self, spec) -> None:
         with self._lock:
             self._spec = spec
-            now = time.time()
+            now = self._clock.time()
             for nat in spec.nats:   # a booting NAT's clock starts when it is first seen running
                 if nat.running:
                     self._boot.hold(nat.instance_id, now)
@@ -101,7 +106,7 @@ class ComputedDataPlane:
             self._flaky = False
             self._targets_down = False
             self._boot.disarm()
-            self._rng = random.Random(seed)
+            self._seed, self._rngs = seed, {}
 
     def boots(self) -> dict[str, dict]:
         with self._lock:
@@ -121,27 +126,30 @@ class ComputedDataPlane:
                 return gateway.lab_address if gateway is not None and gateway.available else None
             if not nat.running or nat.instance_id in self._blackholed:
                 return None
-            if self._boot.hold(nat.instance_id, time.time()):
+            if self._boot.hold(nat.instance_id, self._clock.time()):
                 return None
             boot = self._boot.boots.get(nat.instance_id)
             if boot is not None and boot.created_at is None:
-                boot.created_at = time.time()
+                boot.created_at = self._clock.time()
             return nat.lab_address
 
-    def _attempts_lost(self, attempts: int) -> int:
-        """How many leading attempts the flaky path loses (attempts if all are lost)."""
+    def _attempts_lost(self, zone: str, attempts: int) -> int:
+        """How many leading attempts the flaky path from ``zone`` loses (attempts if all are lost)."""
         with self._lock:
             if not self._flaky:
                 return 0
+            rng = self._rngs.get(zone)
+            if rng is None:
+                rng = self._rngs[zone] = random.Random(f"{self._seed}:{zone}")
             for i in range(attempts):
-                if self._rng.random() >= self._loss:
+                if rng.random() >= self._loss:
                     return i
             return attempts
 
     def _probe_path(self, zone: str, reachable: bool, targets: Sequence[str],
                     timeout_s: float) -> tuple[ProbeResult, float]:
         """One vantage point's result and how long the real checks would have taken."""
-        at = time.time()
+        at = self._clock.time()
         per_attempt = attempt_timeout(timeout_s)
         results, cost = [], 0.0
         for target in targets:
@@ -149,7 +157,7 @@ class ComputedDataPlane:
                 results.append(TargetResult(target=target, ok=False, error="timeout", attempts=ATTEMPTS_PER_TIMEOUT))
                 cost = max(cost, timeout_s)
                 continue
-            lost = self._attempts_lost(ATTEMPTS_PER_TIMEOUT)
+            lost = self._attempts_lost(zone, ATTEMPTS_PER_TIMEOUT)
             if lost == ATTEMPTS_PER_TIMEOUT:
                 results.append(TargetResult(target=target, ok=False, error="timeout", attempts=lost))
                 cost = max(cost, timeout_s)
@@ -173,24 +181,23 @@ class ComputedDataPlane:
     def invoke_probe(self, az: str, function: LabFunction, event, request_id: str) -> Outcome:
         """Zone ``az``'s probe function: its event validated as the real handler does (bad input is
         answered, as app.py answers it), the probe computed, its time spent; past the function's
-        timeout it is a timeout."""
-        started = time.monotonic()
+        timeout, it is a timeout."""
+        started = self._clock.time()
         try:
             targets, timeout_s, samples = validate_probe_event(event, ProbeSettings())
         except InputError as err:
             return Outcome("ok", {"ok": False, "error": err.title, "problems": err.problems})
 
-        def check(zone, targets, timeout_s, clock) -> ProbeResult:   # one computed round, its time spent
+        def sample() -> tuple[ProbeResult, float]:   # one computed round and what it costs
             with self._lock:
                 probe_cidr = self._spec.zone(az).probe_cidr
-            result, cost = self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
-            self._wait(cost)
-            return result
+            return self._probe_path(az, self.egress_of(probe_cidr) is not None, targets, timeout_s)
 
-        result = run_samples(az, targets, timeout_s, samples, time.time, check=check)   # as the handler chains
-        if time.monotonic() - started >= function.timeout_s:
-            return Outcome(TIMEOUT, None, time.monotonic() - started)
-        return Outcome("ok", result.to_dict(), time.monotonic() - started)
+        result = chain(samples, timeout_s, sample, now=self._clock.time, sleep=self._wait)   # as the handler chains
+        took = self._clock.time() - started
+        if took >= function.timeout_s:
+            return Outcome(TIMEOUT, None, took)
+        return Outcome("ok", result.to_dict(), took)
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
         """The heartbeat's own check from AWS's network: fails only when the targets are down."""
@@ -204,12 +211,12 @@ class ComputedDataPlane:
     def start_clients(self) -> None:
         """One simulated client per zone's private host, requesting every 100 ms."""
         if self._client is None:
-            self._client = threading.Thread(target=self._run_clients, name="computed-clients", daemon=True)
+            self._client = self._clock.thread(self._run_clients, "computed-clients")
             self._client.start()
 
     def _run_clients(self) -> None:
         while not self._stop.is_set():
-            now = time.time()
+            now = self._clock.time()
             with self._lock:
                 zones = [(z.az, z.private_cidr) for z in self._spec.zones]
             for az, cidr in zones:

@@ -9,7 +9,8 @@ A NAT's lab address stands for the Elastic IP associated with its private addres
 ``PrivateIpAddress``), so ``AssociateAddress``/``DisassociateAddress`` move the internet gateway's 1:1
 translation (lab.dataplane.netns.igw). moto's Elastic IPs are random public addresses, not the lab's
 documentation range: each is mapped to a lab address by its allocation id (lab.dataplane.addresses).
-A terminated NAT translates nothing (``DataPlaneSpec.eip_translations``).
+A terminated NAT translates nothing (``DataPlaneSpec.eip_translations``). A NAT's secondary private
+addresses (``nat.addresses`` > 1) come along, each with the lab address of the Elastic IP on it.
 
 In an adopted VPC the user's public and private subnets carry no hanat tag: the ones the topology
 names are read by id. Its managed NAT gateways (a default route's ``NatGatewayId``, and every adopted
@@ -43,6 +44,14 @@ def _primary_eni(instance: dict) -> str:
     return enis[0]["NetworkInterfaceId"] if enis else ""
 
 
+def _secondary_ips(instance: dict) -> list[str]:
+    """The secondary private addresses of the instance's primary interface (nat.addresses > 1)."""
+    for eni in instance.get("NetworkInterfaces", []):
+        if eni.get("Attachment", {}).get("DeviceIndex", 0) == 0:
+            return [p["PrivateIpAddress"] for p in eni.get("PrivateIpAddresses", []) if not p.get("Primary")]
+    return []
+
+
 def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
     """The data plane ``topology``'s stack should have, as EC2 reports it now."""
     stack = topology.stack
@@ -61,6 +70,7 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
                          Filters=stack_filter(stack)).get("Addresses", [])
 
     zone_allocs = [z.nat_eip_allocation_id for z in topology.zones if z.nat_eip_allocation_id]
+    zone_allocs += [a.allocation_id for z in topology.zones for a in z.extra_addresses]   # nat.addresses > 1
     lab_of = lab_addresses(zone_allocs + sorted(a["AllocationId"] for a in addresses if "AllocationId" in a))
     # An Elastic IP is associated with a private address (DescribeAddresses' PrivateIpAddress); the
     # internet gateway translates it to that address, so a NAT holds the EIP associated with its own.
@@ -82,7 +92,8 @@ def spec_from_emulator(ec2_client, topology: Topology) -> DataPlaneSpec:
             private_ip=instance.get("PrivateIpAddress", ""),
             public_cidr=subnets.get(instance.get("SubnetId", ""), ""),
             state=instance["State"]["Name"], lab_address=lab_by_private_ip.get(instance.get("PrivateIpAddress", "")),
-            tags=sorted_tags({t["Key"]: t["Value"] for t in instance.get("Tags", [])}))
+            tags=sorted_tags({t["Key"]: t["Value"] for t in instance.get("Tags", [])}),
+            secondary=tuple((ip, lab_by_private_ip.get(ip)) for ip in _secondary_ips(instance)))
 
     by_id = {i["InstanceId"]: i for i in instances}
     zones = []

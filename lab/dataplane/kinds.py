@@ -5,6 +5,8 @@ import os
 import shutil
 
 from chalicelib.errors import InputError
+from lab.clock import LabClock, RealClock
+from lab.virtual_clock import VirtualClock
 
 from .base import LabDataPlane
 
@@ -33,11 +35,23 @@ def choose_dataplane(requested: str | None) -> str:
     return requested
 
 
-def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0) -> LabDataPlane:
-    """Build (not start) a data plane of ``kind`` for ``spec``."""
+def on_lab_time(kind: str) -> bool:
+    """Whether a session of data plane ``kind`` runs on lab time: the computed plane (its drills take the
+    wall time of their work); the netns plane runs on wall time (real kernels, real sockets)."""
+    return kind == "computed"
+
+
+def clock_for(kind: str) -> LabClock:
+    """The clock a session of data plane ``kind`` runs on (``on_lab_time``)."""
+    return VirtualClock() if on_lab_time(kind) else RealClock()
+
+
+def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None) -> LabDataPlane:
+    """Build (not start) a data plane of ``kind`` for ``spec``; the computed one runs on ``clock`` (the
+    session's lab.clock; the netns one on wall time: real kernels, real sockets)."""
     if kind == "computed":
         from .computed import ComputedDataPlane
-        return ComputedDataPlane(spec, seed=seed)
+        return ComputedDataPlane(spec, seed=seed, clock=clock)
     if kind == "netns":
         from .netns.plane import NetnsDataPlane
         return NetnsDataPlane(spec, run_id)

@@ -2,7 +2,7 @@
 
 A ``DataPlaneSpec`` is the emulator's view of the VPC reduced to what the kernel needs: subnets,
 NAT instances (private IP, state, the lab address standing for the Elastic IP associated with that
-private IP, the instance tags its agent reads from IMDS) and, per subnet, which NAT ENI its
+private IP, its secondary private IPs and theirs, the instance tags its agent reads from IMDS) and, per subnet, which NAT ENI its
 ``0.0.0.0/0`` route points at. In an adopted VPC the user's managed NAT gateways are there too
 (``NatGatewayPlane``): a subnet whose default route names a NAT gateway goes out through it.
 ``eip_translations`` is what the internet gateway translates 1:1 (lab.dataplane.netns.igw).
@@ -28,6 +28,14 @@ class NatPlane:
     state: str = RUNNING
     lab_address: str | None = None  # stands for the EIP associated with private_ip (None: none, no way out)
     tags: tuple[tuple[str, str], ...] = ()  # instance tags, sorted (IMDS serves them to its agent)
+    # nat.addresses > 1: its interface's secondary private addresses, each with the lab address standing for
+    # the Elastic IP associated with it (None: none)
+    secondary: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def addresses(self) -> tuple[tuple[str, str | None], ...]:
+        """(private address, lab address or None) of every address of its one interface, the primary first."""
+        return ((self.private_ip, self.lab_address), *self.secondary)
 
     @property
     def running(self) -> bool:
@@ -109,7 +117,7 @@ class DataPlaneSpec:
     def eip_translations(self) -> dict[str, str]:
         """Elastic IP (its lab address) -> the private address it is associated with: every NAT instance
         that is not terminated and holds one, and every NAT gateway (the internet gateway's 1:1 NAT)."""
-        out = {n.lab_address: n.private_ip for n in self.nats if n.lab_address and n.state != TERMINATED}
+        out = {lab: private for n in self.nats if n.state != TERMINATED for private, lab in n.addresses if lab}
         out.update({g.lab_address: g.private_ip for g in self.nat_gateways})
         return out
 
@@ -194,20 +202,21 @@ def validate_spec(spec: DataPlaneSpec) -> None:
         seen.add(n.instance_id)
         if n.state not in EC2_STATES:
             problems.append(f"{where}: state={n.state!r} is not one of {', '.join(EC2_STATES)}")
-        try:
-            if ipaddress.ip_address(n.private_ip) not in ipaddress.ip_network(n.public_cidr):
-                problems.append(f"{where}: private_ip={n.private_ip} is outside its subnet {n.public_cidr}")
-        except ValueError:
-            problems.append(f"{where}: private_ip={n.private_ip!r} / public_cidr={n.public_cidr!r} invalid")
-        if n.lab_address is not None:
+        for private, lab in n.addresses:
             try:
-                ipaddress.ip_address(n.lab_address)
+                if ipaddress.ip_address(private) not in ipaddress.ip_network(n.public_cidr):
+                    problems.append(f"{where}: private_ip={private} is outside its subnet {n.public_cidr}")
             except ValueError:
-                problems.append(f"{where}: lab_address={n.lab_address!r} is not an IP address")
+                problems.append(f"{where}: private_ip={private!r} / public_cidr={n.public_cidr!r} invalid")
+            if lab is not None:
+                try:
+                    ipaddress.ip_address(lab)
+                except ValueError:
+                    problems.append(f"{where}: lab_address={lab!r} is not an IP address")
     problems += _nat_gateway_problems(spec)
     holders: dict[str, str] = {}
-    for holder, address in [(n.instance_id, n.lab_address) for n in spec.nats if n.state != TERMINATED] + [
-            (g.gateway_id, g.lab_address) for g in spec.nat_gateways]:
+    for holder, address in [(n.instance_id, lab) for n in spec.nats if n.state != TERMINATED
+                            for _, lab in n.addresses] + [(g.gateway_id, g.lab_address) for g in spec.nat_gateways]:
         if not address:
             continue
         if address in holders:

@@ -16,14 +16,15 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
 from chalicelib.errors import HanatError, InputError
+from lab.aws.deployer import LAB_STAGE
 from lab.aws.emulator import Emulator, pointed_at
 from lab.config import LabSettings
-from lab.dataplane.kinds import choose_dataplane
+from lab.dataplane.kinds import choose_dataplane, on_lab_time
+from lab.iam.recorder import RECORDER
 from lab.session import LabSession
 from lab.timeline import Event
 
@@ -74,29 +75,42 @@ def criteria(session, rep: rp.DrillReport, marks: Marks, events: list[Event]) ->
 
 
 def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
-    """Run one scenario on a steady session and return its report (errors end up in ``error``)."""
+    """Run one scenario on a steady session and return its report (errors end up in ``error``). When a hook
+    records this process's AWS calls (lab.iam.recorder), every call of the drill must be allowed by IAM."""
     if scenario not in scenarios.REGISTRY:
         raise InputError(f"--scenario {scenario!r} is not one of {', '.join(SCENARIOS)}, all")
     zone = opts.zone or session.topology().azs[0]
     session.topology().zone(zone)   # an unknown zone is bad input
     rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
+    iam = RECORDER.begin(LAB_STAGE)
+    try:
+        checks = _drill(session, scenario, opts, rep)
+    finally:
+        findings = RECORDER.end(iam)
+    if findings is not None:
+        rep.iam_findings = [str(f) for f in findings]
+        checks["iam_allows_every_call"] = not findings
+    rep.judge(checks)
+    return rep
+
+
+def _drill(session, scenario: str, opts: DrillOptions, rep: rp.DrillReport) -> dict[str, bool]:
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
     steady(session)
-    time.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
-    marks = Marks(start=time.time())
+    session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
+    marks = Marks(start=session.clock.time())
     try:
-        scenarios.REGISTRY[scenario].run(session, zone, opts, marks)
-        time.sleep(SETTLE_S)
+        scenarios.REGISTRY[scenario].run(session, rep.zone, opts, marks)
+        session.clock.sleep(SETTLE_S)
     except HanatError as exc:
         rep.error = str(exc)
-    marks.end = time.time()
+    marks.end = session.clock.time()
     if not marks.fault:
         marks.fault = marks.end
     events = measure(session, rep, marks)
     connections.measure(session, rep, marks, events, nat_reset=opts.nat_reset)
-    rep.judge(criteria(session, rep, marks, events))
-    return rep
+    return criteria(session, rep, marks, events)
 
 
 # --- running drills end to end ----------------------------------------------------------------
@@ -165,11 +179,15 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
         try:
             with pointed_at(emulator):
                 for i, scenario in enumerate(scenarios):
-                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane)")
+                    progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane"
+                             f"{', on lab time' if on_lab_time(kind) else ''})")
                     session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
                         settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                         seed=seed + i, adopt=adopt), seed=seed + i)
+                    stale_before = emulator.faults()["ec2_stale"]
                     report = run_drill(session, scenario, options)
+                    # how many of the controller's EC2 reads answered from before a write (lab.aws.stale_reads)
+                    report.figures["ec2_stale_reads"] = emulator.faults()["ec2_stale"] - stale_before
                     if report.error or replaces_nat(scenario) or adopts_vpc(scenario):
                         session, done = None, session
                         done.close()

@@ -130,6 +130,11 @@ def _lookup(action: reference.Action, kind: reference.ResourceType | None, resou
 
     def lookup(key: str) -> Value:
         key = key.lower()
+        if key.startswith(REQUEST_TAG_PREFIX) and not any(reference.template_matches(t, key)
+                                                          for t in action.modelled_keys()):
+            # a global key "included in the request context when tags are passed in the request" (IAM User
+            # Guide, aws:RequestTag): an action that takes no tags (UntagUser, DeleteTags...) never has it
+            return None
         if not any(reference.template_matches(t, key) for t in action.modelled_keys()):
             raise NotModelled(f"condition key {key} is not one {action.full_name} has (Service Authorization "
                               "Reference) nor a global key the evaluator models")

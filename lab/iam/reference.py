@@ -54,6 +54,7 @@ def _services() -> dict[str, dict]:
     return {service["prefix"]: service for service in json.loads(DATA.read_text())}
 
 
+@lru_cache(maxsize=1024)
 def action(full_name: str) -> Action:
     """The action ``service:Name`` (case-insensitive), or NotModelled when the reference does not list it."""
     service_name, _, name = full_name.partition(":")

@@ -4,20 +4,44 @@ Its options are those of ``build_stack``, given by the nearest ``stack`` marker 
 ``pytestmark = pytest.mark.stack(stack="app", azs=AZS[:2])``, or a test's own). With ``server=True``
 in the marker, or when the test uses ``emulator_env``, it is built in the loopback moto server (then
 ``HANAT_CONFIG`` names it, for the CLI); otherwise in in-process moto (``mock_aws``) for the test.
+
+Every test of this tier runs with EC2's eventual consistency on (``stale_reads``: hanat's Describe* reads
+answer from before a write for ``HANAT_STALE_READS_S`` seconds after it, default ``STALE_READS_S``; 0 turns
+it off), as AWS does (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html).
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
 
 from chalicelib.topology import Topology
+from lab.aws.stale_reads import StaleReads
+from tests.support import consistency
+from tests.support.iam_recording import recording
 from tests.support.stack import build_stack, write_config
+
+STALE_READS_S = 0.5
+
+
+@pytest.fixture(autouse=True)
+def stale_reads() -> Iterator[StaleReads]:
+    """EC2's eventual consistency for hanat's reads in this test (tests/support/consistency.py)."""
+    with consistency.active(StaleReads(float(os.environ.get("HANAT_STALE_READS_S", STALE_READS_S)))) as reads:
+        yield reads
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stack(**options): build_stack options of the `stack` fixture")
+
+
+@pytest.fixture(autouse=True)
+def iam_checked_calls(request):
+    """Every AWS call the test makes as the operator or the controller is decided under IAM (lab/iam)."""
+    with recording(label=request.node.nodeid):
+        yield
 
 
 @pytest.fixture

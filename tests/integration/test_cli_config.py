@@ -61,3 +61,22 @@ def test_published_dupsworks_example_plans(emulator_env, capsys, monkeypatch):
     for warning in ("OptionalSettings.instance_type_nat t1.micro", "section [OpsWorks]",
                     "hanat probes TCP, not ICMP"):
         assert warning in " ".join(run.err.split()), run.err
+
+
+def test_metrics_level_is_validated_with_the_rest_and_priced_by_cost(emulator_env, tmp_path, capsys):
+    path = tmp_path / "hanat.toml"
+    base = CONFIG.format(timeout=2)
+    path.write_text(base + '\n[metrics]\nlevel = "most"\n')
+    for command in ("plan", "cost"):
+        run = hanat(capsys, command, "--config", str(path))
+        assert run.code == 2, (command, run.err)
+        assert "metrics.level 'most' must be one of off, essential, full" in run.err
+    path.write_text(base + '\n[metrics]\nlevel = "essential"\n')
+    run = hanat(capsys, "cost", "--config", str(path), "--json")
+    assert run.code == 0, run.err
+    lines = {line["item"]: line for line in json.loads(run.out)["hanat"]["lines"]}
+    metrics = lines["CloudWatch custom metrics (NAT counters)"]     # 2 zones x 11 metrics x $0.30 (prices.toml)
+    assert metrics["monthly_usd"] == 6.6 and "2 zones x 11 metrics" in metrics["detail"]
+    path.write_text(base)
+    run = hanat(capsys, "cost", "--config", str(path), "--json")
+    assert "CloudWatch custom metrics (NAT counters)" not in {x["item"] for x in json.loads(run.out)["hanat"]["lines"]}

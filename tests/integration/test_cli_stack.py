@@ -83,7 +83,7 @@ def test_up_up_plan_down_through_the_cli(emulator_env, tmp_path, capsys):
     finally:
         del os.environ["HANAT_CONFIG"]
     assert plan.code == 0, plan.err
-    assert json.loads(plan.out) == {"stack": "cli", "changes": 0, "steps": []}
+    assert json.loads(plan.out) == {"stack": "cli", "changes": 0, "steps": [], "capacity_warnings": []}
 
     down = hanat(capsys, "down", "--config", str(path), "--json")
     assert down.code == 0, down.err
@@ -103,3 +103,15 @@ def test_bad_config_exits_2_naming_every_problem_and_touches_nothing(emulator_en
             assert key in run.err, (command, run.err)
     assert hanat_process("up").code == 2  # no --config at all
     assert boto3.client("ec2", region_name=REGION).describe_vpcs(Filters=STACK_FILTER)["Vpcs"] == []
+
+
+def test_plan_warns_when_the_expected_peak_exceeds_the_nat_types_baseline(emulator_env, tmp_path, capsys):
+    # t4g.nano: 32 Mbit/s baseline (EC2 DescribeInstanceTypes BaselineBandwidthInGbps 0.032); the warning
+    # names a type whose baseline fits and the roll that gets there
+    path = tmp_path / "hanat.toml"
+    path.write_text(CONFIG + '\n[nat]\ninstance_type = "t4g.nano"\n\n[traffic]\npeak_mbps = 100\n')
+    plan = hanat(capsys, "plan", "--config", str(path), "--json")
+    assert plan.code == 0, plan.err
+    [warning] = json.loads(plan.out)["capacity_warnings"]
+    assert "100 Mbit/s exceeds t4g.nano's baseline bandwidth 32 Mbit/s" in warning and "hanat roll" in warning
+    assert warning in " ".join(plan.err.split())       # also told to a person, on stderr

@@ -59,7 +59,7 @@ def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, cap
     functions = {f["FunctionName"]: f for f in lam.list_functions()["Functions"]}
     probes = {f"hanat-{STACK}-probe_{az.replace('-', '_')}": az for az in topo.azs}
     assert set(functions) == {f"hanat-{STACK}-{n}" for n in
-                              ("heartbeat", "on_instance_state", "operate", "notify_slack")} | set(probes)
+                              ("heartbeat", "on_instance_state", "on_spot_warning", "operate", "notify_slack")} | set(probes)
     for name, az in probes.items():
         vpc = functions[name]["VpcConfig"]
         assert vpc["SubnetIds"] == [topo.zone(az).probe_subnet_id]
@@ -78,6 +78,11 @@ def test_deploy_creates_every_function_rule_and_subscription(deployed_stack, cap
     assert rules[f"hanat-{STACK}-heartbeat-event"]["ScheduleExpression"] == "rate(1 minute)"
     pattern = json.loads(rules[f"hanat-{STACK}-on_instance_state-event"]["EventPattern"])
     assert pattern == {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]}
+    # issue 20: AWS's spot warnings reach the controller (detail-types: EC2 User Guide, "Spot Instance
+    # interruption notices", "EC2 instance rebalance recommendations")
+    pattern = json.loads(rules[f"hanat-{STACK}-on_spot_warning-event"]["EventPattern"])
+    assert pattern == {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning",
+                                                              "EC2 Instance Rebalance Recommendation"]}
 
     subs = boto3.client("sns").list_subscriptions_by_topic(TopicArn=topo.topic_arn)["Subscriptions"]
     assert [(s["Protocol"], s["Endpoint"].split(":")[-1]) for s in subs] == [("lambda", f"hanat-{STACK}-notify_slack")]

@@ -98,11 +98,14 @@ def deployed(emulator_env, tmp_path, capsys):
 def test_deploy_tags_every_function_with_the_stack(deployed):
     _, _, before = deployed
     zones = ("ap_northeast_1a", "ap_northeast_1c")
-    expected = {f"hanat-{STACK}-{name}" for name in ("heartbeat", "on_instance_state", "operate", "notify_slack")}
+    expected = {f"hanat-{STACK}-{name}" for name in ("heartbeat", "on_instance_state", "on_spot_warning", "operate",
+                                                     "notify_slack")}
     expected |= {f"hanat-{STACK}-probe_{zone}" for zone in zones}
     assert set(before["functions"]) == expected
     assert {f"lambda {name}" for name in expected} <= set(before["tagged"])
     assert before["roles"] and before["rules"] and before["subscriptions"] and before["vpcs"]
+    # issue 20: the spot-warning rule is deployed with the others (and `down` removes it: test below)
+    assert f"hanat-{STACK}-on_spot_warning-event" in before["rules"]
     # the controller's roles are hanat's, named with the region (IAM is global), not Chalice's
     assert {f"hanat-{STACK}-{REGION}-controller", f"hanat-{STACK}-{REGION}-probe"} <= set(before["roles"])
 
@@ -114,14 +117,18 @@ def test_deploy_creates_the_alarms_and_the_dashboard_all_notifying_the_alert_top
     expected = ({f"hanat-{STACK}-heartbeat-missing"}
                 | {f"hanat-{STACK}-{f}-{what}" for f in functions for what in ("errors", "throttles")}
                 | {f"hanat-{STACK}-nat-{z}-status-check" for z in zones})
-    assert set(before["alarms"]) == expected
+    # issue 19: what each NAT reports about itself, per zone (chalicelib/nat_watch.py)
+    nat_metric = {f"hanat-{STACK}-nat-{z}-{what}" for z in zones
+                  for what in ("port-allocation", "drops", "conntrack", "allowance-exceeded")}
+    assert set(before["alarms"]) == expected | nat_metric
     assert before["dashboards"] == [f"hanat-{STACK}-{REGION}"]
     cw = boto3.client("cloudwatch")
     topic = boto3.client("sns").list_topics()["Topics"][0]["TopicArn"]
     alarms = {a["AlarmName"]: a for a in cw.describe_alarms()["MetricAlarms"]}
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
-        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
+        if alarm["AlarmName"] in expected:
+            assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3)
         tags = {t["Key"]: t["Value"] for t in cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"])["Tags"]}
         assert tags[STACK_TAG] == STACK
     missing = alarms[f"hanat-{STACK}-heartbeat-missing"]
@@ -139,6 +146,23 @@ def test_deploy_creates_the_alarms_and_the_dashboard_all_notifying_the_alert_top
     text = json.dumps(body)
     assert f"{STACK_TAG}={STACK}" in text
     for needle in ("ProbeFailed", "RouteMoves", "SweepDuration", "NetworkPacketsIn", "NetworkOut"):
+        assert needle in text
+    # NAT Gateway's alarm (CloudWatch "Recommended alarms": ErrorPortAllocation > 0), on the zone's
+    # dimensions, so a replaced NAT is watched without re-pointing; any minute with one error alarms
+    ports = alarms[f"hanat-{STACK}-nat-ap-northeast-1a-port-allocation"]
+    assert (ports["Namespace"], ports["MetricName"], ports["Statistic"]) == ("hanat", "ErrorPortAllocation", "Sum")
+    assert (ports["ComparisonOperator"], ports["Threshold"], ports["EvaluationPeriods"]) == ("GreaterThanThreshold", 0, 1)
+    assert {d["Name"]: d["Value"] for d in ports["Dimensions"]} == {"service": "hanat", "stack": STACK,
+                                                                     "zone": "ap-northeast-1a"}
+    conntrack = alarms[f"hanat-{STACK}-nat-ap-northeast-1c-conntrack"]
+    assert (conntrack["MetricName"], conntrack["Threshold"]) == ("ConntrackUsePercent", 90)
+    assert conntrack["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    allowance = alarms[f"hanat-{STACK}-nat-ap-northeast-1a-allowance-exceeded"]
+    summed = {q["MetricStat"]["Metric"]["MetricName"] for q in allowance["Metrics"] if "MetricStat" in q}
+    assert summed == {"BwInAllowanceExceeded", "BwOutAllowanceExceeded", "PpsAllowanceExceeded",
+                      "ConntrackAllowanceExceeded"}
+    for needle in ("ErrorPortAllocation", "PacketsDropCount", "ConntrackUsePercent", "PortUseBusiestPercent",
+                   "ActiveConnectionCount", "BytesOutToDestination", "PpsAllowanceExceeded"):
         assert needle in text
 
 

@@ -21,7 +21,7 @@ import shlex
 import shutil
 import time
 import tomllib
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 
 import boto3
@@ -32,10 +32,12 @@ from bootstrap.config.schema import (
     AdminConfig,
     AlertsConfig,
     HanatConfig,
+    MetricsConfig,
     NameTemplates,
     NatConfig,
     PermissionConfig,
     StackConfig,
+    TrafficConfig,
     ZoneConfig,
 )
 from chalicelib.alerts import ALERT_TYPES
@@ -186,7 +188,8 @@ def test_every_runbook_command_runs_against_the_emulator(emulator_env, tmp_path,
 # --- the README's settings table and the alert docs ---------------------------------------------
 SECTIONS = {"stack": StackConfig, "zones[]": ZoneConfig, "nat": NatConfig, "probe": ProbeSettings,
             "failover": FailoverSettings, "maintenance": MaintenanceSettings, "alerts": AlertsConfig,
-            "admin": AdminConfig, "permissions[]": PermissionConfig, "names": NameTemplates}
+            "admin": AdminConfig, "permissions[]": PermissionConfig, "names": NameTemplates,
+            "traffic": TrafficConfig, "metrics": MetricsConfig}
 REQUIRED = object()
 
 
@@ -209,6 +212,9 @@ def model_settings() -> dict[str, object]:
         for f in (f for f in fields(cls) if f.init):   # not the values derived from them (ProbeSettings.chain_s)
             default = (f.default if f.default is not MISSING else
                        f.default_factory() if f.default_factory is not MISSING else REQUIRED)
+            if is_dataclass(default):   # keys kept together in one value (nat.market: market, spot_fallback)
+                out.update({f"{section}.{g.name}": getattr(default, g.name) for g in fields(default) if g.init})
+                continue
             out[f"{section}.{f.name}"] = list(default) if isinstance(default, tuple) else default
     return out
 

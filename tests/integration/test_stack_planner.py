@@ -30,7 +30,9 @@ def test_user_name_of_drops_the_path(arn, name):
 
 def test_user_data_is_the_rendered_nat_script_and_the_admin_script():
     desired = desired_state(config(2))
-    assert desired.user_data_b64 == render.nat_user_data_b64("10.0.0.0/16")
+    probe_cidrs = tuple(s.cidr for s in desired.subnets if s.role == "probe")
+    assert len(probe_cidrs) == 2      # the probe subnets, and only they, may read the agent's counters
+    assert desired.user_data_b64 == render.nat_user_data_b64("10.0.0.0/16", probe_cidrs=probe_cidrs)
     assert desired.admin_user_data == render.admin_user_data()
 
 

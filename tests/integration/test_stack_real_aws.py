@@ -54,7 +54,11 @@ def test_nat_template_gives_a_public_address_from_boot_imds_tags_and_the_shipped
     assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1,
                                        "HttpEndpoint": "enabled", "InstanceMetadataTags": "enabled"}
     raw = base64.b64decode(data["UserData"])
-    assert raw == render.nat_user_data("10.0.0.0/16") and len(raw) <= render.USER_DATA_LIMIT  # EC2: 16 KB
+    probe_ids = [z.probe_subnet_id for z in topology.zones]
+    cidr_of = {s["SubnetId"]: s["CidrBlock"] for s in aws.ec2.describe_subnets(SubnetIds=probe_ids)["Subnets"]}
+    probe_cidrs = tuple(cidr_of[i] for i in probe_ids)   # in zone order, as the template renders them
+    assert len(probe_cidrs) == len(topology.zones)   # the NAT's counters listener answers these alone
+    assert raw == render.nat_user_data("10.0.0.0/16", probe_cidrs=probe_cidrs) and len(raw) <= render.USER_DATA_LIMIT
     script = gzip.decompress(raw).decode()  # cloud-init un-gzips user data itself
     assert "hanat-nat-agent" in script and "10.0.0.0/16" in script and render.AGENT_MARKER not in script
 

@@ -3,7 +3,8 @@ the shortest settings that still prove the point: 10 s of Lambda invoke faults (
 and a zone turns blind after 3 sweeps within that), a 5 s NAT boot. heartbeat-crash cannot be shorter than
 the killed run's claim (60 s, chalicelib.service.reconcile.CLAIM_TTL_S): it is marked ``long_drill`` and runs
 in `make test-long` and `make demo`; `make test` keeps its promise with the clock passed in
-(tests/integration/test_concurrency.py, a run killed between claim and route write)."""
+(tests/integration/test_concurrency.py, a run killed between claim and route write) and with the whole
+drill on the computed data plane in lab time (tests/lab/test_lab_computed_drills.py)."""
 from __future__ import annotations
 
 import pytest

@@ -2,9 +2,10 @@
 stack built by `hanat up`'s code and the real controller (sweep, events, self-healing, alerts, Slack
 relay) on the lab's clock.
 
-Every scenario's criteria are proven on the real netns data plane (tests/lab/test_drills.py, root);
-here only what the no-root path itself must show: a probe-driven failover and revert, a replacement
-(the event path, self-healing), and the CLI (chalice deploy, JSON, bad input)."""
+Every scenario's criteria are proven on the real netns data plane (tests/lab/test_drills.py, root) and,
+on lab time, on this one (tests/lab/test_lab_computed_drills.py); here what the no-root path itself must
+show: a probe-driven failover and revert, a replacement (the event path, self-healing), a reused session,
+and the CLI (chalice deploy, JSON, bad input). The session runs on lab time (lab.virtual_clock)."""
 from __future__ import annotations
 
 import json

@@ -66,3 +66,42 @@ def test_racing_conditional_writes_have_exactly_one_winner(emulator_env):
         assert len(winners) == 1, f"round {rnd}: {len(winners)} writers won the same version"
         stored = ddb.get_item(TableName="race", Key={"pk": {"S": "claim"}}, ConsistentRead=True)["Item"]
         assert stored["who"]["S"] == str(winners[0])
+
+
+def test_the_ec2_change_count_moves_with_every_change_and_only_then(emulator_env):
+    """The watchers (EventBridge emulation, the computed plane's sync) read EC2 again only when this count
+    moved: a change it missed would be a route move or a stopped NAT the lab never sees."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    subnet, ami = _subnet_and_ami(ec2)
+    before = emulator_env.generation()
+    ec2.describe_instances()
+    ec2.describe_route_tables()
+    assert emulator_env.generation() == before                      # reads change nothing
+    instance = ec2.run_instances(ImageId=ami, SubnetId=subnet, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    launched = emulator_env.generation()
+    assert launched > before
+    ec2.stop_instances(InstanceIds=[instance])
+    assert emulator_env.generation() > launched
+    stopped = emulator_env.generation()
+    rtb = ec2.describe_route_tables()["RouteTables"][0]["RouteTableId"]
+    eni = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
+    ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni["NetworkInterfaceId"])
+    assert emulator_env.generation() > stopped
+    moved = emulator_env.generation()
+    emulator_env.reset()
+    assert emulator_env.generation() > moved
+
+
+def test_the_ec2_actions_counted_as_changing_nothing_are_list_or_read_in_the_authorization_reference():
+    """Service Authorization Reference, "Actions defined by Amazon EC2" (parliament's copy): an action the
+    change count skips must be of access level List or Read."""
+    import json
+
+    from lab.aws.moto_server import READ_ONLY_ACTIONS
+    from lab.iam.reference import DATA
+
+    ec2 = next(s for s in json.loads(DATA.read_text()) if s["prefix"] == "ec2")
+    skipped = {a["privilege"]: a["access_level"] for a in ec2["privileges"]
+               if a["privilege"].startswith(READ_ONLY_ACTIONS)}
+    assert len(skipped) > 100 and {"DescribeRouteTables", "DescribeInstances"} <= set(skipped)
+    assert {level for level in skipped.values()} <= {"List", "Read"}, skipped

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from chalicelib.aws.lambda_invoke import LambdaProbeRunner, invoke_json
 from chalicelib.errors import AwsError
 from lab.aws.lambda_endpoint import FAULT_KINDS, INVOKE_ERRORS, LabFunction, LambdaEndpoint, Outcome
-from lab.session import lab_invoke_client
+from lab.aws.lambda_functions import lab_invoke_client
 
 NAME = "hanat-lab-probe_a"
 FUNCTION = LabFunction(name=NAME, handler="probe_a", zone="zone-a", timeout_s=0.3)

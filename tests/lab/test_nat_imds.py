@@ -7,6 +7,7 @@ Served on loopback in this process (the lab runs it on 169.254.169.254 inside ea
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -79,3 +80,20 @@ def test_tags_list_value_and_404_then_follow_the_state_file(base):
     assert call(f"{url}/latest/meta-data/tags/instance/missing", headers=good)[0] == 404
     imds.write_state(state, "i-0abc", "10.0.0.20", {})
     assert call(f"{url}/latest/meta-data/tags/instance", headers=good)[0] == 404   # no tags at all
+
+
+def test_spot_notices_are_404_until_the_instance_is_marked_then_json(base):
+    """EC2 User Guide, "Spot Instance interruption notices": spot/instance-action is absent (404) until EC2
+    marks the instance, then {"action": ..., "time": ...}; rebalance: {"noticeTime": ...} (issue 20)."""
+    url, state = base
+    headers = {imds.TOKEN_HEADER: token(url)}
+    assert call(f"{url}{imds.SPOT_ACTION_PATH}", headers=headers)[0] == 404
+    assert call(f"{url}{imds.REBALANCE_PATH}", headers=headers)[0] == 404
+    imds.mark_interrupted(state, rebalance={"noticeTime": "2026-12-05T07:00:00Z"})
+    assert call(f"{url}{imds.REBALANCE_PATH}", headers=headers) == (200, '{"noticeTime": "2026-12-05T07:00:00Z"}')
+    assert call(f"{url}{imds.SPOT_ACTION_PATH}", headers=headers)[0] == 404
+    imds.mark_interrupted(state, spot_action={"action": "terminate", "time": "2026-12-05T07:02:00Z"})
+    code, body = call(f"{url}{imds.SPOT_ACTION_PATH}", headers=headers)
+    assert code == 200 and json.loads(body) == {"action": "terminate", "time": "2026-12-05T07:02:00Z"}
+    assert call(f"{url}/latest/meta-data/instance-id", headers=headers) == (200, "i-0abc")   # the rest is kept
+    assert call(f"{url}{imds.SPOT_ACTION_PATH}")[0] == 401                                # IMDSv2 still required

@@ -53,6 +53,10 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
     tables = [tables_per_zone] * len(azs) if isinstance(tables_per_zone, int) else list(tables_per_zone)
     ec2 = c.ec2
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16", TagSpecifications=_tags(stack, "vpc"))["Vpc"]["VpcId"]
+    # the NATs' own group, as `hanat up` makes it: a replacement launches into it (a launch without a group
+    # gets the VPC's untagged default group, which the controller's policy does not allow)
+    nat_sg = ec2.create_security_group(GroupName=f"hanat-{stack}-nat", Description="hanat NAT", VpcId=vpc,
+                                       TagSpecifications=_tags(stack, "security-group"))["GroupId"]
     ami = MOTO_AMI
     zones = []
     for i, az in enumerate(azs):
@@ -60,8 +64,11 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
             return ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{_i * 4 + n}.0/24", AvailabilityZone=_az,
                                      TagSpecifications=_tags(stack, "subnet", _az))["Subnet"]["SubnetId"]
         public, private, probe_subnet = subnet(0), subnet(1), subnet(2)
+        # the instance, its interface and its volume carry the stack's tags, as `hanat up` launches them
         inst = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t4g.nano", SubnetId=public,
-                                 TagSpecifications=_tags(stack, "instance", az))["Instances"][0]
+                                 SecurityGroupIds=[nat_sg], TagSpecifications=[
+                                     {"ResourceType": kind, "Tags": stack_tags(stack, "instance", az)}
+                                     for kind in ("instance", "network-interface", "volume")])["Instances"][0]
         eni = inst["NetworkInterfaces"][0]["NetworkInterfaceId"]
 
         def table(pinned: bool = False, _az=az, _eni=eni) -> str:
@@ -84,6 +91,7 @@ def build_stack(stack: str = "t", azs: Sequence[str] = AZS, tables_per_zone: int
                                    TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
     topo = Topology(stack=stack, region=region, vpc_id=vpc, vpc_cidr="10.0.0.0/16", table_name=table_name(stack),
                     topic_arn="", topology_parameter=topology_parameter(stack), zones=tuple(zones), probe=probe,
+                    nat_security_group_id=nat_sg,
                     failover=FailoverSettings(revert=revert))
     write_topology(c.ssm, topo)
     return topo

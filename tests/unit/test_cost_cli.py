@@ -114,3 +114,23 @@ def test_probes_are_priced_at_the_measured_healthy_duration_with_the_timeout_as_
     probe = next(line for line in est["hanat"]["lines"] if line["item"] == "Lambda probe compute")
     assert f"runs x {TYPICAL_PROBE_S:g} s" in probe["detail"] and "at most" in probe["detail"]
     assert any("upper bound is the probe timeout" in a for a in est["assumptions"])
+
+
+def test_cost_warns_when_the_monthly_traffic_exceeds_the_nat_baseline_and_prices_every_address(capsys, tmp_path):
+    # 3 zones x t4g.nano (32 Mbit/s baseline each, DescribeInstanceTypes); 60,000 GB/month over 3 NATs is
+    # 20,000 GB each = 61 Mbit/s on average. traffic.gb_per_month is the default for --gb-per-month.
+    # nat.addresses = 2: two public IPv4 addresses per NAT, each $0.005/h (VPC pricing, since 2024-02-01).
+    base = EXAMPLE.read_text()
+    assert base.count("[nat]") == 1 and base.count("[[zones]]") == 3
+    config = tmp_path / "hanat.toml"
+    config.write_text(base.replace("[nat]", "[nat]\naddresses = 2", 1) + "\n[traffic]\ngb_per_month = 60000\n")
+    rc, out, err = run(capsys, "--config", str(config), "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["gb_per_month"] == 60000
+    [warning] = d["capacity_warnings"]
+    assert "monthly average traffic 61 Mbit/s" in warning and "hanat roll" in warning
+    assert "61 Mbit/s" in err
+    ipv4 = {line["item"]: line for line in d["hanat"]["lines"]}["Public IPv4 (NAT Elastic IPs)"]
+    prices = load_prices().regions[d["region"]]
+    assert ipv4["monthly_usd"] == pytest.approx(3 * 2 * prices.public_ipv4_hourly * 730)

@@ -28,6 +28,7 @@ TOY = RegionPrices(
     sns_per_million_publishes=0.50,
     sns_email_per_100k=2.00,
     logs_ingest_per_gb=0.50,
+    cloudwatch_metric_month=0.30,
 )
 
 BASE = Usage(zones=2, nat_instance_type="t.small", gb_per_month=1000, probe_interval_s=5, probe_timeout_s=2,
@@ -201,3 +202,19 @@ def test_probe_compute_at_the_measured_duration_states_the_timeout_bound():
     # 963,600 runs x 0.05 s x 0.125 GB = 6,022.5 GB-s x 0.00001 = 0.060225; at most 2.409 at the 2 s timeout
     assert line.monthly_usd == pytest.approx(0.060225)
     assert "at most 2.41" in line.detail
+
+
+def test_nat_metrics_are_priced_per_zone_per_metric_of_the_level():
+    # CloudWatch pricing, "Metrics": custom metrics are billed per metric per month (controller/cost/prices.toml)
+    from dataclasses import replace
+
+    from chalicelib.nat_readings import metrics_per_zone
+
+    off = lines(estimate(BASE, TOY, hours_per_month=730, as_of="x").hanat)
+    assert "CloudWatch custom metrics (NAT counters)" not in off        # metrics.level = off: no line, no cost
+    on = lines(estimate(replace(BASE, nat_metrics_per_zone=metrics_per_zone("essential")), TOY,
+                        hours_per_month=730, as_of="x").hanat)
+    assert on["CloudWatch custom metrics (NAT counters)"] == pytest.approx(2 * 11 * 0.30)
+    full = lines(estimate(replace(BASE, nat_metrics_per_zone=metrics_per_zone("full")), TOY,
+                          hours_per_month=730, as_of="x").hanat)
+    assert full["CloudWatch custom metrics (NAT counters)"] == pytest.approx(2 * 22 * 0.30)

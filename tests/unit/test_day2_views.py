@@ -161,6 +161,7 @@ def test_nat_views_say_current_or_old_and_why_stale():
     rows = [{"az": "a", "nat": {"instance_id": "i-1", "image_id": "ami-old", "instance_type": "t4g.nano",
                                 "age_s": 3 * 86400, "template_version": "1", "current_template_version": 2,
                                 "current_image_id": "ami-new", "current_instance_type": "t4g.micro",
+                                "market": "on-demand", "current_market": "spot",
                                 "stale": ["launch template v1 (current v2)", "AMI ami-old (current ami-new)"]}},
             {"az": "b", "nat": {"instance_id": "i-2", "image_id": "ami-new", "instance_type": "t4g.micro",
                                 "age_s": 60, "template_version": "2", "current_template_version": 2,
@@ -168,9 +169,9 @@ def test_nat_views_say_current_or_old_and_why_stale():
             {"az": "c", "nat": None}]
     views = nat_views(rows, NOW)
     assert [v.cells() for v in views] == [
-        ("a", "i-1", "t4g.nano (old; now t4g.micro)", "ami-old (old; now ami-new)", "v1 (old; now v2)", "3d",
-         "launch template v1 (current v2); AMI ami-old (current ami-new)"),
-        ("b", "i-2", "t4g.micro (current)", "ami-new (current)", "v2 (current)", "1m", "-")]
+        ("a", "i-1", "t4g.nano (old; now t4g.micro)", "on-demand (old; now spot)", "ami-old (old; now ami-new)",
+         "v1 (old; now v2)", "3d", "launch template v1 (current v2); AMI ami-old (current ami-new)"),
+        ("b", "i-2", "t4g.micro (current)", "-", "ami-new (current)", "v2 (current)", "1m", "-")]
     text = plain(nat_table(views))
     assert "stale because" in text and "v1 (old; now v2)" in text
 

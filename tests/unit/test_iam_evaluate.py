@@ -185,3 +185,15 @@ NOT_MODELLED = [
 def test_what_is_not_modelled_raises_never_allows(documents, request_):
     with pytest.raises(NotModelled):
         evaluate({"policy": documents}, request_)
+
+
+def test_request_tags_are_absent_from_an_action_that_takes_none():
+    """aws:RequestTag is "included in the request context when tags are passed in the request" (IAM User
+    Guide, global condition keys): UntagUser passes only keys, so ...IfExists holds and a plain test fails
+    (the operator policy's IamTagUsers statement covers TagUser and UntagUser with one condition block)."""
+    user = "arn:aws:iam::123456789012:user/alice"
+    untag = Request("iam:UntagUser", [Resource(user, keys={"aws:TagKeys": ["hanat:x"]})])
+    if_exists = {"StringEqualsIfExists": {"aws:RequestTag/SSMSessionRunAs": "hanat-user"}}
+    assert evaluate({"p": policy(allow("iam:UntagUser", "*", if_exists))}, untag).allowed
+    plain = {"StringEquals": {"aws:RequestTag/SSMSessionRunAs": "hanat-user"}}
+    assert not evaluate({"p": policy(allow("iam:UntagUser", "*", plain))}, untag).allowed

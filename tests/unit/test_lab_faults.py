@@ -49,9 +49,21 @@ def test_throttle_share_is_exact_over_any_run_of_calls(case, rate, seed):
     for size in (2, 3, 10, 37, 1000):
         for start in range(0, 1000 - size + 1, 7):
             assert abs(sum(hits[start:start + size]) - rate * size) <= 1, (case, size, start)
-    assert faults.state() == {"ec2_throttle": rate, "ec2_calls": 1050, "ec2_throttled": sum(hits)}
+    stale_off = {"stale_reads_s": 0.0, "ec2_reads": 0, "ec2_stale": 0, "ec2_writes": 0}
+    spot_on = {"spot_capacity": True, "spot_refused": 0}
+    assert faults.state() == {"ec2_throttle": rate, "ec2_calls": 1050, "ec2_throttled": sum(hits), **spot_on,
+                              **stale_off}
     faults.reset()
-    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0}
+    assert faults.state() == {"ec2_throttle": 0.0, "ec2_calls": 0, "ec2_throttled": 0, **spot_on, **stale_off}
+
+
+def test_the_stale_read_window_is_switched_kept_and_reset():
+    faults = ApiFaults()
+    faults.configure({"stale_reads_s": 1.5})
+    faults.configure({"ec2_throttle": 0.2})                     # another switch leaves the window alone
+    assert faults.state()["stale_reads_s"] == 1.5 and faults.stale.on
+    faults.reset()
+    assert faults.state()["stale_reads_s"] == 0.0 and not faults.stale.on
 
 
 def test_every_other_call_at_half_so_standard_retries_always_get_through():

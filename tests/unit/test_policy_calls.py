@@ -174,3 +174,20 @@ def test_in_a_vpc_hanat_built_the_launch_still_goes_by_the_stack_tag():
     assert "LaunchIntoAdoptedPublicSubnets" not in {s["Sid"] for s in policy["controller"]["Statement"]}
     assert evaluate(policy, tagged).allowed
     assert not evaluate(policy, launch).allowed      # an untagged subnet is not the stack's
+
+
+AMI_ALIAS = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+
+
+@pytest.mark.parametrize("action", ["ssm:GetParameters", "ssm:GetParameter"])
+def test_controller_reads_the_nat_ami_alias_at_launch_and_for_the_stale_check(action):
+    """Found by the IAM recorder (tests/integration, test_roll): EC2 resolves ``resolve:ssm:`` with
+    ssm:GetParameters at launch, and service/outdated.py reads the alias with ssm:GetParameter to tell a
+    NAT on an older AMI; the policy granted only the first, so AMI staleness was never seen on AWS.
+    AWS's public parameters have no account in their ARN (Systems Manager User Guide, public parameters)."""
+    policy = {"controller": controller_policy(ADOPTED, "dev", nat_ami=f"resolve:ssm:{AMI_ALIAS}")}
+    read = Request(action, [Resource(f"arn:aws:ssm:{REGION}::parameter{AMI_ALIAS}")])
+    decision = evaluate(policy, read)
+    assert decision.allowed, decision.reason
+    other = Request(action, [Resource(f"arn:aws:ssm:{REGION}::parameter/aws/service/other")])
+    assert not evaluate(policy, other).allowed

@@ -97,6 +97,17 @@ def test_zone_views_fill_every_column():
     assert [v.health_style for v in views] == ["red", "green"]
 
 
+def test_zone_views_show_every_elastic_ip_of_a_nat_with_several():
+    import dataclasses
+
+    from chalicelib.topology import ExtraAddress
+    zones = (dataclasses.replace(TOPO.zones[0], extra_addresses=(ExtraAddress("eipalloc-x", "203.0.113.9"),)),
+             *TOPO.zones[1:])
+    (view,) = sv.zone_views([row(A, route_targets={"rtb-1": TOPO.zones[0].nat_eni_id})],
+                            dataclasses.replace(TOPO, zones=zones), NOW)
+    assert view.egress_ip == f"{TOPO.zones[0].nat_eip} 203.0.113.9"
+
+
 def test_zone_views_without_topology_still_render():
     (view,) = sv.zone_views([row(A, nat_health="UNKNOWN")], None, NOW)
     assert view.egress_ip == "? (eni-1)" and view.health_style == "yellow"
@@ -186,3 +197,16 @@ def test_watch_on_a_terminal_redraws_in_place():
     # each refresh erases the previous frame ("\x1b[2K") and draws the next one in its place
     assert text.count("\x1b[2K") >= 2
     assert text.split("\x1b[2K")[-1].replace("\x1b[?25h", "").strip() == "frame 3"
+
+
+def test_extra_addresses_round_trip_through_the_stored_topology_and_one_address_stores_as_before():
+    import dataclasses
+    import json
+
+    from chalicelib.topology import ExtraAddress, Topology
+    assert "extra_addresses" not in TOPO.zones[0].to_dict()         # nat.addresses = 1: the stored form is unchanged
+    zones = (dataclasses.replace(TOPO.zones[0], extra_addresses=(ExtraAddress("eipalloc-x", "203.0.113.9"),)),
+             *TOPO.zones[1:])
+    several = dataclasses.replace(TOPO, zones=zones)
+    back = Topology.from_dict(json.loads(json.dumps(several.to_dict())))
+    assert back == several and back.zones[0].egress_ips == (TOPO.zones[0].nat_eip, "203.0.113.9")

@@ -120,6 +120,7 @@ def zone_topology(d: Desired, az: str, obs: Observed) -> ZoneTopology:
         probe_subnet_id=obs.subnets[(ROLE_PROBE, az)]["SubnetId"],
         nat_instance_id=nat["InstanceId"], nat_eni_id=obs.nat_eni(az),
         nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"],
+        extra_addresses=obs.extra_topology(az, d.nat_addresses),
         private_route_table_ids=zone.route_table_ids,
         probe_route_table_id=obs.route_tables[(ROLE_PROBE, az)]["RouteTableId"],
         public_route_table_id=zone.public_route_table_id,

@@ -112,6 +112,7 @@ def zone_topology(d: Desired, az: str, obs: Observed) -> ZoneTopology:
         public_subnet_id=ids[ROLE_PUBLIC], private_subnet_id=ids[ROLE_PRIVATE], probe_subnet_id=ids[ROLE_PROBE],
         nat_instance_id=nat["InstanceId"], nat_eni_id=obs.nat_eni(az),
         nat_eip=eip["PublicIp"], nat_eip_allocation_id=eip["AllocationId"],
+        extra_addresses=obs.extra_topology(az, d.nat_addresses),
         private_route_table_ids=(obs.route_tables[(ROLE_PRIVATE, az)]["RouteTableId"],),
         probe_route_table_id=obs.route_tables[(ROLE_PROBE, az)]["RouteTableId"],
         public_route_table_id=obs.route_tables[(ROLE_PUBLIC, "")]["RouteTableId"],

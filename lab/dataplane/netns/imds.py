@@ -15,6 +15,10 @@ Behaviour, as the EC2 User Guide documents it (Instance metadata, "Responses and
   template sets ``HttpTokens=required``): otherwise ``401 - Unauthorized``.
 - ``GET /latest/meta-data/instance-id``, ``/local-ipv4``; ``/tags/instance`` lists the tag keys one per
   line; ``/tags/instance/<key>`` is the value. Anything absent (no tags, unknown key) is ``404 - Not Found``.
+- ``/spot/instance-action`` (JSON ``{"action": "terminate", "time": "<UTC>"}``) and
+  ``/events/recommendations/rebalance`` (JSON ``{"noticeTime": "<UTC>"}``): 404 until the lab interrupts the
+  instance (EC2 User Guide, "Spot Instance interruption notices": instance-action is present only once the
+  instance is marked; "EC2 instance rebalance recommendations": the noticeTime item).
 - All answers are ``text/plain``. Prints ``ready`` once listening.
 """
 from __future__ import annotations
@@ -38,13 +42,26 @@ TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_MIN_S, TTL_MAX_S = 1, 21600
 TAGS_PATH = "/latest/meta-data/tags/instance"
+SPOT_ACTION_PATH = "/latest/meta-data/spot/instance-action"
+REBALANCE_PATH = "/latest/meta-data/events/recommendations/rebalance"
 
 
-def write_state(path: Path, instance_id: str, local_ipv4: str, tags: dict[str, str]) -> None:
-    """Write the stand-in's state atomically (the server may be reading it at the same moment)."""
+def write_state(path: Path, instance_id: str, local_ipv4: str, tags: dict[str, str], *,
+                spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+    """Write the stand-in's state atomically (the server may be reading it at the same moment).
+    ``spot_action``/``rebalance``: the spot notices the instance shows (None: not marked)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"instance_id": instance_id, "local_ipv4": local_ipv4, "tags": dict(tags)}))
+    state = {"instance_id": instance_id, "local_ipv4": local_ipv4, "tags": dict(tags)}
+    state.update({k: v for k, v in (("spot_action", spot_action), ("rebalance", rebalance)) if v})
+    tmp.write_text(json.dumps(state))
     tmp.replace(path)
+
+
+def mark_interrupted(path: Path, *, spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+    """Add spot notices to a written state (keeps its id, address and tags)."""
+    state = json.loads(path.read_text())
+    write_state(path, state["instance_id"], state["local_ipv4"], state.get("tags") or {},
+                spot_action=spot_action or state.get("spot_action"), rebalance=rebalance or state.get("rebalance"))
 
 
 class Tokens:
@@ -103,6 +120,9 @@ class ImdsHandler(BaseHTTPRequestHandler):
             return self._send(200, state.get("instance_id", ""))
         if path == "/latest/meta-data/local-ipv4":
             return self._send(200, state.get("local_ipv4", ""))
+        for item, key in ((SPOT_ACTION_PATH, "spot_action"), (REBALANCE_PATH, "rebalance")):
+            if path == item and state.get(key):
+                return self._send(200, json.dumps(state[key]))
         if path == TAGS_PATH and tags:
             return self._send(200, "\n".join(tags))
         if path.startswith(TAGS_PATH + "/"):

@@ -199,6 +199,10 @@ class Namespaces:
     def nat_runtime(self, instance_id: str) -> layout.NatRuntime | None:
         return self._fleet.runtimes.get(instance_id)
 
+    def spot_notice(self, instance_id: str, spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+        """EC2's spot notices in a NAT's metadata (lab.aws.spot)."""
+        self._fleet.spot_notice(self.spec.nat_by_id(instance_id), spot_action, rebalance)
+
     def agent_log(self, instance_id: str) -> str:
         """What the NAT's hanat-nat-agent has logged so far."""
         return self._fleet.agent_log(instance_id)

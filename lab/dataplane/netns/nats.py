@@ -1,7 +1,7 @@
 """The NATs' namespaces: NAT instances (``nat-<n>``) and an adopted VPC's NAT gateways (``ngw-<n>``), shaped as AWS shapes them.
 
 A NAT instance's namespace has ONE interface, ``vpc0``, on its zone's public subnet bridge, holding only its
-private address; its default route is the VPC router (which sends it on to the internet gateway, where its
+private address (and its secondary ones when ``nat.addresses`` > 1: setup-nat.sh then SNATs across them); its default route is the VPC router (which sends it on to the internet gateway, where its
 Elastic IP is translated 1:1: lab.dataplane.netns.igw). Client packets arrive and leave on that one
 interface. It is configured by bootstrap/nat/setup-nat.sh as it ships and runs bootstrap/nat/hanat-nat-agent
 against an IMDSv2 stand-in (lab.dataplane.netns.imds on 169.254.169.254) serving the spec's instance tags;
@@ -42,6 +42,7 @@ class NatFleet:
         self._next_gateway = 0
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
+        self._imds_notices: dict[str, dict] = {}   # instance id -> its spot notices (lab.aws.spot)
 
     def start(self, run_id: str) -> None:
         self._imds_dir = Path(tempfile.mkdtemp(prefix=f"hanat-{run_id}-imds-"))
@@ -52,7 +53,7 @@ class NatFleet:
         self._gateways.clear()
         if self._imds_dir is not None:
             shutil.rmtree(self._imds_dir, ignore_errors=True)
-        self._imds_dir, self._imds_written = None, {}
+        self._imds_dir, self._imds_written, self._imds_notices = None, {}, {}
 
     def role(self, instance_id: str) -> str | None:
         rt = self.runtimes.get(instance_id)
@@ -72,10 +73,21 @@ class NatFleet:
 
     def write_imds(self, nat: NatPlane) -> Path:
         path = self._imds_dir / f"{nat.instance_id}.json"
-        if self._imds_written.get(nat.instance_id) != (nat.private_ip, nat.tags):
-            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map)
-            self._imds_written[nat.instance_id] = (nat.private_ip, nat.tags)
+        notices = self._imds_notices.get(nat.instance_id, {})
+        written = (nat.private_ip, nat.tags, tuple(sorted(notices)))
+        if self._imds_written.get(nat.instance_id) != written:
+            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map, **notices)
+            self._imds_written[nat.instance_id] = written
         return path
+
+    def spot_notice(self, nat: NatPlane | None, spot_action: dict | None, rebalance: dict | None) -> None:
+        """Show EC2's spot notices in the NAT's metadata (kept when its tags are written again)."""
+        if nat is None:
+            return
+        notices = self._imds_notices.setdefault(nat.instance_id, {})
+        notices.update({k: v for k, v in (("spot_action", spot_action), ("rebalance", rebalance)) if v})
+        if self._imds_dir is not None and nat.instance_id in self.runtimes:
+            self.write_imds(nat)
 
     # --- NAT instances (named after layout.NatAction.kind) ----------------------------------
     def _create(self, action: layout.NatAction, nat: NatPlane) -> None:
@@ -85,7 +97,8 @@ class NatFleet:
         sysctl(ns, "net.ipv4.ip_forward", 0)
         bridge = layout.bridge_name("pub", fabric.public_zone_index(plane.spec, nat.public_cidr, f"NAT {nat.instance_id}"))
         fabric.veth(plane, role, layout.HOST_UPLINK, "vpc", layout.router_port("nat", action.index), bridge)
-        ip(ns, "addr", "add", f"{nat.private_ip}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
+        for private, _ in nat.addresses:   # secondary ones (nat.addresses > 1) as amazon-ec2-net-utils adds them
+            ip(ns, "addr", "add", f"{private}/{layout.prefixlen(nat.public_cidr)}", "dev", layout.HOST_UPLINK)
         self.runtimes[nat.instance_id] = layout.NatRuntime(nat.instance_id, action.index, nat.private_ip,
                                                            nat.public_cidr, links_up=False)
         boots_offline = self.boot_gate.applies_to(nat.instance_id)   # nothing outside (lab.dataplane.boot)
@@ -94,8 +107,11 @@ class NatFleet:
             nft(ns, offline.offline_ruleset(True, plane.spec.vpc_cidr))
         self._link_up(action, nat)
         started = time.monotonic()
-        result = plane.exec(role, ["bash", str(NAT_SCRIPT), plane.spec.vpc_cidr], timeout=120,
-                            env=offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV)
+        # the probe subnets may read the agent's counters, as the stack builder renders them (HANAT_PROBE_CIDRS)
+        probe_cidrs = {"HANAT_PROBE_CIDRS": ",".join(z.probe_cidr for z in plane.spec.zones)}
+        env = {**(offline.OFFLINE_SCRIPT_ENV if boots_offline else LAB_SCRIPT_ENV), **probe_cidrs,
+               "HANAT_NAT_ADDRESSES": str(len(nat.addresses))}
+        result = plane.exec(role, ["bash", str(NAT_SCRIPT), plane.spec.vpc_cidr], timeout=120, env=env)
         if boots_offline:
             self.boot_gate.boots[nat.instance_id].ran(result.returncode, result.stderr, time.monotonic() - started,
                                                       offline.sent_outside(ns))
@@ -114,8 +130,10 @@ class NatFleet:
                              stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
+        # each NAT's own counters directory: the namespaces share one filesystem (on EC2 it is /run/...)
+        counters = {"HANAT_COUNTERS_DIR": str(self._imds_dir / f"{nat.instance_id}.counters")}
         with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
-            plane.popen(role, ["bash", str(NAT_AGENT)], stderr=log)
+            plane.popen(role, ["bash", str(NAT_AGENT)], stderr=log, env=counters)
 
     def _link_up(self, action: layout.NatAction, nat: NatPlane) -> None:
         rt = self.runtimes[nat.instance_id]

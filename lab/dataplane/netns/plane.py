@@ -233,6 +233,11 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.boot_offline(delay_s)
 
+    def spot_notice(self, instance_id: str, spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+        """EC2's spot notices in a NAT's metadata (lab.aws.spot marks them; the IMDS stand-in serves them)."""
+        with self._lock:
+            self._plane.spot_notice(instance_id, spot_action, rebalance)
+
     def boots(self) -> dict[str, dict]:
         with self._lock:
             return {i: b.to_dict() for i, b in self._plane.boot_gate.boots.items()}

@@ -49,4 +49,5 @@ from . import aws_faults  # noqa: F401 - Lambda errors, EC2 throttling, a killed
 from . import nat_boot  # noqa: F401 - a replacement NAT booting late and offline
 from . import adoption  # noqa: F401 - cutover from NAT gateways and release (issue 11)
 from . import day2  # noqa: F401 - roll and heartbeat-stopped (issue 12)
+from . import spot  # noqa: F401 - spot-interruption (issue 20)
 # isort: on

@@ -16,7 +16,6 @@ script, each phase measured on every zone's private host (one request every 100 
 from __future__ import annotations
 
 import itertools
-import time
 
 from chalicelib.service.operations import operate
 from lab.aws.adapters import route_views
@@ -45,13 +44,13 @@ def _addresses(session) -> dict[str, dict[str, str | None]]:
 
 def _on_own_nat(session, az: str) -> bool:
     zone = session.topology().zone(az)
-    views = route_views(session.clients.ec2, list(zone.private_route_table_ids))
+    views = route_views(session.lab_clients.ec2, list(zone.private_route_table_ids))   # the lab's look: the truth
     return all(views[t].default_target == zone.nat_eni_id for t in zone.private_route_table_ids)
 
 
 def _wait_egress_by(session, az: str, address: str | None, bound_s: float) -> None:
     def there() -> bool:
-        recent = [s for s in session.samples(az) if s.t >= time.time() - 0.5]
+        recent = [s for s in session.samples(az) if s.t >= session.clock.time() - 0.5]
         return bool(recent) and all(s.ok and s.you == address for s in recent)
     session.wait_until(f"zone {az} going out by {address}", there, bound_s)
 
@@ -96,7 +95,7 @@ def run_cutover(session, zone, opts, marks) -> None:
                        len(azs) * proving + 30)
     for az in azs:
         _wait_egress_by(session, az, addresses[az]["nat_eip_address"], 15)
-    time.sleep(SETTLE_S)
+    session.clock.sleep(SETTLE_S)
     extra["cutover_done"] = session.timeline.add("cutover_done", None).t
 
     # 3. a blackhole in the adopted VPC fails over and back as usual
@@ -104,11 +103,11 @@ def run_cutover(session, zone, opts, marks) -> None:
     session.dataplane.blackhole(zone, True)
     wait_served_elsewhere(session, zone, detect_bound(p))
     wait_egress(session, zone, 15)
-    time.sleep(SETTLE_S)
+    session.clock.sleep(SETTLE_S)
     session.dataplane.blackhole(zone, False)
     mark(session, marks, "recover", zone, kind="blackhole")
     steady(session)
-    time.sleep(SETTLE_S)
+    session.clock.sleep(SETTLE_S)
 
     # 4. give every zone back to its NAT gateway
     extra["release"] = session.timeline.add("release_requested", None).t
@@ -119,9 +118,9 @@ def run_cutover(session, zone, opts, marks) -> None:
                        lambda: all(session.on_original_targets(az) for az in azs), 15)
     for az in azs:
         _wait_egress_by(session, az, addresses[az]["nat_gateway_address"], 15)
-    time.sleep(SETTLE_S)
+    session.clock.sleep(SETTLE_S)
     extra["release_done"] = session.timeline.add("release_done", None).t
-    time.sleep(LEFT_ALONE_SWEEPS * p.interval_s)   # the controller must leave released zones alone
+    session.clock.sleep(LEFT_ALONE_SWEEPS * p.interval_s)   # the controller must leave released zones alone
     steady(session)
 
 

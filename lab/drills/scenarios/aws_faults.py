@@ -5,7 +5,6 @@ judge (its acceptance checks, from what was measured)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from dataclasses import replace
 
@@ -31,7 +30,7 @@ def run_lambda_errors(session, zone, opts, marks) -> None:
     before = dict(session.metrics.counts)
     session.lambda_endpoint.inject(FAULT_KINDS)
     mark(session, marks, "fault", None, kind="lambda-errors", faults=list(FAULT_KINDS))
-    time.sleep(opts.lambda_faults_s)
+    session.clock.sleep(opts.lambda_faults_s)
     session.lambda_endpoint.clear()
     mark(session, marks, "recover", None, kind="lambda-errors")
     steady(session)
@@ -67,14 +66,14 @@ def _blackhole_and_back(session, zone, note: str) -> float:
     """A plain blackhole of ``zone``: failed over, egress back, fault lifted, steady again; its fault time."""
     p = session.settings.config.probe
     session.dataplane.blackhole(zone, True)
-    at = time.time()
+    at = session.clock.time()
     session.timeline.add(note, zone, at=at, kind="blackhole")
     wait_served_elsewhere(session, zone, detect_bound(p))
     wait_egress(session, zone, 15)
-    time.sleep(1.0)
+    session.clock.sleep(1.0)
     session.dataplane.blackhole(zone, False)
     steady(session)
-    time.sleep(SETTLE_S)   # the clients show the zone's own address again before the next fault
+    session.clock.sleep(SETTLE_S)   # the clients show the zone's own address again before the next fault
     return at
 
 
@@ -93,7 +92,7 @@ def run_api_throttle(session, zone, opts, marks) -> None:
         mark(session, marks, "fault", zone, kind="blackhole+ec2-throttle", rate=THROTTLE_RATE)
         wait_served_elsewhere(session, zone, 2 * detect_bound(p))
         wait_egress(session, zone, 15)
-        time.sleep(1.0)
+        session.clock.sleep(1.0)
         session.dataplane.blackhole(zone, False)
     finally:
         after = session.emulator.faults(ec2_throttle=0.0)
@@ -177,7 +176,7 @@ class KillSwitch:
             s = self.session
             topology = s.topology()
             zone = next((z for z in topology.zones if route_table in z.private_route_table_ids), None)
-            now = time.time()
+            now = s.clock.time()
             record = None
             if zone is not None:
                 snap = observe.load_snapshot(s.lab_clients.dynamodb, topology.table_name, topology.azs, now)
@@ -211,7 +210,7 @@ def run_heartbeat_crash(session, zone, opts, marks) -> None:
                            lambda: switch.killed is not None, detect_bound(p))
         wait_served_elsewhere(session, zone, _completion_bound_s(p) + 10)
         wait_egress(session, zone, 15)
-        time.sleep(1.0)
+        session.clock.sleep(1.0)
         session.dataplane.blackhole(zone, False)
         mark(session, marks, "recover", zone, kind="blackhole")
         steady(session)

@@ -9,8 +9,6 @@ figures stay None and no connection check is made.
 """
 from __future__ import annotations
 
-import time
-
 from lab.dataplane import connlog
 
 from .. import connections as cx
@@ -138,12 +136,12 @@ def run_manual_failover(session, zone, opts, marks) -> None:
     out = operate(session.deps("operate", refresh=True),
                   {"action": "failover", "zone": zone, "to_zone": other, "reason": "lab drill"})
     wait_served_elsewhere(session, zone, 10)
-    time.sleep(HOLD_S)
+    session.clock.sleep(HOLD_S)
     mark(session, marks, "recover", zone, kind="manual-revert")
     back = operate(session.deps("operate", refresh=True), {"action": "revert", "zone": zone, "reason": "lab drill"})
     session.wait_until(f"zone {zone} back on its own NAT", lambda: session.served_by()[zone] == zone, 10)
     marks.extra = {"handoffs": out.get("handoffs", []), "revert_handoffs": back.get("handoffs", [])}
-    time.sleep(HOLD_S)
+    session.clock.sleep(HOLD_S)
     steady(session)
 
 

@@ -3,8 +3,6 @@ the probe targets down, every NAT down, and the revert after a recovery. Each is
 the controller, recover, wait for steady state) and a judge (its acceptance checks, from what was measured)."""
 from __future__ import annotations
 
-import time
-
 from lab.aws.adapters import start_instance, stop_instance, terminate_instance
 
 from .. import report as rp
@@ -27,7 +25,7 @@ def run_blackhole(session, zone, opts, marks) -> None:
     mark(session, marks, "fault", zone, kind="blackhole")
     wait_served_elsewhere(session, zone, detect_bound(p))
     wait_egress(session, zone, 15)
-    time.sleep(1.0)   # let the clients show the backup's address for a while
+    session.clock.sleep(1.0)   # let the clients show the backup's address for a while
     session.dataplane.blackhole(zone, False)
     mark(session, marks, "recover", zone, kind="blackhole")
     steady(session)
@@ -40,7 +38,7 @@ def run_stop(session, zone, opts, marks) -> None:
     mark(session, marks, "fault", zone, kind="stop", nat=nat)
     wait_served_elsewhere(session, zone, 15)
     wait_egress(session, zone, 15)
-    time.sleep(1.0)
+    session.clock.sleep(1.0)
     start_instance(session.clients.ec2, session.stack, nat)
     mark(session, marks, "recover", zone, kind="start", nat=nat)
     steady(session)
@@ -66,10 +64,10 @@ def run_flaky(session, zone, opts, marks) -> None:
     marks.extra = {"flaky_required_s": opts.flaky_s}
     session.dataplane.flaky(True)
     mark(session, marks, "fault", None, kind="flaky")
-    time.sleep(opts.flaky_s)
+    session.clock.sleep(opts.flaky_s)
     session.dataplane.flaky(False)
     mark(session, marks, "recover", None, kind="flaky")
-    time.sleep(session.settings.config.probe.interval_s * 2)
+    session.clock.sleep(session.settings.config.probe.interval_s * 2)
     steady(session)
 
 
@@ -82,7 +80,7 @@ def run_targets_down(session, zone, opts, marks) -> None:
     marks.affected = ()
     session.dataplane.targets_down(True)
     mark(session, marks, "fault", None, kind="targets-down")
-    time.sleep(_outage_s(session, opts))
+    session.clock.sleep(_outage_s(session, opts))
     session.dataplane.targets_down(False)
     mark(session, marks, "recover", None, kind="targets-down")
     steady(session)
@@ -94,7 +92,7 @@ def run_all_down(session, zone, opts, marks) -> None:
     for az in azs:
         session.dataplane.blackhole(az, True)
     mark(session, marks, "fault", None, kind="all-down")
-    time.sleep(_outage_s(session, opts))
+    session.clock.sleep(_outage_s(session, opts))
     for az in azs:
         session.dataplane.blackhole(az, False)
     mark(session, marks, "recover", None, kind="all-down")
@@ -108,7 +106,7 @@ def run_revert(session, zone, opts, marks) -> None:
     mark(session, marks, "fault", zone, kind="blackhole")
     wait_served_elsewhere(session, zone, detect_bound(p))
     # recover once the hold has run, so the revert must also wait for recover_after passes
-    time.sleep(p.min_hold_s)
+    session.clock.sleep(p.min_hold_s)
     session.dataplane.blackhole(zone, False)
     mark(session, marks, "recover", zone, kind="blackhole")
     session.wait_until(f"zone {zone} back on its own NAT", lambda: session.served_by()[zone] == zone,

@@ -1,7 +1,6 @@
 """What every drill script uses: the moments it notes (``Marks``), the drill options, and the waits."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 STEADY_TIMEOUT_S = 90.0
@@ -35,7 +34,7 @@ class Marks:
 
 
 def mark(session, marks: Marks, what: str, zone: str | None, **detail) -> float:
-    t = time.time()
+    t = session.clock.time()
     session.timeline.add(what, zone, at=t, **detail)
     setattr(marks, what, t)
     return t
@@ -47,7 +46,7 @@ def wait_served_elsewhere(session, zone: str, bound_s: float) -> None:
 
 def wait_egress(session, zone: str, bound_s: float) -> None:
     def back() -> bool:
-        recent = [s for s in session.samples(zone) if s.t >= time.time() - 0.3]
+        recent = [s for s in session.samples(zone) if s.t >= session.clock.time() - 0.3]
         return bool(recent) and all(s.ok for s in recent)
     session.wait_until(f"zone {zone} reaching the internet again", back, bound_s)
 

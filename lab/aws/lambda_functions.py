@@ -1,0 +1,46 @@
+"""The lab's probe functions as ``hanat deploy`` gives them, and the controller's invoke client pointed at
+the lab's Lambda endpoint (lab.aws.lambda_endpoint)."""
+from __future__ import annotations
+
+import os
+
+from chalicelib.aws.lambda_invoke import make_invoke_client
+from chalicelib.naming import probe_function_name, probe_handler_name
+
+from .deployer import LAB_STAGE
+from .lambda_endpoint import LabFunction
+
+
+def probe_functions(topology, stage: str = LAB_STAGE) -> dict[str, LabFunction]:
+    """The probe functions ``hanat deploy`` gives ``topology`` in ``stage``, by deployed name, with the
+    stage's timeout, environment and reserved concurrency (bootstrap.deploy.stage: what Chalice deploys)."""
+    from bootstrap.deploy.stage import environment, stage_settings
+
+    settings = stage_settings(topology, stage)["lambda_functions"]
+    env = environment(topology, stage)
+    out = {}
+    for az in topology.azs:
+        handler = probe_handler_name(az)
+        name = probe_function_name(stage, az)
+        out[name] = LabFunction(name=name, handler=handler, zone=az,
+                                timeout_s=float(settings[handler]["lambda_timeout"]), environment=env,
+                                reserved=settings[handler].get("reserved_concurrency"))
+    return out
+
+
+def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
+    """The production invoke client (``make_invoke_client``: no retries, the controller's read timeout),
+    its endpoint set the standard way, ``AWS_ENDPOINT_URL_LAMBDA``, for the moment it is made."""
+    key = "AWS_ENDPOINT_URL_LAMBDA"
+    saved = os.environ.get(key)
+    os.environ[key] = endpoint_url
+    try:
+        client = make_invoke_client(region, read_timeout_s)
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+    if client.meta.endpoint_url != endpoint_url:
+        raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
+    return client
