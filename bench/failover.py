@@ -1,7 +1,7 @@
 """Failover benchmark: each drill N times (default 5), median and worst detection_s and rto_s.
 
     python bench/failover.py [--runs 5] [--dataplane netns|computed] [--scenario NAME ...] [--flaky-s 60]
-                             [--config F] [--random-phase] [--seed 0]
+                             [--config F] [--random-phase] [--seed 0] [--per-run]
 
 Runs are independent: each starts on a fresh lab session (emulator reset, stack, data plane) or, after a
 run that replaced no NAT, on that session reset to what a fresh one holds (lab.session_reset). A drill
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-phase", action="store_true",
                         help="inject each fault at a random moment of the probe interval (seeded)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-run", action="store_true",
+                        help="also print each run's detection_s, rto_s and the drill's own figures (e.g. api-throttle's "
+                             "baseline_rto_s and rto_vs_baseline)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error(f"--runs must be >= 1, got {args.runs}")
@@ -67,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         det = summarise([r.detection_s for r in reports])
         rto = summarise([r.rto_s for r in reports])
         rows.append((scenario, f"{sum(r.passed for r in reports)}/{len(reports)}", *det, *rto))
-        for r in reports:
+        for i, r in enumerate(reports, start=1):
+            if args.per_run:
+                figures = ", ".join(f"{k}={v}" for k, v in sorted(r.figures.items()) if not isinstance(v, (dict, list)))
+                notes.append(f"{scenario} run {i}: passed={r.passed} detection_s={r.detection_s} rto_s={r.rto_s}"
+                             + (f" {figures}" if figures else ""))
             if not r.passed:
                 failed = [k for k, ok in r.checks.items() if not ok]
                 notes.append(f"{scenario}: failed {', '.join(failed) or '-'}"

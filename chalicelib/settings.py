@@ -59,8 +59,8 @@ def _known(cls, d: dict) -> dict:
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    interval_s: float = 5
-    timeout_s: float = 2
+    interval_s: float = 3
+    timeout_s: float = 1
     fail_after: int = 2
     recover_after: int = 3
     min_hold_s: float = 60

@@ -66,9 +66,10 @@ TRANSIENT_ATTEMPTS = 6
 MAX_BACKOFF_S = 20.0   # botocore/retries/standard.py ExponentialBackoff: random() * 2 ** (attempt - 1), capped
 
 
-def transient_backoff_cap(attempt: int) -> float:
-    """The longest back-off after attempt ``attempt`` of a transient error (the delay is random below it)."""
-    return min(2.0 ** max(0, attempt - 1), MAX_BACKOFF_S)
+def transient_backoff_cap(attempt: int, base_s: float = 1.0) -> float:
+    """The longest back-off after attempt ``attempt`` of a transient error (the delay is random below it);
+    ``base_s``: the first cap (botocore's is 1 s; ``Call.backoff_s``)."""
+    return min(base_s * 2.0 ** max(0, attempt - 1), MAX_BACKOFF_S)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Call:
     expires: tuple[Callable[[], float], float] | None = None
     # False for a call that must not run twice (a probe invoke: a retry would run the probe again)
     retry_transient: bool = True
+    # the first back-off cap of a transient error (botocore's standard mode: 1 s), doubling per attempt
+    backoff_s: float = 1.0
 
 
 def error_code(err: ClientError) -> str:
@@ -142,7 +145,7 @@ class _Run:
             return delay
         if self.call.retry_transient and _transient(err):
             self.transient += 1
-            cap = transient_backoff_cap(self.transient)
+            cap = transient_backoff_cap(self.transient, self.call.backoff_s)
             if self.transient >= TRANSIENT_ATTEMPTS or (self.deadline is not None and now + cap >= self.deadline):
                 return _converted(op, err)
             return random.random() * cap

@@ -30,6 +30,11 @@ NOT_PENDING = "(attribute_not_exists(pending_until) OR pending_until < :now)"
 # (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html): read back for this long.
 READ_BACK_S = 10.0
 READ_BACK_POLICY = RetryPolicy(within_s=READ_BACK_S, base_delay_s=0.1, max_delay_s=2.0)
+# A throttled route write is retried sooner than botocore's 1 s first back-off: EC2 refills each API's
+# token bucket every second, mutating actions at 5 tokens a second by default, so a token is back within
+# 0.2 s (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html, "Request token bucket
+# sizes and refill rates"); the write is what ends an outage, and it stays bounded (6 attempts, the deadline).
+ROUTE_WRITE_BACKOFF_S = 0.2
 CANCELLED = ("TransactionCanceledException", "TransactionConflictException", CONDITION_FAILED)
 
 
@@ -184,7 +189,8 @@ def _write_calls(ec2, writes: Sequence[RouteWrite], write_deadline: float | None
     calls = [Call(f"ec2.{'ReplaceRoute' if w.view.has_default else 'CreateRoute'} {w.route_table_id} -> {w.eni_id}",
                   ec2.replace_route if w.view.has_default else ec2.create_route,
                   {"RouteTableId": w.route_table_id, "DestinationCidrBlock": DEFAULT_ROUTE,
-                   "NetworkInterfaceId": w.eni_id}, (), write_deadline, expires) for w in todo]
+                   "NetworkInterfaceId": w.eni_id}, (), write_deadline, expires,
+                  backoff_s=ROUTE_WRITE_BACKOFF_S) for w in todo]
     return todo, calls
 
 
@@ -200,7 +206,8 @@ def _finish_writes(ec2, writes: Sequence[RouteWrite], todo: list[RouteWrite], ou
     if retry:
         again = aws_calls([Call(f"ec2.ReplaceRoute {w.route_table_id} -> {w.eni_id}", ec2.replace_route,
                                 {"RouteTableId": w.route_table_id, "DestinationCidrBlock": DEFAULT_ROUTE,
-                                 "NetworkInterfaceId": w.eni_id}, (), write_deadline, expires) for w in retry],
+                                 "NetworkInterfaceId": w.eni_id}, (), write_deadline, expires,
+                                backoff_s=ROUTE_WRITE_BACKOFF_S) for w in retry],
                           deadline=deadline)
         fixed = dict(zip((w.route_table_id for w in retry), again, strict=True))
         outcomes = [fixed.get(w.route_table_id, o) for w, o in zip(todo, outcomes, strict=True)]

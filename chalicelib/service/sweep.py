@@ -6,13 +6,19 @@ answer has its confirmation started alongside (service/probing.py), so a dead NA
 probed again (no extra cost in the steady state). The decision and the route moves are
 ``reconcile.decide_and_apply`` (entered once per sweep); its alerts and metrics go out through
 ``publish``. The loop of sweeps under the sweeper lease is ``service/heartbeat.py``.
+
+The sweep's one read of the world (zone records, NAT states, route tables: ``reconcile.read``) starts
+with its probes and runs beside them, so a slow EC2 (throttled reads ridden out by the retry layer's
+back-off) costs the probe round's time, not time after it: a dead NAT's zone is decided from the
+probes' evidence and the state table, and the EC2 facts it is checked against are at most one probe
+round old (the round is bounded, ``probing.probe_round_s``).
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..aws.observe import Observed
 from ..engine import DOWN, ZoneState
 from .deps import Deps
 from .probing import Probed, probe_zones
@@ -71,25 +77,25 @@ def _report_probes(deps: Deps, report: SweepReport, probed: Probed) -> None:
 def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
     """One sweep, assuming the caller holds the lease: the report and the zone states it stored.
 
-    When a probe failed, the world is read first (steady sweeps read it after their probes): the zone
-    records, so a failed probe of a zone already DOWN is not confirmed again, with the NATs' states and
-    the route tables in the same batch; that read is the one the decision starts from (a sweep reads
-    once). The probe part of the report and its metrics follow the move: a failover waits for nothing."""
+    The world is read once, beside the probes (started with them): the zone records, so a failed probe
+    of a zone already DOWN is not confirmed again (``known_down`` waits for that read), with the NATs'
+    states and the route tables in the same batch; that read is the one the decision starts from. The
+    probe part of the report and its metrics follow the move: a failover waits for nothing."""
     started = time.monotonic()
     report = SweepReport(at=deps.clock(), owner=deps.owner)
-    seen: list[Observed] = []   # the sweep's one read, when a failed probe needed it early
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hanat-sweep-read") as pool:
+        reading = pool.submit(read, deps, deps.clock())
 
-    def known_down() -> set[str]:
-        seen.append(read(deps, deps.clock()))
-        # a record's body is the zone state as JSON data (reconcile.zone_state reads it)
-        return {az for az, rec in seen[0].snapshot.zones.items() if rec.body.get("health") == DOWN}
+        def known_down() -> set[str]:
+            # a record's body is the zone state as JSON data (reconcile.zone_state reads it)
+            return {az for az, rec in reading.result().snapshot.zones.items() if rec.body.get("health") == DOWN}
 
-    probed = probe_zones(deps, known_down=known_down)
-    try:
-        applied = decide_and_apply(deps, control=probed.control, probes=probed.first,
-                                   confirmations=probed.confirmations, observed=seen[0] if seen else None)
-    finally:
-        _report_probes(deps, report, probed)
+        probed = probe_zones(deps, known_down=known_down)
+        try:
+            applied = decide_and_apply(deps, control=probed.control, probes=probed.first,
+                                       confirmations=probed.confirmations, observed=reading.result())
+        finally:
+            _report_probes(deps, report, probed)
     _report_applied(deps, report, applied)
     publish_nat_counters(deps, probed.first)     # after the moves: a failover never waits on metrics
     report.duration_s = round(time.monotonic() - started, 4)

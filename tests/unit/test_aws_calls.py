@@ -8,6 +8,7 @@ botocore's own retries off, so no call is retried by two layers and one call can
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -281,3 +282,42 @@ def test_one_attempt_of_the_controllers_clients_ends_within_the_route_write_clai
     from chalicelib.service.reconcile import CLAIM_MARGIN_S
     assert CONTROLLER_CLIENT_CONFIG.connect_timeout + CONTROLLER_CLIENT_CONFIG.read_timeout < CLAIM_MARGIN_S
     assert CONTROLLER_CLIENT_CONFIG.retries == CLIENT_CONFIG.retries     # the same one retry layer
+
+
+
+class ThrottledEc2:
+    """An EC2 client whose ReplaceRoute is throttled ``times`` times, then done; the waits between tries."""
+
+    def __init__(self, times: int):
+        self.left, self.at, self.eni = times, [], None
+
+    def replace_route(self, **kwargs):
+        self.at.append(time.monotonic())
+        if self.left:
+            self.left -= 1
+            raise client_error("RequestLimitExceeded", "Request limit exceeded.")
+        self.eni = kwargs["NetworkInterfaceId"]
+
+    def describe_route_tables(self, RouteTableIds):
+        return {"RouteTables": [{"RouteTableId": t, "Routes": [{"DestinationCidrBlock": "0.0.0.0/0",
+                                                                "NetworkInterfaceId": self.eni}]}
+                                for t in RouteTableIds]}
+
+
+def test_a_route_write_is_retried_within_ec2s_token_refill_not_botocores_first_second():
+    # EC2 refills a mutating action's token bucket at 5 tokens a second by default (EC2 developer guide,
+    # "Request throttling for the Amazon EC2 API"): a throttled route write waits at most 0.2 s, doubling
+    from chalicelib.aws.claims import ROUTE_WRITE_BACKOFF_S, RouteWrite, write_routes
+    from chalicelib.aws.observe import RouteTableView
+
+    assert ROUTE_WRITE_BACKOFF_S == 0.2
+    ec2 = ThrottledEc2(times=3)
+    view = RouteTableView("rtb-1", {"hanat:stack": "s"}, "eni-old", None, has_default=True)
+    assert write_routes(ec2, [RouteWrite("rtb-1", "eni-new", view)]) == ["rtb-1"] and ec2.eni == "eni-new"
+    waits = [b - a for a, b in zip(ec2.at, ec2.at[1:])]
+    assert len(waits) == 3
+    # each wait below its cap (0.2, 0.4, 0.8 s) plus scheduling slack; botocore's caps are 1, 2, 4 s
+    assert all(w <= transient_backoff_cap(n, ROUTE_WRITE_BACKOFF_S) + 0.3 for n, w in enumerate(waits, start=1))
+    assert transient_backoff_cap(1) == 1.0 and transient_backoff_cap(3, ROUTE_WRITE_BACKOFF_S) == 0.8
+    # any other call keeps botocore's first cap
+    assert Call("ec2.DescribeRouteTables", ec2.describe_route_tables).backoff_s == 1.0
