@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-tools demo test test-long test-unit lint clean bench bench-dataplane
+.PHONY: install system-tools demo test test-stale test-long test-unit lint clean bench bench-dataplane
 
 install: $(STAMP) system-tools
 
@@ -48,6 +48,10 @@ LAB_WORKERS ?= 3
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/unit tests/integration
 	$(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
+
+# The moto tier with EC2's eventual consistency on (tests/integration/conftest.py): slower, not in `make test`.
+test-stale: install
+	HANAT_STALE_READS_S=0.5 $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/integration
 
 test-long: install
 	$(BIN)/pytest -q -p no:cacheprovider -m long_drill tests
