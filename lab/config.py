@@ -11,7 +11,7 @@ code from what that VPC holds, every other section the lab's.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -81,7 +81,5 @@ def adopting_config(config: HanatConfig, ec2, vpc_id: str) -> HanatConfig:
     raw = parse_toml(text, source="hanat adopt (lab)")
     alerts = {"emails": list(config.alerts.emails), "slack_webhook_parameter": config.alerts.slack_webhook_parameter}
     raw.update(probe=config.probe.to_dict(), failover=config.failover.to_dict(),
-               maintenance=config.maintenance.to_dict(), alerts=alerts, nat=asdict(config.nat))
-    if not config.nat.ami:
-        del raw["nat"]["ami"]
+               maintenance=config.maintenance.to_dict(), alerts=alerts, nat=config.nat.to_table())
     return build_config(raw, source=f"{config.source or 'lab'} adopting {vpc_id}")

@@ -31,6 +31,11 @@ class NatConfig:
     addresses: int = 1  # Elastic IPs per NAT, SNAT spread across them (1..MAX_NAT_ADDRESSES)
     market: MarketSettings = field(default_factory=MarketSettings)  # nat.market, nat.spot_fallback
 
+    def to_table(self) -> dict:
+        """The ``[nat]`` table of a config file that validates back to this (market's keys sit flat in it)."""
+        table = {"instance_type": self.instance_type, "addresses": self.addresses, **self.market.to_dict()}
+        return {**table, "ami": self.ami} if self.ami else table
+
 
 @dataclass(frozen=True)
 class TrafficConfig:

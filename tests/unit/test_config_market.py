@@ -61,3 +61,16 @@ def test_plan_label():
 
 def _with(market: MarketSettings) -> Topology:
     return dataclasses.replace(TOPOLOGY, nat_market=market)
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"nat.market": "spot"}, {"nat.market": "spot", "nat.spot_fallback": False}, {"nat.addresses": 2},
+    {"nat.ami": "ami-0123456789abcdef0"},
+], ids=["defaults", "spot", "spot-no-fallback", "two-addresses", "ami"])
+def test_the_nat_table_written_back_validates_to_the_same_settings(changes):
+    # lab/config.py's adopting config writes [nat] from the frozen config: the market's keys must sit flat
+    raw = BASE
+    for key, value in changes.items():
+        raw = mutate(raw, key, value)
+    nat = build_config(raw, source="t").nat
+    assert build_config({**raw, "nat": nat.to_table()}, source="t").nat == nat
