@@ -72,7 +72,7 @@ def no_namespace_left_behind():
     if os.geteuid() != 0:
         yield
         return
-    from lab.dataplane.netns.registry import owned_by_other_live_process, read_records
+    from lab.dataplane.netns.registry import owned_by_another_process, read_records
 
     before = _hanat_namespaces()
     yield
@@ -80,9 +80,11 @@ def no_namespace_left_behind():
     # (shell.add_namespace), so every namespace listed here has its record by the time it is read. The
     # other order let one xdist worker take another worker's namespace, created in between, for a leak.
     new = _hanat_namespaces() - before
-    records = read_records()   # another live run's namespaces (another worker, a concurrent run) are not ours
+    # another live run's namespaces (another worker, a concurrent run), and those of a run another process
+    # started and killed (test_lab_down_removes_a_killed_runs_leftovers...), are not ours
+    records = read_records()
     # still there after the read: another run may have removed its namespace (and its record) meanwhile
-    leaked = {ns for ns in new if not owned_by_other_live_process(ns, records)
+    leaked = {ns for ns in new if not owned_by_another_process(ns, records)
               and not _another_runs_capability_check(ns)} & _hanat_namespaces()
     for ns in leaked:  # clean up so one failure does not cascade, then fail loudly
         subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)

@@ -115,7 +115,8 @@ def test_computed_clear_faults_is_a_new_plane_for_a_reused_session():
 
 
 def test_only_the_drills_that_replace_a_nat_end_their_session():
-    assert {s for s in SCENARIOS if replaces_nat(s)} == {"terminate", "nat-boot-offline", "roll"}
+    assert {s for s in SCENARIOS if replaces_nat(s)} == {"terminate", "nat-boot-offline", "roll",
+                                                          "spot-interruption", "spot-capacity"}
     assert {s for s in SCENARIOS if adopts_vpc(s)} == {"cutover"}
 
 

@@ -64,3 +64,20 @@ def test_liveness_uses_pid_and_start_time(tmp_path, monkeypatch):
     registry.claim("gone01", pid=int(gone.stdout))
     assert registry.prune_dead_records(["hanat-mine01-inet"]) == ["gone01"]
     assert set(registry.read_records()) == {"mine01"}
+
+
+def test_a_run_killed_by_another_live_process_is_not_this_processs(tmp_path, monkeypatch):
+    """The lab tier's leak check (tests/lab/conftest.py) must not take another xdist worker's killed run
+    (test_lab_down_removes_a_killed_runs_leftovers...) for its own leak, but must own its children's runs."""
+    monkeypatch.setattr(registry, "REGISTRY_DIR", tmp_path)
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                           text=True, check=True)
+    assert registry.claim("self01").parent == os.getppid()         # a claim records the owner's parent
+    mine = RunRecord("kid001", pid=int(child.stdout), start_ticks=1, created_at=0.0, parent=os.getpid())
+    others = RunRecord("oth001", pid=int(child.stdout), start_ticks=1, created_at=0.0, parent=1)  # init's
+    orphan = RunRecord("orp001", pid=int(child.stdout), start_ticks=1, created_at=0.0, parent=0)  # old record
+    records = {r.run_id: r for r in (mine, others, orphan)}
+    assert not registry.owned_by_another_process("hanat-kid001-inet", records)
+    assert registry.owned_by_another_process("hanat-oth001-inet", records)
+    assert not registry.owned_by_another_process("hanat-orp001-inet", records)
+    assert not registry.owned_by_another_process("hanat-norec1-inet", records)

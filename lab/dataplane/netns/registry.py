@@ -32,10 +32,11 @@ class RunRecord:
     pid: int
     start_ticks: int       # /proc/<pid>/stat field 22: tells a reused pid from the original process
     created_at: float
+    parent: int = 0        # the owner's parent when it claimed the run (0: not known, a record of before)
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "pid": self.pid, "start_ticks": self.start_ticks,
-                "created_at": self.created_at}
+                "created_at": self.created_at, "parent": self.parent}
 
 
 def run_id_of(ns: str) -> str | None:
@@ -76,6 +77,15 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def _parent_of(pid: int) -> int:
+    """``pid``'s parent (0 when it cannot be read)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
 def is_alive(rec: RunRecord) -> bool:
     return process_start_ticks(rec.pid) == rec.start_ticks
 
@@ -93,7 +103,8 @@ def claim(run_id: str, pid: int | None = None) -> RunRecord:
     if existing is not None and is_alive(existing):
         return existing
     ticks = process_start_ticks(pid)
-    rec = RunRecord(run_id=run_id, pid=pid, start_ticks=ticks if ticks is not None else -1, created_at=time.time())
+    rec = RunRecord(run_id=run_id, pid=pid, start_ticks=ticks if ticks is not None else -1, created_at=time.time(),
+                    parent=_parent_of(pid))
     REGISTRY_DIR.mkdir(parents=True, exist_ok=True)
     tmp = REGISTRY_DIR / f".{run_id}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(rec.to_dict()))
@@ -110,7 +121,7 @@ def read_record(run_id: str) -> RunRecord | None:
     try:
         d = json.loads(_path(run_id).read_text())
         return RunRecord(run_id=str(d["run_id"]), pid=int(d["pid"]), start_ticks=int(d["start_ticks"]),
-                         created_at=float(d["created_at"]))
+                         created_at=float(d["created_at"]), parent=int(d.get("parent", 0)))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -138,11 +149,14 @@ def namespace_ages(names: Iterable[str], now: float | None = None) -> dict[str, 
     return out
 
 
-def owned_by_other_live_process(ns: str, records: Mapping[str, RunRecord] | None = None) -> bool:
-    """True when ``ns`` belongs to a run of another process that is still alive (not ours to touch)."""
-    records = read_records() if records is None else records
+def owned_by_another_process(ns: str, records: Mapping[str, RunRecord]) -> bool:
+    """True when ``ns`` is not this process's: its run is another live process's, or the run of a dead child
+    of another live process (a run killed by another test, say, that this process never started)."""
     rec = records.get(run_id_of(ns) or "")
-    return rec is not None and rec.pid != os.getpid() and is_alive(rec)
+    me = os.getpid()
+    if rec is None or me in (rec.pid, rec.parent):
+        return False
+    return is_alive(rec) or (rec.parent > 0 and process_start_ticks(rec.parent) is not None)
 
 
 def prune_dead_records(live_namespaces: Iterable[str]) -> list[str]:

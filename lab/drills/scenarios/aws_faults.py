@@ -111,10 +111,11 @@ def judge_api_throttle(session, rep, marks, events) -> dict[str, bool]:
     bound = 2 * blackhole_rto_bound(session.settings.config.probe)
     rep.figures.update(baseline_rto_s=baseline, ec2_calls=calls, ec2_throttled=throttled, throttle_rate=THROTTLE_RATE,
                        rto_vs_baseline=(round(rep.rto_s / baseline, 2) if rep.rto_s and baseline else None))
-    share = throttled / calls if calls else 0.0
+    # The lab spreads throttling evenly (lab/aws/moto_server.py: error diffusion), so over any run of calls the
+    # throttled count is the rate's share within one call; the sweep's batched reads make few calls (~8).
     return {"baseline_measured": baseline is not None,
             f"rto_s<=2x_plain_blackhole_bound({bound:g}s)": rep.rto_s is not None and rep.rto_s <= bound,
-            "ec2_calls_throttled_at_about_half": calls >= 10 and 0.1 <= share <= 0.9,
+            "ec2_calls_throttled_at_the_rate_asked": calls >= 4 and abs(throttled - THROTTLE_RATE * calls) <= 1,
             "failed_over_once": rep.failovers == 1,
             "reverted": rep.reverts >= 1}
 
