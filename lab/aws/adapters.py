@@ -73,8 +73,10 @@ def start_instance(ec2, stack: str, instance_id: str) -> None:
 
 
 def terminate_instance(ec2, stack: str, instance_id: str) -> None:
+    """A fault, as a user's TerminateInstances: no read-back (the controller reacts meanwhile; a drill's
+    fault moment is the request, not when a read first shows it)."""
     _require_stack_nat(ec2, stack, instance_id)
-    instances.terminate_tagged_instance(ec2, instance_id, stack)
+    aws_call(f"ec2.TerminateInstances {instance_id} (lab fault)", ec2.terminate_instances, InstanceIds=[instance_id])
 
 
 def put_secure_parameter(ssm, name: str, value: str, stack: str) -> None:

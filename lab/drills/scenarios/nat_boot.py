@@ -19,9 +19,9 @@ def run_nat_boot_offline(session, zone, opts, marks) -> None:
     marks.affected = (zone,)
     session.dataplane.boot_offline(opts.boot_delay_s)
     old = session.nat_of(zone)
-    terminate_instance(session.clients.ec2, session.stack, old)
     mark(session, marks, "fault", zone, kind="terminate, replacement boots offline", nat=old,
-         boot_delay_s=opts.boot_delay_s)
+         boot_delay_s=opts.boot_delay_s)   # before the call: the controller may react before it returns
+    terminate_instance(session.clients.ec2, session.stack, old)
     wait_served_elsewhere(session, zone, 15)
     wait_egress(session, zone, 15)
     session.wait_until(f"a replacement NAT for {zone}", lambda: session.nat_of(zone) != old,

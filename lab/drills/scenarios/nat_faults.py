@@ -47,8 +47,8 @@ def run_stop(session, zone, opts, marks) -> None:
 def run_terminate(session, zone, opts, marks) -> None:
     marks.affected = (zone,)
     old = session.nat_of(zone)
+    mark(session, marks, "fault", zone, kind="terminate", nat=old)   # the controller may react before the call returns
     terminate_instance(session.clients.ec2, session.stack, old)
-    mark(session, marks, "fault", zone, kind="terminate", nat=old)
     wait_served_elsewhere(session, zone, 15)
     wait_egress(session, zone, 15)
     session.wait_until(f"a replacement NAT for {zone}", lambda: session.nat_of(zone) != old,
