@@ -158,8 +158,11 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
             if not failover_asked:
                 hold = (now + float(deps.topology.maintenance.drain_s) + policy.proving_timeout_s
                         if rec.planned else 0.0)
-                fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold,
-                                          old_instance_id=rec.old_instance_id, planned=rec.planned)
+                try:
+                    fail_over_for_replacement(deps, az, f"replacing NAT {rec.old_instance_id}", hold_until=hold,
+                                              old_instance_id=rec.old_instance_id, planned=rec.planned)
+                except ConflictError:   # a sweep or another run stored the zone first: decide again next pass
+                    return Outcome(load(deps, az), actions, "another run changed the zone's state", topo)
                 now = max(now, deps.clock())   # a planned move waited for the NATs' agents (handoff)
                 failover_asked = True
                 actions.append(step.action)

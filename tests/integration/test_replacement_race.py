@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.aws import instances
@@ -249,3 +250,43 @@ def test_a_sweep_racing_a_planned_replacement_never_moves_the_zone_without_its_h
     assert old.nat_eni_id not in w.private_enis()                     # the zone left its NAT
     state = reconcile.load_states(w.deps())[1][A]
     assert state.has_handoff and state.handoff_from == old.nat_instance_id, state
+
+
+class LostClaims:
+    """The state table, where every claiming commit loses to another run (DynamoDB cancels the transaction:
+    ``TransactionCanceledException`` with ``ConditionalCheckFailed``, as a sweep committing first makes it)."""
+
+    def __init__(self, real):
+        self._real, self.lost = real, 0
+
+    def transact_write_items(self, **kwargs):
+        if any("pending_token" in op.get("Put", {}).get("Item", {}) for op in kwargs["TransactItems"]):
+            self.lost += 1
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled, "
+                                         "please refer cancellation reasons for specific reasons "
+                                         "[ConditionalCheckFailed, None]"}}, "TransactWriteItems")
+        return self._real.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_a_planned_move_that_keeps_losing_its_commit_waits_for_the_next_pass_instead_of_failing(moto):
+    """``hanat roll --wait`` against a heartbeat sweeping at once (a fresh-clone CI run): the operator's
+    run lost the commit of a roll step's move every time it decided again. That is another run acting, not
+    a failure: the step waits for the next pass (no error outcome), and the next pass moves the zone."""
+    w = World(maintenance=MaintenanceSettings(drain_s=20))
+    old = w.topo0.zone(A)
+    for _ in range(3):
+        w.sweep()
+    replacement_steps.start(w.deps(), A, "planned roll", w.clock(), planned=True)
+    operator = w.deps(owner="operator")
+    lost = LostClaims(w.clients.dynamodb)
+    operator.clients = replace(operator.clients, dynamodb=lost)
+
+    out = replacement_steps.advance(operator, A, w.clock())
+
+    assert lost.lost == reconcile.ATTEMPTS and "another run" in out.stopped_because, out
+    assert old.nat_eni_id in w.private_enis()                          # nothing moved
+    out = replacement_steps.advance(w.deps(owner="operator"), A, w.clock())
+    assert old.nat_eni_id not in w.private_enis(), out                 # the next pass moves the zone
