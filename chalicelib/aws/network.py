@@ -66,11 +66,12 @@ def describe_tagged(ec2, resource_type: str, stack: str) -> list[dict]:
     return paginate(f"ec2.{method}", ec2, method, key, retry_on=NOT_YET_VISIBLE, Filters=stack_filter(stack))
 
 
-def vpc_dns(ec2, vpc_id: str) -> dict[str, bool]:
+def vpc_dns(ec2, vpc_id: str, *, retry_on=NOT_YET_VISIBLE) -> dict[str, bool]:
+    """The VPC's two DNS attributes; ``retry_on=()``: a NotFound is the caller's to judge (AwsError)."""
     out = {}
     for attr, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")):
         resp = ec2_call(f"ec2.DescribeVpcAttribute {vpc_id}", ec2.describe_vpc_attribute,
-                     VpcId=vpc_id, Attribute=attr)
+                        retry_on=retry_on, VpcId=vpc_id, Attribute=attr)
         out[attr] = bool(resp[key]["Value"])
     return out
 

@@ -10,6 +10,7 @@ below would be stale: each test fails without its fix."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 
@@ -19,7 +20,7 @@ from moto import mock_aws
 
 from bootstrap.config.schema import NameTemplates
 from bootstrap.stack import build_stack as up
-from bootstrap.stack import plan_stack
+from bootstrap.stack import destroy_stack, plan_stack
 from chalicelib.aws import instances, routes
 from chalicelib.aws.calls import aws_call
 from chalicelib.aws.params import read_topology
@@ -120,6 +121,24 @@ def test_up_returns_once_a_plan_from_what_ec2_shows_is_empty(aws_env):
             assert up(renamed, wait_interval_s=0).changes == 6
             assert plan_stack(renamed).steps == []
         assert reads.counts["stale"] > 0
+
+
+def test_plan_right_after_down_reads_the_vpc_listing_again_while_its_attributes_are_gone(aws_env):
+    """``down`` lists the stack's VPC just before deleting it, so the next listing may still show it while
+    DescribeVpcAttribute already answers InvalidVpcID.NotFound (the eventual-consistency page: "run the
+    Describe command repeatedly"). The observer reads both again until they agree; retrying the attribute
+    alone spun ~60 s and ended RetryExhaustedError (seen as `hanat plan` after `hanat down`)."""
+    with mock_aws():
+        config = make_config()
+        up(config, wait_interval_s=0)
+        with consistency.active(StaleReads(W)) as reads:
+            destroy_stack(config, wait_interval_s=0)
+            started = time.monotonic()
+            steps = plan_stack(config).steps
+            took = time.monotonic() - started
+        assert reads.counts["stale"] > 0
+        assert ("create", "vpc") in [(s.action, s.kind) for s in steps]      # the VPC is gone: rebuilt
+        assert took < 4 * W, f"plan took {took:.1f}s"                        # the window, not the 60 s retry
 
 
 def test_the_hook_lags_hanats_reads_and_never_the_tests_own(ec2):

@@ -7,7 +7,9 @@ config is a mismatch ``up`` cannot change in place: refused, naming each one, no
 from __future__ import annotations
 
 from chalicelib.aws import network
-from chalicelib.errors import InputError
+from chalicelib.aws.calls import DEFAULT_RETRY
+from chalicelib.aws.read_back import until_shown
+from chalicelib.errors import AwsError, InputError
 from chalicelib.topology import ZoneTopology
 
 from ..desired import (
@@ -32,12 +34,10 @@ from .security_groups import VXLAN_PORT, egress_steps, ingress_changes, ingress_
 def observe(ec2, d: Desired, obs: Observed) -> None:
     """The stack's VPC, gateway, subnets, route tables and groups, found by tag."""
     stack = d.stack
-    vpcs = by_role_zone(network.describe_tagged(ec2, "vpc", stack), "VpcId")
-    obs.vpc = vpcs.get((ROLE_VPC, ""))
+    obs.vpc, obs.vpc_dns = _vpc_and_dns(ec2, stack)
     if not obs.vpc:
         return
     vpc_id = obs.vpc["VpcId"]
-    obs.vpc_dns = network.vpc_dns(ec2, vpc_id)
     igws = network.describe_tagged(ec2, "internet-gateway", stack)
     obs.igw = by_role_zone(igws, "InternetGatewayId").get((ROLE_IGW, ""))
     in_vpc = [s for s in network.describe_tagged(ec2, "subnet", stack) if s["VpcId"] == vpc_id]
@@ -48,6 +48,27 @@ def observe(ec2, d: Desired, obs: Observed) -> None:
                         if role.endswith(ROUTE_TABLE_SUFFIX)}
     groups = [g for g in network.describe_tagged(ec2, "security-group", stack) if g["VpcId"] == vpc_id]
     obs.security_groups = {role: g for (role, _), g in by_role_zone(groups, "GroupId").items()}
+
+
+def _vpc_and_dns(ec2, stack: str) -> tuple[dict | None, dict[str, bool]]:
+    """The stack's VPC as its tag listing shows it, with its DNS attributes, both read again until they
+    agree. EC2's reads lag its writes ("Eventual consistency in the Amazon EC2 API", EC2 Developer Guide:
+    run the Describe again with growing delays): right after ``down`` the listing may still show a VPC
+    whose attributes are already InvalidVpcID.NotFound (retrying the attribute alone never ends), right
+    after a create the attributes may lag the listing. Each retry reads both: the listing decides."""
+    def read() -> tuple[dict | None, dict[str, bool] | None]:
+        vpc = by_role_zone(network.describe_tagged(ec2, "vpc", stack), "VpcId").get((ROLE_VPC, ""))
+        if not vpc:
+            return None, {}
+        try:
+            return vpc, network.vpc_dns(ec2, vpc["VpcId"], retry_on=())
+        except AwsError as err:
+            if err.code != "InvalidVpcID.NotFound":
+                raise
+            return vpc, None
+    vpc, dns = until_shown(f"ec2.DescribeVpcAttribute (stack {stack})", read, lambda seen: seen[1] is not None,
+                           "the listed VPC's attributes or no VPC listed", policy=DEFAULT_RETRY)
+    return vpc, dns or {}
 
 
 # --- plan (pure) ----------------------------------------------------------------------------------
