@@ -82,8 +82,10 @@ def test_the_default_bound_covers_what_aws_takes():
     assert LAMBDA_ENI_WAIT_S >= 45 * 60
 
 
-@pytest.mark.stale_reads_off("down's TerminateInstances: moto InvalidNetworkInterfaceID.NotFound under stale reads "
-                              "(the open finding of test_stack_down)")
+# moto's: the re-run after Ctrl-C terminates, from a stale DescribeInstances, NATs the first run terminated (EC2:
+# "idempotent; if you terminate an instance more than once, each call succeeds", API Reference TerminateInstances)
+@pytest.mark.stale_reads_off("moto: TerminateInstances of a terminated instance fails InvalidNetworkInterfaceID.NotFound "
+                             "(EC2: idempotent)")
 def test_ctrl_c_stops_down_cleanly_and_a_rerun_finishes(aws, tmp_path, capsys, monkeypatch):
     build_stack(config(), aws, wait_interval_s=0)
     path = tmp_path / "hanat.toml"
