@@ -7,9 +7,10 @@ in the marker, or when the test uses ``emulator_env``, it is built in the loopba
 
 EC2's eventual consistency (``stale_reads``: hanat's Describe* reads answer from before a write for
 ``HANAT_STALE_READS_S`` seconds after it; https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html)
-is off by default in this tier (``STALE_READS_S``) and on in ``make test-stale`` (0.5 s): with it on the tier
-takes about 2.5 times as long, and one finding is open (see the ``stale_reads_off`` marks and the README).
-tests/integration/test_stale_reads.py turns it on for its own tests, and the lab's drills run with it (1 s).
+is on in this tier (``STALE_READS_S``, 0.5 s; ``HANAT_STALE_READS_S=0`` turns it off): it costs about 1.2 times
+the tier's time (the adapters' read-backs wait out the window). A test marked ``stale_reads_off(reason)`` runs
+without it, its reason naming moto's behaviour that differs from EC2's. tests/integration/test_stale_reads.py
+uses a longer window (2 s) for its own tests, and the lab's drills run with it (1 s).
 """
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ from tests.support import consistency
 from tests.support.iam_recording import recording
 from tests.support.stack import build_stack, write_config
 
-STALE_READS_S = 0.0   # `make test-stale`: HANAT_STALE_READS_S=0.5
+STALE_READS_S = 0.5   # HANAT_STALE_READS_S overrides it (0: off)
 
 
 @pytest.fixture(autouse=True)
 def stale_reads(request) -> Iterator[StaleReads]:
     """EC2's eventual consistency for hanat's reads in this test (tests/support/consistency.py); a test marked
-    ``stale_reads_off(reason)`` runs without it, its reason stating the open finding."""
+    ``stale_reads_off(reason)`` runs without it, its reason naming where moto differs from EC2."""
     window = 0.0 if request.node.get_closest_marker("stale_reads_off") else \
         float(os.environ.get("HANAT_STALE_READS_S", STALE_READS_S))
     with consistency.active(StaleReads(window)) as reads:
@@ -40,7 +41,7 @@ def stale_reads(request) -> Iterator[StaleReads]:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "stack(**options): build_stack options of the `stack` fixture")
-    config.addinivalue_line("markers", "stale_reads_off(reason): run without EC2's eventual consistency (open finding)")
+    config.addinivalue_line("markers", "stale_reads_off(reason): run without EC2's eventual consistency (moto differs from EC2)")
 
 
 @pytest.fixture(autouse=True)
