@@ -97,6 +97,8 @@ class FailoverSettings:
     revert: str = "auto"          # auto | manual | window (revert only inside maintenance.window)
     replace_after_s: float = 300
     handoff_s: float = 900        # planned moves hand open flows back to the old NAT this long
+    # a planned move waits at most this long for the NATs to report its handoff applied (engine/handoff_ack.py)
+    handoff_ack_timeout_s: float = 8.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -59,7 +59,7 @@ SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr", "vpc_id"},
     "nat": {"instance_type", "ami", "addresses", "market", "spot_fallback"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
-    "failover": {"revert", "replace_after_s", "handoff_s"},
+    "failover": {"revert", "replace_after_s", "handoff_s", "handoff_ack_timeout_s"},
     "maintenance": {"window", "max_instance_age_days", "drain_s"},
     "alerts": {"emails", "slack_webhook_parameter"},
     "admin": {"enabled", "instance_type"},
@@ -74,6 +74,7 @@ LIST_SECTION_KEYS = {
 VPC_PREFIX_RANGE = (16, 24)       # AWS allows /16../28 for a VPC; hanat needs room for its subnets
 SUBNET_PREFIX_RANGE = (16, SMALLEST_SUBNET_PREFIX)
 MAX_PROBE_INTERVAL_S = 60         # the heartbeat runs once a minute
+MAX_HANDOFF_ACK_TIMEOUT_S = 30    # a planned move holds its sweep (and its zones' claims) while it waits
 Net = ipaddress.IPv4Network
 
 
@@ -282,7 +283,9 @@ def _failover(p: Problems, raw: Mapping) -> FailoverSettings:
         p.add("failover.revert", f"must be one of {', '.join(REVERT_MODES)}, got {revert!r}")
         revert = None
     return FailoverSettings(revert=revert, replace_after_s=t.number("replace_after_s", d.replace_after_s, above=0),
-                            handoff_s=t.number("handoff_s", d.handoff_s, at_least=0))
+                            handoff_s=t.number("handoff_s", d.handoff_s, at_least=0),
+                            handoff_ack_timeout_s=t.number("handoff_ack_timeout_s", d.handoff_ack_timeout_s,
+                                                           at_least=0, at_most=MAX_HANDOFF_ACK_TIMEOUT_S))
 
 
 def _maintenance(p: Problems, raw: Mapping, failover: FailoverSettings) -> MaintenanceSettings:
