@@ -124,6 +124,9 @@ INVALID = [
     ("failover.handoff_s", -1, "failover.handoff_s must be a number >= 0, got -1"),
     ("failover.handoff_s", "15m", "failover.handoff_s must be a number (seconds), got string '15m'"),
     ("failover.handoff_s", 100, "maintenance.drain_s 300 must be at most failover.handoff_s 100"),
+    ("failover.handoff_ack_timeout_s", -1, "failover.handoff_ack_timeout_s must be a number >= 0, got -1"),
+    ("failover.handoff_ack_timeout_s", 31, "failover.handoff_ack_timeout_s must be at most 30 seconds, got 31"),
+    ("failover.handoff_ack_timeout_s", True, "failover.handoff_ack_timeout_s must be a number (seconds), got"),
     ("maintenance.drain_s", 901, "maintenance.drain_s 901 must be at most failover.handoff_s 900"),
     ("maintenance.drain_s", -5, "maintenance.drain_s must be a number >= 0, got -5"),
     ("maintenance.max_instance_age_days", -1, "maintenance.max_instance_age_days must be an integer >= 0, got -1"),
@@ -202,6 +205,8 @@ VALID = [
     ("failover.revert", "manual"),
     ("failover.handoff_s", 300),             # == the default drain_s
     ("failover.handoff_s", 3600),
+    ("failover.handoff_ack_timeout_s", 0),   # off: the fixed timed wait
+    ("failover.handoff_ack_timeout_s", 30),
     ("maintenance.drain_s", 0),
     ("maintenance.drain_s", 900),            # == the default handoff_s
     ("maintenance.max_instance_age_days", 0),
@@ -257,6 +262,7 @@ def test_defaults_fill_every_optional_section():
     assert (cfg.nat.instance_type, cfg.nat.ami) == ("t4g.nano", "")
     assert (cfg.probe.fail_after, cfg.probe.recover_after, cfg.probe.min_hold_s) == (2, 3, 60)
     assert cfg.failover.revert == "auto" and cfg.failover.replace_after_s == 300 and cfg.failover.handoff_s == 900
+    assert cfg.failover.handoff_ack_timeout_s == 8.0
     assert (cfg.maintenance.window, cfg.maintenance.max_instance_age_days, cfg.maintenance.drain_s) == ("", 30, 300)
     assert (cfg.names.vpc, cfg.names.subnet, cfg.names.route_table, cfg.names.internet_gateway) == ("",) * 4
     assert cfg.admin.enabled is False and cfg.permissions == () and cfg.alerts.emails == ()

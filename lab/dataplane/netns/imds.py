@@ -69,7 +69,8 @@ def mark_interrupted(path: Path, *, spot_action: dict | None = None, rebalance: 
     """Add spot notices to a written state (keeps its id, address and tags)."""
     state = json.loads(path.read_text())
     write_state(path, state["instance_id"], state["local_ipv4"], state.get("tags") or {},
-                spot_action=spot_action or state.get("spot_action"), rebalance=rebalance or state.get("rebalance"))
+                spot_action=spot_action or state.get("spot_action"), rebalance=rebalance or state.get("rebalance"),
+                tag_delay_s=state.get("tag_delay_s") or 0.0)
 
 
 class Tokens:
