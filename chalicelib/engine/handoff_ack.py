@@ -45,14 +45,14 @@ def applied_tags(report) -> dict[str, str] | None:
     return dict(applied)
 
 
-def acknowledged(written: Mapping[str, str], report) -> bool:
+def acknowledged(written: Mapping[str, str | None], report) -> bool:
     """The report lists every tag ``written`` with the value written (a value holds its ``until``, so an
-    earlier handoff of the zone never passes for this one)."""
+    earlier handoff of the zone never passes for this one), and none written as None (a removed key)."""
     applied = applied_tags(report)
     return applied is not None and all(applied.get(key) == value for key, value in written.items())
 
 
-def next_step(written: Mapping[str, Mapping[str, str]], reports: Mapping[str, object], *, written_at: float,
+def next_step(written: Mapping[str, Mapping[str, str | None]], reports: Mapping[str, object], *, written_at: float,
               now: float, timeout_s: float, settle_s: float, can_ask: bool = True,
               poll_s: float = ACK_POLL_S) -> AckStep:
     """The next step of a planned move waiting for its NATs. ``written``: NAT id -> the handoff tags

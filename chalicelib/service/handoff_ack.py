@@ -1,7 +1,9 @@
 """Waiting for the NATs to apply a planned move's handoff before its routes move (use-case; issue 21).
 
 ``reconcile`` calls ``wait_for_agents`` once ``handoff_open.open_handoffs`` wrote the tags, with what it
-wrote (``Plan.written``: NAT -> the zone whose probe subnet is pinned to it, and the tags). Until the
+wrote (``Plan.written``: NAT -> the zone whose probe subnet is pinned to it, and the tags); a roll's
+drain end (``replacement_steps``) with the keys it removed from the sending NAT (each mapped to None:
+reported gone), so the Elastic IP moves only once that NAT stopped tunnelling to the old one. Until the
 engine's ``handoff_ack.next_step`` says move, each NAT still missing is asked through its zone's probe
 function (``Deps.handoff_reader``, aws/lambda_invoke.HandoffReader: no AWS credentials on the NAT), at
 most ``failover.handoff_ack_timeout_s``; then the timed wait is what is left. A timeout sends one
@@ -17,8 +19,8 @@ from ..engine.handoff_ack import ASK, MOVE, TIMED_OUT, applied_tags, next_step
 from ..observability import logger
 from .deps import Deps
 
-# NAT id -> (the zone whose probe function reaches it, the handoff tags written to it)
-Written = Mapping[str, tuple[str, Mapping[str, str]]]
+# NAT id -> (the zone whose probe function reaches it, the handoff tags written to it; None: a key removed)
+Written = Mapping[str, tuple[str, Mapping[str, str | None]]]
 
 
 def wait_for_agents(deps: Deps, written: Written, *, written_at: float, zones: tuple[str, ...] = (),
@@ -32,7 +34,7 @@ def wait_for_agents(deps: Deps, written: Written, *, written_at: float, zones: t
         timeout_s = min(timeout_s, max(AGENT_SETTLE_S, limit_s))
     reports: dict[str, object] = {}
     errors: dict[str, str] = {}
-    can_ask = deps.handoff_reader is not None
+    can_ask = deps.handoff_reader is not None and bool(tags)   # nothing to ask about: the timed wait
     missing = tuple(sorted(tags))
     while True:
         if can_ask and timeout_s > 0 and missing:

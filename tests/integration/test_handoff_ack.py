@@ -104,7 +104,8 @@ def test_no_acknowledgement_moves_after_the_timeout_with_one_alert_naming_the_na
     sent = [a for a in alerts if a.type == "handoff"]
     assert len(sent) == 1
     x, y = topo.zone(A).nat_instance_id, topo.zone(D).nat_instance_id
-    assert f"NAT {x} ({A}), {y} ({D}) did not report the handoff applied within 5s" in sent[0].reason
+    named = ", ".join(f"{nat} ({az})" for nat, az in sorted([(x, A), (y, D)]))   # in NAT id order
+    assert f"NAT {named} did not report the handoff applied within 5s" in sent[0].reason
     assert set(sent[0].details["nats"]) == {x, y} and "timed out" in sent[0].details["nats"][x]
 
 

@@ -233,6 +233,11 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.boot_offline(delay_s)
 
+    @property
+    def imds_tag_delay_s(self) -> float:
+        """How late tag changes reach the NATs' metadata now (0: at once)."""
+        return self._plane.imds_tag_delay_s
+
     def imds_tag_delay(self, delay_s: float) -> None:
         """Tag changes reach the NATs' metadata ``delay_s`` late from now on (a drill's --imds-tag-delay-s)."""
         with self._lock:
