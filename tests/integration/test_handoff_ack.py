@@ -117,3 +117,51 @@ def test_a_short_timeout_still_waits_the_timed_wait(harness):
     operate(deps, {"action": "failover", "zone": A, "to_zone": D})
     assert clock() - start >= AGENT_SETTLE_S
     assert [a.type for a in alerts if a.type == "handoff"] == ["handoff"]
+
+
+class EipMoves:
+    """The EC2 client, noting what the NATs report (``agents.shown``) at each AssociateAddress."""
+
+    def __init__(self, ec2, agents: LateAgents):
+        self._ec2, self.agents, self.seen = ec2, agents, []
+
+    def associate_address(self, **kwargs):
+        self.seen.append((kwargs.get("AllocationId"), {n: dict(t) for n, t in self.agents.shown.items()}))
+        return self._ec2.associate_address(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._ec2, name)
+
+
+def test_a_roll_moves_each_elastic_ip_only_after_the_sending_nat_reports_the_handoff_gone(aws_env):
+    """The drain's end removes the handoff tags; the NAT that tunnels the old flows (``to``) must have
+    stopped before the Elastic IP leaves the old NAT, which still translates them (3 s late agents)."""
+    from moto import mock_aws
+
+    from tests.integration.test_roll import RollWorld
+    with mock_aws():
+        w = RollWorld()
+        holder = type("D", (), {})()
+        agents = LateAgents(holder, lag_s=3.0)
+        inner = w.deps
+
+        def deps(**overrides):
+            d = inner(handoff_reader=agents, **overrides)
+            holder.topology, holder.clients, holder.clock = d.topology, d.clients, d.clock
+            return d
+        w.deps = deps
+        deps()
+        watch = EipMoves(w.clients.ec2, agents)
+        w.clients.ec2 = watch
+        for _ in range(3):
+            w.sweep()
+        operate(w.deps(), {"action": "roll", "reason": "new AMI"})
+        w.until_roll_ends()
+        zone_of = {z.nat_eip_allocation_id: z.az for z in w.topo0.zones}
+        moved = [(zone_of[alloc], shown) for alloc, shown in watch.seen if alloc in zone_of]
+        assert {az for az, _ in moved} == set(AZS)
+        for az, shown in moved:
+            sending = {n: v for n, tags in shown.items() for k, v in tags.items()
+                       if k.startswith(f"{PREFIX}{az}") and v.startswith("to ")}
+            assert sending == {}, (az, sending)
+        assert not [a for a in w.alerts if a.type == "handoff"]
