@@ -27,7 +27,7 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
         probe_runner = LambdaProbeRunner(
             lambda name, payload: invoke_json(clients.lambda_, name, payload), names,
             targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock,
-            samples=topology.probe.samples, counters=topology.metrics != "off")
+            samples=topology.probe.samples, counters=topology.metrics != "off" or topology.failover.degraded_after > 0)
 
     def control_probe():
         return run_checks("control", topology.probe.targets, topology.probe.timeout_s, clock)
