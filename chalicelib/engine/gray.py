@@ -111,15 +111,15 @@ def reading(az: str, previous: dict | None, current: dict, elapsed_s: float) -> 
     ports = current.get("ports") or {}
     busiest = max(ports.get("busiest") or [], key=lambda b: b["used"], default=None)
     addresses = ports.get("addresses")
-    ena = current.get("ena")
+    ena, ena_before = current.get("ena"), (previous or {}).get("ena")
+    ena_keys = [k for k in ENA_KEYS if isinstance(ena, dict) and isinstance(ena_before, dict) and k in ena and k in ena_before]
     moved = increase(previous, current, ("forwarded", "from_source", "bytes"), ("forwarded", "from_destination", "bytes"))
     return NatReading(
         az=az, conntrack_count=conntrack.get("count"), conntrack_limit=conntrack.get("max"),
         conntrack_drops=increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop")),
         port_errors=increase(previous, current, ("conntrack", "insert_failed")),
         invalid_drops=increase(previous, current, ("invalid_drops",)),
-        allowance_exceeded=(increase(previous, current, *(("ena", k) for k in ENA_KEYS if k in ena))
-                            if isinstance(ena, dict) and any(k in ena for k in ENA_KEYS) else None),
+        allowance_exceeded=increase(previous, current, *(("ena", k) for k in ena_keys)) if ena_keys else None,
         busiest_port_percent=(100.0 * busiest["used"] / (addresses * SNAT_PORTS_PER_ADDRESS)
                               if busiest and addresses else None),
         busiest_destination=f"{busiest['proto']} {busiest['destination']}:{busiest['port']}" if busiest else "",
