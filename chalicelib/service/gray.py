@@ -55,11 +55,12 @@ def readings_now(deps: Deps, probes: Mapping[str, ProbeResult], now: float) -> d
 def _save(deps: Deps, judged: GrayRound, stored: Mapping[str, dict], readings: Mapping[str, NatReading],
           now: float) -> None:
     for az, state in judged.states.items():
-        old = stored.get(az)
+        old, r = stored.get(az), readings.get(az)
+        if old is None and r is None:
+            continue                  # never read: nothing to show yet
         changed = old is None or GrayState.from_dict(old).to_dict() != state.to_dict()
         if not changed and now - float(old.get("recorded_at", 0.0)) < RECORD_EVERY_S:
             continue
-        r = readings.get(az)
         body = {**state.to_dict(), "recorded_at": now,
                 "reading": r.to_dict() if r else (old or {}).get("reading"),
                 "read_at": now if r else (old or {}).get("read_at")}
@@ -103,6 +104,8 @@ def gray_pass(deps: Deps, probes: Mapping[str, ProbeResult], served_by: Mapping[
     if s.degraded_after <= 0:
         return {}
     readings = readings_now(deps, probes, now)
+    if not readings:      # no NAT's counters this sweep (none asked for, or no agent answered): nothing to judge
+        return {}
     stored = gray_records.list_gray(deps.clients.dynamodb, topo.table_name, deadline=deps.deadline)
     previous = {az: GrayState.from_dict({**body, "az": az}) for az, body in stored.items()}
     judged = judge_all(previous, readings, s, now, topo.azs)
