@@ -22,7 +22,8 @@ EMOJI = {"failover": ":rotating_light:", "revert": ":white_check_mark:", "replac
          "roll": ":arrows_counterclockwise:",
          "flapping": ":warning:", "critical": ":fire:", "blind": ":see_no_evil:",
          "cutover": ":twisted_rightwards_arrows:", "release": ":leftwards_arrow_with_hook:",
-         "handoff": ":hourglass:"}
+         "handoff": ":hourglass:", "degraded": ":chart_with_downwards_trend:",
+         "recovered": ":chart_with_upwards_trend:"}
 # A next step in the message itself, for alerts whose cause is not the NAT (docs/alerts.md has all).
 ADVICE = {"handoff": "A NAT did not report a planned move's handoff applied in time: check its agent "
                      "(systemctl status hanat-nat-agent, its journal) and that it reads its tags from instance "

@@ -72,7 +72,7 @@ class LambdaProbeRunner:
         self._names = dict(function_names)
         # samples: how many times each probe function may probe its path (a failure confirmed at once)
         self._payload = {"targets": list(targets), "timeout_s": timeout_s, "samples": samples}
-        if counters:    # [metrics] on: a probe whose path passed also reads its NAT's counters (probes/counters.py)
+        if counters:    # [metrics] on or gray failures judged: a probe whose path passed also reads its NAT's counters (probes/counters.py)
             self._payload["counters"] = True
         self._wait_s = chain_s(timeout_s, samples) + margin_s   # cold start / network slack on top
         self._clock = clock

@@ -5,7 +5,7 @@ probed in this invoke: a failure is confirmed at once, a slow sample hedged — 
 defaults (the topology's probe settings, baked into the function's environment at deploy time; one
 sample) serve manual invokes. The probe
 makes no AWS call: it runs in the probe subnet, whose only way out is the NAT under test. With
-``counters: true`` (the heartbeat's, when ``[metrics]`` is on) a probe whose path passed also reads the
+``counters: true`` (the heartbeat's, when ``[metrics]`` is on or gray failures are judged) a probe whose path passed also reads the
 NAT's counters from its agent over that same path (probes/counters.py), after the verdict is known.
 The event ``{"handoffs": true}`` (a planned move waiting for the NATs, service/handoff_ack.py) runs no
 check: it answers ``{"handoffs": <the agent's report> | null, "error": <why not> | null}``.

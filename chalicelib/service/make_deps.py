@@ -29,7 +29,7 @@ def deps_for_topology(topology: Topology, clients: Clients, *, owner: str, stage
             return invoke_json(clients.lambda_, name, payload)
         probe_runner = LambdaProbeRunner(
             invoke, names, targets=topology.probe.targets, timeout_s=topology.probe.timeout_s, clock=clock,
-            samples=topology.probe.samples, counters=topology.metrics != "off")
+            samples=topology.probe.samples, counters=topology.metrics != "off" or topology.failover.degraded_after > 0)
         handoff_reader = HandoffReader(invoke, names)   # a planned move asks the NATs (service/handoff_ack.py)
 
     def control_probe():
