@@ -11,7 +11,9 @@ from chalicelib import naming
 from chalicelib.aws import iam as iam_api
 from chalicelib.aws import instances, network, params, replacement_records, state_table, tags
 from chalicelib.aws import sns as sns_api
-from chalicelib.errors import InputError
+from chalicelib.aws.calls import DEFAULT_RETRY
+from chalicelib.aws.read_back import until_shown
+from chalicelib.errors import AwsError, InputError
 from chalicelib.replacement.machine import REPLACING
 
 from .clients import StackClients
@@ -42,11 +44,9 @@ def observe(clients: StackClients, desired: Desired) -> Observed:
 
 def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> None:
     ec2, stack = clients.ec2, desired.stack
-    templates = network.describe_tagged(ec2, "launch-template", stack)
-    templates = [t for t in templates if t["LaunchTemplateName"] == desired.launch_template_name]
-    if templates:
-        obs.launch_template = templates[0]
-        obs.launch_template_data = instances.launch_template_data(ec2, templates[0]["LaunchTemplateId"])
+    template, data = _template_and_data(ec2, desired)
+    if template:
+        obs.launch_template, obs.launch_template_data = template, data
     vpc_id = obs.vpc["VpcId"] if obs.vpc else None
     found = [i for i in instances.describe_stack_instances(ec2, stack) if i.get("VpcId") == vpc_id]
     obs.instances = {k: v for k, v in by_role_zone(found, "InstanceId").items()
@@ -68,6 +68,28 @@ def _observe_compute(clients: StackClients, desired: Desired, obs: Observed) -> 
     obs.nat_ami = desired.nat_ami or params.resolve_ami(clients.ssm, desired.nat_ami_alias)
     if desired.admin_enabled:
         obs.admin_ami = params.resolve_ami(clients.ssm, desired.admin_ami_alias)
+
+
+def _template_and_data(ec2, desired: Desired) -> tuple[dict | None, dict | None]:
+    """The stack's launch template as its tag listing shows it, with its default version's data, both read
+    again until they agree: right after ``down`` the listing may still show a template whose versions are
+    already InvalidLaunchTemplateId.NotFound ("Eventual consistency in the Amazon EC2 API", EC2 Developer
+    Guide: run the Describe again with growing delays); the listing decides."""
+    def read() -> tuple[dict | None, dict | None, bool]:
+        templates = [t for t in network.describe_tagged(ec2, "launch-template", desired.stack)
+                     if t["LaunchTemplateName"] == desired.launch_template_name]
+        if not templates:
+            return None, None, True
+        try:
+            return templates[0], instances.launch_template_data(ec2, templates[0]["LaunchTemplateId"], retry_on=()), True
+        except AwsError as err:
+            if err.code != "InvalidLaunchTemplateId.NotFound":
+                raise
+            return templates[0], None, False
+    template, data, _ = until_shown(f"ec2.DescribeLaunchTemplateVersions (stack {desired.stack})", read,
+                                    lambda seen: seen[2], "the listed template's versions or no template listed",
+                                    policy=DEFAULT_RETRY)
+    return template, data
 
 
 def _refuse_untagged(kind: str, name: str, resource_tags, stack: str, problems: list[str]) -> bool:

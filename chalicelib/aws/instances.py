@@ -258,9 +258,10 @@ def _describe_instances(ec2, filters: list[dict], **kwargs) -> list[dict]:
     return [instance for r in reservations for instance in r["Instances"]]
 
 
-def launch_template_data(ec2, template_id: str) -> dict:
+def launch_template_data(ec2, template_id: str, *, retry_on=NOT_YET_VISIBLE) -> dict:
+    """The default version's data; ``retry_on=()``: a NotFound is the caller's to judge (AwsError)."""
     resp = ec2_call(f"ec2.DescribeLaunchTemplateVersions {template_id}", ec2.describe_launch_template_versions,
-                 LaunchTemplateId=template_id, Versions=["$Default"])
+                    retry_on=retry_on, LaunchTemplateId=template_id, Versions=["$Default"])
     return resp["LaunchTemplateVersions"][0]["LaunchTemplateData"]
 
 

@@ -21,7 +21,7 @@ from moto import mock_aws
 from bootstrap.config.schema import NameTemplates
 from bootstrap.stack import build_stack as up
 from bootstrap.stack import destroy_stack, plan_stack
-from chalicelib.aws import instances, routes
+from chalicelib.aws import instances, network, routes
 from chalicelib.aws.calls import aws_call
 from chalicelib.aws.params import read_topology
 from chalicelib.naming import STACK_TAG
@@ -139,6 +139,25 @@ def test_plan_right_after_down_reads_the_vpc_listing_again_while_its_attributes_
         assert reads.counts["stale"] > 0
         assert ("create", "vpc") in [(s.action, s.kind) for s in steps]      # the VPC is gone: rebuilt
         assert took < 4 * W, f"plan took {took:.1f}s"                        # the window, not the 60 s retry
+
+
+def test_plan_reads_the_template_listing_again_while_the_listed_template_is_gone(aws_env):
+    """The same for the launch template (seen as `hanat plan` after `hanat down` spinning on
+    DescribeLaunchTemplateVersions InvalidLaunchTemplateId.NotFound): a listing read before the template was
+    deleted still shows it, its versions are NotFound; the observer reads both again until they agree."""
+    with mock_aws():
+        config = make_config()
+        up(config, wait_interval_s=0)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        with consistency.active(StaleReads(W), everyone=True) as reads:   # the test's calls lag as hanat's
+            listed = network.describe_tagged(ec2, "launch-template", config.stack.name)
+            ec2.delete_launch_template(LaunchTemplateId=listed[0]["LaunchTemplateId"])
+            started = time.monotonic()
+            steps = plan_stack(config).steps
+            took = time.monotonic() - started
+        assert reads.counts["stale"] > 0
+        assert ("create", "launch-template") in [(s.action, s.kind) for s in steps]
+        assert took < 4 * W, f"plan took {took:.1f}s"
 
 
 def test_the_hook_lags_hanats_reads_and_never_the_tests_own(ec2):
