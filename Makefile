@@ -49,7 +49,7 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) tests/unit tests/integration
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
 
-# The moto tier alone, EC2's eventual consistency at 0.5 s (tests/integration/conftest.py; `make test` runs it so too).
+# The moto tier with EC2's eventual consistency on (tests/integration/conftest.py): ~1.7x the wall time, not in `make test`.
 test-stale: install
 	HANAT_STALE_READS_S=0.5 $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/integration
 
