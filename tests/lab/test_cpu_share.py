@@ -1,0 +1,145 @@
+"""The lab's functions run with Lambda's CPU share (lab.aws.cgroups, root, cgroup v1 cpu): a thread for one
+invocation and a process for its life sit in their function's group with the quota of its memory, are
+really held to it, and every group is gone after, also when the invocation raised; without cgroups the
+functions run unthrottled and say so."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from lab.aws.cgroups import CPU_MOUNT, PREFIX, CpuShares, own_group
+from lab.aws.cpu_share import cfs_quota
+
+
+def _why_not() -> str | None:
+    if os.geteuid() != 0:
+        return "cgroups need root"
+    if not (CPU_MOUNT / "cpu.cfs_quota_us").exists():
+        return f"no cgroup v1 cpu controller at {CPU_MOUNT}"
+    return None
+
+
+needs_cgroups = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
+
+
+def _group_of(tid_path: str) -> str:
+    """The cpu group of a task (``/proc/<pid>/task/<tid>/cgroup`` or ``/proc/<pid>/cgroup``)."""
+    for line in Path(tid_path).read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+    raise AssertionError(f"no cpu hierarchy in {tid_path}")
+
+
+def _mine() -> str:
+    return _group_of(f"/proc/self/task/{threading.get_native_id()}/cgroup")
+
+
+def _left(run: str) -> list[Path]:
+    home = own_group(CPU_MOUNT)
+    return list(home.glob(f"{PREFIX}{run}-*")) if home else []
+
+
+@needs_cgroups
+def test_an_invocations_thread_is_in_its_functions_group_with_its_quota_and_held_to_it():
+    run = uuid.uuid4().hex[:6]
+    shares = CpuShares.open(run)
+    home = _mine()
+    try:
+        assert shares.state.startswith("on (")
+        with shares.invocation("heartbeat", 148):
+            inside = _mine()
+            group = CPU_MOUNT / inside.lstrip("/")
+            assert inside.endswith(f"/{PREFIX}{run}-{os.getpid()}/heartbeat")
+            assert int((group / "cpu.cfs_quota_us").read_text()) == cfs_quota(148).quota_us == 8366
+            assert int((group / "cpu.cfs_period_us").read_text()) == 100_000
+            assert str(threading.get_native_id()) in (group / "tasks").read_text().split()
+            # held to 148/1769 = 0.084 CPU: over 0.6 s of wall time a busy loop gets at most ~0.05 s of CPU
+            wall, cpu = time.monotonic(), time.thread_time()
+            while time.monotonic() - wall < 0.6:
+                pass
+            share = (time.thread_time() - cpu) / (time.monotonic() - wall)
+            assert share < 0.2, f"a 148 MB function's thread ran {share:.2f} CPU, not ~0.08"
+            # a thread the invocation starts is born in its group (the probe runner's pool threads)
+            born = []
+            child = threading.Thread(target=lambda: born.append(_mine()))
+            child.start()
+            child.join()
+            assert born == [inside]
+        assert _mine() == home, "the thread went back to its own group after the invocation"
+    finally:
+        shares.close()
+    assert not _left(run), "every group of the run is removed"
+    assert not shares.errors
+
+
+@needs_cgroups
+def test_a_raising_invocation_leaves_the_group_and_close_removes_it():
+    run = uuid.uuid4().hex[:6]
+    shares = CpuShares.open(run)
+    home = _mine()
+    try:
+        with pytest.raises(RuntimeError), shares.invocation("operate", 256):
+            assert _mine().endswith("/operate")
+            raise RuntimeError("the handler failed")
+        assert _mine() == home
+    finally:
+        shares.close()
+        shares.close()    # twice: no error
+    assert not _left(run)
+
+
+@needs_cgroups
+def test_a_probe_environments_process_is_in_its_group_and_back_home_when_the_run_closes():
+    run = uuid.uuid4().hex[:6]
+    shares = CpuShares.open(run)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert shares.attach("probe_zone_a-1", 128, proc.pid)
+        group = _group_of(f"/proc/{proc.pid}/cgroup")
+        assert group.endswith(f"/{PREFIX}{run}-{os.getpid()}/probe_zone_a-1")
+        assert int((CPU_MOUNT / group.lstrip("/") / "cpu.cfs_quota_us").read_text()) == 7236
+        shares.close()    # the process still runs: it is moved home, the group removed
+        assert _group_of(f"/proc/{proc.pid}/cgroup") == _group_of("/proc/self/cgroup")
+        assert not _left(run)
+    finally:
+        proc.kill()
+        proc.wait()
+        shares.close()
+
+
+@needs_cgroups
+def test_a_killed_runs_groups_are_removed_by_the_next_open():
+    run = uuid.uuid4().hex[:6]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    home = own_group(CPU_MOUNT)
+    orphan = home / f"{PREFIX}{run}-{dead.pid}"
+    (orphan / "heartbeat").mkdir(parents=True)
+    shares = CpuShares.open(uuid.uuid4().hex[:6])
+    try:
+        assert not orphan.exists()
+    finally:
+        shares.close()
+        if orphan.exists():
+            (orphan / "heartbeat").rmdir()
+            orphan.rmdir()
+
+
+def test_without_cgroups_the_functions_run_unthrottled_and_say_so(tmp_path):
+    shares = CpuShares.open("x", mount=tmp_path / "cpu")
+    reason = "not root: cgroups need root" if os.geteuid() != 0 else f"no cgroup v1 cpu controller at {tmp_path / 'cpu'}"
+    assert shares.state == f"off ({reason})"
+    ran = []
+    with shares.invocation("heartbeat", 148):
+        ran.append(True)
+    assert ran == [True]
+    assert shares.attach("probe", 128, os.getpid()) is False
+    shares.close()
