@@ -200,13 +200,9 @@ class LabSession:
             self.heartbeat.start()
 
     def _open_cpu_shares(self) -> None:
-        """Every function the lab runs gets the CPU share Lambda gives its memory (lab.aws.cgroups), said
-        once; on lab time (the computed plane) CPU work takes no time, so there it is off."""
+        """Every function the lab runs gets the CPU share Lambda gives its memory (lab.aws.cgroups), said once."""
         self.function_memory = function_memory(self._topology, LAB_STAGE)
-        if self.kind == "netns":
-            self.cpu_shares = CpuShares.open(self.run_id)
-        else:
-            self.cpu_shares = CpuShares.off(f"{self.kind} data plane: lab time, CPU work takes none of it")
+        self.cpu_shares = CpuShares.for_session(self.kind, self.run_id)
         self._cleanup.append(self.cpu_shares.close)   # after the data plane is down (cleanup runs newest first)
         self.progress(f"cpu_share: {self.cpu_shares.state}")
 

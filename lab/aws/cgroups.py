@@ -15,8 +15,9 @@ Unlike Lambda, concurrent invocations of one function share one group (Lambda gi
 environment its own share); the heartbeat runs one at a time (its reserved concurrency), probes get a
 group per environment.
 
-When cgroups cannot be used (not root, no cgroup v1 cpu controller, a write refused) the functions run
-unthrottled: ``state`` says ``off (<reason>)``, once, and nothing fails. ``close`` moves every task left
+When cgroups cannot be used (not root, no cgroup v1 cpu controller, a write refused), on the computed
+plane (lab time) or with ``HANAT_LAB_CPU_SHARE=off``, the functions run unthrottled: ``state`` says
+``off (<reason>)``, once, and nothing fails. ``close`` moves every task left
 back to this process's group and removes every group made (also after an error); groups left by a run
 killed before its close (its pid gone, no task left) are removed by the next ``open``.
 """
@@ -32,6 +33,7 @@ from .cpu_share import DEFAULT_PERIOD_US, cfs_quota
 
 CPU_MOUNT = Path("/sys/fs/cgroup/cpu")
 PREFIX = "hanat-cpu-"
+CPU_SHARE_ENV = "HANAT_LAB_CPU_SHARE"   # "off": the functions run unthrottled (to measure what the share changes)
 
 
 def own_group(mount: Path, cgroup_file: str = "/proc/self/cgroup") -> Path | None:
@@ -61,8 +63,8 @@ class CpuShares:
     """The CPU groups of one lab run; ``open`` decides whether they can be used (``state``)."""
 
     def __init__(self, base: Path | None, home: Path | None, *, period_us: int = DEFAULT_PERIOD_US,
-                 off_reason: str | None = None):
-        self.base, self.home, self.period_us = base, home, period_us
+                 off_reason: str | None = None, mount: Path = CPU_MOUNT):
+        self.base, self.home, self.period_us, self.home_mount = base, home, period_us, mount
         self.off_reason = off_reason
         self._groups: dict[str, Path] = {}
         self._lock = threading.Lock()
@@ -72,6 +74,16 @@ class CpuShares:
     @classmethod
     def off(cls, reason: str) -> CpuShares:
         return cls(None, None, off_reason=reason)
+
+    @classmethod
+    def for_session(cls, dataplane: str, run_id: str) -> CpuShares:
+        """A lab session's: on the netns plane (wall time); off on the computed plane (lab time: CPU work
+        takes none of it) and when ``HANAT_LAB_CPU_SHARE=off``."""
+        if os.environ.get(CPU_SHARE_ENV, "on") == "off":
+            return cls.off(f"{CPU_SHARE_ENV}=off")
+        if dataplane != "netns":
+            return cls.off(f"{dataplane} data plane: lab time, CPU work takes none of it")
+        return cls.open(run_id)
 
     @classmethod
     def open(cls, run_id: str, *, mount: Path = CPU_MOUNT, period_us: int = DEFAULT_PERIOD_US) -> CpuShares:
@@ -87,7 +99,7 @@ class CpuShares:
             base.mkdir()
         except OSError as exc:
             return cls.off(f"cannot make {base}: {exc.strerror or exc}")
-        return cls(base, home, period_us=period_us)
+        return cls(base, home, period_us=period_us, mount=mount)
 
     @staticmethod
     def remove_orphans(home: Path) -> list[Path]:
@@ -149,15 +161,17 @@ class CpuShares:
 
     @contextmanager
     def invocation(self, name: str, memory_mb: int) -> Iterator[None]:
-        """The calling thread runs in function ``name``'s group until the block ends."""
+        """The calling thread runs in function ``name``'s group until the block ends, then goes back to the
+        group it was in."""
         group = self.group(name, memory_mb)
         tid = threading.get_native_id()
+        back = own_group(self.home_mount, f"/proc/self/task/{tid}/cgroup") if group is not None else None
         moved = group is not None and self._write(group / "tasks", tid)
         try:
             yield
         finally:
-            if moved:
-                self._write(self.home / "tasks", tid)
+            if moved:   # to the group it came from (an invocation inside another: the outer one's)
+                self._write((back or self.home) / "tasks", tid)
 
     def attach(self, name: str, memory_mb: int, pid: int) -> bool:
         """Process ``pid`` (every thread of it, and what it starts) runs in function ``name``'s group."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bootstrap.deploy.stage import CONTROLLER_MEMORY_MB, HEARTBEAT_MEMORY_MB
 from lab.aws.cgroups import CPU_MOUNT, PREFIX, CpuShares, own_group
 from lab.aws.cpu_share import cfs_quota
 
@@ -81,6 +82,20 @@ def test_an_invocations_thread_is_in_its_functions_group_with_its_quota_and_held
 
 
 @needs_cgroups
+def test_an_invocation_inside_another_goes_back_to_the_outer_ones_group():
+    run = uuid.uuid4().hex[:6]
+    shares = CpuShares.open(run)
+    try:
+        with shares.invocation("heartbeat", 148):
+            with shares.invocation("probe_zone_a", 128):
+                assert _mine().endswith("/probe_zone_a")
+            assert _mine().endswith("/heartbeat")
+    finally:
+        shares.close()
+    assert not _left(run)
+
+
+@needs_cgroups
 def test_a_raising_invocation_leaves_the_group_and_close_removes_it():
     run = uuid.uuid4().hex[:6]
     shares = CpuShares.open(run)
@@ -143,3 +158,65 @@ def test_without_cgroups_the_functions_run_unthrottled_and_say_so(tmp_path):
     assert ran == [True]
     assert shares.attach("probe", 128, os.getpid()) is False
     shares.close()
+
+
+@pytest.mark.netns
+@needs_cgroups
+def test_a_netns_session_runs_each_function_in_its_share_and_leaves_no_group():
+    """The heartbeat's run, an operate call and every zone's probe environment run in their function's
+    group at the memory `hanat deploy` gives it; the session's groups are gone after it closes."""
+    from chalicelib.naming import probe_handler_name
+    from lab.aws.emulator import Emulator, pointed_at
+    from lab.config import load_lab_settings
+    from lab.dataplane.netns.shell import ns_pids
+    from lab.session import LabSession
+
+    seen: dict[str, str] = {}
+
+    def in_heartbeat(deps):   # the heartbeat's Deps are built inside its invocation
+        seen.setdefault("heartbeat", _mine())
+        return deps
+
+    emulator = Emulator().start()
+    try:
+        with pointed_at(emulator), LabSession(load_lab_settings(), dataplane="netns", emulator=emulator,
+                                              progress=lambda m: None, deploy=False) as session:
+            run = session.run_id
+            assert session.cpu_shares.state.startswith("on (")
+            session.heartbeat_deps_hook = in_heartbeat
+            sweeps = session.heartbeat.sweeps
+            session.wait_until("two sweeps", lambda: session.heartbeat.sweeps >= sweeps + 2, 60)
+            operate_group = session.run_function("operate", lambda deps: _mine())
+            groups = {}
+            for ns in session.dataplane.namespaces:
+                for pid in ns_pids(ns):
+                    try:
+                        path = _group_of(f"/proc/{pid}/cgroup")
+                    except OSError:
+                        continue   # exited meanwhile
+                    if f"/{PREFIX}{run}-" in path:
+                        groups[path.rsplit("/", 1)[-1].rsplit("-", 1)[0]] = path
+            memory = session.function_memory
+            azs = session.topology().azs
+            quotas = {name: _quota(path) for name, path in
+                      {**groups, "heartbeat": seen["heartbeat"], "operate": operate_group}.items()}
+    finally:
+        emulator.stop()
+
+    assert seen["heartbeat"].endswith(f"/{PREFIX}{run}-{os.getpid()}/heartbeat")
+    assert operate_group.endswith(f"/{PREFIX}{run}-{os.getpid()}/operate")
+    assert set(groups) == {probe_handler_name(az) for az in azs}, groups
+    assert quotas == {name: cfs_quota(memory[name]).quota_us for name in quotas}
+    assert (memory["heartbeat"], memory["operate"]) == (HEARTBEAT_MEMORY_MB, CONTROLLER_MEMORY_MB)
+    assert not _left(run), "the session removed its groups"
+
+
+def _quota(group: str) -> int:
+    return int((CPU_MOUNT / group.lstrip("/") / "cpu.cfs_quota_us").read_text())
+
+
+def test_a_session_on_lab_time_or_turned_off_runs_unthrottled_and_says_why(monkeypatch):
+    assert CpuShares.for_session("computed", "x").state == \
+        "off (computed data plane: lab time, CPU work takes none of it)"
+    monkeypatch.setenv("HANAT_LAB_CPU_SHARE", "off")
+    assert CpuShares.for_session("netns", "x").state == "off (HANAT_LAB_CPU_SHARE=off)"
