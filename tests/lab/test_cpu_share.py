@@ -59,8 +59,8 @@ def test_an_invocations_thread_is_in_its_functions_group_with_its_quota_and_held
             inside = _mine()
             group = CPU_MOUNT / inside.lstrip("/")
             assert inside.endswith(f"/{PREFIX}{run}-{os.getpid()}/heartbeat")
-            assert int((group / "cpu.cfs_quota_us").read_text()) == cfs_quota(148).quota_us == 8366
-            assert int((group / "cpu.cfs_period_us").read_text()) == 100_000
+            assert int((group / "cpu.cfs_quota_us").read_text()) == cfs_quota(148).quota_us == 1673
+            assert int((group / "cpu.cfs_period_us").read_text()) == 20_000
             assert str(threading.get_native_id()) in (group / "tasks").read_text().split()
             # held to 148/1769 = 0.084 CPU: over 0.6 s of wall time a busy loop gets at most ~0.05 s of CPU
             wall, cpu = time.monotonic(), time.thread_time()
@@ -120,7 +120,7 @@ def test_a_probe_environments_process_is_in_its_group_and_back_home_when_the_run
         assert shares.attach("probe_zone_a-1", 128, proc.pid)
         group = _group_of(f"/proc/{proc.pid}/cgroup")
         assert group.endswith(f"/{PREFIX}{run}-{os.getpid()}/probe_zone_a-1")
-        assert int((CPU_MOUNT / group.lstrip("/") / "cpu.cfs_quota_us").read_text()) == 7236
+        assert int((CPU_MOUNT / group.lstrip("/") / "cpu.cfs_quota_us").read_text()) == 1447
         shares.close()    # the process still runs: it is moved home, the group removed
         assert _group_of(f"/proc/{proc.pid}/cgroup") == _group_of("/proc/self/cgroup")
         assert not _left(run)

@@ -28,8 +28,11 @@ def test_quota_is_the_memorys_share_of_a_vcpu_per_period(memory_mb, period_us, q
     assert quota.vcpus == pytest.approx(memory_mb / VCPU_MB, rel=1e-3)
 
 
-def test_default_period_is_the_kernels_100_ms():
-    assert cfs_quota(1769).period_us == 100_000
+def test_the_labs_period_is_20_ms_and_takes_the_smallest_function():
+    """A period short enough that a throttled thread holding the GIL stalls the lab's process briefly,
+    long enough that 128 MB's quota is not under the kernel's 1 ms."""
+    assert cfs_quota(1769) == CfsQuota(quota_us=20_000, period_us=20_000)
+    assert cfs_quota(128).quota_us == 1_447
 
 
 @pytest.mark.parametrize("memory_mb", [127, 10241, 0, -5, 148.5, True, "148"])
