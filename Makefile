@@ -46,8 +46,8 @@ TEST_WORKERS ?= 2
 LAB_WORKERS ?= 3
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests/unit tests/integration
-	$(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) tests/unit tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
 
 # The moto tier with EC2's eventual consistency on (tests/integration/conftest.py): slower, not in `make test`.
 test-stale: install

@@ -16,7 +16,7 @@ from tests.support.iam_recording import recording
 NETNS_MARK = "netns"
 
 
-def _why_not_runnable() -> str | None:
+def netns_unavailable_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs network namespaces, so root: run `sudo make test`"
     for tool in ("ip", "nft"):
@@ -41,7 +41,7 @@ def _hanat_namespaces() -> set[str]:
 
 
 def _another_runs_capability_check(ns: str) -> bool:
-    """``ns`` is the capability check of another live pytest run (``_why_not_runnable``: added and deleted
+    """``ns`` is the capability check of another live pytest run (``netns_unavailable_reason``: added and deleted
     at once, with no registry record), not a leak of this test."""
     pid = ns.removeprefix("hanat-capcheck")
     if pid == ns or not pid.isdigit() or int(pid) == os.getpid():
@@ -51,7 +51,7 @@ def _another_runs_capability_check(ns: str) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     netns_items = [item for item in items if item.get_closest_marker(NETNS_MARK)]
-    reason = _why_not_runnable() if netns_items else None
+    reason = netns_unavailable_reason() if netns_items else None
     if reason is None:
         return
     for item in netns_items:
