@@ -49,6 +49,12 @@ def own_group(mount: Path, cgroup_file: str = "/proc/self/cgroup") -> Path | Non
     return None
 
 
+def remove_orphan_groups(mount: Path = CPU_MOUNT) -> list[str]:
+    """``hanat lab down``: remove the CPU groups of killed runs (none when cgroups are not usable here)."""
+    home = own_group(mount) if os.geteuid() == 0 and (mount / "cpu.cfs_quota_us").exists() else None
+    return [str(p) for p in CpuShares.remove_orphans(home)] if home is not None else []
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -220,3 +220,28 @@ def test_a_session_on_lab_time_or_turned_off_runs_unthrottled_and_says_why(monke
         "off (computed data plane: lab time, CPU work takes none of it)"
     monkeypatch.setenv("HANAT_LAB_CPU_SHARE", "off")
     assert CpuShares.for_session("netns", "x").state == "off (HANAT_LAB_CPU_SHARE=off)"
+
+
+@needs_cgroups
+def test_lab_down_removes_a_killed_runs_cpu_groups_and_spares_a_live_one(capsys):
+    import json
+
+    from tests.support.cli import hanat
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = CpuShares.open(uuid.uuid4().hex[:6])   # (its open removes orphans too: made after it)
+    orphan = own_group(CPU_MOUNT) / f"{PREFIX}{uuid.uuid4().hex[:6]}-{dead.pid}"
+    (orphan / "heartbeat").mkdir(parents=True)
+    try:
+        with live.invocation("heartbeat", 148):
+            pass
+        run = hanat(capsys, "lab", "down", "--json")
+        assert run.code == 0, run.err
+        assert str(orphan) in json.loads(run.out)["removed_cpu_groups"]
+        assert not orphan.exists()
+        assert live.base.exists(), "a live run's groups stay"
+    finally:
+        live.close()
+        if orphan.exists():
+            (orphan / "heartbeat").rmdir()
+            orphan.rmdir()
