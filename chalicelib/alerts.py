@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from .topology import Topology
 
 ALERT_TYPES = ("failover", "revert", "replace", "roll", "flapping", "critical", "blind", "cutover",
-               "release")
+               "release", "handoff", "degraded", "recovered")
 
 SUBJECT_MAX = 99  # SNS: "less than 100 characters"
 PREFIX = "[hanat]"

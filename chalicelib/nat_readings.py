@@ -53,7 +53,7 @@ def _get(counters: dict, *path: str):
     return node
 
 
-def _total(counters: dict | None, paths: tuple[tuple[str, ...], ...]) -> int | None:
+def total(counters: dict | None, paths: tuple[tuple[str, ...], ...]) -> int | None:
     """The sum of the counters at ``paths`` (None when any is unreadable)."""
     if counters is None:
         return None
@@ -61,8 +61,9 @@ def _total(counters: dict | None, paths: tuple[tuple[str, ...], ...]) -> int | N
     return None if any(v is None for v in values) else sum(values)
 
 
-def _increase(previous: dict | None, current: dict, *paths: tuple[str, ...]) -> int | None:
-    now, before = _total(current, paths), _total(previous, paths)
+def increase(previous: dict | None, current: dict, *paths: tuple[str, ...]) -> int | None:
+    """How much the counters at ``paths`` (summed) rose since ``previous`` (None: unreadable, or they went down)."""
+    now, before = total(current, paths), total(previous, paths)
     if now is None or before is None or now < before:
         return None
     return now - before
@@ -81,21 +82,21 @@ def readings(previous: dict | None, current: dict, level: str) -> list[tuple[m.N
         m.CONNTRACK_USE: None if count is None or not limit else 100.0 * count / limit,
         m.PORT_USE_BUSIEST: None if not addresses or busiest is None else
         100.0 * max((b["used"] for b in busiest), default=0) / (addresses * SNAT_PORTS_PER_ADDRESS),
-        m.BYTES_OUT_TO_DESTINATION: _increase(previous, current, (*src, "bytes")),
-        m.BYTES_IN_FROM_SOURCE: _increase(previous, current, (*src, "bytes")),
-        m.PACKETS_OUT_TO_DESTINATION: _increase(previous, current, (*src, "packets")),
-        m.PACKETS_IN_FROM_SOURCE: _increase(previous, current, (*src, "packets")),
-        m.BYTES_IN_FROM_DESTINATION: _increase(previous, current, (*dst, "bytes")),
-        m.BYTES_OUT_TO_SOURCE: _increase(previous, current, (*dst, "bytes")),
-        m.PACKETS_IN_FROM_DESTINATION: _increase(previous, current, (*dst, "packets")),
-        m.PACKETS_OUT_TO_SOURCE: _increase(previous, current, (*dst, "packets")),
-        m.ERROR_PORT_ALLOCATION: _increase(previous, current, ("conntrack", "insert_failed")),
-        m.PACKETS_DROP_COUNT: _increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop"),
+        m.BYTES_OUT_TO_DESTINATION: increase(previous, current, (*src, "bytes")),
+        m.BYTES_IN_FROM_SOURCE: increase(previous, current, (*src, "bytes")),
+        m.PACKETS_OUT_TO_DESTINATION: increase(previous, current, (*src, "packets")),
+        m.PACKETS_IN_FROM_SOURCE: increase(previous, current, (*src, "packets")),
+        m.BYTES_IN_FROM_DESTINATION: increase(previous, current, (*dst, "bytes")),
+        m.BYTES_OUT_TO_SOURCE: increase(previous, current, (*dst, "bytes")),
+        m.PACKETS_IN_FROM_DESTINATION: increase(previous, current, (*dst, "packets")),
+        m.PACKETS_OUT_TO_SOURCE: increase(previous, current, (*dst, "packets")),
+        m.ERROR_PORT_ALLOCATION: increase(previous, current, ("conntrack", "insert_failed")),
+        m.PACKETS_DROP_COUNT: increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop"),
                                         ("invalid_drops",)),
-        m.CONNTRACK_DROPS: _increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop")),
-        m.RESETS_SENT: _increase(previous, current, ("resets",)),
-        m.INVALID_DROPS: _increase(previous, current, ("invalid_drops",)),
-        **{metric: _increase(previous, current, ("ena", key)) for key, metric in ENA_METRICS.items()},
+        m.CONNTRACK_DROPS: increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop")),
+        m.RESETS_SENT: increase(previous, current, ("resets",)),
+        m.INVALID_DROPS: increase(previous, current, ("invalid_drops",)),
+        **{metric: increase(previous, current, ("ena", key)) for key, metric in ENA_METRICS.items()},
     }
     return [(metric, float(value)) for metric in PUBLISHED[level]
             if (value := values[metric]) is not None]

@@ -97,6 +97,20 @@ class FailoverSettings:
     revert: str = "auto"          # auto | manual | window (revert only inside maintenance.window)
     replace_after_s: float = 300
     handoff_s: float = 900        # planned moves hand open flows back to the old NAT this long
+    # a planned move waits at most this long for the NATs to report its handoff applied (engine/handoff_ack.py)
+    handoff_ack_timeout_s: float = 8.0
+    # Gray failure (chalicelib/engine/gray.py): a NAT whose new flows fail is DEGRADED after this many bad
+    # sweeps in a row (0 = not judged), OK again after ``degraded_clear_after`` good ones and at least
+    # ``degraded_min_hold_s`` DEGRADED; "bad" = conntrack use >= ``degraded_conntrack_percent`` or its drops
+    # rising, any port allocation error, or more than ``degraded_drops`` dropped packets / allowance-exceeded
+    # counts since the last reading. A NAT takes moved zones while its conntrack, busiest-destination port
+    # and baseline-bandwidth use stay under ``headroom_percent``.
+    degraded_after: int = 3
+    degraded_clear_after: int = 5
+    degraded_min_hold_s: float = 300
+    degraded_conntrack_percent: float = 95
+    degraded_drops: int = 100
+    headroom_percent: float = 70
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -21,9 +21,14 @@ log = logging.getLogger("hanat.slack")
 EMOJI = {"failover": ":rotating_light:", "revert": ":white_check_mark:", "replace": ":hammer_and_wrench:",
          "roll": ":arrows_counterclockwise:",
          "flapping": ":warning:", "critical": ":fire:", "blind": ":see_no_evil:",
-         "cutover": ":twisted_rightwards_arrows:", "release": ":leftwards_arrow_with_hook:"}
+         "cutover": ":twisted_rightwards_arrows:", "release": ":leftwards_arrow_with_hook:",
+         "handoff": ":hourglass:", "degraded": ":chart_with_downwards_trend:",
+         "recovered": ":chart_with_upwards_trend:"}
 # A next step in the message itself, for alerts whose cause is not the NAT (docs/alerts.md has all).
-ADVICE = {"blind": "Lambda could not run these probes: check the probe functions' Errors and Throttles "
+ADVICE = {"handoff": "A NAT did not report a planned move's handoff applied in time: check its agent "
+                     "(systemctl status hanat-nat-agent, its journal) and that it reads its tags from instance "
+                     "metadata (InstanceMetadataTags enabled). The route moved after the timed wait.",
+          "blind": "Lambda could not run these probes: check the probe functions' Errors and Throttles "
                    "(CloudWatch), the account's Lambda concurrency, and ENI / subnet IP limits of the probe "
                    "subnets. Routes stay where they are; EC2 state-change events still fail a zone over."}
 FIELDS = (("zone", "Zone"), ("to_zone", "Served by zone"), ("from_nat", "From NAT"), ("to_nat", "To NAT"),

@@ -52,7 +52,8 @@ def print_summary(reports) -> None:
 
 def run_drill_command(scenario: str, config: str | None, zone: str | None, dataplane: str | None,
                       as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
-                      lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0, nat_reset: str = "on") -> int:
+                      lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0, nat_reset: str = "on",
+                      imds_tag_delay_s: float = 0.0) -> int:
     from lab.config import load_lab_settings
     from lab.drills.runner import DrillOptions, expand_scenarios, run_scenarios
 
@@ -63,6 +64,8 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
         problems.append(f"--lambda-faults-s must be > 0, got {lambda_faults_s:g}")
     if boot_delay_s < 0:
         problems.append(f"--boot-delay-s must be >= 0, got {boot_delay_s:g}")
+    if not 0 <= imds_tag_delay_s <= 60:
+        problems.append(f"--imds-tag-delay-s must be in [0, 60], got {imds_tag_delay_s:g}")
     if plot is not None and not plot.lower().endswith(".png"):
         problems.append(f"--plot {plot!r} must name a .png file")
     if problems:
@@ -72,7 +75,7 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
     for note in settings.notes:
         warn(note)
     options = DrillOptions(zone=zone, flaky_s=flaky_s, lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s,
-                           nat_reset=nat_reset == "on")
+                           nat_reset=nat_reset == "on", imds_tag_delay_s=imds_tag_delay_s)
     reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=options,
                             progress=progress, deploy=deploy, verbose=verbose,
                             on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
@@ -111,14 +114,18 @@ def lab_group() -> None:
 @click.option("--nat-reset", type=click.Choice(["on", "off"]), default="on", show_default=True,
               help="off: the NATs drop the packets of connections they do not know instead of resetting them "
                    "(how NAT instances behave without hanat's reset; netns data plane only), to compare.")
+@click.option("--imds-tag-delay-s", default=0.0, show_default=True, type=float,
+              help="Tag changes reach the NATs' instance metadata this many seconds late (AWS documents no "
+                   "latency; netns data plane only).")
 @click.pass_context
 def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, lambda_faults_s, boot_delay_s,
-              no_deploy, verbose, nat_reset):
+              no_deploy, verbose, nat_reset, imds_tag_delay_s):
     """Rehearse a NAT failure (or AWS failing the controller) end to end and report detection time, RTO,
     failovers, alerts and what the open connections saw (connections_open/broken, reset_after_s,
     max_stall_s)."""
     ctx.exit(run_drill_command(scenario, config, zone, dataplane, as_json, plot, flaky_s, not no_deploy, verbose,
-                               lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s, nat_reset=nat_reset))
+                               lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s, nat_reset=nat_reset,
+                               imds_tag_delay_s=imds_tag_delay_s))
 
 
 @lab_group.command("down")

@@ -290,13 +290,18 @@ class LabSession:
         probe = topology.probe
         deps = deps_for_topology(topology, self.clients, owner=f"lab-{owner}:{uuid.uuid4().hex[:8]}",
                                  stage=LAB_STAGE, metric=self.metrics, clock=self.clock.time)
-        runner = deps.probe_runner
+        runner, reader = deps.probe_runner, deps.handoff_reader
 
         def probe_runner(azs):
             with self.clock.lend(len(azs)):   # the invokes run (and wait) in the Lambda endpoint
                 results = runner(azs)
             return self._noted(results)
+
+        def handoff_reader(azs):   # a planned move asking the NATs (chalicelib/service/handoff_ack.py)
+            with self.clock.lend(len(azs)):
+                return reader(azs)
         return replace(deps, probe_runner=probe_runner, sleep=self.clock.sleep,
+                       handoff_reader=handoff_reader if reader is not None else None,
                        control_probe=lambda: self.dataplane.control_probe(probe.targets, probe.timeout_s),
                        alert_sink=self.alerts)
 

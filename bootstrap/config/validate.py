@@ -59,7 +59,9 @@ SECTION_KEYS = {
     "stack": {"name", "region", "vpc_cidr", "vpc_id"},
     "nat": {"instance_type", "ami", "addresses", "market", "spot_fallback"},
     "probe": {"interval_s", "timeout_s", "fail_after", "recover_after", "min_hold_s", "targets"},
-    "failover": {"revert", "replace_after_s", "handoff_s"},
+    "failover": {"revert", "replace_after_s", "handoff_s", "handoff_ack_timeout_s", "degraded_after",
+                 "degraded_clear_after", "degraded_min_hold_s", "degraded_conntrack_percent", "degraded_drops",
+                 "headroom_percent"},
     "maintenance": {"window", "max_instance_age_days", "drain_s"},
     "alerts": {"emails", "slack_webhook_parameter"},
     "admin": {"enabled", "instance_type"},
@@ -74,6 +76,7 @@ LIST_SECTION_KEYS = {
 VPC_PREFIX_RANGE = (16, 24)       # AWS allows /16../28 for a VPC; hanat needs room for its subnets
 SUBNET_PREFIX_RANGE = (16, SMALLEST_SUBNET_PREFIX)
 MAX_PROBE_INTERVAL_S = 60         # the heartbeat runs once a minute
+MAX_HANDOFF_ACK_TIMEOUT_S = 30    # a planned move holds its sweep (and its zones' claims) while it waits
 Net = ipaddress.IPv4Network
 
 
@@ -281,8 +284,19 @@ def _failover(p: Problems, raw: Mapping) -> FailoverSettings:
     if revert is not None and revert not in REVERT_MODES:
         p.add("failover.revert", f"must be one of {', '.join(REVERT_MODES)}, got {revert!r}")
         revert = None
+    percent = {k: t.number(k, getattr(d, k), above=0) for k in ("degraded_conntrack_percent", "headroom_percent")}
+    for k, v in percent.items():
+        if v is not None and v > 100:
+            p.add(f"failover.{k}", f"must be a percentage <= 100, got {v}")
+            percent[k] = None
     return FailoverSettings(revert=revert, replace_after_s=t.number("replace_after_s", d.replace_after_s, above=0),
-                            handoff_s=t.number("handoff_s", d.handoff_s, at_least=0))
+                            handoff_s=t.number("handoff_s", d.handoff_s, at_least=0),
+                            handoff_ack_timeout_s=t.number("handoff_ack_timeout_s", d.handoff_ack_timeout_s,
+                                                           at_least=0, at_most=MAX_HANDOFF_ACK_TIMEOUT_S),
+                            degraded_after=t.integer("degraded_after", d.degraded_after, minimum=0),
+                            degraded_clear_after=t.integer("degraded_clear_after", d.degraded_clear_after, minimum=1),
+                            degraded_min_hold_s=t.number("degraded_min_hold_s", d.degraded_min_hold_s, at_least=0),
+                            degraded_drops=t.integer("degraded_drops", d.degraded_drops, minimum=0), **percent)
 
 
 def _maintenance(p: Problems, raw: Mapping, failover: FailoverSettings) -> MaintenanceSettings:

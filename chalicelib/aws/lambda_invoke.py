@@ -1,5 +1,6 @@
 """Lambda invoke adapter: one synchronous JSON invoke, and the heartbeat's probe runner, which invokes
-every zone's ``probe_<zone>`` function in parallel.
+every zone's ``probe_<zone>`` function in parallel (and ``HandoffReader``, which asks them for their NATs'
+handoff reports: issue 21).
 
 Only an answer of the probe function is evidence about a NAT path. Whatever else happens to one
 zone's probe — an error of the Invoke API itself (throttling, function not ready, Lambda's VPC/ENI
@@ -25,6 +26,8 @@ from .calls import aws_call
 Invoke = Callable[[str, dict], dict]
 # How long the runner waits for the probes on top of their timeout (cold start, the invoke itself).
 PROBE_WAIT_MARGIN_S = 3.0
+# How long a handoffs read may take: the probe's own GET (probes.counters.COUNTERS_TIMEOUT_S) and the invoke.
+HANDOFF_READ_WAIT_S = 2.0
 
 
 def invoke_json(lambda_client, function_name: str, payload: dict) -> dict:
@@ -69,7 +72,7 @@ class LambdaProbeRunner:
         self._names = dict(function_names)
         # samples: how many times each probe function may probe its path (a failure confirmed at once)
         self._payload = {"targets": list(targets), "timeout_s": timeout_s, "samples": samples}
-        if counters:    # [metrics] on: a probe whose path passed also reads its NAT's counters (probes/counters.py)
+        if counters:    # [metrics] on or gray failures judged: a probe whose path passed also reads its NAT's counters (probes/counters.py)
             self._payload["counters"] = True
         self._wait_s = chain_s(timeout_s, samples) + margin_s   # cold start / network slack on top
         self._clock = clock
@@ -109,3 +112,46 @@ class LambdaProbeRunner:
             return results
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # a hung invoke must not hold the sweep
+
+
+class HandoffReader:
+    """Callable: azs -> {az: (report, None) | (None, why not)}: each zone's probe function asked at once
+    for its NAT's handoff report (the event ``{"handoffs": true}``, probes/handler.py). Any failure of
+    the invoke or of the read is an answer without a report, never an exception."""
+
+    def __init__(self, invoke: Invoke, function_names: Mapping[str, str], *, wait_s: float = HANDOFF_READ_WAIT_S):
+        self._invoke = invoke
+        self._names = dict(function_names)
+        self._wait_s = wait_s
+
+    def _one(self, az: str) -> tuple[dict | None, str | None]:
+        name = self._names.get(az)
+        if name is None:
+            return None, f"no probe function for {az}"
+        try:
+            answer = self._invoke(name, {"handoffs": True})
+        except AwsError as err:
+            return None, f"invoke failed: {err.code}: {err.aws_message}"
+        except Exception as exc:  # noqa: BLE001 - whatever stopped the invoke, the move falls back to waiting
+            return None, f"invoke failed: {type(exc).__name__}: {exc}"
+        if not isinstance(answer, dict) or answer.get("ok") is False:
+            return None, f"probe function refused the read: {answer!r:.200}"
+        report = answer.get("handoffs")
+        return (report, None) if isinstance(report, dict) else (None, str(answer.get("error") or "no report"))
+
+    def __call__(self, azs: Sequence[str]) -> dict[str, tuple[dict | None, str | None]]:
+        if not azs:
+            return {}
+        pool = ThreadPoolExecutor(max_workers=len(azs), thread_name_prefix="handoff-read")
+        try:
+            futures = {az: pool.submit(self._one, az) for az in azs}
+            deadline = time.monotonic() + self._wait_s
+            out = {}
+            for az, future in futures.items():
+                try:
+                    out[az] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    out[az] = (None, f"no answer within {self._wait_s:.1f}s")
+            return out
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)

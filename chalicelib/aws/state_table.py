@@ -6,7 +6,8 @@ Table layout (pk, sk strings): ("zone", az) zone records with their route-write 
 same) | ("lease", "sweeper") the sweeper lease (``claims``) | ("event", event id) de-duplication markers
 (``event_markers``) | ("replacement", az) NAT replacement records (``replacement_records``) |
 ("roll", "current") the rolling replacement and ("roll", "window") what the automatic roll did in the
-current maintenance window (``roll_records``) | ("history", "<epoch>#<id>") what happened (route moves,
+current maintenance window (``roll_records``) | ("gray", az) a NAT's gray health and its latest reading
+(``gray_records``) | ("history", "<epoch>#<id>") what happened (route moves,
 replacements, rolls, alerts), kept for a while (``history_records``). ``expires_at`` (epoch seconds)
 is the table's TTL attribute.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from .calls import absent_is_none, aws_call
 
 ZONE_PK, CONTROL_PK, LEASE_PK, EVENT_PK, REPLACEMENT_PK = "zone", "control", "lease", "event", "replacement"
-ROLL_PK, HISTORY_PK = "roll", "history"
+ROLL_PK, HISTORY_PK, GRAY_PK = "roll", "history", "gray"
 ROLL_SK, ROLL_WINDOW_SK = "current", "window"
 CONTROL_SK, LEASE_SK = "global", "sweeper"
 TTL_ATTRIBUTE = "expires_at"  # `hanat up` turns the table's TTL on for it

@@ -5,8 +5,10 @@ probed in this invoke: a failure is confirmed at once, a slow sample hedged — 
 defaults (the topology's probe settings, baked into the function's environment at deploy time; one
 sample) serve manual invokes. The probe
 makes no AWS call: it runs in the probe subnet, whose only way out is the NAT under test. With
-``counters: true`` (the heartbeat's, when ``[metrics]`` is on) a probe whose path passed also reads the
+``counters: true`` (the heartbeat's, when ``[metrics]`` is on or gray failures are judged) a probe whose path passed also reads the
 NAT's counters from its agent over that same path (probes/counters.py), after the verdict is known.
+The event ``{"handoffs": true}`` (a planned move waiting for the NATs, service/handoff_ack.py) runs no
+check: it answers ``{"handoffs": <the agent's report> | null, "error": <why not> | null}``.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from ..errors import InputError
 from ..settings import MAX_CHAIN_S, MAX_PROBE_TIMEOUT_S, MAX_SAMPLES, ProbeSettings, chain_s
-from .counters import fetch_counters
+from .counters import fetch_counters, fetch_handoffs
 from .samples import run_samples
 from .targets import parse_targets
 
@@ -55,9 +57,17 @@ def validate_probe_event(event, defaults: ProbeSettings) -> tuple[list[str], flo
 
 
 def handle_probe(zone: str, event, defaults: ProbeSettings, clock: Callable[[], float], *,
-                 read_counters: Callable[[], tuple[dict | None, str | None]] = fetch_counters) -> dict:
+                 read_counters: Callable[[], tuple[dict | None, str | None]] = fetch_counters,
+                 read_handoffs: Callable[[], tuple[dict | None, str | None]] = fetch_handoffs) -> dict:
     """Probe the zone's path (up to ``samples`` times); the answer is ``ProbeResult.to_dict()``, the
-    confirmations included, and the NAT's counters when asked for and the path passed."""
+    confirmations included, and the NAT's counters when asked for and the path passed. The event
+    ``{"handoffs": true}`` reads the NAT's handoff report instead (the module doc)."""
+    if isinstance(event, dict) and "handoffs" in event:
+        if event != {"handoffs": True}:
+            raise InputError(f"a handoffs read is the event {{\"handoffs\": true}} alone, got {event!r}",
+                             title="invalid probe event")
+        report, error = read_handoffs()
+        return {"handoffs": report, "error": error}
     targets, timeout_s, samples = validate_probe_event(event, defaults)
     answer = run_samples(zone, targets, timeout_s, samples, clock).to_dict()
     if (event or {}).get("counters") and answer["passed"]:

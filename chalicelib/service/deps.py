@@ -15,6 +15,8 @@ from ..topology import Topology
 ProbeRunner = Callable[[Sequence[str]], Mapping[str, ProbeResult]]
 # the heartbeat's own check of the targets from outside the VPC
 ControlProbe = Callable[[], ProbeResult]
+# azs -> {az: (the zone's NAT's handoff report, None) | (None, why not)} (aws/lambda_invoke.HandoffReader)
+HandoffReader = Callable[[Sequence[str]], Mapping[str, tuple[dict | None, str | None]]]
 AlertSink = Callable[[Alert], None]
 
 
@@ -48,6 +50,7 @@ class Deps:
     clients: Clients
     probe_runner: ProbeRunner | None = None
     control_probe: ControlProbe | None = None
+    handoff_reader: HandoffReader | None = None   # None: planned moves wait the fixed AGENT_SETTLE_S
     alert_sink: AlertSink = field(default=lambda alert: None)
     metric: MetricSink = _no_metric
     clock: Callable[[], float] = time.time

@@ -36,8 +36,11 @@ def _tags_of(nat: nat_tags.NatView, az: str, until: float) -> dict[str, str]:
 
 
 def close_handoffs(deps: Deps, zones: Iterable[str], reason: str, *,
-                 states: Mapping[str, ZoneState] | None = None) -> list[str]:
-    """Close the handoffs of ``zones`` (those without one are skipped); the zones closed."""
+                 states: Mapping[str, ZoneState] | None = None,
+                 removed: dict[str, dict[str, str | None]] | None = None) -> list[str]:
+    """Close the handoffs of ``zones`` (those without one are skipped); the zones closed. ``removed``
+    (when given) gets, per sending NAT (``handoff_to``), the keys removed from it mapped to None: what its
+    agent must report gone before the sender has stopped tunnelling (service/handoff_ack.py)."""
     if states is None:
         states = load_states(deps)[1]
     ending = {az: states[az] for az in dict.fromkeys(zones) if az in states and states[az].has_handoff}
@@ -50,8 +53,10 @@ def close_handoffs(deps: Deps, zones: Iterable[str], reason: str, *,
         for nat_id in (s.handoff_to, s.handoff_from):   # the sender first: nothing is tunnelled to a NAT that drops it
             nat = views.get(nat_id)
             if nat is not None and nat.tagged:
-                nat_tags.delete_handoff_tags(ec2, nat, _tags_of(nat, az, s.handoff_until), stack,
-                                             deadline=deps.deadline)
+                gone = _tags_of(nat, az, s.handoff_until)
+                nat_tags.delete_handoff_tags(ec2, nat, gone, stack, deadline=deps.deadline)
+                if removed is not None and nat_id == s.handoff_to and gone:
+                    removed.setdefault(nat_id, {}).update(dict.fromkeys(gone))
         logger.info("connection handoff ended", extra={"zone": az, "nat": s.handoff_to, "from_nat": s.handoff_from,
                                                         "reason": reason})
     _forget(deps, ending)
@@ -82,11 +87,12 @@ def zones_where(states: Mapping[str, ZoneState], test: Callable[[ZoneState], boo
     return [az for az, s in states.items() if s.has_handoff and test(s)]
 
 
-def close_handoffs_of_nat(deps: Deps, instance_id: str, reason: str) -> list[str]:
-    """End every handoff NAT ``instance_id`` takes part in."""
+def close_handoffs_of_nat(deps: Deps, instance_id: str, reason: str,
+                          removed: dict[str, dict[str, str | None]] | None = None) -> list[str]:
+    """End every handoff NAT ``instance_id`` takes part in (``removed``: as ``close_handoffs``)."""
     states = load_states(deps)[1]
     zones = zones_where(states, lambda s: instance_id in (s.handoff_from, s.handoff_to))
-    return close_handoffs(deps, zones, reason, states=states) if zones else []
+    return close_handoffs(deps, zones, reason, states=states, removed=removed) if zones else []
 
 
 def close_expired_handoffs(deps: Deps, states: Mapping[str, ZoneState], now: float) -> list[str]:

@@ -5,8 +5,8 @@ engine's ``review`` with the pure rule ``chalicelib.engine.decide.hands_off``) a
 handoff tags they carry) and the CIDRs of the subnets the zone's route tables serve; ``Plan.record``
 puts each handoff in the moved zone's record (committed with the claim). Once the zones are claimed,
 ``open_handoffs`` writes the tags (the old NAT's ``from`` first, so a half-written handoff never sends flows to
-a NAT that would drop them) and the caller waits ``AGENT_SETTLE_S`` for the agents; then the routes
-move and ``drop_prev_tags`` removes what the move ended: the previous direction kept during the move
+a NAT that would drop them) and the caller waits for the agents to report them applied
+(``handoff_ack.wait_for_agents``, with ``Plan.written``); then the routes move and ``drop_prev_tags`` removes what the move ended: the previous direction kept during the move
 (``:prev`` keys) and the zone's earlier handoff on NATs it no longer involves.
 
 A handoff that cannot be planned or written (an AWS error, a NAT without the stack tag, no CIDR) is
@@ -43,6 +43,8 @@ class ZoneHandoff:
     y: nat_tags.NatView
     cidrs: tuple[str, ...]
     until: int
+    x_az: str = ""      # the zones whose probe subnets are pinned to x and y (they ask the NATs: issue 21)
+    y_az: str = ""
 
     def tags_on_x(self) -> dict[str, str]:
         return tag_values(self.zone, FROM, self.y.private_ip, self.until, self.cidrs)
@@ -65,6 +67,8 @@ class Plan:
     ended: dict[str, ZoneState] = field(default_factory=dict)    # zone -> its record before the move
     prev_written: dict[str, tuple[nat_tags.NatView, dict[str, str]]] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)              # zones whose tags could not be written
+    # NAT id -> (its zone, the handoff tags written to it): what the NATs must report applied
+    written: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def record(self, states: dict[str, ZoneState]) -> None:
         """Put each handoff in its zone's decided state; a zone moving without one forgets the old one."""
@@ -109,7 +113,7 @@ def plan(deps: Deps, *, moves: Sequence[RouteMove], handoffs: Collection[str], b
             logger.warning("no connection handoff: open connections get a reset",
                            extra={"zone": m.zone, "reason": problem})
             continue
-        out.handoffs.append(ZoneHandoff(m.zone, x, y, cidrs[m.zone], until))
+        out.handoffs.append(ZoneHandoff(m.zone, x, y, cidrs[m.zone], until, x_az=m.from_az, y_az=m.to_az))
     return out
 
 
@@ -173,8 +177,8 @@ def _writes(h: ZoneHandoff, nat: nat_tags.NatView, new: dict[str, str]) -> _Writ
 
 
 def open_handoffs(deps: Deps, p: Plan) -> bool:
-    """Write the handoff tags of ``p``; True when any were written (the caller then waits
-    ``AGENT_SETTLE_S`` before moving the routes). Per zone: the previous direction is kept under
+    """Write the handoff tags of ``p``; True when any were written (the caller then waits for the
+    agents, ``p.written``, before moving the routes). Per zone: the previous direction is kept under
     ``:prev`` keys on both NATs, then X's ``from`` is written, then Y's ``to``."""
     ec2, stack, wrote = deps.clients.ec2, deps.topology.stack, False
     for h in p.handoffs:
@@ -195,6 +199,8 @@ def open_handoffs(deps: Deps, p: Plan) -> bool:
             logger.warning("connection handoff not written: open connections get a reset",
                            extra={"zone": h.zone, "nat": h.y.instance_id, "error": str(err)})
             continue
+        for w, az in ((on_x, h.x_az), (on_y, h.y_az)):
+            p.written.setdefault(w.nat.instance_id, (az, {}))[1].update(w.new)
         logger.info("connection handoff", extra={"zone": h.zone, "nat": h.y.instance_id,
                                                   "from_nat": h.x.instance_id, "until": h.until,
                                                   "cidrs": list(h.cidrs)})

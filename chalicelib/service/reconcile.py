@@ -18,7 +18,8 @@ outcome metrics.
 A planned move (away from a NAT that is alive: a revert, an operator's failover of a healthy NAT, a
 roll's step) hands the zone's open flows back to that NAT (opens a connection handoff,
 ``service/handoff_open.py``): its tags are planned before the claim, written once the zone is claimed,
-and the route moves ``AGENT_SETTLE_S`` later, so both NATs' agents have applied them; an automatic
+and the route moves once both NATs' agents report them applied (``service/handoff_ack.py``: at most
+``failover.handoff_ack_timeout_s``, then the timed wait ``AGENT_SETTLE_S`` and an alert); an automatic
 failover away from a dead NAT writes none, loses no time and enters no handoff module.
 
 The sweep, the instance-state events and the manual operations all act through ``decide_and_apply``;
@@ -44,7 +45,7 @@ from ..errors import ConflictError, HanatError, OutOfTimeError
 from ..observability import logger
 from ..probes.results import ProbeResult
 from ..topology import Topology
-from . import handoff_open
+from . import handoff_ack, handoff_open
 from .deps import Deps
 
 CLAIM_TTL_S = 60.0
@@ -55,7 +56,8 @@ CLAIM_MARGIN_S = 15.0
 # No claim is taken with less than this left before Deps.deadline: writing needs the time.
 MIN_WRITE_S = 3.0
 # A move that hands connections off also waits for the NATs' agents: with less than this left, it moves
-# without the handoff (open flows get a reset, not a hang) rather than not at all.
+# without the handoff (open flows get a reset, not a hang) rather than not at all. Its wait for their
+# acknowledgement (handoff_ack) stops where only MIN_WRITE_S is left.
 HANDOFF_WRITE_S = MIN_WRITE_S + AGENT_SETTLE_S
 ATTEMPTS = 5
 
@@ -336,7 +338,10 @@ def _write_claimed(deps: Deps, moves: list[RouteMove], token: str, *, claim_unti
     plan = plan or handoff_open.Plan()
     try:
         if handoff_open.open_handoffs(deps, plan):
-            deps.sleep(AGENT_SETTLE_S)
+            # never waiting into the time the route writes need (HANDOFF_WRITE_S left at least: the timed wait fits)
+            limit_s = None if deps.deadline is None else deps.deadline - time.monotonic() - MIN_WRITE_S
+            handoff_ack.wait_for_agents(deps, plan.written, written_at=deps.clock(), limit_s=limit_s,
+                                        zones=tuple(h.zone for h in plan.handoffs if h.zone not in plan.failed))
             tables = None    # read again: the agents' wait is long enough for a hand edit
         changed = write_routes(deps, moves, write_by=claim_until - CLAIM_MARGIN_S, tables=tables)
         handoff_open.drop_prev_tags(deps, plan)

@@ -21,7 +21,7 @@ from ..observability import logger
 from ..replacement import machine as m
 from ..replacement.advance_notice import launch_markets
 from ..topology import Topology, ZoneTopology
-from . import handoff_close, nat_alarms, reconcile
+from . import handoff_ack, handoff_close, nat_alarms, reconcile
 from .deps import Deps
 from .replacement_store import load, save
 from .replacement_zone import (
@@ -171,15 +171,25 @@ def advance(deps: Deps, az: str, now: float, rec: m.Record | None = None) -> Out
         actions.append(step.action)
         logger.info("replacement step", extra={"zone": az, "nat": rec.new_instance_id or rec.old_instance_id,
                                                "action": step.action, "why": step.why})
+        removed: dict[str, dict[str, str | None]] = {}
         try:
-            rec, topo = _act(deps, rec, step, facts, topo, zone, now, policy)
+            rec, topo = _act(deps, rec, step, facts, topo, zone, now, policy, removed)
         except ConflictError:
             return Outcome(load(deps, az), actions, "another run advanced this replacement", topo)
         if step.action == m.END_HANDOFF and _time_left(deps, policy.handoff_settle_s):
-            # the agents drop the handoff within a poll or two: wait here rather than a whole heartbeat
-            deps.sleep(policy.handoff_settle_s)
+            # the Elastic IP moves once the sending NAT reports the handoff gone (it stopped tunnelling to
+            # the old NAT), at most failover.handoff_ack_timeout_s: wait here rather than a whole heartbeat
+            _wait_for_removal(deps, topo, removed, az)
             now = max(deps.clock(), now + policy.handoff_settle_s)
     return Outcome(rec, actions, "step budget of this run used up", topo)
+
+
+def _wait_for_removal(deps: Deps, topo: Topology, removed: dict[str, dict[str, str | None]], az: str) -> None:
+    """Wait for the NATs whose handoff tags ``END_HANDOFF`` removed to report them gone (each asked
+    through the zone its probe subnet reaches); none to ask: the timed wait."""
+    written = {nat: (z.az, keys) for nat, keys in removed.items() if (z := topo.zone_of_instance(nat)) is not None}
+    limit_s = None if deps.deadline is None else deps.deadline - time.monotonic() - reconcile.MIN_WRITE_S
+    handoff_ack.wait_for_agents(deps, written, written_at=deps.clock(), zones=(az,), limit_s=limit_s)
 
 
 def _time_left(deps: Deps, wait_s: float) -> bool:
@@ -188,8 +198,10 @@ def _time_left(deps: Deps, wait_s: float) -> bool:
 
 
 def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: Topology, zone: ZoneTopology,
-         now: float, policy: m.ReplacementPolicy) -> tuple[m.Record, Topology]:
-    """Perform one step; the record after it and the topology (changed only by PUBLISH)."""
+         now: float, policy: m.ReplacementPolicy,
+         removed: dict[str, dict[str, str | None]] | None = None) -> tuple[m.Record, Topology]:
+    """Perform one step; the record after it and the topology (changed only by PUBLISH). ``removed``:
+    filled by END_HANDOFF with the handoff tags it removed (handoff_close.close_handoffs)."""
     if step.action == m.PUBLISH:
         new_zone = replace(zone, nat_instance_id=rec.new_instance_id, nat_eni_id=facts.new_instance.eni_id)
         new_topo = topo.with_zone(new_zone)
@@ -198,11 +210,12 @@ def _act(deps: Deps, rec: m.Record, step: m.NextAction, facts: m.Facts, topo: To
         reset_health(deps, rec.az, now, f"new NAT {rec.new_instance_id} not proven yet", clear_hold=rec.planned)
         nat_alarms.repoint_nat_alarms(deps, new_topo, rec.az)
         return save(deps, rec.moved(m.STEP_PROVING, now, "topology updated, health reset")), new_topo
-    return _act_on_aws(deps, rec, step, facts, zone, now, policy), topo
+    return _act_on_aws(deps, rec, step, facts, zone, now, policy, removed), topo
 
 
 def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Facts, zone: ZoneTopology,
-                now: float, policy: m.ReplacementPolicy) -> m.Record:
+                now: float, policy: m.ReplacementPolicy,
+                removed: dict[str, dict[str, str | None]] | None = None) -> m.Record:
     ec2, stack = deps.clients.ec2, deps.topology.stack
     action = decision.action
     if action == m.LAUNCH:
@@ -223,7 +236,8 @@ def _act_on_aws(deps: Deps, rec: m.Record, decision: m.NextAction, facts: m.Fact
         return save(deps, rec.moved(m.STEP_DRAINING, now, f"the zone left old NAT {rec.old_instance_id}, which "
                                                           f"drains until {iso(until)}", drain_until=until))
     if action == m.END_HANDOFF:
-        zones = handoff_close.close_handoffs_of_nat(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over")
+        zones = handoff_close.close_handoffs_of_nat(deps, rec.old_instance_id, f"the drain of NAT {rec.old_instance_id} is over",
+                                                    removed=removed)
         return save(deps, rec.moved(m.STEP_DRAINING, now, "connection handoff ended: flows still open get a reset"
                                     + (f" ({', '.join(zones)})" if zones else ""), handoff_ended_at=now))
     if action == m.MOVE_EIP:

@@ -20,7 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..engine import DOWN, ZoneState
+from ..errors import HanatError
+from ..observability import logger
 from .deps import Deps
+from .gray import gray_pass
 from .probing import Probed, probe_zones
 from .publish import publish, publish_nat_counters
 from .reconcile import Applied, decide_and_apply, read
@@ -43,6 +46,7 @@ class SweepReport:
     changed_tables: list[str] = field(default_factory=list)
     missing_route_tables: list[str] = field(default_factory=list)   # in the topology, not in EC2
     alerts: list[dict] = field(default_factory=list)
+    gray: dict = field(default_factory=dict)   # gray failure: NATs DEGRADED, entered, recovered, zones moved off
     health: dict[str, str] = field(default_factory=dict)
     served_by: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
@@ -98,6 +102,10 @@ def sweep_once(deps: Deps) -> tuple[SweepReport, dict[str, ZoneState]]:
             _report_probes(deps, report, probed)
     _report_applied(deps, report, applied)
     publish_nat_counters(deps, probed.first)     # after the moves: a failover never waits on metrics
+    try:                                          # gray failure: judged after the moves, never failing the sweep
+        report.gray = gray_pass(deps, probed.first, report.served_by)
+    except HanatError as err:
+        logger.exception("gray failure pass failed", extra={"error": str(err)})
     report.duration_s = round(time.monotonic() - started, 4)
     deps.metric("SweepDuration", report.duration_s * 1000.0, "Milliseconds")
     for az, passed in report.probes.items():

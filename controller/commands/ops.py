@@ -28,6 +28,7 @@ from chalicelib.service.operations import operate
 from chalicelib.topology import Topology
 from controller.views import logs as logview
 from controller.views import operation
+from controller.views.capacity import capacity_table, capacity_views
 from controller.views.output import emit_json, err_console, out_console, progress
 from controller.views.status import (
     DEFAULT_INTERVAL_S,
@@ -153,7 +154,8 @@ def show_history(config: str | None, since: str | None, as_json: bool) -> None:
 @common_options
 def status_cmd(watch_, interval, count, history, since, config, via_lambda, stage, as_json):
     """Per zone: NAT, health, who serves it, mode (and replacement progress), egress IP, last change;
-    per NAT: type, AMI, launch-template version, age (and why it is stale); a roll in progress."""
+    per NAT: type, AMI, launch-template version, age (and why it is stale); per NAT its capacity (OK or
+    DEGRADED, throughput, connections, conntrack and port use, headroom); a roll in progress."""
     if since is not None and not history:
         raise InputError(f"--since {since!r}: only applies with --history", title="invalid status options")
     if history:
@@ -177,6 +179,9 @@ def status_cmd(watch_, interval, count, history, since, config, via_lambda, stag
         nats = nat_views(result.get("zones", []), now)
         if nats:
             parts.append(nat_table(nats))
+        capacity = capacity_views(result.get("zones", []))
+        if capacity:
+            parts.append(capacity_table(capacity))
         rolled = roll_text(result.get("roll"), now)
         if rolled:
             parts.append(rolled)

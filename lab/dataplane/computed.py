@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from chalicelib.errors import InputError
+from chalicelib.naming import HANDOFF_TAG_PREFIX
 from chalicelib.probes.checks import ATTEMPTS_PER_TIMEOUT, attempt_timeout
 from chalicelib.probes.handler import validate_probe_event
 from chalicelib.probes.results import ProbeResult, TargetResult
@@ -183,6 +184,8 @@ class ComputedDataPlane:
         answered, as app.py answers it), the probe computed, its time spent; past the function's
         timeout, it is a timeout."""
         started = self._clock.time()
+        if isinstance(event, dict) and "handoffs" in event:
+            return Outcome("ok", self._handoffs_read(az))
         try:
             targets, timeout_s, samples = validate_probe_event(event, ProbeSettings())
         except InputError as err:
@@ -198,6 +201,17 @@ class ComputedDataPlane:
         if took >= function.timeout_s:
             return Outcome(TIMEOUT, None, took)
         return Outcome("ok", result.to_dict(), took)
+
+    def _handoffs_read(self, az: str) -> dict:
+        """A handoffs read (probes/handler.py): this plane's NATs apply their tags the moment they are
+        written, so the zone's NAT (its probe subnet's route) reports its handoff tags as they are now."""
+        with self._lock:
+            spec = self._spec
+            nat = spec.nat_by_eni(spec.routes.get(spec.zone(az).probe_cidr))
+            if nat is None or not nat.running or nat.instance_id in self._blackholed:
+                return {"handoffs": None, "error": f"handoffs unreadable: no NAT answers zone {az}'s probe subnet"}
+            applied = {k: v for k, v in nat.tags if k.startswith(HANDOFF_TAG_PREFIX)}
+        return {"handoffs": {"version": 1, "at": int(self._clock.time()), "applied": applied}, "error": None}
 
     def control_probe(self, targets: Sequence[str], timeout_s: float) -> ProbeResult:
         """The heartbeat's own check from AWS's network: fails only when the targets are down."""

@@ -98,6 +98,8 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
 def _drill(session, scenario: str, opts: DrillOptions, rep: rp.DrillReport) -> dict[str, bool]:
     if not opts.nat_reset:   # the "before" of issue 13: unknown mid-stream TCP is dropped, not reset
         session.dataplane.nat_reset(False)
+    if opts.imds_tag_delay_s:   # AWS documents no latency for tags to reach instance metadata
+        session.dataplane.imds_tag_delay(opts.imds_tag_delay_s)
     steady(session)
     session.clock.sleep(opts.fault_phase_s)   # steady state is seen right after a sweep: the fault's moment in the cycle
     marks = Marks(start=session.clock.time())
@@ -168,6 +170,8 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
     kind = choose_dataplane(dataplane)
     if not options.nat_reset and kind != "netns":
         raise InputError(f"--nat-reset off needs the netns data plane (the {kind} data plane has no NAT to change)")
+    if options.imds_tag_delay_s and kind != "netns":
+        raise InputError(f"--imds-tag-delay-s needs the netns data plane (the {kind} data plane has no NAT metadata)")
     if options.zone is not None and options.zone not in settings.config.azs:
         raise InputError(f"--zone {options.zone!r} is not in the config (zones: {', '.join(settings.config.azs)})")
     import chalicelib.observability  # noqa: F401 - creates the controller's logger, rerouted next

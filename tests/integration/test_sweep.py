@@ -83,7 +83,7 @@ def test_a_failure_that_passes_its_reprobe_moves_nothing_and_resets_the_count(ha
     probes.script = {A: [False, True]}          # a lost probe, then the re-probe answers
     report = sweep(deps, clock)[0]
     assert report.confirmations == {A: [True]} and report.moves == [] and alerts == []
-    record = next(i for i in table_items(deps.clients.dynamodb, topo) if i["sk"]["S"] == A)
+    record = next(i for i in table_items(deps.clients.dynamodb, topo) if (i["pk"]["S"], i["sk"]["S"]) == ("zone", A))
     assert '"fails": 0' in record["state"]["S"] and report.health[A] == "UP"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 
 import boto3
@@ -17,7 +18,7 @@ from moto import mock_aws
 
 from lab.dataplane.emulator_sync import spec_from_emulator
 from lab.dataplane.netns.namespaces import Namespaces
-from lab.dataplane.netns.shell import nft, python_argv, sysctl
+from lab.dataplane.netns.shell import nft, ns_exec, python_argv, sysctl
 from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 
 from .test_dataplane_emulator import REGION, build_stack
@@ -234,3 +235,44 @@ def test_tags_written_in_the_emulator_reach_the_agents():
             ec2.delete_tags(Resources=[x.nat_instance_id, y.nat_instance_id], Tags=[{"Key": key}])
             plane.sync(spec_from_emulator(ec2, topo))
             assert wait_for(lambda: not has_link(plane, x_role, tunnel(ips[y.az]))), plane.agent_log(x.nat_instance_id)
+
+
+READ_HANDOFFS = """import json
+from chalicelib.probes.counters import fetch_handoffs
+print(json.dumps(fetch_handoffs(1.0)))
+"""
+
+
+def handoffs_seen_by_probe(dp: Namespaces, az: str) -> dict:
+    """What zone ``az``'s probe function reads (probes/counters.fetch_handoffs, 192.0.2.1:9107 over the
+    probe subnet's pinned route): the agent's report, or {} when unreadable."""
+    proc = ns_exec(dp.ns(dp.probe_role(az)), [sys.executable, "-c", READ_HANDOFFS], timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    report, _error = json.loads(proc.stdout)
+    return report or {}
+
+
+def test_the_agent_reports_the_handoff_it_applied_to_its_zones_probe_after_the_metadata_shows_it(dp):
+    """Issue 21: each NAT's agent lists the handoff tags its kernel matches (handoffs.json), read by its
+    zone's probe over the pinned route; with the lab's IMDS 3 s late, written only once the tags reach it
+    (its ``at``: the agent's clock when it wrote the report, whole seconds)."""
+    delay_s = 3.0
+    dp.imds_tag_delay(delay_s)
+    until = int(time.time()) + 120
+    tagged = handoff(dp.spec, until=until)
+    written = time.time()
+    dp.sync(tagged)
+    want = {B: f"to {NAT_IP[A]} {until} {PRIVATE[A]}", A: f"from {NAT_IP[B]} {until} {PRIVATE[A]}"}
+    reports = {}
+
+    def acknowledged():
+        reports.update({az: handoffs_seen_by_probe(dp, az) for az in want})
+        return all(reports[az].get("applied", {}).get(KEY) == v for az, v in want.items())
+    assert wait_for(acknowledged, timeout_s=15, interval_s=0.2), (reports, dp.agent_log("i-nat1"))
+    assert all(r["at"] >= written + delay_s - 1 for r in reports.values()), (written, reports)
+    assert handoff_applied(dp)                      # reported only once the kernel matches the tags
+    assert set(reports[B]["applied"]) == {KEY}      # only hanat:handoff:* tags
+    dp.imds_tag_delay(0.0)
+    dp.sync(dp.spec.with_nat_tags("i-nat0", {}).with_nat_tags("i-nat1", {}))
+    assert wait_for(lambda: handoffs_seen_by_probe(dp, B).get("applied") == {}, interval_s=0.2), \
+        dp.agent_log("i-nat1")

@@ -97,3 +97,36 @@ def test_spot_notices_are_404_until_the_instance_is_marked_then_json(base):
     assert code == 200 and json.loads(body) == {"action": "terminate", "time": "2026-12-05T07:02:00Z"}
     assert call(f"{url}/latest/meta-data/instance-id", headers=headers) == (200, "i-0abc")   # the rest is kept
     assert call(f"{url}{imds.SPOT_ACTION_PATH}")[0] == 401                                # IMDSv2 still required
+
+
+def test_tag_history_shows_each_change_only_delay_after_it_was_seen():
+    """The lab's tag-propagation delay (issue 21): AWS documents no latency for a tag change to reach
+    instance metadata ("Work with instance tags in instance metadata"), so the lab can make it late."""
+    history = imds.TagHistory()
+    assert history.shown(5.0, 0.0) is None
+    history.see({"a": "1"}, 0.0)
+    history.see({"a": "1"}, 1.0)              # no change: no new entry
+    history.see({"a": "2"}, 2.0)
+    assert history.shown(5.0, 3.0) == {"a": "1"}     # the first set stands until a later one is old enough
+    assert history.shown(5.0, 6.9) == {"a": "1"}
+    assert history.shown(5.0, 7.0) == {"a": "2"}
+    assert history.shown(0.0, 7.0) == {"a": "2"}
+
+
+def test_tag_changes_reach_the_metadata_only_after_the_delay(base):
+    url, state = base
+    good = {imds.TOKEN_HEADER: token(url)}
+    key = f"{url}/latest/meta-data/tags/instance/hanat:handoff:az-a"
+    imds.write_state(state, "i-0abc", "10.0.0.20", {"hanat:handoff:az-a": "to 10.0.10.20 9 10.0.1.0/24"},
+                     tag_delay_s=1.5)
+    time.sleep(3 * imds.POLL_S)
+    imds.write_state(state, "i-0abc", "10.0.0.20", {"hanat:handoff:az-a": "from 10.0.10.20 99 10.0.1.0/24"},
+                     tag_delay_s=1.5)
+    written = time.monotonic()
+    assert call(key, headers=good) == (200, "to 10.0.10.20 9 10.0.1.0/24")     # still the old value
+    imds.mark_interrupted(state, rebalance={"noticeTime": "2026-12-05T07:00:00Z"})   # keeps the delay
+    assert call(f"{url}{imds.REBALANCE_PATH}", headers=good)[0] == 200           # not delayed
+    while call(key, headers=good)[1] != "from 10.0.10.20 99 10.0.1.0/24":
+        assert time.monotonic() - written < 5.0
+        time.sleep(0.05)
+    assert time.monotonic() - written >= 1.5 - imds.POLL_S

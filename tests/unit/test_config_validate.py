@@ -122,8 +122,18 @@ INVALID = [
     ("failover.revert", "sometimes", "failover.revert must be one of auto, manual, window, got 'sometimes'"),
     ("failover.revert", "window", 'failover.revert \'window\' needs a maintenance.window (it is "": never)'),
     ("failover.handoff_s", -1, "failover.handoff_s must be a number >= 0, got -1"),
+    ("failover.degraded_after", -1, "failover.degraded_after must be an integer >= 0, got -1"),
+    ("failover.degraded_clear_after", 0, "failover.degraded_clear_after must be a positive integer, got 0"),
+    ("failover.degraded_min_hold_s", -5, "failover.degraded_min_hold_s must be a number >= 0, got -5"),
+    ("failover.degraded_conntrack_percent", 101, "failover.degraded_conntrack_percent must be a percentage <= 100, got 101"),
+    ("failover.degraded_conntrack_percent", 0, "failover.degraded_conntrack_percent must be a number > 0, got 0"),
+    ("failover.degraded_drops", 1.5, "failover.degraded_drops must be an integer >= 0, got 1.5"),
+    ("failover.headroom_percent", 150, "failover.headroom_percent must be a percentage <= 100, got 150"),
     ("failover.handoff_s", "15m", "failover.handoff_s must be a number (seconds), got string '15m'"),
     ("failover.handoff_s", 100, "maintenance.drain_s 300 must be at most failover.handoff_s 100"),
+    ("failover.handoff_ack_timeout_s", -1, "failover.handoff_ack_timeout_s must be a number >= 0, got -1"),
+    ("failover.handoff_ack_timeout_s", 31, "failover.handoff_ack_timeout_s must be at most 30 seconds, got 31"),
+    ("failover.handoff_ack_timeout_s", True, "failover.handoff_ack_timeout_s must be a number (seconds), got"),
     ("maintenance.drain_s", 901, "maintenance.drain_s 901 must be at most failover.handoff_s 900"),
     ("maintenance.drain_s", -5, "maintenance.drain_s must be a number >= 0, got -5"),
     ("maintenance.max_instance_age_days", -1, "maintenance.max_instance_age_days must be an integer >= 0, got -1"),
@@ -202,6 +212,10 @@ VALID = [
     ("failover.revert", "manual"),
     ("failover.handoff_s", 300),             # == the default drain_s
     ("failover.handoff_s", 3600),
+    ("failover.handoff_ack_timeout_s", 0),   # off: the fixed timed wait
+    ("failover.handoff_ack_timeout_s", 30),
+    ("failover.degraded_after", 0),          # gray failures not judged
+    ("failover.headroom_percent", 100),
     ("maintenance.drain_s", 0),
     ("maintenance.drain_s", 900),            # == the default handoff_s
     ("maintenance.max_instance_age_days", 0),
@@ -257,6 +271,7 @@ def test_defaults_fill_every_optional_section():
     assert (cfg.nat.instance_type, cfg.nat.ami) == ("t4g.nano", "")
     assert (cfg.probe.fail_after, cfg.probe.recover_after, cfg.probe.min_hold_s) == (2, 3, 60)
     assert cfg.failover.revert == "auto" and cfg.failover.replace_after_s == 300 and cfg.failover.handoff_s == 900
+    assert cfg.failover.handoff_ack_timeout_s == 8.0
     assert (cfg.maintenance.window, cfg.maintenance.max_instance_age_days, cfg.maintenance.drain_s) == ("", 30, 300)
     assert (cfg.names.vpc, cfg.names.subnet, cfg.names.route_table, cfg.names.internet_gateway) == ("",) * 4
     assert cfg.admin.enabled is False and cfg.permissions == () and cfg.alerts.emails == ()
@@ -321,3 +336,11 @@ def test_a_nat_type_that_cannot_see_new_tags_in_imds_is_warned_about(instance_ty
     cfg = build_config(raw, source="t.toml")
     notes = [w for w in cfg.warnings if "Nitro" in w]
     assert bool(notes) is warned and all(instance_type in n for n in notes)
+
+
+def test_every_bad_gray_failure_setting_is_named_in_one_error():
+    raw = mutate(mutate(mutate(BASE, "failover.degraded_after", "3"), "failover.headroom_percent", 0),
+                 "failover.degraded_drops", -1)
+    found = problems_of(raw)
+    for key in ("failover.degraded_after", "failover.headroom_percent", "failover.degraded_drops"):
+        assert any(p.startswith(key) for p in found), (key, found)

@@ -20,6 +20,12 @@ Behaviour, as the EC2 User Guide documents it (Instance metadata, "Responses and
   instance (EC2 User Guide, "Spot Instance interruption notices": instance-action is present only once the
   instance is marked; "EC2 instance rebalance recommendations": the noticeTime item).
 - All answers are ``text/plain``. Prints ``ready`` once listening.
+
+Tag propagation (issue 21): AWS documents no latency for a tag change to reach instance metadata ("Work
+with instance tags in instance metadata" says only that the metadata shows the instance's tags), so the
+lab can make it late: with ``"tag_delay_s": N`` in the state, a tag change the lab writes is served only
+N seconds after the stand-in first saw it (``TagHistory``; the file is polled every ``POLL_S``). Everything
+else (address, spot notices) is served at once. 0 (the default): tags are served as written.
 """
 from __future__ import annotations
 
@@ -44,14 +50,16 @@ TTL_MIN_S, TTL_MAX_S = 1, 21600
 TAGS_PATH = "/latest/meta-data/tags/instance"
 SPOT_ACTION_PATH = "/latest/meta-data/spot/instance-action"
 REBALANCE_PATH = "/latest/meta-data/events/recommendations/rebalance"
+POLL_S = 0.05            # how often the stand-in looks for tag changes (their delay is counted from then)
 
 
 def write_state(path: Path, instance_id: str, local_ipv4: str, tags: dict[str, str], *,
-                spot_action: dict | None = None, rebalance: dict | None = None) -> None:
+                spot_action: dict | None = None, rebalance: dict | None = None, tag_delay_s: float = 0.0) -> None:
     """Write the stand-in's state atomically (the server may be reading it at the same moment).
-    ``spot_action``/``rebalance``: the spot notices the instance shows (None: not marked)."""
+    ``spot_action``/``rebalance``: the spot notices the instance shows (None: not marked); ``tag_delay_s``:
+    how late tag changes reach the metadata (the module doc)."""
     tmp = path.with_name(path.name + ".tmp")
-    state = {"instance_id": instance_id, "local_ipv4": local_ipv4, "tags": dict(tags)}
+    state = {"instance_id": instance_id, "local_ipv4": local_ipv4, "tags": dict(tags), "tag_delay_s": tag_delay_s}
     state.update({k: v for k, v in (("spot_action", spot_action), ("rebalance", rebalance)) if v})
     tmp.write_text(json.dumps(state))
     tmp.replace(path)
@@ -61,7 +69,8 @@ def mark_interrupted(path: Path, *, spot_action: dict | None = None, rebalance: 
     """Add spot notices to a written state (keeps its id, address and tags)."""
     state = json.loads(path.read_text())
     write_state(path, state["instance_id"], state["local_ipv4"], state.get("tags") or {},
-                spot_action=spot_action or state.get("spot_action"), rebalance=rebalance or state.get("rebalance"))
+                spot_action=spot_action or state.get("spot_action"), rebalance=rebalance or state.get("rebalance"),
+                tag_delay_s=state.get("tag_delay_s") or 0.0)
 
 
 class Tokens:
@@ -84,10 +93,44 @@ class Tokens:
             return bool(token) and self._expiry.get(token, 0.0) > time.monotonic()
 
 
+class TagHistory:
+    """The tag sets seen in the state file and when (monotonic): what the metadata shows ``tag_delay_s``
+    after each change. ``see`` records a change, ``shown`` answers; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: list[tuple[float, dict[str, str]]] = []
+
+    def see(self, tags: dict[str, str], now: float) -> None:
+        with self._lock:
+            if not self._seen or self._seen[-1][1] != tags:
+                self._seen.append((now, dict(tags)))
+
+    def shown(self, delay_s: float, now: float) -> dict[str, str] | None:
+        """The newest tags seen at least ``delay_s`` ago (the first ever seen while none is that old);
+        None before any was seen. Older sets than the one shown are forgotten."""
+        with self._lock:
+            ready = [i for i, (at, _) in enumerate(self._seen) if now - at >= delay_s]
+            if ready:
+                del self._seen[:ready[-1]]
+            return dict(self._seen[0][1]) if self._seen else None
+
+
+def watch_tags(state_path: Path, history: TagHistory, stop: threading.Event, poll_s: float = POLL_S) -> None:
+    """Record every tag change of the state file until ``stop`` (an unreadable file is skipped)."""
+    while not stop.is_set():
+        try:
+            history.see(json.loads(state_path.read_text()).get("tags") or {}, time.monotonic())
+        except (OSError, ValueError):
+            pass
+        stop.wait(poll_s)
+
+
 class ImdsHandler(BaseHTTPRequestHandler):
     server_version = "EC2ws"
     state_path: Path
     tokens: Tokens
+    history: TagHistory
 
     def _send(self, code: int, body: str = "") -> None:
         data = body.encode()
@@ -116,6 +159,10 @@ class ImdsHandler(BaseHTTPRequestHandler):
             return self._send(503, "Service Unavailable")
         path = self.path.rstrip("/")
         tags: dict[str, str] = state.get("tags") or {}
+        delay_s = float(state.get("tag_delay_s") or 0.0)
+        if delay_s > 0:
+            self.history.see(tags, time.monotonic())
+            tags = self.history.shown(delay_s, time.monotonic()) or {}
         if path == "/latest/meta-data/instance-id":
             return self._send(200, state.get("instance_id", ""))
         if path == "/latest/meta-data/local-ipv4":
@@ -139,6 +186,14 @@ class ImdsServer(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+    def __init__(self, *args, **kwargs) -> None:
+        self.watching = threading.Event()   # set: the tag watcher stops (server_close)
+        super().__init__(*args, **kwargs)
+
+    def server_close(self) -> None:
+        self.watching.set()
+        super().server_close()
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves its own name (getfqdn): in a namespace without DNS that
         # waits out a resolver timeout. The stand-in needs no name.
@@ -147,8 +202,14 @@ class ImdsServer(ThreadingHTTPServer):
 
 
 def serve(state_path: Path, bind: str = IMDS_ADDRESS, port: int = 80) -> ImdsServer:
-    handler = type("BoundImdsHandler", (ImdsHandler,), {"state_path": state_path, "tokens": Tokens()})
-    return ImdsServer((bind, port), handler)
+    """The stand-in, its tag watcher running (a daemon thread: it ends with the process)."""
+    history = TagHistory()
+    handler = type("BoundImdsHandler", (ImdsHandler,), {"state_path": state_path, "tokens": Tokens(),
+                                                        "history": history})
+    server = ImdsServer((bind, port), handler)
+    threading.Thread(target=watch_tags, args=(state_path, history, server.watching), daemon=True,
+                     name="imds-tags").start()
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,6 +203,14 @@ class Namespaces:
         """EC2's spot notices in a NAT's metadata (lab.aws.spot)."""
         self._fleet.spot_notice(self.spec.nat_by_id(instance_id), spot_action, rebalance)
 
+    @property
+    def imds_tag_delay_s(self) -> float:
+        return self._fleet.tag_delay_s
+
+    def imds_tag_delay(self, delay_s: float) -> None:
+        """From now on the NATs' metadata shows tag changes ``delay_s`` late (lab.dataplane.netns.imds)."""
+        self._fleet.delay_tags(delay_s, self.spec.nats)
+
     def agent_log(self, instance_id: str) -> str:
         """What the NAT's hanat-nat-agent has logged so far."""
         return self._fleet.agent_log(instance_id)

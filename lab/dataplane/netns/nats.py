@@ -43,6 +43,7 @@ class NatFleet:
         self._imds_dir: Path | None = None     # each NAT's IMDS state file and its agent's log
         self._imds_written: dict[str, tuple] = {}
         self._imds_notices: dict[str, dict] = {}   # instance id -> its spot notices (lab.aws.spot)
+        self.tag_delay_s = 0.0                     # how late tag changes reach each NAT's metadata (imds)
 
     def start(self, run_id: str) -> None:
         self._imds_dir = Path(tempfile.mkdtemp(prefix=f"hanat-{run_id}-imds-"))
@@ -74,11 +75,20 @@ class NatFleet:
     def write_imds(self, nat: NatPlane) -> Path:
         path = self._imds_dir / f"{nat.instance_id}.json"
         notices = self._imds_notices.get(nat.instance_id, {})
-        written = (nat.private_ip, nat.tags, tuple(sorted(notices)))
+        written = (nat.private_ip, nat.tags, tuple(sorted(notices)), self.tag_delay_s)
         if self._imds_written.get(nat.instance_id) != written:
-            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map, **notices)
+            imds.write_state(path, nat.instance_id, nat.private_ip, nat.tag_map, **notices,
+                             tag_delay_s=self.tag_delay_s)
             self._imds_written[nat.instance_id] = written
         return path
+
+    def delay_tags(self, delay_s: float, nats) -> None:
+        """From now on tag changes reach the NATs' metadata ``delay_s`` late (``nats``: the running ones'
+        ``NatPlane``s, their states rewritten with the delay)."""
+        self.tag_delay_s = float(delay_s)
+        for nat in nats:
+            if self._imds_dir is not None and nat.instance_id in self.runtimes:
+                self.write_imds(nat)
 
     def spot_notice(self, nat: NatPlane | None, spot_action: dict | None, rebalance: dict | None) -> None:
         """Show EC2's spot notices in the NAT's metadata (kept when its tags are written again)."""

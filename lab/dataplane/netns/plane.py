@@ -239,6 +239,16 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.boot_offline(delay_s)
 
+    @property
+    def imds_tag_delay_s(self) -> float:
+        """How late tag changes reach the NATs' metadata now (0: at once)."""
+        return self._plane.imds_tag_delay_s
+
+    def imds_tag_delay(self, delay_s: float) -> None:
+        """Tag changes reach the NATs' metadata ``delay_s`` late from now on (a drill's --imds-tag-delay-s)."""
+        with self._lock:
+            self._plane.imds_tag_delay(delay_s)
+
     def spot_notice(self, instance_id: str, spot_action: dict | None = None, rebalance: dict | None = None) -> None:
         """EC2's spot notices in a NAT's metadata (lab.aws.spot marks them; the IMDS stand-in serves them)."""
         with self._lock:
@@ -316,6 +326,7 @@ class NetnsDataPlane:
             self._plane.flaky(False)
             self._plane.targets_down(False)
             self._plane.boot_gate.disarm()
+            self._plane.imds_tag_delay(0.0)
             self.nat_reset(True)
             if self._conn_args:
                 for proc in self._conn_clients.values():

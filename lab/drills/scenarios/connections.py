@@ -99,6 +99,8 @@ def _roll_checks(session, rep, marks, events, conns) -> dict[str, bool]:
     (lab.drills.connections.judge_roll, zone by zone)."""
     topology = session.topology()
     drain_s, interval_s = topology.maintenance.drain_s, topology.probe.interval_s
+    # the NATs see the handoff's end only once the metadata shows the tags' removal (--imds-tag-delay-s)
+    tag_delay_s = float(getattr(session.dataplane, "imds_tag_delay_s", 0.0))
     out: dict[str, bool] = {}
     for az in topology.azs:
         moved = next((m for m in moves_of(events) if m.zone == az and m.kind == "failover" and m.t >= marks.fault),
@@ -107,7 +109,7 @@ def _roll_checks(session, rep, marks, events, conns) -> dict[str, bool]:
             out["roll_zone_moves_seen"] = False
             continue
         verdict = cx.judge_roll(conns, zone=az, moved_at=moved.t, drain_ended_at=moved.t + drain_s, now=marks.end,
-                                reset_within_s=interval_s + AGENT_POLL_S + RESET_WITHIN_S + WATCH_LAG_S)
+                                reset_within_s=interval_s + AGENT_POLL_S + RESET_WITHIN_S + WATCH_LAG_S + tag_delay_s)
         for name, ok in verdict.items():
             out[name] = out.get(name, True) and ok
     return out

@@ -18,6 +18,7 @@ class DrillOptions:
     boot_delay_s: float = BOOT_DELAY_S
     fault_phase_s: float = 0.0       # wait this long after steady state before the scenario starts (a fault
                                      # at another moment of the sweep cycle; bench/failover.py --random-phase)
+    imds_tag_delay_s: float = 0.0    # tag changes reach the NATs' metadata this late (netns only; issue 21)
     nat_reset: bool = True           # False: NATs drop unknown mid-stream TCP instead of resetting it (before issue 13)
 
 
