@@ -60,16 +60,18 @@ def cpu_s() -> float:
 def main(argv: list[str]) -> int:
     seconds = float(argv[0]) if argv else 10.0
     bare = peak_rss_mb()
-    cpu0 = cpu_s()
+    cpu0, wall0 = cpu_s(), time.monotonic()
     import app  # the deployed function's whole import set, measured
-    imported, cpu_imports = peak_rss_mb(), cpu_s() - cpu0
+    imported, cpu_imports, wall_imports = peak_rss_mb(), cpu_s() - cpu0, time.monotonic() - wall0
     answer = app.heartbeat(SCHEDULED_EVENT, Context(seconds))
     cpu_run = cpu_s() - cpu0 - cpu_imports
     sweeps = answer.get("sweeps", [])
     errors = [s.get("error") for s in sweeps if s.get("error")]
     print(json.dumps({"peak_rss_mb": peak_rss_mb(), "imported_rss_mb": imported, "interpreter_rss_mb": bare,
                       "sweeps": len(sweeps), "errors": errors[:3],
-                      "cpu_imports_s": round(cpu_imports, 3), "cpu_run_s": round(cpu_run, 3)}))
+                      "cpu_imports_s": round(cpu_imports, 3), "cpu_run_s": round(cpu_run, 3),
+                      "wall_imports_s": round(wall_imports, 3),
+                      "sweep_s": [round(s.get("duration_s") or 0.0, 3) for s in sweeps]}))
     return 0
 
 

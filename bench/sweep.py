@@ -19,6 +19,7 @@ us-east-1 is used because moto offers six AZs there.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -142,17 +143,21 @@ def memory_with_headroom(peak_mb: float, headroom: float = HEADROOM) -> int:
     return max(LAMBDA_MIN_MB, math.ceil(peak_mb * (1 + headroom)))
 
 
-def heartbeat_in_lambda(topo: Topology, seconds: float) -> tuple[dict, list[float]]:
+def heartbeat_in_lambda(topo: Topology, seconds: float, cpu=None) -> tuple[dict, list[float]]:
     """Run bench/heartbeat_lambda.py against ``topo`` (stored in the emulator) with the lab's Invoke
-    endpoint running the probe handler: (its JSON line, the healthy probes' durations in seconds)."""
+    endpoint running the probe handler: (its JSON line, the healthy probes' durations in seconds).
+    ``cpu`` (lab.aws.cgroups.CpuShares, heartbeat memory MB): the heartbeat process and each probe run
+    with the CPU share Lambda gives their memory (bench/heartbeat_cpu.py)."""
     durations: list[float] = []
     lock = threading.Lock()
-    probe_timeout = stage_settings(topo, "bench")["lambda_functions"][probe_handler_name(topo.azs[0])]["lambda_timeout"]
+    probe_stage = stage_settings(topo, "bench")["lambda_functions"][probe_handler_name(topo.azs[0])]
+    probe_timeout, probe_memory = probe_stage["lambda_timeout"], probe_stage["lambda_memory_size"]
 
     def execute(function: LabFunction, event, request_id: str) -> Outcome:
         started = time.perf_counter()
         try:
-            body = handle_probe(function.zone, event, topo.probe, time.time)   # what app.py's probe_<zone> calls
+            with cpu[0].invocation(function.handler, function.memory_mb) if cpu else contextlib.nullcontext():
+                body = handle_probe(function.zone, event, topo.probe, time.time)   # what app.py's probe_<zone> calls
         except Exception as exc:  # noqa: BLE001 - answered as Lambda answers an unhandled error
             return Outcome("error", error_object(exc, request_id), time.perf_counter() - started)
         took = time.perf_counter() - started
@@ -163,18 +168,26 @@ def heartbeat_in_lambda(topo: Topology, seconds: float) -> tuple[dict, list[floa
 
     functions = {probe_function_name(STAGE, az): LabFunction(name=probe_function_name(STAGE, az),
                                                              handler=probe_handler_name(az), zone=az,
-                                                             timeout_s=probe_timeout) for az in topo.azs}
+                                                             timeout_s=probe_timeout, memory_mb=probe_memory)
+                 for az in topo.azs}
     endpoint = LambdaEndpoint(functions, execute, region=REGION).start()
     try:
         env = {**os.environ, **stage_environment(topo, STAGE), "AWS_ENDPOINT_URL_LAMBDA": endpoint.url,
                "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONPATH": str(HEARTBEAT_CHILD.parent.parent)}
-        proc = subprocess.run([sys.executable, str(HEARTBEAT_CHILD), str(seconds)], env=env, capture_output=True,
-                              text=True, timeout=seconds + 120, check=False)
+        proc = subprocess.Popen([sys.executable, str(HEARTBEAT_CHILD), str(seconds)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if cpu:   # before its imports: a cold start under the share too
+            cpu[0].attach(f"heartbeat_{cpu[1]}", cpu[1], proc.pid)
+        try:
+            stdout, stderr = proc.communicate(timeout=seconds + 120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
     finally:
         endpoint.stop()
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith('{"peak_rss_mb"')), None)
+    line = next((ln for ln in reversed(stdout.splitlines()) if ln.startswith('{"peak_rss_mb"')), None)
     if proc.returncode != 0 or line is None:
-        raise SystemExit(f"the heartbeat process failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+        raise SystemExit(f"the heartbeat process failed (exit {proc.returncode}): {stderr[-2000:]}")
     return json.loads(line), durations
 
 

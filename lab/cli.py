@@ -133,10 +133,12 @@ def drill_cmd(ctx, scenario, config, zone, dataplane, as_json, plot, flaky_s, la
               help="Also remove namespaces with no owner record once they are this many seconds old.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def down_cmd(older_than_s, as_json):
-    """Remove what a killed lab run left behind (hanat-* namespaces and their processes).
+    """Remove what a killed lab run left behind (hanat-* namespaces and their processes, its functions'
+    CPU groups).
 
     Only orphans go: namespaces of runs whose owning process is dead (each run records its pid in
-    /run/hanat-lab), and unrecorded ones older than --older-than. A lab run still going is never touched.
+    /run/hanat-lab), and unrecorded ones older than --older-than; CPU groups whose run's process is dead
+    (lab.aws.cgroups). A lab run still going is never touched.
     """
     from lab.dataplane.kinds import netns_available
 
@@ -149,10 +151,14 @@ def down_cmd(older_than_s, as_json):
     else:
         from lab.dataplane.netns.shell import cleanup_orphans
         removed = cleanup_orphans(min_age_s=older_than_s)
+    from lab.aws.cgroups import remove_orphan_groups
+    groups = remove_orphan_groups()
     if as_json:
-        emit_json({"removed": removed})
+        emit_json({"removed": removed, "removed_cpu_groups": groups})
     else:
         out_console.print(f"removed {len(removed)} namespace(s)" + (": " + ", ".join(removed) if removed else ""))
+        if groups:
+            out_console.print(f"removed {len(groups)} CPU group(s): {', '.join(groups)}")
 
 
 def register(cli: click.Group) -> None:

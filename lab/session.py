@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from threading import Lock
 from typing import Self
@@ -44,11 +45,12 @@ from lab import session_reset
 from lab.aws.adapters import CachedLook, put_secure_parameter
 from lab.aws.alerting import AlertRecorder
 from lab.aws.capture import SlackCapture
+from lab.aws.cgroups import CpuShares
 from lab.aws.deployer import LAB_STAGE
 from lab.aws.eventbridge import EventBridge
 from lab.aws.heartbeat import Heartbeat
 from lab.aws.lambda_endpoint import LabFunction, LambdaEndpoint
-from lab.aws.lambda_functions import lab_invoke_client, probe_functions
+from lab.aws.lambda_functions import function_memory, lab_invoke_client, probe_functions
 from lab.aws.moto_server import OBSERVER_AGENT
 from lab.clock import LabClock
 from lab.config import LabSettings
@@ -161,7 +163,9 @@ class LabSession:
         from lab.dataplane.emulator_sync import spec_from_emulator
         self._spec_from_emulator = spec_from_emulator
         spec = spec_from_emulator(self.lab_clients.ec2, self._topology)
-        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed, clock=self.clock)
+        self._open_cpu_shares()
+        self.dataplane = make_dataplane(self.kind, spec, self.run_id, seed=self.seed, clock=self.clock,
+                                        cpu_shares=self.cpu_shares)
         self._cleanup.append(self.dataplane.down)
         started = time.monotonic()
         self.dataplane.up()
@@ -180,19 +184,38 @@ class LabSession:
         self._cleanup.append(lambda: (self._stop_sync.set(), sync.join(timeout=10)))
 
         self.eventbridge = EventBridge(ec2=self.lab_clients.ec2, stack=self.stack, region=region, topology=self.topology,
-                               deliver=lambda event: handle_instance_state(
-                                   self.deps("on_instance_state", refresh=True), event),
+                               deliver=lambda event: self.run_function("on_instance_state", handle_instance_state,
+                                                                       event),
                                timeline=self.timeline, clock=self.clock,
                                generation=self.emulator.generation).start()
         self._cleanup.append(self.eventbridge.stop)
         self.heartbeat = Heartbeat(make_deps=self._heartbeat_deps,
                                    sweep=lambda deps: run_sweep(deps, then=after_sweep),
                                    status=self._status, interval_s=config.probe.interval_s,
-                                   timeline=self.timeline, clock=self.clock)
+                                   timeline=self.timeline, clock=self.clock,
+                                   invocation=lambda: self.invocation("heartbeat"))
         self._cleanup.append(self.heartbeat.stop)
         if not self.adopt:   # adopting: the drill starts the controller (start_heartbeat)
             self.fresh = session_reset.capture(self)
             self.heartbeat.start()
+
+    def _open_cpu_shares(self) -> None:
+        """Every function the lab runs gets the CPU share Lambda gives its memory (lab.aws.cgroups), said once."""
+        self.function_memory = function_memory(self._topology, LAB_STAGE)
+        self.cpu_shares = CpuShares.for_session(self.kind, self.run_id)
+        self._cleanup.append(self.cpu_shares.close)   # after the data plane is down (cleanup runs newest first)
+        self.progress(f"cpu_share: {self.cpu_shares.state}")
+
+    def invocation(self, function: str) -> AbstractContextManager:
+        """The calling thread runs as one invocation of ``function`` (app.py's name: heartbeat, operate,
+        on_instance_state ...): with the CPU share of the memory ``hanat deploy`` gives it."""
+        return self.cpu_shares.invocation(function, self.function_memory[function])
+
+    def run_function(self, function: str, handler: Callable, *args):
+        """``handler(deps, *args)`` as one invocation of ``function``: Deps built as it builds them, in its
+        CPU share."""
+        with self.invocation(function):
+            return handler(self.deps(function, refresh=True), *args)
 
     def reset_for_drill(self, seed: int) -> bool:
         """Make this session, which ran a drill, what a fresh one is for the next drill (lab.session_reset);

@@ -31,6 +31,11 @@ CONTROLLER_MEMORY_MB = 256
 # bench/sweep.py`: app.py's whole import set, 6 zones probed through the Invoke API; peak 113.1 MB, of
 # which 39 MB after the imports, the rest mostly botocore's service models as the clients are made).
 HEARTBEAT_MEMORY_MB = 148
+# Why not more, now that the lab gives it Lambda's CPU (memory / 1,769 MB of a vCPU; issue 21): `sudo python
+# bench/heartbeat_cpu.py` measured a 6-zone sweep's wall time per memory; `hanat cost` prints this line.
+HEARTBEAT_MEMORY_WHY = ("for detection and cost together: at its 0.084 vCPU the sweep that fails a zone over "
+                        "takes 2.36 s against 2.19 s at a whole vCPU (bench/heartbeat_cpu.py), 256 MB would save "
+                        "0.09 s of it, and 128 MB would cut the headroom over its 113 MB peak from 30 % to 13 %")
 PROBE_MEMORY_MB = 128
 
 

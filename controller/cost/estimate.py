@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from bootstrap.config.schema import HanatConfig
-from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, PROBE_MEMORY_MB
+from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, HEARTBEAT_MEMORY_WHY, PROBE_MEMORY_MB
 from chalicelib.errors import InputError
 from chalicelib.nat_readings import metrics_per_zone
 
@@ -34,6 +34,7 @@ def usage_from_config(cfg: HanatConfig, *, gb_per_month: float, log_gb_per_month
         nat_addresses=cfg.nat.addresses,
         nat_metrics_per_zone=metrics_per_zone(cfg.metrics.level),
         heartbeat_memory_mb=heartbeat_memory_mb,
+        heartbeat_memory_why=HEARTBEAT_MEMORY_WHY if heartbeat_memory_mb == HEARTBEAT_MEMORY_MB else "",
         probe_memory_mb=probe_memory_mb,
         probe_run_s=probe_run_s,
     )

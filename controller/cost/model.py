@@ -33,6 +33,7 @@ class Usage:
     root_volume_gb: float = 8                # AL2023 AMI root volume, gp3
     heartbeat_run_s: float = 55              # one heartbeat run per minute loops this long
     heartbeat_memory_mb: int = 256           # what `hanat deploy` gives the controller functions
+    heartbeat_memory_why: str = ""           # why `hanat deploy` gives it that much (bootstrap/deploy/stage.py)
     probe_memory_mb: int = 128               # ... and each probe function (bootstrap/deploy/stage.py)
     probe_run_s: float | None = None         # a healthy probe's billed duration (None: the full timeout)
     reads_per_sweep: int = 1                 # controller state item, strongly consistent, <= 4 KB
@@ -251,17 +252,22 @@ def estimate(u: Usage, p: RegionPrices, *, hours_per_month: float, as_of: str,
     return CostEstimate(
         region=p.region, prices_as_of=as_of, currency=currency, gb_per_month=u.gb_per_month,
         hanat=hanat, nat_gateway=gateway, break_even_gb_per_month=be, break_even_note=note,
-        assumptions=(*assumptions(u, hours_per_month), spot_note), hanat_spot=hanat_spot,
+        assumptions=(*assumptions(u, hours_per_month, p.lambda_gb_second), spot_note), hanat_spot=hanat_spot,
     )
 
 
-def assumptions(u: Usage, hours: float) -> tuple[str, ...]:
+def assumptions(u: Usage, hours: float, lambda_gb_second: float = 0.0) -> tuple[str, ...]:
+    per_100_mb = hours * SECONDS_PER_MINUTE * u.heartbeat_run_s * 100 / 1024 * lambda_gb_second
+    why = (f"heartbeat memory {u.heartbeat_memory_mb} MB, {u.heartbeat_memory_why}; each 100 MB more costs "
+           f"${per_100_mb:.2f}/month")
+    why_line = (why,) if u.heartbeat_memory_why else ()
     return (
         f"{hours:g} hours per month; on-demand list prices, no free tier, no Savings Plans",
         f"{u.gb_per_month:g} GB/month leave the VPC for the internet, spread over {u.zones} zones",
         f"each instance has a root volume of {u.root_volume_gb:g} GB gp3 and one public IPv4 address",
         (f"heartbeat: one run per minute lasting {u.heartbeat_run_s:g} s at {u.heartbeat_memory_mb} MB, "
          f"{u.sweeps_per_minute} sweeps per run (every {u.probe_interval_s:g} s)"),
+        *why_line,
         (f"probes: one invocation per zone per sweep at {u.probe_memory_mb} MB, each billed the full timeout "
          f"{u.probe_timeout_s:g} s with its confirmation (an upper bound; healthy probes end sooner)"
          if u.probe_run_s is None else

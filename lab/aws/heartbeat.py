@@ -1,13 +1,15 @@
 """The heartbeat on the lab's clock (lab.clock): what EventBridge's schedule and the Lambda loop do in AWS.
 
 A thread calls the controller's ``run_sweep`` every ``interval_s`` with Deps built afresh each time
-(as each Lambda invocation does: a replaced NAT shows up in the topology parameter), then reads the
+(as each Lambda invocation does: a replaced NAT shows up in the topology parameter), within
+``invocation`` (the heartbeat function's CPU share, lab.aws.cgroups), then reads the
 controller's own status so the drill's timeline has the moment a NAT was declared DOWN or UP.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from chalicelib.errors import HanatError
 from lab.clock import LabClock, RealClock
@@ -22,8 +24,10 @@ class RunKilled(BaseException):
 
 class Heartbeat:
     def __init__(self, *, make_deps: Callable[[], object], sweep: Callable, status: Callable,
-                 interval_s: float, timeline: Timeline, clock: LabClock | None = None):
+                 interval_s: float, timeline: Timeline, clock: LabClock | None = None,
+                 invocation: Callable[[], AbstractContextManager] = nullcontext):
         self._clock = clock or RealClock()
+        self._invocation = invocation   # what one run runs in (lab.aws.cgroups: the function's CPU share)
         self._make_deps = make_deps
         self._sweep = sweep
         self._status = status
@@ -76,8 +80,9 @@ class Heartbeat:
         next scheduled invocation tries again, as in AWS)."""
         deps = None
         try:
-            deps = self._make_deps()
-            report = self._sweep(deps)
+            with self._invocation():   # the Lambda run; the lab's bookkeeping below runs outside it
+                deps = self._make_deps()
+                report = self._sweep(deps)
             self.sweeps += 1
             for az, count in (getattr(report, "hedged", None) or {}).items():   # confirmations started early
                 self._timeline.add("probe_hedged", az, count=count)

@@ -88,6 +88,7 @@ class LabFunction:
     timeout_s: float              # the stage's lambda_timeout
     environment: Mapping[str, str] = field(default_factory=dict)   # the stage's environment variables
     reserved: int | None = None   # the stage's reserved_concurrency: more invokes at once are throttled
+    memory_mb: int = 128          # the stage's lambda_memory_size: its CPU share (lab.aws.cgroups)
 
 
 @dataclass(frozen=True)

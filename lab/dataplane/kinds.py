@@ -46,13 +46,14 @@ def clock_for(kind: str) -> LabClock:
     return VirtualClock() if on_lab_time(kind) else RealClock()
 
 
-def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None) -> LabDataPlane:
+def make_dataplane(kind: str, spec, run_id: str, *, seed: int = 0, clock=None, cpu_shares=None) -> LabDataPlane:
     """Build (not start) a data plane of ``kind`` for ``spec``; the computed one runs on ``clock`` (the
-    session's lab.clock; the netns one on wall time: real kernels, real sockets)."""
+    session's lab.clock; the netns one on wall time: real kernels, real sockets, and its probe
+    environments in their function's CPU share, ``cpu_shares``: lab.aws.cgroups)."""
     if kind == "computed":
         from .computed import ComputedDataPlane
         return ComputedDataPlane(spec, seed=seed, clock=clock)
     if kind == "netns":
         from .netns.plane import NetnsDataPlane
-        return NetnsDataPlane(spec, run_id)
+        return NetnsDataPlane(spec, run_id, cpu_shares)
     raise InputError(f"dataplane {kind!r} is not one of {', '.join(DATAPLANE_KINDS)}")

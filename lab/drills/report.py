@@ -113,6 +113,7 @@ class DrillReport:
     max_stall_s: float | None = None
     connections: dict = field(default_factory=dict)    # broken_by_move, nat_reset, ...
     iam_findings: list[str] = field(default_factory=list)   # calls IAM would deny or lab/iam does not model
+    cpu_share: str | None = None   # the functions' CPU: "on (...)" or "off (<reason>)" (lab.aws.cgroups)
 
     def judge(self, checks: dict[str, bool]) -> None:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
@@ -131,6 +132,6 @@ class DrillReport:
             "errors": self.errors, "figures": self.figures,
             "connections_open": self.connections_open, "connections_broken": self.connections_broken,
             "reset_after_s": self.reset_after_s, "max_stall_s": self.max_stall_s,
-            "connections": self.connections, "iam_findings": self.iam_findings,
+            "connections": self.connections, "iam_findings": self.iam_findings, "cpu_share": self.cpu_share,
             "timeline": self.timeline,
         }

@@ -81,7 +81,8 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
         raise InputError(f"--scenario {scenario!r} is not one of {', '.join(SCENARIOS)}, all")
     zone = opts.zone or session.topology().azs[0]
     session.topology().zone(zone)   # an unknown zone is bad input
-    rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone)
+    rep = rp.DrillReport(scenario=scenario, dataplane=session.kind, zone=zone,
+                         cpu_share=session.cpu_shares.state)
     iam = RECORDER.begin(LAB_STAGE)
     try:
         checks = _drill(session, scenario, opts, rep)

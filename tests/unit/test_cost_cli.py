@@ -134,3 +134,23 @@ def test_cost_warns_when_the_monthly_traffic_exceeds_the_nat_baseline_and_prices
     ipv4 = {line["item"]: line for line in d["hanat"]["lines"]}["Public IPv4 (NAT Elastic IPs)"]
     prices = load_prices().regions[d["region"]]
     assert ipv4["monthly_usd"] == pytest.approx(3 * 2 * prices.public_ipv4_hourly * 730)
+
+
+def test_cost_says_why_the_heartbeat_has_its_memory_and_what_100_mb_more_costs(capsys):
+    """One assumption line gives the deployed heartbeat memory's reason (bootstrap/deploy/stage.py) and the
+    price of 100 MB more, equal to the heartbeat line's own difference; a memory given on the command line
+    is not the deployed one, so no reason is claimed for it."""
+    from bootstrap.deploy.stage import HEARTBEAT_MEMORY_MB, HEARTBEAT_MEMORY_WHY
+
+    def heartbeat_usd_and_why(*extra):
+        rc, out, err = run(capsys, "--config", str(EXAMPLE), "--gb-per-month", "0", "--json", *extra)
+        assert rc == 0, err
+        d = json.loads(out)
+        usd = next(line["monthly_usd"] for line in d["hanat"]["lines"] if line["item"] == "Lambda heartbeat compute")
+        return usd, [a for a in d["assumptions"] if a.startswith("heartbeat memory")]
+
+    usd, why = heartbeat_usd_and_why()
+    assert len(why) == 1 and f"heartbeat memory {HEARTBEAT_MEMORY_MB} MB, {HEARTBEAT_MEMORY_WHY}" in why[0]
+    more, none = heartbeat_usd_and_why("--heartbeat-memory-mb", str(HEARTBEAT_MEMORY_MB + 100))
+    assert none == []
+    assert why[0].endswith(f"each 100 MB more costs ${more - usd:.2f}/month")

@@ -5,7 +5,8 @@ and adds what the drills need: one long-lived probe agent per probe namespace (t
 of the zone's probe function: the lab's Lambda endpoint runs app.py's real handler in it, within the
 function's timeout; an agent that overran is replaced, as Lambda replaces a timed-out environment) and
 one in ``aws`` (the heartbeat's control probe: the REAL chalicelib.probes code), and the egress clients'
-logs read incrementally. A lock serialises the sync thread and fault injection on the one Namespaces.
+logs read incrementally. Each probe environment runs in its function's CPU share (lab.aws.cgroups; the
+control probe's agent does not). A lock serialises the sync thread and fault injection on the one Namespaces.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class ProbeAgent:
         self._lock = threading.Lock()
         self._busy = threading.Lock()   # held by the invoke this environment runs (claim / release)
         self._ids = itertools.count(1)
+        self.cpu_attached = False       # in its function's CPU group (lab.aws.cgroups), once it ran one
         threading.Thread(target=self._read, name=f"agent-{role}", daemon=True).start()
 
     def _read(self) -> None:
@@ -140,8 +142,9 @@ class _LogReader:
 class NetnsDataPlane:
     kind = "netns"
 
-    def __init__(self, spec, run_id: str):
+    def __init__(self, spec, run_id: str, cpu_shares=None):
         from .namespaces import Namespaces
+        self._cpu = cpu_shares   # lab.aws.cgroups.CpuShares: each probe environment gets its function's CPU share
         self._plane = Namespaces(spec, run_id)
         self._lock = threading.RLock()
         self._agents: dict[str, list[ProbeAgent]] = {}   # zone -> its probe function's execution environments
@@ -178,6 +181,9 @@ class NetnsDataPlane:
         so two invokes at once run side by side (the endpoint enforces the reserved concurrency). An
         environment that overran its timeout is stopped and dropped (as Lambda does)."""
         agent = self._environment(az)
+        if self._cpu is not None and not agent.cpu_attached:   # its function known now: its CPU share
+            agent.cpu_attached = self._cpu.attach(f"{function.handler}-{agent.proc.pid}", function.memory_mb,
+                                                  agent.proc.pid)
         try:
             outcome = agent.invoke(function, event, request_id)
         finally:

@@ -111,8 +111,8 @@ def run_cutover(session, zone, opts, marks) -> None:
 
     # 4. give every zone back to its NAT gateway
     extra["release"] = session.timeline.add("release_requested", None).t
-    answer = operate(session.deps("operate", refresh=True), {"action": "release", "all": True,
-                                                             "reason": "lab drill: give the routes back"})
+    answer = session.run_function("operate", operate, {"action": "release", "all": True,
+                                                       "reason": "lab drill: give the routes back"})
     extra["release_targets"] = answer.get("targets", {})
     session.wait_until("every zone back on its NAT gateway",
                        lambda: all(session.on_original_targets(az) for az in azs), 15)

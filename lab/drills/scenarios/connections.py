@@ -135,12 +135,12 @@ def run_manual_failover(session, zone, opts, marks) -> None:
     other = next(az for az in session.topology().azs if az != zone)
     marks.affected = (zone,)
     mark(session, marks, "fault", zone, kind="manual-failover", to_zone=other)
-    out = operate(session.deps("operate", refresh=True),
-                  {"action": "failover", "zone": zone, "to_zone": other, "reason": "lab drill"})
+    out = session.run_function("operate", operate,
+                               {"action": "failover", "zone": zone, "to_zone": other, "reason": "lab drill"})
     wait_served_elsewhere(session, zone, 10)
     session.clock.sleep(HOLD_S)
     mark(session, marks, "recover", zone, kind="manual-revert")
-    back = operate(session.deps("operate", refresh=True), {"action": "revert", "zone": zone, "reason": "lab drill"})
+    back = session.run_function("operate", operate, {"action": "revert", "zone": zone, "reason": "lab drill"})
     session.wait_until(f"zone {zone} back on its own NAT", lambda: session.served_by()[zone] == zone, 10)
     marks.extra = {"handoffs": out.get("handoffs", []), "revert_handoffs": back.get("handoffs", [])}
     session.clock.sleep(HOLD_S)

@@ -51,7 +51,7 @@ def run_roll(session, zone, opts, marks) -> None:
     marks.affected = tuple(azs)
     old = {az: session.nat_of(az) for az in azs}
     mark(session, marks, "fault", None, kind="roll")
-    outcome = roll.start_roll(session.deps("operate", refresh=True), None, "lab drill: roll every NAT")
+    outcome = session.run_function("operate", roll.start_roll, None, "lab drill: roll every NAT")
     roll_id = outcome.record.roll_id if outcome.record else ""
     policy = roll.policy_for(session.deps("lab-roll-watch"))
     bound = len(azs) * (policy.zone_timeout_s + ROLL_MARGIN_S)

@@ -37,7 +37,7 @@ def run_spot_interruption(session, zone, opts, marks) -> None:
     old = session.nat_of(zone)
     interrupter = SpotInterrupter(
         ec2=session.lab_clients.ec2, stack=session.stack, region=session.topology().region,
-        deliver=lambda event: handle_spot_warning(session.deps("on_spot_warning", refresh=True), event),
+        deliver=lambda event: session.run_function("on_spot_warning", handle_spot_warning, event),
         timeline=session.timeline, mark_metadata=getattr(session.dataplane, "spot_notice", None), scale=SPOT_SCALE,
         clock=session.clock)
     mark(session, marks, "fault", zone, kind="spot-interruption", nat=old)
@@ -119,7 +119,7 @@ def run_spot_capacity(session, zone, opts, marks) -> None:
     _set_market(session, MarketSettings(market="spot", spot_fallback=True))
     try:
         mark(session, marks, "fault", zone, kind="spot-capacity", nat=old)
-        replacement.request_replacement(session.deps("operate", refresh=True), zone, "lab drill: spot-capacity")
+        session.run_function("operate", replacement.request_replacement, zone, "lab drill: spot-capacity")
         session.wait_until(f"a replacement NAT for {zone}", lambda: session.nat_of(zone) != old,
                            session.settings.config.failover.replace_after_s + 90)
         after = session.emulator.faults(spot_capacity=True)
