@@ -279,15 +279,22 @@ def read_back(ec2, expected: Mapping[str, str | None], op: str, *,
     give_up = started + READ_BACK_S if deadline is None else min(started + READ_BACK_S, deadline)
     check = shows or (lambda t, v: v is not None and v.default_eni == expected[t])
     waiting = list(expected)
-    attempt = 0
+    attempt, views = 0, {}
     while True:
         attempt += 1
-        views = describe_route_tables(ec2, waiting, deadline=deadline)
-        waiting = [t for t in waiting if not check(t, views.get(t))]
-        if not waiting:
-            return
+        try:
+            views = describe_route_tables(ec2, waiting, deadline=deadline)
+        except AwsError as err:
+            if err.code != "Deadline" or attempt == 1:
+                raise
+            late = True    # the run's time ran out between two reads: it never showed (the last read says what)
+        else:
+            late = False
+            waiting = [t for t in waiting if not check(t, views.get(t))]
+            if not waiting:
+                return
         delay = READ_BACK_POLICY.delay(attempt)
-        if time.monotonic() + delay > give_up:
+        if late or time.monotonic() + delay > give_up:
             table = waiting[0]
             after = views.get(table)
             raise AwsError(op, "VerifyFailed", f"read back {after.default_target if after else None}, expected "

@@ -153,3 +153,13 @@ def test_one_stale_route_table_id_does_not_hide_the_others(caplog):
         views = observe.describe_route_tables(ec2, ["rtb-a", "rtb-gone", "rtb-c"])
     assert {t: v.default_eni for t, v in views.items()} == {"rtb-a": "eni-a", "rtb-c": "eni-c"}
     assert "rtb-gone" in caplog.text and time.monotonic() - started < 1.0
+
+
+def test_a_read_back_whose_time_runs_out_between_two_reads_still_names_what_it_expected():
+    # a loaded machine: the sleep between two reads overshoots the run's deadline, so the next read is refused
+    # for time (Deadline); the route still never showed, and the error says what it expected (seen under load)
+    ec2 = FakeEc2({"rtb-a": {"NetworkInterfaceId": "eni-0old"}}, lag=10_000)
+    with pytest.raises(AwsError) as exc:
+        routes.point_default_route(ec2, "rtb-a", "eni-0new", stack=STACK, deadline=time.monotonic() + 0.5,
+                                   sleep=lambda s: time.sleep(s + 0.5))
+    assert exc.value.code == "VerifyFailed" and "expected eni-0new" in str(exc.value)
