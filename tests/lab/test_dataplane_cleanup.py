@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from lab.dataplane.netns import shell
 from lab.dataplane.netns.namespaces import new_run_id
 from lab.dataplane.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_popen
 
@@ -62,3 +63,22 @@ def test_cleanup_leftovers_kills_processes_and_removes_only_matching_namespaces(
         if sleeper is not None and sleeper.poll() is None:
             os.killpg(sleeper.pid, signal.SIGKILL)
         cleanup_leftovers(prefix)
+
+
+def test_deleting_a_namespace_its_owner_removes_meanwhile_is_not_an_error(monkeypatch):
+    """`hanat lab down` and an exiting run (or two `lab down`s, as on xdist) may delete the same namespace:
+    the one that loses the race finds it gone, which is what it wanted, and goes on."""
+    ns = f"hanat-{new_run_id()}-inet"
+    add_namespace(ns)
+    killed = shell.kill_namespace_processes
+
+    def owner_deletes_it_meanwhile(name):
+        killed(name)
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+    monkeypatch.setattr(shell, "kill_namespace_processes", owner_deletes_it_meanwhile)
+    try:
+        assert shell.delete_namespace(ns) is False
+        assert list_namespaces(ns) == []
+    finally:
+        cleanup_leftovers(ns)

@@ -141,7 +141,12 @@ def delete_namespace(ns: str) -> bool:
     if ns not in list_namespaces(ns):
         return False
     kill_namespace_processes(ns)
-    run(["ip", "netns", "del", ns])
+    try:
+        run(["ip", "netns", "del", ns])
+    except NetnsError:
+        if ns in list_namespaces(ns):
+            raise
+        return False   # its owner (or another `hanat lab down`) deleted it meanwhile: gone is what we wanted
     run_id = registry.run_id_of(ns)
     if run_id and not list_namespaces(f"{NS_PREFIX}{run_id}-"):
         registry.release(run_id)   # the run's last namespace is gone
