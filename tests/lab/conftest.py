@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -19,11 +20,16 @@ def _why_not_runnable() -> str | None:
         if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
             return f"needs network namespaces and `{tool}` (apt-get install iproute2 nftables)"
     name = f"hanat-capcheck{os.getpid()}"   # per process: concurrent runs must not collide
-    probe = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot create network namespaces here: {probe.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-    return None
+    errors = []
+    for attempt in range(3):   # one refusal under load (concurrent `ip netns add`s) must not skip the tier
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)   # a stale one of this pid
+        probe = subprocess.run(["ip", "netns", "add", name], check=False, capture_output=True, text=True)
+        if probe.returncode == 0:
+            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+            return None
+        errors.append(probe.stderr.strip())
+        time.sleep(0.5 * (attempt + 1))
+    return f"cannot create network namespaces here (3 attempts): {'; '.join(errors)}"
 
 
 def _hanat_namespaces() -> set[str]:
