@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.config import load_lab_settings
-from lab.drills.runner import DrillOptions, run_scenarios
+from tests.lab.drill_reports import failed_checks, netns_reports
 
 # heartbeat-stopped (the alarm on the heartbeat's own metric, no data plane in it) is judged on lab time in
 # tests/lab/test_lab_computed_drills.py with the same assertions (merged there: it ran here too before)
@@ -18,14 +17,7 @@ DRILLS = ("cutover", "roll")
 
 @pytest.fixture(scope="module")
 def reports():
-    done = run_scenarios(list(DRILLS), load_lab_settings(), dataplane="netns", options=DrillOptions(),
-                         progress=lambda m: None, deploy=False)
-    return {r.scenario: r.to_dict() for r in done}
-
-
-def failed_checks(report: dict) -> dict:
-    return {"failed": [k for k, ok in report["checks"].items() if not ok], "error": report["error"],
-            "figures": report["figures"], "timeline": report["timeline"]}
+    return netns_reports(DRILLS)
 
 
 @pytest.mark.netns

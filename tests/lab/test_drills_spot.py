@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from lab.config import load_lab_settings
-from lab.drills.runner import DrillOptions, run_scenarios
 from lab.drills.scenarios.spot import MAX_FAILED_PER_MOVE, ROUTES_MOVED_WITHIN_S
+from tests.lab.drill_reports import failed_checks, netns_reports
 
 DRILLS = ("spot-interruption", "spot-capacity")
 
 
 @pytest.fixture(scope="module")
 def reports():
-    done = run_scenarios(list(DRILLS), load_lab_settings(), dataplane="netns", options=DrillOptions(),
-                         progress=lambda m: None, deploy=False)
-    return {r.scenario: r.to_dict() for r in done}
-
-
-def failed_checks(report: dict) -> dict:
-    return {"failed": [k for k, ok in report["checks"].items() if not ok], "error": report["error"],
-            "figures": report["figures"], "timeline": report["timeline"]}
+    return netns_reports(DRILLS)
 
 
 @pytest.mark.netns
