@@ -2,9 +2,13 @@
 
 Reads one JSON request per line on stdin and writes one JSON answer per request on stdout:
 
+- ``{"id", "init": true, "env"}``: Lambda's Init phase of a new execution environment (the function's
+  environment set, app.py imported: its static code run); answer ``{"id", "ok": null}`` or ``{"id",
+  "error": ...}`` (the runtime's error object).
 - ``{"id", "invoke": handler, "event", "env", "request_id", "function_name", "timeout_s"}``: what Lambda's
   Python runtime does for one invoke of a deployed function: the function's environment set, app.py
-  imported (once: the cold start), ``app.<handler>(event, context)`` called with a Lambda-like context.
+  imported (once: when no init ran or it failed), ``app.<handler>(event, context)`` called with a
+  Lambda-like context.
   Answer ``{"id", "ok": <the handler's return>}`` or ``{"id", "error": {"errorMessage", "errorType",
   "requestId", "stackTrace"}}`` (the runtime's error object for an unhandled exception).
 - ``{"id", "zone", "targets", "timeout_s"}``: the probe checks alone (chalicelib.probes.run_checks), for
@@ -47,6 +51,18 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def init(req: dict) -> dict:
+    """Lambda's Init phase: the function's environment set and app.py imported."""
+    os.environ.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
+    try:
+        importlib.import_module(APP_MODULE)
+        return {"id": req.get("id"), "ok": None}
+    except Exception as exc:  # noqa: BLE001 - the runtime reports any exception of the static code
+        return {"id": req.get("id"), "error": {
+            "errorMessage": str(exc), "errorType": "Runtime.ImportModuleError",
+            "stackTrace": traceback.format_tb(exc.__traceback__)}}
+
+
 def invoke(req: dict) -> dict:
     """Run app.<handler>(event, context) as the Lambda runtime would."""
     os.environ.update({str(k): str(v) for k, v in (req.get("env") or {}).items()})
@@ -70,6 +86,8 @@ def handle(line: str) -> dict:
         req = json.loads(line)
         if "invoke" in req:
             return invoke(req)
+        if "init" in req:
+            return init(req)
         result = run_checks(req["zone"], req["targets"], float(req["timeout_s"]), time.time)
         return {"id": req.get("id"), "result": result.to_dict()}
     except (ValueError, KeyError, TypeError, HanatError) as exc:
