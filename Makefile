@@ -38,16 +38,17 @@ system-tools:
 demo: install
 	$(BIN)/python -m lab.demo
 
-# The unit and moto tiers run on TEST_WORKERS pytest-xdist workers (each with its own moto server). The
-# lab tier runs after them on LAB_WORKERS workers, one test file per worker (--dist loadfile): a drill
-# file's lab session (emulator, namespaces, clients) stays on its worker, and its drills run one at a
-# time as their timings assume; the drills mostly wait on the clock, so three files share the 2 cores.
-TEST_WORKERS ?= 2
-LAB_WORKERS ?= 3
+# Every tier runs in one pytest-xdist run on TEST_WORKERS workers, one test file per worker at a time
+# (--dist loadfile): a drill file's lab session (emulator, namespaces, clients) stays on its worker, and
+# its drills run one at a time as their timings assume. The files run longest first (tests/conftest.py
+# LONGEST_FIRST; --no-loadscope-reorder keeps that order): the lab's drill files start at once and the moto
+# and unit files fill the workers around them. Three workers share the 2 cores: drills mostly wait on
+# the clock.
+TEST_WORKERS ?= 3
 
 test: install
-	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) tests/unit tests/integration
-	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(LAB_WORKERS) --dist loadfile -m "not long_drill" tests/lab
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		-m "not long_drill" tests
 
 # The moto tier with EC2's eventual consistency on (tests/integration/conftest.py): ~1.7x the wall time, not in `make test`.
 test-stale: install

@@ -46,8 +46,31 @@ def bridge_macs(dp: Namespaces) -> dict[str, str]:
     return out
 
 
+@pytest.fixture(scope="module")
+def shared_plane():
+    plane = Namespaces(two_zone_spec())
+    try:
+        yield plane.up()
+    finally:
+        plane.down()
+
+
 @pytest.fixture
-def dp():
+def dp(shared_plane):
+    """The file's one plane (an up and a down cost seconds of `ip`/`nft` work each), back to the two-zone
+    spec with no fault in place, as `up` made it; a test that replaces a NAT takes its own (``fresh``)."""
+    for az in (A, B):
+        shared_plane.blackhole(az, on=False)
+    shared_plane.flaky(on=False)
+    shared_plane.targets_down(on=False)
+    shared_plane.sync(two_zone_spec())
+    assert shared_plane.active_faults == set() and [shared_plane.nat_role(az) for az in (A, B)] == ["nat-0", "nat-1"]
+    assert shared_plane.gateway_translations() == {ADDR[A]: "10.0.0.20", ADDR[B]: "10.0.10.20"}
+    return shared_plane
+
+
+@pytest.fixture
+def fresh():
     plane = Namespaces(two_zone_spec())
     try:
         yield plane.up()
@@ -141,7 +164,8 @@ def test_bridges_keep_their_own_mac():
             bridge_mac(kind, index)
 
 
-def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(dp, tmp_path):
+def test_terminated_nat_is_deleted_and_its_replacement_gets_a_fresh_namespace(fresh, tmp_path):
+    dp = fresh
     log = tmp_path / "a.jsonl"
     macs = bridge_macs(dp)
     assert macs[f"inet/{INET_BRIDGE}"] == INET_BRIDGE_MAC and macs["vpc/br-pub1"] == bridge_mac("pub", 1)

@@ -19,6 +19,7 @@ from lab.dataplane.netns.namespaces import new_run_id
 from lab.dataplane.netns.shell import REPO_ROOT, add_namespace, cleanup_leftovers, list_namespaces, ns_pids
 from lab.drills.runner import SCENARIOS, DrillOptions, replaces_nat, run_scenarios
 from lab.session import LabSession
+from tests.support.cli import hanat
 
 # run with shorter settings or their own checks in tests/lab/test_drills_aws.py and test_drills_day2.py
 ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "cutover", "roll",
@@ -189,10 +190,9 @@ def test_lab_down_removes_a_killed_runs_leftovers_and_spares_live_runs():
         cleanup_leftovers(live_ns)
 
 
-def test_lab_down_rejects_a_negative_age():
-    down = subprocess.run([sys.executable, "-m", "controller.cli", "lab", "down", "--older-than", "-1"],
-                          check=False, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
-    assert down.returncode == 2 and "--older-than" in down.stderr
+def test_lab_down_rejects_a_negative_age(capsys):
+    code, _, err = hanat(capsys, "lab", "down", "--older-than", "-1")
+    assert code == 2 and "--older-than" in err
 
 
 THREE_ZONES = """

@@ -17,6 +17,7 @@ import pytest
 from lab.aws.eventbridge import POLL_S
 from lab.config import load_lab_settings
 from lab.drills.runner import DrillOptions, run_scenarios
+from tests.support.cli import hanat
 
 COMPUTED_SCENARIOS = ("blackhole", "terminate")
 # One run: blackhole on a fresh session, twice more on that session reused (lab.session_reset), then terminate.
@@ -124,11 +125,13 @@ def test_cli_drill_deploys_with_chalice_and_prints_one_json_object():
     (["--scenario", "stop", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
     (["--scenario", "lambda-errors", "--lambda-faults-s", "0", "--boot-delay-s", "-2"], "--boot-delay-s"),
 ])
-def test_cli_bad_input_exits_2_naming_the_value(args, needle):
-    proc = run_cli("lab", "drill", "--dataplane", "computed", *args, timeout=60)
-    assert proc.returncode == 2, proc.stderr
-    assert needle in proc.stderr
+def test_cli_bad_input_exits_2_naming_the_value(capsys, args, needle):
+    """In this process (the checks come before anything is started); test_cli_drill_deploys... runs the
+    command as a process of its own."""
+    code, _, err = hanat(capsys, "lab", "drill", "--dataplane", "computed", *args)
+    assert code == 2, err
+    assert needle in err
     if "--flaky-s" in args:
-        assert "--flaky-s" in proc.stderr      # every problem is named
+        assert "--flaky-s" in err      # every problem is named
     if "--lambda-faults-s" in args:
-        assert "--lambda-faults-s must be > 0, got 0" in proc.stderr and "got -2" in proc.stderr
+        assert "--lambda-faults-s must be > 0, got 0" in err and "got -2" in err
