@@ -2,7 +2,11 @@
 (boto3 reads the latter natively), so pointing hanat at the local emulator is one variable."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import boto3
+import botocore.session
 from botocore.config import Config
 
 # botocore's own retries are off: the one retry layer is chalicelib/aws/calls.py (throttling and transient
@@ -23,3 +27,18 @@ def make_client(service: str, region: str | None = None, session: boto3.session.
                 config: Config = CLIENT_CONFIG):
     session = session or make_session(region)
     return session.client(service, region_name=region or session.region_name, config=config)
+
+
+def on_every_new_client(register: Callable[[object], None]) -> None:
+    """Give every botocore client this process makes from now on (boto3's, chalice's, hanat's) to
+    ``register`` right after it is made, e.g. to add event handlers (the lab's IAM recorder: lab/iam/hook.py).
+    The Lambda never calls it."""
+    original = botocore.session.Session.create_client
+
+    @functools.wraps(original)
+    def create_client(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
+        register(client)
+        return client
+
+    botocore.session.Session.create_client = create_client

@@ -1,11 +1,13 @@
-"""The botocore hook that gives every AWS call of this process to lab.iam's recorder, and the check the
-moto and lab tiers run after each test.
+"""The hook that gives every AWS call of this process, and of the Python processes it starts, to lab.iam's recorder.
 
-``install()`` wraps ``botocore.session.Session.create_client`` once: every client made afterwards (boto3's,
-chalice's, hanat's own) calls ``RECORDER.on_call`` from ``before-parameter-build``, i.e. with the
-operation's own parameters before they are serialized, once per request (each page of a paginator).
-``recording()`` is the autouse fixture's body: the recorder is active for the test only, and the test
-fails at teardown listing every call IAM would deny, or that the request model does not cover.
+``install()`` has every botocore client made afterwards (boto3's, chalice's, hanat's own; made through
+chalicelib.aws.clients.on_every_new_client) call ``RECORDER.on_call`` from ``before-parameter-build``, i.e.
+with the operation's own parameters before they are serialized, once per request (each page of a
+paginator). ``child_processes()`` hooks the Python subprocesses started inside (``chalice deploy``,
+``hanat`` run as its own process): their environment puts lab/iam/child on PYTHONPATH, whose
+sitecustomize.py installs the same hook and appends the child's findings to the recorder's ``child_log``.
+``checked()`` is what `hanat lab drill` runs its drills in (lab/cli.py); the tests' fixture is
+tests/support/iam_recording.py. The recorder decides only while ``active`` (a drill: ``begin``/``end``).
 """
 from __future__ import annotations
 
@@ -16,11 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import botocore.session
 from moto.core.models import MockAWS
 
-from lab.iam.recorder import RECORDER, Recorder
+from chalicelib.aws.clients import on_every_new_client
 
+from .recorder import RECORDER, Recorder, extra_policies, policies_checked
+
+CHILD_DIR = Path(__file__).resolve().parent / "child"     # its sitecustomize.py hooks a child process
+ROOT = Path(__file__).resolve().parents[2]
+CHILD_LOG_ENV, CHILD_STAGE_ENV = "HANAT_IAM_SUBPROCESS_LOG", "HANAT_IAM_STAGE"
 _installed = False
 
 
@@ -40,60 +46,57 @@ def _keep_params(params=None, context=None, **_kwargs) -> None:
         context["hanat_iam_params"] = params
 
 
+def _register(client) -> None:
+    client.meta.events.register("before-parameter-build", functools.partial(_hook, client),
+                                unique_id="hanat-iam-recorder")
+    client.meta.events.register("before-parameter-build.ec2.RunInstances", _keep_params,
+                                unique_id="hanat-iam-launch-params")
+    client.meta.events.register("after-call.ec2.RunInstances", functools.partial(_after, client),
+                                unique_id="hanat-iam-launch-result")
+
+
 def install() -> None:
     """Hook every client this process creates from now on (idempotent)."""
     global _installed
     if _installed:
         return
-    original = botocore.session.Session.create_client
-
-    @functools.wraps(original)
-    def create_client(self, *args, **kwargs):
-        client = original(self, *args, **kwargs)
-        client.meta.events.register("before-parameter-build", functools.partial(_hook, client),
-                                    unique_id="hanat-iam-recorder")
-        client.meta.events.register("before-parameter-build.ec2.RunInstances", _keep_params,
-                                    unique_id="hanat-iam-launch-params")
-        client.meta.events.register("after-call.ec2.RunInstances", functools.partial(_after, client),
-                                    unique_id="hanat-iam-launch-result")
-        return client
-
-    botocore.session.Session.create_client = create_client
+    on_every_new_client(_register)
     _installed = RECORDER.installed = True
 
 
-SUBPROCESS_DIR = Path(__file__).resolve().parent / "iam_subprocess"     # its sitecustomize.py hooks a child
-ROOT = Path(__file__).resolve().parents[2]
-
-
 @contextmanager
-def recording(stage: str | None = None, recorder: Recorder = RECORDER, label: str = "") -> Iterator[Recorder]:
-    """Record and decide the calls made inside, also by Python subprocesses started inside (their
-    environment carries the hook: PYTHONPATH and HANAT_IAM_SUBPROCESS_LOG); raise AssertionError listing
-    the findings at the end."""
-    install()
-    recorder.reset(stage)
-    recorder.active = True
+def child_processes(stage: str | None = None, recorder: Recorder = RECORDER) -> Iterator[str]:
+    """Python subprocesses started inside are recorded too (their environment carries the hook: PYTHONPATH,
+    HANAT_IAM_SUBPROCESS_LOG, HANAT_IAM_STAGE); their findings reach ``recorder`` through its ``child_log``.
+    Yields the log's path; the environment is restored and the log removed at the end."""
     fd, child_log = tempfile.mkstemp(prefix="hanat-iam-", suffix=".log")
     os.close(fd)
-    saved = {k: os.environ.get(k) for k in ("HANAT_IAM_SUBPROCESS_LOG", "HANAT_IAM_STAGE", "PYTHONPATH")}
-    os.environ.update(HANAT_IAM_SUBPROCESS_LOG=child_log, HANAT_IAM_STAGE=stage or "", PYTHONPATH=os.pathsep.join(
-        filter(None, [str(SUBPROCESS_DIR), str(ROOT), saved["PYTHONPATH"]])))
+    saved = {k: os.environ.get(k) for k in (CHILD_LOG_ENV, CHILD_STAGE_ENV, "PYTHONPATH")}
+    os.environ.update({CHILD_LOG_ENV: child_log, CHILD_STAGE_ENV: stage or "", "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(CHILD_DIR), str(ROOT), saved["PYTHONPATH"]]))})
+    saved_log = recorder.swap_child_log(child_log)
     try:
-        yield recorder
+        yield child_log
     finally:
-        recorder.active = False
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    findings = [str(f) for f in recorder.drain()]
-    with open(child_log, encoding="utf-8") as log:
-        findings += [f"(subprocess) {line.rstrip()}" for line in log if line.strip()]
-    os.unlink(child_log)
-    if findings and os.environ.get("HANAT_IAM_LOG"):     # one file for a whole run's findings (triage)
-        with open(os.environ["HANAT_IAM_LOG"], "a", encoding="utf-8") as log:
-            log.writelines(f"{label} {f}\n" for f in findings)
-    assert not findings, "AWS calls IAM would deny or the lab does not model (lab/iam):\n" + "\n".join(
-        f"  {f}" for f in findings)
+        recorder.swap_child_log(*saved_log)     # what the children wrote is taken in first
+        os.unlink(child_log)
+
+
+@contextmanager
+def checked(stage: str, recorder: Recorder = RECORDER) -> Iterator[str]:
+    """`hanat lab drill`'s IAM check: the hook installed, subprocesses hooked (unless a caller, a test's
+    recording, already hooks them); each drill then decides its calls (``Recorder.begin``/``end``, in
+    lab.drills.runner). Yields the sentence saying which policies decide whose calls. An unreadable
+    HANAT_LAB_IAM_POLICY is bad input, before anything starts."""
+    extra_policies()
+    install()
+    if recorder.child_log is not None:
+        yield policies_checked()
+        return
+    with child_processes(stage, recorder):
+        yield policies_checked()
