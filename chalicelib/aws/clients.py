@@ -2,9 +2,6 @@
 (boto3 reads the latter natively), so pointing hanat at the local emulator is one variable."""
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 import boto3
 import botocore.session
 from botocore.config import Config
@@ -29,16 +26,9 @@ def make_client(service: str, region: str | None = None, session: boto3.session.
     return session.client(service, region_name=region or session.region_name, config=config)
 
 
-def on_every_new_client(register: Callable[[object], None]) -> None:
-    """Give every botocore client this process makes from now on (boto3's, chalice's, hanat's) to
-    ``register`` right after it is made, e.g. to add event handlers (the lab's IAM recorder: lab/iam/hook.py).
-    The Lambda never calls it."""
-    original = botocore.session.Session.create_client
 
-    @functools.wraps(original)
-    def create_client(self, *args, **kwargs):
-        client = original(self, *args, **kwargs)
-        register(client)
-        return client
-
-    botocore.session.Session.create_client = create_client
+def botocore_session_type() -> type:
+    """botocore's Session class: every client, boto3's, chalice's or hanat's, is made by its ``create_client``
+    (the lab's IAM hook wraps it: lab/iam/hook.py). Here because only chalicelib.aws imports botocore; the
+    Lambda never calls it."""
+    return botocore.session.Session

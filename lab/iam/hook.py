@@ -1,9 +1,9 @@
 """The hook that gives every AWS call of this process, and of the Python processes it starts, to lab.iam's recorder.
 
-``install()`` has every botocore client made afterwards (boto3's, chalice's, hanat's own; made through
-chalicelib.aws.clients.on_every_new_client) call ``RECORDER.on_call`` from ``before-parameter-build``, i.e.
-with the operation's own parameters before they are serialized, once per request (each page of a
-paginator). ``child_processes()`` hooks the Python subprocesses started inside (``chalice deploy``,
+``install()`` has every botocore client made afterwards (boto3's, chalice's, hanat's own: botocore's
+Session.create_client, reached through chalicelib.aws.clients) call ``RECORDER.on_call`` from
+``before-parameter-build``, i.e. with the operation's own parameters before they are serialized, once per
+request (each page of a paginator). ``child_processes()`` hooks the Python subprocesses started inside (``chalice deploy``,
 ``hanat`` run as its own process): their environment puts lab/iam/child on PYTHONPATH, whose
 sitecustomize.py installs the same hook and appends the child's findings to the recorder's ``child_log``.
 ``checked()`` is what `hanat lab drill` runs its drills in (lab/cli.py); the tests' fixture is
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from moto.core.models import MockAWS
 
-from chalicelib.aws.clients import on_every_new_client
+from chalicelib.aws.clients import botocore_session_type
 
 from .recorder import RECORDER, Recorder, extra_policies, policies_checked
 
@@ -60,7 +60,16 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    on_every_new_client(_register)
+    session_type = botocore_session_type()
+    original = session_type.create_client
+
+    @functools.wraps(original)
+    def create_client(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
+        _register(client)
+        return client
+
+    session_type.create_client = create_client
     _installed = RECORDER.installed = True
 
 
