@@ -3,6 +3,11 @@ up after. ``controller/cli.py`` registers this group; ``main`` runs it on its ow
 
 ``drill`` prints one JSON object per drill with ``--json`` (a list for ``--scenario all``), else a
 summary (lab.drills.summary); it exits 1 when a drill did not pass, 2 on bad input (nothing started).
+Every AWS call of a drill (the CLI's as the operator, the functions' as their roles; also ``chalice
+deploy``'s) is decided under IAM (lab.iam.hook ``checked``): a call IAM would deny, or that lab/iam does not
+model, fails the drill's check ``iam_allows_every_call`` and is named in ``iam_findings``.
+``HANAT_LAB_IAM_POLICY`` names extra policy files every caller is also under (an organization's Deny
+statements, to rehearse under them).
 """
 from __future__ import annotations
 
@@ -54,8 +59,10 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
                       as_json: bool, plot: str | None, flaky_s: float, deploy: bool, verbose: bool,
                       lambda_faults_s: float = 30.0, boot_delay_s: float = 20.0, nat_reset: str = "on",
                       imds_tag_delay_s: float = 0.0) -> int:
+    from lab.aws.deployer import LAB_STAGE
     from lab.config import load_lab_settings
     from lab.drills.runner import DrillOptions, expand_scenarios, run_scenarios
+    from lab.iam.hook import checked as iam_checked
 
     problems = []
     if flaky_s <= 0:
@@ -76,9 +83,11 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
         warn(note)
     options = DrillOptions(zone=zone, flaky_s=flaky_s, lambda_faults_s=lambda_faults_s, boot_delay_s=boot_delay_s,
                            nat_reset=nat_reset == "on", imds_tag_delay_s=imds_tag_delay_s)
-    reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=options,
-                            progress=progress, deploy=deploy, verbose=verbose,
-                            on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
+    with iam_checked(LAB_STAGE) as policies:    # every AWS call of the drills decided under IAM (lab/iam)
+        progress(policies)
+        reports = run_scenarios(scenarios, settings, dataplane=dataplane, options=options,
+                                progress=progress, deploy=deploy, verbose=verbose,
+                                on_report=lambda r: progress(f"  {r.scenario}: {'passed' if r.passed else 'FAILED'}"))
     if plot:
         from lab.drills.plot import plot_reports
         progress(f"plot written to {plot_reports(reports, plot)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 # botocore's own retries are off: the one retry layer is chalicelib/aws/calls.py (throttling and transient
@@ -23,3 +24,11 @@ def make_client(service: str, region: str | None = None, session: boto3.session.
                 config: Config = CLIENT_CONFIG):
     session = session or make_session(region)
     return session.client(service, region_name=region or session.region_name, config=config)
+
+
+
+def botocore_session_type() -> type:
+    """botocore's Session class: every client, boto3's, chalice's or hanat's, is made by its ``create_client``
+    (the lab's IAM hook wraps it: lab/iam/hook.py). Here because only chalicelib.aws imports botocore; the
+    Lambda never calls it."""
+    return botocore.session.Session

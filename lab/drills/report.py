@@ -16,6 +16,7 @@ from lab.timeline import Event
 # Route changes of a zone, as seen by the lab's EventBridge emulation: the zone's private routes left its own NAT
 # (failover), came back to its own NAT (revert), or went from one backup to another (move).
 ROUTE_EVENTS = ("failover", "revert", "move")
+IAM_CHECK = "iam_allows_every_call"   # a drill's check when its AWS calls are decided under IAM (lab/iam)
 
 
 # --- figures (pure) ---------------------------------------------------------------------------
@@ -119,6 +120,14 @@ class DrillReport:
         """Set ``passed`` from the scenario's criteria (every one must hold)."""
         self.checks = dict(checks)
         self.passed = bool(checks) and all(checks.values()) and self.error is None
+
+    def add_iam_findings(self, findings) -> None:
+        """The calls IAM would deny or lab/iam does not model (None: no IAM check in this run): each one named,
+        and the check ``iam_allows_every_call`` fails the drill while there is one."""
+        if findings is None:
+            return
+        self.iam_findings += [str(f) for f in findings]
+        self.judge({**self.checks, IAM_CHECK: not self.iam_findings})
 
     def to_dict(self) -> dict:
         return {

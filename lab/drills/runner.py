@@ -88,11 +88,22 @@ def run_drill(session, scenario: str, opts: DrillOptions) -> rp.DrillReport:
         checks = _drill(session, scenario, opts, rep)
     finally:
         findings = RECORDER.end(iam)
-    if findings is not None:
-        rep.iam_findings = [str(f) for f in findings]
-        checks["iam_allows_every_call"] = not findings
     rep.judge(checks)
+    rep.add_iam_findings(findings)
     return rep
+
+
+@contextmanager
+def iam_checked(found: list):
+    """The calls made inside (a session's making, reset or closing) decided under IAM as a drill's are, their
+    findings added to ``found`` (nothing when no hook records this process's calls)."""
+    token = RECORDER.begin(LAB_STAGE)
+    try:
+        yield
+    finally:
+        findings = RECORDER.end(token)
+        if findings is not None:
+            found.append(findings)
 
 
 def _drill(session, scenario: str, opts: DrillOptions, rep: rp.DrillReport) -> dict[str, bool]:
@@ -186,22 +197,31 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                 for i, scenario in enumerate(scenarios):
                     progress(f"[{i + 1}/{len(scenarios)}] drill {scenario} ({kind} data plane"
                              f"{', on lab time' if on_lab_time(kind) else ''})")
-                    session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
-                        settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
-                        seed=seed + i, adopt=adopt), seed=seed + i)
+                    iam: list = []     # the session's own calls (hanat up, chalice deploy, reset, close) count too
+                    with iam_checked(iam):
+                        session = _session_for(scenario, session, lambda adopt, i=i: LabSession(
+                            settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
+                            seed=seed + i, adopt=adopt), seed=seed + i)
                     stale_before = emulator.faults()["ec2_stale"]
                     report = run_drill(session, scenario, options)
                     # how many of the controller's EC2 reads answered from before a write (lab.aws.stale_reads)
                     report.figures["ec2_stale_reads"] = emulator.faults()["ec2_stale"] - stale_before
                     if report.error or replaces_nat(scenario) or adopts_vpc(scenario):
                         session, done = None, session
-                        done.close()
+                        with iam_checked(iam):
+                            done.close()
+                    for findings in iam:
+                        report.add_iam_findings(findings)
                     reports.append(report)
                     if on_report:
                         on_report(report)
         finally:
             if session is not None:
-                session.close()
+                closing: list = []
+                with iam_checked(closing):
+                    session.close()
+                for findings in closing if reports else ():
+                    reports[-1].add_iam_findings(findings)
             emulator.stop()
     return reports
 

@@ -3,12 +3,14 @@ indented lines below, every line within the width given (100 columns by default)
 
 The drill's line holds what every drill measures (result, detection time, RTO, failovers/reverts/false
 failovers, alerts, routes, connections open/broken, longest stall); the lines below it hold what differs
-from drill to drill: the egress addresses, the failed checks and error of a drill that did not pass, and
-the scenario's own figures (its ``summary``), one clause a line. Pure: reports in, lines of text out.
+from drill to drill: the egress addresses, the failed checks and error of a drill that did not pass, the
+calls IAM would deny (each naming action, resource and request context), and the scenario's own figures
+(its ``summary``), one clause a line. Pure: reports in, lines of text out.
 """
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 
 from . import scenarios
@@ -16,6 +18,7 @@ from .report import DrillReport
 
 WIDTH = 100
 INDENT = "    "
+MAX_IAM_FINDINGS = 5     # different IAM findings of a drill shown, each naming action, resource and context
 # scenario, result, detect, RTO, fail/rev/false, alerts, routes, conns, stall
 _ROW = "{:<18} {:<6} {:>8} {:>8} {:>14} {:>6} {:>6} {:>9} {:>8}"
 HEADER = _ROW.format("scenario", "result", "detect", "RTO", "fail/rev/false", "alerts", "routes", "conns",
@@ -53,8 +56,18 @@ def detail_clauses(r: DrillReport) -> list[str]:
             clauses.append("failed: " + ", ".join(failed))
         if r.error:
             clauses.append(f"error: {r.error}")
+    clauses += iam_clauses(r.iam_findings)
     clauses += [part for part in clauses_of(figure_summary(r)) if part]
     return clauses
+
+
+def iam_clauses(findings: Sequence[str]) -> list[str]:
+    """The calls IAM would deny, each different one once with how often it was made, at most
+    ``MAX_IAM_FINDINGS`` of them."""
+    counts = Counter(findings)
+    shown = [f"IAM: {finding}" + (f" ({n} calls)" if n > 1 else "") for finding, n in counts.items()]
+    more = len(shown) - MAX_IAM_FINDINGS
+    return shown[:MAX_IAM_FINDINGS] + ([f"IAM: {more} more (--json lists every call)"] if more > 0 else [])
 
 
 def clauses_of(figures: str) -> list[str]:

@@ -8,8 +8,12 @@ iam_recording.py). The caller (lab.iam.callers) picks the policies, as on AWS:
   (bootstrap/deploy/roles.py), or, when nothing was deployed, what it would write for each stack whose
   topology the emulator holds (bootstrap.deploy.policy.controller_policy / probe_policy);
 - setup: not decided.
+Every set also holds the policy files ``HANAT_LAB_IAM_POLICY`` names (``EXTRA_POLICY_ENV``: an operator's
+own Deny statements, e.g. an organization's, to rehearse the drills under them).
 A call is a finding when any of its requests is denied under every candidate policy set, or when the
-request model or the evaluator does not model it (NotModelled).
+request model or the evaluator does not model it (NotModelled). Python subprocesses (``chalice deploy``,
+``hanat`` run as its own process) append theirs to ``child_log`` (lab/iam/child/sitecustomize.py): they are
+taken in with this process's own by ``drain``, ``begin`` and ``end``.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.deploy.policy import RESOLVE_SSM, controller_policy, probe_policy
-from chalicelib.errors import HanatError
+from chalicelib.errors import HanatError, InputError
 from chalicelib.naming import topic_name
 
 from . import callers
@@ -32,6 +36,7 @@ from .lookups import EmulatorLook, loopback
 from .requests import ACCOUNT, Call, requests_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXTRA_POLICY_ENV = "HANAT_LAB_IAM_POLICY"     # policy files (os.pathsep-separated) added to every caller's set
 DEFAULT_STAGE = "dev"
 # writes that change which policies apply: the cached policy sets are read again after them
 POLICY_WRITES = {("ssm", "PutParameter"), ("ssm", "DeleteParameter"), ("iam", "PutRolePolicy"),
@@ -40,6 +45,30 @@ POLICY_WRITES = {("ssm", "PutParameter"), ("ssm", "DeleteParameter"), ("iam", "P
 
 def operator_policy(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def extra_policies() -> dict[str, dict]:
+    """The policy documents ``HANAT_LAB_IAM_POLICY`` names, by "extra:<file name>"; InputError naming a file
+    that cannot be read or is not a policy document."""
+    found = {}
+    for path in filter(None, os.environ.get(EXTRA_POLICY_ENV, "").split(os.pathsep)):
+        try:
+            doc = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(f"{EXTRA_POLICY_ENV}: {path}: {err}") from err
+        if not isinstance(doc, dict) or "Statement" not in doc:
+            raise InputError(f"{EXTRA_POLICY_ENV}: {path} is not an IAM policy document (no Statement)")
+        found[f"extra:{Path(path).name}"] = doc
+    return found
+
+
+def policies_checked() -> str:
+    """Which policies decide whose calls, in one sentence (what a drill says once)."""
+    extra = sorted(extra_policies())
+    return ("IAM: every AWS call is decided by lab/iam: the operator's under examples/iam-policy-operator.json "
+            "(+ iam-policy-operator-adopt.json in an adopted VPC), the functions' under the role policies "
+            "`hanat deploy` writes" + (f", each also under {', '.join(extra)} ({EXTRA_POLICY_ENV})" if extra else "")
+            + "; a denied or unmodelled call fails the drill")
 
 
 @dataclass(frozen=True)
@@ -51,6 +80,15 @@ class Finding:
 
     def __str__(self) -> str:
         return f"[{self.principal}] {self.call} from {self.frame}: {self.verdict}"
+
+    def to_line(self) -> str:
+        return json.dumps(dataclasses.asdict(self)) + "\n"
+
+    @classmethod
+    def from_line(cls, line: str) -> Finding:
+        """A subprocess's finding (``to_line``), its frame marked as the subprocess's."""
+        fields = json.loads(line)
+        return cls(**{**fields, "frame": f"(subprocess) {fields['frame']}"})
 
 
 class Recorder:
@@ -67,6 +105,8 @@ class Recorder:
         self._policies: dict[tuple, list[dict[str, dict]]] = {}
         self._findings: list[Finding] = []
         self._launched_eni_tags: dict[str, dict[str, str]] = {}   # see EmulatorLook.ec2_tags
+        self.child_log: str | None = None    # subprocesses' findings (lab/iam/hook.py child_processes)
+        self._child_read = 0                 # how far child_log has been taken in
         self._lock = threading.Lock()
 
     def reset(self, stage: str | None = None) -> None:
@@ -79,8 +119,29 @@ class Recorder:
 
     def drain(self) -> list[Finding]:
         with self._lock:
+            self._findings += self._take_children()
             found, self._findings = self._findings, []
             return found
+
+    def swap_child_log(self, path: str | None, read: int = 0) -> tuple[str | None, int]:
+        """Take subprocesses' findings from ``path`` (from byte ``read`` on) from now on, what the current log
+        holds taken in first; returns the log and position to restore."""
+        with self._lock:
+            self._findings += self._take_children()
+            saved = (self.child_log, self._child_read)
+            self.child_log, self._child_read = path, read
+        return saved
+
+    def _take_children(self) -> list[Finding]:
+        """The findings subprocesses appended to ``child_log`` since the last look (whole lines only)."""
+        if not self.child_log or not os.path.exists(self.child_log):
+            return []
+        with open(self.child_log, encoding="utf-8") as log:
+            log.seek(self._child_read)
+            text = log.read()
+        done = text.rfind("\n") + 1
+        self._child_read += len(text[:done].encode("utf-8"))
+        return [Finding.from_line(line) for line in text[:done].splitlines() if line.strip()]
 
     def begin(self, stage: str | None = None) -> tuple | None:
         """Start deciding for a drill (None when no hook is installed: nothing is recorded); ``end`` hands back
@@ -88,7 +149,7 @@ class Recorder:
         if not self.installed:
             return None
         with self._lock:
-            saved = (self.active, self.stage, self._findings)
+            saved = (self.active, self.stage, self._findings + self._take_children())
             self._findings, self.active, self.stage = [], True, stage or self.stage
             self._policies.clear()
         return saved
@@ -97,7 +158,7 @@ class Recorder:
         if token is None:
             return None
         with self._lock:
-            found = self._findings
+            found = self._findings + self._take_children()
             self.active, self.stage, self._findings = token
         return found
 
@@ -164,6 +225,7 @@ class Recorder:
             first_denial = first_denial or f"denied under {sorted(policies)}: " + " | ".join(denials)
         if principal == callers.OPERATOR and look.adoptable_vpc_exists():
             adopt = {**sets[0], "iam-policy-operator-adopt": operator_policy("iam-policy-operator-adopt")}
+            adopt.update(extra_policies())
             denials = [d.reason for d in (evaluate(adopt, r) for r in requests) if not d.allowed]
             if not denials:
                 return ""
@@ -181,6 +243,10 @@ class Recorder:
         return sets
 
     def _read_policy_sets(self, principal: str, look: EmulatorLook) -> list[dict[str, dict]]:
+        extra = extra_policies()
+        return [{**policies, **extra} for policies in self._own_policy_sets(principal, look)]
+
+    def _own_policy_sets(self, principal: str, look: EmulatorLook) -> list[dict[str, dict]]:
         if principal == callers.OPERATOR:
             return [{"iam-policy-operator": operator_policy("iam-policy-operator")}]
         kind = "probe" if principal == callers.PROBE else "controller"

@@ -49,6 +49,18 @@ class Action:
         return (*self.request_keys, *(k for t in self.resource_types for k in t.keys), *GLOBAL_KEYS)
 
 
+# Resource types the Service Authorization Reference lists for an action that parliament's copy (1.6.4)
+# lacks. RunInstances with InstanceMarketOptions MarketType spot creates a spot instance request, which it
+# authorizes with the tags the request puts on it (EC2 User Guide, "Tag Spot Instance requests": "The
+# ec2:RunInstances action ... For Resource, specify spot-instances-request"; Service Authorization
+# Reference, Amazon EC2, RunInstances: spot-instances-request with aws:RequestTag/${TagKey}, aws:TagKeys,
+# ec2:IsLaunchTemplateResource, ec2:LaunchTemplate). parliament lists the type for CreateTags only.
+ADDED_RESOURCE_TYPES = {
+    "ec2:runinstances": (("spot-instances-request", ("aws:requesttag/${tagkey}", "aws:tagkeys",
+                                                     "ec2:islaunchtemplateresource", "ec2:launchtemplate")),),
+}
+
+
 @lru_cache(maxsize=1)
 def _services() -> dict[str, dict]:
     return {service["prefix"]: service for service in json.loads(DATA.read_text())}
@@ -70,6 +82,9 @@ def action(full_name: str) -> Action:
         else:
             kind = row["resource_type"]
             types.append(ResourceType(kind.rstrip("*"), kind.endswith("*"), keys))
+    have = {t.name for t in types}
+    types += [ResourceType(kind, False, keys) for kind, keys in
+              ADDED_RESOURCE_TYPES.get(f"{service['prefix']}:{privilege['privilege']}".lower(), ()) if kind not in have]
     return Action(service["prefix"], privilege["privilege"], tuple(types), request_keys)
 
 

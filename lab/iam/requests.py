@@ -141,23 +141,29 @@ def _ec2(call: Call, look: Look) -> list[Request]:
         resources = [Resource(r.arn, r.tags, tags if call.operation == "CreateTags" else None,
                               keys if call.operation == "DeleteTags" else {}) for r in resources]
     requests: list[Request] = []
+    creates, created_keys = EC2_CREATES.get(call.operation, ()), {}
     if call.operation == "RunInstances":
-        resources, requests = _run_instances(call, look, resources)
-    for kind in EC2_CREATES.get(call.operation, ()):
+        resources, requests, market = _run_instances(call, look, resources)
+        created_keys["instance"] = {"ec2:InstanceMarketType": market}
+        if market == "spot":   # a spot launch also creates a spot instance request (lab/iam/reference.py)
+            creates = (*creates, "spot-instances-request")
+    for kind in creates:
         if kind not in TAGGED_ONLY or _spec_tags(p, kind) is not None:
-            resources.append(Resource(ec2_arn(call.region, kind, "*"), request_tags=_spec_tags(p, kind)))
+            resources.append(Resource(ec2_arn(call.region, kind, "*"), request_tags=_spec_tags(p, kind),
+                                      keys=created_keys.get(kind, {})))
     requests.insert(0, Request(action.full_name, resources, context))
-    created = [(kind, tags) for kind in EC2_CREATES.get(call.operation, ())
-               if (tags := _spec_tags(p, kind)) is not None]
+    created = [(kind, tags) for kind in creates if (tags := _spec_tags(p, kind)) is not None]
     if created:   # tagging on create is also a CreateTags request (EC2 User Guide, Grant permission to tag on creation)
         requests.append(Request("ec2:CreateTags", [Resource(ec2_arn(call.region, k, "*"), request_tags=t)
                                                    for k, t in created], {"ec2:CreateAction": call.operation}))
     return requests
 
 
-def _run_instances(call: Call, look: Look, resources: list[Resource]) -> tuple[list[Resource], list[Request]]:
+def _run_instances(call: Call, look: Look, resources: list[Resource]) -> tuple[list[Resource], list[Request], str]:
     """RunInstances authorizes the image, subnet, security groups, key pair and launch template, whether
-    given in the call or taken from the launch template; an instance profile is also iam:PassRole."""
+    given in the call or taken from the launch template; an instance profile is also iam:PassRole. Also
+    the launch's market (``ec2:InstanceMarketType`` of the instance: ``InstanceMarketOptions.MarketType``,
+    of the call or the template; on-demand without one)."""
     p = call.params
     data: Mapping = {}
     if "LaunchTemplate" in p:
@@ -183,7 +189,8 @@ def _run_instances(call: Call, look: Look, resources: list[Resource]) -> tuple[l
     role = look.instance_profile_role(profile) if profile else None
     passes = [Request("iam:PassRole", [Resource(role)], {"iam:PassedToService": "ec2.amazonaws.com",
                                                         "iam:AssociatedResourceArn": None})] if role else []
-    return resources, passes
+    market = (p.get("InstanceMarketOptions") or data.get("InstanceMarketOptions") or {}).get("MarketType")
+    return resources, passes, market or "on-demand"
 
 
 def _arn(service: str, region: str, path: str, *, account: str = ACCOUNT) -> str:
@@ -260,7 +267,21 @@ def _iam(call: Call, look: Look) -> list[Request]:
     tags = _tag_dict(p["Tags"]) if "Tags" in p else None
     keys = {"aws:TagKeys": list(p["TagKeys"])} if "TagKeys" in p else {}
     context = {"iam:PolicyARN": p["PolicyArn"]} if op in ("AttachUserPolicy", "DetachUserPolicy") else {}
-    return [Request(f"iam:{op}", [Resource(resource, request_tags=tags, keys=keys)], context)]
+    requests = [Request(f"iam:{op}", [Resource(resource, request_tags=tags, keys=keys)], context)]
+    if op == "AddRoleToInstanceProfile":
+        requests.append(_pass_role_to_profile(f"{arn}role/{p['RoleName']}"))
+    return requests
+
+
+def _pass_role_to_profile(role: str) -> Request:
+    """AddRoleToInstanceProfile is also iam:PassRole on the role (IAM API Reference, AddRoleToInstanceProfile:
+    "The caller of this operation must be granted the PassRole permission on the IAM role by a permissions
+    policy"). Its iam:AssociatedResourceArn is ``arn:aws:ec2:*:<account>:instance/*`` (same page: "The ARN
+    value must be arn:aws:ec2:*:CallerAccountId:instance/*"); no service is named for iam:PassedToService (the
+    role goes to a profile, not yet to EC2): absent, so a grant that requires it is a denial here, never an
+    allow AWS would refuse."""
+    return Request("iam:PassRole", [Resource(role)], {"iam:PassedToService": None,
+                                                       "iam:AssociatedResourceArn": f"arn:aws:ec2:*:{ACCOUNT}:instance/*"})
 
 
 def _cloudwatch(call: Call, look: Look) -> list[Request]:

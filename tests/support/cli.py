@@ -33,8 +33,10 @@ def hanat(capsys, *argv: str) -> CliRun:
     return CliRun(exit_.value.code, out, err)
 
 
-def hanat_process(*argv: str, module: str = "controller", timeout: float = 300) -> CliRun:
-    """`hanat ARGV...` as a process of its own (``python -m controller``, or ``module``)."""
+def hanat_process(*argv: str, module: str = "controller", timeout: float = 300,
+                  env: dict[str, str] | None = None) -> CliRun:
+    """`hanat ARGV...` as a process of its own (``python -m controller``, or ``module``), in ``env`` (default:
+    os.environ)."""
     proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, check=False,
-                          env=dict(os.environ), timeout=timeout, cwd=ROOT)
+                          env=dict(os.environ) if env is None else env, timeout=timeout, cwd=ROOT)
     return CliRun(proc.returncode, proc.stdout, proc.stderr)

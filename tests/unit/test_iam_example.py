@@ -10,6 +10,8 @@ import botocore.session
 import pytest
 from botocore import xform_name
 
+from lab.iam.evaluate import Request, Resource, evaluate
+
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_PATH = ROOT / "examples" / "iam-policy-operator.json"
 MANAGED_POLICY_MAX_CHARS = 6144   # IAM customer managed policy size, whitespace not counted
@@ -131,10 +133,18 @@ def test_ec2_changes_need_the_stack_tag(policy):
 
 
 def test_pass_role_is_limited_to_ec2_and_lambda(policy):
+    """...IfExists: AddRoleToInstanceProfile's PassRole names no service (lab/iam/requests.py); every PassRole
+    that names one must name EC2 or Lambda."""
     s = next(s for s in policy["Statement"] if "iam:PassRole" in as_list(s["Action"]))
     assert s["Resource"] == "arn:aws:iam::*:role/hanat-*"
-    assert set(s["Condition"]["StringEquals"]["iam:PassedToService"]) == {"ec2.amazonaws.com",
-                                                                          "lambda.amazonaws.com"}
+    assert set(s["Condition"]["StringEqualsIfExists"]["iam:PassedToService"]) == {"ec2.amazonaws.com",
+                                                                                  "lambda.amazonaws.com"}
+    role = "arn:aws:iam::123456789012:role/hanat-s-ap-northeast-1-instance"
+    for service, allowed_ in (("ec2.amazonaws.com", True), ("lambda.amazonaws.com", True),
+                              ("glue.amazonaws.com", False), ("ecs-tasks.amazonaws.com", False)):
+        decision = evaluate([policy], Request("iam:PassRole", [Resource(role)], {
+            "iam:PassedToService": service, "iam:AssociatedResourceArn": None}))
+        assert decision.allowed is allowed_, decision.reason
 
 
 def allowed(policy: dict, action: str) -> bool:

@@ -113,3 +113,26 @@ def test_a_drill_collects_its_own_findings_and_gives_the_test_its_own_back():
     assert "sg-drill" in drill.verdict
     [outer] = r.drain()
     assert "sg-outer" in outer.verdict and r.active
+
+
+def test_subprocess_findings_count_for_the_drill_that_ran_them_whole_lines_only(tmp_path):
+    """lab/iam/child/sitecustomize.py appends one JSON line per finding; a drill's ``end`` takes in what its
+    subprocesses (chalice deploy) wrote, a line still being written waits for the next look."""
+    from lab.iam.recorder import Finding
+
+    r = recorder()
+    r.installed = True
+    log = tmp_path / "child.log"
+    log.write_text("")
+    r.swap_child_log(str(log))
+    denied = Finding("operator", "iam.PutRolePolicy", "denied under [...]", "bootstrap/deploy/roles.py:put")
+    token = r.begin("lab")
+    with log.open("a") as out:
+        out.write(denied.to_line() + denied.to_line()[:20])
+    [drill] = r.end(token)
+    assert drill == Finding("operator", "iam.PutRolePolicy", "denied under [...]",
+                            "(subprocess) bootstrap/deploy/roles.py:put")
+    assert r.drain() == []
+    with log.open("a") as out:
+        out.write(denied.to_line()[20:])
+    assert [f.call for f in r.drain()] == ["iam.PutRolePolicy"]

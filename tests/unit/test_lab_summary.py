@@ -3,7 +3,7 @@ below, readable at 100 columns."""
 from __future__ import annotations
 
 from lab.drills.report import DrillReport
-from lab.drills.summary import HEADER, summary_lines
+from lab.drills.summary import HEADER, MAX_IAM_FINDINGS, summary_lines
 
 A, C, D = "ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"
 EIP = {A: "203.0.113.101", C: "203.0.113.102", D: "203.0.113.103"}
@@ -84,3 +84,36 @@ def test_the_drills_own_figures_follow_their_line_indented():
         "hanat-demo-heartbeat-missing true 3 lab-min after the first period without a sweep "
         "(11.52 s after the stop; lab minute 3.0 s)")
     assert block["nat-boot-offline"] == [f"    egress {EIP[A]} -> {EIP[A]} (during: {EIP[C]})"]
+
+
+DENIED = ("[controller] ec2.ReplaceRoute from chalicelib/aws/claims.py:move: denied under ['controller-policy(lab, "
+          "lab)', 'extra:org.json']: ec2:ReplaceRoute arn:aws:ec2:ap-northeast-1:123456789012:route-table/rtb-1 "
+          "(route-table): explicit deny by extra:org.json/NoMoves; request context: {'aws:RequestedRegion': "
+          "'ap-northeast-1', 'ec2:CreateAction': None}")
+
+
+def test_a_drill_iam_failed_names_each_denied_call_once_with_action_resource_and_context():
+    """`hanat lab drill`'s human output (issue 18, item 2): the finding in full (action, resource, context), the
+    same call made again counted, not repeated; at most MAX_IAM_FINDINGS different ones."""
+    r = drill("blackhole")
+    r.judge({"routes_ok": True})
+    r.add_iam_findings([DENIED, DENIED, DENIED])
+    assert not r.passed and r.checks["iam_allows_every_call"] is False and r.to_dict()["iam_findings"] == [DENIED] * 3
+    text = " ".join(line.strip() for line in summary_lines([r], width=100))
+    assert "failed: iam_allows_every_call" in text
+    assert f"IAM: {DENIED} (3 calls)" in text and text.count("ec2.ReplaceRoute") == 1
+    many = drill("stop")
+    many.judge({"routes_ok": True})
+    many.add_iam_findings([DENIED.replace("rtb-1", f"rtb-{i}") for i in range(8)])
+    text = " ".join(line.strip() for line in summary_lines([many], width=100))
+    assert text.count("IAM: [controller]") == MAX_IAM_FINDINGS and "IAM: 3 more (--json lists every call)" in text
+
+
+def test_a_run_without_the_iam_check_adds_no_check_and_a_clean_one_passes():
+    unchecked, clean = drill("blackhole"), drill("blackhole")
+    for r in (unchecked, clean):
+        r.judge({"routes_ok": True})
+    unchecked.add_iam_findings(None)
+    clean.add_iam_findings([])
+    assert unchecked.passed and "iam_allows_every_call" not in unchecked.checks
+    assert clean.passed and clean.checks["iam_allows_every_call"] is True

@@ -6,9 +6,10 @@ A spot launch is the same RunInstances with ``InstanceMarketOptions``: the insta
 Amazon EC2 API", Work with Spot Instances: RunInstances authorizes ``spot-instances-request``, tagged with
 ``ec2:CreateAction`` = RunInstances). The controller reads scheduled events with DescribeInstanceStatus.
 
-Where the lab differs: parliament's copy of the Service Authorization Reference lists no
-``spot-instances-request`` resource for ec2:RunInstances (so lab/iam cannot evaluate that part of the launch;
-it is checked on the policy document instead), while it does list it for ec2:CreateTags.
+parliament's copy of the Service Authorization Reference lists no ``spot-instances-request`` resource for
+ec2:RunInstances (it does for ec2:CreateTags); lab/iam/reference.py adds the row (ADDED_RESOURCE_TYPES), so the
+recorder decides that part of a spot launch too (tests/unit/test_iam_pass_role_and_spot.py); it is also
+checked on the policy document here.
 """
 from __future__ import annotations
 
@@ -88,8 +89,8 @@ def _grants(policy: dict, action: str, resource: str) -> list[dict]:
 
 
 def test_run_instances_on_the_spot_request_is_granted_only_with_the_stack_tag():
-    """The part lab/iam cannot evaluate (parliament lacks the resource for RunInstances): the spot request a
-    spot launch creates is allowed, and only when it carries the stack's tag, by both policies."""
+    """The spot request a spot launch creates (a RunInstances row parliament lacks, added in lab/iam/reference.py)
+    is allowed, and only when it carries the stack's tag, by both policies: read on the documents."""
     spot_request = f"{EC2}:spot-instances-request/sir-0123"
     grants = _grants(controller_policy(ADOPTED, "dev"), "ec2:RunInstances", spot_request)
     assert grants and all("aws:RequestTag/hanat:stack" in str(s.get("Condition")) for s in grants)
