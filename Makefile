@@ -41,7 +41,7 @@ demo: install
 # Every tier runs in one pytest-xdist run on TEST_WORKERS workers, one test file per worker at a time
 # (--dist loadfile): a drill file's lab session (emulator, namespaces, clients) stays on its worker, and
 # its drills run one at a time as their timings assume. The files run longest first (tests/conftest.py
-# LONGEST_FIRST; --no-loadscope-reorder keeps that order): the lab's drill files start at once and the moto
+# SESSIONS_FIRST; --no-loadscope-reorder keeps that order): the lab's drill files start at once and the moto
 # and unit files fill the workers around them. Three workers share the 2 cores: drills mostly wait on
 # the clock.
 TEST_WORKERS ?= 3

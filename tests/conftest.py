@@ -52,22 +52,21 @@ def is_root() -> bool:
 
 
 # `make test` runs the three tiers in one pytest-xdist run, a file per worker at a time (--dist loadfile
-# --no-loadscope-reorder: in this order). Longest first: the files that build lab sessions (their drills
-# take minutes, measured with `--durations`) start at once, and the moto and unit files fill the workers
-# around them; run tier after tier, the workers idled while one drill file ran on.
-LONGEST_FIRST = ("tests/lab/test_drills.py", "tests/lab/test_drills_day2.py", "tests/lab/test_drills_spot.py",
-                 "tests/lab/test_drills_aws.py", "tests/lab/test_dataplane.py", "tests/lab/test_nat_handoff.py",
-                 "tests/lab/test_dataplane_bench.py", "tests/lab/test_lab_computed.py",
-                 "tests/integration/test_runbook.py")
-TIERS = ("tests/lab/", "tests/integration/", "tests/unit/")
+# --no-loadscope-reorder: in this order). The files that build lab sessions for minutes start at once; the
+# moto tier's files fill the other workers around them, then the rest of the lab tier, then the unit tier
+# (short files: the last gaps). Run tier after tier, the workers idled while one drill file ran on.
+SESSIONS_FIRST = ("tests/lab/test_drills.py", "tests/lab/test_drills_day2.py", "tests/lab/test_drills_spot.py",
+                  "tests/lab/test_drills_aws.py", "tests/integration/test_runbook.py")
+THEN = ("tests/integration/", "tests/lab/test_dataplane.py", "tests/lab/test_nat_handoff.py",
+        "tests/lab/test_dataplane_bench.py", "tests/lab/test_lab_computed.py", "tests/lab/", "tests/unit/")
 
 
 def run_order(nodeid: str) -> tuple[int, int]:
-    """(rank, 0): a file of LONGEST_FIRST by its place, then the rest of each tier, lab first."""
+    """A file's place: SESSIONS_FIRST in their order, then by the first entry of THEN its path starts with."""
     path = nodeid.split("::", 1)[0]
-    if path in LONGEST_FIRST:
-        return 0, LONGEST_FIRST.index(path)
-    return 1, next((i for i, tier in enumerate(TIERS) if path.startswith(tier)), len(TIERS))
+    if path in SESSIONS_FIRST:
+        return 0, SESSIONS_FIRST.index(path)
+    return 1, next((i for i, prefix in enumerate(THEN) if path.startswith(prefix)), len(THEN))
 
 
 def pytest_collection_modifyitems(config, items):
