@@ -258,7 +258,7 @@ def _gray_call(ddb, table: str) -> Call:
                  "ExpressionAttributeValues": {":pk": {"S": GRAY_PK}}})
 
 
-def _gray(answer) -> dict[str, GrayView]:
+def gray_views(answer) -> dict[str, GrayView]:
     """The gray records' bodies; none when they could not be read (the failover then ignores gray health:
     the records only rank the targets, the sweep must not fail for them)."""
     if isinstance(answer, AwsError):
@@ -287,4 +287,4 @@ def read_sweep(ddb, ec2, table: str, azs: list[str] | tuple[str, ...], instance_
     states = _instance_states(ec2, ids, next(rest), deadline) if ids else {}
     tables = _tables(ec2, route_table_ids, next(rest), stack, deadline) if route_table_ids else {}
     return Observed(snapshot=snapshot, instance_states=states, tables=tables,
-                    missing_tables=tuple(t for t in route_table_ids if t not in tables), gray=_gray(out[2]))
+                    missing_tables=tuple(t for t in route_table_ids if t not in tables), gray=gray_views(out[2]))

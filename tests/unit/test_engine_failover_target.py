@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chalicelib.aws.observe import GrayView, _gray
+from chalicelib.aws.observe import GrayView, gray_views
 from chalicelib.engine import DOWN, FAILOVER, UP, ZoneInput, ZoneState, decide
 from chalicelib.errors import AwsError
 from chalicelib.probes.results import ProbeResult
@@ -85,11 +85,11 @@ def _items(*bodies: tuple[str, str]) -> dict:
 
 
 def test_the_sweeps_read_of_the_gray_records_gives_the_engine_plain_fields():
-    answer = _items(("a", '{"status": "DEGRADED", "reason": "conntrack 950/1000 (95 %)", '
-                          '"reading": {"conntrack_percent": 95.0, "busiest_port_percent": 3.0}}'),
+    answer = _items(("a", ('{"status": "DEGRADED", "reason": "conntrack 950/1000 (95 %)", '
+                           '"reading": {"conntrack_percent": 95.0, "busiest_port_percent": 3.0}}')),
                     ("b", '{"status": "OK", "reading": {"conntrack_percent": 12.5, "busiest_port_percent": 40.0}}'),
                     ("c", '{"status": "OK", "reading": null}'))
-    assert _gray(answer) == {"a": GrayView("conntrack 950/1000 (95 %)", 95.0), "b": GrayView("", 40.0),
+    assert gray_views(answer) == {"a": GrayView("conntrack 950/1000 (95 %)", 95.0), "b": GrayView("", 40.0),
                              "c": GrayView("", None)}
     # unreadable records never fail the sweep: the failover then ranks targets without them
-    assert _gray(AwsError("dynamodb.Query t gray", "ProvisionedThroughputExceededException", "slow down")) == {}
+    assert gray_views(AwsError("dynamodb.Query t gray", "ProvisionedThroughputExceededException", "slow down")) == {}
