@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from lab.drills.scenarios.gray import MOVED_WITHIN_S
 from tests.lab.drill_reports import failed_checks, netns_reports
 
 DRILLS = ("conntrack-full", "port-exhaustion", "bandwidth-cap")
@@ -20,15 +19,16 @@ def reports():
 
 
 def _common(r: dict, cause: str) -> dict:
+    """What every gray drill promises (its checks passed: the bounds are in their names), read back."""
     assert r["passed"] and r["error"] is None and r["dataplane"] == "netns", failed_checks(r)
     f = r["figures"]
-    assert f["causes"] == [cause] and 0 < f["degraded_s"] <= f["alert_s"] + 0.5
-    other = next(m["zone"] for m in f["zones_moved"])
+    assert f["causes"] == [cause] and 0 < f["degraded_s"] <= f["alert_s"] + 0.5, f
     # the served zone went home (a planned move), the drilled NAT's own zone never moved
-    assert [(m["zone"], m["kind"]) for m in f["zones_moved"]] == [(other, "revert")] and other != r["zone"]
-    assert 0 <= f["moved_after_degraded_s"] <= MOVED_WITHIN_S
-    assert r["connections_broken"] == 0 and r["connections_open"] > 0
-    assert sum(1 for a in r["alerts"] if "DEGRADED" in a.upper()) >= 1
+    assert [m["zone"] for m in f["zones_moved"]] != [r["zone"]], f
+    assert [(m["zone"], m["kind"]) for m in f["zones_moved"]] == [(f["zones_moved"][0]["zone"], "revert")], f
+    assert f["moved_after_degraded_s"] >= 0, f
+    assert r["connections_broken"] == 0 and r["connections_open"] > 0, f
+    assert [a for a in r["alerts"] if a.startswith("[hanat] DEGRADED")], r["alerts"]
     return f
 
 

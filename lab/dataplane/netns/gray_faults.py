@@ -91,7 +91,8 @@ class GrayFaults:
         if kind == "conntrack-full" and handles.get("agent"):
             ns_exec(ns, ["nft", "delete", "table", "inet", "hanat_fault_conntrack"])   # if the limiter could not
             run(["nsenter", "-t", str(handles["agent"]), "-m", "-n", "umount", CONNTRACK_MAX], check=False)
-            Path(handles["file"]).unlink(missing_ok=True)
+            if handles.get("file"):
+                Path(handles["file"]).unlink(missing_ok=True)
         elif kind == "port-exhaustion":
             nft(ns, ports_ruleset(False, [], "", 0))
         elif kind == "bandwidth-cap":
