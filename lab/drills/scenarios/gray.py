@@ -123,6 +123,8 @@ def _judge(kind: str):
                              "at_s": round(e.t - fault, 2)} for e in moves],
             "moved_after_degraded_s": None if home is None or since is None else round(home.t - since, 2),
             "connections_broken": rep.connections_broken,
+            "connections_reset": None if rep.reset_after_s is None else len(rep.reset_after_s),
+            "max_stall_s": rep.max_stall_s,
             "injected": extra.get("injected"),
         }
         checks = {
