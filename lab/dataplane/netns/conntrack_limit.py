@@ -5,7 +5,7 @@ Why emulated: the kernel drops a new flow when the namespace's conntrack count e
 ``net.netfilter.nf_conntrack_max`` (``__nf_conntrack_alloc``, after trying ``early_drop``), but that limit
 is the initial namespace's alone: read-only in a NAT's namespace (Linux 6.18: EACCES; setup-nat.sh warns
 about it), and lowering it would shrink every namespace on the host. So this applies the kernel's rule to the
-namespace's real count (``/proc/sys/net/netfilter/nf_conntrack_count``, per namespace) every 20 ms, as an
+namespace's real count (``/proc/sys/net/netfilter/nf_conntrack_count``, per namespace) every 50 ms, as an
 nftables table of its own (``hanat_fault_conntrack``, before setup-nat.sh's forward chain): present
 while the count is at the limit, absent below it. The NAT still tracks and forwards every flow it
 admitted; entries that expire make room for new ones, as in a full table.
@@ -24,7 +24,7 @@ import time
 
 TABLE = "hanat_fault_conntrack"
 COUNT = "/proc/sys/net/netfilter/nf_conntrack_count"
-POLL_S = 0.02
+POLL_S = 0.05
 
 
 def ruleset(full: bool, sources: str, exempt: str) -> str:
