@@ -8,6 +8,7 @@ controller's own status so the drill's timeline has the moment a NAT was declare
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -39,6 +40,7 @@ class Heartbeat:
         self.sweeps = 0
         self.errors: list[str] = []
         self.last_status: list[dict] = []
+        self._runs: deque[tuple[float, float]] = deque(maxlen=4096)   # (start, wall seconds) of each run
         self._lock = threading.Lock()
 
     def start(self) -> Heartbeat:
@@ -60,6 +62,7 @@ class Heartbeat:
         self.stop()
         with self._lock:
             self.last_status = []
+            self._runs.clear()
         self._health.clear()
         self.errors.clear()
         self.sweeps = 0
@@ -79,11 +82,14 @@ class Heartbeat:
         """One heartbeat: sweep, then note health changes. Errors are recorded, never fatal (the
         next scheduled invocation tries again, as in AWS)."""
         deps = None
+        started = self._clock.time()
         try:
             with self._invocation():   # the Lambda run; the lab's bookkeeping below runs outside it
                 deps = self._make_deps()
                 report = self._sweep(deps)
             self.sweeps += 1
+            with self._lock:
+                self._runs.append((started, self._clock.time() - started))
             for az, count in (getattr(report, "hedged", None) or {}).items():   # confirmations started early
                 self._timeline.add("probe_hedged", az, count=count)
             status = self._status(deps)
@@ -103,6 +109,12 @@ class Heartbeat:
                 self._timeline.add("health", az, health=health, nat=zone.get("nat_instance_id"),
                                    served_by=zone.get("served_by"))
                 self._health[az] = health
+
+    def longest_run_s(self, since: float, until: float = float("inf")) -> float:
+        """The longest wall time one completed run took among those started in [since, until] (0: none):
+        what a sweep costs at the heartbeat's CPU share, the lag a drill allows after a step it waits on."""
+        with self._lock:
+            return max((took for at, took in self._runs if since <= at <= until), default=0.0)
 
     def status(self) -> list[dict]:
         with self._lock:

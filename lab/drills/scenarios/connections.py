@@ -88,8 +88,9 @@ def _manual_checks(session, rep, marks, events, conns) -> dict[str, bool]:
             "new_flows_took_the_other_nat": any(ip != rep.egress_ip_before for ip in rep.egress_ips_during)}
 
 
-# a roll's handoff ends at the first run step after the drain (one sweep interval at most), the NATs'
-# agents apply the tags' removal within their 1 s poll, the lab clients' capped retransmission 1 s later
+# a roll's handoff ends at the first run step after the drain (one sweep interval at most, plus that sweep's
+# own wall time at the heartbeat's CPU share: Heartbeat.longest_run_s), the NATs' agents apply the tags'
+# removal within their 1 s poll, the lab clients' capped retransmission 1 s later
 AGENT_POLL_S = 1.0
 
 
@@ -101,6 +102,7 @@ def _roll_checks(session, rep, marks, events, conns) -> dict[str, bool]:
     drain_s, interval_s = topology.maintenance.drain_s, topology.probe.interval_s
     # the NATs see the handoff's end only once the metadata shows the tags' removal (--imds-tag-delay-s)
     tag_delay_s = float(getattr(session.dataplane, "imds_tag_delay_s", 0.0))
+    sweep_s = session.heartbeat.longest_run_s(marks.fault, marks.end)
     out: dict[str, bool] = {}
     for az in topology.azs:
         moved = next((m for m in moves_of(events) if m.zone == az and m.kind == "failover" and m.t >= marks.fault),
@@ -109,7 +111,8 @@ def _roll_checks(session, rep, marks, events, conns) -> dict[str, bool]:
             out["roll_zone_moves_seen"] = False
             continue
         verdict = cx.judge_roll(conns, zone=az, moved_at=moved.t, drain_ended_at=moved.t + drain_s, now=marks.end,
-                                reset_within_s=interval_s + AGENT_POLL_S + RESET_WITHIN_S + WATCH_LAG_S + tag_delay_s)
+                                reset_within_s=interval_s + sweep_s + AGENT_POLL_S + RESET_WITHIN_S + WATCH_LAG_S
+                                + tag_delay_s)
         for name, ok in verdict.items():
             out[name] = out.get(name, True) and ok
     return out
