@@ -77,7 +77,7 @@ def run_drill_command(scenario: str, config: str | None, zone: str | None, datap
         problems.append(f"--plot {plot!r} must name a .png file")
     if problems:
         raise InputError(problems)
-    scenarios = expand_scenarios(scenario)
+    scenarios = expand_scenarios(scenario, dataplane)
     settings = load_lab_settings(config)
     for note in settings.notes:
         warn(note)

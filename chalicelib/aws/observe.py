@@ -1,5 +1,6 @@
 """What the reconciler observes (adapter): the zone records with their versions and route-write claims,
-the targets-down memory, the NAT instances' states and the private route tables, read in ONE batch
+the targets-down memory, the NATs' gray records (``GrayView``: DEGRADED or not, how full), the NAT
+instances' states and the private route tables, read in ONE batch
 (``read_sweep``: one entry into the retry layer, the calls issued at once, every answer parsed here
 once: records, tags, default routes). The same reads one kind at a time: ``load_snapshot``,
 ``describe_instance_states``, ``describe_route_tables``.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import AwsError
 from ..naming import STACK_TAG
 from .calls import Call, aws_calls, paginate, raise_first
-from .state_table import CONTROL_PK, CONTROL_SK, ZONE_PK
+from .state_table import CONTROL_PK, CONTROL_SK, GRAY_PK, ZONE_PK
 
 log = logging.getLogger("hanat.aws")
 
@@ -223,6 +224,23 @@ def describe_instance_states(ec2, instance_ids: list[str] | tuple[str, ...], *,
 
 # --- one sweep's look -----------------------------------------------------------------------------
 @dataclass(frozen=True)
+class GrayView:
+    """A NAT's gray record (``aws.gray_records``, written by the gray-failure pass) as the failover reads it:
+    why it is DEGRADED ("": it is not) and its latest reading's conntrack or busiest-destination port use,
+    whichever is higher (None: neither known)."""
+
+    degraded: str = ""
+    use_percent: float | None = None
+
+
+def _gray_view(body: dict) -> GrayView:
+    reading = body.get("reading") or {}
+    uses = [u for u in (reading.get("conntrack_percent"), reading.get("busiest_port_percent")) if u is not None]
+    return GrayView(degraded=(body.get("reason") or "DEGRADED") if body.get("status") == "DEGRADED" else "",
+                    use_percent=max(uses) if uses else None)
+
+
+@dataclass(frozen=True)
 class Observed:
     """One batched look: the zone records, the NATs' states, the route tables that exist (their
     ``problem`` filled for the stack) and the listed ones that do not."""
@@ -231,15 +249,31 @@ class Observed:
     instance_states: dict[str, str]
     tables: dict[str, RouteTableView]
     missing_tables: tuple[str, ...] = ()
+    gray: dict[str, GrayView] = field(default_factory=dict)   # az -> its NAT's gray record (those that have one)
+
+
+def _gray_call(ddb, table: str) -> Call:
+    return Call(f"dynamodb.Query {table} gray", ddb.query,
+                {"TableName": table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk",
+                 "ExpressionAttributeValues": {":pk": {"S": GRAY_PK}}})
+
+
+def gray_views(answer) -> dict[str, GrayView]:
+    """The gray records' bodies; none when they could not be read (the failover then ignores gray health:
+    the records only rank the targets, the sweep must not fail for them)."""
+    if isinstance(answer, AwsError):
+        log.warning("[WARN] gray records not read (%s): failover targets ranked without them", answer)
+        return {}
+    return {item["sk"]["S"]: _gray_view(json.loads(item["data"]["S"])) for item in answer.get("Items", [])}
 
 
 def read_sweep(ddb, ec2, table: str, azs: list[str] | tuple[str, ...], instance_ids: list[str] | tuple[str, ...],
                route_table_ids: list[str] | tuple[str, ...], *, stack: str, now: float,
                deadline: float | None = None) -> Observed:
-    """The zone records, the control record, the NATs' states and the route tables in one batch (the
-    four calls at once: the time is the slowest, not the sum)."""
+    """The zone records, the control record, the NATs' gray records, the NATs' states and the route tables in
+    one batch (the five calls at once: the time is the slowest, not the sum)."""
     ids = [i for i in instance_ids if i]
-    calls = _record_calls(ddb, table)
+    calls = [*_record_calls(ddb, table), _gray_call(ddb, table)]
     if ids:
         calls.append(_status_call(ec2, ids))
     if route_table_ids:
@@ -249,8 +283,8 @@ def read_sweep(ddb, ec2, table: str, azs: list[str] | tuple[str, ...], instance_
         if isinstance(outcome, AwsError):
             raise outcome
     snapshot = _snapshot(out[0], out[1], azs, now)
-    rest = iter(out[2:])
+    rest = iter(out[3:])
     states = _instance_states(ec2, ids, next(rest), deadline) if ids else {}
     tables = _tables(ec2, route_table_ids, next(rest), stack, deadline) if route_table_ids else {}
     return Observed(snapshot=snapshot, instance_states=states, tables=tables,
-                    missing_tables=tuple(t for t in route_table_ids if t not in tables))
+                    missing_tables=tuple(t for t in route_table_ids if t not in tables), gray=gray_views(out[2]))

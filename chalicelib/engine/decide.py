@@ -116,6 +116,22 @@ def choose_target(zone: str, ring: Sequence[str], loads: Mapping[str, int],
     return min(candidates, key=lambda az: (loads.get(az, 0), (ring.index(az) - start) % n))
 
 
+def place(zone: str, ring: Sequence[str], loads: Mapping[str, int], usable: Callable[[str], bool],
+          by_az: Mapping[str, ZoneInput], headroom_percent: float) -> tuple[str | None, str]:
+    """``choose_target`` among the usable NATs with headroom (not DEGRADED, use under ``headroom_percent``
+    or never read), else those not DEGRADED, else a DEGRADED one (a degraded NAT beats none); and what the
+    move's reason adds when its target has no headroom."""
+    tiers = (lambda z: not z.degraded and (z.use_percent is None or z.use_percent < headroom_percent),
+             lambda z: not z.degraded, lambda z: True)
+    for tier, fits in enumerate(tiers):
+        target = choose_target(zone, ring, loads, lambda az, fits=fits: usable(az) and fits(by_az[az]))
+        if target is not None:
+            z = by_az[target]
+            return target, ("", f"; no NAT has headroom: NAT {target} at {z.use_percent or 0:.0f} % use",
+                            f"; no healthy NAT with headroom: NAT {target} although DEGRADED ({z.degraded})")[tier]
+    return None, ""
+
+
 def serving_loads(servers: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, int]:
     """How many zones each az's NAT serves, from a zone -> serving az map."""
     loads: dict[str, int] = {}
@@ -269,11 +285,13 @@ def decide(zones: Sequence[ZoneInput], probe: ProbeSettings, failover: FailoverS
 
     loads = serving_loads(servers, exclude=[az for az, _ in movers])
     for az, reason in movers:
-        target = choose_target(az, ring, loads, usable)
+        target, why = place(az, ring, loads, usable, by_az, failover.headroom_percent)
         if target is None:
             outcomes.append("no_target")
             continue
-        moves.append(RouteMove(az, servers[az], target, FAILOVER, reason))
+        if why:
+            outcomes.append("degraded_target" if by_az[target].degraded else "no_headroom")
+        moves.append(RouteMove(az, servers[az], target, FAILOVER, reason + why))
         servers[az] = target
         loads[target] = loads.get(target, 0) + 1
     cutover = None if blame_targets else next_cutover(states, ring, probe, {m.zone for m in moves})

@@ -129,6 +129,11 @@ class ZoneInput:
     nat_eni_id: str = ""
     tables: tuple[tuple[str, str | None], ...] = ()
     claimed: bool = False
+    # The zone's NAT as the gray-failure pass last recorded it (``engine/gray.py``, its record in the state
+    # table): why it is DEGRADED ("": it is not), and its conntrack or busiest-destination port use in
+    # percent, whichever is higher (None: never read). A failover prefers a NAT with headroom.
+    degraded: str = ""
+    use_percent: float | None = None
 
 
 @dataclass(frozen=True)

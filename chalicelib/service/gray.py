@@ -35,21 +35,29 @@ from .publish import publish
 from .reconcile import decide_and_apply
 
 RECORD_EVERY_S = 60.0
-# (stack, zone) -> (the NAT's last counters, when read): readings are increases between two of them.
-last_counters: dict[tuple[str, str], tuple[dict, float]] = {}
+# (stack, zone) -> (the NAT's last counters, when read, the reading made of them): readings are increases
+# between two snapshots.
+last_counters: dict[tuple[str, str], tuple[dict, float, NatReading]] = {}
 
 
-def readings_now(deps: Deps, probes: Mapping[str, ProbeResult], now: float) -> dict[str, NatReading]:
-    """This sweep's reading of every NAT whose probe brought its counters (and remember them)."""
-    out = {}
+def readings_now(deps: Deps, probes: Mapping[str, ProbeResult], now: float) -> tuple[dict[str, NatReading],
+                                                                                   dict[str, NatReading]]:
+    """(the new readings, the latest of every NAT whose probe brought its counters), remembered. A snapshot
+    the agent wrote before (the same ``at``: it writes every HANAT_COUNTERS_EVERY_S, 5 s, while sweeps may
+    come every second) is no new reading: judged again, its increases would read as zero, a good reading
+    that resets the count of bad ones; its reading stays the latest (headroom)."""
+    new, latest = {}, {}
     for az, result in probes.items():
         if result.counters is None:
             continue
         key = (deps.topology.stack, az)
-        before, at = last_counters.get(key, (None, now))
-        out[az] = reading(az, before, result.counters, now - at)
-        last_counters[key] = (result.counters, now)
-    return out
+        before, at, last = last_counters.get(key, (None, now, None))
+        if last is not None and before is not None and before.get("at") == result.counters.get("at"):
+            latest[az] = last
+            continue
+        new[az] = latest[az] = reading(az, before, result.counters, now - at)
+        last_counters[key] = (result.counters, now, new[az])
+    return new, latest
 
 
 def _save(deps: Deps, judged: GrayRound, stored: Mapping[str, dict], readings: Mapping[str, NatReading],
@@ -103,12 +111,12 @@ def gray_pass(deps: Deps, probes: Mapping[str, ProbeResult], served_by: Mapping[
     s = topo.failover
     if s.degraded_after <= 0:
         return {}
-    readings = readings_now(deps, probes, now)
-    if not readings:      # no NAT's counters this sweep (none asked for, or no agent answered): nothing to judge
+    fresh, readings = readings_now(deps, probes, now)
+    if not fresh:      # no new NAT counters this sweep (none asked for, no agent answered, none since): nothing to judge
         return {}
     stored = gray_records.list_gray(deps.clients.dynamodb, topo.table_name, deadline=deps.deadline)
     previous = {az: GrayState.from_dict({**body, "az": az}) for az, body in stored.items()}
-    judged = judge_all(previous, readings, s, now, topo.azs)
+    judged = judge_all(previous, fresh, s, now, topo.azs)
     _save(deps, judged, stored, readings, now)
     sent: list[dict] = []
     _alert(deps, judged, readings, now, sent)

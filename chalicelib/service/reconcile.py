@@ -179,7 +179,7 @@ def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] |
     seen = observed if observed is not None else read(deps, now)
     inst = {**seen.instance_states, **(instance_overrides or {})}
     states = zone_states(seen.snapshot, adopted={z.az for z in topo.zones if z.adopted})
-    records, tables = seen.snapshot.zones, seen.tables
+    records, tables, gray = seen.snapshot.zones, seen.tables, seen.gray
     inputs = [ZoneInput(az=z.az, state=states[z.az], nat_instance_id=z.nat_instance_id,
                         route_table_ids=z.private_route_table_ids, probe=(probes or {}).get(z.az),
                         confirmations=tuple((confirmations or {}).get(z.az, ())),
@@ -187,7 +187,9 @@ def observe_zones(deps: Deps, now: float, *, probes: Mapping[str, ProbeResult] |
                         tables=tuple((t, tables[t].default_eni) for t in z.private_route_table_ids
                                      if t in tables and tables[t].problem is None),
                         # ZoneRecord.is_pending, read as plain fields: another run holds the zone's claim
-                        claimed=bool(records[z.az].pending_owner) and records[z.az].pending_until >= now)
+                        claimed=bool(records[z.az].pending_owner) and records[z.az].pending_until >= now,
+                        degraded=gray[z.az].degraded if z.az in gray else "",
+                        use_percent=gray[z.az].use_percent if z.az in gray else None)
               for z in topo.zones]
     return Observation(snapshot=seen.snapshot, inputs=inputs, tables=dict(tables), instance_states=inst, now=now,
                        missing_tables=list(seen.missing_tables))

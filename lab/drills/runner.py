@@ -138,9 +138,16 @@ def replaces_nat(scenario: str) -> bool:
     return scenarios.REGISTRY[scenario].replaces_nat
 
 
-def expand_scenarios(name: str) -> list[str]:
+def netns_only(scenario: str) -> bool:
+    """Whether the scenario's fault needs the netns data plane (a NAT's own kernel)."""
+    return scenarios.REGISTRY[scenario].netns_only
+
+
+def expand_scenarios(name: str, dataplane: str | None = None) -> list[str]:
+    """``all`` (on a data plane other than netns: those that run there) or the one named."""
     if name == "all":
-        return list(SCENARIOS)
+        kind = choose_dataplane(dataplane)
+        return [s for s in SCENARIOS if kind == "netns" or not netns_only(s)]
     if name not in SCENARIOS:
         raise InputError(f"--scenario {name!r} is not one of {', '.join(SCENARIOS)}, all")
     return [name]
@@ -183,6 +190,10 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
         raise InputError(f"--nat-reset off needs the netns data plane (the {kind} data plane has no NAT to change)")
     if options.imds_tag_delay_s and kind != "netns":
         raise InputError(f"--imds-tag-delay-s needs the netns data plane (the {kind} data plane has no NAT metadata)")
+    only_netns = [s for s in scenarios if netns_only(s)]
+    if only_netns and kind != "netns":
+        raise InputError(f"--scenario {', '.join(only_netns)} needs the netns data plane (root): its fault lives in "
+                         f"a NAT's kernel, which the {kind} data plane does not have")
     if options.zone is not None and options.zone not in settings.config.azs:
         raise InputError(f"--zone {options.zone!r} is not in the config (zones: {', '.join(settings.config.azs)})")
     import chalicelib.observability  # noqa: F401 - creates the controller's logger, rerouted next

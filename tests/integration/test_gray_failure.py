@@ -24,6 +24,7 @@ def snap(count: int, sweep: int) -> dict:
     out = copy.deepcopy(SAMPLE)
     out["conntrack"]["count"] = count
     out["forwarded"]["from_source"]["bytes"] += 1_000_000 * sweep
+    out["at"] += 30 * sweep        # the agent's own time of the snapshot: a new one per sweep
     return out
 
 
@@ -113,3 +114,28 @@ def test_gray_state_is_written_once_a_minute_when_nothing_changes(stack):
         versions.append(int(gray_records(topo)[A]["version"]["N"]))
     assert versions == [1, 1, 2, 2, 3]
     assert '"status": "OK"' in gray_records(topo)[A]["data"]["S"]
+
+
+def test_a_snapshot_seen_again_is_no_reading_so_port_errors_every_snapshot_make_the_nat_degraded(stack):
+    """The agent writes its counters every 5 s, the lab sweeps every second: a sweep that reads the snapshot
+    it read before (the same ``at``) judges nothing. Judged again, its increases would read zero, a good
+    reading, and a NAT whose every snapshot shows port allocation errors would never be DEGRADED."""
+    gray.last_counters.clear()
+    topo = gray_stack(stack)                          # degraded_after = 2
+    clock = FakeClock()
+    probes = CountingProbes(clock)
+    deps, alerts = make_deps(topo, clock, probes, control_passes=True)
+
+    def ports_failing(n: int) -> dict:
+        out = snap(100, n)
+        out["conntrack"].update(insert_failed=5 * n, drop=5 * n)   # a clash counts both (engine/gray.py)
+        return out
+    sweep(deps, clock, probes, {az: ports_failing(0) for az in AZS})
+    first = sweep(deps, clock, probes, {A: ports_failing(1), C: snap(100, 1), D: snap(100, 1)})
+    assert first.gray["degraded"] == []
+    again = sweep(deps, clock, probes, {A: ports_failing(1), C: snap(100, 2), D: snap(100, 2)})  # A: same snapshot
+    assert again.gray["degraded"] == [] and again.gray["entered"] == []
+    report = sweep(deps, clock, probes, {A: ports_failing(2), C: snap(100, 3), D: snap(100, 3)})
+    assert report.gray["entered"] == [A]
+    (alert,) = [a for a in alerts if a.type == "degraded"]
+    assert alert.details["causes"] == ["port-allocation"]      # ports running out is not a full table

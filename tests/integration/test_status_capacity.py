@@ -27,8 +27,9 @@ LIMIT = SAMPLE["conntrack"]["max"]
 GRAY = "\n[failover]\ndegraded_after = 2\n"
 
 
-def snap(count: int, megabytes: int, used: int = 40) -> dict:
+def snap(count: int, megabytes: int, used: int = 40, n: int = 0) -> dict:
     out = copy.deepcopy(SAMPLE)
+    out["at"] += 60 * n            # the agent's own time of the n-th snapshot
     out["conntrack"]["count"] = count
     out["forwarded"]["from_source"]["bytes"] += megabytes * 1_000_000
     out["ports"]["busiest"][0]["used"] = used
@@ -60,7 +61,7 @@ def test_status_shows_each_nats_capacity_and_a_degraded_nat(emulator_env, tmp_pa
     deps = Deps(topology=topo, clients=c, probe_runner=probes, clock=clock, sleep=clock.sleep, owner="test")
     # 60 s apart: A's table fills (DEGRADED at the 2nd full reading); C moves 45 MB a minute (6 Mbit/s)
     for n, a_count in enumerate((100, LIMIT, LIMIT)):
-        probes.counters = {A: snap(a_count, 0), C: snap(2000, 45 * n, used=32256)}
+        probes.counters = {A: snap(a_count, 0, n=n), C: snap(2000, 45 * n, used=32256, n=n)}
         clock.sleep(60)
         report = run_sweep(deps)
     assert report.gray["degraded"] == [A]

@@ -23,7 +23,8 @@ from tests.support.cli import hanat
 
 # run with shorter settings or their own checks in tests/lab/test_drills_aws.py and test_drills_day2.py
 ELSEWHERE = ("lambda-errors", "api-throttle", "heartbeat-crash", "nat-boot-offline", "cutover", "roll",
-             "heartbeat-stopped", "spot-interruption", "spot-capacity")   # the last two: test_drills_spot.py
+             "heartbeat-stopped", "spot-interruption", "spot-capacity",   # these two: test_drills_spot.py
+             "conntrack-full", "port-exhaustion", "bandwidth-cap")         # test_drills_gray.py
 # the drills that replace a NAT last: all run on one session (lab.session_reset between them)
 HERE = tuple(sorted((s for s in SCENARIOS if s not in ELSEWHERE), key=replaces_nat))
 

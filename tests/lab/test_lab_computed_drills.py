@@ -18,14 +18,15 @@ import pytest
 from lab.aws.lambda_endpoint import FAULT_KINDS
 from lab.config import load_lab_settings
 from lab.drills import runner
-from lab.drills.runner import DrillOptions, adopts_vpc, replaces_nat, run_scenarios
+from lab.drills.runner import DrillOptions, adopts_vpc, netns_only, replaces_nat, run_scenarios
 from lab.drills.scenarios.day2 import LAB_MINUTE_S
 from lab.drills.scenarios.steps import LAMBDA_FAULTS_S, MIN_FLAKY_S
 from tests.lab.conftest import netns_unavailable_reason
 
 ELSEWHERE = ("blackhole", "stop", "terminate")
 # reused sessions first; the drills that replace a NAT or adopt a VPC end theirs
-HERE = tuple(sorted((s for s in runner.SCENARIOS if s not in ELSEWHERE),
+# the gray drills' faults live in a NAT's kernel: netns only (tests/lab/test_drills_gray.py)
+HERE = tuple(sorted((s for s in runner.SCENARIOS if s not in ELSEWHERE and not netns_only(s)),
                     key=lambda s: (adopts_vpc(s) or replaces_nat(s))))
 # judged on the netns plane in the same run when there is root (tests/lab/test_drills.py, _aws, _day2, _spot)
 ON_NETNS_TOO = ("targets-down", "all-down", "revert", "manual-failover", "api-throttle", "nat-boot-offline",

@@ -5,13 +5,23 @@ import pytest
 
 from chalicelib.errors import InputError
 from lab.aws.eventbridge import classify, state_change_event
-from lab.config import for_the_lab, is_lab_target
+from lab.config import for_the_lab, is_lab_target, load_lab_settings
 from lab.dataplane.computed import ComputedDataPlane
 from lab.dataplane.egress import EgressSample
 from lab.dataplane.kinds import DATAPLANE_KINDS, choose_dataplane
+from lab.dataplane.netns.conntrack_limit import ruleset as limit_ruleset
+from lab.dataplane.netns.gray_faults import ports_ruleset
 from lab.dataplane.spec import DataPlaneSpec, NatPlane, ZonePlane
 from lab.drills.report import detection, last_egress, ping_pong, rto
-from lab.drills.runner import SCENARIOS, adopts_vpc, replaces_nat
+from lab.drills.runner import (
+    SCENARIOS,
+    DrillOptions,
+    adopts_vpc,
+    expand_scenarios,
+    netns_only,
+    replaces_nat,
+    run_scenarios,
+)
 from lab.metrics import Metrics
 from lab.timeline import Event, Timeline
 
@@ -118,6 +128,27 @@ def test_only_the_drills_that_replace_a_nat_end_their_session():
     assert {s for s in SCENARIOS if replaces_nat(s)} == {"terminate", "nat-boot-offline", "roll",
                                                           "spot-interruption", "spot-capacity"}
     assert {s for s in SCENARIOS if adopts_vpc(s)} == {"cutover"}
+
+
+def test_the_gray_drills_need_the_netns_plane_and_all_leaves_them_out_elsewhere():
+    """Their faults live in a NAT's kernel (lab.dataplane.netns.gray_faults): asked for on the computed plane
+    they are bad input naming why, before anything starts; `all` there runs every other drill."""
+    gray = ("conntrack-full", "port-exhaustion", "bandwidth-cap")
+    assert {s for s in SCENARIOS if netns_only(s)} == set(gray)
+    assert expand_scenarios("all", "computed") == [s for s in SCENARIOS if s not in gray]
+    with pytest.raises(InputError, match="port-exhaustion needs the netns data plane"):
+        run_scenarios(["port-exhaustion"], load_lab_settings(),
+                      dataplane="computed", options=DrillOptions(), progress=lambda m: None)
+
+
+def test_the_gray_faults_rulesets_narrow_one_destination_and_drop_only_users_new_flows():
+    ports = ports_ruleset(True, ["10.0.16.0/20", "10.0.32.0/20"], "10.0.0.5", 4)
+    assert "priority srcnat - 10" in ports    # before setup-nat.sh's masquerade: the first nat chain wins
+    assert "ip daddr 198.51.100.10 tcp dport 80 snat to 10.0.0.5:61000-61003" in ports
+    assert "snat" not in ports_ruleset(False, [], "", 0) and "delete table ip hanat_fault_ports" in ports
+    full = limit_ruleset(True, "10.0.0.0/16", "10.0.8.0/28,10.0.9.0/28")
+    assert "ct state new ip saddr { 10.0.0.0/16 } ip saddr != { 10.0.8.0/28,10.0.9.0/28 } counter drop" in full
+    assert "drop" not in limit_ruleset(False, "10.0.0.0/16", "")
 
 
 def test_a_reused_sessions_metrics_and_timeline_start_empty():

@@ -187,7 +187,7 @@ def test_moves_off_a_degraded_nat_hand_open_flows_off():
 # --- readings and alerts ----------------------------------------------------------------------------
 def test_reading_from_two_snapshots():
     later = copy.deepcopy(SAMPLE)
-    later["conntrack"].update(count=262144, early_drop=4, insert_failed=2)
+    later["conntrack"].update(count=262144, drop=2, early_drop=4, insert_failed=2)   # the 2 clashes' drops too
     later["forwarded"]["from_source"]["bytes"] += 3_750_000
     later["forwarded"]["from_destination"]["bytes"] += 3_750_000
     later["ena"]["pps_allowance_exceeded"] = 203
@@ -198,6 +198,16 @@ def test_reading_from_two_snapshots():
     assert got.busiest_destination == "tcp 198.51.100.10:443"
     first = reading("a", None, later, 0.0)
     assert (first.conntrack_drops, first.throughput_mbps, first.conntrack_count) == (None, None, 262144)
+
+
+def test_ports_running_out_is_not_a_full_table():
+    """A clash source NAT cannot resolve counts insert_failed and drop (Linux 6.18, the port-exhaustion drill):
+    judged port-allocation alone."""
+    later = copy.deepcopy(SAMPLE)
+    later["conntrack"].update(drop=5, insert_failed=5)
+    got = reading("a", SAMPLE, later, 5.0)
+    assert (got.conntrack_drops, got.port_errors) == (0, 5)
+    assert [c for c, _ in causes(got, S)] == [PORT_ALLOCATION]
 
 
 @pytest.mark.parametrize("cause, remedy", [(CONNTRACK_FULL, "hanat roll"), (PORT_ALLOCATION, "nat.addresses"),

@@ -30,6 +30,9 @@ Pieces:
   instances' and NAT gateways' namespaces (one interface each, in the public subnet, private address only).
 - ``layout``: the pure names/addresses/tables and the NAT life-cycle planner; ``igw`` (the internet gateway's
   1:1 Elastic IP translation), ``faults``, ``natgw``, ``offline``: nftables rulesets.
+- ``gray_faults``: the gray drills' faults in a NAT (``Namespaces.gray``), with ``conntrack_limit`` (the
+  emulated conntrack limit), ``load`` (bulk download, held connections) and ``ena/ethtool`` (ENA's
+  allowance counter made of a tbf qdisc's counts, on the lab agents' PATH).
 
 The shape is AWS's: a NAT's packets arrive and leave on its one interface; its default route is the VPC
 router, whose main table (the public subnets') goes to the internet gateway, which translates each

@@ -12,6 +12,7 @@ from chalicelib.errors import InputError
 BLACKHOLE_TABLE = "hanat_fault_blackhole"     # in a NAT namespace
 FLAKY_TABLE = "hanat_fault_flaky"             # in the VPC router namespace
 TARGETS_DOWN_TABLE = "hanat_fault_targets"    # in the internet namespace
+NO_RESET_TABLE = "hanat_lab_no_reset"         # in a NAT namespace (--nat-reset off)
 
 
 def _reset(table: str) -> str:
@@ -70,3 +71,17 @@ def targets_down_ruleset(on: bool, targets: Iterable[str]) -> str:
         f"        ip daddr {_set(targets)} drop\n"
         "    }\n"
         "}\n")
+
+
+def no_reset_ruleset(on: bool) -> str:
+    """A table of its own before hanat_nat's forward chain: drop (a verdict no later chain overrides)
+    forwarded TCP of unknown flows, so they never reach setup-nat.sh's reset. ``on=True``: removed."""
+    reset = f"table inet {NO_RESET_TABLE}\ndelete table inet {NO_RESET_TABLE}\n"
+    if on:
+        return reset
+    return reset + (f"table inet {NO_RESET_TABLE} {{\n"
+                    "    chain forward {\n"
+                    "        type filter hook forward priority filter - 20; policy accept;\n"
+                    "        ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 counter drop\n"
+                    "    }\n"
+                    "}\n")

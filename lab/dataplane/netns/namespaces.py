@@ -31,6 +31,7 @@ from ..boot import BootGate
 from ..egress import EgressSample
 from ..spec import DataPlaneSpec, validate_spec
 from . import fabric, faults, layout
+from .gray_faults import GrayFaults
 from .nats import NatFleet
 from .shell import (
     NetnsError,
@@ -67,6 +68,7 @@ class Namespaces:
         self.boot_gate = BootGate()         # armed: NATs launched from then on boot late and offline
         self._fleet = NatFleet(self, self.boot_gate)
         self._eips_held: set[str] = set()   # the Elastic IPs (lab addresses) the internet gateway holds
+        self.gray = GrayFaults(self)        # conntrack-full, port-exhaustion, bandwidth-cap (the gray drills)
 
     def boot_offline(self, delay_s: float) -> None:
         """From now on a newly launched NAT boots like a small instance with no way out (lab.dataplane.boot)."""
@@ -131,6 +133,7 @@ class Namespaces:
 
     def down(self) -> list[str]:
         """Stop every process and delete every namespace this plane made (idempotent)."""
+        self.gray.lift_all()   # the bind mount and the temp file outlive nothing, but say so
         for proc in reversed(self._procs):  # clients before the server they talk to
             stop_process(proc)
         self._procs.clear()

@@ -14,6 +14,7 @@ processes; the plane's ``sync`` hands it the actions ``layout.plan_nat_actions``
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,7 @@ from .shell import REPO_ROOT, NetnsError, ip, nft, python_argv, sysctl
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
 NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
+ENA_STANDIN = Path(__file__).resolve().parent / "ena"               # its `ethtool` (lab/dataplane/netns/gray_faults.py)
 LAB_SCRIPT_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"}
 
 
@@ -141,7 +143,9 @@ class NatFleet:
         if server.stdout.readline().strip() != "ready":
             raise NetnsError(f"the IMDS stand-in did not start in {role} (exit {server.poll()})")
         # each NAT's own counters directory: the namespaces share one filesystem (on EC2 it is /run/...)
-        counters = {"HANAT_COUNTERS_DIR": str(self._imds_dir / f"{nat.instance_id}.counters")}
+        counters = {"HANAT_COUNTERS_DIR": str(self._imds_dir / f"{nat.instance_id}.counters"),
+                    # the lab's ENA allowance counters (none on a veth; the bandwidth-cap drill's tbf: ena/ethtool)
+                    "PATH": f"{ENA_STANDIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         with open(self._imds_dir / f"{nat.instance_id}.agent.log", "ab") as log:
             plane.popen(role, ["bash", str(NAT_AGENT)], stderr=log, env=counters)
 

@@ -29,7 +29,6 @@ from ..egress import EgressSample, parse_egress_lines
 from .probe_agent import parse_answer
 
 CONNS_PER_ZONE = 4                     # long-lived connections per private host (issue 13)
-NO_RESET_TABLE = "hanat_lab_no_reset"  # --nat-reset off
 AGENT_MARGIN_S = 5.0   # an agent answers within its timeout; give it this much more before failing
 # Lambda's Init phase (a new environment's runtime start and static code) "is limited to 10 seconds. If all
 # three tasks do not complete within 10 seconds, Lambda retries the Init phase at the time of the first
@@ -253,6 +252,15 @@ class NetnsDataPlane:
         with self._lock:
             self._plane.boot_offline(delay_s)
 
+    def gray_fault(self, kind: str, az: str, on: bool = True, *, load_az: str = "", **params) -> dict:
+        """A gray fault on zone ``az``'s NAT, its load from ``load_az``'s private host (lab.dataplane.netns.
+        gray_faults: what was injected, how it is emulated where the kernel cannot make it); ``on=False`` lifts it."""
+        with self._lock:
+            if not on:
+                self._plane.gray.lift(kind)
+                return {}
+            return self._plane.gray.inject(kind, az, load_az or az, **params)
+
     @property
     def imds_tag_delay_s(self) -> float:
         """How late tag changes reach the NATs' metadata now (0: at once)."""
@@ -341,6 +349,7 @@ class NetnsDataPlane:
             self._plane.targets_down(False)
             self._plane.boot_gate.disarm()
             self._plane.imds_tag_delay(0.0)
+            self._plane.gray.lift_all()
             self.nat_reset(True)
             if self._conn_args:
                 for proc in self._conn_clients.values():
@@ -372,6 +381,7 @@ class NetnsDataPlane:
         from lab.dataplane.netns.shell import nft
 
         from . import layout
+        from .faults import no_reset_ruleset
         ruleset = no_reset_ruleset(on)
         with self._lock:
             for nat in self._plane.spec.nats:
@@ -379,20 +389,6 @@ class NetnsDataPlane:
                 if rt is not None:
                     nft(self._plane.ns(layout.host_role("nat", rt.index)), ruleset)
 
-
-
-def no_reset_ruleset(on: bool) -> str:
-    """A table of its own before hanat_nat's forward chain: drop (a verdict no later chain overrides)
-    forwarded TCP of unknown flows, so they never reach setup-nat.sh's reset. ``on=True``: removed."""
-    reset = f"table inet {NO_RESET_TABLE}\ndelete table inet {NO_RESET_TABLE}\n"
-    if on:
-        return reset
-    return reset + (f"table inet {NO_RESET_TABLE} {{\n"
-                    "    chain forward {\n"
-                    "        type filter hook forward priority filter - 20; policy accept;\n"
-                    "        ct state invalid meta l4proto tcp tcp flags & (syn | rst) == 0 counter drop\n"
-                    "    }\n"
-                    "}\n")
 
 
 class _ConnLogReader(_LogReader):

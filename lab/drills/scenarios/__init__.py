@@ -24,6 +24,7 @@ class Scenario:
     adopt: bool = False    # its session adopts a VPC with NAT gateways (LabSession(adopt=True))
     summary: Summary | None = None
     replaces_nat: bool = False   # it replaces a NAT: no later drill reuses its session (lab.drills.runner.run_scenarios)
+    netns_only: bool = False     # its fault lives in a NAT's kernel: the netns data plane only (left out of `all` elsewhere)
 
 
 REGISTRY: dict[str, Scenario] = {}
@@ -50,4 +51,5 @@ from . import nat_boot  # noqa: F401 - a replacement NAT booting late and offlin
 from . import adoption  # noqa: F401 - cutover from NAT gateways and release (issue 11)
 from . import day2  # noqa: F401 - roll and heartbeat-stopped (issue 12)
 from . import spot  # noqa: F401 - spot-interruption (issue 20)
+from . import gray  # noqa: F401 - conntrack-full, port-exhaustion, bandwidth-cap (issue 19)
 # isort: on
