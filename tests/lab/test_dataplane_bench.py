@@ -22,8 +22,15 @@ from lab.dataplane.netns.shell import REPO_ROOT, lab_env, list_namespaces, ns_ex
 needs_iperf3 = pytest.mark.skipif(not shutil.which("iperf3"), reason="iperf3 missing: `make system-tools` as root")
 
 
+# As a terminal's foreground process runs it: Ctrl-C raises KeyboardInterrupt. A process started with SIGINT
+# ignored (this run's make put in the background by a shell without job control, as CI may) inherits that,
+# and Python then installs no handler (signal module docs: "if the handler was not SIG_DFL at startup").
+AS_IN_A_TERMINAL = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "runpy.run_module('bench.dataplane', run_name='__main__')")
+
+
 def bench(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.dataplane", *args], cwd=REPO_ROOT, env=lab_env(),
+    return subprocess.Popen([sys.executable, "-c", AS_IN_A_TERMINAL, *args], cwd=REPO_ROOT, env=lab_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
