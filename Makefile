@@ -42,9 +42,9 @@ demo: install
 # (--dist loadfile): a drill file's lab session (emulator, namespaces, clients) stays on its worker, and
 # its drills run one at a time as their timings assume. The files run longest first (tests/conftest.py
 # SESSIONS_FIRST; --no-loadscope-reorder keeps that order): the lab's drill files start at once and the moto
-# and unit files fill the workers around them. Three workers share the 2 cores: drills mostly wait on
-# the clock.
-TEST_WORKERS ?= 3
+# and unit files fill the workers around them. Four workers share the 2 cores: drills and moto tests often wait on
+# the clock (3 workers: 669 s in CI7, 4: 562 s in CI8, a fresh clone each).
+TEST_WORKERS ?= 4
 
 test: install
 	$(BIN)/pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
