@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -46,13 +48,19 @@ def bridge_macs(dp: Namespaces) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def shared_plane():
+@contextmanager
+def two_zone_plane() -> Iterator[Namespaces]:
     plane = Namespaces(two_zone_spec())
     try:
         yield plane.up()
     finally:
         plane.down()
+
+
+@pytest.fixture(scope="module")
+def shared_plane():
+    with two_zone_plane() as plane:
+        yield plane
 
 
 @pytest.fixture
@@ -71,11 +79,8 @@ def dp(shared_plane):
 
 @pytest.fixture
 def fresh():
-    plane = Namespaces(two_zone_spec())
-    try:
-        yield plane.up()
-    finally:
-        plane.down()
+    with two_zone_plane() as plane:
+        yield plane
 
 
 def test_each_private_host_egresses_through_its_own_nat(dp):
