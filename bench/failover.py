@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-phase", action="store_true",
                         help="inject each fault at a random moment of the probe interval (seeded)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--imds-tag-delay-s", type=float, default=0.0,
+                        help="tag changes reach the NATs' instance metadata this late (netns; AWS documents no latency)")
     parser.add_argument("--per-run", action="store_true",
                         help="also print each run's detection_s, rto_s and the drill's own figures (e.g. api-throttle's "
                              "baseline_rto_s and rto_vs_baseline)")
@@ -59,12 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             phases = [round(rng.uniform(0, settings.config.probe.interval_s), 2) for _ in range(args.runs)]
             reports = [r for phase in phases for r in run_scenarios(
                 [scenario], settings, dataplane=args.dataplane, deploy=args.deploy,
-                options=DrillOptions(flaky_s=args.flaky_s, fault_phase_s=phase),
+                options=DrillOptions(flaky_s=args.flaky_s, fault_phase_s=phase,
+                                     imds_tag_delay_s=args.imds_tag_delay_s),
                 progress=lambda m, p=phase: print(f"{m} (fault {p:g}s after a sweep)", file=sys.stderr))]
             notes.append(f"{scenario}: faults {', '.join(f'{p:g}' for p in phases)} s after steady state")
         else:
             reports = run_scenarios([scenario] * args.runs, settings, dataplane=args.dataplane,
-                                    options=DrillOptions(flaky_s=args.flaky_s), deploy=args.deploy,
+                                    options=DrillOptions(flaky_s=args.flaky_s, imds_tag_delay_s=args.imds_tag_delay_s),
+                                    deploy=args.deploy,
                                     progress=lambda m: print(m, file=sys.stderr))
         kind = reports[0].dataplane
         det = summarise([r.detection_s for r in reports])
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, r in enumerate(reports, start=1):
             if args.per_run:
                 figures = ", ".join(f"{k}={v}" for k, v in sorted(r.figures.items()) if not isinstance(v, (dict, list)))
-                notes.append(f"{scenario} run {i}: passed={r.passed} detection_s={r.detection_s} rto_s={r.rto_s}"
+                notes.append(f"{scenario} run {i}: passed={r.passed} detection_s={r.detection_s} rto_s={r.rto_s} "
+                             f"connections_open={r.connections_open} connections_broken={r.connections_broken}"
                              + (f" {figures}" if figures else ""))
             if not r.passed:
                 failed = [k for k, ok in r.checks.items() if not ok]
@@ -83,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"failover benchmark: {args.runs} run(s) per drill, {kind} data plane, config {settings.source} "
           f"(probe interval {p.interval_s:g} s, timeout {p.timeout_s:g} s, fail_after {p.fail_after}), "
           f"{'random' if args.random_phase else 'right after a sweep'} fault phase, "
-          f"{time.monotonic() - started:.0f}s in all")
+          + (f"instance metadata tags {args.imds_tag_delay_s:g} s late, " if args.imds_tag_delay_s else "")
+          + f"{time.monotonic() - started:.0f}s in all")
     header = ("scenario", "passed", "detect med", "detect worst", "rto med", "rto worst")
     print("  ".join(f"{h:>12}" for h in header))
     for row in rows:

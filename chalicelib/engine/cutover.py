@@ -18,7 +18,8 @@ from dataclasses import replace
 
 from ..errors import InputError
 from ..settings import ProbeSettings
-from .decide import adoption_alert, apply_adoption_move, proven
+from .adoption import adoption_alert, apply_adoption_move
+from .decide import proven
 from .model import (
     CUT_OVER,
     CUTOVER,

@@ -13,10 +13,10 @@ from dataclasses import replace
 from ..alerts import Alert
 from ..probes.results import ProbeResult
 from ..settings import FailoverSettings, ProbeSettings
+from .adoption import adoption_alert, apply_adoption_move
 from .model import (
     ADOPTING,
     BLIND_AFTER_SWEEPS,
-    CUT_OVER,
     CUTOVER,
     DOWN,
     FAILOVER,
@@ -84,23 +84,6 @@ def next_cutover(states: Mapping[str, ZoneState], ring: Sequence[str], probe: Pr
         if s.adoption == ADOPTING and s.mode != PAUSED and az not in busy and proven(s, probe):
             return RouteMove(az, "", az, CUTOVER, f"NAT {az} proven: {s.passes} passed probes")
     return None
-
-
-def apply_adoption_move(s: ZoneState, move: RouteMove, now: float) -> ZoneState:
-    """A zone's state after its cutover or release."""
-    adoption = CUT_OVER if move.kind == CUTOVER else RELEASED
-    mode = s.mode if move.kind == CUTOVER else NORMAL
-    return replace(s, adoption=adoption, served_by="", mode=mode, hold_until=0.0, last_change=now,
-                   last_reason=move.reason)
-
-
-def adoption_alert(move: RouteMove, z: ZoneInput, now: float, stack: str) -> Alert:
-    """``cutover``: the zone now leaves by its own NAT; ``release``: by the targets it had before."""
-    details = {"targets": dict(move.targets)} if move.targets else {}
-    return Alert(type=move.kind, zone=move.zone, reason=move.reason, at=now, stack=stack,
-                 to_nat=z.nat_instance_id or None if move.kind == CUTOVER else None,
-                 to_zone=move.zone if move.kind == CUTOVER else None, route_tables=z.route_table_ids,
-                 details=details)
 
 
 # --- placement ------------------------------------------------------------------------------
