@@ -78,7 +78,8 @@ CONNTRACK_LIMIT = NatMetric("ConntrackLimit", "Count", "Maximum", False,
 CONNTRACK_USE = NatMetric("ConntrackUsePercent", "Percent", "Maximum", False,
                           "conntrack entries as a share of the table's size")
 CONNTRACK_DROPS = NatMetric("ConntrackDropCount", "Count", "Sum", False,
-                            "new flows dropped because the conntrack table was full (conntrack -S drop/early_drop)")
+                            "new flows dropped because the conntrack table was full (conntrack -S drop + early_drop "
+                            "less insert_failed: a port clash is ErrorPortAllocation)")
 PORT_USE_BUSIEST = NatMetric("PortUseBusiestPercent", "Percent", "Maximum", False,
                              "source ports in use toward the busiest destination, as a share of those the NAT's "
                              "addresses offer")

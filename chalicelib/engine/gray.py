@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from ..alerts import Alert
-from ..nat_readings import SNAT_PORTS_PER_ADDRESS, increase
+from ..nat_readings import SNAT_PORTS_PER_ADDRESS, increase, table_full_drops
 from ..settings import FailoverSettings
 from .decide import choose_target, move_alert, moves_routes, serving_loads
 from .model import FAILOVER, NORMAL, PAUSED, REVERT, RUNNING, UP, Decision, RouteMove, ZoneInput
@@ -54,7 +54,7 @@ class NatReading:
     az: str
     conntrack_count: int | None = None
     conntrack_limit: int | None = None
-    conntrack_drops: int | None = None      # increase of conntrack drop + early_drop, less insert_failed's
+    conntrack_drops: int | None = None      # nat_readings.table_full_drops: drop + early_drop, less insert_failed
     port_errors: int | None = None          # increase of conntrack insert_failed
     invalid_drops: int | None = None        # increase
     allowance_exceeded: int | None = None   # increase of the ENA allowance counters (None: no ENA driver)
@@ -116,7 +116,7 @@ def reading(az: str, previous: dict | None, current: dict, elapsed_s: float) -> 
     moved = increase(previous, current, ("forwarded", "from_source", "bytes"), ("forwarded", "from_destination", "bytes"))
     return NatReading(
         az=az, conntrack_count=conntrack.get("count"), conntrack_limit=conntrack.get("max"),
-        conntrack_drops=_table_drops(previous, current),
+        conntrack_drops=table_full_drops(previous, current),
         port_errors=increase(previous, current, ("conntrack", "insert_failed")),
         invalid_drops=increase(previous, current, ("invalid_drops",)),
         allowance_exceeded=increase(previous, current, *(("ena", k) for k in ena_keys)) if ena_keys else None,
@@ -124,16 +124,6 @@ def reading(az: str, previous: dict | None, current: dict, elapsed_s: float) -> 
                               if busiest and addresses else None),
         busiest_destination=f"{busiest['proto']} {busiest['destination']}:{busiest['port']}" if busiest else "",
         throughput_mbps=moved * 8 / elapsed_s / 1e6 if moved is not None and elapsed_s > 0 else None)
-
-
-def _table_drops(previous: dict | None, current: dict) -> int | None:
-    """New flows dropped for a full table: conntrack's ``drop`` + ``early_drop`` rise, less ``insert_failed``'s.
-    A clash the kernel cannot resolve (source NAT out of ports) counts one ``insert_failed`` AND one ``drop``
-    (net/netfilter/nf_conntrack_core.c, ``__nf_conntrack_confirm`` -> ``nf_ct_resolve_clash``; seen on
-    Linux 6.18 by the port-exhaustion drill: 5 and 5), so ports running out is not a full table."""
-    drops, clashes = (increase(previous, current, ("conntrack", "drop"), ("conntrack", "early_drop")),
-                      increase(previous, current, ("conntrack", "insert_failed")))
-    return None if drops is None else max(0, drops - (clashes or 0))
 
 
 def causes(r: NatReading, s: FailoverSettings) -> tuple[tuple[str, str], ...]:

@@ -143,15 +143,11 @@ def netns_only(scenario: str) -> bool:
     return scenarios.REGISTRY[scenario].netns_only
 
 
-# run by name only, not by ``all`` (``make demo``), with the reason
-OUT_OF_ALL = {"conntrack-full": "its served zone's connections were reset in about 1 run of 7 (issue 19, cause open)"}
-
-
 def expand_scenarios(name: str, dataplane: str | None = None) -> list[str]:
-    """``all`` (on a data plane other than netns: those that run there; never OUT_OF_ALL) or the one named."""
+    """``all`` (on a data plane other than netns: those that run there) or the one named."""
     if name == "all":
         kind = choose_dataplane(dataplane)
-        return [s for s in SCENARIOS if (kind == "netns" or not netns_only(s)) and s not in OUT_OF_ALL]
+        return [s for s in SCENARIOS if kind == "netns" or not netns_only(s)]
     if name not in SCENARIOS:
         raise InputError(f"--scenario {name!r} is not one of {', '.join(SCENARIOS)}, all")
     return [name]

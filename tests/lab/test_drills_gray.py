@@ -13,8 +13,7 @@ import pytest
 from tests.lab.drill_reports import failed_checks, netns_reports
 
 DRILLS = ("conntrack-full", "port-exhaustion", "bandwidth-cap")
-# `make test-long`, not `make test`: the three drills take 90-114 s on one worker, and conntrack-full's served
-# zone had its connections reset in about 1 run of 7 (issue 19, cause open: lab.drills.runner.OUT_OF_ALL)
+# `make test-long`, not `make test`: the three drills take 90-114 s on one worker
 pytestmark = pytest.mark.long_drill
 
 

@@ -136,7 +136,7 @@ def test_the_gray_drills_need_the_netns_plane_and_all_leaves_them_out_elsewhere(
     gray = ("conntrack-full", "port-exhaustion", "bandwidth-cap")
     assert {s for s in SCENARIOS if netns_only(s)} == set(gray)
     assert expand_scenarios("all", "computed") == [s for s in SCENARIOS if s not in gray]
-    assert expand_scenarios("all", "netns") == [s for s in SCENARIOS if s != "conntrack-full"]   # OUT_OF_ALL
+    assert expand_scenarios("all", "netns") == list(SCENARIOS)   # conntrack-full too: steady since issue 19 item 7
     with pytest.raises(InputError, match="port-exhaustion needs the netns data plane"):
         run_scenarios(["port-exhaustion"], load_lab_settings(),
                       dataplane="computed", options=DrillOptions(), progress=lambda m: None)
