@@ -214,9 +214,14 @@ def run_scenarios(scenarios: Sequence[str], settings: LabSettings, *, dataplane:
                             settings, dataplane=kind, emulator=emulator, progress=progress, deploy=deploy,
                             seed=seed + i, adopt=adopt), seed=seed + i)
                     stale_before = emulator.faults()["ec2_stale"]
+                    probes_before = probe_environments(session)
                     report = run_drill(session, scenario, options)
                     # how many of the controller's EC2 reads answered from before a write (lab.aws.stale_reads)
                     report.figures["ec2_stale_reads"] = emulator.faults()["ec2_stale"] - stale_before
+                    if probes_before is not None:   # netns: probe cold starts and timeouts in the drill
+                        after = probe_environments(session)
+                        report.figures.update(probe_cold_starts=after[0] - probes_before[0],
+                                              probe_timeouts=after[1] - probes_before[1])
                     if report.error or replaces_nat(scenario) or adopts_vpc(scenario):
                         session, done = None, session
                         with iam_checked(iam):
@@ -245,3 +250,11 @@ def _session_for(scenario: str, session, new_session: Callable[[bool], LabSessio
             return session
         session.close()
     return new_session(adopt).__enter__()
+
+
+def probe_environments(session) -> tuple[int, int] | None:
+    """The netns plane's probe cold starts and timeouts so far (None on the computed plane)."""
+    plane = session.dataplane
+    if not hasattr(plane, "probe_cold_starts"):
+        return None
+    return plane.probe_cold_starts, plane.probe_timeouts

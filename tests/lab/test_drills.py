@@ -46,6 +46,15 @@ def test_netns_drills_pass_with_the_controllers_ec2_reads_lagging_its_writes(rep
 
 
 @pytest.mark.netns
+def test_netns_drills_report_the_probe_functions_cold_starts_and_timeouts(reports):
+    """Each netns report counts the probe environments its invokes had to start (Lambda starts one when
+    every environment is busy: a cold start, Init included) and the invokes past their timeout: what a
+    failover slower than its drill's usual tells apart from EC2's back-off (bench/failover.py --per-run)."""
+    counts = {s: (r.figures.get("probe_cold_starts"), r.figures.get("probe_timeouts")) for s, r in reports.items()}
+    assert all(isinstance(c, int) and isinstance(t, int) and c >= 0 and t >= 0 for c, t in counts.values()), counts
+
+
+@pytest.mark.netns
 @pytest.mark.parametrize("scenario", HERE)
 def test_netns_drill_passes(reports, scenario):
     r = reports[scenario]

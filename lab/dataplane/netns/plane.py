@@ -171,6 +171,8 @@ class NetnsDataPlane:
         self._log_lock = threading.Lock()
         self._dir = Path(tempfile.mkdtemp(prefix="hanat-lab-"))
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="netns-probe")
+        self.probe_cold_starts = 0   # probe environments an invoke had to start (all busy, or one timed out)
+        self.probe_timeouts = 0      # probe invokes past their function's timeout (their environment dropped)
 
     @property
     def namespaces(self) -> list[str]:
@@ -203,6 +205,7 @@ class NetnsDataPlane:
             agent.release()
         if outcome.kind == TIMEOUT:
             with self._lock:
+                self.probe_timeouts += 1
                 if agent in self._agents.get(az, []):
                     from lab.dataplane.netns.shell import stop_process
                     self._agents[az].remove(agent)
@@ -219,6 +222,7 @@ class NetnsDataPlane:
             agent = self._new_agent(az)
             agent.claim()
             agents.append(agent)
+            self.probe_cold_starts += 1
             return agent
 
     def down(self) -> None:
