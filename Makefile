@@ -60,7 +60,7 @@ test-long: install
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
-SHELL_FILES := bootstrap/nat/setup-nat.sh bootstrap/nat/admin-setup.sh bootstrap/nat/hanat-nat-agent
+SHELL_FILES := bootstrap/nat/setup-nat.sh bootstrap/nat/admin-setup.sh bootstrap/nat/hanat-nat-agent bootstrap/nat/hanat-nat-counters
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,11 +1,13 @@
 """User data for the NAT and admin instances, rendered from the files beside this module.
 
-The NAT's user data is setup-nat.sh with the VPC CIDR filled in and hanat-nat-agent embedded (the
-instance has no other way to get the agent: it has no internet at boot), gzip-compressed because EC2
+The NAT's user data is setup-nat.sh with the VPC CIDR filled in and hanat-nat-agent and its library
+hanat-nat-counters embedded (the instance has no other way to get them: it has no internet at boot),
+gzip-compressed because EC2
 limits user data to 16 KB before base64 and cloud-init decompresses gzip user data by itself
 ("Content found to be gzip compressed will be uncompressed", cloud-init docs, User-Data Formats).
 The script's header comment (its documentation, kept in the repository) is left out of the user data
-to keep it under that limit; the agent is embedded byte for byte (the instance installs it as is).
+to keep it under that limit; the agent and its library are embedded byte for byte (the instance installs
+them as they are).
 Pure: no AWS call; the stack builder puts ``nat_user_data_b64(cidr)`` in the launch template.
 """
 from __future__ import annotations
@@ -19,12 +21,15 @@ from chalicelib.errors import InputError
 
 SETUP_SCRIPT = "setup-nat.sh"
 AGENT = "hanat-nat-agent"
+COUNTERS = "hanat-nat-counters"   # the agent's library (it sources the file beside it)
 ADMIN_SCRIPT = "admin-setup.sh"
 VPC_CIDR_PLACEHOLDER = "@@VPC_CIDR@@"
 ADDRESSES_PLACEHOLDER = "@@NAT_ADDRESSES@@"   # nat.addresses: private addresses (one per Elastic IP) to SNAT over
 PROBE_CIDRS_PLACEHOLDER = "@@PROBE_CIDRS@@"   # the probe subnets: the only readers of the agent's counters
 AGENT_MARKER = "# @@HANAT_NAT_AGENT@@"
 AGENT_EOF = "HANAT_NAT_AGENT_EOF"
+COUNTERS_MARKER = "# @@HANAT_NAT_COUNTERS@@"
+COUNTERS_EOF = "HANAT_NAT_COUNTERS_EOF"
 USER_DATA_LIMIT = 16384   # bytes, raw (before base64): the EC2 user data limit
 
 
@@ -48,10 +53,21 @@ def agent_source() -> str:
     return _read(AGENT)
 
 
+def counters_source() -> str:
+    return _read(COUNTERS)
+
+
+def _embedded(function: str, name: str, text: str, eof: str) -> str:
+    """A bash function ``function`` printing ``text`` (the file ``name``) byte for byte, as a quoted heredoc."""
+    if any(line == eof for line in text.splitlines()):
+        raise InputError(f"{name} must not contain the line {eof!r}")
+    return f"{function}() {{\n    cat <<'{eof}'\n{text.rstrip(chr(10))}\n{eof}\n}}"
+
+
 def nat_script(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] = ()) -> str:
     """setup-nat.sh for ``vpc_cidr`` (one network, or a VPC's CIDR blocks comma-separated), ``addresses``
     private addresses (``nat.addresses``) and the stack's probe subnets ``probe_cidrs`` (the only sources
-    that may read the agent's counters), with the agent embedded: the text the instance runs."""
+    that may read the agent's counters), with the agent and its library embedded: the text the instance runs."""
     if not 1 <= addresses <= 8:
         raise InputError(f"addresses={addresses}: a NAT has 1 to 8 addresses")
     for block in (*vpc_cidr.split(","), *probe_cidrs):
@@ -59,15 +75,17 @@ def nat_script(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] =
             ipaddress.IPv4Network(block)
         except ValueError as err:
             raise InputError(f"vpc_cidr={vpc_cidr!r} is not an IPv4 network ({err})") from err
-    script, agent = without_header(_read(SETUP_SCRIPT)), agent_source()
+    script = without_header(_read(SETUP_SCRIPT))
     placeholders = (VPC_CIDR_PLACEHOLDER, ADDRESSES_PLACEHOLDER, PROBE_CIDRS_PLACEHOLDER)
-    if script.count(AGENT_MARKER) != 1 or any(p not in script for p in placeholders):
-        raise InputError(f"{SETUP_SCRIPT} must hold {AGENT_MARKER!r} once and each of {', '.join(placeholders)}")
-    if any(line == AGENT_EOF for line in agent.splitlines()):
-        raise InputError(f"{AGENT} must not contain the line {AGENT_EOF!r}")
-    embedded = f"embedded_agent() {{\n    cat <<'{AGENT_EOF}'\n{agent.rstrip(chr(10))}\n{AGENT_EOF}\n}}"
+    markers = (AGENT_MARKER, COUNTERS_MARKER)
+    if any(script.count(m) != 1 for m in markers) or any(p not in script for p in placeholders):
+        raise InputError(f"{SETUP_SCRIPT} must hold each of {', '.join(map(repr, markers))} once "
+                         f"and each of {', '.join(placeholders)}")
+    agent = _embedded("embedded_agent", AGENT, agent_source(), AGENT_EOF)
+    counters = _embedded("embedded_counters", COUNTERS, counters_source(), COUNTERS_EOF)
     return (script.replace(VPC_CIDR_PLACEHOLDER, vpc_cidr).replace(ADDRESSES_PLACEHOLDER, str(addresses))
-            .replace(PROBE_CIDRS_PLACEHOLDER, ",".join(probe_cidrs)).replace(AGENT_MARKER, embedded))
+            .replace(PROBE_CIDRS_PLACEHOLDER, ",".join(probe_cidrs))
+            .replace(AGENT_MARKER, agent).replace(COUNTERS_MARKER, counters))
 
 
 def nat_user_data(vpc_cidr: str, addresses: int = 1, probe_cidrs: tuple[str, ...] = ()) -> bytes:

@@ -12,9 +12,10 @@
 #                       environment variable or first argument wins over it. A VPC with secondary CIDR
 #                       blocks (an adopted one) gives them all, comma-separated: 10.0.0.0/16,100.64.0.0/16.
 #   HANAT_NAT_PERSIST   1 (default): write /etc/sysctl.d/90-hanat-nat.conf, install this script as
-#                       /usr/local/sbin/hanat-setup-nat and the agent as /usr/local/sbin/hanat-nat-agent,
-#                       enable hanat-nat.service (re-applies this on boot) and hanat-nat-agent.service,
-#                       and create the unprivileged login user hanat-user. 0: runtime only (the lab).
+#                       /usr/local/sbin/hanat-setup-nat and the agent as /usr/local/sbin/hanat-nat-agent
+#                       (its library beside it: hanat-nat-counters), enable hanat-nat.service (re-applies
+#                       this on boot) and hanat-nat-agent.service, and create the unprivileged login user
+#                       hanat-user. 0: runtime only (the lab).
 #   HANAT_NAT_INSTALL   1 (default): when `nft` is missing, install nftables with dnf/apt-get in the
 #                       BACKGROUND (retried, never blocking masquerade), then re-run this script. 0: never.
 #   HANAT_NAT_ROOT      prefix for every file written by the persist step (default: none = /).
@@ -124,10 +125,13 @@ fail() {
     exit 1
 }
 
-# The agent's source when the stack renders the user data (it replaces the marker below with a
-# function printing bootstrap/nat/hanat-nat-agent); unrendered, the file beside this script is used.
+# The agent and its library when the stack renders the user data (it replaces the markers below with
+# functions printing bootstrap/nat/hanat-nat-agent and hanat-nat-counters); unrendered, the files beside
+# this script are used.
 embedded_agent() { return 1; }
 # @@HANAT_NAT_AGENT@@
+embedded_counters() { return 1; }
+# @@HANAT_NAT_COUNTERS@@
 
 # cidr_problems CIDR LABEL: append to the caller's `problems` what is wrong with one IPv4 CIDR.
 cidr_problems() {
@@ -475,10 +479,13 @@ start_background_install() {
 }
 
 # --- persist ----------------------------------------------------------------------------------
-agent_source() {
-    embedded_agent && return 0
+shipped_source() {  # NAME (hanat-nat-agent or hanat-nat-counters): its text, embedded or beside this script
+    case "$1" in
+        hanat-nat-agent) embedded_agent && return 0 ;;
+        hanat-nat-counters) embedded_counters && return 0 ;;
+    esac
     local beside
-    beside="$(dirname "$SELF")/hanat-nat-agent"
+    beside="$(dirname "$SELF")/$1"
     [[ -f "$beside" ]] && cat "$beside"
 }
 
@@ -501,7 +508,7 @@ ensure_login_user() {
 
 persist() {
     local root="$HANAT_NAT_ROOT" units="$HANAT_NAT_ROOT/etc/systemd/system"
-    log "persisting under ${root:-/}: sysctl.d, hanat-setup-nat, hanat-nat-agent, their units, $LOGIN_USER"
+    log "persisting under ${root:-/}: sysctl.d, hanat-setup-nat, hanat-nat-agent (+ hanat-nat-counters), their units, $LOGIN_USER"
     mkdir -p "$root/etc/sysctl.d" "$root/usr/local/sbin" "$units"
     printf '# written by hanat setup-nat.sh (conntrack values are applied by hanat-nat.service)\n%s\n' \
         "net.ipv4.ip_forward = 1" "net.ipv4.conf.all.rp_filter = 0" "net.ipv4.conf.default.rp_filter = 0" \
@@ -510,14 +517,18 @@ persist() {
     [[ -f "$SELF" ]] || fail "cannot persist: the script is not a file (\$0=$SELF); save it and run it by path"
     sed "s|^VPC_CIDR=.*|VPC_CIDR=\"\${1:-\${VPC_CIDR:-$VPC_CIDR}}\"|" "$SELF" > "$root/usr/local/sbin/hanat-setup-nat"
     chmod 0755 "$root/usr/local/sbin/hanat-setup-nat"
-    local agent=0
-    if agent_source > "$root/usr/local/sbin/hanat-nat-agent.new"; then
-        mv "$root/usr/local/sbin/hanat-nat-agent.new" "$root/usr/local/sbin/hanat-nat-agent"
-        chmod 0755 "$root/usr/local/sbin/hanat-nat-agent"
+    # The agent sources its library from its own directory: both or neither, each replaced atomically,
+    # the library first (a restarting new agent never finds an old library or none).
+    local agent=0 sbin="$root/usr/local/sbin"
+    if shipped_source hanat-nat-agent > "$sbin/hanat-nat-agent.new" \
+            && shipped_source hanat-nat-counters > "$sbin/hanat-nat-counters.new"; then
+        chmod 0644 "$sbin/hanat-nat-counters.new" && chmod 0755 "$sbin/hanat-nat-agent.new"
+        mv "$sbin/hanat-nat-counters.new" "$sbin/hanat-nat-counters"
+        mv "$sbin/hanat-nat-agent.new" "$sbin/hanat-nat-agent"
         agent=1
     else
-        rm -f "$root/usr/local/sbin/hanat-nat-agent.new"
-        warn "hanat-nat-agent not found (not embedded, not beside $SELF): no connection handoff"
+        rm -f "$sbin/hanat-nat-agent.new" "$sbin/hanat-nat-counters.new"
+        warn "hanat-nat-agent or hanat-nat-counters not found (not embedded, not beside $SELF): no connection handoff"
     fi
     # Type=oneshot with a plain ExecStart: a non-zero exit fails the unit (FAILED is on the console).
     cat > "$units/hanat-nat.service" <<'EOF'

@@ -282,6 +282,7 @@ def test_background_install_retries_then_the_nat_forwards_with_nft(lab, tmp_path
 
 # --- persist: units, agent, the unprivileged login user ---------------------------------------------
 AGENT = NAT_SCRIPT.parent / "hanat-nat-agent"
+COUNTERS_LIB = NAT_SCRIPT.parent / "hanat-nat-counters"   # the agent's library, sourced from beside it
 LOGIN_USER = "hanat-user"
 
 
@@ -307,6 +308,9 @@ def test_persist_installs_agent_units_and_an_unprivileged_user_idempotently(lab,
         assert result.returncode == 0, result.stderr
     assert (root / "usr/local/sbin/hanat-nat-agent").read_bytes() == AGENT.read_bytes()
     assert (root / "usr/local/sbin/hanat-nat-agent").stat().st_mode & 0o111
+    # the library lies beside the agent (it sources it from there), as shipped, a library: not a command
+    assert (root / "usr/local/sbin/hanat-nat-counters").read_bytes() == COUNTERS_LIB.read_bytes()
+    assert (root / "usr/local/sbin/hanat-nat-counters").stat().st_mode & 0o777 == 0o644
     agent_unit = (root / "etc/systemd/system/hanat-nat-agent.service").read_text()
     assert "ExecStart=/usr/local/sbin/hanat-nat-agent" in agent_unit and "Restart=always" in agent_unit
     # The user exists once, with a shell and a home, in no privileged group; the host is untouched.

@@ -3,7 +3,10 @@ checked once where results are parsed, never a reason for a probe to fail."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +154,27 @@ def test_the_user_data_with_the_counters_fits_ec2s_limit_without_the_scripts_hea
     assert first == "#!/usr/bin/env bash" and pointer == render.HEADER_POINTER
     assert not rest[0].startswith("#") and "Inputs (environment" not in text     # the header is gone
     assert render.agent_source().rstrip("\n") in text                           # the agent is whole
+    assert render.counters_source().rstrip("\n") in text                        # and its library too
+
+
+def test_the_rendered_script_embeds_the_agents_counters_library_once_as_a_function():
+    # the agent sources hanat-nat-counters from beside it: the user data must carry it (no internet at boot)
+    text = render.nat_script("10.0.0.0/16")
+    assert render.COUNTERS_MARKER not in text and render.AGENT_MARKER not in text
+    assert text.count(f"embedded_counters() {{\n    cat <<'{render.COUNTERS_EOF}'\n") == 1
+    assert "COUNTERS_PORT=9107" in text and "counters_pass() {" in text
+
+
+def test_render_refuses_a_counters_library_holding_its_heredoc_end_line(monkeypatch):
+    text = render.counters_source() + render.COUNTERS_EOF + "\n"
+    monkeypatch.setattr(render, "counters_source", lambda: text)
+    with pytest.raises(InputError, match=render.COUNTERS_EOF):
+        render.nat_script("10.0.0.0/16")
+
+
+def test_every_file_the_user_data_is_rendered_from_ships_in_the_package():
+    # render reads them with importlib.resources: a pip-installed hanat has only the package data listed
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["bootstrap"]
+    for name in (render.SETUP_SCRIPT, render.AGENT, render.COUNTERS, render.ADMIN_SCRIPT):
+        assert any(fnmatch.fnmatch(f"nat/{name}", pattern) for pattern in shipped), name

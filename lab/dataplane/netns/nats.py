@@ -4,10 +4,11 @@ A NAT instance's namespace has ONE interface, ``vpc0``, on its zone's public sub
 private address (and its secondary ones when ``nat.addresses`` > 1: setup-nat.sh then SNATs across them); its default route is the VPC router (which sends it on to the internet gateway, where its
 Elastic IP is translated 1:1: lab.dataplane.netns.igw). Client packets arrive and leave on that one
 interface. It is configured by bootstrap/nat/setup-nat.sh as it ships and runs bootstrap/nat/hanat-nat-agent
-against an IMDSv2 stand-in (lab.dataplane.netns.imds on 169.254.169.254) serving the spec's instance tags;
-its handoff tunnels run over ``vpc0`` between private addresses. A NAT gateway's namespace has the same
-one interface and masquerades the VPC's traffic to its private address (lab.dataplane.netns.natgw); the
-internet gateway translates that to the gateway's Elastic IP, as AWS's does.
+(which sources its library hanat-nat-counters from beside it, as on the instance) against an IMDSv2
+stand-in (lab.dataplane.netns.imds on 169.254.169.254) serving the spec's instance tags; its handoff
+tunnels run over ``vpc0`` between private addresses. A NAT gateway's namespace has the same one interface
+and masquerades the VPC's traffic to its private address (lab.dataplane.netns.natgw); the internet
+gateway translates that to the gateway's Elastic IP, as AWS's does.
 
 ``NatFleet`` takes the plane (``lab.dataplane.netns.namespaces.Namespaces``) for names, namespaces and
 processes; the plane's ``sync`` hands it the actions ``layout.plan_nat_actions`` planned.
@@ -29,6 +30,7 @@ from .shell import REPO_ROOT, NetnsError, ip, nft, python_argv, sysctl
 
 NAT_SCRIPT = REPO_ROOT / "bootstrap" / "nat" / "setup-nat.sh"
 NAT_AGENT = REPO_ROOT / "bootstrap" / "nat" / "hanat-nat-agent"   # the agent that ships, run as is
+NAT_COUNTERS = NAT_AGENT.parent / "hanat-nat-counters"            # its library: the agent sources it from there
 ENA_STANDIN = Path(__file__).resolve().parent / "ena"               # its `ethtool` (lab/dataplane/netns/gray_faults.py)
 LAB_SCRIPT_ENV = {"HANAT_NAT_PERSIST": "0", "HANAT_NAT_INSTALL": "0", "HANAT_NAT_WAIT_S": "5"}
 
