@@ -60,7 +60,7 @@
 #        map  handoff_to    client CIDR -> fwmark of the tunnel to the NAT still holding its flows;
 #                           unknown mid-stream packets from those CIDRs go there instead of a reset
 #        set  handoff_peers peers allowed to send VXLAN (UDP 4789); any other UDP 4789 is dropped
-#      the counters the agent publishes (hanat-nat-agent, "counters"; issue 19): named counters
+#      the counters the agent publishes (its library hanat-nat-counters; issue 19): named counters
 #        from_source / from_destination (forwarded packets and bytes each way, before any verdict;
 #        the resets sent and invalid packets dropped are the forward chain's two `ct state invalid`
 #        rules' own counters); and the counters listener: TCP to

@@ -2,10 +2,10 @@
 
 The probe subnet's default route is pinned to its zone's NAT, so ``COUNTERS_URL`` (192.0.2.1, TEST-NET-1,
 RFC 5737: never an internet host) reaches that NAT, whose setup-nat.sh redirects it to the agent's
-listener (hanat-nat-agent, "counters") for sources in the stack's probe subnets only. No AWS call, no
-credentials on the NAT. The read is best effort and bounded (``MAX_COUNTERS_BYTES``, ``timeout_s``): a
-NAT that does not answer gives no counters and an error string, never a failed probe. What the answer
-must look like is checked where probe results are parsed (``probes.results.counters_problem``).
+listener (hanat-nat-counters, the agent's library) for sources in the stack's probe subnets only. No AWS
+call, no credentials on the NAT. The read is best effort and bounded (``MAX_COUNTERS_BYTES``,
+``timeout_s``): a NAT that does not answer gives no counters and an error string, never a failed probe.
+What the answer must look like is checked where probe results are parsed (``probes.results.counters_problem``).
 ``HANDOFFS_URL`` (issue 21) is the agent's handoffs.json, the handoff tags its kernel matches; the
 controller judges it (``engine.handoff_ack``).
 """
