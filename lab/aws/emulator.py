@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from lab.environ import environ_set
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FAKE_CREDENTIALS = {
@@ -108,13 +110,5 @@ class Emulator:
 @contextmanager
 def pointed_at(emulator: Emulator):
     """Temporarily set os.environ so boto3 in this process talks to ``emulator``."""
-    saved = {k: os.environ.get(k) for k in emulator.env()}
-    os.environ.update(emulator.env())
-    try:
+    with environ_set(emulator.env()):
         yield emulator
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

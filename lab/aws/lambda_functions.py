@@ -2,10 +2,9 @@
 controller's invoke client pointed at the lab's Lambda endpoint (lab.aws.lambda_endpoint)."""
 from __future__ import annotations
 
-import os
-
 from chalicelib.aws.lambda_invoke import make_invoke_client
 from chalicelib.naming import probe_function_name, probe_handler_name
+from lab.environ import environ_set
 
 from .deployer import LAB_STAGE
 from .lambda_endpoint import LabFunction
@@ -42,16 +41,8 @@ def function_memory(topology, stage: str = LAB_STAGE) -> dict[str, int]:
 def lab_invoke_client(endpoint_url: str, region: str, read_timeout_s: float):
     """The production invoke client (``make_invoke_client``: no retries, the controller's read timeout),
     its endpoint set the standard way, ``AWS_ENDPOINT_URL_LAMBDA``, for the moment it is made."""
-    key = "AWS_ENDPOINT_URL_LAMBDA"
-    saved = os.environ.get(key)
-    os.environ[key] = endpoint_url
-    try:
+    with environ_set({"AWS_ENDPOINT_URL_LAMBDA": endpoint_url}):
         client = make_invoke_client(region, read_timeout_s)
-    finally:
-        if saved is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = saved
     if client.meta.endpoint_url != endpoint_url:
         raise RuntimeError(f"the Lambda client points at {client.meta.endpoint_url}, not the lab's {endpoint_url}")
     return client

@@ -21,6 +21,7 @@ from pathlib import Path
 from moto.core.models import MockAWS
 
 from chalicelib.aws.clients import botocore_session_type
+from lab.environ import environ_set
 
 from .recorder import RECORDER, Recorder, extra_policies, policies_checked
 
@@ -80,19 +81,15 @@ def child_processes(stage: str | None = None, recorder: Recorder = RECORDER) -> 
     Yields the log's path; the environment is restored and the log removed at the end."""
     fd, child_log = tempfile.mkstemp(prefix="hanat-iam-", suffix=".log")
     os.close(fd)
-    saved = {k: os.environ.get(k) for k in (CHILD_LOG_ENV, CHILD_STAGE_ENV, "PYTHONPATH")}
-    os.environ.update({CHILD_LOG_ENV: child_log, CHILD_STAGE_ENV: stage or "", "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(CHILD_DIR), str(ROOT), saved["PYTHONPATH"]]))})
-    saved_log = recorder.swap_child_log(child_log)
+    path = os.pathsep.join(filter(None, [str(CHILD_DIR), str(ROOT), os.environ.get("PYTHONPATH")]))
     try:
-        yield child_log
+        with environ_set({CHILD_LOG_ENV: child_log, CHILD_STAGE_ENV: stage or "", "PYTHONPATH": path}):
+            saved_log = recorder.swap_child_log(child_log)
+            try:
+                yield child_log
+            finally:
+                recorder.swap_child_log(*saved_log)     # what the children wrote is taken in first
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        recorder.swap_child_log(*saved_log)     # what the children wrote is taken in first
         os.unlink(child_log)
 
 
